@@ -1,0 +1,8 @@
+"""pallet: build images from Dockerfile-style build files and run them, on one machine.
+
+The import names map onto the repository's root folders: ``pallet.grammar`` (grammar/),
+``pallet.builder`` (builder/), ``pallet.runtime`` (runtime/); this package holds the fronts
+(the click CLI and the Engine API server) and the dependency-free error module.
+"""
+
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""The Docker-compatible Engine API server (`pallet serve`)."""

@@ -1,0 +1,104 @@
+"""The `pallet` command: global options, lazy command loading, and error presentation.
+
+Commands live in pallet.commands.* and are imported only when invoked, so `pallet --help`
+never pays for lark, networkx or pyroute2.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from pallet import __version__
+from pallet.commands import COMMANDS
+from pallet.errors import PalletError
+
+
+def default_root() -> Path:
+    """Docker-like default store: /var/lib/pallet for root, else under XDG_DATA_HOME."""
+    if os.geteuid() == 0:
+        return Path("/var/lib/pallet")
+    data_home = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(data_home) / "pallet"
+
+
+class LazyGroup(click.Group):
+    """A click group whose subcommands are imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(name for name, (module, _, _) in COMMANDS.items() if _module_exists(module))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        entry = COMMANDS.get(cmd_name)
+        if entry is None or not _module_exists(entry[0]):
+            return None
+        module_name, attribute, _ = entry
+        return getattr(importlib.import_module(module_name), attribute)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, COMMANDS[name][2]) for name in self.list_commands(ctx)]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+def _module_exists(module_name: str) -> bool:
+    return importlib.util.find_spec(module_name) is not None
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", "-v", prog_name="pallet",
+                      message="%(prog)s version %(version)s")
+@click.option("--root", "root", type=click.Path(file_okay=False, path_type=Path),
+              envvar="PALLET_ROOT", default=None,
+              help="Store directory (default /var/lib/pallet as root; env PALLET_ROOT).")
+@click.option("--debug", is_flag=True, envvar="PALLET_DEBUG",
+              help="Show tracebacks for errors.")
+@click.pass_context
+def cli(ctx: click.Context, root: Path | None, debug: bool) -> None:
+    """Build images from Dockerfile-style build files and run them."""
+    ctx.ensure_object(dict)
+    ctx.obj["root"] = (root or default_root()).absolute()
+    ctx.obj["debug"] = debug
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point: turn PalletError into a one-paragraph message and an exit code."""
+    args = sys.argv[1:] if argv is None else argv
+    debug = "--debug" in args or bool(os.environ.get("PALLET_DEBUG"))
+    try:
+        cli.main(args=args, prog_name="pallet", standalone_mode=False)
+    except PalletError as error:
+        if debug:
+            raise
+        click.echo(f"Error: {error.render()}", err=True)
+        sys.exit(error.exit_code)
+    except click.exceptions.Exit as done:
+        sys.exit(done.exit_code)
+    except click.ClickException as error:
+        error.show()
+        sys.exit(error.exit_code)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(130)
+    except BrokenPipeError:
+        # `pallet images | head` closes the pipe early; that is not an error.
+        sys.stderr.close()
+        sys.exit(0)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except Exception as error:  # noqa: BLE001 - last line of defence: a bug, not a user mistake
+        if debug:
+            raise
+        click.echo(f"Error: internal error: {type(error).__name__}: {error}\n"
+                   "(this is a bug in pallet; rerun with --debug for the traceback)", err=True)
+        sys.exit(125)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,46 @@
+"""The CLI's command table, kept import-free so `pallet --help` stays fast.
+
+Each entry maps a command name to (module, attribute, one-line help). A command is listed only
+once its module exists, so the table can name work that lands later without breaking the CLI.
+"""
+
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    # build-file work
+    "check": ("pallet.commands.check", "check", "Check a build file for errors and warnings"),
+    "build": ("pallet.commands.build", "build", "Build an image from a build file"),
+    "builder": ("pallet.commands.builder", "builder", "Manage the build cache"),
+    # images
+    "images": ("pallet.commands.images", "images", "List images"),
+    "image": ("pallet.commands.images", "image", "Manage images"),
+    "tag": ("pallet.commands.images", "tag", "Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE"),
+    "rmi": ("pallet.commands.images", "rmi", "Remove one or more images"),
+    "history": ("pallet.commands.images", "history", "Show the history of an image"),
+    "import": ("pallet.commands.transfer", "import_", "Import the contents from a tarball to create an image"),
+    "save": ("pallet.commands.transfer", "save", "Save one or more images to a tar archive"),
+    "load": ("pallet.commands.transfer", "load", "Load an image from a tar archive or STDIN"),
+    "pull": ("pallet.commands.registry", "pull", "Download an image from a registry"),
+    "push": ("pallet.commands.registry", "push", "Upload an image to a registry"),
+    "system": ("pallet.commands.system", "system", "Manage pallet (df, prune, check)"),
+    # containers
+    "run": ("pallet.commands.containers", "run", "Create and run a new container from an image"),
+    "create": ("pallet.commands.containers", "create", "Create a new container"),
+    "start": ("pallet.commands.containers", "start", "Start one or more stopped containers"),
+    "stop": ("pallet.commands.containers", "stop", "Stop one or more running containers"),
+    "kill": ("pallet.commands.containers", "kill", "Kill one or more running containers"),
+    "restart": ("pallet.commands.containers", "restart", "Restart one or more containers"),
+    "rm": ("pallet.commands.containers", "rm", "Remove one or more containers"),
+    "ps": ("pallet.commands.containers", "ps", "List containers"),
+    "logs": ("pallet.commands.containers", "logs", "Fetch the logs of a container"),
+    "exec": ("pallet.commands.containers", "exec_", "Execute a command in a running container"),
+    "wait": ("pallet.commands.containers", "wait", "Block until containers stop, then print their exit codes"),
+    "inspect": ("pallet.commands.inspect", "inspect", "Return low-level information on pallet objects"),
+    "export": ("pallet.commands.containers", "export", "Export a container's filesystem as a tar archive"),
+    "cp": ("pallet.commands.containers", "cp", "Copy files between a container and the local filesystem"),
+    "pause": ("pallet.commands.containers", "pause", "Pause all processes within containers"),
+    "unpause": ("pallet.commands.containers", "unpause", "Unpause all processes within containers"),
+    "top": ("pallet.commands.containers", "top", "Display the running processes of a container"),
+    "rename": ("pallet.commands.containers", "rename", "Rename a container"),
+    "container": ("pallet.commands.containers", "container", "Manage containers"),
+    # server
+    "serve": ("pallet.commands.serve", "serve", "Serve the Docker-compatible Engine API on a Unix socket"),
+}

@@ -1,0 +1,1 @@
+"""The engine: content store, images, layers, containers, networks, registry client."""

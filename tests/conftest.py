@@ -1,0 +1,38 @@
+"""Shared test fixtures: where the repository and ../shared are, and a CLI runner."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+# CI lays shared/ beside the clone; PALLET_SHARED overrides for other layouts.
+SHARED = Path(os.environ.get("PALLET_SHARED", REPO.parent / "shared"))
+PALLET = Path(sys.executable).parent / "pallet"
+
+
+@pytest.fixture
+def pallet_root(tmp_path: Path) -> Path:
+    """A private, empty store for one test."""
+    root = tmp_path / "root"
+    root.mkdir()
+    return root
+
+
+def run_pallet(*args: str, root: Path | None = None, input: bytes | None = None,
+               cwd: Path | None = None, env: dict[str, str] | None = None,
+               timeout: float = 120) -> subprocess.CompletedProcess:
+    """Run the installed `pallet` console script, as a user would."""
+    argv = [str(PALLET)]
+    if root is not None:
+        argv += ["--root", str(root)]
+    full_env = dict(os.environ)
+    full_env.pop("PALLET_ROOT", None)
+    if env:
+        full_env.update(env)
+    return subprocess.run(argv + list(args), input=input, capture_output=True, cwd=cwd,
+                          env=full_env, timeout=timeout)
