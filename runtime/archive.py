@@ -36,7 +36,8 @@ from pallet.errors import PalletError
 from pallet.runtime import references as refs
 from pallet.runtime.images import (INDEX_TYPES, MT_OCI_CONFIG, MT_OCI_MANIFEST, Image,
                                    referenced_blobs, resolve_image, store_manifest)
-from pallet.runtime.layers import (MT_OCI_GZIP, MT_OCI_TAR, MT_OCI_ZSTD, DecompressingReader,
+from pallet.runtime.compression import DecompressingReader, sniff_compression
+from pallet.runtime.layers import (MT_OCI_GZIP, MT_OCI_TAR, MT_OCI_ZSTD,
                                    layer_size, open_layer_stream,
                                    unpacked_layer_dir)
 from pallet.runtime.store import INDEX_MEDIA_TYPE, REF_NAME, Descriptor, Store, fsync_dir
@@ -283,8 +284,8 @@ class _Loader:
 
 def _layer_media_type(store: Store, digest: str) -> str:
     with open(store.blob_path(digest), "rb") as handle:
-        reader = DecompressingReader(handle)
-    return {"gzip": MT_OCI_GZIP, "zstd": MT_OCI_ZSTD}.get(reader.compression, MT_OCI_TAR)
+        compression = sniff_compression(handle.read(4))
+    return {"gzip": MT_OCI_GZIP, "zstd": MT_OCI_ZSTD}.get(compression, MT_OCI_TAR)
 
 
 def _load_docker(loader: _Loader) -> list[str]:
@@ -389,8 +390,11 @@ def _spool(store: Store, stream: BinaryIO, work: Path) -> Path:
     """Copy a (possibly compressed) archive stream into tmp/ as a plain, seekable tar."""
     target = work / "archive.tar"
     reader = DecompressingReader(stream, name="archive")
-    with open(target, "wb") as handle:
-        shutil.copyfileobj(reader, handle, CHUNK)
+    try:
+        with open(target, "wb") as handle:
+            shutil.copyfileobj(reader, handle, CHUNK)
+    finally:
+        reader.close()
     return target
 
 
@@ -411,7 +415,7 @@ def load_images(store: Store, source, *, platform: str = "linux/amd64") -> list[
                     raise PalletError(f"cannot load {source}: {error.strerror}") from error
                 head = handle.read(4)
                 handle.seek(0)
-                plain = DecompressingReader(io.BytesIO(head)).compression == "none"
+                plain = sniff_compression(head) == "none"
                 path = Path(source) if plain else _spool(store, handle, work)
             else:
                 path = _spool(store, source, work)
