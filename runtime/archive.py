@@ -1,7 +1,9 @@
 """save/load: docker-archive and oci-archive tarballs, and OCI layout directories.
 
-    save_images(store, names: list[str], dest: Path | BinaryIO, *, archive_format="docker-archive")
-    load_images(store, source: Path | BinaryIO, *, platform: str = "linux/amd64") -> list[str]
+    save_images(store, names: list[str], dest: Path | BinaryIO, *, archive_format="docker-archive",
+                progress: Callable[[str], None] | None = None)
+    load_images(store, source: Path | BinaryIO, *, platform: str = "linux/amd64",
+                progress: Callable[[str], None] | None = None) -> list[str]
         returns Docker's lines: "Loaded image: busybox:latest" / "Loaded image ID: sha256:..."
 
 docker-archive is written the way Docker 25+ writes it, which every reader accepts (Docker
@@ -80,7 +82,8 @@ def _uncompressed_size(store: Store, descriptor: Descriptor, diff_id: str) -> in
     return reader.size
 
 
-def _write_archive(store: Store, tar: tarfile.TarFile, selected, archive_format: str) -> None:
+def _write_archive(store: Store, tar: tarfile.TarFile, selected, archive_format: str,
+                   progress) -> None:
     written: set[str] = set()
     sizes: dict[str, int] = {}
     index_entries, docker_manifest, repositories = [], [], {}
@@ -102,6 +105,7 @@ def _write_archive(store: Store, tar: tarfile.TarFile, selected, archive_format:
                     written.add(layer.digest)
                     info = tarfile.TarInfo(f"blobs/sha256/{layer.digest[7:]}")
                     info.size, info.mode, info.mtime = layer.size, 0o644, 0
+                    progress(f"Saving layer {layer.digest[7:19]} ({layer.size} bytes)")
                     with store.open_blob(layer.digest, layer.size) as blob:
                         tar.addfile(info, blob)
                         blob.verify_rest()
@@ -115,6 +119,7 @@ def _write_archive(store: Store, tar: tarfile.TarFile, selected, archive_format:
                 info = tarfile.TarInfo(f"blobs/sha256/{diff_id[7:]}")
                 sizes[diff_id] = _uncompressed_size(store, layer, diff_id)
                 info.size, info.mode, info.mtime = sizes[diff_id], 0o644, 0
+                progress(f"Saving layer {diff_id[7:19]} ({info.size} bytes)")
                 with open_layer_stream(store, layer) as reader:
                     tar.addfile(info, reader)
                 if reader.diff_id() != diff_id:
@@ -150,7 +155,12 @@ def _write_archive(store: Store, tar: tarfile.TarFile, selected, archive_format:
         _add_bytes(tar, "repositories", json.dumps(repositories).encode())
 
 
-def save_images(store: Store, names: list[str], dest, *, archive_format: str = "docker-archive") -> None:
+def _quiet(_message: str) -> None:
+    return None
+
+
+def save_images(store: Store, names: list[str], dest, *, archive_format: str = "docker-archive",
+                progress=None) -> None:
     """Write the named images to dest (a path, written atomically, or a binary stream)."""
     if archive_format not in ("docker-archive", "oci-archive"):
         raise PalletError(f"unknown archive format {archive_format!r}",
@@ -159,14 +169,14 @@ def save_images(store: Store, names: list[str], dest, *, archive_format: str = "
                 ((name, resolve_image(store, name)) for name in names)]
     if not isinstance(dest, (str, Path)):
         with tarfile.open(fileobj=dest, mode="w|", format=tarfile.PAX_FORMAT) as tar:
-            _write_archive(store, tar, selected, archive_format)
+            _write_archive(store, tar, selected, archive_format, progress or _quiet)
         return
     dest = Path(dest)
     partial = dest.with_name(f".{dest.name}.partial-{os.getpid()}")
     try:
         with open(partial, "wb") as handle:
             with tarfile.open(fileobj=handle, mode="w", format=tarfile.PAX_FORMAT) as tar:
-                _write_archive(store, tar, selected, archive_format)
+                _write_archive(store, tar, selected, archive_format, progress or _quiet)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(partial, dest)
@@ -245,10 +255,11 @@ class _Source:
 
 
 class _Loader:
-    def __init__(self, store: Store, source: _Source, platform: str):
+    def __init__(self, store: Store, source: _Source, platform: str, progress):
         self.store = store
         self.source = source
         self.platform = platform
+        self.progress = progress
         self.added: list[str] = []
         self.added_dirs: list[str] = []
 
@@ -264,6 +275,7 @@ class _Loader:
         return descriptor
 
     def unpack(self, descriptor: Descriptor, diff_id: str) -> None:
+        self.progress(f"Loading layer {diff_id[7:19]} ({descriptor.size} bytes)")
         target = self.store.layers / diff_id.removeprefix("sha256:")
         existed = target.is_dir()
         unpacked_layer_dir(self.store, descriptor, diff_id)
@@ -398,7 +410,7 @@ def _spool(store: Store, stream: BinaryIO, work: Path) -> Path:
     return target
 
 
-def load_images(store: Store, source, *, platform: str = "linux/amd64") -> list[str]:
+def load_images(store: Store, source, *, platform: str = "linux/amd64", progress=None) -> list[str]:
     """Load every image of a docker-archive, oci-archive or OCI layout directory."""
     with store.lease(), contextlib.ExitStack() as stack:
         work = store.temp_dir("load-")
@@ -426,7 +438,7 @@ def load_images(store: Store, source, *, platform: str = "linux/amd64") -> list[
                                   ": not a tar archive (docker-archive or oci-archive expected)",
                                   hint="nothing was loaded") from error
             archive = _Source(tar=tar)
-        loader = _Loader(store, archive, platform)
+        loader = _Loader(store, archive, platform, progress or _quiet)
         try:
             if archive.has("manifest.json"):
                 return _load_docker(loader)
