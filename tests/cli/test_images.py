@@ -99,3 +99,33 @@ def test_retag_leaves_a_dangling_image_that_prune_removes(pallet_root: Path):
     pruned = out(run_pallet("image", "prune", "-f", root=pallet_root))
     assert f"deleted: {first}" in pruned and "Total reclaimed space:" in pruned
     assert out(run_pallet("images", "-q", root=pallet_root)).split() == [second[7:19]]
+
+
+def test_import_from_stdin_with_changes(pallet_root: Path):
+    data = busybox_rootfs_tarball().read_bytes()
+    result = run_pallet("import", "-", "piped:1", "-c", "CMD echo hi", "-c", "ENTRYPOINT [\"/bin/sh\", \"-c\"]",
+                        "-c", "USER nobody", "-c", "LABEL a=b c=\"d e\"", "-c", "VOLUME /data",
+                        "-c", "STOPSIGNAL SIGINT", "-m", "from a pipe", root=pallet_root, input=data)
+    assert result.returncode == 0, result.stderr.decode()
+    image = json.loads(out(run_pallet("image", "inspect", "piped:1", root=pallet_root)))[0]
+    config = image["Config"]
+    assert config["Cmd"] == ["/bin/sh", "-c", "echo hi"]
+    assert config["Entrypoint"] == ["/bin/sh", "-c"]
+    assert config["User"] == "nobody" and config["Labels"] == {"a": "b", "c": "d e"}
+    assert config["Volumes"] == {"/data": {}} and config["StopSignal"] == "SIGINT"
+    history = out(run_pallet("history", "--format", "{{.Comment}}", "piped:1", root=pallet_root))
+    assert history == "from a pipe\n"
+
+
+def test_import_with_an_unknown_change_instruction_fails_before_storing(pallet_root: Path):
+    result = run_pallet("import", str(busybox_rootfs_tarball()), "x:1", "-c", "RUN rm -rf /",
+                        root=pallet_root)
+    assert result.returncode == 1
+    assert result.stderr.decode().startswith("Error: run is not a valid change command")
+    assert list((pallet_root / "oci/blobs/sha256").iterdir()) == []
+
+
+def test_import_of_a_missing_file(pallet_root: Path):
+    result = run_pallet("import", "/nonexistent/rootfs.tar", root=pallet_root)
+    assert result.returncode == 1
+    assert "open /nonexistent/rootfs.tar: no such file or directory" in result.stderr.decode()
