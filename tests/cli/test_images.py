@@ -129,3 +129,21 @@ def test_import_of_a_missing_file(pallet_root: Path):
     result = run_pallet("import", "/nonexistent/rootfs.tar", root=pallet_root)
     assert result.returncode == 1
     assert "open /nonexistent/rootfs.tar: no such file or directory" in result.stderr.decode()
+
+
+def test_rmi_refuses_an_image_a_container_uses_unless_forced(pallet_root: Path):
+    image_id = make_busybox_image(pallet_root)
+    container = pallet_root / "containers" / ("c0ffee" * 10 + "abcd")
+    container.mkdir(parents=True)
+    (container / "config.json").write_text(json.dumps({"Image": image_id}))
+    refused = run_pallet("rmi", "busybox", root=pallet_root)
+    assert refused.returncode == 1
+    assert (f'conflict: unable to remove repository reference "busybox" (must force) - container '
+            f'c0ffeec0ffee is using its referenced image {image_id[7:19]}') in refused.stderr.decode()
+    forced = out(run_pallet("rmi", "-f", "busybox", root=pallet_root))
+    assert forced == "Untagged: busybox:latest\n"          # untagged, but kept for the container
+    rows = out(run_pallet("images", root=pallet_root)).splitlines()[1:]
+    assert len(rows) == 1 and rows[0].startswith("<none>") and image_id[7:19] in rows[0]
+    df = out(run_pallet("system", "df", root=pallet_root)).splitlines()
+    assert df[1].split()[:3] == ["Images", "1", "1"]
+    assert "deleted" not in out(run_pallet("image", "prune", "-a", "-f", root=pallet_root))
