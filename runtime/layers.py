@@ -220,6 +220,11 @@ def unpacked_layer_dir(store: Store, descriptor: Descriptor | Layer, diff_id: st
     target = store.layers / check_digest(diff_id)[len("sha256:"):]
     if target.is_dir():
         return target
+    with store.lease():
+        return _unpack_into(store, descriptor, diff_id, target)
+
+
+def _unpack_into(store: Store, descriptor: Descriptor, diff_id: str, target: Path) -> Path:
     work = store.temp_dir("unpack-")
     try:
         dest = work / "rootfs"
