@@ -107,8 +107,8 @@ class _PackSink:
         self._buffer += data
         self._offset += len(data)
         if len(self._buffer) >= CHUNK:
-            self._queue.put(bytes(self._buffer))
-            self._buffer.clear()
+            self._queue.put(self._buffer)     # handed over whole: the worker owns it now
+            self._buffer = bytearray()
         return len(data)
 
     def tell(self) -> int:
@@ -116,8 +116,8 @@ class _PackSink:
 
     def close(self) -> str:
         if self._buffer:
-            self._queue.put(bytes(self._buffer))
-            self._buffer.clear()
+            self._queue.put(self._buffer)
+            self._buffer = bytearray()
         self._queue.put(None)
         self._thread.join()
         if self._error is not None:
