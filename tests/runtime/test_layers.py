@@ -211,3 +211,14 @@ def test_unpack_refuses_a_layer_that_does_not_match_its_diff_id(tmp_path: Path):
     with pytest.raises(PalletError, match="but the image config says"):
         unpacked_layer_dir(store, layer, "sha256:" + "1" * 64)
     assert list(store.layers.iterdir()) == [] and list(store.tmp.iterdir()) == []
+
+
+def test_pack_refuses_an_upper_dir_with_overlay_redirects(tmp_path: Path):
+    from pallet.errors import PalletError
+    store = Store.open(tmp_path / "store")
+    upper = tmp_path / "upper"
+    (upper / "renamed").mkdir(parents=True)
+    os.setxattr(upper / "renamed", "trusted.overlay.redirect", b"/original")
+    with pytest.raises(PalletError, match="redirect_dir=off"):
+        pack_layer(store, upper)
+    assert store.list_blobs() == [] and list(store.tmp.iterdir()) == []
