@@ -112,9 +112,13 @@ def decode(data: bytes | str, path: str) -> str:
         if nul >= 0:
             line = data.count(b"\n", 0, nul) + 1
             column = nul - (data.rfind(b"\n", 0, nul) + 1) + 1
+            start = data.rfind(b"\n", 0, nul) + 1
+            end = data.find(b"\n", nul)
+            shown = data[start:end if end >= 0 else len(data)][:400]
             raise PalletError(
                 "file contains a NUL byte: this looks like a binary file, not a build file",
                 span=Span(path, line, column, line, column),
+                source_line=_printable(shown.decode("utf-8", "replace")),
                 hint="pass the Dockerfile itself (pallet check -f PATH), not an archive or image")
         try:
             text = data.decode("utf-8")
@@ -122,9 +126,12 @@ def decode(data: bytes | str, path: str) -> str:
             line = data.count(b"\n", 0, error.start) + 1
             line_start = data.rfind(b"\n", 0, error.start) + 1
             column = len(data[line_start:error.start].decode("utf-8", "replace")) + 1
+            line_end = data.find(b"\n", error.start)
+            shown = data[line_start:line_end if line_end >= 0 else len(data)][:400]
             raise PalletError(
                 f"file is not valid UTF-8 (byte 0x{data[error.start]:02x} at offset {error.start})",
                 span=Span(path, line, column, line, column),
+                source_line=_printable(shown.decode("utf-8", "replace")),
                 hint="save the build file as UTF-8") from error
         if "\x00" in text:
             raise PalletError("file contains a NUL character: this looks like a binary file",
@@ -132,6 +139,11 @@ def decode(data: bytes | str, path: str) -> str:
     if text.startswith("\ufeff"):
         text = text[1:]
     return text
+
+
+def _printable(text: str) -> str:
+    """A line of a non-text file, safe to echo to a terminal (one character per character)."""
+    return "".join(ch if ch.isprintable() or ch == "\t" else "\ufffd" for ch in text)
 
 
 def _split_physical(text: str, path: str) -> list[str]:
@@ -148,7 +160,7 @@ def _split_physical(text: str, path: str) -> list[str]:
             raise PalletError(
                 f"line {number} is longer than the maximum of {MAX_LINE_BYTES - 1} bytes "
                 f"({len(line.encode('utf-8'))} bytes)",
-                span=Span(path, number, 1, number, 1),
+                span=Span(path, number, 1, number, 1), source_line=line[:400],
                 hint="split the instruction over several lines with the escape character, "
                      "or move the data into a file in the build context")
     return lines

@@ -195,7 +195,8 @@ def _build_node(tree: "Tree", line: LogicalLine, ctx: _Context) -> Node:
     return Node(keyword=str(keyword), flags=tuple(flags), args=args, json_form=json_form,
                 child=child, heredocs=(), span=node_span, args_span=args_span,
                 source=line.text[key_start:],
-                empty_continuation_lines=line.empty_continuation_lines)
+                empty_continuation_lines=line.empty_continuation_lines,
+                word_spans=tuple(ctx.span(line, w.column - 1, w.column - 1 + len(w)) for w in words))
 
 
 def _arguments_hint(kind: str, message: str) -> str | None:
