@@ -74,6 +74,9 @@ class LogicalLine:
 
     def position(self, offset: int) -> tuple[int, int]:
         """Physical (line, column) of a 0-based character offset into ``text``."""
+        if len(self.segments) == 1:
+            segment = self.segments[0]
+            return segment.line, segment.column + offset
         starts = [segment.offset for segment in self.segments]
         index = max(0, bisect.bisect_right(starts, offset) - 1)
         segment = self.segments[index]
@@ -88,6 +91,8 @@ class LogicalLine:
 
 @dataclass(frozen=True)
 class ScannedFile:
+    """A scanned build file: directives and logical lines."""
+
     path: str
     escape: str
     directives: tuple[Directive, ...]

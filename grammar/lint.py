@@ -8,7 +8,6 @@ the build checks Docker prints (rule names as in ``docker build --check``), and 
 from __future__ import annotations
 
 import re
-import shlex
 from dataclasses import dataclass
 
 from pallet.errors import PalletError, Span, caret_excerpt
@@ -28,6 +27,8 @@ _SECRET_ALLOW = re.compile(r"(?i)(?:_|^)public(?:_|$)")
 
 @dataclass(frozen=True)
 class Diagnostic:
+    """One error or warning, located, with an optional hint and rule name."""
+
     severity: str            # "error" | "warning"
     message: str
     span: Span | None
@@ -48,6 +49,8 @@ class Diagnostic:
 
 @dataclass(frozen=True)
 class Report:
+    """All diagnostics of one build file."""
+
     path: str
     diagnostics: tuple[Diagnostic, ...]
 
@@ -89,6 +92,8 @@ def _keyword_span(node: Node) -> Span:
 
 
 def _json_hint(node: Node) -> str:
+    import shlex
+
     try:
         words = shlex.split(node.args[0]) if node.args else []
     except ValueError:

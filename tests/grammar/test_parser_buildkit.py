@@ -329,3 +329,16 @@ def test_directive_errors(text, message):
 def test_bom_is_dropped_and_directive_still_seen():
     tree = parse_syntax(b"\xef\xbb\xbf# syntax = myfrontend\nFROM busybox\n")
     assert tree.directives[0].value == "myfrontend"
+
+
+def test_heredoc_detection_when_a_shell_line_ends_with_a_bracket():
+    tree = parse_syntax("FROM a\nRUN cat <<EOF | grep ]\n[x]\nEOF\nCOPY [\"<<EOF\", \"/x\"]\n")
+    run, copy = tree.nodes[1:]
+    assert run.heredocs[0].body == "[x]\n" and not run.json_form
+    assert copy.heredocs == () and copy.json_form
+
+
+def test_onbuild_with_flags_still_reads_its_heredoc_body():
+    tree = parse_syntax("FROM a\nONBUILD --x RUN <<EOF\nbody\nEOF\nRUN next\n")
+    assert [node.name for node in tree.nodes] == ["from", "onbuild", "run"]
+    assert tree.nodes[1].child.heredocs[0].body == "body\n"
