@@ -291,3 +291,26 @@ def test_nodes_are_frozen():
     run = only("RUN x\n")
     with pytest.raises(AttributeError):
         run.source = "y"  # type: ignore[misc]
+
+
+def test_grammar_is_built_once_and_its_tables_are_cached_on_disk():
+    import glob
+    import tempfile
+
+    from pallet.grammar.parser import grammar
+
+    assert grammar() is grammar()
+    assert glob.glob(tempfile.gettempdir() + "/.lark_cache_*.tmp")
+
+
+def test_importing_the_grammar_is_light():
+    import subprocess
+    import sys
+
+    code = ("import sys, pallet.grammar; light = [m for m in ('lark', 'networkx', 'pyroute2') "
+            "if m in sys.modules]; from pallet.grammar import parse, dump; "
+            "dump(parse('FROM a\\nRUN b\\n')); from pallet.grammar.lint import check; "
+            "check('FROM a\\n', 'x'); import pallet.commands.check; "
+            "print(light, [m for m in ('networkx', 'pyroute2') if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[] []"

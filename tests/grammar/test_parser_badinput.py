@@ -92,3 +92,21 @@ def test_from_less_file():
 def test_render_is_one_paragraph():
     text = error_of("FROM alpine\nCOPY --chwon=1 a b\n").render()
     assert "\n\n" not in text and text.startswith("Dockerfile:2:6: unknown flag")
+
+
+def test_a_line_of_thousands_of_flags_stays_linear():
+    started = time.perf_counter()
+    error = error_of("FROM alpine\nRUN " + "--a " * 15000 + "true\n")
+    assert error.message == "unknown flag: --a" and error.span.column == 5
+    assert time.perf_counter() - started < 5  # ~0.2 s; the quadratic version took seconds
+
+
+@pytest.mark.parametrize("payload", ['\\"' * 30000, '"' * 60000, "'" * 60000, "\\" * 60000])
+def test_pathological_quoting_in_long_lines_is_fast(payload):
+    started = time.perf_counter()
+    for keyword in ("RUN --mount=", "ENV a=", "ARG ", "COPY x ", "RUN <<"):
+        try:
+            parse("FROM a\n" + keyword + payload + "\n")
+        except PalletError:
+            pass
+    assert time.perf_counter() - started < 5
