@@ -188,7 +188,7 @@ class _DirectiveState:
         self.seen: dict[str, Directive] = {}
         self.escape = "\\"
 
-    def feed(self, line: str, number: int) -> bool:
+    def feed(self, line: str, number: int, indent: int = 0) -> bool:
         if self.done:
             return False
         if not line.startswith("#"):
@@ -199,8 +199,8 @@ class _DirectiveState:
             self.done = True
             return False
         name, value = match.group(1).lower(), match.group(2)
-        column = line.find(match.group(1)) + 1
-        span = Span(self.path, number, column, number, len(line))
+        column = indent + line.find(match.group(1)) + 1
+        span = Span(self.path, number, column, number, indent + len(line.rstrip()))
         if name in self.seen:
             raise PalletError(f"only one {name} parser directive can be used", span=span,
                               hint=f"remove the repeated '# {name}=' line")
@@ -244,7 +244,7 @@ def scan(data: bytes | str, path: str, find_heredocs: HeredocFinder) -> ScannedF
         number = index + 1
         index += 1
         stripped = raw.lstrip(GO_SPACE)
-        directives.feed(stripped, number)
+        directives.feed(stripped, number, len(raw) - len(stripped))
         if _is_comment(stripped):
             continue
         first_column = len(raw) - len(stripped) + 1

@@ -314,3 +314,17 @@ def test_importing_the_grammar_is_light():
             "print(light, [m for m in ('networkx', 'pyroute2') if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[] []"
+
+
+@pytest.mark.parametrize("text, nanoseconds", [
+    ("0", 0), ("0s", 0), ("1h2m3.5s", 3_723_500_000_000), ("1.5h", 5_400_000_000_000),
+    ("300ms", 300_000_000), ("2us", None), ("1µs", None), (".5s", 500_000_000), ("10", None),
+    ("1d", None), ("s", None), ("-1s", None),
+])
+def test_healthcheck_durations_follow_go(text, nanoseconds):
+    source = f"FROM a\nHEALTHCHECK --interval={text} CMD true\n"
+    if nanoseconds is None:
+        with pytest.raises(PalletError):
+            parse(source)
+    else:
+        assert parse(source).stages[0].instructions[0].interval == nanoseconds

@@ -342,3 +342,9 @@ def test_onbuild_with_flags_still_reads_its_heredoc_body():
     tree = parse_syntax("FROM a\nONBUILD --x RUN <<EOF\nbody\nEOF\nRUN next\n")
     assert [node.name for node in tree.nodes] == ["from", "onbuild", "run"]
     assert tree.nodes[1].child.heredocs[0].body == "body\n"
+
+
+def test_directive_span_points_at_the_name():
+    tree = parse_syntax("  #  syntax = x   \nFROM a\n")
+    span = tree.directives[0].span
+    assert (span.line, span.column, span.end_column) == (1, 6, 15)
