@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from pallet.errors import PalletError, Span
 from pallet.grammar.ast import RunMount
-from pallet.grammar.syntax import Flag, Node
+from pallet.grammar.syntax import Node
 
 # name -> kind: "string" (once), "bool" (--x or --x=true/false), "strings" (repeatable).
 ALLOWED: dict[str, dict[str, str]] = {
