@@ -329,3 +329,86 @@ def test_directive_errors(text, message):
 def test_bom_is_dropped_and_directive_still_seen():
     tree = parse_syntax(b"\xef\xbb\xbf# syntax = myfrontend\nFROM busybox\n")
     assert tree.directives[0].value == "myfrontend"
+
+
+def test_heredoc_detection_when_a_shell_line_ends_with_a_bracket():
+    tree = parse_syntax("FROM a\nRUN cat <<EOF | grep ]\n[x]\nEOF\nCOPY [\"<<EOF\", \"/x\"]\n")
+    run, copy = tree.nodes[1:]
+    assert run.heredocs[0].body == "[x]\n" and not run.json_form
+    assert copy.heredocs == () and copy.json_form
+
+
+def test_onbuild_with_flags_still_reads_its_heredoc_body():
+    tree = parse_syntax("FROM a\nONBUILD --x RUN <<EOF\nbody\nEOF\nRUN next\n")
+    assert [node.name for node in tree.nodes] == ["from", "onbuild", "run"]
+    assert tree.nodes[1].child.heredocs[0].body == "body\n"
+
+
+def test_directive_span_points_at_the_name():
+    tree = parse_syntax("  #  syntax = x   \nFROM a\n")
+    span = tree.directives[0].span
+    assert (span.line, span.column, span.end_column) == (1, 6, 15)
+
+
+# instructions/parse_test.go (current semantics: ARG takes several names)
+@pytest.mark.parametrize("keyword", ["MAINTAINER", "WORKDIR", "USER", "STOPSIGNAL"])
+def test_commands_exactly_one_argument(keyword):
+    with pytest.raises(PalletError, match=f"{keyword} requires exactly one argument"):
+        parse(f"FROM a\n{keyword}\n")
+
+
+@pytest.mark.parametrize("keyword", ["ENV", "LABEL", "ONBUILD", "HEALTHCHECK", "EXPOSE", "VOLUME"])
+def test_commands_at_least_one_argument(keyword):
+    with pytest.raises(PalletError, match=f"{keyword} requires at least one argument"):
+        parse(f"FROM a\n{keyword}\n")
+
+
+@pytest.mark.parametrize("keyword", ["ADD", "COPY"])
+def test_commands_no_destination_argument(keyword):
+    with pytest.raises(PalletError, match=f"{keyword} requires at least two arguments"):
+        parse(f"FROM a\n{keyword} arg1\n")
+
+
+@pytest.mark.parametrize("keyword", ["ENV", "LABEL"])
+def test_commands_blank_names(keyword):
+    with pytest.raises(PalletError, match=f"{keyword} names can not be blank"):
+        parse(f"FROM a\n{keyword} =arg2\n")
+
+
+def test_healthcheck_cmd_shell_form():
+    check = parse("FROM a\nHEALTHCHECK CMD hello world\n").stages[0].instructions[0]
+    assert check.command.exec_form is False and check.command.args == ("hello world",)
+
+
+def test_healthcheck_interval_minimum():
+    with pytest.raises(PalletError, match="cannot be less than 1ms"):
+        parse("FROM a\nHEALTHCHECK --interval=50ns CMD true\n")
+    assert parse("FROM a\nHEALTHCHECK --interval=1ms CMD true\n").stages[0].instructions[0].interval == 10**6
+
+
+@pytest.mark.parametrize("text, message", [
+    ("COPY\t\n\t\tquux \\\n      bar", "COPY requires at least two arguments"),
+    ("ONBUILD FROM scratch", "FROM isn't allowed as an ONBUILD trigger"),
+    ("ONBUILD MAINTAINER docker.io", "MAINTAINER isn't allowed as an ONBUILD trigger"),
+    ("MAINTAINER --boo joe@example.com", "unknown flag: --boo"),
+    ("ONBUILD ONBUILD RUN touch foobar", "Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed"),
+    ("foo bar", "unknown instruction: foo"),
+])
+def test_instruction_error_cases(text, message):
+    with pytest.raises(PalletError) as caught:
+        parse("FROM a\n" + text)
+    assert message in caught.value.message
+
+
+@pytest.mark.parametrize("platform, ok", [
+    ("invalid", False), ("linux/amd64", True), ("linux/arm64/v8", True), ("windows/amd64", True),
+    ("arm64", True), ("linux", True), ("linux/amd64/v2/extra", False), ("$BUILDPLATFORM", True),
+    ("linux/toaster", False),
+])
+def test_from_platform_is_validated_unless_it_holds_a_variable(platform, ok):
+    text = f"FROM --platform={platform} busybox\n"
+    if ok:
+        assert parse(text).stages[0].platform == platform
+    else:
+        with pytest.raises(PalletError, match="invalid platform"):
+            parse(text)
