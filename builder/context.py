@@ -60,6 +60,7 @@ class Selection:
     root_origin: str
     kind: str
     entries: tuple[ContextEntry, ...]
+    name: str = ""  # the matched name before symlinks were followed (a file's name at dest)
 
 
 class BuildContext:
@@ -148,12 +149,15 @@ class BuildContext:
                    source_line: str | None) -> Selection:
         resolved = self._resolve_in_context(origin, span=span, source_line=source_line)
         st = os.lstat(self.directory / resolved) if resolved else os.lstat(self.directory)
+        name = origin.rsplit("/", 1)[-1]
         if statmod.S_ISDIR(st.st_mode):
             entries = tuple(self._walk_dir(resolved, st))
-            return Selection(source=source, root_origin=resolved, kind="dir", entries=entries)
+            return Selection(source=source, root_origin=resolved, kind="dir", entries=entries,
+                             name=name)
         if statmod.S_ISREG(st.st_mode):
             entry = self._entry("", resolved, st)
-            return Selection(source=source, root_origin=resolved, kind="file", entries=(entry,))
+            return Selection(source=source, root_origin=resolved, kind="file", entries=(entry,),
+                             name=name)
         raise PalletError(f"COPY source {source!r} is not a regular file, directory or symlink",
                           span=span, source_line=source_line)
 
