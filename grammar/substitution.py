@@ -158,8 +158,6 @@ class _Lexer:
             return self.process_stop_on(_EOF, raw_escapes=False)
         except _LexError as err:
             raise SubstitutionError(err.reason, word=self.source, hint=err.hint) from err
-        except ValueError as err:  # an invalid ${} pattern; shellpattern words the message
-            raise SubstitutionError(str(err), word=self.source) from err
 
     # -- scanner ---------------------------------------------------------------------------
     def peek(self) -> str:
@@ -314,9 +312,8 @@ class _Lexer:
         if ch in ("#", "%"):
             greedy = word.startswith(ch)  # ## and %% take the longest match
             pattern = word[1:] if greedy else word
-            if ch == "%":
-                return shellpattern.trim_suffix(pattern, value, greedy=greedy)
-            return shellpattern.trim_prefix(pattern, value, greedy=greedy)
+            trim = shellpattern.trim_suffix if ch == "%" else shellpattern.trim_prefix
+            return _pattern_call(trim, pattern, value, greedy=greedy)
         raise _LexError(f"unsupported modifier ({modifier}) in substitution",
                         hint=_SUPPORTED_HINT)
 
@@ -344,9 +341,8 @@ class _Lexer:
         value, found = self.lookup(name)
         if self.keep_unset and not found:
             return "${" + name + "/" + pattern + "/" + replacement + "}"
-        if replace_all:
-            return shellpattern.replace_all(pattern, value, replacement)
-        return shellpattern.replace_first(pattern, value, replacement)
+        replace = shellpattern.replace_all if replace_all else shellpattern.replace_first
+        return _pattern_call(replace, pattern, value, replacement)
 
     def process_name(self) -> str:
         """A name: letters/digits/underscore; or all leading digits; or one special char."""
@@ -369,6 +365,17 @@ class _Lexer:
             return self.env[name], True
         self.unmatched.add(name)
         return "", False
+
+
+def _pattern_call(function, *args, **kwargs) -> str:
+    """Run a shellpattern function; its ValueError (a bad pattern, worded by BuildKit's
+    message) becomes a _LexError like every other failure, so an enclosing `${...}` that
+    is missing its `}` still reports that first, as BuildKit does."""
+    try:
+        return function(*args, **kwargs)
+    except ValueError as err:
+        raise _LexError(str(err), hint="in ${v#p} ${v%p} ${v/p/r} patterns only \\*, \\? "
+                        "and \\\\ may be escaped") from err
 
 
 def _is_space(ch: str) -> bool:

@@ -215,6 +215,9 @@ def test_mandatory_variable_messages(word, env, reason):
     ("${x#a\\b}", "invalid pattern (a\\b) in substitution: invalid escape '\\b'"),
     # BuildKit reverses a % pattern before compiling it, and names the reversed one.
     ("${x%a\\b}", "invalid pattern (\\ba) in substitution: invalid escape '\\b'"),
+    # A bad inner pattern is reported, unless the outer ${ is unterminated: that comes first.
+    ("${a:-${x#\\q}}", "invalid pattern (\\q) in substitution: invalid escape '\\q'"),
+    ("${a:-${x#\\q}", "syntax error: missing '}'"),
 ])
 def test_error_messages_are_buildkits(word, reason):
     with pytest.raises(SubstitutionError) as caught:
