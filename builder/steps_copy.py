@@ -17,7 +17,7 @@ import os
 import re
 import shutil
 import stat as statmod
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from pallet.builder.layerview import LayeredView, split_path
@@ -49,6 +49,7 @@ class SourceTree:
     entries: tuple[SourceEntry, ...]
     parents: str = ""
     archive: bool = False  # ADD: a local tar archive to extract at the destination
+    hashes: dict = field(default_factory=dict, compare=False, hash=False)  # relpath -> xxh3
 
 
 @dataclass(frozen=True)
