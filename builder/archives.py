@@ -72,11 +72,9 @@ def is_archive(path: Path) -> bool:
 def extract_archive_into(archive: Path, dest: Path, *, owner) -> None:
     """Extract a tar archive into ``dest`` (merging); ownership from the archive unless
     ``owner`` (an Ownership with uid/gid) overrides it."""
-    from tarsafe import TarSafe
-
     with _open_decompressed(archive) as stream:
         try:
-            with TarSafe.open(fileobj=stream, mode="r|") as tar:
+            with tarfile.open(fileobj=stream, mode="r|") as tar:
                 for member in tar:
                     _extract_member(tar, member, dest, owner)
         except (tarfile.TarError, EOFError) as error:
@@ -108,8 +106,10 @@ def _extract_member(tar, member: tarfile.TarInfo, dest: Path, owner) -> None:
         os.chmod(target, member.mode & 0o7777)
     else:
         member.name = "/".join(parts)
-        tar.extract(member, dest, set_attrs=True, numeric_owner=True,
-                    **({"filter": "fully_trusted"} if hasattr(tarfile, "data_filter") else {}))
+        if member.ischr() or member.isblk():
+            raise PalletError(f"archive member {member.name!r} is a device node")
+        # names and links were checked above; "fully_trusted" keeps modes and owners as Docker
+        tar.extract(member, dest, set_attrs=True, numeric_owner=True, filter="fully_trusted")
     if owner is not None and (owner.uid is not None or owner.gid is not None):
         st = os.lstat(target)
         os.lchown(target, owner.uid if owner.uid is not None else st.st_uid,

@@ -100,7 +100,10 @@ class StageRunner:
             key = cachekey.step_key(parent=state.key, step=step.key_desc, inputs=cachekey.NO_INPUTS)
             history = state.history
             if step.history is not None:
-                history = history + ({**step.history, "created": created_time(self.options)},)
+                # a metadata step takes the time of the step before it, so a fully cached
+                # rebuild reproduces the same config and image ID (as BuildKit's does)
+                history = history + (history_entry(step.history,
+                                                   created=last_created(state, self.options)),)
             return replace(state, key=key, history=history)
         if step.kind == "copy":
             from pallet.builder.steps_exec import prepare_copy
@@ -161,9 +164,8 @@ class StageRunner:
             layers = layers + (layer,)
         self.progress.cached(step.id, step.title)
         self.stats["cached"] += 1
-        history = state.history + ({**record.history,
-                                    "created": record.history.get("created")
-                                    or created_time(self.options)},)
+        history = state.history + (history_entry(
+            record.history, created=record.history.get("created") or created_time(self.options)),)
         return replace(state, layers=layers, lowerdirs=lowerdirs, history=history, key=key)
 
     def _commit(self, step: Step, state: StageState, key: str, layer_dir: Path) -> StageState:
@@ -177,9 +179,8 @@ class StageRunner:
                                source_date_epoch=self.options.source_date_epoch)
             if layer.empty:
                 layer = None
-        history = {**(step.history or {}), "created": created, "empty_layer": layer is None}
-        if step.history is None:
-            history = {"created_by": step.title, "empty_layer": layer is None, "created": created}
+        history = history_entry(step.history or {"created_by": step.title}, created=created,
+                                empty_layer=layer is None)
         layers, lowerdirs = state.layers, state.lowerdirs
         if layer is not None:
             target = self.store.layers / layer.diff_id.split(":", 1)[1]
@@ -200,6 +201,28 @@ class StageRunner:
                        history=state.history + (history,), key=key)
 
 
+def history_entry(line: dict, *, created: str, empty_layer: bool | None = None) -> dict:
+    """A history entry with Go's field order (created, created_by, author, comment,
+    empty_layer): the config bytes, hence the image ID, must not depend on dict order."""
+    entry = {"created": created, "created_by": line.get("created_by", "")}
+    for key in ("author", "comment"):
+        if line.get(key):
+            entry[key] = line[key]
+    empty = line.get("empty_layer") if empty_layer is None else empty_layer
+    if empty:
+        entry["empty_layer"] = True
+    return entry
+
+
+def last_created(state: StageState, options: BuildOptions) -> str:
+    if options.source_date_epoch is not None:
+        return created_time(options)
+    for entry in reversed(state.history):
+        if entry.get("created"):
+            return entry["created"]
+    return created_time(options)
+
+
 def _arch() -> str:
     from pallet.builder.plan import host_arch
     return host_arch()
@@ -215,7 +238,7 @@ def final_image_config(*, state: StageState, step: Step, labels: dict[str, str],
     image.setdefault("architecture", _arch())
     image.setdefault("os", "linux")
     image["config"] = config
-    image["created"] = created_time(options)
+    image["created"] = last_created(state, options)
     image["history"] = list(state.history)
     if step.author:
         image["author"] = step.author
