@@ -37,7 +37,7 @@ from pallet.runtime import references as refs
 from pallet.runtime.images import (INDEX_TYPES, MT_OCI_CONFIG, MT_OCI_MANIFEST, Image,
                                    referenced_blobs, resolve_image, store_manifest)
 from pallet.runtime.layers import (MT_OCI_GZIP, MT_OCI_TAR, MT_OCI_ZSTD, DecompressingReader,
-                                   layer_size, open_layer_stream, record_layer_size,
+                                   layer_size, open_layer_stream,
                                    unpacked_layer_dir)
 from pallet.runtime.store import INDEX_MEDIA_TYPE, REF_NAME, Descriptor, Store, fsync_dir
 
@@ -76,13 +76,12 @@ def _uncompressed_size(store: Store, descriptor: Descriptor, diff_id: str) -> in
         return known
     with open_layer_stream(store, descriptor) as reader:
         reader.drain()
-        size = reader.size
-    record_layer_size(store, diff_id, size)
-    return size
+    return reader.size
 
 
 def _write_archive(store: Store, tar: tarfile.TarFile, selected, archive_format: str) -> None:
     written: set[str] = set()
+    sizes: dict[str, int] = {}
     index_entries, docker_manifest, repositories = [], [], {}
     _add_dir(tar, "blobs")
     _add_dir(tar, "blobs/sha256")
@@ -113,7 +112,8 @@ def _write_archive(store: Store, tar: tarfile.TarFile, selected, archive_format:
                     continue
                 written.add(diff_id)
                 info = tarfile.TarInfo(f"blobs/sha256/{diff_id[7:]}")
-                info.size, info.mode, info.mtime = _uncompressed_size(store, layer, diff_id), 0o644, 0
+                sizes[diff_id] = _uncompressed_size(store, layer, diff_id)
+                info.size, info.mode, info.mtime = sizes[diff_id], 0o644, 0
                 with open_layer_stream(store, layer) as reader:
                     tar.addfile(info, reader)
                 if reader.diff_id() != diff_id:
@@ -123,7 +123,7 @@ def _write_archive(store: Store, tar: tarfile.TarFile, selected, archive_format:
                         "config": {"mediaType": MT_OCI_CONFIG, "digest": image.id,
                                    "size": len(config_bytes)},
                         "layers": [{"mediaType": MT_OCI_TAR, "digest": d,
-                                    "size": layer_size(store, d)} for d in image.diff_ids]}
+                                    "size": sizes[d]} for d in image.diff_ids]}
             manifest_bytes = json.dumps(manifest, separators=(",", ":")).encode()
             manifest_digest = "sha256:" + hashlib.sha256(manifest_bytes).hexdigest()
             media_type = MT_OCI_MANIFEST

@@ -38,8 +38,8 @@ from pathlib import Path
 
 from pallet.errors import PalletError
 from pallet.runtime import references as refs
-from pallet.runtime.layers import layer_size, record_layer_size
-from pallet.runtime.store import REF_NAME, Descriptor, Store, check_digest
+from pallet.runtime.layers import layer_content_size, layer_size
+from pallet.runtime.store import REF_NAME, Descriptor, Store
 
 MT_OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 MT_OCI_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -157,9 +157,14 @@ def _entry_size(store, entry, diff_ids, layers) -> int:
     annotated = (entry.get("annotations") or {}).get(ANN_SIZE)
     if annotated and annotated.isdigit():
         return int(annotated)
+    return image_content_size(store, diff_ids, layers)
+
+
+def image_content_size(store: Store, diff_ids, layers) -> int:
+    """Docker's image SIZE: the layers' content bytes (blob sizes for layers never unpacked)."""
     total = 0
     for diff_id, layer in zip(diff_ids, layers):
-        known = layer_size(store, diff_id)
+        known = layer_content_size(store, diff_id)
         total += known if known is not None else layer.size
     return total
 
@@ -316,7 +321,7 @@ def _point_tags(store: Store, entry_template: dict, names: list[str]) -> None:
     store.update_index(change)
 
 
-def store_manifest(store: Store, *, manifest_bytes: bytes, tags, layer_sizes: dict | None = None,
+def store_manifest(store: Store, *, manifest_bytes: bytes, tags,
                    media_type: str | None = None) -> Image:
     """Record a manifest whose config and layer blobs are already in the store; tag it."""
     names = normalize_tags(tags)
@@ -335,10 +340,7 @@ def store_manifest(store: Store, *, manifest_bytes: bytes, tags, layer_sizes: di
     diff_ids = (config.get("rootfs") or {}).get("diff_ids") or []
     if len(diff_ids) != len(layer_descs):
         raise PalletError(f"image config has {len(diff_ids)} diff IDs for {len(layer_descs)} layers")
-    for diff_id, size in (layer_sizes or {}).items():
-        record_layer_size(store, diff_id, size)
-    size = sum(layer_size(store, d) if layer_size(store, d) is not None else l.size
-               for d, l in zip(diff_ids, layer_descs))
+    size = image_content_size(store, diff_ids, layer_descs)
     manifest_desc = store.put_bytes(manifest_bytes, media_type=media_type)
     entry = _index_entry(manifest_desc, config_desc.digest, config.get("created", ""), size, None)
     _point_tags(store, entry, names)
@@ -367,9 +369,7 @@ def commit_image(store: Store, *, config: dict, layers: list, tags: list[str],
         if annotations:
             manifest["annotations"] = dict(annotations)
         manifest_bytes = json.dumps(manifest, separators=(",", ":")).encode()
-        sizes = {layer.diff_id: layer.uncompressed_size for layer in layers
-                 if layer.uncompressed_size is not None}
-        return store_manifest(store, manifest_bytes=manifest_bytes, tags=names, layer_sizes=sizes,
+        return store_manifest(store, manifest_bytes=manifest_bytes, tags=names,
                               media_type=MT_OCI_MANIFEST)
 
 

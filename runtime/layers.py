@@ -264,27 +264,41 @@ def pack_layer(store: Store, source_dir: Path, *, compression: str = "gzip",
         finally:
             diff_id = sink.close()
         descriptor = writer.commit()
-    record_layer_size(store, diff_id, sink.tell())
+    record_layer_size(store, diff_id, sink.tell(), stats.content_bytes)
     return Layer(digest=descriptor.digest, size=descriptor.size, media_type=media_type,
                  diff_id=diff_id, uncompressed_size=sink.tell(), empty=stats.entries == 0)
 
 
 # ---- per-layer uncompressed sizes (SIZE columns, docker-archive headers) ----------------------
 
-def record_layer_size(store: Store, diff_id: str, size: int) -> None:
+def record_layer_size(store: Store, diff_id: str, tar_size: int, content_size: int) -> None:
+    """Remember a layer's uncompressed tar size and its content size (file bytes + symlink
+    targets, hard links once: what Docker shows as a layer's SIZE)."""
     directory = store.root / "layerinfo"
     directory.mkdir(exist_ok=True)
     path = directory / check_digest(diff_id)[len("sha256:"):]
     if not path.exists():
-        atomic_write(path, str(size).encode(), tmp_dir=store.tmp)
+        atomic_write(path, f"{tar_size} {content_size}".encode(), tmp_dir=store.tmp)
+
+
+def _layer_info(store: Store, diff_id: str) -> list[int] | None:
+    try:
+        values = [int(v) for v in (store.root / "layerinfo" / diff_id[len("sha256:"):]).read_text().split()]
+    except (OSError, ValueError):
+        return None
+    return values if len(values) == 2 else None
 
 
 def layer_size(store: Store, diff_id: str) -> int | None:
     """The uncompressed tar size of a layer, if pallet has seen it (None otherwise)."""
-    try:
-        return int((store.root / "layerinfo" / diff_id[len("sha256:"):]).read_text())
-    except (OSError, ValueError):
-        return None
+    info = _layer_info(store, diff_id)
+    return info[0] if info else None
+
+
+def layer_content_size(store: Store, diff_id: str) -> int | None:
+    """Docker's layer SIZE (content bytes), if pallet has seen the layer (None otherwise)."""
+    info = _layer_info(store, diff_id)
+    return info[1] if info else None
 
 
 # ---- unpacking ------------------------------------------------------------------------------
@@ -304,12 +318,12 @@ def extract_blob(store: Store, descriptor: Descriptor, diff_id: str | None, dest
     with store.open_blob(descriptor.digest, descriptor.size) as raw:
         reader = DecompressingReader(raw, name=f"layer {descriptor.digest[:19]}")
         limit = _member_limit(store, descriptor.size, reader.compression)
-        extract_layer(reader, dest, allow_devices=allow_devices, max_member_bytes=limit,
-                      whiteouts=whiteouts)
+        stats = extract_layer(reader, dest, allow_devices=allow_devices, max_member_bytes=limit,
+                              whiteouts=whiteouts)
         reader.drain()
         raw.verify_rest()
     actual = reader.diff_id()
-    record_layer_size(store, actual, reader.size)
+    record_layer_size(store, actual, reader.size, stats.content_bytes)
     if diff_id is not None and actual != diff_id:
         raise PalletError(f"layer {descriptor.digest} unpacks to {actual}, but the image config "
                           f"says {diff_id}", hint="the image is corrupt; reload or rebuild it")

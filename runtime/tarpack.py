@@ -145,6 +145,7 @@ class _Packer:
                 info = self._info(arcname, st, path)
                 info.type = tarfile.SYMTYPE
                 info.linkname = os.readlink(path)
+                self.content_bytes += len(os.fsencode(info.linkname))
                 self._add(info)
             elif stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
                 info = self._info(arcname, st, path)

@@ -164,6 +164,7 @@ class _Extractor:
             self.apply_attrs(full, info)
         elif info.issym():
             os.symlink(info.linkname, full)
+            self.content_bytes += len(os.fsencode(info.linkname))
             self.apply_attrs(full, info, is_link=True)
         elif info.islnk():
             target = clean_member_name(info.linkname)

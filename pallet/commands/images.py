@@ -226,7 +226,8 @@ def _raise_collected(errors: list[PalletError]) -> None:
 @click.pass_context
 def history(ctx, image, human, no_trunc, quiet, format_):
     """Show the history of an image"""
-    from pallet.runtime.images import layer_size, parse_time, resolve_image
+    from pallet.runtime.images import parse_time, resolve_image
+    from pallet.runtime.layers import layer_content_size
     store = _store(ctx)
     found = resolve_image(store, image)
     entries = found.config.get("history") or [{} for _ in found.diff_ids]
@@ -236,7 +237,7 @@ def history(ctx, image, human, no_trunc, quiet, format_):
         size = 0
         if not entry.get("empty_layer") and layer_index < len(found.diff_ids):
             diff_id = found.diff_ids[layer_index]
-            known = layer_size(store, diff_id)
+            known = layer_content_size(store, diff_id)
             size = known if known is not None else found.layers[layer_index].size
             layer_index += 1
         rows.append({"CreatedBy": entry.get("created_by", ""), "Created": entry.get("created", ""),
