@@ -303,8 +303,11 @@ def layer_content_size(store: Store, diff_id: str) -> int | None:
 
 # ---- unpacking ------------------------------------------------------------------------------
 
-def _member_limit(store: Store, compressed_size: int, compression: str) -> int | None:
+def member_limit(store: Store, compressed_size: int | None, compression: str) -> int:
+    """Largest member an archive of compressed_size bytes can honestly hold (bomb guard)."""
     free = shutil.disk_usage(store.root).free
+    if compressed_size is None:
+        return free
     if compression == "gzip":
         return min(free, max(compressed_size, 1) * GZIP_MAX_RATIO)
     if compression == "none":
@@ -317,7 +320,7 @@ def extract_blob(store: Store, descriptor: Descriptor, diff_id: str | None, dest
     """Extract a stored layer blob into dest, verifying the blob digest and the diff ID."""
     with store.open_blob(descriptor.digest, descriptor.size) as raw:
         reader = DecompressingReader(raw, name=f"layer {descriptor.digest[:19]}")
-        limit = _member_limit(store, descriptor.size, reader.compression)
+        limit = member_limit(store, descriptor.size, reader.compression)
         stats = extract_layer(reader, dest, allow_devices=allow_devices, max_member_bytes=limit,
                               whiteouts=whiteouts)
         reader.drain()

@@ -167,7 +167,10 @@ class _Extractor:
             self.content_bytes += len(os.fsencode(info.linkname))
             self.apply_attrs(full, info, is_link=True)
         elif info.islnk():
-            target = clean_member_name(info.linkname)
+            try:
+                target = clean_member_name(info.linkname)
+            except PalletError:
+                raise _bad(info.name, f"is a hard link to {info.linkname!r}, outside the layer") from None
             if target not in self.files:
                 raise _bad(info.name, f"is a hard link to {info.linkname!r}, which is not a file "
                                       "earlier in this layer")
@@ -193,7 +196,10 @@ class _Extractor:
         try:
             remaining = info.size
             while remaining:
-                chunk = source.read(min(COPY_CHUNK, remaining))
+                try:
+                    chunk = source.read(min(COPY_CHUNK, remaining))
+                except tarfile.ReadError:
+                    chunk = b""
                 if not chunk:
                     raise PalletError(f"layer is truncated: member {info.name!r} ends early",
                                       hint="the archive is incomplete or corrupt; nothing was stored")

@@ -3,6 +3,7 @@ load (docker-archive, oci-archive, OCI layout directory)."""
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -48,8 +49,9 @@ def import_(ctx, source, reference, changes, message, platform):
         except OSError as error:
             raise PalletError(f"open {source}: {error.strerror.lower()}") from error
         with handle:
+            size = os.fstat(handle.fileno()).st_size if path.is_file() else None
             image = import_rootfs(store, handle, tags=tags, changes=changes, message=message,
-                                  source_name=source, platform=platform)
+                                  source_name=source, platform=platform, source_size=size)
     click.echo(image.id)
 
 
