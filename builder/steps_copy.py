@@ -135,12 +135,12 @@ class _LayerWriter:
                     os.chown(host, lower.st_uid, lower.st_gid)
                     os.utime(host, ns=(lower.st_atime_ns, lower.st_mtime_ns))
                 else:
-                    source = like if is_target else None
-                    mode = source.mode if source is not None else 0o755
-                    if source is not None and self.chmod is not None:
-                        mode = self.chmod
+                    # a new directory, even the destination of a directory source, is 0755
+                    # and owned by the --chown user (Docker's MkdirAllAndChownNew)
+                    mode = self.chmod if (like is not None and is_target
+                                          and self.chmod is not None) else 0o755
                     os.chmod(host, mode)
-                    os.chown(host, *self._owner_of(source))
+                    os.chown(host, *self._owner_of(None))
             resolved = candidate
         return resolved
 
