@@ -198,10 +198,9 @@ def _write_iidfile(path: Path, image_id: str) -> None:
 
 def _run_stages(runner, built_plan) -> None:
     """Run every stage once its dependencies are done; independent ones in parallel."""
-    graph = built_plan.graph
-    stage_of = {node: graph.nodes[node]["step"].stage for node in graph.nodes}
+    stage_of = {step_id: step.stage for step_id, step in built_plan.steps().items()}
     deps: dict[int, set[int]] = {s.index: set() for s in built_plan.stages}
-    for a, b in graph.edges:
+    for a, b in built_plan.edges:
         if stage_of[a] != stage_of[b]:
             deps[stage_of[b]].add(stage_of[a])
     done: set[int] = set()

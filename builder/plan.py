@@ -61,7 +61,8 @@ def source_line_of(instruction) -> str | None:
 def plan(buildfile, *, build_args: dict[str, str], target: str | None,
          resolve_base: ResolveBase, platform: str | None = None) -> BuildPlan:
     """Compile ``buildfile`` (pallet.grammar.ast.BuildFile) into a BuildPlan."""
-    import networkx as nx
+    from graphlib import CycleError, TopologicalSorter
+
     from pallet.builder.plan_steps import StageCompiler
     from pallet.grammar.substitution import expand_word
 
@@ -101,7 +102,7 @@ def plan(buildfile, *, build_args: dict[str, str], target: str | None,
 
     compilers: dict[int, StageCompiler] = {}
     needed = _needed_stages(buildfile, target_index, base_stage, stage_names)
-    graph = nx.DiGraph()
+    edges: list[tuple[str, str]] = []
     stage_plans = []
     for stage in buildfile.stages:
         if stage.index not in needed:
@@ -115,26 +116,26 @@ def plan(buildfile, *, build_args: dict[str, str], target: str | None,
         steps = compiler.compile()
         compilers[stage.index] = compiler
         stage_plans.append(StagePlan(index=stage.index, name=stage.name, steps=tuple(steps)))
-        previous: Step | None = None
-        for step in steps:
-            graph.add_node(step.id, step=step)
-            if previous is not None:
-                graph.add_edge(previous.id, step.id)
-            previous = step
-    _add_stage_edges(graph, stage_plans, buildfile)
+        edges += [(a.id, b.id) for a, b in zip(steps, steps[1:])]
+    edges += _stage_edges(stage_plans)
+    by_id = {step.id: step for stage_plan in stage_plans for step in stage_plan.steps}
+    predecessors: dict[str, set[str]] = {step_id: set() for step_id in by_id}
+    for a, b in edges:
+        predecessors[b].add(a)
+    cycle = None
     try:
-        cycle = nx.find_cycle(graph)
-    except nx.NetworkXNoCycle:
-        cycle = None
+        TopologicalSorter(predecessors).prepare()
+    except CycleError as error:
+        cycle = error.args[1]
     if cycle:
-        steps_on_cycle = [graph.nodes[a]["step"] for a, _ in cycle]
+        steps_on_cycle = [by_id[node] for node in dict.fromkeys(cycle)]
         where = "; ".join(f"{s.span}: {s.source_line}" for s in steps_on_cycle
                           if s.kind != "from" or s.span)
         first = steps_on_cycle[0]
         raise PalletError(f"circular dependency detected on stage: "
                           f"{buildfile.stages[first.stage].name or first.stage} ({where})",
                           span=first.span, source_line=first.source_line)
-    return BuildPlan(stages=tuple(stage_plans), target=target_index, graph=graph)
+    return BuildPlan(stages=tuple(stage_plans), target=target_index, edges=tuple(edges))
 
 
 def _target_index(buildfile, target: str | None) -> int:
@@ -194,7 +195,8 @@ def _needed_stages(buildfile, target: int, base_stage: dict[int, int | None],
     return needed
 
 
-def _add_stage_edges(graph, stage_plans: list[StagePlan], buildfile) -> None:
+def _stage_edges(stage_plans: list[StagePlan]) -> list[tuple[str, str]]:
+    edges = []
     last = {plan.index: plan.steps[-1].id for plan in stage_plans}
     for stage_plan in stage_plans:
         for step in stage_plan.steps:
@@ -209,4 +211,5 @@ def _add_stage_edges(graph, stage_plans: list[StagePlan], buildfile) -> None:
                 if source not in last:
                     raise PalletError(f"stage {source} is not part of this build",
                                       span=step.span, source_line=step.source_line)
-                graph.add_edge(last[source], step.id)
+                edges.append((last[source], step.id))
+    return edges

@@ -6,7 +6,7 @@ and carries the image config *after* the step, so executors only touch filesyste
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from pallet.errors import Span
@@ -103,8 +103,23 @@ class StagePlan:
 
 @dataclass(frozen=True)
 class BuildPlan:
-    """The stages to build (only those the target needs), in file order, and the graph."""
+    """The stages to build (only those the target needs), in file order, and the graph's
+    edges (step id -> step id: parent layer, ``COPY --from``, ``--mount from=``)."""
 
     stages: tuple[StagePlan, ...]
     target: int
-    graph: Any = field(compare=False)  # networkx.DiGraph over Step ids; attribute "step"
+    edges: tuple[tuple[str, str], ...]
+
+    def steps(self) -> dict[str, Step]:
+        return {step.id: step for stage in self.stages for step in stage.steps}
+
+    @property
+    def graph(self) -> Any:
+        """The plan as a networkx DiGraph (nodes carry ``step``), built on demand: the build
+        itself walks ``edges`` so a fully cached build does not pay networkx's import."""
+        import networkx as nx
+        graph = nx.DiGraph()
+        for step_id, step in self.steps().items():
+            graph.add_node(step_id, step=step)
+        graph.add_edges_from(self.edges)
+        return graph
