@@ -229,6 +229,7 @@ def _unpack_into(store: Store, descriptor: Descriptor, diff_id: str, target: Pat
     try:
         dest = work / "rootfs"
         dest.mkdir()
+        os.chmod(dest, 0o755)   # the image's / unless the tar says otherwise; not the umask's
         extract_blob(store, descriptor, diff_id, dest)
         try:
             os.rename(dest, target)

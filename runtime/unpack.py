@@ -90,7 +90,8 @@ class _Extractor:
             try:
                 st = os.lstat(full)
             except FileNotFoundError:
-                os.mkdir(full, 0o755)
+                os.mkdir(full)
+                os.chmod(full, 0o755)      # implicit parents are 0755 whatever the umask
                 self.dirs.add(built)
                 continue
             if stat.S_ISLNK(st.st_mode):
