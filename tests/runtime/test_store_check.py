@@ -101,7 +101,8 @@ def _kill_loop(argv_for, root: Path, rounds: int, seed: int) -> list[int]:
     for round_number in range(rounds):
         process = subprocess.Popen([str(PALLET), "--root", str(root), *argv_for(round_number)],
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(rng.uniform(0.05, 0.7))
+        # even rounds die early (start-up, first blobs), odd ones anywhere up to completion
+        time.sleep(rng.uniform(0.01, 0.15) if round_number % 2 == 0 else rng.uniform(0.1, 0.8))
         process.send_signal(signal.SIGKILL)
         outcomes.append(process.wait(30))
         result = check(root)
