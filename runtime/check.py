@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -91,7 +92,7 @@ def check_store(store: Store, *, repair: bool = False) -> CheckReport:
             from pallet.runtime.store import OCI_LAYOUT_VERSION, atomic_write
             atomic_write(layout, json.dumps(OCI_LAYOUT_VERSION).encode(), tmp_dir=store.tmp)
             report.repaired.append("rewrote oci/oci-layout")
-    with store.gc_lock() if repair else _nothing(), store.lock():
+    with store.gc_lock() if repair else contextlib.nullcontext(), store.lock():
         try:
             entries = store.index_entries()
         except PalletError as error:
@@ -168,14 +169,6 @@ def _recover_entries(store: Store) -> list[dict]:
                         "annotations": {ANN_ID: config_desc.digest, ANN_CREATED: config.get("created", ""),
                                         ANN_SIZE: str(image_content_size(store, diff_ids, layers))}})
     return entries
-
-
-class _nothing:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return None
 
 
 def prune_images(store: Store, *, all_images: bool = False) -> tuple[list[tuple[str, str]], int]:
