@@ -9,6 +9,13 @@ Public API (stable):
     unpacked_layer_dir(store, descriptor: Descriptor | Layer, diff_id: str) -> Path
     layer_dirs(store, image) -> list[Path]     # TOPMOST FIRST, ready for overlayfs lowerdir=
     open_layer_stream(store, descriptor) -> context manager yielding the uncompressed tar stream
+    extract_blob(store, descriptor, diff_id, dest, *, allow_devices=True, whiteouts="overlay") -> str
+
+Concurrency: a packed layer is unreferenced until commit_image tags it; hold
+`with store.lease():` from pack_layer to commit_image (and while using layer_dirs of an image
+that is not tagged yet) so a concurrent rmi/prune/system check --repair cannot collect it.
+Upper dirs to pack must come from overlay mounts with redirect_dir=off and metacopy=off
+(pack_layer refuses trusted.overlay.redirect/metacopy: such an upper dir is not a full diff).
 
 Empty layers (Docker's rule: the diff has no entries): pack_layer still stores the blob (a
 1024-byte tar of two zero blocks, diff ID sha256:5f70bf18..., exactly as Docker and BuildKit write
