@@ -293,16 +293,6 @@ def test_nodes_are_frozen():
         run.source = "y"  # type: ignore[misc]
 
 
-def test_grammar_is_built_once_and_its_tables_are_cached_on_disk():
-    import glob
-    import tempfile
-
-    from pallet.grammar.parser import grammar
-
-    assert grammar() is grammar()
-    assert glob.glob(tempfile.gettempdir() + "/.lark_cache_*.tmp")
-
-
 def test_importing_the_grammar_is_light():
     import subprocess
     import sys
