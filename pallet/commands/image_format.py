@@ -1,0 +1,121 @@
+"""Docker's output helpers: column layout, human sizes and durations, --format templates.
+
+    tabulate(rows) -> str                      text/tabwriter(minwidth 10, padding 3), like docker
+    human_size(n) -> str                       go-units HumanSizeWithPrecision(n, 3): "4.26MB"
+    human_duration(seconds) -> str             go-units HumanDuration: "About a minute", "3 weeks"
+    since(rfc3339) -> str                      "4 weeks ago"
+    render_template(template, obj) -> str      a subset of Go templates: {{.A.B}}, {{json .}},
+                                               {{json .A}}, "table " prefix handled by callers
+    go_json(obj) -> str                        JSON the way Go's encoding/json escapes it
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime, timezone
+
+
+def tabulate(rows: list[list[str]]) -> str:
+    if not rows:
+        return ""
+    columns = max(len(row) for row in rows)
+    widths = [0] * columns
+    for row in rows:
+        for index, cell in enumerate(row[:-1]):
+            widths[index] = max(widths[index], len(cell) + 3, 10)
+    lines = []
+    for row in rows:
+        cells = [cell.ljust(widths[index]) for index, cell in enumerate(row[:-1])]
+        lines.append("".join(cells) + (row[-1] if row else ""))
+    return "\n".join(lines)
+
+
+def _go_g(value: float, precision: int) -> str:
+    # Go's %.3g: like C's, but exponents have at least two digits (1e+03).
+    return f"{value:.{precision}g}"
+
+
+def human_size(size: float, precision: int = 3) -> str:
+    units = ["B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB"]
+    index = 0
+    value = float(size)
+    while value >= 1000.0 and index < len(units) - 1:
+        value /= 1000.0
+        index += 1
+    return _go_g(value, precision) + units[index]
+
+
+def human_duration(seconds: float) -> str:
+    secs = int(seconds)
+    if secs < 1:
+        return "Less than a second"
+    if secs == 1:
+        return "1 second"
+    if secs < 60:
+        return f"{secs} seconds"
+    minutes = int(seconds / 60)
+    if minutes == 1:
+        return "About a minute"
+    if minutes < 60:
+        return f"{minutes} minutes"
+    hours = int(seconds / 3600 + 0.5)
+    if hours == 1:
+        return "About an hour"
+    if hours < 48:
+        return f"{hours} hours"
+    if hours < 24 * 7 * 2:
+        return f"{hours // 24} days"
+    if hours < 24 * 30 * 2:
+        return f"{hours // 24 // 7} weeks"
+    if hours < 24 * 365 * 2:
+        return f"{hours // 24 // 30} months"
+    return f"{int(seconds / 3600 / 24 / 365)} years"
+
+
+def since(created: datetime | None) -> str:
+    if created is None:
+        return "N/A"
+    delta = (datetime.now(timezone.utc) - created).total_seconds()
+    return human_duration(max(delta, 0)) + " ago"
+
+
+def go_json(value) -> str:
+    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def _go_print(value) -> str:
+    if value is None:
+        return "<no value>"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return "[" + " ".join(_go_print(item) for item in value) + "]"
+    if isinstance(value, dict):
+        return "map[" + " ".join(f"{key}:{_go_print(val)}" for key, val in sorted(value.items())) + "]"
+    return str(value)
+
+
+_ACTION = re.compile(r"{{-?\s*(json\s+)?(\.[\w.]*)\s*-?}}")
+
+
+def _lookup(obj, path: str):
+    value = obj
+    for part in [p for p in path.split(".") if p]:
+        if isinstance(value, dict):
+            value = value.get(part)
+        else:
+            value = getattr(value, part, None)
+    return value
+
+
+def render_template(template: str, obj) -> str:
+    """Render {{.Field}}, {{.A.B}}, {{json .}} and {{json .Field}}; \\t and \\n are unescaped."""
+    text = template.replace("\\t", "\t").replace("\\n", "\n")
+
+    def action(match: re.Match) -> str:
+        value = _lookup(obj, match.group(2))
+        return go_json(value) if match.group(1) else _go_print(value)
+
+    return _ACTION.sub(action, text)

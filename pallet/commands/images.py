@@ -1,0 +1,354 @@
+"""Image commands: images, image (ls, inspect, history, prune, tag, rm, import, save, load),
+tag, rmi, history -- Docker's flags, columns, messages and exit codes."""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import sys
+from datetime import timezone
+
+import click
+
+from pallet.commands.image_format import (go_json, human_size, render_template, since, tabulate)
+from pallet.errors import PalletError
+
+
+def _store(ctx: click.Context):
+    from pallet.runtime.store import Store
+    return Store.open(ctx.obj["root"])
+
+
+def _short(image_id: str, no_trunc: bool) -> str:
+    return image_id if no_trunc else image_id.split(":", 1)[-1][:12]
+
+
+def _split_ref(name: str) -> tuple[str, str]:
+    from pallet.runtime.references import familiar
+    repo, _, tag = name.rpartition(":")
+    if "/" in tag or not repo:
+        return familiar(name), "<none>"
+    return familiar(repo), tag
+
+
+def _created_at(created: str) -> str:
+    from pallet.runtime.images import parse_time
+    moment = parse_time(created)
+    if moment is None:
+        return ""
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S +0000 UTC")
+
+
+def _image_rows(summaries, *, dangling_filter, reference_filters, positional):
+    from pallet.runtime.images import parse_time
+    rows = []
+    for summary in summaries:
+        if dangling_filter is True and not summary.dangling:
+            continue
+        if dangling_filter is False and summary.dangling:
+            continue
+        pairs = [_split_ref(name) for name in summary.references] or [("<none>", "<none>")]
+        for repo, tag in pairs:
+            shown = f"{repo}:{tag}"
+            if positional and not _matches_positional(positional, repo, tag):
+                continue
+            if reference_filters and not any(fnmatch.fnmatchcase(shown, pattern) or
+                                             fnmatch.fnmatchcase(repo, pattern)
+                                             for pattern in reference_filters):
+                continue
+            rows.append({"Repository": repo, "Tag": tag, "ID": summary.id,
+                         "Digest": summary.manifest_digest, "Created": parse_time(summary.created),
+                         "CreatedAt": _created_at(summary.created), "Size": summary.size})
+    return rows
+
+
+def _matches_positional(positional: str, repo: str, tag: str) -> bool:
+    from pallet.runtime.references import familiar, parse_reference
+    try:
+        parsed = parse_reference(positional)
+    except PalletError:
+        return False
+    if familiar(parsed.name) != repo:
+        return False
+    return parsed.tag is None or parsed.tag == tag
+
+
+def _parse_filters(filters):
+    dangling, references = None, []
+    for item in filters:
+        key, _, value = item.partition("=")
+        if key == "dangling":
+            if value.lower() not in ("true", "false", "1", "0"):
+                raise PalletError(f"Invalid filter 'dangling={value}'")
+            dangling = value.lower() in ("true", "1")
+        elif key == "reference":
+            references.append(value)
+        else:
+            raise PalletError(f"invalid filter '{key}'", hint="supported: dangling=true|false, reference=PATTERN")
+    return dangling, references
+
+
+@click.command("images")
+@click.argument("repository", required=False)
+@click.option("-a", "--all", "all_", is_flag=True, help="Show all images (default hides intermediate images)")
+@click.option("-q", "--quiet", is_flag=True, help="Only show image IDs")
+@click.option("--digests", is_flag=True, help="Show digests")
+@click.option("--no-trunc", is_flag=True, help="Don't truncate output")
+@click.option("-f", "--filter", "filters", multiple=True, help="Filter output based on conditions provided")
+@click.option("--format", "format_", default=None, help="Format output using a custom template ('table', 'json', or a Go template)")
+@click.pass_context
+def images(ctx, repository, all_, quiet, digests, no_trunc, filters, format_):
+    """List images"""
+    from pallet.runtime.images import list_images
+    dangling, references = _parse_filters(filters)
+    rows = _image_rows(list_images(_store(ctx)), dangling_filter=dangling,
+                       reference_filters=references, positional=repository)
+    if quiet:
+        seen = []
+        for row in rows:
+            short = _short(row["ID"], no_trunc)
+            if short not in seen:
+                seen.append(short)
+        if seen:
+            click.echo("\n".join(seen))
+        return
+    if format_ and format_ not in ("table",):
+        for row in rows:
+            data = {"Containers": "N/A", "CreatedAt": row["CreatedAt"],
+                    "CreatedSince": since(row["Created"]), "Digest": row["Digest"],
+                    "ID": _short(row["ID"], no_trunc), "Repository": row["Repository"],
+                    "SharedSize": "N/A", "Size": human_size(row["Size"]), "Tag": row["Tag"],
+                    "UniqueSize": "N/A", "VirtualSize": human_size(row["Size"])}
+            click.echo(go_json(data) if format_ == "json" else render_template(format_, data))
+        return
+    header = ["REPOSITORY", "TAG"] + (["DIGEST"] if digests else []) + ["IMAGE ID", "CREATED", "SIZE"]
+    table = [header]
+    for row in rows:
+        table.append([row["Repository"], row["Tag"]] + ([row["Digest"]] if digests else []) +
+                     [_short(row["ID"], no_trunc), since(row["Created"]), human_size(row["Size"])])
+    click.echo(tabulate(table))
+
+
+# ---- inspect ----------------------------------------------------------------------------------
+
+CONTAINER_CONFIG_KEYS = [
+    ("Hostname", ""), ("Domainname", ""), ("User", ""), ("AttachStdin", False),
+    ("AttachStdout", False), ("AttachStderr", False), ("ExposedPorts", None), ("Tty", False),
+    ("OpenStdin", False), ("StdinOnce", False), ("Env", None), ("Cmd", None), ("Healthcheck", None),
+    ("ArgsEscaped", None), ("Image", ""), ("Volumes", None), ("WorkingDir", ""), ("Entrypoint", None),
+    ("OnBuild", None), ("Labels", None), ("StopSignal", None), ("Shell", None)]
+OMIT_EMPTY = {"ExposedPorts", "Healthcheck", "ArgsEscaped", "StopSignal", "Shell"}
+
+
+def docker_config(section: dict | None) -> dict:
+    """The image config's "config" in Docker's inspect shape (every field, Go zero values)."""
+    section = section or {}
+    out = {}
+    for key, default in CONTAINER_CONFIG_KEYS:
+        value = section.get(key, default)
+        if key in OMIT_EMPTY and value in (None, {}, []):
+            continue
+        out[key] = value
+    for key, value in section.items():
+        out.setdefault(key, value)
+    return out
+
+
+def inspect_document(image) -> dict:
+    from pallet.runtime.references import familiar
+    config = image.config
+    repo_digests = sorted({f"{familiar(name.rpartition(':')[0] if '@' not in name else name.split('@')[0])}"
+                           f"@{image.manifest_digest}" for name in image.references})
+    document = {
+        "Id": image.id,
+        "RepoTags": list(image.repo_tags),
+        "RepoDigests": repo_digests,
+        "Parent": "",
+        "Comment": config.get("comment", ""),
+        "Created": config.get("created", ""),
+        "Container": config.get("container", ""),
+        "ContainerConfig": docker_config(config.get("container_config")),
+        "DockerVersion": config.get("docker_version", ""),
+        "Author": config.get("author", ""),
+        "Config": docker_config(config.get("config")),
+        "Architecture": config.get("architecture", ""),
+        "Os": config.get("os", ""),
+        "Size": image.size,
+        "VirtualSize": image.size,
+        "GraphDriver": {"Data": None, "Name": "overlayfs"},
+        "RootFS": {"Type": "layers", "Layers": list(image.diff_ids)},
+        "Metadata": {"LastTagTime": "0001-01-01T00:00:00Z"},
+    }
+    if config.get("variant"):
+        document["Variant"] = config["variant"]
+    return document
+
+
+@click.command("inspect")
+@click.argument("names", nargs=-1, required=True)
+@click.option("-f", "--format", "format_", default=None, help="Format the output using the given Go template")
+@click.pass_context
+def image_inspect(ctx, names, format_):
+    """Display detailed information on one or more images"""
+    from pallet.runtime.images import resolve_image
+    store = _store(ctx)
+    documents, errors = [], []
+    for name in names:
+        try:
+            documents.append(inspect_document(resolve_image(store, name)))
+        except PalletError as error:
+            errors.append(error)
+    if format_:
+        for document in documents:
+            click.echo(go_json(document) if format_ == "json" else render_template(format_, document))
+    else:
+        click.echo(json.dumps(documents, indent=4))
+    _raise_collected(errors)
+
+
+def _raise_collected(errors: list[PalletError]) -> None:
+    if not errors:
+        return
+    for error in errors[:-1]:
+        click.echo(f"Error: {error.message}", err=True)
+    raise errors[-1]
+
+
+# ---- history ----------------------------------------------------------------------------------
+
+@click.command("history")
+@click.argument("image")
+@click.option("-H", "--human", type=bool, default=True, show_default=True,
+              help="Print sizes and dates in human readable format")
+@click.option("--no-trunc", is_flag=True, help="Don't truncate output")
+@click.option("-q", "--quiet", is_flag=True, help="Only show image IDs")
+@click.option("--format", "format_", default=None, help="Format output using a custom template")
+@click.pass_context
+def history(ctx, image, human, no_trunc, quiet, format_):
+    """Show the history of an image"""
+    from pallet.runtime.images import parse_time, resolve_image
+    from pallet.runtime.layers import layer_content_size
+    store = _store(ctx)
+    found = resolve_image(store, image)
+    entries = found.config.get("history") or [{} for _ in found.diff_ids]
+    layer_index = 0
+    rows = []
+    for entry in entries:
+        size = 0
+        if not entry.get("empty_layer") and layer_index < len(found.diff_ids):
+            diff_id = found.diff_ids[layer_index]
+            known = layer_content_size(store, diff_id)
+            size = known if known is not None else found.layers[layer_index].size
+            layer_index += 1
+        rows.append({"CreatedBy": entry.get("created_by", ""), "Created": entry.get("created", ""),
+                     "Comment": entry.get("comment", ""), "Size": size})
+    rows.reverse()
+    out = []
+    for position, row in enumerate(rows):
+        image_id = _short(found.id, no_trunc) if position == 0 else "<missing>"
+        created = parse_time(row["Created"])
+        created_text = (since(created) if human else (row["Created"] or "")) if created else "N/A"
+        created_by = row["CreatedBy"].replace("\t", " ")
+        if not no_trunc and len(created_by) > 45:
+            created_by = created_by[:44] + "\u2026"
+        size_text = human_size(row["Size"]) if human else str(row["Size"])
+        out.append({"ID": image_id, "CreatedSince": created_text, "CreatedAt": row["Created"],
+                    "CreatedBy": created_by, "Size": size_text, "Comment": row["Comment"]})
+    if quiet:
+        click.echo("\n".join(item["ID"] for item in out))
+        return
+    if format_:
+        for item in out:
+            click.echo(go_json(item) if format_ == "json" else render_template(format_, item))
+        return
+    table = [["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"]]
+    table += [[item["ID"], item["CreatedSince"], item["CreatedBy"], item["Size"], item["Comment"]]
+              for item in out]
+    click.echo(tabulate(table))
+
+
+# ---- tag / rmi / prune --------------------------------------------------------------------------
+
+@click.command("tag")
+@click.argument("source")
+@click.argument("target")
+@click.pass_context
+def tag(ctx, source, target):
+    """Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE"""
+    from pallet.runtime.images import tag_image
+    tag_image(_store(ctx), source, target)
+
+
+@click.command("rmi")
+@click.argument("names", nargs=-1, required=True)
+@click.option("-f", "--force", is_flag=True, help="Force removal of the image")
+@click.option("--no-prune", is_flag=True, help="Do not delete untagged parents")
+@click.pass_context
+def rmi(ctx, names, force, no_prune):
+    """Remove one or more images"""
+    from pallet.runtime.images import remove_image
+    store = _store(ctx)
+    errors = []
+    for name in names:
+        try:
+            for action, subject in remove_image(store, name, force=force):
+                click.echo(f"{action}: {subject}")
+        except PalletError as error:
+            errors.append(error)
+    _raise_collected(errors)
+
+
+@click.command("prune")
+@click.option("-a", "--all", "all_", is_flag=True, help="Remove all unused images, not just dangling ones")
+@click.option("-f", "--force", is_flag=True, help="Do not prompt for confirmation")
+@click.option("--filter", "filters", multiple=True, help="Provide filter values (e.g. 'until=<timestamp>')")
+@click.pass_context
+def prune(ctx, all_, force, filters):
+    """Remove unused images"""
+    from pallet.runtime.check import prune_images
+    warning = ("WARNING! This will remove all images without at least one container associated to them."
+               if all_ else "WARNING! This will remove all dangling images.")
+    if not force and not _confirm(warning):
+        return
+    deleted, reclaimed = prune_images(_store(ctx), all_images=all_)
+    if deleted:
+        click.echo("Deleted Images:")
+        for action, subject in deleted:
+            click.echo(f"{action.lower()}: {subject}")
+        click.echo("")
+    click.echo(f"Total reclaimed space: {human_size(reclaimed)}")
+
+
+def _confirm(warning: str) -> bool:
+    click.echo(warning)
+    click.echo("Are you sure you want to continue? [y/N] ", nl=False)
+    answer = sys.stdin.readline().strip().lower()
+    return answer in ("y", "yes")
+
+
+# ---- the `image` group ----------------------------------------------------------------------------
+
+class _ImageGroup(click.Group):
+    def get_command(self, ctx, name):
+        if name in ("import", "save", "load"):
+            from pallet.commands import transfer
+            return {"import": transfer.import_, "save": transfer.save, "load": transfer.load}[name]
+        return super().get_command(ctx, name)
+
+    def list_commands(self, ctx):
+        return sorted(set(super().list_commands(ctx)) | {"import", "save", "load"})
+
+
+@click.group("image", cls=_ImageGroup)
+def image():
+    """Manage images"""
+
+
+image.add_command(images, "ls")
+image.add_command(image_inspect, "inspect")
+image.add_command(history, "history")
+image.add_command(prune, "prune")
+image.add_command(tag, "tag")
+image.add_command(rmi, "rm")
+
+

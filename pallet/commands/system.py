@@ -1,0 +1,89 @@
+"""`system`: df, prune, check [--repair]. Other parts add their subcommands to this group."""
+
+from __future__ import annotations
+
+import click
+
+from pallet.commands.image_format import human_size, tabulate
+from pallet.errors import PalletError
+
+
+def _store(ctx: click.Context):
+    from pallet.runtime.store import Store
+    return Store.open(ctx.find_root().obj["root"])
+
+
+@click.group("system")
+def system():
+    """Manage pallet (df, prune, check)"""
+
+
+@system.command("df")
+@click.option("-v", "--verbose", is_flag=True, help="Show detailed information on space usage")
+@click.option("--format", "format_", default=None, help="Format output using a custom template ('json')")
+@click.pass_context
+def df(ctx, verbose, format_):
+    """Show pallet disk usage"""
+    from pallet.commands.image_format import go_json
+    from pallet.runtime.check import disk_usage
+    rows = disk_usage(_store(ctx))
+    if format_ == "json":
+        for row in rows:
+            click.echo(go_json({"Type": row.kind, "TotalCount": str(row.total), "Active": str(row.active),
+                                "Size": human_size(row.size), "Reclaimable": _reclaimable(row)}))
+        return
+    table = [["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"]]
+    table += [[row.kind, str(row.total), str(row.active), human_size(row.size), _reclaimable(row)]
+              for row in rows]
+    click.echo(tabulate(table))
+
+
+def _reclaimable(row) -> str:
+    text = human_size(row.reclaimable)
+    if row.size:
+        text += f" ({int(100 * row.reclaimable / row.size)}%)"
+    return text
+
+
+@system.command("prune")
+@click.option("-a", "--all", "all_", is_flag=True, help="Remove all unused images not just dangling ones")
+@click.option("-f", "--force", is_flag=True, help="Do not prompt for confirmation")
+@click.pass_context
+def prune(ctx, all_, force):
+    """Remove unused data"""
+    from pallet.commands.images import _confirm
+    from pallet.runtime.check import prune_images
+    warning = ("WARNING! This will remove:\n  - all stopped containers\n"
+               f"  - all {'images without at least one container associated to them' if all_ else 'dangling images'}\n"
+               "  - all dangling build cache\n")
+    if not force and not _confirm(warning):
+        return
+    deleted, reclaimed = prune_images(_store(ctx), all_images=all_)
+    if deleted:
+        click.echo("Deleted Images:")
+        for action, subject in deleted:
+            click.echo(f"{action.lower()}: {subject}")
+        click.echo("")
+    click.echo(f"Total reclaimed space: {human_size(reclaimed)}")
+
+
+@system.command("check")
+@click.option("--repair", is_flag=True, help="Drop broken references and blobs, remove leftovers")
+@click.option("-q", "--quiet", is_flag=True, help="Print only problems")
+@click.pass_context
+def check(ctx, repair, quiet):
+    """Verify every blob's digest and every reference in the store"""
+    from pallet.runtime.check import check_store
+    report = check_store(_store(ctx), repair=repair)
+    for problem in report.problems:
+        click.echo(f"problem: {problem}")
+    if not quiet:
+        for item in report.garbage:
+            click.echo(f"leftover: {item}")
+        for item in report.repaired:
+            click.echo(f"repaired: {item}")
+        click.echo(f"checked {report.blobs} blobs and {report.images} references: "
+                   f"{len(report.problems)} problem(s), {len(report.garbage)} leftover(s)")
+    if report.problems and not repair:
+        raise PalletError(f"the store has {len(report.problems)} problem(s)",
+                          hint="run `pallet system check --repair` to drop what is broken")

@@ -1,0 +1,362 @@
+"""The isolation core: run one process tree in fresh namespaces over an overlayfs root.
+
+Public API (the builder runs every RUN step through it; keep it stable):
+
+    from pallet.runtime.isolation import ContainerSpec, Mount, ExitStatus, run_container
+    status = run_container(spec, stdin=None, stdout=fd_or_callable, stderr=fd_or_callable)
+    # -> ExitStatus(code: int, signal: int | None, oom_killed: bool)
+
+    running = start_container(spec, stdin=fd, stdout=fd, stderr=fd)   # returns once exec'd
+    running.pid; running.kill(signal); status = running.wait(); running.cleanup()
+
+stdout/stderr may be a file descriptor, a callable receiving bytes chunks, or None (inherit
+ours). stdin may be a descriptor or None (/dev/null). Start failures raise StartError (a
+PalletError whose exit_code is Docker's: 125 set-up, 126 cannot execute, 127 not found).
+After run_container returns or raises (even on KeyboardInterrupt) nothing is left: no mount
+(every mount lives in the container's private mount namespace), no cgroup directory, no
+process, and no mount-point file or directory in upper_dir that the image did not have.
+
+Set-up order (DESIGN.md), parent side then child side:
+  parent: cgroup -> scratch dir (rootfs mount point, /etc files) -> fork into a new PID ns
+  child:  join cgroup -> uts/ipc/mount/net namespaces -> private propagation -> overlay
+          rootfs -> /proc, /dev, /dev/pts, /dev/shm, /sys -> /etc bind mounts -> declared
+          mounts -> hostname, lo -> pivot_root -> masked/readonly paths, read-only root ->
+          rlimits, user lookup, workdir -> capability bounding set, no_new_privs -> user ->
+          exec
+Each parent step registers its cleanup; child steps are undone by namespace teardown.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import json
+import os
+import selectors
+import shutil
+import signal
+import tempfile
+import termios
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Union
+
+from pallet.errors import PalletError
+from pallet.runtime import linux, process, rootfs
+from pallet.runtime.init import run_init  # imported up front: the child cannot import after pivot_root
+from pallet.runtime.cgroups import Cgroup, Limits, sweep_stale
+from pallet.runtime.etcfiles import write_etc_files
+from pallet.runtime.spec import ContainerSpec, ExitStatus, Mount, Ulimit
+
+__all__ = ["ContainerSpec", "Mount", "Ulimit", "ExitStatus", "StartError", "RunningContainer",
+           "run_container", "start_container"]
+
+RUN_DIR = Path(os.environ.get("PALLET_RUN_DIR", "/run/pallet"))
+CGROUP_PREFIX = "pallet-run-"
+
+Output = Union[int, Callable[[bytes], object], None]
+
+CHILD_STEPS: tuple[Callable[[rootfs.ChildContext], None], ...] = (
+    rootfs.make_mounts_private,
+    rootfs.mount_overlay_rootfs,
+    rootfs.mount_proc,
+    rootfs.mount_dev,
+    rootfs.mount_dev_pts,
+    rootfs.mount_dev_shm,
+    rootfs.mount_sys,
+    rootfs.bind_etc_files,
+    rootfs.mount_declared,
+    process.set_hostname,
+    process.bring_up_loopback,
+    rootfs.pivot_into_rootfs,
+    rootfs.mask_paths,
+    rootfs.readonly_paths,
+    process.set_rlimits,
+    process.resolve_user,
+    process.make_workdir,
+    rootfs.readonly_rootfs,
+    process.drop_capabilities,
+    process.set_no_new_privs,
+    process.switch_user,
+    process.enter_workdir,
+)
+
+
+class StartError(PalletError):
+    """The container's process could not be started (exit_code is Docker's 125/126/127)."""
+
+
+@dataclass
+class RunningContainer:
+    """A started container: its PID 1 (host PID), cgroup and what must be cleaned up."""
+
+    pid: int
+    spec: ContainerSpec
+    cgroup: Cgroup
+    scratch: Path
+    created: list[str] = field(default_factory=list)
+    copied_up: list[str] = field(default_factory=list)
+    status: ExitStatus | None = None
+    _cleaned: bool = False
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        """Signal PID 1; SIGKILL to PID 1 takes the whole PID namespace down with it."""
+        if self.status is None:
+            try:
+                os.kill(self.pid, sig)
+            except ProcessLookupError:
+                pass
+
+    def poll(self) -> ExitStatus | None:
+        if self.status is None:
+            pid, wait_status = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                self.status = ExitStatus.from_wait_status(
+                    wait_status, oom_killed=self.cgroup.oom_killed())
+        return self.status
+
+    def wait(self) -> ExitStatus:
+        if self.status is None:
+            _, wait_status = os.waitpid(self.pid, 0)
+            self.status = ExitStatus.from_wait_status(
+                wait_status, oom_killed=self.cgroup.oom_killed())
+        return self.status
+
+    def cleanup(self) -> None:
+        """Kill anything left, remove the cgroup, scratch dir and mount points. Idempotent."""
+        if self._cleaned:
+            return
+        if self.status is None:
+            self.kill(signal.SIGKILL)
+            self.wait()
+        self.cgroup.destroy()
+        remove_mountpoints(self.spec, self.created, self.copied_up)
+        shutil.rmtree(self.scratch, ignore_errors=True)
+        self._cleaned = True
+
+
+def run_container(spec: ContainerSpec, *, stdin: int | None = None, stdout: Output = None,
+                  stderr: Output = None) -> ExitStatus:
+    """Run spec's process to completion; see the module docstring for the guarantees."""
+    pumps: dict[int, Callable[[bytes], object]] = {}
+    child_fds: list[int] = []
+    try:
+        out_fd = _output_fd(stdout, pumps, child_fds)
+        err_fd = _output_fd(stderr, pumps, child_fds)
+        running = start_container(spec, stdin=stdin, stdout=out_fd, stderr=err_fd)
+    except BaseException:
+        for fd in list(pumps) + child_fds:
+            os.close(fd)
+        raise
+    try:
+        for fd in child_fds:
+            os.close(fd)
+        child_fds.clear()
+        _pump(pumps)
+        return running.wait()
+    finally:
+        for fd in pumps:
+            os.close(fd)
+        running.cleanup()
+
+
+def _output_fd(target: Output, pumps: dict, child_fds: list[int]) -> int | None:
+    if target is None or isinstance(target, int):
+        return target
+    read_fd, write_fd = os.pipe2(os.O_CLOEXEC)
+    pumps[read_fd] = target
+    child_fds.append(write_fd)
+    return write_fd
+
+
+def _pump(pumps: dict[int, Callable[[bytes], object]]) -> None:
+    """Feed pipe output to the callables until every pipe reaches EOF."""
+    if not pumps:
+        return
+    with selectors.DefaultSelector() as selector:
+        for fd in pumps:
+            selector.register(fd, selectors.EVENT_READ)
+        open_fds = set(pumps)
+        while open_fds:
+            for key, _ in selector.select():
+                chunk = os.read(key.fd, 65536)
+                if chunk:
+                    pumps[key.fd](chunk)
+                else:
+                    selector.unregister(key.fd)
+                    open_fds.discard(key.fd)
+
+
+def start_container(spec: ContainerSpec, *, stdin: int | None = None, stdout: int | None = None,
+                    stderr: int | None = None) -> RunningContainer:
+    """Start spec's process and return once it has exec'd (or raise StartError)."""
+    RUN_DIR.mkdir(parents=True, exist_ok=True)
+    sweep_stale(CGROUP_PREFIX)
+    name = spec.cgroup_name or f"{CGROUP_PREFIX}{os.getpid()}-{os.urandom(4).hex()}"
+    cgroup = Cgroup.create(name, Limits(memory=spec.memory, memory_swap=spec.memory_swap,
+                                        cpus=spec.cpus, pids=spec.pids))
+    scratch = Path("/nonexistent")
+    running: RunningContainer | None = None
+    try:
+        scratch = Path(tempfile.mkdtemp(prefix="ctr-", dir=RUN_DIR))
+        ctx = rootfs.ChildContext(spec=spec, rootfs=scratch / "rootfs",
+                                  etc_dir=spec.etc_dir or scratch / "etc",
+                                  empty_lower=scratch / "empty")
+        ctx.rootfs.mkdir()
+        ctx.empty_lower.mkdir()
+        if spec.etc_dir is None:
+            ctx.etc_dir.mkdir()
+            write_etc_files(spec, ctx.etc_dir)
+        read_fd, write_fd = os.pipe2(os.O_CLOEXEC)
+        stdio = (_stdin_fd(stdin), stdout, stderr)
+        try:
+            pid = _fork_into_new_pid_namespace()
+            if pid == 0:
+                _child_main(ctx, cgroup, write_fd, stdio)  # never returns
+            running = RunningContainer(pid=pid, spec=spec, cgroup=cgroup, scratch=scratch)
+        finally:
+            os.close(write_fd)
+            if stdin is None and stdio[0] is not None:
+                os.close(stdio[0])
+        report = _read_report(read_fd)
+        running.created = report.get("created", [])
+        running.copied_up = report.get("copied_up", [])
+        if "error" in report:
+            running.wait()
+            running.cleanup()
+            raise StartError(report["error"], exit_code=report.get("code", 125))
+        return running
+    except BaseException:
+        if running is not None:
+            running.cleanup()
+        else:
+            cgroup.destroy()
+            shutil.rmtree(scratch, ignore_errors=True)
+        raise
+
+
+def _stdin_fd(stdin: int | None) -> int:
+    return stdin if stdin is not None else os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+
+
+def _read_report(read_fd: int) -> dict:
+    """Read the child's JSON lines until EOF (EOF = exec succeeded or the child died)."""
+    chunks = []
+    try:
+        while chunk := os.read(read_fd, 65536):
+            chunks.append(chunk)
+    finally:
+        os.close(read_fd)
+    report: dict = {}
+    for line in b"".join(chunks).splitlines():
+        report.update(json.loads(line))
+    return report
+
+
+def _fork_into_new_pid_namespace() -> int:
+    """Fork a child that is PID 1 of a new PID namespace; our own namespace is restored.
+
+    unshare(CLONE_NEWPID) only changes where this thread's *next* child goes, so we unshare,
+    fork once, and setns back to our own PID namespace. Signals are blocked around the fork so
+    an interrupt cannot lose the child's PID.
+    """
+    own = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM,
+                                                        signal.SIGHUP, signal.SIGQUIT})
+    pid = -1
+    try:
+        linux.unshare(linux.CLONE_NEWPID)
+        pid = os.fork()
+    finally:
+        if pid != 0:
+            linux.setns(own, linux.CLONE_NEWPID)
+            os.close(own)
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+    return pid
+
+
+def _child_main(ctx: rootfs.ChildContext, cgroup: Cgroup, report_fd: int,
+                stdio: tuple[int | None, int | None, int | None]) -> None:
+    """The container's PID 1 before exec. Never returns; never runs the caller's cleanup."""
+    code, message = 125, "container set-up failed"
+    step_name = "start"
+    try:
+        for number in range(1, signal.NSIG):
+            if number not in (signal.SIGKILL, signal.SIGSTOP):
+                try:
+                    signal.signal(number, signal.SIG_DFL)
+                except (OSError, ValueError):
+                    continue
+        signal.pthread_sigmask(signal.SIG_SETMASK, set())
+        linux.prctl(linux.PR_SET_PDEATHSIG, signal.SIGKILL)
+        os.setsid()
+        for target, fd in enumerate(stdio):
+            if fd is not None and fd != target:
+                os.dup2(fd, target)
+        if ctx.spec.tty:
+            fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+        os.umask(0o022)
+        step_name = "join cgroup"
+        cgroup.join_self()
+        step_name = "unshare namespaces"
+        flags = linux.CLONE_NEWNS | linux.CLONE_NEWUTS | linux.CLONE_NEWIPC
+        if ctx.spec.network == "none":
+            flags |= linux.CLONE_NEWNET
+        linux.unshare(flags)
+        for step in CHILD_STEPS:
+            step_name = step.__name__.replace("_", " ")
+            step(ctx)
+        _write(report_fd, {"created": ctx.created, "copied_up": ctx.copied_up})
+        if ctx.spec.init:
+            step_name = "init"
+            run_init(ctx, report_fd)  # never returns
+        step_name = "exec"
+        process.exec_command(ctx, report_fd)
+    except process.ChildFailure as failure:
+        code, message = failure.code, failure.message
+    except BaseException as error:  # noqa: BLE001 - every failure must reach the parent
+        message = f"{step_name}: {error}"
+    try:
+        _write(report_fd, {"created": ctx.created, "copied_up": ctx.copied_up,
+                           "error": f"failed to start container process: {message}",
+                           "code": code})
+    finally:
+        os._exit(code)
+
+
+def _write(fd: int, record: dict) -> None:
+    os.write(fd, json.dumps(record).encode() + b"\n")
+
+
+def remove_mountpoints(spec: ContainerSpec, created: list[str], copied_up: list[str]) -> None:
+    """Take the empty mount-point files/dirs we made back out of upper_dir.
+
+    Only what the child recorded creating, only while still empty (the container may have put
+    something there, which then belongs to its layer), deepest first. Directories overlay copied
+    up only to hold a mount point go too when empty and unchanged from the lower layer.
+    """
+    upper = spec.upper_dir
+    for relative in reversed(created):
+        _remove_if_empty(upper / relative)
+    for relative in sorted(set(copied_up), key=lambda r: r.count("/"), reverse=True):
+        path = upper / relative
+        lower = next((Path(d) / relative for d in spec.rootfs_lowerdirs
+                      if os.path.lexists(Path(d) / relative)), None)
+        if lower is None or not path.is_dir() or path.is_symlink():
+            continue
+        mine, theirs = os.lstat(path), os.lstat(lower)
+        if (mine.st_mode, mine.st_uid, mine.st_gid) == (theirs.st_mode, theirs.st_uid, theirs.st_gid):
+            _remove_if_empty(path)
+
+
+def _remove_if_empty(path: Path) -> None:
+    try:
+        if path.is_symlink():
+            return
+        if path.is_dir():
+            path.rmdir()
+        elif path.is_file() and path.stat().st_size == 0:
+            path.unlink()
+    except OSError as error:
+        if error.errno not in (errno.ENOTEMPTY, errno.ENOENT, errno.EEXIST):
+            raise

@@ -1,0 +1,202 @@
+"""Child-side filesystem set-up: the container's root, its kernel filesystems and mounts.
+
+Every function here runs in the container's first process, inside its fresh mount namespace,
+so each one's cleanup is the same: the namespace is torn down (and every mount with it) when
+the container's last process exits. What does outlive the namespace are the mount-point files
+and directories created inside the overlay; they are recorded in ctx.created / ctx.copied_up
+so the parent can take them out of upper_dir afterwards (see isolation.remove_mountpoints).
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pallet.runtime import linux
+from pallet.runtime.spec import MASKED_PATHS, READONLY_PATHS, ContainerSpec
+
+_NOSUID_NODEV_NOEXEC = linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC
+
+# runc's default device nodes: (name, major, minor).
+DEVICES = (("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8),
+           ("urandom", 1, 9), ("tty", 5, 0))
+DEV_SYMLINKS = (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),
+                ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2"),
+                ("ptmx", "pts/ptmx"), ("core", "/proc/kcore"))
+
+
+@dataclass
+class ChildContext:
+    """Mutable state of one child's set-up (lives only in the child process)."""
+
+    spec: ContainerSpec
+    rootfs: Path          # where the overlay is mounted before pivot_root
+    etc_dir: Path         # hosts / resolv.conf / hostname prepared by the parent
+    empty_lower: Path     # used when the image has no layers at all
+    created: list[str] = field(default_factory=list)     # rootfs-relative, in creation order
+    copied_up: list[str] = field(default_factory=list)   # dirs overlay copied into upper_dir
+    uid: int = 0
+    gid: int = 0
+    groups: tuple[int, ...] = ()
+    home: str = "/"
+
+
+def make_mounts_private(ctx: ChildContext) -> None:
+    """Stop our mounts propagating to the host (and the host's to us)."""
+    linux.mount(None, "/", None, linux.MS_REC | linux.MS_PRIVATE)
+
+
+def mount_overlay_rootfs(ctx: ChildContext) -> None:
+    spec = ctx.spec
+    lowers = ":".join(os.fspath(p) for p in spec.rootfs_lowerdirs) or os.fspath(ctx.empty_lower)
+    data = f"lowerdir={lowers},upperdir={spec.upper_dir},workdir={spec.work_dir}"
+    linux.mount("overlay", ctx.rootfs, "overlay", 0, data)
+
+
+def ensure_mountpoint(ctx: ChildContext, target: str, *, directory: bool) -> Path:
+    """Create target (rootfs-relative, no symlink escapes) if missing, recording what we made."""
+    parts = [p for p in target.split("/") if p not in ("", ".")]
+    if ".." in parts:
+        raise OSError(22, f"mount target {target!r} must not contain '..'")
+    current = ctx.rootfs
+    upper = ctx.spec.upper_dir
+    relative = ""
+    for index, part in enumerate(parts):
+        relative = f"{relative}/{part}" if relative else part
+        current = current / part
+        last = index == len(parts) - 1
+        if os.path.islink(current):
+            # Resolve symlinks inside the container's root, never on the host.
+            resolved = _resolve_in_root(ctx.rootfs, relative)
+            rest = "/".join(parts[index + 1:])
+            return ensure_mountpoint(ctx, f"{resolved}/{rest}" if rest else resolved,
+                                     directory=directory)
+        if os.path.lexists(current):
+            if not last and not os.path.lexists(upper / relative):
+                ctx.copied_up.append(relative)
+            continue
+        if not last or directory:
+            os.mkdir(current, 0o755)
+        else:
+            os.close(os.open(current, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o644))
+        ctx.created.append(relative)
+    return current
+
+
+def _resolve_in_root(root: Path, relative: str) -> str:
+    target = os.readlink(root / relative)
+    if not target.startswith("/"):
+        target = os.path.join(os.path.dirname("/" + relative), target)
+    return os.path.normpath(target).lstrip("/")
+
+
+def mount_proc(ctx: ChildContext) -> None:
+    target = ensure_mountpoint(ctx, "/proc", directory=True)
+    linux.mount("proc", target, "proc", _NOSUID_NODEV_NOEXEC)
+
+
+def mount_dev(ctx: ChildContext) -> None:
+    """A small tmpfs /dev with only the standard nodes and links (no host devices)."""
+    target = ensure_mountpoint(ctx, "/dev", directory=True)
+    linux.mount("tmpfs", target, "tmpfs", linux.MS_NOSUID | linux.MS_STRICTATIME,
+                "mode=755,size=65536k")
+    for name, major, minor in DEVICES:
+        os.mknod(target / name, 0o666 | stat.S_IFCHR, os.makedev(major, minor))
+        os.chmod(target / name, 0o666)  # mknod honours the umask
+    for name, link in DEV_SYMLINKS:
+        os.symlink(link, target / name)
+    if ctx.spec.tty:
+        os.close(os.open(target / "console", os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o600))
+
+
+def mount_dev_pts(ctx: ChildContext) -> None:
+    target = ctx.rootfs / "dev" / "pts"
+    os.mkdir(target, 0o755)
+    linux.mount("devpts", target, "devpts", linux.MS_NOSUID | linux.MS_NOEXEC,
+                "newinstance,ptmxmode=0666,mode=0620,gid=5")
+
+
+def mount_dev_shm(ctx: ChildContext) -> None:
+    shm = ctx.rootfs / "dev" / "shm"
+    os.mkdir(shm, 0o1777)
+    linux.mount("shm", shm, "tmpfs", _NOSUID_NODEV_NOEXEC, "mode=1777,size=65536k")
+    mqueue = ctx.rootfs / "dev" / "mqueue"
+    os.mkdir(mqueue, 0o755)
+    linux.mount("mqueue", mqueue, "mqueue", _NOSUID_NODEV_NOEXEC)
+
+
+def mount_sys(ctx: ChildContext) -> None:
+    target = ensure_mountpoint(ctx, "/sys", directory=True)
+    flags = _NOSUID_NODEV_NOEXEC | (0 if ctx.spec.privileged else linux.MS_RDONLY)
+    if ctx.spec.network == "host":
+        # sysfs may only be mounted fresh from the network namespace that owns it: we do not
+        # own the host's, so bind the host's /sys (read-only) exactly as runc does.
+        linux.mount("/sys", target, None, linux.MS_BIND | linux.MS_REC)
+        linux.mount(None, target, None, flags | linux.MS_BIND | linux.MS_REMOUNT)
+    else:
+        linux.mount("sysfs", target, "sysfs", flags)
+
+
+def bind_etc_files(ctx: ChildContext) -> None:
+    """/etc/hosts, /etc/resolv.conf, /etc/hostname: bind mounts, never written into a layer."""
+    for name in ("hosts", "resolv.conf", "hostname"):
+        target = ensure_mountpoint(ctx, f"/etc/{name}", directory=False)
+        linux.mount(os.fspath(ctx.etc_dir / name), target, None, linux.MS_BIND)
+
+
+def mount_declared(ctx: ChildContext) -> None:
+    """The container's own volumes, binds and tmpfs mounts, in declaration order."""
+    for mount in ctx.spec.mounts:
+        if mount.type == "bind":
+            is_dir = os.path.isdir(mount.source)
+            target = ensure_mountpoint(ctx, mount.target, directory=is_dir)
+            linux.mount(mount.source, target, None, linux.MS_BIND | linux.MS_REC)
+            if mount.readonly:
+                linux.mount(None, target, None,
+                            linux.MS_BIND | linux.MS_REMOUNT | linux.MS_RDONLY)
+        else:
+            target = ensure_mountpoint(ctx, mount.target, directory=True)
+            flags = linux.MS_NOSUID | linux.MS_NODEV | (linux.MS_RDONLY if mount.readonly else 0)
+            data = ",".join(mount.options) or None
+            linux.mount("tmpfs", target, "tmpfs", flags, data)
+
+
+def pivot_into_rootfs(ctx: ChildContext) -> None:
+    """pivot_root(".", ".") then detach the old root: runc's trick, no put_old dir needed."""
+    os.chdir(ctx.rootfs)
+    linux.pivot_root(".", ".")
+    linux.umount2(".", linux.MNT_DETACH)
+    os.chdir("/")
+
+
+def mask_paths(ctx: ChildContext) -> None:
+    """Hide host-revealing kernel files: /dev/null over files, an empty ro tmpfs over dirs."""
+    if ctx.spec.privileged:
+        return
+    for path in MASKED_PATHS:
+        try:
+            if os.path.isdir(path):
+                linux.mount("tmpfs", path, "tmpfs", linux.MS_RDONLY)
+            else:
+                linux.mount("/dev/null", path, None, linux.MS_BIND)
+        except FileNotFoundError:
+            continue  # this kernel has no such file: nothing to mask
+
+
+def readonly_paths(ctx: ChildContext) -> None:
+    if ctx.spec.privileged:
+        return
+    for path in READONLY_PATHS:
+        try:
+            linux.mount(path, path, None, linux.MS_BIND | linux.MS_REC)
+        except FileNotFoundError:
+            continue
+        linux.mount(None, path, None, linux.MS_BIND | linux.MS_REMOUNT | linux.MS_RDONLY
+                    | linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC)
+
+
+def readonly_rootfs(ctx: ChildContext) -> None:
+    if ctx.spec.readonly_rootfs:
+        linux.mount(None, "/", None, linux.MS_BIND | linux.MS_REMOUNT | linux.MS_RDONLY)
