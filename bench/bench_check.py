@@ -164,7 +164,7 @@ def main() -> None:
         "# Grammar / `pallet check` benchmark",
         "",
         f"Run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} by `bench/bench_check.py` "
-        f"(hyperfine, 3 warm-ups, 30 runs, no shell). Machine: {os.cpu_count()} cores, {cpu}, "
+        f"(hyperfine, 5 warm-ups, 40 runs, no shell). Machine: {os.cpu_count()} cores, {cpu}, "
         f"Python {platform.python_version()}, {platform.system()} {platform.release()}; "
         f"load average at the end of the run: {' '.join(load)} (other sessions share the "
         "machine, so wall times are noisy; the CPU column is the steadier figure).",
