@@ -318,3 +318,11 @@ def test_healthcheck_durations_follow_go(text, nanoseconds):
             parse(source)
     else:
         assert parse(source).stages[0].instructions[0].interval == nanoseconds
+
+
+def test_public_functions_are_not_shadowed_by_submodules():
+    import pallet.grammar as grammar
+
+    text = "FROM a\nRUN b\n"
+    assert grammar.dump(grammar.parse(text)) == grammar.dump(grammar.parse_syntax(text))
+    assert callable(grammar.dump) and callable(grammar.parse) and callable(grammar.parse_syntax)
