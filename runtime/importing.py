@@ -15,11 +15,10 @@ from __future__ import annotations
 import json
 import os
 import shlex
-import shutil
 
 from pallet.errors import PalletError
 from pallet.runtime.images import Image, commit_image, now_rfc3339
-from pallet.runtime.layers import DecompressingReader, pack_layer
+from pallet.runtime.layers import DecompressingReader, member_limit, pack_layer
 from pallet.runtime.store import Store
 from pallet.runtime.unpack import extract_layer
 
@@ -104,31 +103,43 @@ def _platform(platform: str | None) -> tuple[str, str]:
 
 
 def import_rootfs(store: Store, source, *, tags, changes=(), message: str | None = None,
-                  source_name: str = "-", platform: str | None = None) -> Image:
-    """Import a rootfs tarball read from source (a binary stream) as a one-layer image."""
+                  source_name: str = "-", platform: str | None = None,
+                  source_size: int | None = None) -> Image:
+    """Import a rootfs tarball read from source (a binary stream) as a one-layer image.
+
+    source_size (the file's size, when known) bounds what a member may declare."""
     os_name, arch = _platform(platform)
     created = now_rfc3339()
     config = {"architecture": arch, "os": os_name, "created": created, "config": {}}
     apply_changes(config, changes)
     config["history"] = [{"created": created,
                           "comment": message if message else f"Imported from {source_name}"}]
+    with store.lease():
+        return _import_tree(store, source, config=config, tags=tags, source_name=source_name,
+                            source_size=source_size)
+
+
+def _import_tree(store: Store, source, *, config: dict, tags, source_name: str,
+                 source_size: int | None) -> Image:
     work = store.temp_dir("import-")
     try:
         rootfs = work / "rootfs"
         rootfs.mkdir(mode=0o755)
         reader = DecompressingReader(source, name=f"import {source_name}")
-        extract_layer(reader, rootfs, allow_devices=False,
-                      max_member_bytes=shutil.disk_usage(store.root).free, whiteouts="overlay")
-        reader.drain()
-        with store.lease():
-            layer = pack_layer(store, rootfs, compression="gzip", overlay_upper=True)
-            target = store.layers / layer.diff_id[len("sha256:"):]
-            if not target.exists():
-                try:
-                    os.rename(rootfs, target)
-                except OSError:
-                    if not target.is_dir():
-                        raise
-            return commit_image(store, config=config, layers=[layer], tags=tags)
+        try:
+            extract_layer(reader, rootfs, allow_devices=False, whiteouts="overlay",
+                          max_member_bytes=member_limit(store, source_size, reader.compression))
+            reader.drain()
+        finally:
+            reader.close()
+        layer = pack_layer(store, rootfs, compression="gzip", overlay_upper=True)
+        target = store.layers / layer.diff_id[len("sha256:"):]
+        if not target.exists():
+            try:
+                os.rename(rootfs, target)
+            except OSError:
+                if not target.is_dir():
+                    raise
+        return commit_image(store, config=config, layers=[layer], tags=tags)
     finally:
         store.remove_tree(work)

@@ -3,7 +3,7 @@
     extract_layer(stream, dest: Path, *, allow_devices: bool = False,
                   max_member_bytes: int | None = None, whiteouts: str = "overlay") -> ExtractStats
 
-`stream` is the uncompressed tar, read sequentially (tarfile stream mode), so memory stays flat.
+`stream` is the uncompressed tar, read sequentially (forward seeks only), so memory stays flat.
 OCI whiteouts become what overlayfs expects in a lowerdir (whiteouts="overlay"):
 `DIR/.wh.NAME` -> a 0/0 character device DIR/NAME; `DIR/.wh..wh..opq` -> xattr
 trusted.overlay.opaque=y on DIR. whiteouts="keep" leaves them as plain files (for import).
@@ -167,7 +167,10 @@ class _Extractor:
             self.content_bytes += len(os.fsencode(info.linkname))
             self.apply_attrs(full, info, is_link=True)
         elif info.islnk():
-            target = clean_member_name(info.linkname)
+            try:
+                target = clean_member_name(info.linkname)
+            except PalletError:
+                raise _bad(info.name, f"is a hard link to {info.linkname!r}, outside the layer") from None
             if target not in self.files:
                 raise _bad(info.name, f"is a hard link to {info.linkname!r}, which is not a file "
                                       "earlier in this layer")
@@ -193,7 +196,10 @@ class _Extractor:
         try:
             remaining = info.size
             while remaining:
-                chunk = source.read(min(COPY_CHUNK, remaining))
+                try:
+                    chunk = source.read(min(COPY_CHUNK, remaining))
+                except tarfile.ReadError:
+                    chunk = b""
                 if not chunk:
                     raise PalletError(f"layer is truncated: member {info.name!r} ends early",
                                       hint="the archive is incomplete or corrupt; nothing was stored")
@@ -221,7 +227,9 @@ def extract_layer(stream, dest: Path, *, allow_devices: bool = False,
     """Extract the tar read from stream into dest (an existing empty directory)."""
     extractor = _Extractor(dest, allow_devices, max_member_bytes, whiteouts)
     try:
-        with tarfile.open(fileobj=stream, mode="r|", encoding="utf-8",
+        # "r:" (not the stream mode "r|"): the reader supports forward seeks, and tarfile then
+        # reads member data straight from it instead of re-buffering every block.
+        with tarfile.open(fileobj=stream, mode="r:", encoding="utf-8",
                           errors="surrogateescape") as tar:
             for info in tar:
                 extractor.member(tar, info)
