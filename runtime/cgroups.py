@@ -96,6 +96,34 @@ def discover() -> Layout:
     return Layout(v1=v1, unified=unified, unified_controllers=controllers)
 
 
+def own_cgroup_dirs() -> dict[str, Path]:
+    """Per v1 hierarchy mounted under /sys/fs/cgroup: its name -> our cgroup dir in it.
+
+    Hybrid/v1 only; on a pure v2 machine returns {"": our v2 dir}. The cgroup2 'unified'
+    mount of a hybrid layout is left out, as Docker leaves it out.
+    """
+    own: dict[str, str] = {}
+    v2_path = None
+    with open("/proc/self/cgroup") as handle:
+        for line in handle:
+            hier, controllers, path = line.rstrip("\n").split(":", 2)
+            if hier == "0" and controllers == "":
+                v2_path = path
+            else:
+                own[controllers] = path
+    result: dict[str, Path] = {}
+    base = Path("/sys/fs/cgroup")
+    for fstype, mount_point, root, opts in _cgroup_mounts():
+        if fstype == "cgroup2" and mount_point == base and v2_path is not None:
+            return {"": _join(mount_point, root, v2_path)}
+        if fstype != "cgroup" or mount_point.parent != base:
+            continue
+        key = next((k for k in own if set(k.split(",")) <= opts), None)
+        if key is not None:
+            result[mount_point.name] = _join(mount_point, root, own[key])
+    return result
+
+
 def _unified_root(path: Path) -> Path:
     for fstype, mount_point, _root, _opts in _cgroup_mounts():
         if fstype == "cgroup2" and (path == mount_point or mount_point in path.parents):

@@ -15,7 +15,8 @@ from pathlib import Path
 
 from pallet.errors import PalletError
 from pallet.runtime.container_state import ZERO_TIME, now
-from pallet.runtime.spec import DEFAULT_PATH, ContainerSpec, Mount, Ulimit
+from pallet.runtime.spec import (DEFAULT_PATH, MASKED_PATHS, READONLY_PATHS, ContainerSpec,
+                                 Mount, Ulimit)
 
 
 @dataclass(frozen=True)
@@ -146,8 +147,13 @@ def build_config(options: CreateOptions, image, container_id: str, name: str,
             "Dns": list(options.dns),
             "Tmpfs": {m["Destination"]: ",".join(m.get("Options") or []) for m in mounts
                       if m["Type"] == "tmpfs"} or None,
-            "Ulimits": [{"Name": u.name, "Soft": u.soft, "Hard": u.hard} for u in options.ulimits] or None,
+            "Ulimits": [{"Name": u.name, "Soft": u.soft, "Hard": u.hard} for u in options.ulimits],
             "LogConfig": {"Type": "json-file", "Config": {}},
+            "PortBindings": {}, "DnsOptions": [], "DnsSearch": [], "GroupAdd": None,
+            "IpcMode": "private", "CgroupnsMode": "host", "ShmSize": 67108864,
+            "Devices": [], "OomKillDisable": False, "Runtime": "pallet",
+            "MaskedPaths": None if options.privileged else list(MASKED_PATHS),
+            "ReadonlyPaths": None if options.privileged else list(READONLY_PATHS),
         },
         "Mounts": mounts,
         "Config": {
@@ -159,7 +165,8 @@ def build_config(options: CreateOptions, image, container_id: str, name: str,
             "WorkingDir": options.workdir if options.workdir is not None else image_config.get("WorkingDir", ""),
             "Entrypoint": entrypoint or None, "OnBuild": None,
             "Labels": {**(image_config.get("Labels") or {}), **options.labels},
-            "StopSignal": options.stop_signal or image_config.get("StopSignal") or "SIGTERM",
+            **({"StopSignal": options.stop_signal or image_config["StopSignal"]}
+               if options.stop_signal or image_config.get("StopSignal") else {}),
             **({"StopTimeout": options.stop_timeout} if options.stop_timeout is not None else {}),
         },
         "NetworkSettings": {"Networks": {options.network: {"NetworkID": options.network}},
