@@ -85,7 +85,7 @@ def test_exec_into_running_and_stopped_containers(root):
                     "echo $FOO $EXTRA; pwd; hostname; cat /proc/1/cmdline | tr '\\0' ' '")
     assert out(result).splitlines() == ["bar 1", "/tmp", cid[:12], "sleep 300 "]
     assert pallet(root, "exec", "box", "sh", "-c", "exit 5").returncode == 5
-    assert pallet(root, "exec", "box", "nosuch").returncode == 127
+    assert pallet(root, "exec", "box", "nosuch").returncode == 126  # as docker exec (20.10)
     user = pallet(root, "exec", "-u", "nobody", "box", "id", "-u")
     assert out(user).strip() == "65534"
     fed = pallet(root, "exec", "-i", "box", "cat", input=b"piped\n")
