@@ -34,13 +34,15 @@ def state(root, ref: str) -> dict:
     return json.loads(out(pallet(root, "inspect", ref)))[0]["State"]
 
 
-def test_detached_run_ps_logs_wait_and_rm(root):
-    cid = detached(root, "--name", "job", "busybox", "sh", "-c",
-                   "echo one; echo two >&2; sleep 0.5; echo three; exit 4")
+def test_detached_run_ps_logs_wait_and_rm(root, tmp_path):
+    cid = detached(root, "--name", "job", "-v", f"{tmp_path}:/sig", "busybox", "sh", "-c",
+                   "echo one; echo two >&2; while [ ! -e /sig/go ]; do sleep 0.02; done; "
+                   "echo three; exit 4")
     assert len(cid) == 64
     listed = out(pallet(root, "ps")).splitlines()
     assert listed[0].split() == ["CONTAINER", "ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"]
     assert listed[1].startswith(cid[:12]) and "Up " in listed[1] and listed[1].endswith("job")
+    (tmp_path / "go").touch()
     assert out(pallet(root, "wait", "job")) == "4\n"
     logs = pallet(root, "logs", "job")
     assert out(logs) == "one\nthree\n" and logs.stderr.decode() == "two\n"
