@@ -158,9 +158,17 @@ class Cgroup:
         """Create the cgroup directories under our own cgroups and apply the limits."""
         layout = layout or discover()
         dirs: dict[str, Path] = {}
+        # pids and freezer always (process tracking, kill-all, pause); memory and cpu only when
+        # limited, since every v1 directory costs a mkdir and an rmdir on each run.
+        needed = {"pids", "freezer"}
+        if limits.memory is not None or limits.memory_swap is not None:
+            needed.add("memory")
+        if limits.cpus is not None:
+            needed.add("cpu")
         for controller, parent in layout.v1.items():
-            dirs[controller] = parent / name
-        v2_needed = [c for c in WANTED if c not in layout.v1]
+            if controller in needed:
+                dirs[controller] = parent / name
+        v2_needed = [c for c in needed if c not in layout.v1]
         if layout.unified is not None and (v2_needed or not dirs):
             dirs[UNIFIED] = layout.unified / name
         cgroup = cls(name, dirs, v2=UNIFIED in dirs)
