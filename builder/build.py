@@ -55,6 +55,7 @@ def build(*, root: Path, context: ContextSource, dockerfile: str | None = None,
     store = Store.open(root)
     progress_view = make_progress(progress, quiet=quiet, stream=progress_stream)
     scratch = store.temp_dir("context-")
+    runner = None
     try:
         context_dir, stream_dockerfile = _materialise_context(context, scratch)
         text, path = _read_dockerfile(context_dir, dockerfile, dockerfile_text or stream_dockerfile)
@@ -101,6 +102,8 @@ def build(*, root: Path, context: ContextSource, dockerfile: str | None = None,
                            stats=dict(runner.stats))
     finally:
         progress_view.close()
+        if runner is not None:
+            runner.sweep()
         shutil.rmtree(scratch, ignore_errors=True)
 
 

@@ -67,6 +67,16 @@ class StageRunner:
         self.states: dict[int, StageState] = {}
         self.stats = {"cached": 0, "executed": 0, "containers": 0}
         self._keys: list[str] = []
+        self.work_dirs: list[Path] = []  # swept again at the end, whatever interrupted a step
+
+    def sweep(self) -> None:
+        """Remove every step work dir still present (an interrupt can land mid-cleanup)."""
+        for work in self.work_dirs:
+            if work.exists():
+                try:
+                    self.store.remove_tree(work)
+                except OSError:
+                    pass  # a concurrent unmount may still hold it; system check reports it
 
     def note_key(self, key: str) -> None:
         """Remember a step key this build used (for --cache-to)."""
@@ -122,6 +132,7 @@ class StageRunner:
                 return hit
         self.progress.start(step.id, step.title)
         work = self.store.temp_dir("build-")
+        self.work_dirs.append(work)
         try:
             layer_dir = work / "layer"
             layer_dir.mkdir()
@@ -136,7 +147,9 @@ class StageRunner:
                 raise PalletError(f"internal: unknown step kind {step.kind}")
             result = self._commit(step, state, key, layer_dir)
         except BaseException as error:
-            self.progress.error(step.id, getattr(error, "message", str(error)))
+            reason = "interrupted" if isinstance(error, KeyboardInterrupt) else \
+                getattr(error, "message", str(error))
+            self.progress.error(step.id, reason.splitlines()[0] if reason else type(error).__name__)
             raise
         finally:
             if prepared is not None:

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from pathlib import Path
 
 import click
 
 from pallet.errors import PalletError
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
 
 
 def _parse_build_args(values: tuple[str, ...]) -> dict[str, str]:
@@ -117,6 +122,10 @@ def build(ctx: click.Context, context_path: str, dockerfile: str | None, tags: t
           cache_from: tuple[str, ...], cache_to: tuple[str, ...], reproducible: bool) -> None:
     """Build an image from a build file."""
     from pallet.builder.build import ContextSource, build as run_build
+
+    # `docker stop`-style SIGTERM (CI cancelling a job) cleans up like Ctrl-C: the running
+    # build container is killed and removed, nothing is tagged, the temp dirs are deleted.
+    signal.signal(signal.SIGTERM, _interrupt)
 
     if context_path.startswith(("http://", "https://", "git@", "git://")):
         raise PalletError(f"remote build contexts are not supported: {context_path}",
