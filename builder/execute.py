@@ -122,6 +122,9 @@ class StageRunner:
         else:
             prepared = None
             inputs = cachekey.NO_INPUTS
+            if step.kind == "run" and any(m.type == "bind" for m in step.run.mounts):
+                from pallet.builder.steps_exec import bind_mounts_digest
+                inputs = bind_mounts_digest(self, step)
         key = cachekey.step_key(parent=state.key, step=step.key_desc, inputs=inputs)
         use_cache = not self.options.no_cache and step.stage not in self.options.no_cache_stages
         if use_cache:
