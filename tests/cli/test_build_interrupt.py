@@ -112,3 +112,40 @@ def test_two_builds_of_the_same_tag_at_once_both_succeed(root, tmp_path):
     images = run_pallet("images", root=root).stdout.decode()
     assert images.count("same ") == 1
     _check_clean(root)
+
+
+def test_builds_killed_at_random_points_never_leave_a_record_without_its_layer(root, tmp_path):
+    import json
+    import random
+    context = write_tree(tmp_path / "ctx", {
+        "Dockerfile": "FROM busybox\nCOPY a /a\nRUN cat /a > /b\nCOPY b /c\nRUN echo $RANDOM > /d\n",
+        "a": "a" * 100_000, "b": "b"})
+    rng = random.Random(6)
+    for attempt in range(8):
+        (context / "b").write_text(f"b{attempt}")
+        process = _start(root, context, "--no-cache", "-q", "-t", "rand:1")
+        time.sleep(rng.uniform(0.05, 0.9))
+        process.kill()
+        process.communicate(timeout=30)
+    from pallet.runtime.store import Store
+    store = Store.open(root)
+    records = list((root / "cache" / "records").rglob("*.json"))
+    for path in records:
+        layer = json.loads(path.read_text())["layer"]
+        if layer is not None:
+            assert store.has_blob(layer["digest"]), path
+    _check_clean(root)
+    assert run_pallet("build", "-q", "-t", "rand:1", str(context), root=root).returncode == 0
+
+
+def test_a_fully_cached_build_imports_no_heavy_modules(root, tmp_path):
+    context = write_tree(tmp_path / "ctx", {"Dockerfile": "FROM busybox\nCOPY a /a\nRUN cat /a\n",
+                                            "a": "a"})
+    assert run_pallet("build", "-q", str(context), root=root).returncode == 0
+    code = ("import sys\nfrom pallet.cli import main\n"
+            f"try:\n    main(['--root', {str(root)!r}, 'build', '-q', {str(context)!r}])\n"
+            "except SystemExit:\n    pass\n"
+            "print('HEAVY:' + ','.join(m for m in ('pyroute2', 'networkx') if m in sys.modules),"
+            " file=sys.stderr)\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.stderr.strip().splitlines()[-1] == "HEAVY:", result.stderr
