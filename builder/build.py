@@ -47,9 +47,7 @@ def build(*, root: Path, context: ContextSource, dockerfile: str | None = None,
           cpus: float | None = None, cache_from: tuple[str, ...] = (),
           cache_to: tuple[str, ...] = (), progress_stream: TextIO | None = None) -> BuildResult:
     from pallet.builder.execute import BuildOptions, StageRunner, final_image_config
-    from pallet.builder.plan import plan
     from pallet.builder.progress import make_progress
-    from pallet.grammar import parse
     from pallet.runtime.store import Store
 
     store = Store.open(root)
@@ -59,8 +57,6 @@ def build(*, root: Path, context: ContextSource, dockerfile: str | None = None,
     try:
         context_dir, stream_dockerfile = _materialise_context(context, scratch)
         text, path = _read_dockerfile(context_dir, dockerfile, dockerfile_text or stream_dockerfile)
-        buildfile = parse(text, path)
-        build_context = _open_context(root, context_dir, Path(path) if context_dir else None)
         args = dict(build_args or {})
         if source_date_epoch is None and "SOURCE_DATE_EPOCH" in args:
             source_date_epoch = _epoch(args["SOURCE_DATE_EPOCH"])
@@ -69,9 +65,9 @@ def build(*, root: Path, context: ContextSource, dockerfile: str | None = None,
         for spec in cache_from:
             from pallet.builder.cacheio import import_cache
             import_cache(store=store, root=root, spec=spec)
-        built_plan = plan(buildfile, build_args=args, target=target,
-                          resolve_base=lambda ref, span: _resolve_base(store, ref, span),
-                          platform=platform)
+        built_plan = _plan(store, root, text=text, path=path, args=args, target=target,
+                           platform=platform)
+        build_context = _open_context(root, context_dir, Path(path) if context_dir else None)
         no_cache_stages = frozenset(s.index for s in built_plan.stages
                                     if s.name in set(no_cache_filter)
                                     or str(s.index) in set(no_cache_filter))
@@ -105,6 +101,40 @@ def build(*, root: Path, context: ContextSource, dockerfile: str | None = None,
         if runner is not None:
             runner.sweep()
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _plan(store, root: Path, *, text: str, path: str, args: dict[str, str],
+          target: str | None, platform: str | None):
+    """Plan the build, or reuse the plan of an identical earlier build (plancache.py)."""
+    from pallet.builder import plancache
+
+    key = plancache.plan_key(text=text, path=path, build_args=args, target=target,
+                             platform=platform)
+
+    def current_id(ref: str) -> str | None:
+        from pallet.runtime.images import resolve_image
+        try:
+            return resolve_image(store, ref).id
+        except PalletError:
+            return None
+
+    cached = plancache.load(root, key, current_id)
+    if cached is not None:
+        return cached
+    from pallet.builder.plan import plan
+    from pallet.grammar import parse
+
+    bases: dict[str, str] = {}
+
+    def resolve(ref, span):
+        base = _resolve_base(store, ref, span)
+        bases[ref] = base.id
+        return base
+
+    built_plan = plan(parse(text, path), build_args=args, target=target, resolve_base=resolve,
+                      platform=platform)
+    plancache.store(root, key, built_plan, bases)
+    return built_plan
 
 
 def _epoch(text: str) -> int:

@@ -154,3 +154,19 @@ def test_reproducible_builds_in_two_fresh_roots(tmp_path):
     assert ids[0] == ids[1]
     config = image_config(tmp_path / "r1", ids[0])
     assert config["created"] == "2023-11-14T22:13:20Z"
+
+
+def test_plan_cache_is_reused_only_while_base_images_are_unchanged(busybox_root, tmp_path):
+    from tests.images import make_busybox_image
+    context = write_tree(tmp_path / "ctx", {"Dockerfile": "FROM busybox\nENV V=1\nCOPY a /a\n",
+                                            "a": "A"})
+    first, _ = build_image(busybox_root, context, tags=("pc:1",))
+    plans = list((busybox_root / "cache" / "plans").iterdir())
+    assert len(plans) == 1
+    again, _ = build_image(busybox_root, context, tags=("pc:1",))
+    assert again.image_id == first.image_id
+    # a new busybox under the same tag: the cached plan (base config, key) must not be used
+    make_busybox_image(busybox_root, changes=('CMD ["sh"]', "ENV FROM_NEW_BASE=yes"))
+    rebuilt, _ = build_image(busybox_root, context, tags=("pc:1",))
+    assert rebuilt.image_id != first.image_id
+    assert "FROM_NEW_BASE=yes" in image_config(busybox_root, "pc:1")["config"]["Env"]
