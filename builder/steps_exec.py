@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import stat
 import shutil
 import tempfile
 from collections import deque
@@ -119,6 +120,9 @@ def execute_copy(runner, step: Step, state, prepared: PreparedCopy, layer_dir: P
 
 def execute_workdir(runner, step: Step, state, layer_dir: Path) -> None:
     view = LayeredView(list(state.lowerdirs))
+    existing = view.lstat(view.resolve(step.workdir))
+    if existing is not None and stat.S_ISDIR(existing.st_mode):
+        return  # nothing to create: an empty diff, recorded as an empty layer
     owner = resolve_chown(step.user, view, span=step.span) if step.user else Ownership(0, 0)
     _LayerWriter(layer_dir=layer_dir, view=view, owner=owner, chmod=None).ensure_dir(step.workdir)
 

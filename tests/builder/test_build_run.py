@@ -189,3 +189,16 @@ def test_copy_from_a_rebuilt_stage_with_the_same_output_is_a_hit(busybox_root, t
     result, log = build_image(busybox_root, context, tags=("cf:1",))
     assert result.stats["containers"] == 1  # only the stage's RUN; the final RUN is cached
     assert read_file(busybox_root, "cf:1", "/final") == "abc\n"
+
+
+def test_a_run_that_changes_nothing_records_history_but_no_layer(busybox_root, tmp_path):
+    context = write_tree(tmp_path / "ctx", {
+        "Dockerfile": "FROM busybox\nRUN true\nWORKDIR /\nWORKDIR /etc\nRUN echo x > /x\n"})
+    build_image(busybox_root, context, tags=("empty:1",))
+    config = image_config(busybox_root, "empty:1")
+    base = image_config(busybox_root, "busybox")
+    ours = config["history"][len(base["history"]):]
+    assert [(h["created_by"], h.get("empty_layer", False)) for h in ours] == [
+        ("RUN /bin/sh -c true # buildkit", True), ("WORKDIR /", True), ("WORKDIR /etc", True),
+        ("RUN /bin/sh -c echo x > /x # buildkit", False)]
+    assert len(config["rootfs"]["diff_ids"]) == len(base["rootfs"]["diff_ids"]) + 1
