@@ -50,6 +50,8 @@ def build(*, root: Path, context: ContextSource, dockerfile: str | None = None,
     from pallet.builder.progress import make_progress
     from pallet.runtime.store import Store
 
+    from pallet.runtime.images import normalize_tags
+    normalize_tags(tags)  # a bad -t fails before any work, as docker build does
     store = Store.open(root)
     progress_view = make_progress(progress, quiet=quiet, stream=progress_stream)
     scratch = store.temp_dir("context-")
