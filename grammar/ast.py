@@ -8,7 +8,7 @@ instruction keeps its syntax ``node`` (keyword as written, raw flags, raw argume
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 from pallet.errors import Span
 from pallet.grammar.lines import Directive
@@ -73,7 +73,13 @@ class ArgPair:
     default: str | None
 
 
-@dataclass(frozen=True, kw_only=True)
+# Instruction classes are frozen dataclasses whose __eq__/__hash__/__repr__ are written once,
+# in Instruction, instead of generated per class: the generated methods roughly doubled the
+# import time of this module, which every `pallet check` / `pallet build` pays.
+_instruction = dataclass(frozen=True, kw_only=True, eq=False, repr=False)
+
+
+@_instruction
 class Instruction:
     """Common fields: where it is, its text, and its syntax node (for dump and messages)."""
 
@@ -81,20 +87,40 @@ class Instruction:
     source: str
     node: Node
 
+    def _values(self) -> tuple:
+        return tuple(getattr(self, f.name) for f in fields(self))
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        return self._values() == other._values()  # type: ignore[attr-defined]
+
+    def __hash__(self) -> int:
+        return hash((type(self).__name__,) + self._values())
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in fields(self)
+                          if f.name != "node")
+        return f"{type(self).__name__}({shown})"
+
     @property
     def keyword(self) -> str:
         return self.node.name.upper()
 
 
-@dataclass(frozen=True, kw_only=True)
+@_instruction
 class From(Instruction):
+    """FROM [--platform=P] image [AS name]: the head of a stage."""
+
     image: str                 # the base image text, unexpanded (may name an earlier stage)
     name: str | None           # "AS name", lower-cased as BuildKit does
     platform: str | None
 
 
-@dataclass(frozen=True, kw_only=True)
+@_instruction
 class Run(Instruction):
+    """RUN [--mount=...] [--network=...] [--security=...] command, heredocs attached."""
+
     command: Command
     mounts: tuple[RunMount, ...] = ()
     network: str | None = None         # default | none | host
@@ -102,45 +128,61 @@ class Run(Instruction):
     heredocs: tuple[Heredoc, ...] = ()
 
 
-@dataclass(frozen=True, kw_only=True)
+@_instruction
 class Cmd(Instruction):
+    """CMD: the default command of the image."""
+
     command: Command
 
 
-@dataclass(frozen=True, kw_only=True)
+@_instruction
 class Entrypoint(Instruction):
+    """ENTRYPOINT: the executable of the image."""
+
     command: Command
 
 
-@dataclass(frozen=True, kw_only=True)
+@_instruction
 class Shell(Instruction):
+    """SHELL ["exe", "arg"]: the shell used for later shell-form commands."""
+
     args: tuple[str, ...]              # always exec (JSON) form
 
 
-@dataclass(frozen=True, kw_only=True)
+@_instruction
 class Label(Instruction):
+    """LABEL key=value ..."""
+
     pairs: tuple[KeyValue, ...]
     legacy_form: bool = False          # "LABEL key value" instead of key=value
 
 
-@dataclass(frozen=True, kw_only=True)
+@_instruction
 class Env(Instruction):
+    """ENV key=value ... (or legacy ENV key value)."""
+
     pairs: tuple[KeyValue, ...]
     legacy_form: bool = False          # "ENV key value" instead of key=value
 
 
-@dataclass(frozen=True, kw_only=True)
+@_instruction
 class Maintainer(Instruction):
+    """MAINTAINER name (deprecated in favour of a label)."""
+
     name: str
 
 
-@dataclass(frozen=True, kw_only=True)
+@_instruction
 class Expose(Instruction):
+    """EXPOSE port[/proto] ..."""
+
     ports: tuple[str, ...]             # raw, e.g. "80", "53/udp", "$PORT"
 
 
-@dataclass(frozen=True, kw_only=True)
+@_instruction
 class Copy(Instruction):
+    """COPY [flags] src... dest (paths, or heredoc contents in ``heredocs``)."""
+
     sources: tuple[str, ...]           # paths (heredoc sources are in ``heredocs``)
     dest: str
     from_: str | None = None
@@ -153,8 +195,10 @@ class Copy(Instruction):
     exec_form: bool = False
 
 
-@dataclass(frozen=True, kw_only=True)
+@_instruction
 class Add(Instruction):
+    """ADD [flags] src... dest (paths, URLs, git repositories, archives, heredocs)."""
+
     sources: tuple[str, ...]
     dest: str
     chown: str | None = None
@@ -169,38 +213,50 @@ class Add(Instruction):
     exec_form: bool = False
 
 
-@dataclass(frozen=True, kw_only=True)
+@_instruction
 class Volume(Instruction):
+    """VOLUME path ..."""
+
     paths: tuple[str, ...]
 
 
-@dataclass(frozen=True, kw_only=True)
+@_instruction
 class User(Instruction):
+    """USER user[:group]"""
+
     user: str
 
 
-@dataclass(frozen=True, kw_only=True)
+@_instruction
 class Workdir(Instruction):
+    """WORKDIR path"""
+
     path: str
 
 
-@dataclass(frozen=True, kw_only=True)
+@_instruction
 class Arg(Instruction):
+    """ARG name[=default] ..."""
+
     pairs: tuple[ArgPair, ...]
 
 
-@dataclass(frozen=True, kw_only=True)
+@_instruction
 class Onbuild(Instruction):
+    """ONBUILD instruction: a trigger stored in the image for later builds."""
+
     trigger: Instruction               # the nested instruction, fully typed
     expression: str                    # its text, stored in the image config's OnBuild list
 
 
-@dataclass(frozen=True, kw_only=True)
+@_instruction
 class Stopsignal(Instruction):
+    """STOPSIGNAL signal"""
+
     signal: str
 
 
-@dataclass(frozen=True, kw_only=True)
+@_instruction
 class Healthcheck(Instruction):
     """HEALTHCHECK NONE, or CMD with options; durations in nanoseconds like Docker's config."""
 
@@ -228,6 +284,8 @@ class Stage:
 
 @dataclass(frozen=True)
 class BuildFile:
+    """A parsed build file: directives, meta ARGs, stages, and its syntax tree."""
+
     path: str
     directives: tuple[Directive, ...]
     meta_args: tuple[Arg, ...]         # ARGs before the first FROM

@@ -6,13 +6,11 @@ did-you-mean hint. ``RUN --mount`` values are parsed into RunMount records here 
 
 from __future__ import annotations
 
-import csv
-import difflib
 from dataclasses import dataclass
 
 from pallet.errors import PalletError, Span
 from pallet.grammar.ast import RunMount
-from pallet.grammar.syntax import Flag, Node
+from pallet.grammar.syntax import Node
 
 # name -> kind: "string" (once), "bool" (--x or --x=true/false), "strings" (repeatable).
 ALLOWED: dict[str, dict[str, str]] = {
@@ -35,6 +33,8 @@ SECURITY = ("sandbox", "insecure")
 
 @dataclass(frozen=True)
 class FlagValues:
+    """Validated flag values of one instruction, by kind."""
+
     strings: dict[str, str]
     bools: dict[str, bool]
     lists: dict[str, tuple[str, ...]]
@@ -43,6 +43,8 @@ class FlagValues:
 
 
 def did_you_mean(word: str, choices) -> str | None:
+    import difflib  # only on the error path: keep it off every parse's start-up
+
     match = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
     return match[0] if match else None
 
@@ -109,6 +111,8 @@ def _bool(value: str, key: str, span: Span) -> bool:
 
 def parse_mount(raw: str, span: Span) -> RunMount:
     """One ``--mount=type=...,target=...`` value (comma-separated, CSV quoting)."""
+    import csv
+
     try:
         fields = next(csv.reader([raw]))
     except (csv.Error, StopIteration) as error:

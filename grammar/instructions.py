@@ -20,6 +20,13 @@ INSTRUCTIONS = ("FROM", "RUN", "CMD", "LABEL", "MAINTAINER", "EXPOSE", "ENV", "A
                 "HEALTHCHECK", "SHELL")
 STAGE_NAME = re.compile(r"[a-z][a-z0-9\-_.]*\Z")
 _DURATION_PART = re.compile(r"([0-9]*(?:\.[0-9]*)?)(ns|us|µs|μs|ms|s|m|h)")
+# containerd's platform specifiers: os[/arch[/variant]] or a bare architecture.
+KNOWN_OS = {"aix", "android", "darwin", "dragonfly", "freebsd", "hurd", "illumos", "ios", "js",
+            "linux", "nacl", "netbsd", "openbsd", "plan9", "solaris", "wasip1", "windows", "zos"}
+KNOWN_ARCH = {"386", "amd64", "amd64p32", "arm", "armbe", "arm64", "arm64be", "ppc64", "ppc64le",
+              "loong64", "mips", "mipsle", "mips64", "mips64le", "mips64p32", "mips64p32le", "ppc",
+              "riscv", "riscv64", "s390", "s390x", "sparc", "sparc64", "wasm", "x86_64", "x86-64",
+              "aarch64", "armhf", "armel", "i386", "i486", "i586", "i686"}
 _UNIT_NS = {"ns": 1, "us": 1_000, "µs": 1_000, "μs": 1_000, "ms": 1_000_000,
             "s": 1_000_000_000, "m": 60_000_000_000, "h": 3_600_000_000_000}
 
@@ -89,7 +96,20 @@ def _from(node: Node) -> A.From:
     elif len(args) != 1:
         raise _fail(node, "FROM requires either one or three arguments",
                     hint="write FROM image or FROM image AS name")
-    return A.From(image=args[0], name=name, platform=flags.strings.get("platform"), **_common(node))
+    platform = flags.strings.get("platform")
+    if platform is not None and "$" not in platform:
+        _check_platform(node, platform, flags.spans["platform"])
+    return A.From(image=args[0], name=name, platform=platform, **_common(node))
+
+
+def _check_platform(node: Node, platform: str, span: Span) -> None:
+    parts = platform.lower().split("/")
+    known = (len(parts) <= 3 and all(re.fullmatch(r"[a-z0-9_.-]+", p) for p in parts)
+             and (parts[0] in KNOWN_OS or (len(parts) == 1 and parts[0] in KNOWN_ARCH))
+             and (len(parts) < 2 or parts[1] in KNOWN_ARCH))
+    if not known:
+        raise _fail(node, f"invalid platform {platform!r}: unknown operating system or "
+                    "architecture", span=span, hint="use os/arch[/variant], e.g. linux/amd64")
 
 
 def _run(node: Node) -> A.Run:

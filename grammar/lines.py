@@ -74,6 +74,9 @@ class LogicalLine:
 
     def position(self, offset: int) -> tuple[int, int]:
         """Physical (line, column) of a 0-based character offset into ``text``."""
+        if len(self.segments) == 1:
+            segment = self.segments[0]
+            return segment.line, segment.column + offset
         starts = [segment.offset for segment in self.segments]
         index = max(0, bisect.bisect_right(starts, offset) - 1)
         segment = self.segments[index]
@@ -88,6 +91,8 @@ class LogicalLine:
 
 @dataclass(frozen=True)
 class ScannedFile:
+    """A scanned build file: directives and logical lines."""
+
     path: str
     escape: str
     directives: tuple[Directive, ...]
@@ -112,9 +117,13 @@ def decode(data: bytes | str, path: str) -> str:
         if nul >= 0:
             line = data.count(b"\n", 0, nul) + 1
             column = nul - (data.rfind(b"\n", 0, nul) + 1) + 1
+            start = data.rfind(b"\n", 0, nul) + 1
+            end = data.find(b"\n", nul)
+            shown = data[start:end if end >= 0 else len(data)][:400]
             raise PalletError(
                 "file contains a NUL byte: this looks like a binary file, not a build file",
                 span=Span(path, line, column, line, column),
+                source_line=_printable(shown.decode("utf-8", "replace")),
                 hint="pass the Dockerfile itself (pallet check -f PATH), not an archive or image")
         try:
             text = data.decode("utf-8")
@@ -122,9 +131,12 @@ def decode(data: bytes | str, path: str) -> str:
             line = data.count(b"\n", 0, error.start) + 1
             line_start = data.rfind(b"\n", 0, error.start) + 1
             column = len(data[line_start:error.start].decode("utf-8", "replace")) + 1
+            line_end = data.find(b"\n", error.start)
+            shown = data[line_start:line_end if line_end >= 0 else len(data)][:400]
             raise PalletError(
                 f"file is not valid UTF-8 (byte 0x{data[error.start]:02x} at offset {error.start})",
                 span=Span(path, line, column, line, column),
+                source_line=_printable(shown.decode("utf-8", "replace")),
                 hint="save the build file as UTF-8") from error
         if "\x00" in text:
             raise PalletError("file contains a NUL character: this looks like a binary file",
@@ -132,6 +144,11 @@ def decode(data: bytes | str, path: str) -> str:
     if text.startswith("\ufeff"):
         text = text[1:]
     return text
+
+
+def _printable(text: str) -> str:
+    """A line of a non-text file, safe to echo to a terminal (one character per character)."""
+    return "".join(ch if ch.isprintable() or ch == "\t" else "\ufffd" for ch in text)
 
 
 def _split_physical(text: str, path: str) -> list[str]:
@@ -148,7 +165,7 @@ def _split_physical(text: str, path: str) -> list[str]:
             raise PalletError(
                 f"line {number} is longer than the maximum of {MAX_LINE_BYTES - 1} bytes "
                 f"({len(line.encode('utf-8'))} bytes)",
-                span=Span(path, number, 1, number, 1),
+                span=Span(path, number, 1, number, 1), source_line=line[:400],
                 hint="split the instruction over several lines with the escape character, "
                      "or move the data into a file in the build context")
     return lines
@@ -171,7 +188,7 @@ class _DirectiveState:
         self.seen: dict[str, Directive] = {}
         self.escape = "\\"
 
-    def feed(self, line: str, number: int) -> bool:
+    def feed(self, line: str, number: int, indent: int = 0) -> bool:
         if self.done:
             return False
         if not line.startswith("#"):
@@ -182,8 +199,8 @@ class _DirectiveState:
             self.done = True
             return False
         name, value = match.group(1).lower(), match.group(2)
-        column = line.find(match.group(1)) + 1
-        span = Span(self.path, number, column, number, len(line))
+        column = indent + line.find(match.group(1)) + 1
+        span = Span(self.path, number, column, number, indent + len(line.rstrip()))
         if name in self.seen:
             raise PalletError(f"only one {name} parser directive can be used", span=span,
                               hint=f"remove the repeated '# {name}=' line")
@@ -227,7 +244,7 @@ def scan(data: bytes | str, path: str, find_heredocs: HeredocFinder) -> ScannedF
         number = index + 1
         index += 1
         stripped = raw.lstrip(GO_SPACE)
-        directives.feed(stripped, number)
+        directives.feed(stripped, number, len(raw) - len(stripped))
         if _is_comment(stripped):
             continue
         first_column = len(raw) - len(stripped) + 1

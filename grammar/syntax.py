@@ -73,6 +73,7 @@ class Node:
     args_span: Span | None       # the argument text after the flags
     source: str                  # the joined logical line (BuildKit's "Original")
     empty_continuation_lines: tuple[int, ...] = ()
+    word_spans: tuple[Span, ...] = ()   # one per argument for FROM/EXPOSE (whitespace words)
 
     @property
     def name(self) -> str:

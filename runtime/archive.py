@@ -1,7 +1,9 @@
 """save/load: docker-archive and oci-archive tarballs, and OCI layout directories.
 
-    save_images(store, names: list[str], dest: Path | BinaryIO, *, archive_format="docker-archive")
-    load_images(store, source: Path | BinaryIO, *, platform: str = "linux/amd64") -> list[str]
+    save_images(store, names: list[str], dest: Path | BinaryIO, *, archive_format="docker-archive",
+                progress: Callable[[str], None] | None = None)
+    load_images(store, source: Path | BinaryIO, *, platform: str = "linux/amd64",
+                progress: Callable[[str], None] | None = None) -> list[str]
         returns Docker's lines: "Loaded image: busybox:latest" / "Loaded image ID: sha256:..."
 
 docker-archive is written the way Docker 25+ writes it, which every reader accepts (Docker
@@ -36,7 +38,8 @@ from pallet.errors import PalletError
 from pallet.runtime import references as refs
 from pallet.runtime.images import (INDEX_TYPES, MT_OCI_CONFIG, MT_OCI_MANIFEST, Image,
                                    referenced_blobs, resolve_image, store_manifest)
-from pallet.runtime.layers import (MT_OCI_GZIP, MT_OCI_TAR, MT_OCI_ZSTD, DecompressingReader,
+from pallet.runtime.compression import DecompressingReader, sniff_compression
+from pallet.runtime.layers import (MT_OCI_GZIP, MT_OCI_TAR, MT_OCI_ZSTD,
                                    layer_size, open_layer_stream,
                                    unpacked_layer_dir)
 from pallet.runtime.store import INDEX_MEDIA_TYPE, REF_NAME, Descriptor, Store, fsync_dir
@@ -79,7 +82,8 @@ def _uncompressed_size(store: Store, descriptor: Descriptor, diff_id: str) -> in
     return reader.size
 
 
-def _write_archive(store: Store, tar: tarfile.TarFile, selected, archive_format: str) -> None:
+def _write_archive(store: Store, tar: tarfile.TarFile, selected, archive_format: str,
+                   progress) -> None:
     written: set[str] = set()
     sizes: dict[str, int] = {}
     index_entries, docker_manifest, repositories = [], [], {}
@@ -101,6 +105,7 @@ def _write_archive(store: Store, tar: tarfile.TarFile, selected, archive_format:
                     written.add(layer.digest)
                     info = tarfile.TarInfo(f"blobs/sha256/{layer.digest[7:]}")
                     info.size, info.mode, info.mtime = layer.size, 0o644, 0
+                    progress(f"Saving layer {layer.digest[7:19]} ({layer.size} bytes)")
                     with store.open_blob(layer.digest, layer.size) as blob:
                         tar.addfile(info, blob)
                         blob.verify_rest()
@@ -114,6 +119,7 @@ def _write_archive(store: Store, tar: tarfile.TarFile, selected, archive_format:
                 info = tarfile.TarInfo(f"blobs/sha256/{diff_id[7:]}")
                 sizes[diff_id] = _uncompressed_size(store, layer, diff_id)
                 info.size, info.mode, info.mtime = sizes[diff_id], 0o644, 0
+                progress(f"Saving layer {diff_id[7:19]} ({info.size} bytes)")
                 with open_layer_stream(store, layer) as reader:
                     tar.addfile(info, reader)
                 if reader.diff_id() != diff_id:
@@ -149,7 +155,12 @@ def _write_archive(store: Store, tar: tarfile.TarFile, selected, archive_format:
         _add_bytes(tar, "repositories", json.dumps(repositories).encode())
 
 
-def save_images(store: Store, names: list[str], dest, *, archive_format: str = "docker-archive") -> None:
+def _quiet(_message: str) -> None:
+    return None
+
+
+def save_images(store: Store, names: list[str], dest, *, archive_format: str = "docker-archive",
+                progress=None) -> None:
     """Write the named images to dest (a path, written atomically, or a binary stream)."""
     if archive_format not in ("docker-archive", "oci-archive"):
         raise PalletError(f"unknown archive format {archive_format!r}",
@@ -158,14 +169,14 @@ def save_images(store: Store, names: list[str], dest, *, archive_format: str = "
                 ((name, resolve_image(store, name)) for name in names)]
     if not isinstance(dest, (str, Path)):
         with tarfile.open(fileobj=dest, mode="w|", format=tarfile.PAX_FORMAT) as tar:
-            _write_archive(store, tar, selected, archive_format)
+            _write_archive(store, tar, selected, archive_format, progress or _quiet)
         return
     dest = Path(dest)
     partial = dest.with_name(f".{dest.name}.partial-{os.getpid()}")
     try:
         with open(partial, "wb") as handle:
             with tarfile.open(fileobj=handle, mode="w", format=tarfile.PAX_FORMAT) as tar:
-                _write_archive(store, tar, selected, archive_format)
+                _write_archive(store, tar, selected, archive_format, progress or _quiet)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(partial, dest)
@@ -244,10 +255,11 @@ class _Source:
 
 
 class _Loader:
-    def __init__(self, store: Store, source: _Source, platform: str):
+    def __init__(self, store: Store, source: _Source, platform: str, progress):
         self.store = store
         self.source = source
         self.platform = platform
+        self.progress = progress
         self.added: list[str] = []
         self.added_dirs: list[str] = []
 
@@ -263,6 +275,7 @@ class _Loader:
         return descriptor
 
     def unpack(self, descriptor: Descriptor, diff_id: str) -> None:
+        self.progress(f"Loading layer {diff_id[7:19]} ({descriptor.size} bytes)")
         target = self.store.layers / diff_id.removeprefix("sha256:")
         existed = target.is_dir()
         unpacked_layer_dir(self.store, descriptor, diff_id)
@@ -283,8 +296,8 @@ class _Loader:
 
 def _layer_media_type(store: Store, digest: str) -> str:
     with open(store.blob_path(digest), "rb") as handle:
-        reader = DecompressingReader(handle)
-    return {"gzip": MT_OCI_GZIP, "zstd": MT_OCI_ZSTD}.get(reader.compression, MT_OCI_TAR)
+        compression = sniff_compression(handle.read(4))
+    return {"gzip": MT_OCI_GZIP, "zstd": MT_OCI_ZSTD}.get(compression, MT_OCI_TAR)
 
 
 def _load_docker(loader: _Loader) -> list[str]:
@@ -389,12 +402,15 @@ def _spool(store: Store, stream: BinaryIO, work: Path) -> Path:
     """Copy a (possibly compressed) archive stream into tmp/ as a plain, seekable tar."""
     target = work / "archive.tar"
     reader = DecompressingReader(stream, name="archive")
-    with open(target, "wb") as handle:
-        shutil.copyfileobj(reader, handle, CHUNK)
+    try:
+        with open(target, "wb") as handle:
+            shutil.copyfileobj(reader, handle, CHUNK)
+    finally:
+        reader.close()
     return target
 
 
-def load_images(store: Store, source, *, platform: str = "linux/amd64") -> list[str]:
+def load_images(store: Store, source, *, platform: str = "linux/amd64", progress=None) -> list[str]:
     """Load every image of a docker-archive, oci-archive or OCI layout directory."""
     with store.lease(), contextlib.ExitStack() as stack:
         work = store.temp_dir("load-")
@@ -411,7 +427,7 @@ def load_images(store: Store, source, *, platform: str = "linux/amd64") -> list[
                     raise PalletError(f"cannot load {source}: {error.strerror}") from error
                 head = handle.read(4)
                 handle.seek(0)
-                plain = DecompressingReader(io.BytesIO(head)).compression == "none"
+                plain = sniff_compression(head) == "none"
                 path = Path(source) if plain else _spool(store, handle, work)
             else:
                 path = _spool(store, source, work)
@@ -422,7 +438,7 @@ def load_images(store: Store, source, *, platform: str = "linux/amd64") -> list[
                                   ": not a tar archive (docker-archive or oci-archive expected)",
                                   hint="nothing was loaded") from error
             archive = _Source(tar=tar)
-        loader = _Loader(store, archive, platform)
+        loader = _Loader(store, archive, platform, progress or _quiet)
         try:
             if archive.has("manifest.json"):
                 return _load_docker(loader)

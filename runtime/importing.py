@@ -119,9 +119,12 @@ def import_rootfs(store: Store, source, *, tags, changes=(), message: str | None
         rootfs = work / "rootfs"
         rootfs.mkdir(mode=0o755)
         reader = DecompressingReader(source, name=f"import {source_name}")
-        extract_layer(reader, rootfs, allow_devices=False, whiteouts="overlay",
-                      max_member_bytes=member_limit(store, source_size, reader.compression))
-        reader.drain()
+        try:
+            extract_layer(reader, rootfs, allow_devices=False, whiteouts="overlay",
+                          max_member_bytes=member_limit(store, source_size, reader.compression))
+            reader.drain()
+        finally:
+            reader.close()
         with store.lease():
             layer = pack_layer(store, rootfs, compression="gzip", overlay_upper=True)
             target = store.layers / layer.diff_id[len("sha256:"):]

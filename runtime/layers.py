@@ -33,11 +33,11 @@ import os
 import queue
 import shutil
 import threading
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 from pallet.errors import PalletError
+from pallet.runtime.compression import Compressor, DecompressingReader
 from pallet.runtime.store import Descriptor, Store, atomic_write, check_digest
 from pallet.runtime.tarpack import write_layer_tar
 from pallet.runtime.unpack import extract_layer
@@ -72,129 +72,6 @@ class Layer:
         return Descriptor(digest=self.digest, size=self.size, media_type=self.media_type)
 
 
-# ---- compression ----------------------------------------------------------------------------
-
-def sniff_compression(head: bytes) -> str:
-    if head[:2] == b"\x1f\x8b":
-        return "gzip"
-    if head[:4] == b"\x28\xb5\x2f\xfd":
-        return "zstd"
-    return "none"
-
-
-class _Compressor:
-    def __init__(self, compression: str, level: int) -> None:
-        if compression == "gzip":
-            self._obj = zlib.compressobj(level, zlib.DEFLATED, 31)   # gzip wrapper, mtime 0
-        elif compression == "zstd":
-            import zstandard
-            self._obj = zstandard.ZstdCompressor(level=level).compressobj()
-        elif compression == "none":
-            self._obj = None
-        else:
-            raise PalletError(f"unsupported compression {compression!r}",
-                              hint="use gzip, zstd or none")
-
-    def compress(self, data: bytes) -> bytes:
-        return self._obj.compress(data) if self._obj else data
-
-    def flush(self) -> bytes:
-        return self._obj.flush() if self._obj else b""
-
-
-class DecompressingReader:
-    """Sequential reader of the uncompressed bytes of a (gzip|zstd|plain) stream.
-
-    Counts and hashes what it returns, so the caller gets the diff ID once the stream is drained.
-    Corrupt or truncated compressed data raises PalletError.
-    """
-
-    def __init__(self, raw, *, name: str = "layer") -> None:
-        self._raw = raw
-        self._name = name
-        head = raw.read(4)
-        self.compression = sniff_compression(head)
-        self._pending = head
-        self._buffer = b""
-        self._eof = False
-        self.hash = hashlib.sha256()
-        self.size = 0
-        if self.compression == "gzip":
-            self._gz = zlib.decompressobj(47)
-        elif self.compression == "zstd":
-            import zstandard
-            self._zstd = zstandard.ZstdDecompressor().decompressobj()
-            self._zstd_mod = zstandard
-
-    def _fill(self, want: int) -> None:
-        while len(self._buffer) < want and not self._eof:
-            chunk = self._pending or self._raw.read(CHUNK)
-            self._pending = b""
-            if self.compression == "none":
-                if not chunk:
-                    self._eof = True
-                self._buffer += chunk
-                continue
-            if self.compression == "gzip":
-                self._gunzip(chunk)
-            else:
-                self._unzstd(chunk)
-
-    def _gunzip(self, chunk: bytes) -> None:
-        try:
-            if not chunk:
-                if not self._gz.eof:
-                    raise PalletError(f"{self._name}: the gzip stream is truncated",
-                                      hint="the archive is incomplete; nothing was stored")
-                self._eof = True
-                return
-            data = self._gz.decompress(chunk)
-            while self._gz.eof and self._gz.unused_data:
-                rest = self._gz.unused_data
-                self._gz = zlib.decompressobj(47)   # concatenated gzip members
-                data += self._gz.decompress(rest)
-            self._buffer += data
-        except zlib.error as error:
-            raise PalletError(f"{self._name}: corrupt gzip stream ({error})",
-                              hint="the archive is damaged; nothing was stored") from error
-
-    def _unzstd(self, chunk: bytes) -> None:
-        try:
-            if not chunk:
-                self._eof = True
-                return
-            data = self._zstd.decompress(chunk)
-            while self._zstd.eof and self._zstd.unused_data:
-                rest = self._zstd.unused_data
-                self._zstd = self._zstd_mod.ZstdDecompressor().decompressobj()
-                data += self._zstd.decompress(rest)
-            self._buffer += data
-        except self._zstd_mod.ZstdError as error:
-            raise PalletError(f"{self._name}: corrupt zstd stream ({error})",
-                              hint="the archive is damaged; nothing was stored") from error
-
-    def read(self, n: int = -1) -> bytes:
-        if n is None or n < 0:
-            parts = []
-            while True:
-                part = self.read(CHUNK)
-                if not part:
-                    return b"".join(parts)
-                parts.append(part)
-        self._fill(n)
-        data, self._buffer = self._buffer[:n], self._buffer[n:]
-        self.hash.update(data)
-        self.size += len(data)
-        return data
-
-    def drain(self) -> None:
-        while self.read(CHUNK):
-            pass
-
-    def diff_id(self) -> str:
-        return "sha256:" + self.hash.hexdigest()
-
-
 # ---- packing --------------------------------------------------------------------------------
 
 class _PackSink:
@@ -202,7 +79,7 @@ class _PackSink:
 
     def __init__(self, writer, compression: str, level: int) -> None:
         self._writer = writer
-        self._compressor = _Compressor(compression, level)
+        self._compressor = Compressor(compression, level)
         self._raw_hash = hashlib.sha256()
         self._buffer = bytearray()
         self._offset = 0
@@ -320,10 +197,13 @@ def extract_blob(store: Store, descriptor: Descriptor, diff_id: str | None, dest
     """Extract a stored layer blob into dest, verifying the blob digest and the diff ID."""
     with store.open_blob(descriptor.digest, descriptor.size) as raw:
         reader = DecompressingReader(raw, name=f"layer {descriptor.digest[:19]}")
-        limit = member_limit(store, descriptor.size, reader.compression)
-        stats = extract_layer(reader, dest, allow_devices=allow_devices, max_member_bytes=limit,
-                              whiteouts=whiteouts)
-        reader.drain()
+        try:
+            limit = member_limit(store, descriptor.size, reader.compression)
+            stats = extract_layer(reader, dest, allow_devices=allow_devices, max_member_bytes=limit,
+                                  whiteouts=whiteouts)
+            reader.drain()
+        finally:
+            reader.close()
         raw.verify_rest()
     actual = reader.diff_id()
     record_layer_size(store, actual, reader.size, stats.content_bytes)
@@ -368,7 +248,10 @@ def open_layer_stream(store: Store, descriptor: Descriptor):
     """Yield a reader of the uncompressed tar of a stored layer (digest checked at the end)."""
     with store.open_blob(descriptor.digest, descriptor.size) as raw:
         reader = DecompressingReader(raw, name=f"layer {descriptor.digest[:19]}")
-        yield reader
-        reader.drain()
+        try:
+            yield reader
+            reader.drain()
+        finally:
+            reader.close()
         raw.verify_rest()
 

@@ -3,7 +3,7 @@
     extract_layer(stream, dest: Path, *, allow_devices: bool = False,
                   max_member_bytes: int | None = None, whiteouts: str = "overlay") -> ExtractStats
 
-`stream` is the uncompressed tar, read sequentially (tarfile stream mode), so memory stays flat.
+`stream` is the uncompressed tar, read sequentially (forward seeks only), so memory stays flat.
 OCI whiteouts become what overlayfs expects in a lowerdir (whiteouts="overlay"):
 `DIR/.wh.NAME` -> a 0/0 character device DIR/NAME; `DIR/.wh..wh..opq` -> xattr
 trusted.overlay.opaque=y on DIR. whiteouts="keep" leaves them as plain files (for import).
@@ -227,7 +227,9 @@ def extract_layer(stream, dest: Path, *, allow_devices: bool = False,
     """Extract the tar read from stream into dest (an existing empty directory)."""
     extractor = _Extractor(dest, allow_devices, max_member_bytes, whiteouts)
     try:
-        with tarfile.open(fileobj=stream, mode="r|", encoding="utf-8",
+        # "r:" (not the stream mode "r|"): the reader supports forward seeks, and tarfile then
+        # reads member data straight from it instead of re-buffering every block.
+        with tarfile.open(fileobj=stream, mode="r:", encoding="utf-8",
                           errors="surrogateescape") as tar:
             for info in tar:
                 extractor.member(tar, info)

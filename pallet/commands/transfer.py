@@ -21,6 +21,13 @@ def _root_ctx(ctx: click.Context) -> click.Context:
     return ctx.find_root()
 
 
+def _progress():
+    """Per-layer progress lines on stderr when it is a terminal (plain output stays clean)."""
+    if sys.stderr.isatty():
+        return lambda message: click.echo(message, err=True)
+    return None
+
+
 @click.command("import")
 @click.argument("source")
 @click.argument("reference", required=False)
@@ -68,16 +75,18 @@ def save(ctx, names, output, format_):
     if output is None:
         if sys.stdout.isatty():
             raise PalletError("cowardly refusing to save to a terminal. Use the -o flag or redirect")
-        save_images(store, list(names), sys.stdout.buffer, archive_format=format_)
+        save_images(store, list(names), sys.stdout.buffer, archive_format=format_, progress=_progress())
         return
-    save_images(store, list(names), Path(output), archive_format=format_)
+    save_images(store, list(names), Path(output), archive_format=format_, progress=_progress())
 
 
 @click.command("load")
 @click.option("-i", "--input", "input_", default=None, help="Read from tar archive file, instead of STDIN")
 @click.option("-q", "--quiet", is_flag=True, help="Suppress the load output")
+@click.option("--platform", default="linux/amd64", show_default=True,
+              help="Platform to load from a multi-platform image index")
 @click.pass_context
-def load(ctx, input_, quiet):
+def load(ctx, input_, quiet, platform):
     """Load an image from a tar archive (docker-archive or oci-archive) or an OCI layout directory"""
     from pallet.runtime.archive import load_images
     store = _store(_root_ctx(ctx))
@@ -85,9 +94,11 @@ def load(ctx, input_, quiet):
         if sys.stdin.isatty():
             raise PalletError("requested load from stdin, but stdin is empty",
                               hint="use -i FILE or pipe an archive in")
-        loaded = load_images(store, sys.stdin.buffer)
+        loaded = load_images(store, sys.stdin.buffer, platform=platform,
+                             progress=None if quiet else _progress())
     else:
-        loaded = load_images(store, Path(input_))
+        loaded = load_images(store, Path(input_), platform=platform,
+                             progress=None if quiet else _progress())
     if not quiet:
         for line in loaded:
             click.echo(line)

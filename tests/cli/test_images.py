@@ -99,3 +99,51 @@ def test_retag_leaves_a_dangling_image_that_prune_removes(pallet_root: Path):
     pruned = out(run_pallet("image", "prune", "-f", root=pallet_root))
     assert f"deleted: {first}" in pruned and "Total reclaimed space:" in pruned
     assert out(run_pallet("images", "-q", root=pallet_root)).split() == [second[7:19]]
+
+
+def test_import_from_stdin_with_changes(pallet_root: Path):
+    data = busybox_rootfs_tarball().read_bytes()
+    result = run_pallet("import", "-", "piped:1", "-c", "CMD echo hi", "-c", "ENTRYPOINT [\"/bin/sh\", \"-c\"]",
+                        "-c", "USER nobody", "-c", "LABEL a=b c=\"d e\"", "-c", "VOLUME /data",
+                        "-c", "STOPSIGNAL SIGINT", "-m", "from a pipe", root=pallet_root, input=data)
+    assert result.returncode == 0, result.stderr.decode()
+    image = json.loads(out(run_pallet("image", "inspect", "piped:1", root=pallet_root)))[0]
+    config = image["Config"]
+    assert config["Cmd"] == ["/bin/sh", "-c", "echo hi"]
+    assert config["Entrypoint"] == ["/bin/sh", "-c"]
+    assert config["User"] == "nobody" and config["Labels"] == {"a": "b", "c": "d e"}
+    assert config["Volumes"] == {"/data": {}} and config["StopSignal"] == "SIGINT"
+    history = out(run_pallet("history", "--format", "{{.Comment}}", "piped:1", root=pallet_root))
+    assert history == "from a pipe\n"
+
+
+def test_import_with_an_unknown_change_instruction_fails_before_storing(pallet_root: Path):
+    result = run_pallet("import", str(busybox_rootfs_tarball()), "x:1", "-c", "RUN rm -rf /",
+                        root=pallet_root)
+    assert result.returncode == 1
+    assert result.stderr.decode().startswith("Error: run is not a valid change command")
+    assert list((pallet_root / "oci/blobs/sha256").iterdir()) == []
+
+
+def test_import_of_a_missing_file(pallet_root: Path):
+    result = run_pallet("import", "/nonexistent/rootfs.tar", root=pallet_root)
+    assert result.returncode == 1
+    assert "open /nonexistent/rootfs.tar: no such file or directory" in result.stderr.decode()
+
+
+def test_rmi_refuses_an_image_a_container_uses_unless_forced(pallet_root: Path):
+    image_id = make_busybox_image(pallet_root)
+    container = pallet_root / "containers" / ("c0ffee" * 10 + "abcd")
+    container.mkdir(parents=True)
+    (container / "config.json").write_text(json.dumps({"Image": image_id}))
+    refused = run_pallet("rmi", "busybox", root=pallet_root)
+    assert refused.returncode == 1
+    assert (f'conflict: unable to remove repository reference "busybox" (must force) - container '
+            f'c0ffeec0ffee is using its referenced image {image_id[7:19]}') in refused.stderr.decode()
+    forced = out(run_pallet("rmi", "-f", "busybox", root=pallet_root))
+    assert forced == "Untagged: busybox:latest\n"          # untagged, but kept for the container
+    rows = out(run_pallet("images", root=pallet_root)).splitlines()[1:]
+    assert len(rows) == 1 and rows[0].startswith("<none>") and image_id[7:19] in rows[0]
+    df = out(run_pallet("system", "df", root=pallet_root)).splitlines()
+    assert df[1].split()[:3] == ["Images", "1", "1"]
+    assert "deleted" not in out(run_pallet("image", "prune", "-a", "-f", root=pallet_root))

@@ -54,3 +54,33 @@ def test_instruction_line_numbers_match_buildkit():
     assert [(node.span.line, node.span.end_line) for node in tree.nodes] == [
         (5, 5), (11, 12), (17, 31)]
     assert tree.nodes[0].span.line == 5 and tree.nodes[-1].span.end_line == 31
+
+
+# The typed parse (BuildKit's instructions layer on top) rejects these positive line-level
+# cases for the same reasons BuildKit's instructions.Parse does; every other case must also
+# dump byte-identical from the typed BuildFile.
+TYPED_REJECTS = {
+    "flags": "unknown flag: --user",
+    "health": "HEALTHCHECK requires at least one argument",
+    "jeztah-invalid-json-json-inside-string": "no build stage in context",
+    "jeztah-invalid-json-json-inside-string-double": "no build stage in context",
+    "jeztah-invalid-json-single-quotes": "no build stage in context",
+    "jeztah-invalid-json-unterminated-bracket": "no build stage in context",
+    "jeztah-invalid-json-unterminated-string": "no build stage in context",
+    "json": "no build stage in context",
+}
+
+
+@pytest.mark.parametrize("case", POSITIVE, ids=lambda p: p.name)
+def test_positive_case_through_the_typed_parser(case):
+    from pallet.grammar import parse
+
+    source = (case / "Dockerfile").read_bytes()
+    if case.name in TYPED_REJECTS:
+        with pytest.raises(PalletError) as caught:
+            parse(source)
+        assert TYPED_REJECTS[case.name] in caught.value.message
+        assert caught.value.span is not None
+    else:
+        expected = (case / "result").read_bytes().decode("utf-8")
+        assert dump(parse(source)) + "\n" == expected

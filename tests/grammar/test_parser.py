@@ -291,3 +291,40 @@ def test_nodes_are_frozen():
     run = only("RUN x\n")
     with pytest.raises(AttributeError):
         run.source = "y"  # type: ignore[misc]
+
+
+def test_grammar_is_built_once_and_its_tables_are_cached_on_disk():
+    import glob
+    import tempfile
+
+    from pallet.grammar.parser import grammar
+
+    assert grammar() is grammar()
+    assert glob.glob(tempfile.gettempdir() + "/.lark_cache_*.tmp")
+
+
+def test_importing_the_grammar_is_light():
+    import subprocess
+    import sys
+
+    code = ("import sys, pallet.grammar; light = [m for m in ('lark', 'networkx', 'pyroute2') "
+            "if m in sys.modules]; from pallet.grammar import parse, dump; "
+            "dump(parse('FROM a\\nRUN b\\n')); from pallet.grammar.lint import check; "
+            "check('FROM a\\n', 'x'); import pallet.commands.check; "
+            "print(light, [m for m in ('networkx', 'pyroute2') if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[] []"
+
+
+@pytest.mark.parametrize("text, nanoseconds", [
+    ("0", 0), ("0s", 0), ("1h2m3.5s", 3_723_500_000_000), ("1.5h", 5_400_000_000_000),
+    ("300ms", 300_000_000), ("2us", None), ("1µs", None), (".5s", 500_000_000), ("10", None),
+    ("1d", None), ("s", None), ("-1s", None),
+])
+def test_healthcheck_durations_follow_go(text, nanoseconds):
+    source = f"FROM a\nHEALTHCHECK --interval={text} CMD true\n"
+    if nanoseconds is None:
+        with pytest.raises(PalletError):
+            parse(source)
+    else:
+        assert parse(source).stages[0].instructions[0].interval == nanoseconds

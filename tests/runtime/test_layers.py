@@ -181,3 +181,33 @@ def test_layer_stack_composes_under_overlayfs(tmp_path: Path):
         assert (merged / "etc/passwd").read_text() == "root"
     finally:
         assert libc.umount2(str(merged).encode(), 0) == 0
+
+
+def test_device_nodes_round_trip_in_layers(tmp_path: Path):
+    store = Store.open(tmp_path / "store")
+    tree = tmp_path / "tree"
+    (tree / "dev").mkdir(parents=True)
+    os.mknod(tree / "dev/null", stat.S_IFCHR | 0o666, os.makedev(1, 3))
+    os.chmod(tree / "dev/null", 0o666)      # mknod's mode went through the umask
+    os.mknod(tree / "dev/loop9", stat.S_IFBLK | 0o660, os.makedev(7, 9))
+    layer = pack_layer(store, tree)
+    members = {m.name: m for m in tar_members(store, layer)}
+    assert members["dev/null"].ischr() and (members["dev/null"].devmajor, members["dev/null"].devminor) == (1, 3)
+    out = unpacked_layer_dir(store, layer, layer.diff_id)
+    null = os.lstat(out / "dev/null")
+    loop = os.lstat(out / "dev/loop9")
+    assert stat.S_ISCHR(null.st_mode) and null.st_rdev == os.makedev(1, 3)
+    assert stat.S_IMODE(null.st_mode) == 0o666
+    assert stat.S_ISBLK(loop.st_mode) and loop.st_rdev == os.makedev(7, 9)
+
+
+def test_unpack_refuses_a_layer_that_does_not_match_its_diff_id(tmp_path: Path):
+    from pallet.errors import PalletError
+    store = Store.open(tmp_path / "store")
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    (tree / "f").write_text("x")
+    layer = pack_layer(store, tree)
+    with pytest.raises(PalletError, match="but the image config says"):
+        unpacked_layer_dir(store, layer, "sha256:" + "1" * 64)
+    assert list(store.layers.iterdir()) == [] and list(store.tmp.iterdir()) == []

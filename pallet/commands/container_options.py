@@ -1,0 +1,235 @@
+"""The `run`/`create` flags and their parsing into CreateOptions (Docker's spellings and errors)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import click
+
+from pallet.errors import PalletError
+
+_SIZE = re.compile(r"^(\d+(?:\.\d+)?) ?([kKmMgGtTpP])?[iI]?[bB]?$")
+_UNITS = {None: 1, "k": 1024, "m": 1024 ** 2, "g": 1024 ** 3, "t": 1024 ** 4, "p": 1024 ** 5}
+
+
+def ram_in_bytes(text: str, flag: str) -> int:
+    """go-units RAMInBytes: '64m', '1.5g', '512kb'; Docker's error for anything else."""
+    match = _SIZE.match(text.strip())
+    if not match:
+        raise PalletError(f'invalid argument "{text}" for "{flag}" flag: invalid size: \'{text}\'',
+                          hint="use a number with an optional unit: b, k, m or g (e.g. 256m)",
+                          exit_code=125)
+    unit = match.group(2).lower() if match.group(2) else None
+    return int(float(match.group(1)) * _UNITS[unit])
+
+
+def run_options(command):
+    """Decorate a click command with every run/create flag."""
+    flags = [
+        click.option("-d", "--detach", is_flag=True, help="Run container in background and print container ID"),
+        click.option("-i", "--interactive", is_flag=True, help="Keep STDIN open even if not attached"),
+        click.option("-t", "--tty", is_flag=True, help="Allocate a pseudo-TTY"),
+        click.option("--rm", "auto_remove", is_flag=True, help="Automatically remove the container when it exits"),
+        click.option("--name", default=None, help="Assign a name to the container"),
+        click.option("-e", "--env", "env", multiple=True, help="Set environment variables"),
+        click.option("--env-file", multiple=True, type=click.Path(dir_okay=False), help="Read in a file of environment variables"),
+        click.option("-w", "--workdir", default=None, help="Working directory inside the container"),
+        click.option("-u", "--user", default=None, help="Username or UID (format: <name|uid>[:<group|gid>])"),
+        click.option("--entrypoint", default=None, help="Overwrite the default ENTRYPOINT of the image"),
+        click.option("-h", "--hostname", default=None, help="Container host name"),
+        click.option("-v", "--volume", "volumes", multiple=True, help="Bind mount a volume"),
+        click.option("--mount", "mounts", multiple=True, help="Attach a filesystem mount to the container"),
+        click.option("--tmpfs", multiple=True, help="Mount a tmpfs directory"),
+        click.option("--read-only", "read_only", is_flag=True, help="Mount the container's root filesystem as read only"),
+        click.option("--init", "init", is_flag=True, help="Run an init inside the container that forwards signals and reaps processes"),
+        click.option("-m", "--memory", default=None, help="Memory limit"),
+        click.option("--memory-swap", default=None, help="Swap limit equal to memory plus swap: '-1' to enable unlimited swap"),
+        click.option("--cpus", default=None, help="Number of CPUs"),
+        click.option("--pids-limit", default=None, type=int, help="Tune container pids limit (set -1 for unlimited)"),
+        click.option("--cap-add", multiple=True, help="Add Linux capabilities"),
+        click.option("--cap-drop", multiple=True, help="Drop Linux capabilities"),
+        click.option("--privileged", is_flag=True, help="Give extended privileges to this container"),
+        click.option("--security-opt", multiple=True, help="Security Options"),
+        click.option("--stop-signal", default=None, help="Signal to stop the container"),
+        click.option("--stop-timeout", default=None, type=int, help="Timeout (in seconds) to stop a container"),
+        click.option("--restart", default="no", help="Restart policy to apply when a container exits"),
+        click.option("-l", "--label", "labels", multiple=True, help="Set meta data on a container"),
+        click.option("--network", "--net", "network", default="none", help="Connect a container to a network (none or host)"),
+        click.option("--add-host", multiple=True, help="Add a custom host-to-IP mapping (host:ip)"),
+        click.option("--dns", multiple=True, help="Set custom DNS servers"),
+        click.option("--ulimit", multiple=True, help="Ulimit options"),
+        click.argument("image"),
+        click.argument("command", nargs=-1, type=click.UNPROCESSED),
+    ]
+    for flag in reversed(flags):
+        command = flag(command)
+    return command
+
+
+def _env_file(path: str) -> list[str]:
+    try:
+        lines = Path(path).read_text().splitlines()
+    except OSError as error:
+        raise PalletError(f"open {path}: {error.strerror.lower()}", exit_code=125) from error
+    result = []
+    import os
+    for line in lines:
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        if "=" not in line:
+            if line in os.environ:
+                result.append(f"{line}={os.environ[line]}")
+            continue
+        result.append(line)
+    return result
+
+
+def _expand_env(items: tuple[str, ...]) -> list[str]:
+    import os
+    result = []
+    for item in items:
+        if "=" in item:
+            result.append(item)
+        elif item in os.environ:
+            result.append(f"{item}={os.environ[item]}")  # -e NAME passes the caller's value
+    return result
+
+
+def _parse_volume(text: str):
+    from pallet.runtime.container_config import VolumeSpec
+    parts = text.split(":")
+    if len(parts) == 1:
+        return VolumeSpec(type="volume", source="", target=parts[0])
+    if len(parts) > 3 or not parts[1]:
+        raise PalletError(f"invalid volume specification: '{text}'", exit_code=125)
+    source, target = parts[0], parts[1]
+    mode = parts[2] if len(parts) == 3 else ""
+    if mode not in ("", "ro", "rw", "z", "Z"):
+        raise PalletError(f"invalid mode: {mode}", exit_code=125)
+    kind = "bind" if source.startswith(("/", ".")) else "volume"
+    return VolumeSpec(type=kind, source=source, target=target, readonly=mode == "ro")
+
+
+def _parse_mount(text: str):
+    from pallet.runtime.container_config import VolumeSpec
+    fields: dict[str, str] = {}
+    for part in text.split(","):
+        key, _, value = part.partition("=")
+        fields[key.strip()] = value.strip() if value else "true"
+    kind = fields.get("type", "volume")
+    target = fields.get("target") or fields.get("destination") or fields.get("dst")
+    if not target:
+        raise PalletError(f"invalid argument \"{text}\" for \"--mount\" flag: target is required",
+                          exit_code=125)
+    if kind not in ("bind", "volume", "tmpfs"):
+        raise PalletError(f"invalid argument \"{text}\" for \"--mount\" flag: unsupported mount "
+                          f"type: {kind}", exit_code=125)
+    readonly = fields.get("readonly", fields.get("ro", "false")) in ("true", "1")
+    options = []
+    if "tmpfs-size" in fields:
+        options.append(f"size={ram_in_bytes(fields['tmpfs-size'], '--mount')}")
+    if "tmpfs-mode" in fields:
+        options.append(f"mode={fields['tmpfs-mode']}")
+    source = fields.get("source") or fields.get("src") or ""
+    if kind == "bind" and not source:
+        raise PalletError(f"invalid argument \"{text}\" for \"--mount\" flag: source is required "
+                          "for bind mounts", exit_code=125)
+    return VolumeSpec(type=kind, source=source, target=target, readonly=readonly,
+                      options=tuple(options))
+
+
+def _parse_tmpfs(text: str):
+    from pallet.runtime.container_config import VolumeSpec
+    target, _, opts = text.partition(":")
+    options = tuple(o for o in opts.split(",") if o) or ("mode=1777",)
+    return VolumeSpec(type="tmpfs", source="", target=target, options=options)
+
+
+def _parse_ulimit(text: str):
+    from pallet.runtime.process import RLIMITS
+    from pallet.runtime.spec import Ulimit
+    name, _, values = text.partition("=")
+    soft, _, hard = values.partition(":")
+    if name not in RLIMITS or not soft.lstrip("-").isdigit() or (hard and not hard.lstrip("-").isdigit()):
+        raise PalletError(f'invalid argument "{text}" for "--ulimit" flag: invalid ulimit', exit_code=125)
+    return Ulimit(name=name, soft=int(soft), hard=int(hard or soft))
+
+
+def create_options(params: dict):
+    """click's parsed params -> CreateOptions, raising Docker's messages for bad values."""
+    from pallet.runtime.container_config import CreateOptions
+    from pallet.runtime.spec import normalize_capability
+
+    env = []
+    for path in params["env_file"]:
+        env += _env_file(path)
+    env += _expand_env(params["env"])
+    memory = ram_in_bytes(params["memory"], "-m, --memory") if params["memory"] else None
+    if memory is not None and memory < 6 * 1024 * 1024:
+        raise PalletError("Minimum memory limit allowed is 6MB", exit_code=125)
+    swap = None
+    if params["memory_swap"]:
+        swap = -1 if params["memory_swap"] == "-1" else ram_in_bytes(params["memory_swap"], "--memory-swap")
+        if memory is None:
+            raise PalletError("You should always set the Memory limit when using Memoryswap limit, "
+                              "see usage", exit_code=125)
+        if swap != -1 and swap < memory:
+            raise PalletError("Minimum memoryswap limit should be larger than memory limit, see usage",
+                              exit_code=125)
+    cpus = None
+    if params["cpus"] is not None:
+        try:
+            cpus = float(params["cpus"])
+        except ValueError:
+            raise PalletError(f'invalid argument "{params["cpus"]}" for "--cpus" flag: failed to '
+                              f'parse {params["cpus"]} as a rational number', exit_code=125) from None
+        import os
+        if cpus <= 0 or cpus > (os.cpu_count() or 1):
+            raise PalletError(f"range of CPUs is from 0.01 to {float(os.cpu_count() or 1):.2f}, as "
+                              f"there are only {os.cpu_count()} CPUs available", exit_code=125)
+    if params["network"] not in ("none", "host"):
+        raise PalletError(f"network {params['network']} not found",
+                          hint="pallet runs containers with --network none (the default) or host",
+                          exit_code=125)
+    for cap in params["cap_add"] + params["cap_drop"]:
+        try:
+            normalize_capability(cap)
+        except ValueError:
+            raise PalletError(f"invalid capability: {cap}", exit_code=125) from None
+    no_new_privs = False
+    for opt in params["security_opt"]:
+        if opt in ("no-new-privileges", "no-new-privileges:true", "no-new-privileges=true"):
+            no_new_privs = True
+        elif opt not in ("no-new-privileges:false", "no-new-privileges=false"):
+            raise PalletError(f"invalid --security-opt: {opt!r}", exit_code=125)
+    for host in params["add_host"]:
+        if ":" not in host:
+            raise PalletError(f"invalid argument \"{host}\" for \"--add-host\" flag: bad format "
+                              "for add-host", exit_code=125)
+    labels = {}
+    for label in params["labels"]:
+        key, _, value = label.partition("=")
+        labels[key] = value
+    volumes = [_parse_volume(v) for v in params["volumes"]]
+    volumes += [_parse_mount(m) for m in params["mounts"]]
+    volumes += [_parse_tmpfs(t) for t in params["tmpfs"]]
+    if params["stop_signal"]:
+        from pallet.runtime.containers import parse_signal
+        try:
+            parse_signal(params["stop_signal"])
+        except PalletError as error:
+            raise PalletError(error.message, exit_code=125) from None
+    return CreateOptions(
+        image=params["image"], command=tuple(params["command"]), entrypoint=params["entrypoint"],
+        name=params["name"], env=tuple(env), workdir=params["workdir"], user=params["user"],
+        hostname=params["hostname"], tty=params["tty"], interactive=params["interactive"],
+        volumes=tuple(volumes), readonly_rootfs=params["read_only"], network=params["network"],
+        memory=memory, memory_swap=swap, cpus=cpus, pids_limit=params["pids_limit"],
+        cap_add=tuple(params["cap_add"]), cap_drop=tuple(params["cap_drop"]),
+        privileged=params["privileged"], no_new_privileges=no_new_privs, init=params["init"],
+        auto_remove=params["auto_remove"], restart=params["restart"], labels=labels,
+        extra_hosts=tuple(params["add_host"]), dns=tuple(params["dns"]),
+        ulimits=tuple(_parse_ulimit(u) for u in params["ulimit"]),
+        stop_signal=params["stop_signal"], stop_timeout=params["stop_timeout"])

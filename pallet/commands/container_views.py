@@ -1,0 +1,392 @@
+"""Container commands that read or reach into containers: ps, logs, exec, export, cp, top, prune."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+import click
+
+from pallet.commands.image_format import go_json, human_duration, render_template, tabulate
+from pallet.errors import PalletError
+
+
+def _root(ctx: click.Context):
+    return ctx.obj["root"]
+
+
+def _records(root):
+    from pallet.runtime import container_state as cs
+    from pallet.runtime.containers import refresh
+    store = cs.ContainerStore(root)
+    return [refresh(store, r) for r in store.all()]
+
+
+def _status_text(state: dict) -> str:
+    from pallet.runtime.container_state import parse_time
+    status = state.get("Status", "created")
+    if status == "created":
+        return "Created"
+    if status in ("running", "paused"):
+        started = parse_time(state.get("StartedAt", ""))
+        up = human_duration(time.time() - started.timestamp()) if started else ""
+        return f"Up {up}" + (" (Paused)" if state.get("Paused") else "")
+    finished = parse_time(state.get("FinishedAt", ""))
+    ago = human_duration(time.time() - finished.timestamp()) + " ago" if finished else ""
+    if status == "restarting":
+        return f"Restarting ({state.get('ExitCode', 0)}) {ago}"
+    return f"Exited ({state.get('ExitCode', 0)}) {ago}"
+
+
+def _command_text(config: dict, no_trunc: bool) -> str:
+    text = " ".join([config["Path"], *config["Args"]])
+    if not no_trunc and len(text) > 20:
+        text = text[:19] + "…"
+    return f'"{text}"'
+
+
+def _matches(record, filters: list[tuple[str, str]]) -> bool:
+    by_key: dict[str, list[str]] = {}
+    for key, value in filters:
+        by_key.setdefault(key, []).append(value)
+    for key, values in by_key.items():
+        if key == "status" and record.state.get("Status") not in values:
+            return False
+        if key == "name" and not any(v.lstrip("/") in record.name for v in values):
+            return False
+        if key == "id" and not any(record.id.startswith(v) for v in values):
+            return False
+        if key == "ancestor" and not any(_is_ancestor(record, v) for v in values):
+            return False
+        if key == "label":
+            labels = record.config["Config"].get("Labels") or {}
+            for value in values:
+                name, _, wanted = value.partition("=")
+                if name not in labels or (wanted and labels[name] != wanted):
+                    return False
+        if key == "exited" and str(record.state.get("ExitCode")) not in values:
+            return False
+    return True
+
+
+def _is_ancestor(record, value: str) -> bool:
+    if record.config["Config"]["Image"] == value or record.config["Image"].startswith(
+            value if value.startswith("sha256:") else f"sha256:{value}"):
+        return True
+    from pallet.runtime.images import resolve_image
+    from pallet.runtime.store import Store
+    try:
+        return resolve_image(Store.open(record.directory.parent.parent), value).id == record.config["Image"]
+    except PalletError:
+        return False
+
+
+@click.command("ps")
+@click.option("-a", "--all", "show_all", is_flag=True, help="Show all containers (default shows just running)")
+@click.option("-q", "--quiet", is_flag=True, help="Only display container IDs")
+@click.option("-f", "--filter", "filters", multiple=True, help="Filter output based on conditions provided")
+@click.option("--format", "format_", default=None, help="Format output using a custom template or 'json'")
+@click.option("--no-trunc", is_flag=True, help="Don't truncate output")
+@click.option("-l", "--latest", is_flag=True, help="Show the latest created container")
+@click.option("-n", "--last", type=int, default=-1, help="Show n last created containers")
+@click.pass_context
+def ps(ctx, show_all, quiet, filters, format_, no_trunc, latest, last) -> None:
+    """List containers"""
+    parsed = []
+    for item in filters:
+        key, sep, value = item.partition("=")
+        if not sep or key not in ("status", "name", "id", "ancestor", "label", "exited"):
+            raise PalletError(f"invalid filter '{item}'")
+        if key == "status" and value not in ("created", "restarting", "running", "removing",
+                                             "paused", "exited", "dead"):
+            raise PalletError(f"invalid filter 'status={value}'")
+        parsed.append((key, value))
+    records = sorted(_records(_root(ctx)), key=lambda r: r.config["Created"], reverse=True)
+    if latest:
+        last = 1
+    if not show_all and last < 0 and not any(k == "status" for k, _ in parsed):
+        records = [r for r in records if r.state.get("Running")]
+    records = [r for r in records if _matches(r, parsed)]
+    if last >= 0:
+        records = records[:last]
+    if quiet:
+        for record in records:
+            click.echo(record.id if no_trunc else record.id[:12])
+        return
+    rows = [_ps_row(r, no_trunc) for r in records]
+    if format_:
+        template = "{{json .}}" if format_ == "json" else format_
+        for row in rows:
+            click.echo(render_template(template, row))
+        return
+    table = [["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"]]
+    table += [[row["ID"], row["Image"], row["Command"], row["RunningFor"], row["Status"], "",
+               row["Names"]] for row in rows]
+    click.echo(tabulate(table))
+
+
+def _ps_row(record, no_trunc: bool) -> dict:
+    from pallet.runtime.container_state import parse_time
+    created = parse_time(record.config["Created"])
+    labels = record.config["Config"].get("Labels") or {}
+    return {
+        "Command": _command_text(record.config, no_trunc),
+        "CreatedAt": created.strftime("%Y-%m-%d %H:%M:%S +0000 UTC") if created else "",
+        "ID": record.id if no_trunc else record.id[:12],
+        "Image": record.config["Config"]["Image"],
+        "Labels": ",".join(f"{k}={v}" for k, v in sorted(labels.items())),
+        "LocalVolumes": str(sum(1 for m in record.config["Mounts"] if m["Type"] == "volume")),
+        "Mounts": ",".join(m.get("Name", m["Source"])[:15] for m in record.config["Mounts"]),
+        "Names": record.name,
+        "Networks": record.config["HostConfig"]["NetworkMode"],
+        "Ports": "",
+        "RunningFor": human_duration(time.time() - created.timestamp()) + " ago" if created else "",
+        "Size": "0B",
+        "State": record.state.get("Status", "created"),
+        "Status": _status_text(record.state),
+    }
+
+
+def _since(value: str) -> float:
+    from pallet.runtime.logs import parse_timestamp
+    import re
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)(ns|us|ms|s|m|h)", value)
+    if match:
+        scale = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600}[match.group(2)]
+        return time.time() - float(match.group(1)) * scale
+    if re.fullmatch(r"\d+(\.\d+)?", value):
+        return float(value)
+    try:
+        return parse_timestamp(value)
+    except ValueError:
+        raise PalletError(f'invalid value for "since": failed to parse value as time or '
+                          f"duration: \"{value}\"") from None
+
+
+@click.command("logs")
+@click.option("-f", "--follow", is_flag=True, help="Follow log output")
+@click.option("-n", "--tail", default="all", help='Number of lines to show from the end of the logs')
+@click.option("-t", "--timestamps", is_flag=True, help="Show timestamps")
+@click.option("--since", default=None, help="Show logs since timestamp or relative (e.g. 42m)")
+@click.argument("container_ref", metavar="CONTAINER")
+@click.pass_context
+def logs(ctx, follow, tail, timestamps, since, container_ref) -> None:
+    """Fetch the logs of a container"""
+    from pallet.runtime import container_state as cs
+    from pallet.runtime.containers import get
+    from pallet.runtime.logs import format_entry, parse_timestamp, read_entries
+    record = get(_root(ctx), container_ref)
+    path = record.directory / f"{record.id}-json.log"
+    since_time = _since(since) if since else None
+    if tail != "all" and not tail.lstrip("-").isdigit():
+        raise PalletError(f'invalid value for "tail": "{tail}"')
+    entries = [e for e in read_entries(path)
+               if since_time is None or parse_timestamp(e["time"]) >= since_time]
+    if tail != "all" and int(tail) >= 0:
+        entries = entries[len(entries) - int(tail):] if int(tail) else []
+    for entry in entries:
+        _emit(entry, timestamps)
+    if not follow:
+        return
+    seen = sum(1 for _ in read_entries(path))
+    store = cs.ContainerStore(_root(ctx))
+    while True:
+        fresh = list(read_entries(path))
+        for entry in fresh[seen:]:
+            _emit(entry, timestamps)
+        seen = len(fresh)
+        try:
+            from pallet.runtime.containers import refresh
+            if not refresh(store, store.load(record.id)).state.get("Running"):
+                for entry in list(read_entries(path))[seen:]:
+                    _emit(entry, timestamps)
+                return
+        except PalletError:
+            return
+        time.sleep(0.1)
+
+
+def _emit(entry: dict, timestamps: bool) -> None:
+    from pallet.runtime.logs import format_entry
+    stream = sys.stderr if entry.get("stream") == "stderr" else sys.stdout
+    stream.write(format_entry(entry, timestamps=timestamps))
+    stream.flush()
+
+
+@click.command("exec", context_settings={"allow_interspersed_args": False})
+@click.option("-d", "--detach", is_flag=True, help="Detached mode: run command in the background")
+@click.option("-i", "--interactive", is_flag=True, help="Keep STDIN open even if not attached")
+@click.option("-t", "--tty", is_flag=True, help="Allocate a pseudo-TTY")
+@click.option("-e", "--env", multiple=True, help="Set environment variables")
+@click.option("-u", "--user", default=None, help="Username or UID (format: <name|uid>[:<group|gid>])")
+@click.option("-w", "--workdir", default=None, help="Working directory inside the container")
+@click.option("--privileged", is_flag=True, help="Give extended privileges to the command")
+@click.argument("container_ref", metavar="CONTAINER")
+@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+@click.pass_context
+def exec_(ctx, detach, interactive, tty, env, user, workdir, privileged, container_ref, command) -> None:
+    """Execute a command in a running container"""
+    from pallet.runtime.container_config import merge_env, spec_from_config
+    from pallet.runtime.containers import get
+    from pallet.runtime.execute import exec_in_container
+    from dataclasses import replace
+    record = get(_root(ctx), container_ref)
+    if not record.state.get("Running"):
+        raise PalletError(f"container {record.id} is not running")
+    if record.state.get("Paused"):
+        raise PalletError(f"container {record.id} is paused, unpause the container before exec")
+    base = spec_from_config(record.config, record.directory)
+    spec = replace(base, argv=tuple(command), env=tuple(merge_env(list(base.env), list(env))),
+                   user=user if user is not None else base.user,
+                   cwd=workdir or base.cwd, tty=tty, privileged=privileged or base.privileged)
+    master = None
+    stdio = (0 if interactive else None, None, None)
+    if tty:
+        master, slave = os.openpty()
+        stdio = (slave, slave, slave)
+    try:
+        running = exec_in_container(record.state["Pid"], spec, f"pallet-{record.id[:16]}",
+                                    stdin=stdio[0], stdout=stdio[1], stderr=stdio[2],
+                                    detach=detach)
+    finally:
+        if tty:
+            os.close(slave)
+    if detach:
+        return
+    if master is not None:
+        _pump_pty(master, interactive)
+    status = running.wait()
+    sys.exit(status.code)
+
+
+def _pump_pty(master: int, interactive: bool) -> None:
+    import selectors
+    with selectors.DefaultSelector() as selector:
+        selector.register(master, selectors.EVENT_READ)
+        if interactive:
+            selector.register(0, selectors.EVENT_READ)
+        while True:
+            for key, _ in selector.select():
+                if key.fd == 0:
+                    data = os.read(0, 65536)
+                    if data:
+                        os.write(master, data)
+                    else:
+                        selector.unregister(0)
+                    continue
+                try:
+                    chunk = os.read(master, 65536)
+                except OSError:
+                    chunk = b""
+                if not chunk:
+                    os.close(master)
+                    return
+                os.write(1, chunk)
+
+
+@click.command("export")
+@click.option("-o", "--output", default=None, help="Write to a file, instead of STDOUT")
+@click.argument("container_ref", metavar="CONTAINER")
+@click.pass_context
+def export(ctx, output, container_ref) -> None:
+    """Export a container's filesystem as a tar archive"""
+    from pallet.runtime.containers import get
+    from pallet.runtime.rootfs_access import tar_tree, with_rootfs
+    record = get(_root(ctx), container_ref)
+    if output is None and sys.stdout.isatty():
+        raise PalletError("cowardly refusing to save to a terminal. Use the -o flag or redirect")
+
+    def action(root):
+        with (open(output, "wb") if output else os.fdopen(1, "wb", closefd=False)) as out:
+            tar_tree(root, root, out, arcname=".")
+
+    with_rootfs(record, action, live=False)
+
+
+@click.command("cp")
+@click.argument("source")
+@click.argument("destination")
+@click.pass_context
+def cp(ctx, source, destination) -> None:
+    """Copy files/folders between a container and the local filesystem"""
+    from pallet.runtime.containers import get
+    from pallet.runtime.rootfs_access import resolve_inside, with_rootfs
+    import shutil
+    src_ctr, _, src_path = source.partition(":") if _is_container_path(source) else ("", "", source)
+    dst_ctr, _, dst_path = destination.partition(":") if _is_container_path(destination) else ("", "", destination)
+    if bool(src_ctr) == bool(dst_ctr):
+        raise PalletError("copying between containers is not supported" if src_ctr else
+                          "must specify at least one container source")
+    record = get(_root(ctx), src_ctr or dst_ctr)
+
+    def copy(src, dst) -> None:
+        if not os.path.lexists(src):
+            raise PalletError(f"Could not find the file {src_path or src} in container {src_ctr}"
+                              if src_ctr else f"stat {src}: no such file or directory")
+        target = os.path.join(dst, os.path.basename(os.path.normpath(str(src)))) if os.path.isdir(dst) else dst
+        if os.path.isdir(src) and not os.path.islink(src):
+            shutil.copytree(src, target, symlinks=True, dirs_exist_ok=True)
+        else:
+            shutil.copy2(src, target, follow_symlinks=False)
+
+    if src_ctr:
+        with_rootfs(record, lambda root: copy(resolve_inside(root, src_path), dst_path))
+    else:
+        source_abs = os.path.abspath(src_path)
+        with_rootfs(record, lambda root: copy(source_abs, resolve_inside(root, dst_path)),
+                    writable=True)
+
+
+def _is_container_path(text: str) -> bool:
+    head, sep, _ = text.partition(":")
+    return bool(sep) and "/" not in head and bool(head)
+
+
+@click.command("top")
+@click.argument("container_ref", metavar="CONTAINER")
+@click.argument("ps_args", nargs=-1)
+@click.pass_context
+def top(ctx, container_ref, ps_args) -> None:
+    """Display the running processes of a container"""
+    import subprocess
+    from pallet.runtime.cgroups import Cgroup
+    from pallet.runtime.containers import get
+    record = get(_root(ctx), container_ref)
+    if not record.state.get("Running"):
+        raise PalletError(f"container {record.id} is not running")
+    pids = Cgroup.attach(f"pallet-{record.id[:16]}").pids()
+    args = list(ps_args) or ["-ef"]
+    result = subprocess.run(["ps", *args], capture_output=True, text=True)
+    lines = result.stdout.splitlines()
+    header = lines[0].split()
+    pid_column = header.index("PID") if "PID" in header else 1
+    click.echo(lines[0])
+    for line in lines[1:]:
+        fields = line.split()
+        if len(fields) > pid_column and fields[pid_column].isdigit() and int(fields[pid_column]) in pids:
+            click.echo(line)
+
+
+@click.command("prune")
+@click.option("-f", "--force", is_flag=True, help="Do not prompt for confirmation")
+@click.pass_context
+def prune(ctx, force) -> None:
+    """Remove all stopped containers"""
+    from pallet.runtime import container_state as cs
+    from pallet.runtime.containers import remove_container
+    if not force and not click.confirm("WARNING! This will remove all stopped containers.\n"
+                                       "Are you sure you want to continue?", default=False):
+        return
+    store = cs.ContainerStore(_root(ctx))
+    removed = []
+    for record in _records(_root(ctx)):
+        if not record.state.get("Running"):
+            remove_container(store, record.id)
+            removed.append(record.id)
+    if removed:
+        click.echo("Deleted Containers:")
+        for container_id in removed:
+            click.echo(container_id)
+        click.echo("")
+    click.echo("Total reclaimed space: 0B")

@@ -1,0 +1,299 @@
+"""Container commands: run, create, start, stop, kill, restart, rm, ps, logs, exec, wait,
+export, cp, pause, unpause, top, rename, container -- Docker's flags, output and exit codes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+
+import click
+
+from pallet.commands.container_options import create_options, run_options
+from pallet.errors import PalletError
+
+NO_INTERSPERSE = {"allow_interspersed_args": False}
+
+
+def _root(ctx: click.Context):
+    return ctx.obj["root"]
+
+
+def _write_all(fd: int):
+    def sink(chunk: bytes) -> None:
+        view = memoryview(chunk)
+        while view:
+            try:
+                written = os.write(fd, view)
+            except BrokenPipeError:
+                return
+            view = view[written:]
+    return sink
+
+
+def _collect(errors: list[PalletError], ctx: click.Context) -> None:
+    """Docker runs every target, prints each failure, and exits 1 if any failed."""
+    for error in errors:
+        click.echo(f"Error response from daemon: {error.message}", err=True)
+    if errors:
+        sys.exit(1)
+
+
+def _foreground(root, record, *, interactive: bool) -> int:
+    """Run (already created) record attached to our terminal; return its exit code."""
+    from pallet.runtime import container_state as cs
+    from pallet.runtime.monitor import Attach, supervise
+
+    store = cs.ContainerStore(root)
+    tty = record.config["Config"]["Tty"]
+    stdin = 0 if interactive else None
+    if tty and interactive and not os.isatty(0):
+        raise PalletError("the input device is not a TTY", exit_code=1)
+    attach = Attach(stdin=stdin, stdout=_write_all(1), stderr=_write_all(2))
+    saved_terminal = None
+    proxied: dict[int, object] = {}
+
+    def started(pid: int) -> None:
+        # Docker's --sig-proxy: signals we receive go to the container's PID 1.
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1,
+                    signal.SIGUSR2):
+            proxied[sig] = signal.signal(sig, lambda number, _frame: _forward(pid, number))
+
+    if tty and interactive:
+        import termios
+        import tty as tty_module
+        saved_terminal = termios.tcgetattr(0)
+        tty_module.setraw(0)
+    try:
+        status = supervise(store, record.id, attach=attach, on_started=started)
+    finally:
+        for sig, handler in proxied.items():
+            signal.signal(sig, handler)
+        if saved_terminal is not None:
+            import termios
+            termios.tcsetattr(0, termios.TCSADRAIN, saved_terminal)
+    return status.code
+
+
+def _forward(pid: int, number: int) -> None:
+    try:
+        os.kill(pid, number)
+    except ProcessLookupError:
+        pass
+
+
+def _start_failed(root, record, error: PalletError) -> PalletError:
+    """A failed start leaves the container Created (or removes it with --rm)."""
+    from pallet.runtime import container_state as cs
+    from pallet.runtime.containers import remove_container
+    if record.config["HostConfig"]["AutoRemove"]:
+        remove_container(cs.ContainerStore(root), record.id, force=True, volumes=True)
+    return PalletError(error.message, hint=error.hint, exit_code=error.exit_code)
+
+
+@click.command("run", context_settings=NO_INTERSPERSE)
+@run_options
+@click.pass_context
+def run(ctx: click.Context, **params) -> None:
+    """Create and run a new container from an image"""
+    from pallet.runtime.containers import create_container, start_detached
+
+    root = _root(ctx)
+    options = create_options(params)
+    record = create_container(root, options)
+    if params["detach"]:
+        try:
+            start_detached(root, record.id)
+        except PalletError as error:
+            raise _start_failed(root, record, error) from error
+        click.echo(record.id)
+        return
+    try:
+        code = _foreground(root, record, interactive=params["interactive"])
+    except PalletError as error:
+        if error.exit_code in (125, 126, 127):
+            raise _start_failed(root, record, error) from error
+        raise
+    sys.exit(code)  # click's main(standalone_mode=False) swallows ctx.exit codes
+
+
+@click.command("create", context_settings=NO_INTERSPERSE)
+@run_options
+@click.pass_context
+def create(ctx: click.Context, **params) -> None:
+    """Create a new container"""
+    from pallet.runtime.containers import create_container
+    if params["detach"]:
+        raise click.UsageError("unknown shorthand flag: 'd' in -d")
+    record = create_container(_root(ctx), create_options(params))
+    click.echo(record.id)
+
+
+@click.command("start")
+@click.option("-a", "--attach", is_flag=True, help="Attach STDOUT/STDERR and forward signals")
+@click.option("-i", "--interactive", is_flag=True, help="Attach container's STDIN")
+@click.argument("containers", nargs=-1, required=True)
+@click.pass_context
+def start(ctx: click.Context, attach: bool, interactive: bool, containers) -> None:
+    """Start one or more stopped containers"""
+    from pallet.runtime.containers import get, start_detached
+    root = _root(ctx)
+    if attach or interactive:
+        if len(containers) > 1:
+            raise PalletError("you cannot start and attach multiple containers at once")
+        record = get(root, containers[0])
+        if record.state.get("Running"):
+            raise PalletError(f"container {record.id} is already running")
+        sys.exit(_foreground(root, record, interactive=interactive))
+    errors = []
+    for name in containers:
+        try:
+            start_detached(root, name)
+            click.echo(name)
+        except PalletError as error:
+            errors.append(error)
+    _collect(errors, ctx)
+
+
+@click.command("stop")
+@click.option("-t", "--time", "timeout", type=int, default=None, help="Seconds to wait before killing the container")
+@click.option("-s", "--signal", "sig", default=None, help="Signal to send to the container")
+@click.argument("containers", nargs=-1, required=True)
+@click.pass_context
+def stop(ctx: click.Context, timeout, sig, containers) -> None:
+    """Stop one or more running containers"""
+    from pallet.runtime.containers import stop_container
+    errors = []
+    for name in containers:
+        try:
+            stop_container(_root(ctx), name, timeout)
+            click.echo(name)
+        except PalletError as error:
+            errors.append(error)
+    _collect(errors, ctx)
+
+
+@click.command("kill")
+@click.option("-s", "--signal", "sig", default="KILL", help="Signal to send to the container")
+@click.argument("containers", nargs=-1, required=True)
+@click.pass_context
+def kill(ctx: click.Context, sig: str, containers) -> None:
+    """Kill one or more running containers"""
+    from pallet.runtime.containers import kill_container, parse_signal
+    parse_signal(sig)
+    errors = []
+    for name in containers:
+        try:
+            kill_container(_root(ctx), name, sig)
+            click.echo(name)
+        except PalletError as error:
+            errors.append(error)
+    _collect(errors, ctx)
+
+
+@click.command("restart")
+@click.option("-t", "--time", "timeout", type=int, default=None, help="Seconds to wait before killing the container")
+@click.argument("containers", nargs=-1, required=True)
+@click.pass_context
+def restart(ctx: click.Context, timeout, containers) -> None:
+    """Restart one or more containers"""
+    from pallet.runtime.containers import start_detached, stop_container
+    errors = []
+    for name in containers:
+        try:
+            stop_container(_root(ctx), name, timeout)
+            start_detached(_root(ctx), name)
+            click.echo(name)
+        except PalletError as error:
+            errors.append(error)
+    _collect(errors, ctx)
+
+
+@click.command("rm")
+@click.option("-f", "--force", is_flag=True, help="Force the removal of a running container (uses SIGKILL)")
+@click.option("-v", "--volumes", is_flag=True, help="Remove anonymous volumes associated with the container")
+@click.argument("containers", nargs=-1, required=True)
+@click.pass_context
+def rm(ctx: click.Context, force: bool, volumes: bool, containers) -> None:
+    """Remove one or more containers"""
+    from pallet.runtime import container_state as cs
+    from pallet.runtime.containers import remove_container
+    store = cs.ContainerStore(_root(ctx))
+    errors = []
+    for name in containers:
+        try:
+            record = store.resolve(name)
+            remove_container(store, record.id, force=force, volumes=volumes)
+            click.echo(name)
+        except PalletError as error:
+            errors.append(error)
+    _collect(errors, ctx)
+
+
+@click.command("wait")
+@click.argument("containers", nargs=-1, required=True)
+@click.pass_context
+def wait(ctx: click.Context, containers) -> None:
+    """Block until one or more containers stop, then print their exit codes"""
+    from pallet.runtime.containers import wait_container
+    errors = []
+    for name in containers:
+        try:
+            click.echo(wait_container(_root(ctx), name))
+        except PalletError as error:
+            errors.append(error)
+    _collect(errors, ctx)
+
+
+def _pause_command(name: str, paused: bool, doc: str):
+    @click.command(name, help=doc)
+    @click.argument("containers", nargs=-1, required=True)
+    @click.pass_context
+    def command(ctx: click.Context, containers) -> None:
+        from pallet.runtime.containers import set_paused
+        errors = []
+        for ref in containers:
+            try:
+                set_paused(_root(ctx), ref, paused)
+                click.echo(ref)
+            except PalletError as error:
+                errors.append(error)
+        _collect(errors, ctx)
+    return command
+
+
+pause = _pause_command("pause", True, "Pause all processes within one or more containers")
+unpause = _pause_command("unpause", False, "Unpause all processes within one or more containers")
+
+
+@click.command("rename")
+@click.argument("container")
+@click.argument("new_name")
+@click.pass_context
+def rename(ctx: click.Context, container: str, new_name: str) -> None:
+    """Rename a container"""
+    from pallet.runtime.containers import rename_container
+    try:
+        rename_container(_root(ctx), container, new_name)
+    except PalletError as error:
+        raise PalletError(error.message, hint=error.hint, exit_code=1) from error
+
+
+from pallet.commands.container_views import (cp, exec_, export, logs, prune, ps,  # noqa: E402
+                                             top)
+
+
+@click.group("container")
+def container() -> None:
+    """Manage containers"""
+
+
+for _command, _name in ((run, "run"), (create, "create"), (start, "start"), (stop, "stop"),
+                        (kill, "kill"), (restart, "restart"), (rm, "rm"), (ps, "ls"),
+                        (logs, "logs"), (exec_, "exec"), (wait, "wait"), (export, "export"),
+                        (cp, "cp"), (pause, "pause"), (unpause, "unpause"), (top, "top"),
+                        (rename, "rename"), (prune, "prune")):
+    container.add_command(_command, _name)
+container.add_command(ps, "ps")
+container.add_command(rm, "remove")
+

@@ -1,0 +1,75 @@
+"""`inspect`: containers first (Docker's container JSON), then images (the image commands' shape)."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from pallet.commands.image_format import go_json, render_template
+from pallet.errors import PalletError
+
+PRIVATE_STATE = ("PidStart", "MonitorPid", "MonitorStart")
+
+
+def container_document(record) -> dict:
+    """config.json plus State, in Docker's field order, without our supervision fields."""
+    state = {k: v for k, v in record.state.items() if k not in PRIVATE_STATE}
+    document = {}
+    for key, value in record.config.items():
+        if key == "Pallet":
+            continue
+        document[key] = value
+        if key == "Args":
+            document["State"] = state
+    document["Mounts"] = [{k: v for k, v in m.items() if k not in ("Anonymous", "Options")}
+                          for m in record.config.get("Mounts", [])]
+    return document
+
+
+@click.command("inspect")
+@click.option("-f", "--format", "format_", default=None, help="Format output using a custom template")
+@click.option("--type", "type_", type=click.Choice(["container", "image"]), default=None,
+              help="Only inspect objects of this type")
+@click.option("-s", "--size", is_flag=True, help="Display total file sizes if the type is container")
+@click.argument("names", nargs=-1, required=True)
+@click.pass_context
+def inspect(ctx: click.Context, format_, type_, size, names) -> None:
+    """Return low-level information on pallet objects"""
+    from pallet.runtime import container_state as cs
+    from pallet.runtime.containers import refresh
+    root = ctx.obj["root"]
+    store = cs.ContainerStore(root)
+    documents, errors = [], []
+    for name in names:
+        document = None
+        if type_ in (None, "container"):
+            try:
+                document = container_document(refresh(store, store.resolve(name)))
+            except PalletError:
+                document = None
+        if document is None and type_ in (None, "image"):
+            document = _image_document(root, name)
+        if document is None:
+            errors.append(f"Error: No such object: {name}")
+        else:
+            documents.append(document)
+    if format_:
+        for document in documents:
+            click.echo(go_json(document) if format_ == "json" else render_template(format_, document))
+    else:
+        click.echo(json.dumps(documents, indent=4))
+    for message in errors:
+        click.echo(message, err=True)
+    if errors:
+        raise SystemExit(1)
+
+
+def _image_document(root, name: str) -> dict | None:
+    from pallet.commands.images import inspect_document
+    from pallet.runtime.images import resolve_image
+    from pallet.runtime.store import Store
+    try:
+        return inspect_document(resolve_image(Store.open(root), name))
+    except PalletError:
+        return None

@@ -1,0 +1,103 @@
+"""Container logs in Docker's json-file shape, with bounded size and rotation.
+
+Each line: {"log": "<text incl. newline>", "stream": "stdout"|"stderr", "time": RFC3339Nano}.
+<id>-json.log is the live file; when it passes max_size it becomes .1 (older ones shift up,
+the oldest beyond max_files is dropped), like Docker's --log-opt max-size/max-file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterator
+
+DEFAULT_MAX_SIZE = 20 * 1024 * 1024
+DEFAULT_MAX_FILES = 3
+
+
+def timestamp() -> str:
+    now = time.time_ns()
+    seconds, nanos = divmod(now, 1_000_000_000)
+    base = datetime.fromtimestamp(seconds, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+    return f"{base}.{nanos:09d}Z"
+
+
+def parse_timestamp(text: str) -> float:
+    head, _, frac = text.rstrip("Z").partition(".")
+    base = datetime.fromisoformat(head).replace(tzinfo=timezone.utc).timestamp()
+    return base + (int(frac[:9].ljust(9, "0")) / 1e9 if frac else 0.0)
+
+
+class LogWriter:
+    """Appends complete lines per stream; a partial line waits for its newline (or close)."""
+
+    def __init__(self, path: Path, *, max_size: int = DEFAULT_MAX_SIZE,
+                 max_files: int = DEFAULT_MAX_FILES) -> None:
+        self.path = path
+        self.max_size = max_size
+        self.max_files = max_files
+        self.handle = open(path, "ab")
+        self.pending: dict[str, bytes] = {"stdout": b"", "stderr": b""}
+
+    def write(self, stream: str, data: bytes) -> None:
+        buffered = self.pending[stream] + data
+        *lines, rest = buffered.split(b"\n")
+        self.pending[stream] = rest
+        for line in lines:
+            self._record(stream, line + b"\n")
+        if len(rest) > 16384:  # Docker splits very long lines at 16 KiB
+            self._record(stream, rest)
+            self.pending[stream] = b""
+
+    def _record(self, stream: str, raw: bytes) -> None:
+        entry = {"log": raw.decode("utf-8", errors="replace"), "stream": stream,
+                 "time": timestamp()}
+        self.handle.write(json.dumps(entry, ensure_ascii=False).encode() + b"\n")
+        self.handle.flush()
+        if self.handle.tell() >= self.max_size:
+            self._rotate()
+
+    def _rotate(self) -> None:
+        self.handle.close()
+        for index in range(self.max_files - 1, 0, -1):
+            older = self.path.with_name(f"{self.path.name}.{index}")
+            if index == self.max_files - 1 and older.exists():
+                older.unlink()
+            newer = self.path if index == 1 else self.path.with_name(f"{self.path.name}.{index - 1}")
+            if newer.exists():
+                os.replace(newer, older)
+        if self.max_files <= 1:
+            self.path.unlink(missing_ok=True)
+        self.handle = open(self.path, "ab")
+
+    def close(self) -> None:
+        for stream, rest in self.pending.items():
+            if rest:
+                self._record(stream, rest)
+        self.pending = {"stdout": b"", "stderr": b""}
+        self.handle.close()
+
+
+def log_files(path: Path) -> list[Path]:
+    """Oldest first: .N ... .1, then the live file."""
+    rotated = sorted((p for p in path.parent.glob(f"{path.name}.*") if p.suffix[1:].isdigit()),
+                     key=lambda p: -int(p.suffix[1:]))
+    return rotated + ([path] if path.exists() else [])
+
+
+def read_entries(path: Path) -> Iterator[dict]:
+    for file in log_files(path):
+        with open(file, "rb") as handle:
+            for line in handle:
+                try:
+                    yield json.loads(line)
+                except ValueError:
+                    continue  # a torn last line while the writer is mid-write
+
+
+def format_entry(entry: dict, *, timestamps: bool) -> str:
+    text = entry["log"]
+    return f"{entry['time']} {text}" if timestamps else text
