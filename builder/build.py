@@ -271,7 +271,12 @@ def _run_stages(runner, built_plan) -> None:
 
 def _run_stage(runner, stage) -> None:
     steps = list(stage.steps)
-    state = runner.start_stage(steps[0])
+    if steps[0].base_image is not None:
+        runner.progress.start(steps[0].id, steps[0].title)
+        state = runner.start_stage(steps[0])
+        runner.progress.done(steps[0].id)
+    else:
+        state = runner.start_stage(steps[0])
     for step in steps[1:]:
         state = runner.run_step(step, state)
         runner.note_key(state.key)

@@ -60,7 +60,7 @@ def test_touch_is_a_hit_and_unrelated_change_keeps_the_copy_cached(busybox_root,
     (context / "b").write_text("B2")
     result, log = build_image(busybox_root, context)
     assert result.stats["cached"] == 1 and result.stats["executed"] == 1
-    assert "#1 CACHED" in log
+    assert "#2 CACHED" in log  # #1 is the FROM
 
 
 def test_no_cache_rebuilds_everything(busybox_root, tmp_path):
