@@ -45,7 +45,8 @@ def build(*, root: Path, context: ContextSource, dockerfile: str | None = None,
           network: str = "default", platform: str | None = None,
           source_date_epoch: int | None = None, memory: int | None = None,
           cpus: float | None = None, cache_from: tuple[str, ...] = (),
-          cache_to: tuple[str, ...] = (), progress_stream: TextIO | None = None) -> BuildResult:
+          cache_to: tuple[str, ...] = (), progress_stream: TextIO | None = None,
+          compression: str = "none") -> BuildResult:
     from pallet.builder.execute import BuildOptions, StageRunner, final_image_config
     from pallet.builder.progress import make_progress
     from pallet.runtime.store import Store
@@ -75,7 +76,8 @@ def build(*, root: Path, context: ContextSource, dockerfile: str | None = None,
                                     or str(s.index) in set(no_cache_filter))
         options = BuildOptions(no_cache=no_cache, no_cache_stages=no_cache_stages,
                                source_date_epoch=source_date_epoch, network=network,
-                               secrets=dict(secrets or {}), memory=memory, cpus=cpus)
+                               secrets=dict(secrets or {}), memory=memory, cpus=cpus,
+                               compression=compression)
         runner = StageRunner(store=store, context=build_context, progress=progress_view,
                              options=options, root=root)
         _run_stages(runner, built_plan)

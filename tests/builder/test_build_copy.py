@@ -170,3 +170,16 @@ def test_plan_cache_is_reused_only_while_base_images_are_unchanged(busybox_root,
     rebuilt, _ = build_image(busybox_root, context, tags=("pc:1",))
     assert rebuilt.image_id != first.image_id
     assert "FROM_NEW_BASE=yes" in image_config(busybox_root, "pc:1")["config"]["Env"]
+
+
+def test_layers_are_stored_uncompressed_unless_asked(busybox_root, tmp_path):
+    from pallet.runtime.images import resolve_image
+    from pallet.runtime.store import Store
+    context = write_tree(tmp_path / "ctx", {"Dockerfile": "FROM busybox\nCOPY a /a\n", "a": "A"})
+    build_image(busybox_root, context, tags=("plain:1",))
+    build_image(busybox_root, context, tags=("gz:1",), no_cache=True, compression="gzip")
+    store = Store.open(busybox_root)
+    assert resolve_image(store, "plain:1").layers[-1].media_type == \
+        "application/vnd.oci.image.layer.v1.tar"
+    assert resolve_image(store, "gz:1").layers[-1].media_type == \
+        "application/vnd.oci.image.layer.v1.tar+gzip"
