@@ -114,10 +114,18 @@ def import_rootfs(store: Store, source, *, tags, changes=(), message: str | None
     apply_changes(config, changes)
     config["history"] = [{"created": created,
                           "comment": message if message else f"Imported from {source_name}"}]
+    with store.lease():
+        return _import_tree(store, source, config=config, tags=tags, source_name=source_name,
+                            source_size=source_size)
+
+
+def _import_tree(store: Store, source, *, config: dict, tags, source_name: str,
+                 source_size: int | None) -> Image:
     work = store.temp_dir("import-")
     try:
         rootfs = work / "rootfs"
-        rootfs.mkdir(mode=0o755)
+        rootfs.mkdir()
+        os.chmod(rootfs, 0o755)
         reader = DecompressingReader(source, name=f"import {source_name}")
         try:
             extract_layer(reader, rootfs, allow_devices=False, whiteouts="overlay",
@@ -125,15 +133,14 @@ def import_rootfs(store: Store, source, *, tags, changes=(), message: str | None
             reader.drain()
         finally:
             reader.close()
-        with store.lease():
-            layer = pack_layer(store, rootfs, compression="gzip", overlay_upper=True)
-            target = store.layers / layer.diff_id[len("sha256:"):]
-            if not target.exists():
-                try:
-                    os.rename(rootfs, target)
-                except OSError:
-                    if not target.is_dir():
-                        raise
-            return commit_image(store, config=config, layers=[layer], tags=tags)
+        layer = pack_layer(store, rootfs, compression="gzip", overlay_upper=True)
+        target = store.layers / layer.diff_id[len("sha256:"):]
+        if not target.exists():
+            try:
+                os.rename(rootfs, target)
+            except OSError:
+                if not target.is_dir():
+                    raise
+        return commit_image(store, config=config, layers=[layer], tags=tags)
     finally:
         store.remove_tree(work)

@@ -64,6 +64,7 @@ CHILD_STEPS: tuple[Callable[[rootfs.ChildContext], None], ...] = (
     rootfs.mount_dev_pts,
     rootfs.mount_dev_shm,
     rootfs.mount_sys,
+    rootfs.mount_sys_fs_cgroup,
     rootfs.bind_etc_files,
     rootfs.mount_declared,
     process.set_hostname,
@@ -314,12 +315,13 @@ def _child_main(ctx: rootfs.ChildContext, cgroup: Cgroup, report_fd: int,
         process.exec_command(ctx, report_fd)
     except process.ChildFailure as failure:
         code, message = failure.code, failure.message
+        if failure.runtime:
+            message = f"failed to start container process: {message}"
     except BaseException as error:  # noqa: BLE001 - every failure must reach the parent
-        message = f"{step_name}: {error}"
+        message = f"failed to start container process: {step_name}: {error}"
     try:
         _write(report_fd, {"created": ctx.created, "copied_up": ctx.copied_up,
-                           "error": f"failed to start container process: {message}",
-                           "code": code})
+                           "error": message, "code": code})
     finally:
         os._exit(code)
 

@@ -354,25 +354,31 @@ class Store:
 
     @contextlib.contextmanager
     def _flock(self, name: str, mode: int) -> Iterator[None]:
-        # Re-entrant within one thread: commit_image may call helpers that lock again.
+        # Re-entrant within one thread for the same mode (commit_image inside a lease, ...);
+        # asking for the exclusive lock while holding it shared would deadlock: a bug.
         held = getattr(self._local, "held", None)
         if held is None:
             held = self._local.held = {}
-        if held.get(name):
-            held[name] += 1
+        if name in held:
+            count, held_mode = held[name]
+            if held_mode != mode and mode == fcntl.LOCK_EX:
+                raise RuntimeError(f"{name}: exclusive lock requested while holding it shared")
+            held[name] = (count + 1, held_mode)
             try:
                 yield
             finally:
-                held[name] -= 1
+                held[name] = (held[name][0] - 1, held_mode)
+                if held[name][0] == 0:
+                    del held[name]
             return
         fd = os.open(self.locks / name, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, mode)
-            held[name] = 1
+            held[name] = (1, mode)
             try:
                 yield
             finally:
-                held[name] = 0
+                del held[name]
         finally:
             os.close(fd)
 
