@@ -81,11 +81,7 @@ def _run_once(store: cs.ContainerStore, record: cs.ContainerRecord, attach: Atta
     pty_master = None
     try:
         if spec.tty:
-            pty_master, slave = os.openpty()
-            _copy_window_size(attach.stdin, slave)
-            child_stdio = (slave, slave, slave)
-            child_ends.append(slave)
-            pipes[pty_master] = "stdout"
+            child_stdio = (None, None, None)  # the container allocates its own console
         else:
             out_r, out_w = os.pipe2(os.O_CLOEXEC)
             err_r, err_w = os.pipe2(os.O_CLOEXEC)
@@ -103,6 +99,13 @@ def _run_once(store: cs.ContainerStore, record: cs.ContainerRecord, attach: Atta
         for fd in child_ends:
             os.close(fd)
         child_ends.clear()
+        if running.console is not None:
+            pty_master = running.console
+            pipes[pty_master] = "stdout"
+            _copy_window_size(attach.stdin, pty_master)
+            if attach.stdin is not None and os.isatty(attach.stdin):
+                signal.signal(signal.SIGWINCH,
+                              lambda *_: _copy_window_size(attach.stdin, pty_master))
         store.update_state(record.id, Status="running", Running=True, Paused=False,
                            Restarting=False, OOMKilled=False, Dead=False, Pid=running.pid,
                            PidStart=cs.process_start_time(running.pid), ExitCode=0, Error="",
