@@ -216,3 +216,39 @@ def test_sigkill_of_the_container_then_rm_leaves_nothing(root):
     assert out(pallet(root, "wait", cid)) == "137\n"
     assert pallet(root, "rm", cid).returncode == 0
     assert not container_leftovers(root, cid)
+
+
+def test_healthcheck_runs_and_shows_in_ps_and_inspect(root, tmp_path):
+    import copy
+
+    from pallet.runtime.images import commit_image, resolve_image
+    from pallet.runtime.store import Store
+
+    store = Store.open(root)
+    base = resolve_image(store, "busybox")
+    config = copy.deepcopy(base.config)
+    config.pop("created", None)
+    config["config"]["Healthcheck"] = {"Test": ["CMD", "test", "-e", "/sig/ok"],
+                                       "Interval": 200_000_000, "Timeout": 2_000_000_000,
+                                       "Retries": 2}
+    commit_image(store, config=config, layers=base.layer_objects(store), tags=["hc:1"])
+    detached(root, "--name", "hc", "-v", f"{tmp_path}:/sig", "hc:1", "sleep", "300")
+    assert state(root, "hc")["Health"]["Status"] in ("starting", "unhealthy")
+    deadline = time.time() + 20
+    while time.time() < deadline and state(root, "hc")["Health"]["Status"] != "unhealthy":
+        time.sleep(0.1)
+    health = state(root, "hc")["Health"]
+    assert health["Status"] == "unhealthy" and health["FailingStreak"] >= 2
+    assert health["Log"][-1]["ExitCode"] == 1
+    (tmp_path / "ok").touch()
+    while time.time() < deadline and state(root, "hc")["Health"]["Status"] != "healthy":
+        time.sleep(0.1)
+    assert state(root, "hc")["Health"]["Status"] == "healthy"
+    assert "(healthy)" in out(pallet(root, "ps"))
+    flags = pallet(root, "run", "-d", "--name", "hc2", "--health-cmd", "exit 3",
+                   "--health-interval", "100ms", "--health-retries", "1", "busybox", "sleep", "300")
+    assert flags.returncode == 0
+    while time.time() < deadline and (state(root, "hc2").get("Health") or {}).get("Status") != "unhealthy":
+        time.sleep(0.1)
+    assert state(root, "hc2")["Health"]["Log"][-1]["ExitCode"] == 3
+    pallet(root, "rm", "-f", "hc", "hc2")
