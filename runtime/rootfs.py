@@ -37,6 +37,7 @@ class ChildContext:
     empty_lower: Path     # used when the image has no layers at all
     created: list[str] = field(default_factory=list)     # rootfs-relative, in creation order
     copied_up: list[str] = field(default_factory=list)   # dirs overlay copied into upper_dir
+    console_fd: int | None = None  # socket to hand the pty master back to the parent
     uid: int = 0
     gid: int = 0
     groups: tuple[int, ...] = ()

@@ -336,3 +336,14 @@ def test_interrupted_caller_leaves_nothing_behind(busybox_lower, layer_dirs):
     for parent in set(layout.v1.values()):
         assert not [e for e in os.listdir(parent) if e.startswith(f"pallet-run-{child_pid}-")]
     assert os.listdir(upper) == []
+
+
+def test_tty_comes_from_the_containers_devpts(busybox_lower, layer_dirs):
+    out: list[bytes] = []
+    upper, work = layer_dirs
+    spec = ContainerSpec(rootfs_lowerdirs=(busybox_lower,), upper_dir=upper, work_dir=work,
+                         argv=("sh", "-c", "tty; [ -t 2 ] && echo yes"), env=("PATH=/bin",), tty=True)
+    status = run_container(spec, stdout=out.append)
+    assert status.code == 0
+    assert b"".join(out) == b"/dev/pts/0\r\nyes\r\n"
+    assert not leftovers(upper, work)
