@@ -15,9 +15,6 @@ import lzma
 import os
 import tarfile
 import tempfile
-import urllib.parse
-import urllib.request
-from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import BinaryIO
 
@@ -117,6 +114,7 @@ def _extract_member(tar, member: tarfile.TarInfo, dest: Path, owner) -> None:
 
 
 def url_filename(url: str) -> str:
+    import urllib.parse
     base = os.path.basename(urllib.parse.urlparse(url).path)
     return base if base not in ("", ".", "/") else "__unnamed__"
 
@@ -124,6 +122,9 @@ def url_filename(url: str) -> str:
 def download(url: str, into: Path, *, checksum: str | None, span: Span | None = None
              ) -> tuple[Path, int | None]:
     """Fetch ``url`` into a file under ``into``; verify ``sha256:<hex>``; returns (path, mtime)."""
+    import urllib.request
+    from email.utils import parsedate_to_datetime
+
     if checksum is not None and not checksum.startswith("sha256:"):
         raise PalletError(f"unsupported checksum {checksum!r}", span=span, hint="use sha256:<hex>")
     fd, tmp = tempfile.mkstemp(dir=into, prefix="download-")

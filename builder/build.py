@@ -45,21 +45,21 @@ def build(*, root: Path, context: ContextSource, dockerfile: str | None = None,
           network: str = "default", platform: str | None = None,
           source_date_epoch: int | None = None, memory: int | None = None,
           cpus: float | None = None, cache_from: tuple[str, ...] = (),
-          cache_to: tuple[str, ...] = (), progress_stream: TextIO | None = None) -> BuildResult:
+          cache_to: tuple[str, ...] = (), progress_stream: TextIO | None = None,
+          compression: str = "none") -> BuildResult:
     from pallet.builder.execute import BuildOptions, StageRunner, final_image_config
-    from pallet.builder.plan import plan
     from pallet.builder.progress import make_progress
-    from pallet.grammar import parse
     from pallet.runtime.store import Store
 
+    from pallet.runtime.images import normalize_tags
+    normalize_tags(tags)  # a bad -t fails before any work, as docker build does
     store = Store.open(root)
     progress_view = make_progress(progress, quiet=quiet, stream=progress_stream)
     scratch = store.temp_dir("context-")
+    runner = None
     try:
         context_dir, stream_dockerfile = _materialise_context(context, scratch)
         text, path = _read_dockerfile(context_dir, dockerfile, dockerfile_text or stream_dockerfile)
-        buildfile = parse(text, path)
-        build_context = _open_context(root, context_dir, Path(path) if context_dir else None)
         args = dict(build_args or {})
         if source_date_epoch is None and "SOURCE_DATE_EPOCH" in args:
             source_date_epoch = _epoch(args["SOURCE_DATE_EPOCH"])
@@ -68,15 +68,16 @@ def build(*, root: Path, context: ContextSource, dockerfile: str | None = None,
         for spec in cache_from:
             from pallet.builder.cacheio import import_cache
             import_cache(store=store, root=root, spec=spec)
-        built_plan = plan(buildfile, build_args=args, target=target,
-                          resolve_base=lambda ref, span: _resolve_base(store, ref, span),
-                          platform=platform)
+        built_plan = _plan(store, root, text=text, path=path, args=args, target=target,
+                           platform=platform)
+        build_context = _open_context(root, context_dir, Path(path) if context_dir else None)
         no_cache_stages = frozenset(s.index for s in built_plan.stages
                                     if s.name in set(no_cache_filter)
                                     or str(s.index) in set(no_cache_filter))
         options = BuildOptions(no_cache=no_cache, no_cache_stages=no_cache_stages,
                                source_date_epoch=source_date_epoch, network=network,
-                               secrets=dict(secrets or {}), memory=memory, cpus=cpus)
+                               secrets=dict(secrets or {}), memory=memory, cpus=cpus,
+                               compression=compression)
         runner = StageRunner(store=store, context=build_context, progress=progress_view,
                              options=options, root=root)
         _run_stages(runner, built_plan)
@@ -101,7 +102,43 @@ def build(*, root: Path, context: ContextSource, dockerfile: str | None = None,
                            stats=dict(runner.stats))
     finally:
         progress_view.close()
+        if runner is not None:
+            runner.sweep()
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _plan(store, root: Path, *, text: str, path: str, args: dict[str, str],
+          target: str | None, platform: str | None):
+    """Plan the build, or reuse the plan of an identical earlier build (plancache.py)."""
+    from pallet.builder import plancache
+
+    key = plancache.plan_key(text=text, path=path, build_args=args, target=target,
+                             platform=platform)
+
+    def current_id(ref: str) -> str | None:
+        from pallet.runtime.images import resolve_image
+        try:
+            return resolve_image(store, ref).id
+        except PalletError:
+            return None
+
+    cached = plancache.load(root, key, current_id)
+    if cached is not None:
+        return cached
+    from pallet.builder.plan import plan
+    from pallet.grammar import parse
+
+    bases: dict[str, str] = {}
+
+    def resolve(ref, span):
+        base = _resolve_base(store, ref, span)
+        bases[ref] = base.id
+        return base
+
+    built_plan = plan(parse(text, path), build_args=args, target=target, resolve_base=resolve,
+                      platform=platform)
+    plancache.store(root, key, built_plan, bases)
+    return built_plan
 
 
 def _epoch(text: str) -> int:
@@ -236,7 +273,12 @@ def _run_stages(runner, built_plan) -> None:
 
 def _run_stage(runner, stage) -> None:
     steps = list(stage.steps)
-    state = runner.start_stage(steps[0])
+    if steps[0].base_image is not None:
+        runner.progress.start(steps[0].id, steps[0].title)
+        state = runner.start_stage(steps[0])
+        runner.progress.done(steps[0].id)
+    else:
+        state = runner.start_stage(steps[0])
     for step in steps[1:]:
         state = runner.run_step(step, state)
         runner.note_key(state.key)

@@ -154,6 +154,7 @@ class TtyProgress(Progress):
     def __init__(self, stream: TextIO | None = None) -> None:
         super().__init__(stream)
         self._drawn = 0
+        self._last_draw = 0.0
         self._messages: list[str] = []
         self._ticker = threading.Thread(target=self._tick, daemon=True)
         self._stop = threading.Event()
@@ -189,6 +190,13 @@ class TtyProgress(Progress):
         self.stream.write("".join(out))
         self.stream.flush()
         self._drawn = len(lines)
+        self._last_draw = time.monotonic()
+
+    def _on_line(self, view, line):
+        # output can arrive in thousands of lines a second: redraw at most every 50 ms
+        now = time.monotonic()
+        if now - self._last_draw >= 0.05:
+            self._redraw()
 
     def _on_start(self, view): self._redraw()
     def _on_cached(self, view): self._redraw()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import stat
 import shutil
 import tempfile
 from collections import deque
@@ -119,6 +120,9 @@ def execute_copy(runner, step: Step, state, prepared: PreparedCopy, layer_dir: P
 
 def execute_workdir(runner, step: Step, state, layer_dir: Path) -> None:
     view = LayeredView(list(state.lowerdirs))
+    existing = view.lstat(view.resolve(step.workdir))
+    if existing is not None and stat.S_ISDIR(existing.st_mode):
+        return  # nothing to create: an empty diff, recorded as an empty layer
     owner = resolve_chown(step.user, view, span=step.span) if step.user else Ownership(0, 0)
     _LayerWriter(layer_dir=layer_dir, view=view, owner=owner, chmod=None).ensure_dir(step.workdir)
 
@@ -176,6 +180,30 @@ def execute_run(runner, step: Step, state, work: Path, layer_dir: Path) -> None:
             span=step.span, source_line=step.source_line, exit_code=1)
 
 
+def _bind_trees(runner, step: Step, mount: MountSpec) -> list[SourceTree]:
+    if mount.from_stage is not None or mount.from_image is not None:
+        view = _stage_view(runner, mount.from_stage) if mount.from_stage is not None \
+            else _image_view(runner, mount.from_image, step)
+        return trees_from_view(view, mount.source or "/", span=step.span,
+                               source_line=step.source_line, what="the mount source")
+    if runner.context is None:
+        raise PalletError("RUN --mount=type=bind needs a build context", span=step.span)
+    return trees_from_context(runner.context, mount.source or ".", span=step.span,
+                              source_line=step.source_line, parents=False)
+
+
+def bind_mounts_digest(runner, step: Step) -> str:
+    """What a RUN reads through bind mounts is an input: their content goes into the key
+    (cache mounts and secrets never do)."""
+    from pallet.builder.cachekey import InputDigest
+    digest = InputDigest()
+    for index, mount in enumerate(step.run.mounts):
+        if mount.type == "bind":
+            trees = _bind_trees(runner, step, mount)
+            digest.add_token(f"bind{index}", trees_digest(trees, uid=None, gid=None, chmod=None))
+    return digest.hexdigest()
+
+
 def _container_mounts(runner, step: Step, mount: MountSpec, scratch: Path, env: list[str],
                       locks: list[int]) -> list:
     from pallet.runtime.isolation import Mount
@@ -214,16 +242,7 @@ def _container_mounts(runner, step: Step, mount: MountSpec, scratch: Path, env: 
         return [Mount(type="bind", source=str(path), target=mount.target, readonly=True)]
     if mount.type == "bind":
         source_dir = scratch / "src"
-        if mount.from_stage is not None or mount.from_image is not None:
-            view = _stage_view(runner, mount.from_stage) if mount.from_stage is not None \
-                else _image_view(runner, mount.from_image, step)
-            trees = trees_from_view(view, mount.source or "/", span=step.span,
-                                    source_line=step.source_line, what="the mount source")
-        else:
-            if runner.context is None:
-                raise PalletError("RUN --mount=type=bind needs a build context", span=step.span)
-            trees = trees_from_context(runner.context, mount.source or ".", span=step.span,
-                                       source_line=step.source_line, parents=False)
+        trees = _bind_trees(runner, step, mount)
         source_dir.mkdir()
         writer_view = LayeredView([])
         tree = trees[0]

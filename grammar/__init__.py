@@ -34,6 +34,6 @@ def parse(text: str | bytes, path: str = "Dockerfile") -> "BuildFile":
 
 def dump(tree) -> str:
     """BuildKit's dump of a BuildFile or SyntaxTree (one ``(instr ...)`` per line)."""
-    from pallet.grammar.dump import dump as _dump
+    from pallet.grammar.dumper import dump as _dump
 
     return _dump(tree)

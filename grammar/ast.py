@@ -3,7 +3,7 @@
 Values are UNEXPANDED: ``$VAR`` references and the quoting of ENV/LABEL/ARG values are kept as
 written, because the builder expands them later with the ARG/ENV scope of each stage. Every
 instruction keeps its syntax ``node`` (keyword as written, raw flags, raw argument nodes) so
-``pallet.grammar.dump`` can reproduce BuildKit's dump from a BuildFile too.
+``pallet.grammar.dump()`` can reproduce BuildKit's dump from a BuildFile too.
 """
 
 from __future__ import annotations

@@ -230,6 +230,65 @@ def _continuation(line: str, escape: str) -> tuple[str, bool]:
     return body, True
 
 
+def _join(physical: list[str], index: int, first: str, number: int, column: int,
+          escape: str) -> tuple[LogicalLine, int]:
+    """Join an instruction's continuation lines (BuildKit's rules); returns the line and the
+    index of the next physical line. Comment and blank lines inside are skipped."""
+    body, continues = _continuation(first, escape)
+    pieces = [body]
+    segments = [Segment(0, number, column)]
+    length = len(body)
+    end_line = number
+    empty_lines: list[int] = []
+    while continues and index < len(physical):
+        raw = _strip_newline(physical[index])
+        end_line = index + 1
+        index += 1
+        if _is_comment(raw):
+            continue
+        if raw.strip(GO_SPACE) == "":
+            empty_lines.append(end_line)
+            continue
+        body, continues = _continuation(raw, escape)
+        segments.append(Segment(length, end_line, 1))
+        pieces.append(body)
+        length += len(body)
+    return LogicalLine("".join(pieces), number, end_line, tuple(segments),
+                       empty_continuation_lines=tuple(empty_lines)), index
+
+
+def _read_heredocs(physical: list[str], index: int, line: LogicalLine,
+                   heredocs: list[tuple[str, bool]], path: str,
+                   source_lines: tuple[str, ...]) -> tuple[LogicalLine, int]:
+    """Cut the bodies of the line's heredocs, one after the other, from the lines after it."""
+    bodies = []
+    for name, chomp in heredocs:
+        start = index + 1
+        content: list[str] = []
+        terminated = False
+        while index < len(physical):
+            candidate = physical[index]
+            index += 1
+            possible = _strip_newline(candidate)
+            if chomp:
+                possible = possible.lstrip("\t")
+            if possible == name:
+                terminated = True
+                break
+            content.append(candidate)
+        if not terminated:
+            opener = source_lines[line.start_line - 1]
+            raise PalletError(
+                f"unterminated heredoc: no line '{name}' closes the heredoc opened here",
+                span=Span(path, line.start_line, line.segments[0].column, line.start_line,
+                          max(1, len(opener))),
+                source_line=opener,
+                hint=f"end the heredoc body with a line containing only {name}")
+        bodies.append(HeredocBody(name, "".join(content), start, index))
+    return LogicalLine(line.text, line.start_line, index, line.segments, tuple(bodies),
+                       line.empty_continuation_lines), index
+
+
 def scan(data: bytes | str, path: str, find_heredocs: HeredocFinder) -> ScannedFile:
     """Split a build file into directives and logical instruction lines."""
     text = decode(data, path)
@@ -238,65 +297,24 @@ def scan(data: bytes | str, path: str, find_heredocs: HeredocFinder) -> ScannedF
     directives = _DirectiveState(path)
     logical: list[LogicalLine] = []
     index = 0
-    total = len(physical)
-    while index < total:
+    while index < len(physical):
         raw = _strip_newline(physical[index])
         number = index + 1
         index += 1
         stripped = raw.lstrip(GO_SPACE)
-        directives.feed(stripped, number, len(raw) - len(stripped))
-        if _is_comment(stripped):
+        indent = len(raw) - len(stripped)
+        directives.feed(stripped, number, indent)
+        if _is_comment(stripped) or stripped.rstrip(" \t") == "":
             continue
-        first_column = len(raw) - len(stripped) + 1
-        body, continues = _continuation(stripped, directives.escape)
-        if not continues and body == "":
+        line, index = _join(physical, index, stripped, number, indent + 1, directives.escape)
+        if line.text.strip(GO_SPACE) == "":
+            # Only escape characters and blanks up to the end of the continuation. BuildKit
+            # makes a nameless instruction of that, which then fails as unknown; there is
+            # nothing to build, so we skip it instead.
             continue
-        pieces = [body]
-        segments = [Segment(0, number, first_column)]
-        length = len(body)
-        end_line = number
-        empty_lines: list[int] = []
-        while continues and index < total:
-            raw = _strip_newline(physical[index])
-            end_line = index + 1
-            index += 1
-            if _is_comment(raw):
-                continue
-            if raw.strip(GO_SPACE) == "":
-                empty_lines.append(end_line)
-                continue
-            body, continues = _continuation(raw, directives.escape)
-            segments.append(Segment(length, end_line, 1))
-            pieces.append(body)
-            length += len(body)
-        line = LogicalLine("".join(pieces), number, end_line, tuple(segments),
-                           empty_continuation_lines=tuple(empty_lines))
         heredocs = find_heredocs(line)
         if heredocs:
-            bodies = []
-            for name, chomp in heredocs:
-                start = index + 1
-                content: list[str] = []
-                terminated = False
-                while index < total:
-                    candidate = physical[index]
-                    index += 1
-                    possible = _strip_newline(candidate)
-                    if chomp:
-                        possible = possible.lstrip("\t")
-                    if possible == name:
-                        terminated = True
-                        break
-                    content.append(candidate)
-                if not terminated:
-                    raise PalletError(
-                        f"unterminated heredoc: no line '{name}' closes the heredoc opened here",
-                        span=Span(path, number, 1, number, len(source_lines[number - 1])),
-                        source_line=source_lines[number - 1],
-                        hint=f"end the heredoc body with a line containing only {name}")
-                bodies.append(HeredocBody(name, "".join(content), start, index))
-            line = LogicalLine(line.text, number, index, line.segments, tuple(bodies),
-                               line.empty_continuation_lines)
+            line, index = _read_heredocs(physical, index, line, heredocs, path, source_lines)
         logical.append(line)
     if not logical:
         last = max(1, len(source_lines))

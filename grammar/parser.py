@@ -9,20 +9,19 @@ and maps every token position back to the physical file.
 
 from __future__ import annotations
 
-import functools
 import json
 import re
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pallet.errors import PalletError, Span
 from pallet.grammar import heredoc as heredocs
+from pallet.grammar import tables
 from pallet.grammar.lines import GO_SPACE, LogicalLine, ScannedFile, scan
 from pallet.grammar.syntax import Flag, Heredoc, Node, SyntaxTree
 from pallet.grammar.words import parse_name_val, parse_words
 
 if TYPE_CHECKING:
-    from lark import Lark, Token
+    from lark import Token
 
 _SPLIT_WS = re.compile(r"[\t\v\f\r ]+")
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -33,30 +32,18 @@ INSTRUCTION_RULES = ("from_", "expose", "run", "cmd", "entrypoint", "shell", "ad
 NOT_STRING_ARRAY = "when using JSON array syntax, arrays must be comprised of strings only"
 
 
-@functools.lru_cache(maxsize=1)
-def grammar() -> "Lark":
-    """The compiled grammar, built once per process; lark's cache=True stores the LALR tables
-    in the temp directory (keyed by grammar hash and lark version), so later processes load
-    them instead of rebuilding.
+def grammar():
+    """The LALR parser for buildfile.lark (built once per grammar version; see tables.py).
 
     propagate_positions is deliberately off: every span we report comes from a token, and Lark
     positions tokens regardless; propagating positions onto rule nodes made the parse of a
     1,000-line file 2.6x slower (41 ms vs 16 ms here) for metadata nothing reads.
     """
-    from lark import Lark, Transformer
+    return tables.load(INSTRUCTION_RULES + ("rest",)).parser
 
-    class Collect(Transformer):
-        """Inline LALR callbacks: each rule becomes a (rule name, children) pair instead of a
-        Tree, which halves the parse time of a large file."""
 
-        def start(self, children: list) -> list:
-            return children
-
-    for rule in INSTRUCTION_RULES + ("rest",):
-        setattr(Collect, rule, lambda self, children, _rule=rule: (_rule, children))
-    text = Path(__file__).with_name("buildfile.lark").read_text(encoding="utf-8")
-    return Lark(text, parser="lalr", lexer="contextual", propagate_positions=False,
-                maybe_placeholders=False, start="start", cache=True, transformer=Collect())
+def _syntax_error() -> type:
+    return tables.load(INSTRUCTION_RULES + ("rest",)).unexpected_input
 
 
 class _Context:
@@ -257,11 +244,9 @@ def _openers(text: str, span: Span, path: str) -> list[heredocs.HeredocOpener]:
 
 
 def _parse_single(line: LogicalLine, path: str) -> Node | None:
-    from lark.exceptions import UnexpectedInput
-
     try:
         parsed = grammar().parse(line.text + "\n")
-    except UnexpectedInput:
+    except _syntax_error():
         return None
     ctx = _Context(path, "\\", ())
     try:
@@ -300,11 +285,9 @@ def parse_syntax(data: bytes | str, path: str = "Dockerfile") -> SyntaxTree:
     scanned: ScannedFile = scan(data, path, _heredoc_finder(path))
     ctx = _Context(path, scanned.escape, scanned.source_lines)
     document = "\n".join(line.text for line in scanned.lines) + "\n"
-    from lark.exceptions import UnexpectedInput
-
     try:
         parsed = grammar().parse(document)
-    except UnexpectedInput as error:
+    except _syntax_error() as error:
         line = scanned.lines[min(error.line, len(scanned.lines)) - 1]
         offset = max(0, error.column - 1)
         raise ctx.error("cannot parse this instruction", ctx.span(line, offset, offset + 1)) from error

@@ -93,6 +93,6 @@ def parse_name_val(rest: str, keyword: str, escape: str) -> list[str]:
 
 
 def _go_quote(text: str) -> str:
-    from pallet.grammar.dump import go_quote
+    from pallet.grammar.dumper import go_quote
 
     return go_quote(text)

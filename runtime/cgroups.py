@@ -96,6 +96,34 @@ def discover() -> Layout:
     return Layout(v1=v1, unified=unified, unified_controllers=controllers)
 
 
+def own_cgroup_dirs() -> dict[str, Path]:
+    """Per v1 hierarchy mounted under /sys/fs/cgroup: its name -> our cgroup dir in it.
+
+    Hybrid/v1 only; on a pure v2 machine returns {"": our v2 dir}. The cgroup2 'unified'
+    mount of a hybrid layout is left out, as Docker leaves it out.
+    """
+    own: dict[str, str] = {}
+    v2_path = None
+    with open("/proc/self/cgroup") as handle:
+        for line in handle:
+            hier, controllers, path = line.rstrip("\n").split(":", 2)
+            if hier == "0" and controllers == "":
+                v2_path = path
+            else:
+                own[controllers] = path
+    result: dict[str, Path] = {}
+    base = Path("/sys/fs/cgroup")
+    for fstype, mount_point, root, opts in _cgroup_mounts():
+        if fstype == "cgroup2" and mount_point == base and v2_path is not None:
+            return {"": _join(mount_point, root, v2_path)}
+        if fstype != "cgroup" or mount_point.parent != base:
+            continue
+        key = next((k for k in own if set(k.split(",")) <= opts), None)
+        if key is not None:
+            result[mount_point.name] = _join(mount_point, root, own[key])
+    return result
+
+
 def _unified_root(path: Path) -> Path:
     for fstype, mount_point, _root, _opts in _cgroup_mounts():
         if fstype == "cgroup2" and (path == mount_point or mount_point in path.parents):
@@ -130,9 +158,17 @@ class Cgroup:
         """Create the cgroup directories under our own cgroups and apply the limits."""
         layout = layout or discover()
         dirs: dict[str, Path] = {}
+        # pids and freezer always (process tracking, kill-all, pause); memory and cpu only when
+        # limited, since every v1 directory costs a mkdir and an rmdir on each run.
+        needed = {"pids", "freezer"}
+        if limits.memory is not None or limits.memory_swap is not None:
+            needed.add("memory")
+        if limits.cpus is not None:
+            needed.add("cpu")
         for controller, parent in layout.v1.items():
-            dirs[controller] = parent / name
-        v2_needed = [c for c in WANTED if c not in layout.v1]
+            if controller in needed:
+                dirs[controller] = parent / name
+        v2_needed = [c for c in needed if c not in layout.v1]
         if layout.unified is not None and (v2_needed or not dirs):
             dirs[UNIFIED] = layout.unified / name
         cgroup = cls(name, dirs, v2=UNIFIED in dirs)

@@ -15,7 +15,8 @@ from pathlib import Path
 
 from pallet.errors import PalletError
 from pallet.runtime.container_state import ZERO_TIME, now
-from pallet.runtime.spec import DEFAULT_PATH, ContainerSpec, Mount, Ulimit
+from pallet.runtime.spec import (DEFAULT_PATH, MASKED_PATHS, READONLY_PATHS, ContainerSpec,
+                                 Mount, Ulimit)
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,7 @@ class CreateOptions:
     ulimits: tuple[Ulimit, ...] = ()
     stop_signal: str | None = None
     stop_timeout: int | None = None
+    healthcheck: dict | None = None  # Docker's Healthcheck shape; None keeps the image's
 
 
 def merge_env(base: list[str], overrides: list[str]) -> list[str]:
@@ -78,6 +80,32 @@ def merge_env(base: list[str], overrides: list[str]) -> list[str]:
         else:
             result[index] = item
     return result
+
+
+def merge_user_env(image_env: list[str], user_env: list[str]) -> list[str]:
+    """Docker's create-time merge (daemon/commit.go Merge): the user's -e entries first, then
+    each image entry whose key the user did not set."""
+    if not user_env:
+        return list(image_env)
+    keys = {item.split("=", 1)[0] for item in user_env}
+    return list(user_env) + [item for item in image_env if item.split("=", 1)[0] not in keys]
+
+
+def _healthcheck(given: dict | None, image: dict | None) -> dict:
+    """--health-* flags override the image's HEALTHCHECK field by field, as in Docker."""
+    if given is None:
+        return {"Healthcheck": image} if image else {}
+    merged = {**(image or {}), **given}
+    if not merged.get("Test"):
+        return {}
+    return {"Healthcheck": merged}
+
+
+def _cap_names(caps: tuple[str, ...]) -> list[str] | None:
+    """Docker 20.10 records capabilities normalized: 'net_admin' -> 'CAP_NET_ADMIN', 'ALL'."""
+    from pallet.runtime.spec import normalize_capability
+    names = [normalize_capability(c) for c in caps]
+    return [n if n == "ALL" else f"CAP_{n}" for n in names] or None
 
 
 def parse_restart(policy: str) -> dict:
@@ -106,7 +134,7 @@ def build_config(options: CreateOptions, image, container_id: str, name: str,
         hostname = options.hostname or socket.gethostname()
     else:
         hostname = options.hostname or container_id[:12]
-    env = merge_env(list(image_config.get("Env") or []), list(options.env))
+    env = merge_user_env(list(image_config.get("Env") or []), list(options.env))
     mounts = resolve_volumes(options, image_config, root, container_id, lower_dirs)
     restart = parse_restart(options.restart)
     if restart["Name"] != "no" and options.auto_remove:
@@ -132,8 +160,8 @@ def build_config(options: CreateOptions, image, container_id: str, name: str,
             "NetworkMode": options.network,
             "RestartPolicy": restart,
             "AutoRemove": options.auto_remove,
-            "CapAdd": list(options.cap_add) or None,
-            "CapDrop": list(options.cap_drop) or None,
+            "CapAdd": _cap_names(options.cap_add),
+            "CapDrop": _cap_names(options.cap_drop),
             "Privileged": options.privileged,
             "ReadonlyRootfs": options.readonly_rootfs,
             "SecurityOpt": ["no-new-privileges"] if options.no_new_privileges else None,
@@ -146,8 +174,13 @@ def build_config(options: CreateOptions, image, container_id: str, name: str,
             "Dns": list(options.dns),
             "Tmpfs": {m["Destination"]: ",".join(m.get("Options") or []) for m in mounts
                       if m["Type"] == "tmpfs"} or None,
-            "Ulimits": [{"Name": u.name, "Soft": u.soft, "Hard": u.hard} for u in options.ulimits] or None,
+            "Ulimits": [{"Name": u.name, "Soft": u.soft, "Hard": u.hard} for u in options.ulimits],
             "LogConfig": {"Type": "json-file", "Config": {}},
+            "PortBindings": {}, "DnsOptions": [], "DnsSearch": [], "GroupAdd": None,
+            "IpcMode": "private", "CgroupnsMode": "host", "ShmSize": 67108864,
+            "Devices": [], "OomKillDisable": False, "Runtime": "pallet",
+            "MaskedPaths": None if options.privileged else list(MASKED_PATHS),
+            "ReadonlyPaths": None if options.privileged else list(READONLY_PATHS),
         },
         "Mounts": mounts,
         "Config": {
@@ -159,8 +192,10 @@ def build_config(options: CreateOptions, image, container_id: str, name: str,
             "WorkingDir": options.workdir if options.workdir is not None else image_config.get("WorkingDir", ""),
             "Entrypoint": entrypoint or None, "OnBuild": None,
             "Labels": {**(image_config.get("Labels") or {}), **options.labels},
-            "StopSignal": options.stop_signal or image_config.get("StopSignal") or "SIGTERM",
+            **({"StopSignal": options.stop_signal or image_config["StopSignal"]}
+               if options.stop_signal or image_config.get("StopSignal") else {}),
             **({"StopTimeout": options.stop_timeout} if options.stop_timeout is not None else {}),
+            **_healthcheck(options.healthcheck, image_config.get("Healthcheck")),
         },
         "NetworkSettings": {"Networks": {options.network: {"NetworkID": options.network}},
                             "IPAddress": "", "Ports": {}},

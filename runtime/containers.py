@@ -188,8 +188,8 @@ def remove_container(store: cs.ContainerStore, container_id: str, *, force: bool
     if record.state.get("Running"):
         if not force:
             raise PalletError(
-                f"cannot remove container \"/{record.name}\": container is running: stop the "
-                "container before removing or force remove")
+                f"You cannot remove a running container {record.id}. Stop the container before "
+                "attempting removal or force remove")
         (record.directory / "stopping").touch()
         Cgroup.attach(f"pallet-{record.id[:16]}").thaw()
         try:

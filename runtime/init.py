@@ -20,6 +20,10 @@ FORWARDED = tuple(s for s in signal.Signals
 
 def run_init(ctx: ChildContext, report_fd: int) -> None:
     """Fork the command, then reap and forward until it exits. Never returns."""
+    # The reaper never execs, so close-on-exec never fires: drop every descriptor inherited
+    # from the caller (its pipes would otherwise never see EOF).
+    os.closerange(3, report_fd)
+    os.closerange(report_fd + 1, 1 << 16)
     child = os.fork()
     if child == 0:
         try:

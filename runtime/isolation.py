@@ -35,6 +35,7 @@ import os
 import selectors
 import shutil
 import signal
+import socket
 import tempfile
 import termios
 from dataclasses import dataclass, field
@@ -64,6 +65,7 @@ CHILD_STEPS: tuple[Callable[[rootfs.ChildContext], None], ...] = (
     rootfs.mount_dev_pts,
     rootfs.mount_dev_shm,
     rootfs.mount_sys,
+    rootfs.mount_sys_fs_cgroup,
     rootfs.bind_etc_files,
     rootfs.mount_declared,
     process.set_hostname,
@@ -74,6 +76,7 @@ CHILD_STEPS: tuple[Callable[[rootfs.ChildContext], None], ...] = (
     process.set_rlimits,
     process.resolve_user,
     process.make_workdir,
+    process.allocate_console,
     rootfs.readonly_rootfs,
     process.drop_capabilities,
     process.set_no_new_privs,
@@ -97,6 +100,7 @@ class RunningContainer:
     created: list[str] = field(default_factory=list)
     copied_up: list[str] = field(default_factory=list)
     status: ExitStatus | None = None
+    console: int | None = None  # -t: the pty master (the caller reads/writes and closes it)
     _cleaned: bool = False
 
     def kill(self, sig: int = signal.SIGKILL) -> None:
@@ -152,12 +156,21 @@ def run_container(spec: ContainerSpec, *, stdin: int | None = None, stdout: Outp
         for fd in child_fds:
             os.close(fd)
         child_fds.clear()
+        if running.console is not None:  # -t: all output arrives on the pty master
+            pumps[running.console] = _console_sink(stdout)
         _pump(pumps)
         return running.wait()
     finally:
         for fd in pumps:
             os.close(fd)
         running.cleanup()
+
+
+def _console_sink(target: Output) -> Callable[[bytes], object]:
+    if callable(target):
+        return target
+    fd = 1 if target is None else target
+    return lambda chunk: os.write(fd, chunk)
 
 
 def _output_fd(target: Output, pumps: dict, child_fds: list[int]) -> int | None:
@@ -179,7 +192,10 @@ def _pump(pumps: dict[int, Callable[[bytes], object]]) -> None:
         open_fds = set(pumps)
         while open_fds:
             for key, _ in selector.select():
-                chunk = os.read(key.fd, 65536)
+                try:
+                    chunk = os.read(key.fd, 65536)
+                except OSError:  # a pty master reads EIO once the last slave closes
+                    chunk = b""
                 if chunk:
                     pumps[key.fd](chunk)
                 else:
@@ -208,6 +224,10 @@ def start_container(spec: ContainerSpec, *, stdin: int | None = None, stdout: in
             ctx.etc_dir.mkdir()
             write_etc_files(spec, ctx.etc_dir)
         read_fd, write_fd = os.pipe2(os.O_CLOEXEC)
+        console_parent = console_child = None
+        if spec.tty:
+            console_parent, console_child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+            ctx.console_fd = console_child.fileno()
         stdio = (_stdin_fd(stdin), stdout, stderr)
         try:
             pid = _fork_into_new_pid_namespace()
@@ -216,9 +236,15 @@ def start_container(spec: ContainerSpec, *, stdin: int | None = None, stdout: in
             running = RunningContainer(pid=pid, spec=spec, cgroup=cgroup, scratch=scratch)
         finally:
             os.close(write_fd)
+            if console_child is not None:
+                console_child.close()
             if stdin is None and stdio[0] is not None:
                 os.close(stdio[0])
         report = _read_report(read_fd)
+        if console_parent is not None:
+            with console_parent:
+                _, fds, _, _ = socket.recv_fds(console_parent, 16, 1)
+            running.console = fds[0] if fds else None
         running.created = report.get("created", [])
         running.copied_up = report.get("copied_up", [])
         if "error" in report:
@@ -293,8 +319,8 @@ def _child_main(ctx: rootfs.ChildContext, cgroup: Cgroup, report_fd: int,
         for target, fd in enumerate(stdio):
             if fd is not None and fd != target:
                 os.dup2(fd, target)
-        if ctx.spec.tty:
-            fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+        if ctx.spec.tty and ctx.console_fd is None:
+            fcntl.ioctl(0, termios.TIOCSCTTY, 0)  # the caller passed a pty slave as stdio
         os.umask(0o022)
         step_name = "join cgroup"
         cgroup.join_self()
@@ -314,12 +340,13 @@ def _child_main(ctx: rootfs.ChildContext, cgroup: Cgroup, report_fd: int,
         process.exec_command(ctx, report_fd)
     except process.ChildFailure as failure:
         code, message = failure.code, failure.message
+        if failure.runtime:
+            message = f"failed to start container process: {message}"
     except BaseException as error:  # noqa: BLE001 - every failure must reach the parent
-        message = f"{step_name}: {error}"
+        message = f"failed to start container process: {step_name}: {error}"
     try:
         _write(report_fd, {"created": ctx.created, "copied_up": ctx.copied_up,
-                           "error": f"failed to start container process: {message}",
-                           "code": code})
+                           "error": message, "code": code})
     finally:
         os._exit(code)
 

@@ -13,6 +13,7 @@ import resource
 import socket
 import struct
 import fcntl
+import termios
 
 from pallet.runtime import linux
 from pallet.runtime.rootfs import ChildContext
@@ -32,10 +33,11 @@ RLIMITS = {
 class ChildFailure(Exception):
     """A set-up step failed in the child; code is the exit code Docker uses for it."""
 
-    def __init__(self, message: str, code: int = 125) -> None:
+    def __init__(self, message: str, code: int = 125, *, runtime: bool = True) -> None:
         super().__init__(message)
         self.message = message
         self.code = code
+        self.runtime = runtime  # False: Docker reports it as a daemon error, without prefix
 
 
 def bring_up_loopback(ctx: ChildContext) -> None:
@@ -71,12 +73,14 @@ def resolve_user(ctx: ChildContext) -> None:
     elif name.isdigit():
         uid, gid, home, user_name = int(name), 0, "/", None
     else:
-        raise ChildFailure(f"unable to find user {name}: no matching entries in passwd file", 126)
+        raise ChildFailure(f"unable to find user {name}: no matching entries in passwd file",
+                           125, runtime=False)
     groups_db = _read_db("/etc/group")
     if group:
         match = next((g for g in groups_db if g[0] == group), None)
         if match is None and not group.isdigit():
-            raise ChildFailure(f"unable to find group {group}: no matching entries in group file", 126)
+            raise ChildFailure(f"unable to find group {group}: no matching entries in group file",
+                               125, runtime=False)
         gid = int(match[2]) if match is not None else int(group)
     supplementary = {gid}
     if user_name is not None and not group:
@@ -85,7 +89,8 @@ def resolve_user(ctx: ChildContext) -> None:
     for extra in ctx.spec.extra_groups:
         match = next((g for g in groups_db if g[0] == extra), None)
         if match is None and not extra.isdigit():
-            raise ChildFailure(f"unable to find group {extra}: no matching entries in group file", 126)
+            raise ChildFailure(f"unable to find group {extra}: no matching entries in group file",
+                               125, runtime=False)
         supplementary.add(int(match[2]) if match is not None else int(extra))
     ctx.uid, ctx.gid, ctx.home = uid, gid, home
     ctx.groups = tuple(sorted(supplementary))
@@ -102,10 +107,39 @@ def _read_db(path: str) -> list[list[str]]:
 
 def make_workdir(ctx: ChildContext) -> None:
     """The working directory is created when missing, as runc does (it stays in the layer)."""
+    if os.path.lexists(ctx.spec.cwd) and not os.path.isdir(ctx.spec.cwd):
+        raise ChildFailure(f"Cannot mkdir: {ctx.spec.cwd} is not a directory", 125, runtime=False)
     try:
         os.makedirs(ctx.spec.cwd, mode=0o755, exist_ok=True)
     except OSError as error:
-        raise ChildFailure(f"cannot create working directory {ctx.spec.cwd}: {error.strerror}") from error
+        raise ChildFailure(f"Cannot mkdir: {ctx.spec.cwd}: {error.strerror}", 125,
+                           runtime=False) from error
+
+
+TIOCGPTN = 0x80045430
+TIOCSPTLCK = 0x40045431
+
+
+def allocate_console(ctx: ChildContext) -> None:
+    """-t: a pty from the container's own devpts (so `tty` names /dev/pts/0, as in Docker),
+    bound at /dev/console, as the process's stdio and controlling terminal; the master goes
+    back to the parent over ctx.console_fd (runc's console socket)."""
+    if not ctx.spec.tty or ctx.console_fd is None:
+        return
+    master = os.open("/dev/pts/ptmx", os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
+    fcntl.ioctl(master, TIOCSPTLCK, struct.pack("i", 0))
+    number = struct.unpack("I", fcntl.ioctl(master, TIOCGPTN, b"\0" * 4))[0]
+    slave_path = f"/dev/pts/{number}"
+    slave = os.open(slave_path, os.O_RDWR | os.O_NOCTTY)
+    os.fchown(slave, ctx.uid, 5)  # group tty
+    linux.mount(slave_path, "/dev/console", None, linux.MS_BIND)
+    with socket.socket(fileno=os.dup(ctx.console_fd)) as channel:
+        socket.send_fds(channel, [b"console"], [master])
+    os.close(master)
+    for target in (0, 1, 2):
+        os.dup2(slave, target)
+    os.close(slave)
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
 
 
 def drop_capabilities(ctx: ChildContext) -> None:

@@ -24,7 +24,7 @@ DEVICES = (("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8),
            ("urandom", 1, 9), ("tty", 5, 0))
 DEV_SYMLINKS = (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),
                 ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2"),
-                ("ptmx", "pts/ptmx"), ("core", "/proc/kcore"))
+                ("ptmx", "pts/ptmx"))
 
 
 @dataclass
@@ -37,6 +37,7 @@ class ChildContext:
     empty_lower: Path     # used when the image has no layers at all
     created: list[str] = field(default_factory=list)     # rootfs-relative, in creation order
     copied_up: list[str] = field(default_factory=list)   # dirs overlay copied into upper_dir
+    console_fd: int | None = None  # socket to hand the pty master back to the parent
     uid: int = 0
     gid: int = 0
     groups: tuple[int, ...] = ()
@@ -107,6 +108,8 @@ def mount_dev(ctx: ChildContext) -> None:
         os.chmod(target / name, 0o666)  # mknod honours the umask
     for name, link in DEV_SYMLINKS:
         os.symlink(link, target / name)
+    if os.path.exists("/proc/kcore"):  # runc links /dev/core only when the kernel has kcore
+        os.symlink("/proc/kcore", target / "core")
     if ctx.spec.tty:
         os.close(os.open(target / "console", os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o600))
 
@@ -137,6 +140,33 @@ def mount_sys(ctx: ChildContext) -> None:
         linux.mount(None, target, None, flags | linux.MS_BIND | linux.MS_REMOUNT)
     else:
         linux.mount("sysfs", target, "sysfs", flags)
+
+
+def mount_sys_fs_cgroup(ctx: ChildContext) -> None:
+    """/sys/fs/cgroup as Docker shows it without a cgroup namespace: a tmpfs holding, per
+    hierarchy, a read-only bind of the container's own cgroup directory."""
+    if ctx.spec.network == "host":
+        try:
+            linux.umount2(ctx.rootfs / "sys" / "fs" / "cgroup", linux.MNT_DETACH)
+        except OSError:
+            pass  # not mounted on this host: nothing inherited to hide
+    target = ctx.rootfs / "sys" / "fs" / "cgroup"
+    if not target.is_dir():
+        return
+    from pallet.runtime.cgroups import own_cgroup_dirs
+    dirs = own_cgroup_dirs()
+    if list(dirs) == [""]:  # pure v2: the one hierarchy is /sys/fs/cgroup itself
+        linux.mount(os.fspath(dirs[""]), target, None, linux.MS_BIND | linux.MS_REC)
+        linux.mount(None, target, None, linux.MS_BIND | linux.MS_REMOUNT | linux.MS_RDONLY
+                    | _NOSUID_NODEV_NOEXEC)
+        return
+    linux.mount("tmpfs", target, "tmpfs", _NOSUID_NODEV_NOEXEC, "mode=755")
+    for name, source in dirs.items():
+        point = target / name
+        os.mkdir(point, 0o555)
+        linux.mount(os.fspath(source), point, None, linux.MS_BIND)
+        linux.mount(None, point, None, linux.MS_BIND | linux.MS_REMOUNT | linux.MS_RDONLY
+                    | _NOSUID_NODEV_NOEXEC)
 
 
 def bind_etc_files(ctx: ChildContext) -> None:

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from pathlib import Path
 
 import click
 
 from pallet.errors import PalletError
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
 
 
 def _parse_build_args(values: tuple[str, ...]) -> dict[str, str]:
@@ -106,6 +111,9 @@ def _parse_size(text: str | None) -> int | None:
               help="External cache sources (type=local,src=path/to/dir)")
 @click.option("--cache-to", "cache_to", multiple=True,
               help="Cache export destinations (type=local,dest=path/to/dir[,mode=max])")
+@click.option("--compression", default="none", type=click.Choice(["none", "gzip", "zstd"]),
+              help="Layer blob compression in the local store (default none, like Docker's "
+                   "local layers; registries get compressed layers at push)")
 @click.option("--reproducible", is_flag=True,
               help="Pin timestamps (SOURCE_DATE_EPOCH, default 0) for bit-identical images")
 @click.pass_context
@@ -114,9 +122,14 @@ def build(ctx: click.Context, context_path: str, dockerfile: str | None, tags: t
           no_cache: bool, no_cache_filter: tuple[str, ...], pull: bool, network: str,
           secrets: tuple[str, ...], progress: str, quiet: bool, iidfile: Path | None,
           platform: str | None, memory: str | None, cpus: float | None,
-          cache_from: tuple[str, ...], cache_to: tuple[str, ...], reproducible: bool) -> None:
+          cache_from: tuple[str, ...], cache_to: tuple[str, ...], compression: str,
+          reproducible: bool) -> None:
     """Build an image from a build file."""
     from pallet.builder.build import ContextSource, build as run_build
+
+    # `docker stop`-style SIGTERM (CI cancelling a job) cleans up like Ctrl-C: the running
+    # build container is killed and removed, nothing is tagged, the temp dirs are deleted.
+    signal.signal(signal.SIGTERM, _interrupt)
 
     if context_path.startswith(("http://", "https://", "git@", "git://")):
         raise PalletError(f"remote build contexts are not supported: {context_path}",
@@ -146,6 +159,6 @@ def build(ctx: click.Context, context_path: str, dockerfile: str | None, tags: t
         labels=_parse_labels(labels), progress="quiet" if progress == "rawjson" else progress,
         quiet=quiet, iidfile=iidfile, secrets=_parse_secrets(secrets), network=network,
         platform=platform, source_date_epoch=epoch, memory=_parse_size(memory), cpus=cpus,
-        cache_from=cache_from, cache_to=cache_to)
+        cache_from=cache_from, cache_to=cache_to, compression=compression)
     if quiet:
         click.echo(result.image_id)

@@ -31,7 +31,10 @@ def _status_text(state: dict) -> str:
     if status in ("running", "paused"):
         started = parse_time(state.get("StartedAt", ""))
         up = human_duration(time.time() - started.timestamp()) if started else ""
-        return f"Up {up}" + (" (Paused)" if state.get("Paused") else "")
+        health = (state.get("Health") or {}).get("Status")
+        suffix = {"starting": " (health: starting)", "healthy": " (healthy)",
+                  "unhealthy": " (unhealthy)"}.get(health or "", "")
+        return f"Up {up}" + (" (Paused)" if state.get("Paused") else suffix)
     finished = parse_time(state.get("FinishedAt", ""))
     ago = human_duration(time.time() - finished.timestamp()) + " ago" if finished else ""
     if status == "restarting":

@@ -60,7 +60,7 @@ def test_touch_is_a_hit_and_unrelated_change_keeps_the_copy_cached(busybox_root,
     (context / "b").write_text("B2")
     result, log = build_image(busybox_root, context)
     assert result.stats["cached"] == 1 and result.stats["executed"] == 1
-    assert "#1 CACHED" in log
+    assert "#2 CACHED" in log  # #1 is the FROM
 
 
 def test_no_cache_rebuilds_everything(busybox_root, tmp_path):
@@ -154,3 +154,32 @@ def test_reproducible_builds_in_two_fresh_roots(tmp_path):
     assert ids[0] == ids[1]
     config = image_config(tmp_path / "r1", ids[0])
     assert config["created"] == "2023-11-14T22:13:20Z"
+
+
+def test_plan_cache_is_reused_only_while_base_images_are_unchanged(busybox_root, tmp_path):
+    from tests.images import make_busybox_image
+    context = write_tree(tmp_path / "ctx", {"Dockerfile": "FROM busybox\nENV V=1\nCOPY a /a\n",
+                                            "a": "A"})
+    first, _ = build_image(busybox_root, context, tags=("pc:1",))
+    plans = list((busybox_root / "cache" / "plans").iterdir())
+    assert len(plans) == 1
+    again, _ = build_image(busybox_root, context, tags=("pc:1",))
+    assert again.image_id == first.image_id
+    # a new busybox under the same tag: the cached plan (base config, key) must not be used
+    make_busybox_image(busybox_root, changes=('CMD ["sh"]', "ENV FROM_NEW_BASE=yes"))
+    rebuilt, _ = build_image(busybox_root, context, tags=("pc:1",))
+    assert rebuilt.image_id != first.image_id
+    assert "FROM_NEW_BASE=yes" in image_config(busybox_root, "pc:1")["config"]["Env"]
+
+
+def test_layers_are_stored_uncompressed_unless_asked(busybox_root, tmp_path):
+    from pallet.runtime.images import resolve_image
+    from pallet.runtime.store import Store
+    context = write_tree(tmp_path / "ctx", {"Dockerfile": "FROM busybox\nCOPY a /a\n", "a": "A"})
+    build_image(busybox_root, context, tags=("plain:1",))
+    build_image(busybox_root, context, tags=("gz:1",), no_cache=True, compression="gzip")
+    store = Store.open(busybox_root)
+    assert resolve_image(store, "plain:1").layers[-1].media_type == \
+        "application/vnd.oci.image.layer.v1.tar"
+    assert resolve_image(store, "gz:1").layers[-1].media_type == \
+        "application/vnd.oci.image.layer.v1.tar+gzip"

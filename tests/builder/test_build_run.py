@@ -158,3 +158,47 @@ def test_independent_stages_both_run_and_feed_the_last(busybox_root, tmp_path):
     result, _ = build_image(busybox_root, context, tags=("p:1",))
     assert read_file(busybox_root, "p:1", "/a") == "a\n" and read_file(busybox_root, "p:1", "/b") == "b\n"
     assert result.stats["containers"] == 2
+
+
+def test_bind_mount_content_is_an_input_but_secrets_and_cache_mounts_are_not(busybox_root,
+                                                                              tmp_path):
+    context = write_tree(tmp_path / "ctx", {
+        "Dockerfile": "FROM busybox\nRUN --mount=type=bind,source=conf,target=/conf "
+                      "--mount=type=secret,id=tok --mount=type=cache,target=/c "
+                      "cat /conf/settings > /settings && date >> /c/log\n",
+        "conf/settings": "v1\n", "unrelated": "x"})
+    build_image(busybox_root, context, tags=("k:1",), secrets={"tok": b"one"})
+    result, _ = build_image(busybox_root, context, tags=("k:1",), secrets={"tok": b"two"})
+    assert result.stats["containers"] == 0  # another secret value, more cache content: a hit
+    (context / "unrelated").write_text("changed")
+    result, _ = build_image(busybox_root, context, tags=("k:1",), secrets={"tok": b"two"})
+    assert result.stats["containers"] == 0  # a file the mount does not show: still a hit
+    (context / "conf" / "settings").write_text("v2\n")
+    result, _ = build_image(busybox_root, context, tags=("k:2",), secrets={"tok": b"two"})
+    assert result.stats["containers"] == 1
+    assert read_file(busybox_root, "k:2", "/settings") == "v2\n"
+
+
+def test_copy_from_a_rebuilt_stage_with_the_same_output_is_a_hit(busybox_root, tmp_path):
+    context = write_tree(tmp_path / "ctx", {
+        "Dockerfile": "FROM busybox AS gen\nCOPY input /input\nRUN cut -c1-3 /input > /out\n"
+                      "FROM busybox\nCOPY --from=gen /out /out\nRUN cat /out > /final\n",
+        "input": "abcdef\n"})
+    build_image(busybox_root, context, tags=("cf:1",))
+    (context / "input").write_text("abcxyz\n")  # the stage reruns, its /out is the same
+    result, log = build_image(busybox_root, context, tags=("cf:1",))
+    assert result.stats["containers"] == 1  # only the stage's RUN; the final RUN is cached
+    assert read_file(busybox_root, "cf:1", "/final") == "abc\n"
+
+
+def test_a_run_that_changes_nothing_records_history_but_no_layer(busybox_root, tmp_path):
+    context = write_tree(tmp_path / "ctx", {
+        "Dockerfile": "FROM busybox\nRUN true\nWORKDIR /\nWORKDIR /etc\nRUN echo x > /x\n"})
+    build_image(busybox_root, context, tags=("empty:1",))
+    config = image_config(busybox_root, "empty:1")
+    base = image_config(busybox_root, "busybox")
+    ours = config["history"][len(base["history"]):]
+    assert [(h["created_by"], h.get("empty_layer", False)) for h in ours] == [
+        ("RUN /bin/sh -c true # buildkit", True), ("WORKDIR /", True), ("WORKDIR /etc", True),
+        ("RUN /bin/sh -c echo x > /x # buildkit", False)]
+    assert len(config["rootfs"]["diff_ids"]) == len(base["rootfs"]["diff_ids"]) + 1

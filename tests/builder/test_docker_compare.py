@@ -90,6 +90,40 @@ CORPUS: dict[str, dict[str, str | bytes]] = {
         "src/main.c": "int main;\n", "app.log": "no", "build/out.o": "no", "build/keep.txt": "yes",
         "src/deep/x.tmp": "no", "src/deep/y.c": "yes"},
 }
+CORPUS.update({
+    "substitution-in-every-instruction": {
+        "Dockerfile": "FROM busybox\nARG PORT=8080\nENV DIR=/srv/data NAME=app SIG=SIGQUIT\n"
+                      "WORKDIR ${DIR}\nCOPY ${NAME}.txt ./${NAME}-copy.txt\nEXPOSE $PORT/udp\n"
+                      "VOLUME $DIR/vol\nLABEL name=$NAME port=${PORT:-80} unset=${NOPE:-dflt}\n"
+                      "STOPSIGNAL $SIG\nUSER ${NAME}:${NAME}\nENV LATER=\"$DIR and $NAME\"\n",
+        "app.txt": "app"},
+    "dest-through-symlinks-and-overwrites": {
+        "Dockerfile": "FROM busybox\nRUN mkdir -p /real/dir && ln -s /real /link && "
+                      "echo old > /real/dir/f && mkdir /target\n"
+                      "COPY f /link/dir/f\nCOPY f /link/dir/new\nCOPY d /target\nCOPY d/ /link/\n",
+        "f": "new contents\n", "d/x": "x", "d/sub/y": "y"},
+    "entrypoint-and-cmd-across-stages": {
+        "Dockerfile": "FROM busybox AS base\nCMD [\"base-cmd\"]\nFROM base AS child\n"
+                      "ENTRYPOINT [\"/bin/sh\", \"-c\"]\nFROM child\nCMD [\"echo final\"]\n"},
+    "add-xz-and-bzip2": {
+        "Dockerfile": "FROM busybox\nADD one.tar.xz /xz/\nADD two.bin /bz/\n",
+        "one.tar.xz": b"", "two.bin": b""},
+    "workdir-chains": {
+        "Dockerfile": "FROM busybox\nWORKDIR /a\nWORKDIR b\nWORKDIR ../c/./d\nRUN pwd > here\n"
+                      "WORKDIR /etc\nWORKDIR /\n"},
+})
+
+
+def _compressed(kind: str, members: dict[str, bytes]) -> bytes:
+    import bz2
+    import lzma
+    raw = gzip.decompress(_tar_gz(members))
+    return lzma.compress(raw) if kind == "xz" else bz2.compress(raw)
+
+
+CORPUS["add-xz-and-bzip2"]["one.tar.xz"] = _compressed("xz", {"a/one": b"1", "a/b/two": b"22"})
+CORPUS["add-xz-and-bzip2"]["two.bin"] = _compressed("bz2", {"bz/three": b"333"})
+
 SYMLINKS = {"dockerignore-and-symlinks": [("src/link", "main.c"), ("abs-link", "/etc/passwd")]}
 MODES = {"copy-files-dirs-wildcards": [("dir", 0o750), ("dir/x", 0o600), ("a.txt", 0o755)]}
 

@@ -78,6 +78,9 @@ def test_user_errors_are_one_paragraph_without_traceback(root, tmp_path):
     assert "COPY nope /x" in err and "^" in err
     result = run_pallet("build", "--target", "nostage", str(bad), root=root)
     assert result.returncode == 1 and "failed to reach build target" in result.stderr.decode()
+    result = run_pallet("build", "-t", "Bad:Tag!", str(bad), root=root)
+    assert result.returncode == 1 and "Traceback" not in result.stderr.decode()
+    assert "COPY" not in result.stderr.decode()  # refused before building
     missing = write_tree(tmp_path / "missing", {"Dockerfile": "FROM nosuchimage:1\n"})
     result = run_pallet("build", str(missing), root=root)
     assert result.returncode == 1 and "not found locally" in result.stderr.decode()
@@ -97,7 +100,7 @@ def test_cache_export_then_import_into_a_fresh_root(root, context, tmp_path):
                         f"type=local,src={cache_dir}", str(context), root=fresh)
     assert second.returncode == 0, second.stderr
     assert "CACHED" in second.stderr.decode()
-    assert second.stderr.decode().count("DONE") == 0  # no step executed
+    assert second.stderr.decode().count("DONE") == 1  # only the FROM: no step executed
 
 
 def test_builder_prune_removes_records_and_reports(root, context):

@@ -76,8 +76,10 @@ def test_stdin_with_dash_i(root):
 
 def test_tty_is_a_real_pty(root):
     result = pallet(root, "run", "--rm", "-t", "busybox", "sh", "-c",
-                    "[ -t 0 ] && [ -t 1 ] && echo isatty; echo $TERM; printf 'a\\n'")
-    assert out(result) == "isatty\r\nxterm\r\na\r\n"  # the pty's onlcr turns \n into \r\n
+                    "tty; [ -t 0 ] && [ -t 1 ] && echo isatty; echo $TERM; stat -c %t:%T /dev/console")
+    # Docker's shape: a pty from the container's own devpts, also at /dev/console; the pty's
+    # onlcr turns \n into \r\n.
+    assert out(result) == "/dev/pts/0\r\nisatty\r\nxterm\r\n88:0\r\n"
 
 
 def test_volumes_binds_tmpfs_and_read_only(root, tmp_path):

@@ -293,16 +293,6 @@ def test_nodes_are_frozen():
         run.source = "y"  # type: ignore[misc]
 
 
-def test_grammar_is_built_once_and_its_tables_are_cached_on_disk():
-    import glob
-    import tempfile
-
-    from pallet.grammar.parser import grammar
-
-    assert grammar() is grammar()
-    assert glob.glob(tempfile.gettempdir() + "/.lark_cache_*.tmp")
-
-
 def test_importing_the_grammar_is_light():
     import subprocess
     import sys
@@ -328,3 +318,11 @@ def test_healthcheck_durations_follow_go(text, nanoseconds):
             parse(source)
     else:
         assert parse(source).stages[0].instructions[0].interval == nanoseconds
+
+
+def test_public_functions_are_not_shadowed_by_submodules():
+    import pallet.grammar as grammar
+
+    text = "FROM a\nRUN b\n"
+    assert grammar.dump(grammar.parse(text)) == grammar.dump(grammar.parse_syntax(text))
+    assert callable(grammar.dump) and callable(grammar.parse) and callable(grammar.parse_syntax)

@@ -110,3 +110,25 @@ def test_pathological_quoting_in_long_lines_is_fast(payload):
         except PalletError:
             pass
     assert time.perf_counter() - started < 5
+
+
+def test_random_build_files_raise_only_located_pallet_errors():
+    import random
+
+    from pallet.grammar import dump, parse_syntax
+    from pallet.grammar.lint import check
+
+    pieces = ["FROM", "RUN", "COPY", "ADD", "ENV", "LABEL", "ARG", "ONBUILD", "HEALTHCHECK", "CMD",
+              "SHELL", "EXPOSE", "VOLUME", "USER", "WORKDIR", "from", "AS", "--mount=type=cache",
+              "--from=a", "--", "--x", "<<EOF", "<<-'E'", "EOF", "E", "\tE", "[", "]", '"', "'", ",",
+              "\\", "`", "=", "a=b", "$X", "${Y:-z}", " ", "\t", "\n", "\r\n", "# escape=`",
+              "# syntax=x", "#", "é", "☃", "\u00a0", "\v", "NONE", '["a"]', "{", "1"]
+    generator = random.Random(2024)
+    for _ in range(600):
+        text = "".join(generator.choice(pieces) + generator.choice(["", " ", "\n"])
+                       for _ in range(generator.randint(1, 30)))
+        for attempt in (parse, lambda t: dump(parse_syntax(t)), lambda t: check(t, "Dockerfile")):
+            try:
+                attempt(text)
+            except PalletError as error:
+                assert error.span is not None, (text, error.message)

@@ -412,3 +412,8 @@ def test_from_platform_is_validated_unless_it_holds_a_variable(platform, ok):
     else:
         with pytest.raises(PalletError, match="invalid platform"):
             parse(text)
+
+
+def test_lines_of_only_escape_characters_are_no_instruction():
+    tree = parse_syntax("FROM a\n\\\n\\\n   \\\nRUN x\n")
+    assert [node.name for node in tree.nodes] == ["from", "run"]

@@ -1,0 +1,171 @@
+"""Side by side with a real Docker engine (private dockerd): the same image, the same commands,
+the same observable results -- exit codes, environment, /etc files, mounts, /dev, process tree,
+capabilities and the inspect fields users script against."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.cli.ctr_helpers import out, pallet
+from tests.dockerd import dockerd  # noqa: F401  (module-scoped fixture)
+from tests.images import make_busybox_image
+
+pytestmark = [pytest.mark.docker, pytest.mark.server, pytest.mark.root]
+
+IMAGE = "cmp/busybox:1"
+
+
+@pytest.fixture(scope="module")
+def both(dockerd, tmp_path_factory):  # noqa: F811
+    """(pallet store root, docker engine), with the same image in each."""
+    root = tmp_path_factory.mktemp("cmp") / "store"
+    make_busybox_image(root, IMAGE, changes=('CMD ["sh"]', "ENV GREETING=hello", "WORKDIR /work"))
+    archive = root.parent / "image.tar"
+    saved = pallet(root, "save", "-o", str(archive), IMAGE)
+    assert saved.returncode == 0, saved.stderr
+    dockerd.docker("load", "-i", str(archive))
+    return root, dockerd
+
+
+def side_by_side(both, *args: str, input: bytes | None = None):
+    root, engine = both
+    theirs = engine.docker(*args, input=input, check=False)
+    ours = pallet(root, *args, input=input)
+    return ours, theirs
+
+
+def test_exit_codes_match(both, tmp_path):
+    cases = [
+        ("run", "--rm", "--network", "none", IMAGE, "sh", "-c", "exit 7"),
+        ("run", "--rm", "--network", "none", IMAGE, "nosuchcmd"),
+        ("run", "--rm", "--network", "none", IMAGE, "/etc/passwd"),
+        ("run", "--rm", "--network", "none", "-u", "nobody2", IMAGE, "true"),
+        ("run", "--rm", "--network", "none", "-w", "/etc/passwd", IMAGE, "true"),
+        ("run", "--rm", "--network", "none", "-m", "12q", IMAGE, "true"),
+        ("run", "--rm", "--network", "none", "-v", f"{tmp_path}/missing:/x", IMAGE, "true"),
+        ("run", "--rm", "--network", "none", "localhost:1/no/such:image", "true"),
+        ("run", "--rm", "--network", "none", "--entrypoint", "/bin/nothing", IMAGE),
+    ]
+    for args in cases:
+        ours, theirs = side_by_side(both, *args)
+        assert ours.returncode == theirs.returncode, (args, ours.stderr, theirs.stderr)
+
+
+def test_lifecycle_error_exit_codes_match(both):
+    root, engine = both
+    for runner in (lambda *a: engine.docker(*a, check=False), lambda *a: pallet(root, *a)):
+        runner("run", "-d", "--network", "none", "--name", "cmp-busy", IMAGE, "sleep", "60")
+        runner("create", "--network", "none", "--name", "cmp-idle", IMAGE, "true")
+    for args in (("rm", "cmp-busy"), ("exec", "cmp-idle", "true"), ("kill", "cmp-idle"),
+                 ("run", "--network", "none", "--name", "cmp-busy", IMAGE, "true"),
+                 ("start", "cmp-nothing"), ("exec", "cmp-busy", "nosuchcmd"),
+                 ("exec", "cmp-busy", "sh", "-c", "exit 9")):
+        ours, theirs = side_by_side(both, *args)
+        assert ours.returncode == theirs.returncode, (args, ours.stderr, theirs.stderr)
+    for args in (("rm", "-f", "cmp-busy"), ("rm", "cmp-idle")):
+        ours, theirs = side_by_side(both, *args)
+        assert ours.returncode == theirs.returncode == 0
+
+
+def test_environment_matches(both, tmp_path):
+    env_file = tmp_path / "env"
+    env_file.write_text("FROM_FILE=1\nGREETING=overridden-by-flag\n")
+    ours, theirs = side_by_side(both, "run", "--rm", "--network", "none", "--env-file",
+                                str(env_file), "-e", "GREETING=flag", "-e", "EMPTY=", IMAGE,
+                                "env")
+
+    def normal(result):
+        return sorted(line for line in out(result).splitlines() if not line.startswith("HOSTNAME="))
+
+    assert normal(ours) == normal(theirs)
+    ours, theirs = side_by_side(both, "run", "--rm", "--network", "none", "-u", "nobody", IMAGE,
+                                "sh", "-c", "id; echo $HOME; pwd")
+    assert out(ours) == out(theirs)
+
+
+def test_etc_files_and_hostname_match(both):
+    script = "cat /etc/hosts; echo; cat /etc/resolv.conf; echo; hostname"
+    ours, theirs = side_by_side(both, "run", "--rm", "--network", "none", "--hostname", "box",
+                                "--add-host", "db:10.1.2.3", "--dns", "9.9.9.9", IMAGE,
+                                "sh", "-c", script)
+    assert out(ours) == out(theirs)
+
+
+def _mount_table(result) -> list[tuple[str, str, str]]:
+    rows = []
+    for line in out(result).splitlines():
+        _source, point, fstype, options = line.split()[:4]
+        if point in ("/proc/interrupts", "/sys/devices/virtual/powercap"):
+            continue  # masked by newer Docker releases (and by pallet), not by this engine's 20.10
+        rows.append((point, fstype, options.split(",")[0]))
+    return sorted(rows)
+
+
+def test_mounts_dev_and_process_tree_match(both, tmp_path):
+    (tmp_path / "data").mkdir()
+    ours, theirs = side_by_side(both, "run", "--rm", "--network", "none", "-v",
+                                f"{tmp_path}/data:/data:ro", "--tmpfs", "/scratch", IMAGE,
+                                "cat", "/proc/mounts")
+    assert _mount_table(ours) == _mount_table(theirs)
+    ours, theirs = side_by_side(both, "run", "--rm", "--network", "none", IMAGE, "sh", "-c",
+                                "ls -l /dev | awk '{print $1, $NF}'; ps -o pid,args")
+    assert out(ours) == out(theirs)
+
+
+def test_capabilities_match(both):
+    # --privileged is left out: this machine's bounding set lacks CAP_SYS_RESOURCE, so runc
+    # fails with "unable to apply caps" (125) where pallet passes on every capability it holds.
+    for flags in ((), ("--cap-add", "NET_ADMIN", "--cap-drop", "chown"), ("--cap-drop", "ALL"),
+                  ("--cap-drop", "ALL", "--cap-add", "KILL"), ("-u", "nobody")):
+        ours, theirs = side_by_side(both, "run", "--rm", "--network", "none", *flags, IMAGE,
+                                    "grep", "^Cap", "/proc/self/status")
+        assert theirs.returncode == 0, theirs.stderr
+        assert out(ours) == out(theirs), flags
+
+
+def test_oom_kill_matches(both):
+    root, engine = both
+    args = ("run", "--network", "none", "--name", "cmp-oom", "-m", "32m", "--memory-swap", "32m",
+            IMAGE, "tail", "/dev/zero")
+    ours, theirs = side_by_side(both, *args)
+    assert ours.returncode == theirs.returncode == 137
+    our_state = json.loads(out(pallet(root, "inspect", "cmp-oom")))[0]["State"]
+    their_state = json.loads(engine.docker("inspect", "cmp-oom").stdout)[0]["State"]
+    assert our_state["OOMKilled"] == their_state["OOMKilled"] is True
+    side_by_side(both, "rm", "cmp-oom")
+
+
+def test_inspect_essentials_match(both, tmp_path):
+    root, engine = both
+    create = ("create", "--network", "none", "--name", "cmp-insp", "-v", f"{tmp_path}:/data:ro",
+              "-e", "A=1", "--restart", "on-failure:3", "-m", "64m", "--pids-limit", "50",
+              "--cap-add", "NET_ADMIN", "-l", "k=v", "--read-only", IMAGE, "sleep", "1")
+    ours, theirs = side_by_side(both, *create)
+    assert ours.returncode == theirs.returncode == 0
+    mine = json.loads(out(pallet(root, "inspect", "cmp-insp")))[0]
+    docker = json.loads(engine.docker("inspect", "cmp-insp").stdout)[0]
+    assert set(docker["State"]) == set(mine["State"])
+    for key in ("Status", "Running", "ExitCode", "Pid", "OOMKilled"):
+        assert mine["State"][key] == docker["State"][key], key
+    for key in ("Path", "Args", "Name", "RestartCount", "Driver", "Platform"):
+        assert mine[key] == docker[key], key
+    for key in ("Env", "Cmd", "Image", "WorkingDir", "Entrypoint", "User", "Tty", "OpenStdin",
+                "Labels", "Volumes", "AttachStdout"):
+        assert mine["Config"][key] == docker["Config"][key], key
+    assert mine["Config"]["Hostname"] == mine["Id"][:12]
+    for key in ("Binds", "NetworkMode", "RestartPolicy", "AutoRemove", "Privileged",
+                "ReadonlyRootfs", "Memory", "PidsLimit", "CapAdd", "CapDrop", "Dns", "ShmSize",
+                "LogConfig"):
+        assert mine["HostConfig"][key] == docker["HostConfig"][key], key
+    essentials = lambda mounts: [{k: m[k] for k in ("Type", "Source", "Destination", "Mode", "RW")}
+                                 for m in mounts]
+    assert essentials(mine["Mounts"]) == essentials(docker["Mounts"])
+    started = side_by_side(both, "start", "-a", "cmp-insp")
+    mine = json.loads(out(pallet(root, "inspect", "cmp-insp")))[0]["State"]
+    docker = json.loads(engine.docker("inspect", "cmp-insp").stdout)[0]["State"]
+    for key in ("Status", "Running", "ExitCode", "Pid", "OOMKilled", "Error"):
+        assert mine[key] == docker[key], key
+    side_by_side(both, "rm", "cmp-insp")
