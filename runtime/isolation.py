@@ -210,7 +210,8 @@ def start_container(spec: ContainerSpec, *, stdin: int | None = None, stdout: in
     sweep_stale(CGROUP_PREFIX)
     name = spec.cgroup_name or f"{CGROUP_PREFIX}{os.getpid()}-{os.urandom(4).hex()}"
     cgroup = Cgroup.create(name, Limits(memory=spec.memory, memory_swap=spec.memory_swap,
-                                        cpus=spec.cpus, pids=spec.pids))
+                                        cpus=spec.cpus, pids=spec.pids,
+                                        restrict_devices=not spec.privileged))
     scratch = Path("/nonexistent")
     running: RunningContainer | None = None
     try:

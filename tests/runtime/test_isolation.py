@@ -347,3 +347,12 @@ def test_tty_comes_from_the_containers_devpts(busybox_lower, layer_dirs):
     assert status.code == 0
     assert b"".join(out) == b"/dev/pts/0\r\nyes\r\n"
     assert not leftovers(upper, work)
+
+
+def test_host_devices_can_be_made_but_not_opened(busybox_lower, layer_dirs):
+    # /dev/kmsg (c 1:11) is outside Docker's allow-list; root on the host may open it.
+    script = "mknod /tmp/kmsg c 1 11 && echo made; (exec 3< /tmp/kmsg) 2>/dev/null; echo open=$?; rm /tmp/kmsg"
+    code, out, _ = run(busybox_lower, layer_dirs, script)
+    assert out.split() == ["made", "open=1"]
+    code, out, _ = run(busybox_lower, layer_dirs, script, privileged=True)
+    assert out.split() == ["made", "open=0"]
