@@ -124,7 +124,8 @@ def _import_tree(store: Store, source, *, config: dict, tags, source_name: str,
     work = store.temp_dir("import-")
     try:
         rootfs = work / "rootfs"
-        rootfs.mkdir(mode=0o755)
+        rootfs.mkdir()
+        os.chmod(rootfs, 0o755)
         reader = DecompressingReader(source, name=f"import {source_name}")
         try:
             extract_layer(reader, rootfs, allow_devices=False, whiteouts="overlay",

@@ -107,8 +107,8 @@ class _PackSink:
         self._buffer += data
         self._offset += len(data)
         if len(self._buffer) >= CHUNK:
-            self._queue.put(bytes(self._buffer))
-            self._buffer.clear()
+            self._queue.put(self._buffer)     # handed over whole: the worker owns it now
+            self._buffer = bytearray()
         return len(data)
 
     def tell(self) -> int:
@@ -116,8 +116,8 @@ class _PackSink:
 
     def close(self) -> str:
         if self._buffer:
-            self._queue.put(bytes(self._buffer))
-            self._buffer.clear()
+            self._queue.put(self._buffer)
+            self._buffer = bytearray()
         self._queue.put(None)
         self._thread.join()
         if self._error is not None:
@@ -229,6 +229,7 @@ def _unpack_into(store: Store, descriptor: Descriptor, diff_id: str, target: Pat
     try:
         dest = work / "rootfs"
         dest.mkdir()
+        os.chmod(dest, 0o755)   # the image's / unless the tar says otherwise; not the umask's
         extract_blob(store, descriptor, diff_id, dest)
         try:
             os.rename(dest, target)

@@ -38,6 +38,9 @@ class PackStats:
     content_bytes: int
 
 
+UNSUPPORTED_OVERLAY_XATTRS = ("trusted.overlay.redirect", "trusted.overlay.metacopy")
+
+
 def _xattrs(path: str) -> dict[str, str]:
     try:
         names = os.listxattr(path, follow_symlinks=False)
@@ -45,6 +48,12 @@ def _xattrs(path: str) -> dict[str, str]:
         return {}
     records: dict[str, str] = {}
     for name in sorted(names):
+        if name in UNSUPPORTED_OVERLAY_XATTRS:
+            # With redirect_dir/metacopy the upper dir is not a self-contained diff: packing it
+            # would silently lose renamed directories or file contents.
+            raise PalletError(f"cannot pack {path}: it carries {name} (an overlayfs upper dir "
+                              "mounted with redirect_dir or metacopy)",
+                              hint="mount container overlays with redirect_dir=off,metacopy=off")
         if name.startswith(SKIPPED_XATTRS):
             continue
         try:

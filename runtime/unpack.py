@@ -90,7 +90,8 @@ class _Extractor:
             try:
                 st = os.lstat(full)
             except FileNotFoundError:
-                os.mkdir(full, 0o755)
+                os.mkdir(full)
+                os.chmod(full, 0o755)      # implicit parents are 0755 whatever the umask
                 self.dirs.add(built)
                 continue
             if stat.S_ISLNK(st.st_mode):
@@ -112,21 +113,33 @@ class _Extractor:
         os.unlink(full)
         self.files.discard(rel)
 
-    def apply_attrs(self, full: str, info: tarfile.TarInfo, is_link: bool = False) -> None:
-        os.chown(full, info.uid, info.gid, follow_symlinks=not is_link)
-        if not is_link:
-            os.chmod(full, info.mode & 0o7777)
+    def apply_attrs(self, full, info: tarfile.TarInfo, is_link: bool = False) -> None:
+        """Owner, mode (after chown, which clears set-id bits), xattrs, mtime; full is a path
+        or an open descriptor."""
+        if isinstance(full, int):
+            os.fchown(full, info.uid, info.gid)
+            os.fchmod(full, info.mode & 0o7777)
+        else:
+            os.chown(full, info.uid, info.gid, follow_symlinks=not is_link)
+            if not is_link:
+                os.chmod(full, info.mode & 0o7777)
         for key, value in info.pax_headers.items():
             if key.startswith("SCHILY.xattr."):
                 name = key[len("SCHILY.xattr."):]
                 if name.startswith("trusted.overlay."):
                     continue  # an image must not smuggle overlay metadata into our lowerdirs
                 try:
-                    os.setxattr(full, name, value.encode("utf-8", "surrogateescape"),
-                                follow_symlinks=not is_link)
+                    if isinstance(full, int):
+                        os.setxattr(full, name, value.encode("utf-8", "surrogateescape"))
+                    else:
+                        os.setxattr(full, name, value.encode("utf-8", "surrogateescape"),
+                                    follow_symlinks=not is_link)
                 except OSError as error:
                     raise PalletError(f"cannot set xattr {name} on {info.name}: {error.strerror}") from error
-        os.utime(full, (info.mtime, info.mtime), follow_symlinks=not is_link)
+        if isinstance(full, int):
+            os.utime(full, (info.mtime, info.mtime))
+        else:
+            os.utime(full, (info.mtime, info.mtime), follow_symlinks=not is_link)
 
     def member(self, tar: tarfile.TarFile, info: tarfile.TarInfo) -> None:
         rel = clean_member_name(info.name)
@@ -151,18 +164,21 @@ class _Extractor:
             return
         full = self.path(rel)
         if info.isdir():
-            self.remove_existing(rel, keep_dir=True)
-            if not os.path.isdir(full):
+            try:
                 os.mkdir(full, 0o700)
+            except FileExistsError:
+                self.remove_existing(rel, keep_dir=True)
+                if not os.path.isdir(full):
+                    os.mkdir(full, 0o700)
             self.dirs.add(rel)
             self.dir_attrs.append((rel, info))
             return
-        self.remove_existing(rel, keep_dir=False)
         if info.isreg():
-            self.write_file(tar, info, full)
+            self.write_file(tar, info, rel, full)
             self.files.add(rel)
-            self.apply_attrs(full, info)
-        elif info.issym():
+            return
+        self.remove_existing(rel, keep_dir=False)
+        if info.issym():
             os.symlink(info.linkname, full)
             self.content_bytes += len(os.fsencode(info.linkname))
             self.apply_attrs(full, info, is_link=True)
@@ -187,12 +203,17 @@ class _Extractor:
         else:
             raise _bad(info.name, f"has an unsupported tar type {info.type!r}")
 
-    def write_file(self, tar: tarfile.TarFile, info: tarfile.TarInfo, full: str) -> None:
+    def write_file(self, tar: tarfile.TarFile, info: tarfile.TarInfo, rel: str, full: str) -> None:
         if self.max_member_bytes is not None and info.size > self.max_member_bytes:
             raise _bad(info.name, f"declares {info.size} bytes, more than the archive can hold "
                                   f"({self.max_member_bytes} bytes at most)")
         source = tar.extractfile(info)
-        fd = os.open(full, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+        try:
+            fd = os.open(full, flags, 0o600)
+        except FileExistsError:          # a later entry replaces an earlier one
+            self.remove_existing(rel, keep_dir=False)
+            fd = os.open(full, flags, 0o600)
         try:
             remaining = info.size
             while remaining:
@@ -205,6 +226,7 @@ class _Extractor:
                                       hint="the archive is incomplete or corrupt; nothing was stored")
                 _write_all(fd, chunk)
                 remaining -= len(chunk)
+            self.apply_attrs(fd, info)    # through the descriptor: no more path lookups
         finally:
             os.close(fd)
         self.content_bytes += info.size

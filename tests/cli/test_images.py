@@ -147,3 +147,18 @@ def test_rmi_refuses_an_image_a_container_uses_unless_forced(pallet_root: Path):
     df = out(run_pallet("system", "df", root=pallet_root)).splitlines()
     assert df[1].split()[:3] == ["Images", "1", "1"]
     assert "deleted" not in out(run_pallet("image", "prune", "-a", "-f", root=pallet_root))
+
+
+def test_image_group_offers_save_load_import(tmp_path: Path):
+    image_id = make_busybox_image(tmp_path / "a")
+    assert run_pallet("image", "save", "-o", str(tmp_path / "x.tar"), "busybox",
+                      root=tmp_path / "a").returncode == 0
+    loaded = run_pallet("image", "load", "-i", str(tmp_path / "x.tar"), root=tmp_path / "b")
+    assert out(loaded) == "Loaded image: busybox:latest\n"
+    imported = out(run_pallet("image", "import", str(busybox_rootfs_tarball()), "again:1",
+                              root=tmp_path / "b")).strip()
+    assert imported.startswith("sha256:")
+    assert out(run_pallet("image", "ls", "-q", "busybox", root=tmp_path / "b")).strip() == image_id[7:19]
+    helptext = out(run_pallet("image", "--help"))
+    for name in ("history", "import", "inspect", "load", "ls", "prune", "rm", "save", "tag"):
+        assert f"  {name} " in helptext

@@ -211,3 +211,41 @@ def test_unpack_refuses_a_layer_that_does_not_match_its_diff_id(tmp_path: Path):
     with pytest.raises(PalletError, match="but the image config says"):
         unpacked_layer_dir(store, layer, "sha256:" + "1" * 64)
     assert list(store.layers.iterdir()) == [] and list(store.tmp.iterdir()) == []
+
+
+def test_pack_refuses_an_upper_dir_with_overlay_redirects(tmp_path: Path):
+    from pallet.errors import PalletError
+    store = Store.open(tmp_path / "store")
+    upper = tmp_path / "upper"
+    (upper / "renamed").mkdir(parents=True)
+    os.setxattr(upper / "renamed", "trusted.overlay.redirect", b"/original")
+    with pytest.raises(PalletError, match="redirect_dir=off"):
+        pack_layer(store, upper)
+    assert store.list_blobs() == [] and list(store.tmp.iterdir()) == []
+
+
+def test_unpacked_root_and_implicit_parents_are_0755_whatever_the_umask(tmp_path: Path):
+    store = Store.open(tmp_path / "store")
+    tree = tmp_path / "tree"
+    (tree / "a/b").mkdir(parents=True)
+    (tree / "a/b/f").write_text("x")
+    layer = pack_layer(store, tree)
+    # a tar that names only the file: its parents must be created implicitly
+    import gzip as gz
+    import tarfile as tf
+    raw = io.BytesIO()
+    with tf.open(fileobj=raw, mode="w") as tar:
+        info = tf.TarInfo("deep/er/file")
+        info.size = 1
+        tar.addfile(info, io.BytesIO(b"y"))
+    blob = store.put_bytes(gz.compress(raw.getvalue()))
+    implicit = "sha256:" + hashlib.sha256(raw.getvalue()).hexdigest()
+    old = os.umask(0o077)
+    try:
+        out = unpacked_layer_dir(store, layer, layer.diff_id)
+        other = unpacked_layer_dir(store, blob, implicit)
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(os.stat(out).st_mode) == 0o755
+    assert stat.S_IMODE(os.stat(other / "deep").st_mode) == 0o755
+    assert stat.S_IMODE(os.stat(other / "deep/er").st_mode) == 0o755

@@ -106,3 +106,35 @@ def test_concurrent_index_updates_from_processes_lose_nothing(tmp_path: Path):
     entries = Store.open(tmp_path).index_entries()
     assert len(entries) == 160
     assert len({entry["digest"] for entry in entries}) == 160
+
+
+def _hold_lease_and_write(root: str, ready, release) -> None:
+    store = Store.open(Path(root))
+    with store.lease():
+        store.put_bytes(b"in-flight layer, not referenced yet")
+        ready.set()
+        release.wait(30)
+
+
+def test_garbage_collection_waits_for_leases(tmp_path: Path):
+    import threading
+    import time
+
+    from pallet.runtime.images import collect_garbage
+    Store.open(tmp_path)
+    context = multiprocessing.get_context("fork")
+    ready, release = context.Event(), context.Event()
+    holder = context.Process(target=_hold_lease_and_write, args=(str(tmp_path), ready, release))
+    holder.start()
+    assert ready.wait(30)
+    store = Store.open(tmp_path)
+    finished = threading.Event()
+    collector = threading.Thread(target=lambda: (collect_garbage(store), finished.set()))
+    collector.start()
+    time.sleep(0.5)
+    assert not finished.is_set()                          # blocked behind the lease
+    assert store.list_blobs() == [sha(b"in-flight layer, not referenced yet")]
+    release.set()
+    holder.join(30)
+    collector.join(30)
+    assert finished.is_set() and store.list_blobs() == []   # collected once the lease ended

@@ -1,0 +1,286 @@
+"""The build orchestrator: context + build file -> plan -> cached, isolated steps -> image.
+
+    build(*, root, context, dockerfile, tags, build_args, target, no_cache, ...) -> BuildResult
+
+Stages run in dependency order; stages that do not depend on each other run on two threads
+(the machine has two cores). The image is committed and tags moved only after every step
+succeeded, so a failed or interrupted build tags nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tarfile
+import tempfile
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO, TextIO
+
+from pallet.errors import PalletError
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    image_id: str
+    tags: tuple[str, ...]
+    stats: dict = field(default_factory=dict, compare=False)
+
+
+@dataclass(frozen=True)
+class ContextSource:
+    """Where the context comes from: a directory, or a stream (a tar, or a bare build file)."""
+
+    directory: Path | None = None
+    stream: BinaryIO | None = None
+
+
+def build(*, root: Path, context: ContextSource, dockerfile: str | None = None,
+          dockerfile_text: str | None = None, tags: tuple[str, ...] = (),
+          build_args: dict[str, str] | None = None, target: str | None = None,
+          no_cache: bool = False, no_cache_filter: tuple[str, ...] = (),
+          labels: dict[str, str] | None = None, progress: str = "auto", quiet: bool = False,
+          iidfile: Path | None = None, secrets: dict[str, bytes] | None = None,
+          network: str = "default", platform: str | None = None,
+          source_date_epoch: int | None = None, memory: int | None = None,
+          cpus: float | None = None, cache_from: tuple[str, ...] = (),
+          cache_to: tuple[str, ...] = (), progress_stream: TextIO | None = None,
+          compression: str = "none") -> BuildResult:
+    from pallet.builder.execute import BuildOptions, StageRunner, final_image_config
+    from pallet.builder.progress import make_progress
+    from pallet.runtime.store import Store
+
+    from pallet.runtime.images import normalize_tags
+    normalize_tags(tags)  # a bad -t fails before any work, as docker build does
+    store = Store.open(root)
+    progress_view = make_progress(progress, quiet=quiet, stream=progress_stream)
+    scratch = store.temp_dir("context-")
+    runner = None
+    try:
+        context_dir, stream_dockerfile = _materialise_context(context, scratch)
+        text, path = _read_dockerfile(context_dir, dockerfile, dockerfile_text or stream_dockerfile)
+        args = dict(build_args or {})
+        if source_date_epoch is None and "SOURCE_DATE_EPOCH" in args:
+            source_date_epoch = _epoch(args["SOURCE_DATE_EPOCH"])
+        if source_date_epoch is not None:
+            args.setdefault("SOURCE_DATE_EPOCH", str(source_date_epoch))
+        for spec in cache_from:
+            from pallet.builder.cacheio import import_cache
+            import_cache(store=store, root=root, spec=spec)
+        built_plan = _plan(store, root, text=text, path=path, args=args, target=target,
+                           platform=platform)
+        build_context = _open_context(root, context_dir, Path(path) if context_dir else None)
+        no_cache_stages = frozenset(s.index for s in built_plan.stages
+                                    if s.name in set(no_cache_filter)
+                                    or str(s.index) in set(no_cache_filter))
+        options = BuildOptions(no_cache=no_cache, no_cache_stages=no_cache_stages,
+                               source_date_epoch=source_date_epoch, network=network,
+                               secrets=dict(secrets or {}), memory=memory, cpus=cpus,
+                               compression=compression)
+        runner = StageRunner(store=store, context=build_context, progress=progress_view,
+                             options=options, root=root)
+        _run_stages(runner, built_plan)
+        final_stage = next(s for s in built_plan.stages if s.index == built_plan.target)
+        state = runner.states[final_stage.index]
+        config = final_image_config(state=state, step=final_stage.steps[-1],
+                                    labels=labels or {}, options=options)
+        from pallet.runtime.images import commit_image
+        progress_view.message("exporting layers")
+        image = commit_image(store, config=config, layers=list(state.layers), tags=list(tags))
+        progress_view.message(f"writing image {image.id}")
+        for name in image.references:
+            progress_view.message(f"naming to {name}")
+        if build_context is not None:
+            build_context.stat_cache.save()
+        for spec in cache_to:
+            from pallet.builder.cacheio import export_cache
+            export_cache(store=store, root=root, spec=spec, keys=runner.used_keys())
+        if iidfile is not None:
+            _write_iidfile(iidfile, image.id)
+        return BuildResult(image_id=image.id, tags=tuple(image.references),
+                           stats=dict(runner.stats))
+    finally:
+        progress_view.close()
+        if runner is not None:
+            runner.sweep()
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _plan(store, root: Path, *, text: str, path: str, args: dict[str, str],
+          target: str | None, platform: str | None):
+    """Plan the build, or reuse the plan of an identical earlier build (plancache.py)."""
+    from pallet.builder import plancache
+
+    key = plancache.plan_key(text=text, path=path, build_args=args, target=target,
+                             platform=platform)
+
+    def current_id(ref: str) -> str | None:
+        from pallet.runtime.images import resolve_image
+        try:
+            return resolve_image(store, ref).id
+        except PalletError:
+            return None
+
+    cached = plancache.load(root, key, current_id)
+    if cached is not None:
+        return cached
+    from pallet.builder.plan import plan
+    from pallet.grammar import parse
+
+    bases: dict[str, str] = {}
+
+    def resolve(ref, span):
+        base = _resolve_base(store, ref, span)
+        bases[ref] = base.id
+        return base
+
+    built_plan = plan(parse(text, path), build_args=args, target=target, resolve_base=resolve,
+                      platform=platform)
+    plancache.store(root, key, built_plan, bases)
+    return built_plan
+
+
+def _epoch(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError as error:
+        raise PalletError(f"invalid SOURCE_DATE_EPOCH {text!r}: not an integer") from error
+
+
+def _resolve_base(store, ref: str, span):
+    from pallet.builder.plan import BaseImage
+    from pallet.runtime.images import resolve_image
+    try:
+        image = resolve_image(store, ref)
+    except PalletError as error:
+        raise PalletError(f"base image {ref}: not found locally ({error.message})", span=span,
+                          hint=f"pull or load {ref} first (pallet pull {ref})") from error
+    return BaseImage(id=image.id, config=image.config)
+
+
+def _materialise_context(context: ContextSource, scratch: Path) -> tuple[Path | None, str | None]:
+    """A directory context is used in place; a stream is a tar (unpacked safely) or a bare
+    build file (no context at all), as ``docker build - < X`` decides by content."""
+    if context.directory is not None:
+        if not context.directory.is_dir():
+            raise PalletError(f"unable to prepare context: path {str(context.directory)!r} not found")
+        return context.directory.resolve(), None
+    data = context.stream.read()
+    from pallet.builder.archives import compression_of
+    if compression_of(data[:8]) is None and not _looks_like_tar(data):
+        return None, data.decode("utf-8", "replace")
+    directory = scratch / "context"
+    directory.mkdir()
+    with tempfile.NamedTemporaryFile(dir=scratch) as handle:
+        handle.write(data)
+        handle.flush()
+        from pallet.builder.archives import extract_archive_into
+        extract_archive_into(Path(handle.name), directory, owner=None)
+    return directory, None
+
+
+def _looks_like_tar(data: bytes) -> bool:
+    if len(data) < 512:
+        return False
+    try:
+        tarfile.TarInfo.frombuf(data[:512], "utf-8", "surrogateescape")
+    except tarfile.HeaderError:
+        return False
+    return True
+
+
+def _read_dockerfile(context_dir: Path | None, dockerfile: str | None,
+                     text: str | None) -> tuple[str, str]:
+    if text is not None:
+        return text, dockerfile if dockerfile not in (None, "-") else "Dockerfile"
+    from pallet.builder.context import default_dockerfile
+    if dockerfile is not None:
+        candidate = Path(dockerfile)
+        if not candidate.is_absolute() and not candidate.exists() and context_dir is not None:
+            candidate = context_dir / dockerfile
+    else:
+        candidate = default_dockerfile(context_dir) if context_dir else None
+        if candidate is None:
+            raise PalletError("failed to read dockerfile: open Dockerfile: no such file or directory",
+                              hint="add a Dockerfile to the context or name one with -f")
+    try:
+        return candidate.read_text(encoding="utf-8"), str(dockerfile or candidate.name)
+    except FileNotFoundError as error:
+        raise PalletError(f"failed to read dockerfile: open {dockerfile}: no such file or directory",
+                          hint="check the -f path") from error
+
+
+def _open_context(root: Path, context_dir: Path | None, dockerfile: Path | None):
+    if context_dir is None:
+        return None
+    from pallet.builder.context import BuildContext, ignore_file_text
+    from pallet.builder.statcache import StatCache
+    from pallet.grammar.dockerignore import IgnoreRules
+
+    dockerfile_path = None
+    if dockerfile is not None:
+        dockerfile_path = dockerfile if dockerfile.is_absolute() else Path.cwd() / dockerfile
+    text = ignore_file_text(context_dir=context_dir, dockerfile=dockerfile_path)
+    ignore = IgnoreRules.parse(text) if text is not None else None
+    return BuildContext(directory=context_dir, ignore=ignore,
+                        stat_cache=StatCache.for_context(root=root, context_dir=context_dir))
+
+
+def _write_iidfile(path: Path, image_id: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(image_id)
+    os.replace(tmp, path)
+
+
+def _run_stages(runner, built_plan) -> None:
+    """Run every stage once its dependencies are done; independent ones in parallel."""
+    stage_of = {step_id: step.stage for step_id, step in built_plan.steps().items()}
+    deps: dict[int, set[int]] = {s.index: set() for s in built_plan.stages}
+    for a, b in built_plan.edges:
+        if stage_of[a] != stage_of[b]:
+            deps[stage_of[b]].add(stage_of[a])
+    done: set[int] = set()
+    pending = {s.index: s for s in built_plan.stages}
+
+    def ready() -> list:
+        return [s for i, s in sorted(pending.items()) if deps[i] <= done]
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        running = {}
+        while pending or running:
+            for stage in ready():
+                if stage.index in running.values():
+                    continue
+                if not running and len(ready()) == 1:
+                    # one stage at a time: run it here, so Ctrl-C reaches the container code
+                    _run_stage(runner, stage)
+                    done.add(stage.index)
+                    del pending[stage.index]
+                    break
+                running[pool.submit(_run_stage, runner, stage)] = stage.index
+                del pending[stage.index]
+            if not running:
+                if pending and not ready():
+                    raise PalletError("internal: stages wait on each other (a dependency cycle)")
+                continue
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in finished:
+                index = running.pop(future)
+                future.result()  # re-raises the stage's error; the pool drains the others
+                done.add(index)
+
+
+def _run_stage(runner, stage) -> None:
+    steps = list(stage.steps)
+    if steps[0].base_image is not None:
+        runner.progress.start(steps[0].id, steps[0].title)
+        state = runner.start_stage(steps[0])
+        runner.progress.done(steps[0].id)
+    else:
+        state = runner.start_stage(steps[0])
+    for step in steps[1:]:
+        state = runner.run_step(step, state)
+        runner.note_key(state.key)
+    runner.states[stage.index] = state
+

@@ -1,0 +1,327 @@
+"""The build context: a directory (or a tar stream unpacked into one), filtered by .dockerignore.
+
+COPY/ADD and ``RUN --mount=type=bind`` read the context only through ``BuildContext.select``,
+which resolves a source (with Go ``filepath.Match`` wildcards, as Docker does) into the exact
+list of files it names, with their metadata and content hash. That list is both what the step
+copies and what its cache key digests, so a key can never cover more or less than the copy.
+
+Symlinks: a source named directly (or matched by a wildcard) is followed, but only inside the
+context; a symlink found while walking a directory source is copied as a symlink. A source
+that leads out of the context (``../x``, an absolute path, a symlink pointing out) is an error.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import stat as statmod
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Iterator, Protocol
+
+from pallet.builder.statcache import StatCache
+from pallet.errors import PalletError, Span
+
+MAX_SYMLINK_HOPS = 40
+
+
+class IgnoreMatcher(Protocol):
+    """What the builder needs from .dockerignore rules (pallet.grammar.dockerignore.IgnoreRules)."""
+
+    def excludes(self, relpath: str) -> bool: ...
+
+    def may_include_under(self, relpath: str) -> bool: ...
+
+
+@dataclass(frozen=True)
+class ContextEntry:
+    """One file, directory or symlink as a step will copy it.
+
+    ``relpath`` is relative to the selected source root ("" for the root itself), ``origin``
+    is the path relative to the context directory. ``content_hash`` is the xxh3-128 of a
+    regular file's bytes (empty for other kinds).
+    """
+
+    relpath: str
+    origin: str
+    kind: str  # "file" | "dir" | "symlink"
+    mode: int  # permission bits incl. setuid/setgid/sticky
+    size: int
+    link_target: str
+    content_hash: str
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What one COPY/ADD source resolved to: its root entry kind and the entries under it."""
+
+    source: str
+    root_origin: str
+    kind: str
+    entries: tuple[ContextEntry, ...]
+    name: str = ""  # the matched name before symlinks were followed (a file's name at dest)
+
+
+class BuildContext:
+    """A context directory with its ignore rules and stat cache."""
+
+    def __init__(self, *, directory: Path, ignore: IgnoreMatcher | None,
+                 stat_cache: StatCache) -> None:
+        self.directory = directory
+        self.ignore = ignore
+        self.stat_cache = stat_cache
+
+    # -- selection --------------------------------------------------------------------------
+
+    def select(self, source: str, *, span: Span | None = None,
+               source_line: str | None = None) -> list[Selection]:
+        """Resolve one COPY source to the selections it names (several for a wildcard).
+
+        A missing source (or a wildcard matching nothing) is an error, as in Docker.
+        """
+        clean = self._clean_source(source, span=span, source_line=source_line)
+        if clean == "":
+            origins = [""]
+        elif has_wildcard(clean):
+            origins = self._glob(clean)
+        else:
+            origins = [clean] if self._exists(clean) else []
+        if not origins:
+            raise PalletError(
+                f"COPY failed: file not found in build context or excluded by .dockerignore: "
+                f"stat {source}: file does not exist", span=span, source_line=source_line,
+                hint="check the path relative to the context directory and the .dockerignore")
+        return [self._selection(source, origin, span=span, source_line=source_line)
+                for origin in origins]
+
+    def _clean_source(self, source: str, *, span: Span | None, source_line: str | None) -> str:
+        if source.startswith("/"):
+            raise PalletError(f"COPY source {source!r} is an absolute path outside the build context",
+                              span=span, source_line=source_line,
+                              hint="name sources relative to the context directory")
+        parts: list[str] = []
+        for part in source.split("/"):
+            if part in ("", "."):
+                continue
+            if part == "..":
+                if not parts:
+                    raise PalletError(f"COPY source {source!r} is outside the build context",
+                                      span=span, source_line=source_line,
+                                      hint="move the file into the context directory")
+                parts.pop()
+                continue
+            parts.append(part)
+        return "/".join(parts)
+
+    def _excluded(self, relpath: str) -> bool:
+        return self.ignore is not None and relpath != "" and self.ignore.excludes(relpath)
+
+    def _exists(self, relpath: str) -> bool:
+        if self._excluded(relpath):
+            return False
+        return os.path.lexists(self.directory / relpath)
+
+    def _glob(self, pattern: str) -> list[str]:
+        """Match a cleaned pattern component by component (``*`` never crosses ``/``)."""
+        candidates = [""]
+        for component in pattern.split("/"):
+            matcher = go_match_regex(component) if has_wildcard(component) else None
+            next_candidates = []
+            for base in candidates:
+                base_dir = self.directory / base if base else self.directory
+                if matcher is None:
+                    child = f"{base}/{component}" if base else component
+                    if os.path.lexists(self.directory / child):
+                        next_candidates.append(child)
+                    continue
+                try:
+                    names = sorted(os.listdir(base_dir))
+                except (NotADirectoryError, FileNotFoundError):
+                    continue
+                for name in names:
+                    if matcher.fullmatch(name):
+                        next_candidates.append(f"{base}/{name}" if base else name)
+            candidates = next_candidates
+        return [c for c in candidates if not self._excluded(c)]
+
+    def _selection(self, source: str, origin: str, *, span: Span | None,
+                   source_line: str | None) -> Selection:
+        resolved = self._resolve_in_context(origin, span=span, source_line=source_line)
+        st = os.lstat(self.directory / resolved) if resolved else os.lstat(self.directory)
+        name = origin.rsplit("/", 1)[-1]
+        if statmod.S_ISDIR(st.st_mode):
+            entries = tuple(self._walk_dir(resolved, st))
+            return Selection(source=source, root_origin=resolved, kind="dir", entries=entries,
+                             name=name)
+        if statmod.S_ISREG(st.st_mode):
+            entry = self._entry("", resolved, st)
+            return Selection(source=source, root_origin=resolved, kind="file", entries=(entry,),
+                             name=name)
+        raise PalletError(f"COPY source {source!r} is not a regular file, directory or symlink",
+                          span=span, source_line=source_line)
+
+    def _resolve_in_context(self, origin: str, *, span: Span | None,
+                            source_line: str | None) -> str:
+        """Follow symlinks in ``origin`` (every component), refusing any that leave the context."""
+        parts = [p for p in origin.split("/") if p]
+        resolved: list[str] = []
+        hops = 0
+        while parts:
+            part = parts.pop(0)
+            if part == ".":
+                continue
+            if part == "..":
+                if not resolved:
+                    raise _escape_error(origin, span, source_line)
+                resolved.pop()
+                continue
+            candidate = "/".join(resolved + [part])
+            full = self.directory / candidate
+            if full.is_symlink():
+                hops += 1
+                if hops > MAX_SYMLINK_HOPS:
+                    raise PalletError(f"COPY source {origin!r}: too many levels of symbolic links",
+                                      span=span, source_line=source_line)
+                target = os.readlink(full)
+                if target.startswith("/"):
+                    raise _escape_error(origin, span, source_line)
+                parts = [p for p in target.split("/") if p] + parts
+                continue
+            resolved.append(part)
+        path = "/".join(resolved)
+        if path and self._excluded(path):
+            raise PalletError(f"COPY source {origin!r} points at {path!r}, which .dockerignore excludes",
+                              span=span, source_line=source_line)
+        return path
+
+    def _walk_dir(self, origin: str, root_stat: os.stat_result) -> Iterator[ContextEntry]:
+        """The directory itself, then everything below it that .dockerignore keeps, sorted."""
+        yield self._entry("", origin, root_stat)
+        yield from self._walk_children(origin, "")
+
+    def _walk_children(self, origin: str, rel: str) -> Iterator[ContextEntry]:
+        dir_path = self.directory / origin if origin else self.directory
+        with os.scandir(dir_path) as iterator:
+            children = sorted(iterator, key=lambda e: e.name)
+        for child in children:
+            child_origin = f"{origin}/{child.name}" if origin else child.name
+            child_rel = f"{rel}/{child.name}" if rel else child.name
+            st = child.stat(follow_symlinks=False)
+            is_dir = statmod.S_ISDIR(st.st_mode)
+            if self._excluded(child_origin):
+                # An excluded directory may still hold re-included files ("!dir/keep").
+                if is_dir and self.ignore is not None and self.ignore.may_include_under(child_origin):
+                    below = list(self._walk_children(child_origin, child_rel))
+                    if below:
+                        yield self._entry(child_rel, child_origin, st)
+                        yield from below
+                continue
+            if not (is_dir or statmod.S_ISREG(st.st_mode) or statmod.S_ISLNK(st.st_mode)):
+                continue  # sockets, fifos, devices are not part of a build context
+            yield self._entry(child_rel, child_origin, st)
+            if is_dir:
+                yield from self._walk_children(child_origin, child_rel)
+
+    def _entry(self, rel: str, origin: str, st: os.stat_result) -> ContextEntry:
+        mode = statmod.S_IMODE(st.st_mode)
+        if statmod.S_ISDIR(st.st_mode):
+            return ContextEntry(rel, origin, "dir", mode, 0, "", "")
+        if statmod.S_ISLNK(st.st_mode):
+            return ContextEntry(rel, origin, "symlink", mode, 0,
+                                os.readlink(self.directory / origin), "")
+        digest = self.stat_cache.content_hash(origin, st)
+        return ContextEntry(rel, origin, "file", mode, st.st_size, "", digest)
+
+
+def _escape_error(origin: str, span: Span | None, source_line: str | None) -> PalletError:
+    return PalletError(f"COPY source {origin!r} leads outside the build context through a symlink",
+                       span=span, source_line=source_line,
+                       hint="symlinks in a COPY source must point inside the context")
+
+
+def has_wildcard(pattern: str) -> bool:
+    return any(ch in pattern for ch in "*?[")
+
+
+@lru_cache(maxsize=256)
+def go_match_regex(pattern: str) -> re.Pattern[str]:
+    """Translate one path component of Go's ``filepath.Match`` syntax into a regex.
+
+    Written by hand because Python's fnmatch differs: it negates classes with ``!`` (Go uses
+    ``^``), treats ``\\`` literally, and lets ``*`` match ``/``.
+    """
+    out: list[str] = []
+    i = 0
+    while i < len(pattern):
+        ch = pattern[i]
+        if ch == "*":
+            out.append("[^/]*")
+        elif ch == "?":
+            out.append("[^/]")
+        elif ch == "\\" and i + 1 < len(pattern):
+            i += 1
+            out.append(re.escape(pattern[i]))
+        elif ch == "[":
+            end = i + 1
+            if end < len(pattern) and pattern[end] == "^":
+                end += 1
+            if end < len(pattern) and pattern[end] == "]":
+                end += 1
+            while end < len(pattern) and pattern[end] != "]":
+                end += 2 if pattern[end] == "\\" else 1
+            if end >= len(pattern):
+                raise PalletError(f"syntax error in pattern {pattern!r}: unclosed '['")
+            body = pattern[i + 1:end]
+            negate = body.startswith("^")
+            if negate:
+                body = body[1:]
+            out.append(f"[{'^' if negate else ''}{_class_body(body)}]")
+            i = end
+        else:
+            out.append(re.escape(ch))
+        i += 1
+    return re.compile("".join(out))
+
+
+def _class_body(body: str) -> str:
+    """A Go class body as a Python one: ``\\x`` is a literal x; Python's set-operator and
+    nested-class characters are escaped so they stay literal."""
+    out: list[str] = []
+    i = 0
+    while i < len(body):
+        ch = body[i]
+        if ch == "\\" and i + 1 < len(body):
+            i += 1
+            out.append(re.escape(body[i]))
+        elif ch in "[&~|^":
+            out.append("\\" + ch)
+        else:
+            out.append(ch)
+        i += 1
+    return "".join(out)
+
+
+def default_dockerfile(context_dir: Path) -> Path | None:
+    """``Dockerfile``, else ``Containerfile``, else lowercase ``dockerfile`` in the context."""
+    for name in ("Dockerfile", "Containerfile", "dockerfile"):
+        candidate = context_dir / name
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def ignore_file_text(*, context_dir: Path, dockerfile: Path | None) -> str | None:
+    """BuildKit's order: ``<Dockerfile>.dockerignore`` beside the build file, else the root one."""
+    candidates = []
+    if dockerfile is not None:
+        candidates.append(Path(f"{dockerfile}.dockerignore"))
+    candidates.append(context_dir / ".dockerignore")
+    for candidate in candidates:
+        try:
+            return candidate.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            continue
+        except OSError as error:
+            raise PalletError(f"read {candidate}: {error.strerror}") from error
+    return None

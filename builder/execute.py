@@ -1,0 +1,264 @@
+"""Run the planned steps of one stage: cache lookup, execution, layer commit, records.
+
+A stage's state after each step is a ``StageState``: its layers, the unpacked layer
+directories (overlayfs lowerdirs, top-most first), the history so far and the cache key.
+RUN goes through the runtime's isolation core; COPY/ADD and WORKDIR write their layer
+directly (builder/steps_copy.py). A new layer's directory is packed into the store and then
+*moved* into ``layers/<diffid>`` (it is already in overlay format), so the next step can use
+it as a lowerdir without unpacking the blob again.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from pallet.builder import cachekey
+from pallet.builder.cache import CacheRecord, CacheRecords, LayerRef
+from pallet.builder.steps import Step
+from pallet.errors import PalletError
+
+
+@dataclass(frozen=True)
+class StageState:
+    layers: tuple  # pallet.runtime.layers.Layer, bottom first
+    lowerdirs: tuple[Path, ...]  # top-most first
+    history: tuple[dict, ...]
+    key: str
+    image_config: dict  # architecture/os/variant of the base
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    no_cache: bool
+    no_cache_stages: frozenset[int]
+    source_date_epoch: int | None
+    network: str
+    secrets: dict[str, bytes]
+    memory: int | None = None
+    cpus: float | None = None
+    # Layers stay uncompressed in the local store, as in Docker's graph driver: packing
+    # 300 MB with gzip costs seconds per rebuild; compression belongs to push/save time.
+    compression: str = "none"
+
+
+class StepFailed(PalletError):
+    """A step that ran and failed (exit code, output tail are in the message)."""
+
+
+def created_time(options: BuildOptions) -> str:
+    from datetime import datetime, timezone
+    if options.source_date_epoch is not None:
+        moment = datetime.fromtimestamp(options.source_date_epoch, timezone.utc)
+        return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class StageRunner:
+    """Executes steps for the orchestrator; one instance per build (thread-safe per stage)."""
+
+    def __init__(self, *, store, context, progress, options: BuildOptions, root: Path) -> None:
+        self.store = store
+        self.context = context
+        self.progress = progress
+        self.options = options
+        self.root = root
+        self.records = CacheRecords(root)
+        self.states: dict[int, StageState] = {}
+        self.stats = {"cached": 0, "executed": 0, "containers": 0}
+        self._keys: list[str] = []
+        self.work_dirs: list[Path] = []  # swept again at the end, whatever interrupted a step
+
+    def sweep(self) -> None:
+        """Remove every step work dir still present (an interrupt can land mid-cleanup)."""
+        for work in self.work_dirs:
+            if work.exists():
+                try:
+                    self.store.remove_tree(work)
+                except OSError:
+                    pass  # a concurrent unmount may still hold it; system check reports it
+
+    def note_key(self, key: str) -> None:
+        """Remember a step key this build used (for --cache-to)."""
+        self._keys.append(key)
+
+    def used_keys(self) -> list[str]:
+        return list(dict.fromkeys(self._keys))
+
+    # -- FROM -----------------------------------------------------------------------------------
+    def start_stage(self, step: Step) -> StageState:
+        from pallet.runtime.images import resolve_image
+        from pallet.runtime.layers import layer_dirs
+
+        if step.base_stage is not None:
+            return self.states[step.base_stage]
+        if step.base_image is None:
+            return StageState(layers=(), lowerdirs=(), history=(),
+                              key=cachekey.scratch_base_key(),
+                              image_config={"architecture": _arch(), "os": "linux"})
+        image = resolve_image(self.store, step.base_image)
+        dirs = layer_dirs(self.store, image)
+        return StageState(layers=tuple(image.layer_objects(self.store)), lowerdirs=tuple(dirs),
+                          history=tuple(image.config.get("history") or ()),
+                          key=cachekey.image_base_key(image.id),
+                          image_config={k: image.config[k] for k in
+                                        ("architecture", "os", "variant") if k in image.config})
+
+    # -- one step -------------------------------------------------------------------------------
+    def run_step(self, step: Step, state: StageState) -> StageState:
+        if step.kind == "meta":
+            key = cachekey.step_key(parent=state.key, step=step.key_desc, inputs=cachekey.NO_INPUTS)
+            history = state.history
+            if step.history is not None:
+                # a metadata step takes the time of the step before it, so a fully cached
+                # rebuild reproduces the same config and image ID (as BuildKit's does)
+                history = history + (history_entry(step.history,
+                                                   created=last_created(state, self.options)),)
+            return replace(state, key=key, history=history)
+        if step.kind == "copy":
+            from pallet.builder.steps_exec import prepare_copy
+            prepared = prepare_copy(self, step, state)
+            inputs = prepared.digest
+        else:
+            prepared = None
+            inputs = cachekey.NO_INPUTS
+            if step.kind == "run" and any(m.type == "bind" for m in step.run.mounts):
+                from pallet.builder.steps_exec import bind_mounts_digest
+                inputs = bind_mounts_digest(self, step)
+        key = cachekey.step_key(parent=state.key, step=step.key_desc, inputs=inputs)
+        use_cache = not self.options.no_cache and step.stage not in self.options.no_cache_stages
+        if use_cache:
+            hit = self._from_cache(step, state, key)
+            if hit is not None:
+                if prepared is not None:
+                    prepared.cleanup()
+                return hit
+        self.progress.start(step.id, step.title)
+        work = self.store.temp_dir("build-")
+        self.work_dirs.append(work)
+        try:
+            layer_dir = work / "layer"
+            layer_dir.mkdir()
+            from pallet.builder import steps_exec
+            if step.kind == "run":
+                steps_exec.execute_run(self, step, state, work, layer_dir)
+            elif step.kind == "copy":
+                steps_exec.execute_copy(self, step, state, prepared, layer_dir)
+            elif step.kind == "workdir":
+                steps_exec.execute_workdir(self, step, state, layer_dir)
+            else:
+                raise PalletError(f"internal: unknown step kind {step.kind}")
+            result = self._commit(step, state, key, layer_dir)
+        except BaseException as error:
+            reason = "interrupted" if isinstance(error, KeyboardInterrupt) else \
+                getattr(error, "message", str(error))
+            self.progress.error(step.id, reason.splitlines()[0] if reason else type(error).__name__)
+            raise
+        finally:
+            if prepared is not None:
+                prepared.cleanup()
+            self.store.remove_tree(work)
+        self.progress.done(step.id)
+        self.stats["executed"] += 1
+        return result
+
+    def _from_cache(self, step: Step, state: StageState, key: str) -> StageState | None:
+        from pallet.runtime.layers import Layer, unpacked_layer_dir
+
+        record = self.records.get(key)
+        if record is None:
+            return None
+        layers = state.layers
+        lowerdirs = state.lowerdirs
+        if record.layer is not None:
+            ref = record.layer
+            if not self.store.has_blob(ref.digest):
+                return None  # the layer was pruned: rebuild the step (and rewrite the record)
+            layer = Layer(digest=ref.digest, size=ref.size, media_type=ref.media_type,
+                          diff_id=ref.diff_id)
+            lowerdirs = (unpacked_layer_dir(self.store, layer, ref.diff_id),) + lowerdirs
+            layers = layers + (layer,)
+        self.progress.cached(step.id, step.title)
+        self.stats["cached"] += 1
+        history = state.history + (history_entry(
+            record.history, created=record.history.get("created") or created_time(self.options)),)
+        return replace(state, layers=layers, lowerdirs=lowerdirs, history=history, key=key)
+
+    def _commit(self, step: Step, state: StageState, key: str, layer_dir: Path) -> StageState:
+        from pallet.runtime.layers import pack_layer
+
+        created = created_time(self.options)
+        has_entries = any(os.scandir(layer_dir))
+        layer = None
+        if has_entries:
+            layer = pack_layer(self.store, layer_dir, compression=self.options.compression,
+                               source_date_epoch=self.options.source_date_epoch)
+            if layer.empty:
+                layer = None
+        history = history_entry(step.history or {"created_by": step.title}, created=created,
+                                empty_layer=layer is None)
+        layers, lowerdirs = state.layers, state.lowerdirs
+        if layer is not None:
+            target = self.store.layers / layer.diff_id.split(":", 1)[1]
+            if not target.exists():
+                try:
+                    os.rename(layer_dir, target)
+                except OSError:
+                    if not target.is_dir():
+                        raise
+            layers = layers + (layer,)
+            lowerdirs = (target,) + lowerdirs
+        record = CacheRecord(key=key, layer=LayerRef(digest=layer.digest, diff_id=layer.diff_id,
+                                                     size=layer.size, media_type=layer.media_type)
+                             if layer else None,
+                             config=step.config, history=history)
+        self.records.put(record)
+        return replace(state, layers=layers, lowerdirs=lowerdirs,
+                       history=state.history + (history,), key=key)
+
+
+def history_entry(line: dict, *, created: str, empty_layer: bool | None = None) -> dict:
+    """A history entry with Go's field order (created, created_by, author, comment,
+    empty_layer): the config bytes, hence the image ID, must not depend on dict order."""
+    entry = {"created": created, "created_by": line.get("created_by", "")}
+    for key in ("author", "comment"):
+        if line.get(key):
+            entry[key] = line[key]
+    empty = line.get("empty_layer") if empty_layer is None else empty_layer
+    if empty:
+        entry["empty_layer"] = True
+    return entry
+
+
+def last_created(state: StageState, options: BuildOptions) -> str:
+    if options.source_date_epoch is not None:
+        return created_time(options)
+    for entry in reversed(state.history):
+        if entry.get("created"):
+            return entry["created"]
+    return created_time(options)
+
+
+def _arch() -> str:
+    from pallet.builder.plan import host_arch
+    return host_arch()
+
+
+def final_image_config(*, state: StageState, step: Step, labels: dict[str, str],
+                       options: BuildOptions) -> dict[str, Any]:
+    """The OCI image config of the built image (BuildKit's shape)."""
+    config = dict(step.config)
+    if labels:
+        config["Labels"] = {**(config.get("Labels") or {}), **labels}
+    image: dict[str, Any] = dict(state.image_config)
+    image.setdefault("architecture", _arch())
+    image.setdefault("os", "linux")
+    image["config"] = config
+    image["created"] = last_created(state, options)
+    image["history"] = list(state.history)
+    if step.author:
+        image["author"] = step.author
+    return image
+

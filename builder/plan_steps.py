@@ -1,0 +1,416 @@
+"""One stage's instructions -> expanded Steps, with the config after each step.
+
+Docker expands variables (the builder, not a shell) in ADD, COPY, ENV, EXPOSE, FROM, LABEL,
+STOPSIGNAL, USER, VOLUME, WORKDIR, ARG defaults and in the values of ``RUN --mount``,
+``--chown``, ``--chmod`` and ``--checksum``; never in RUN, CMD, ENTRYPOINT or SHELL, and
+``--from`` may not hold variables at all. Each instruction sees the scope from *before* it.
+The scope of a stage: ENV of the config in effect, plus the ARGs declared so far in the
+stage (ENV wins over an ARG of the same name).
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import os.path
+import re
+from typing import Any
+
+from pallet.builder import steps_meta as meta
+from pallet.builder.plan import (PROXY_ARGS, BaseImage, source_line_of, stage_reference)
+from pallet.builder.steps import CopySpec, InlineFile, MountSpec, RunSpec, Step
+from pallet.errors import PalletError
+
+SIZE_UNITS = {"": 1, "b": 1, "k": 1 << 10, "kb": 1 << 10, "m": 1 << 20, "mb": 1 << 20,
+              "g": 1 << 30, "gb": 1 << 30}
+
+
+class StageCompiler:
+    def __init__(self, *, stage, buildfile, build_args: dict[str, str],
+                 global_scope: dict[str, str], base_text: str, parent: "StageCompiler | None",
+                 stage_names: dict[str, int], resolve_base, declared_meta: set[str],
+                 platform: dict[str, str]) -> None:
+        self.stage = stage
+        self.buildfile = buildfile
+        self.escape = buildfile.escape
+        self.build_args = build_args
+        self.global_scope = global_scope
+        self.base_text = base_text
+        self.parent = parent
+        self.stage_names = stage_names
+        self.resolve_base = resolve_base
+        self.declared_meta = declared_meta
+        self.config: dict[str, Any] = {}
+        self.args: list[tuple[str, str | None]] = []  # ARGs in scope, in declaration order
+        self.author: str | None = None
+        self.cmd_set = False
+        self.final_config: dict[str, Any] = {}
+        self.image_config: dict[str, Any] = {}  # architecture/os/... of the base (not "config")
+
+    # -- scope ----------------------------------------------------------------------------------
+    def scope(self) -> dict[str, str]:
+        values = {name: value for name, value in self.args if value is not None}
+        values.update(meta.env_dict(self.config))
+        return values
+
+    def expand(self, word: str | None, instruction) -> str | None:
+        if word is None:
+            return None
+        from pallet.grammar.substitution import expand_word
+        try:
+            return expand_word(word, self.scope(), escape=self.escape).value
+        except PalletError as error:
+            raise PalletError(error.message, hint=error.hint, span=instruction.span,
+                              source_line=source_line_of(instruction)) from error
+
+    def expand_words(self, text: str, instruction) -> list[str]:
+        from pallet.grammar.substitution import expand_words
+        try:
+            return list(expand_words(text, self.scope(), escape=self.escape).words)
+        except PalletError as error:
+            raise PalletError(error.message, hint=error.hint, span=instruction.span,
+                              source_line=source_line_of(instruction)) from error
+
+    # -- compile --------------------------------------------------------------------------------
+    def compile(self) -> list[Step]:
+        stage = self.stage
+        name = stage.name or f"stage-{stage.index}"
+        instructions = list(stage.instructions)
+        base_step = self._from_step()
+        triggers = self._onbuild_triggers()
+        instructions = triggers + instructions
+        total = len(instructions) + 1
+        self.title_prefix = lambda n: f"[{name} {n}/{total}]"
+        steps = [dataclasses.replace(base_step,
+                                     title=f"{self.title_prefix(1)} FROM {self.base_text}")]
+        for number, instruction in enumerate(instructions, start=2):
+            step = self._compile_one(instruction, number, f"{stage.index}.{number - 1}")
+            if step is not None:
+                steps.append(step)
+        self.final_config = copy.deepcopy(self.config)
+        return steps
+
+    def _from_step(self) -> Step:
+        stage = self.stage
+        text = self.base_text
+        base_image = None
+        base_stage = None
+        if self.parent is not None:
+            self.config = copy.deepcopy(self.parent.final_config)
+            self.args = list(self.parent.args)
+            self.author = self.parent.author
+            self.image_config = dict(self.parent.image_config)
+            base_stage = self.parent.stage.index
+        elif text == "scratch":
+            self.config = meta.empty_config()
+            self.image_config = {"architecture": self.global_scope["TARGETARCH"], "os": "linux"}
+        else:
+            if "$" in stage.base and not text:
+                raise PalletError("base name (" + stage.base + ") should not be blank",
+                                  span=stage.span, source_line=source_line_of(stage.from_))
+            image: BaseImage = self.resolve_base(text, stage.from_.span)
+            full = image.config
+            self.config = copy.deepcopy(full.get("config") or {})
+            if not self.config.get("Env"):
+                self.config["Env"] = [f"PATH={meta.DEFAULT_PATH}"]
+            self.author = full.get("author")
+            self.image_config = {k: full[k] for k in ("architecture", "os", "variant")
+                                 if k in full}
+            base_image = text
+        return Step(id=f"{stage.index}.0", stage=stage.index, kind="from",
+                    title=f"[{stage.name or f'stage-{stage.index}'} 1/x] FROM {text}",
+                    span=stage.from_.span, source_line=source_line_of(stage.from_),
+                    config=copy.deepcopy(self.config), history=None,
+                    key_desc={"op": "from", "base": text}, base_image=base_image,
+                    base_stage=base_stage, author=self.author)
+
+    def _onbuild_triggers(self) -> list:
+        triggers = self.config.pop("OnBuild", None) or []
+        if not triggers:
+            return []
+        from pallet.grammar import parse
+        parsed = []
+        for trigger in triggers:
+            text = f"FROM scratch\n{trigger}\n"
+            buildfile = parse(text, f"{self.buildfile.path} (ONBUILD trigger of {self.base_text})")
+            parsed.extend(buildfile.stages[0].instructions)
+        return parsed
+
+    def _history(self, line: meta.HistoryLine) -> dict[str, Any]:
+        return {"created_by": line.created_by, "empty_layer": line.empty_layer,
+                "comment": meta.HISTORY_COMMENT}
+
+    def _meta_step(self, instruction, number: int, step_id: str, line: meta.HistoryLine | None,
+                   title: str) -> Step:
+        return Step(id=step_id, stage=self.stage.index, kind="meta",
+                    title=f"{self.title_prefix(number)} {title}", span=instruction.span,
+                    source_line=source_line_of(instruction), config=copy.deepcopy(self.config),
+                    history=self._history(line) if line else None,
+                    key_desc={"op": "meta", "config": self.config,
+                              "history": line.created_by if line else None,
+                              "author": self.author},
+                    author=self.author)
+
+    def _compile_one(self, inst, number: int, step_id: str) -> Step | None:
+        from pallet.grammar import ast
+        from pallet.grammar.envpairs import Pair, expand_pairs
+        title = (getattr(inst, "source", "") or "").splitlines()[0] if getattr(inst, "source", "") else ""
+        if isinstance(inst, (ast.Env, ast.Label)):
+            try:
+                pairs = expand_pairs([Pair(key=kv.key, value=kv.value) for kv in inst.pairs],
+                                     self.scope(), escape=self.escape).pairs
+            except PalletError as error:
+                raise PalletError(error.message, span=inst.span,
+                                  source_line=source_line_of(inst)) from error
+            kv = [(p.key, p.value or "") for p in pairs]
+            apply = meta.apply_env if isinstance(inst, ast.Env) else meta.apply_label
+            self.config, line = apply(self.config, kv)
+            return self._meta_step(inst, number, step_id, line, title)
+        if isinstance(inst, ast.Arg):
+            return self._arg(inst, number, step_id, title)
+        if isinstance(inst, ast.Run):
+            return self._run(inst, number, step_id)
+        if isinstance(inst, (ast.Copy, ast.Add)):
+            return self._copy(inst, number, step_id)
+        if isinstance(inst, ast.Workdir):
+            self.config, line, workdir = meta.apply_workdir(self.config, self.expand(inst.path, inst))
+            return Step(id=step_id, stage=self.stage.index, kind="workdir",
+                        title=f"{self.title_prefix(number)} WORKDIR {workdir}", span=inst.span,
+                        source_line=source_line_of(inst), config=copy.deepcopy(self.config),
+                        history=self._history(line),
+                        key_desc={"op": "workdir", "path": workdir,
+                                  "user": self.config.get("User") or ""},
+                        workdir=workdir, user=self.config.get("User") or "", author=self.author)
+        if isinstance(inst, ast.Cmd):
+            argv = self._command_argv(inst.command)
+            self.config, line = meta.apply_cmd(self.config, argv)
+            self.cmd_set = True
+        elif isinstance(inst, ast.Entrypoint):
+            argv = self._command_argv(inst.command)
+            self.config, line = meta.apply_entrypoint(self.config, argv,
+                                                      cmd_set_in_stage=self.cmd_set)
+        elif isinstance(inst, ast.Shell):
+            self.config, line = meta.apply_shell(self.config, list(inst.args))
+        elif isinstance(inst, ast.User):
+            self.config, line = meta.apply_user(self.config, self.expand(inst.user, inst))
+        elif isinstance(inst, ast.Volume):
+            paths = [self.expand(p, inst) for p in inst.paths]
+            self.config, line = meta.apply_volume(self.config, paths, span=inst.span)
+        elif isinstance(inst, ast.Expose):
+            words = [w for port in inst.ports for w in self.expand_words(port, inst)]
+            self.config, line = meta.apply_expose(self.config, words, span=inst.span)
+        elif isinstance(inst, ast.Stopsignal):
+            self.config, line = meta.apply_stopsignal(self.config, self.expand(inst.signal, inst),
+                                                      span=inst.span)
+        elif isinstance(inst, ast.Healthcheck):
+            self.config, line = meta.apply_healthcheck(self.config, self._healthcheck(inst))
+        elif isinstance(inst, ast.Onbuild):
+            self.config = meta.apply_onbuild(self.config, inst.expression)
+            line = None
+        elif isinstance(inst, ast.Maintainer):
+            self.author = inst.name
+            line = meta.maintainer_history(inst.name)
+        else:
+            raise PalletError(f"unknown instruction: {inst.keyword}", span=inst.span,
+                              source_line=source_line_of(inst))
+        return self._meta_step(inst, number, step_id, line, title)
+
+    def _command_argv(self, command) -> list[str]:
+        if command.exec_form:
+            return list(command.args)
+        return meta.with_shell(self.config, " ".join(command.args))
+
+    def _healthcheck(self, inst) -> dict[str, Any]:
+        if inst.none:
+            return {"Test": ["NONE"]}
+        command = inst.command
+        test = ["CMD", *command.args] if command.exec_form else ["CMD-SHELL", " ".join(command.args)]
+        return {"Test": test, "Interval": inst.interval or 0, "Timeout": inst.timeout or 0,
+                "StartPeriod": inst.start_period or 0, "StartInterval": inst.start_interval or 0,
+                "Retries": inst.retries or 0}
+
+    def _arg(self, inst, number: int, step_id: str, title: str) -> Step:
+        committed: list[tuple[str, str | None]] = []
+        for pair in inst.pairs:
+            value: str | None
+            if pair.name in self.build_args:
+                value = self.build_args[pair.name]
+            elif pair.default is not None:
+                value = self.expand(pair.default, inst)
+            elif pair.name in self.global_scope and (pair.name in self.declared_meta
+                                                     or pair.name.startswith(("TARGET", "BUILD"))):
+                value = self.global_scope[pair.name]
+            else:
+                value = None
+            self.args = [(n, v) for n, v in self.args if n != pair.name] + [(pair.name, value)]
+            committed.append((pair.name, value))
+        return self._meta_step(inst, number, step_id, meta.arg_history(committed), title)
+
+    def _run_env(self) -> tuple[list[str], list[tuple[str, str]]]:
+        env = list(self.config.get("Env") or [])
+        env_names = {item.split("=", 1)[0] for item in env}
+        arg_values = []
+        for name, value in self.args:
+            shown = meta.env_dict(self.config).get(name, value if value is not None else "")
+            arg_values.append((name, shown))
+            if value is not None and name not in env_names:
+                env.append(f"{name}={value}")
+        return env, arg_values
+
+    def _run(self, inst, number: int, step_id: str) -> Step:
+        command = inst.command
+        script = None
+        if command.exec_form:
+            argv = list(command.args)
+        else:
+            text = " ".join(command.args)
+            if inst.heredocs:
+                argv, script = self._heredoc_run(text, inst)
+            else:
+                argv = meta.with_shell(self.config, text)
+        env, arg_values = self._run_env()
+        process_env = list(env)
+        for name in sorted(PROXY_ARGS & self.build_args.keys()):
+            if name not in {n for n, _ in self.args}:
+                process_env.append(f"{name}={self.build_args[name]}")  # not in the key
+        mounts = tuple(self._mount(m, inst) for m in inst.mounts)
+        spec = RunSpec(argv=tuple(argv), env=tuple(process_env),
+                       cwd=self.config.get("WorkingDir") or "/",
+                       user=self.config.get("User") or "", mounts=mounts,
+                       network=inst.network or "default", security=inst.security or "sandbox",
+                       script=script)
+        line = meta.run_history(argv, arg_values)
+        key_desc = {"op": "run", "argv": argv, "env": env, "cwd": spec.cwd, "user": spec.user,
+                    "network": spec.network, "security": spec.security,
+                    "script": [script.name, script.data] if script else None,
+                    "mounts": [_mount_key(m) for m in mounts]}
+        title = " ".join(argv[len(argv) - 1:]) if not command.exec_form else " ".join(argv)
+        return Step(id=step_id, stage=self.stage.index, kind="run",
+                    title=f"{self.title_prefix(number)} RUN {title}", span=inst.span,
+                    source_line=source_line_of(inst), config=copy.deepcopy(self.config),
+                    history=self._history(line), key_desc=key_desc, run=spec,
+                    user=spec.user, author=self.author)
+
+    def _heredoc_run(self, text: str, inst) -> tuple[list[str], InlineFile | None]:
+        first = inst.heredocs[0]
+        if len(inst.heredocs) == 1 and re.fullmatch(r"\s*\d*<<-?\s*['\"]?" + re.escape(first.name)
+                                                    + r"['\"]?\s*", text):
+            body = first.content
+            if body.startswith("#!"):
+                script = InlineFile(name=first.name, data=body, mode=0o755)
+                return meta.with_shell(self.config, f"/dev/pipes/{first.name}"), script
+            return meta.with_shell(self.config, body), None
+        full = text
+        for heredoc in inst.heredocs:
+            full += "\n" + heredoc.body + heredoc.name
+        return meta.with_shell(self.config, full), None
+
+    def _mount(self, mount, inst) -> MountSpec:
+        def value(text):
+            return self.expand(text, inst) if text is not None else None
+
+        kind = mount.type
+        target = value(mount.target) or ""
+        source = value(mount.source) or ""
+        mount_id = value(mount.id) or ""
+        env = value(mount.env)
+        if kind == "secret":
+            mount_id = mount_id or os.path.basename(target)
+            if not target and not env:
+                target = f"/run/secrets/{mount_id}"
+        elif kind == "cache":
+            mount_id = mount_id or target
+        if not target and kind != "secret":
+            raise PalletError(f"mount type {kind} requires a target", span=inst.span,
+                              source_line=source_line_of(inst))
+        from_stage = from_image = None
+        if mount.from_:
+            from_stage = stage_reference(mount.from_, self.stage_names,
+                                         stage_count=len(self.buildfile.stages), span=inst.span,
+                                         source_line=source_line_of(inst))
+            if from_stage is None:
+                from_image = mount.from_
+        return MountSpec(type=kind, target=target, source=source, from_stage=from_stage,
+                         from_image=from_image, readonly=mount.readonly, id=mount_id,
+                         sharing=value(mount.sharing) or "shared",
+                         mode=_int(value(mount.mode), 8, inst), uid=_int(value(mount.uid), 10, inst),
+                         gid=_int(value(mount.gid), 10, inst), size=_size(value(mount.size), inst),
+                         required=mount.required, env=env)
+
+    def _copy(self, inst, number: int, step_id: str) -> Step:
+        from pallet.grammar import ast
+        from pallet.grammar.substitution import expand_word
+        is_add = isinstance(inst, ast.Add)
+        sources = tuple(self.expand(s, inst) for s in inst.sources)
+        dest = self.expand(inst.dest, inst)
+        chown = self.expand(inst.chown, inst)
+        chmod = self.expand(inst.chmod, inst)
+        checksum = self.expand(getattr(inst, "checksum", None), inst)
+        inline = []
+        for heredoc in inst.heredocs:
+            data = heredoc.content
+            if heredoc.expand:
+                data = expand_word(data, self.scope(), escape=self.escape, skip_quotes=True).value
+            inline.append(InlineFile(name=heredoc.name, data=data, mode=0o644))
+        from_stage = from_image = None
+        from_text = getattr(inst, "from_", None)
+        if from_text:
+            from_stage = stage_reference(from_text, self.stage_names,
+                                         stage_count=len(self.buildfile.stages), span=inst.span,
+                                         source_line=source_line_of(inst))
+            if from_stage is None:
+                from_image = from_text
+        spec = CopySpec(is_add=is_add, sources=sources, inline=tuple(inline), dest=dest,
+                        workdir=self.config.get("WorkingDir") or "/", from_stage=from_stage,
+                        from_image=from_image, chown=chown, chmod=chmod, link=inst.link,
+                        parents=inst.parents,
+                        exclude=tuple(self.expand(e, inst) for e in inst.exclude),
+                        checksum=checksum, unpack=getattr(inst, "unpack", None))
+        words = ["ADD" if is_add else "COPY"]
+        if inst.parents:
+            words.append("--parents")
+        if chown:
+            words.append(f"--chown={chown}")
+        if chmod:
+            words.append(f"--chmod={chmod}")
+        words += list(sources) + [f"<<{f.name}" for f in inline] + [dest]
+        line = meta.HistoryLine(" ".join(words) + " # buildkit", False)
+        shown = (f"--from={from_text} " if from_text else "") + " ".join(words[1:])
+        key_desc = {"op": "add" if is_add else "copy", "sources": list(sources),
+                    "inline": [[f.name, f.data] for f in inline], "dest": dest,
+                    "workdir": spec.workdir, "from_image": from_image,
+                    "chown": chown, "chmod": chmod, "link": inst.link, "parents": inst.parents,
+                    "exclude": list(spec.exclude), "checksum": checksum, "unpack": spec.unpack}
+        return Step(id=step_id, stage=self.stage.index, kind="copy",
+                    title=f"{self.title_prefix(number)} {words[0]} {shown}", span=inst.span,
+                    source_line=source_line_of(inst), config=copy.deepcopy(self.config),
+                    history=self._history(line), key_desc=key_desc, copy=spec,
+                    user=self.config.get("User") or "", author=self.author)
+
+
+def _mount_key(mount: MountSpec) -> dict[str, Any]:
+    """A mount in the cache key: its definition (a cache id, a secret id), never contents."""
+    return {"type": mount.type, "target": mount.target, "source": mount.source,
+            "from_image": mount.from_image, "readonly": mount.readonly, "id": mount.id,
+            "sharing": mount.sharing, "mode": mount.mode, "uid": mount.uid, "gid": mount.gid,
+            "size": mount.size, "env": mount.env, "required": mount.required}
+
+
+def _int(text: str | None, base: int, inst) -> int | None:
+    if text is None or text == "":
+        return None
+    try:
+        return int(text, base)
+    except ValueError as error:
+        raise PalletError(f"invalid number {text!r} in --mount", span=inst.span,
+                          source_line=source_line_of(inst)) from error
+
+
+def _size(text: str | None, inst) -> int | None:
+    if not text:
+        return None
+    match = re.fullmatch(r"(\d+)\s*([a-zA-Z]*)", text)
+    if not match or match.group(2).lower() not in SIZE_UNITS:
+        raise PalletError(f"invalid size {text!r} in --mount", span=inst.span,
+                          source_line=source_line_of(inst))
+    return int(match.group(1)) * SIZE_UNITS[match.group(2).lower()]

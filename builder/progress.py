@@ -1,0 +1,226 @@
+"""Build progress: a live TTY view, BuildKit-style plain lines for CI logs, or nothing (-q).
+
+All displays take the same events from the orchestrator (possibly from several stage threads
+at once, hence the lock) and write to one text stream (stderr, as BuildKit does).
+
+Plain format (BuildKit's ``--progress plain``)::
+
+    #3 [2/4] RUN make
+    #3 0.215 compiling...
+    #3 DONE 1.3s
+    #4 [3/4] COPY app /app
+    #4 CACHED
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import TextIO
+
+TAIL_LINES = 6
+
+
+@dataclass
+class _StepView:
+    number: int
+    title: str
+    started: float | None = None
+    finished: float | None = None
+    status: str = "pending"  # pending | running | cached | done | error
+    tail: list[str] = field(default_factory=list)
+    partial: str = ""
+
+
+class Progress:
+    """Base display: tracks steps; subclasses render."""
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self.stream = stream if stream is not None else sys.stderr
+        self.lock = threading.Lock()
+        self.steps: dict[str, _StepView] = {}
+        self.counter = 0
+        self.started = time.monotonic()
+
+    def _view(self, step_id: str, title: str) -> _StepView:
+        view = self.steps.get(step_id)
+        if view is None:
+            self.counter += 1
+            view = _StepView(number=self.counter, title=title)
+            self.steps[step_id] = view
+        return view
+
+    # events ----------------------------------------------------------------------------------
+    def start(self, step_id: str, title: str) -> None:
+        with self.lock:
+            view = self._view(step_id, title)
+            view.status = "running"
+            view.started = time.monotonic()
+            self._on_start(view)
+
+    def cached(self, step_id: str, title: str) -> None:
+        with self.lock:
+            view = self._view(step_id, title)
+            view.status = "cached"
+            self._on_cached(view)
+
+    def output(self, step_id: str, data: bytes) -> None:
+        with self.lock:
+            view = self.steps.get(step_id)
+            if view is None:
+                return
+            text = view.partial + data.decode("utf-8", "replace")
+            *lines, view.partial = text.split("\n")
+            for line in lines:
+                view.tail = (view.tail + [line])[-TAIL_LINES:]
+                self._on_line(view, line)
+
+    def done(self, step_id: str) -> None:
+        with self.lock:
+            view = self.steps[step_id]
+            if view.partial:
+                view.tail = (view.tail + [view.partial])[-TAIL_LINES:]
+                self._on_line(view, view.partial)
+                view.partial = ""
+            view.status = "done"
+            view.finished = time.monotonic()
+            self._on_done(view)
+
+    def error(self, step_id: str, message: str) -> None:
+        with self.lock:
+            view = self.steps.get(step_id)
+            if view is None:
+                return
+            view.status = "error"
+            view.finished = time.monotonic()
+            self._on_error(view, message)
+
+    def message(self, title: str, detail: str = "done") -> None:
+        """A one-shot event such as "exporting layers" or "naming to ..."."""
+        with self.lock:
+            self.counter += 1
+            self._on_message(self.counter, title, detail)
+
+    def close(self) -> None:
+        with self.lock:
+            self._on_close()
+
+    # rendering hooks -------------------------------------------------------------------------
+    def _on_start(self, view: _StepView) -> None: ...
+    def _on_cached(self, view: _StepView) -> None: ...
+    def _on_line(self, view: _StepView, line: str) -> None: ...
+    def _on_done(self, view: _StepView) -> None: ...
+    def _on_error(self, view: _StepView, message: str) -> None: ...
+    def _on_message(self, number: int, title: str, detail: str) -> None: ...
+    def _on_close(self) -> None: ...
+
+
+class QuietProgress(Progress):
+    """``-q``: nothing but errors (the CLI prints the image ID)."""
+
+
+class PlainProgress(Progress):
+    def _write(self, text: str) -> None:
+        self.stream.write(text + "\n")
+        self.stream.flush()
+
+    def _on_start(self, view: _StepView) -> None:
+        self._write(f"#{view.number} {view.title}")
+
+    def _on_cached(self, view: _StepView) -> None:
+        self._write(f"#{view.number} {view.title}")
+        self._write(f"#{view.number} CACHED")
+
+    def _on_line(self, view: _StepView, line: str) -> None:
+        elapsed = time.monotonic() - (view.started or self.started)
+        self._write(f"#{view.number} {elapsed:.3f} {line}")
+
+    def _on_done(self, view: _StepView) -> None:
+        self._write(f"#{view.number} DONE {view.finished - view.started:.1f}s")
+
+    def _on_error(self, view: _StepView, message: str) -> None:
+        self._write(f"#{view.number} ERROR: {message}")
+
+    def _on_message(self, number: int, title: str, detail: str) -> None:
+        self._write(f"#{number} {title} {detail}".rstrip())
+
+
+class TtyProgress(Progress):
+    """Redraws the step list in place: status, elapsed time and the output tail of running
+    steps. Finished steps scroll up and are never redrawn."""
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        super().__init__(stream)
+        self._drawn = 0
+        self._last_draw = 0.0
+        self._messages: list[str] = []
+        self._ticker = threading.Thread(target=self._tick, daemon=True)
+        self._stop = threading.Event()
+        self._ticker.start()
+
+    def _tick(self) -> None:
+        while not self._stop.wait(0.2):
+            with self.lock:
+                self._redraw()
+
+    def _line_for(self, view: _StepView) -> str:
+        now = time.monotonic()
+        if view.status == "cached":
+            return f" => CACHED {view.title}"
+        if view.status in ("done", "error"):
+            mark = "ERROR " if view.status == "error" else ""
+            return f" => {mark}{view.title}  {view.finished - view.started:.1f}s"
+        if view.status == "running":
+            return f" => {view.title}  {now - view.started:.1f}s"
+        return f" => {view.title}"
+
+    def _redraw(self) -> None:
+        out = []
+        if self._drawn:
+            out.append(f"\x1b[{self._drawn}F\x1b[J")
+        lines = [f"[+] Building {time.monotonic() - self.started:.1f}s"]
+        for view in self.steps.values():
+            lines.append(self._line_for(view))
+            if view.status == "running":
+                lines.extend(f" => => # {tail[:150]}" for tail in view.tail)
+        lines.extend(self._messages)
+        out.append("\n".join(lines) + "\n")
+        self.stream.write("".join(out))
+        self.stream.flush()
+        self._drawn = len(lines)
+        self._last_draw = time.monotonic()
+
+    def _on_line(self, view, line):
+        # output can arrive in thousands of lines a second: redraw at most every 50 ms
+        now = time.monotonic()
+        if now - self._last_draw >= 0.05:
+            self._redraw()
+
+    def _on_start(self, view): self._redraw()
+    def _on_cached(self, view): self._redraw()
+    def _on_done(self, view): self._redraw()
+
+    def _on_error(self, view, message):
+        self._redraw()
+
+    def _on_message(self, number, title, detail):
+        self._messages.append(f" => {title} {detail}".rstrip())
+        self._redraw()
+
+    def _on_close(self) -> None:
+        self._stop.set()
+        self._redraw()
+
+
+def make_progress(mode: str, *, quiet: bool, stream: TextIO | None = None) -> Progress:
+    """``auto`` picks the TTY view when the stream is a terminal, plain lines otherwise."""
+    target = stream if stream is not None else sys.stderr
+    if quiet or mode == "quiet":
+        return QuietProgress(target)
+    if mode == "plain":
+        return PlainProgress(target)
+    if mode == "tty" or (mode == "auto" and target.isatty()):
+        return TtyProgress(target)
+    return PlainProgress(target)

@@ -1,0 +1,90 @@
+"""Bound the build cache: remove records and the layer blobs only they kept alive.
+
+A layer blob is deleted only when no image in the store and no remaining record uses it, so
+pruning never breaks an image and never leaves a record pointing at a missing layer.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from pallet.builder.cache import CacheRecords
+
+
+@dataclass(frozen=True)
+class PruneResult:
+    records: int
+    reclaimed: int  # bytes
+
+
+def cache_usage(root: Path) -> tuple[int, int]:
+    """(number of records, bytes of layer blobs that records reference)."""
+    from pallet.runtime.store import Store
+    store = Store.open(root)
+    seen: set[str] = set()
+    total = 0
+    count = 0
+    for _, record in CacheRecords(root):
+        count += 1
+        if record.layer and record.layer.digest not in seen and store.has_blob(record.layer.digest):
+            seen.add(record.layer.digest)
+            total += store.blob_size(record.layer.digest)
+    return count, total
+
+
+def prune_cache(root: Path, *, all_records: bool, older_than_s: float | None,
+                keep_storage: int | None) -> PruneResult:
+    from pallet.runtime.images import referenced_blobs
+    from pallet.runtime.store import Store
+
+    store = Store.open(root)
+    records = CacheRecords(root)
+    entries = sorted(records, key=lambda item: item[0].stat().st_mtime)  # least recently used first
+    now = time.time()
+    doomed = []
+    kept = []
+    for path, record in entries:
+        age = now - path.stat().st_mtime
+        dangling = record.layer is not None and not store.has_blob(record.layer.digest)
+        if all_records and older_than_s is None and keep_storage is None:
+            doomed.append((path, record))
+        elif older_than_s is not None and age >= older_than_s:
+            doomed.append((path, record))
+        elif dangling:
+            doomed.append((path, record))
+        else:
+            kept.append((path, record))
+    if keep_storage is not None:
+        def size_of(items):
+            digests = {r.layer.digest for _, r in items if r.layer and store.has_blob(r.layer.digest)}
+            return sum(store.blob_size(d) for d in digests)
+        while kept and size_of(kept) > keep_storage:
+            doomed.append(kept.pop(0))
+    reclaimed = 0
+    with store.lock():
+        image_blobs, image_diff_ids = referenced_blobs(store)
+        alive = {r.layer.digest for _, r in kept if r.layer}
+        for path, record in doomed:
+            path.unlink(missing_ok=True)
+        for _, record in doomed:
+            layer = record.layer
+            if layer is None or layer.digest in alive or layer.digest in image_blobs:
+                continue
+            if store.has_blob(layer.digest):
+                reclaimed += store.blob_size(layer.digest)
+                store.delete_blob(layer.digest)
+            layer_dir = store.layers / layer.diff_id.split(":", 1)[1]
+            if layer.diff_id not in image_diff_ids and layer_dir.is_dir():
+                store.remove_tree(layer_dir)
+            alive.add(layer.digest)  # deleted once
+    if all_records:
+        mounts = root / "cache" / "mounts"
+        if mounts.is_dir():
+            for child in mounts.iterdir():
+                reclaimed += sum(f.stat().st_size for f in child.rglob("*") if f.is_file()
+                                 and not f.is_symlink())
+                shutil.rmtree(child, ignore_errors=True)
+    return PruneResult(records=len(doomed), reclaimed=reclaimed)

@@ -1,0 +1,156 @@
+"""Stat cache: (path, size, mtime_ns, ctime_ns, inode, device) -> xxh3-128 of the file's content.
+
+A rebuild with no changes must cost one lstat per context file, never a read. We therefore
+remember, per context directory, the stat tuple a file had when we hashed it, and trust the
+recorded hash only while the whole tuple is unchanged.
+
+Why ctime and inode and not just size+mtime (BuildKit's fsutil compares size+mtime, which is
+moby/buildkit#4817): a tool that rewrites a file and then restores its mtime (``touch -r``,
+``cp -p``, ``git checkout`` of a same-sized blob with a fixed mtime) keeps size and mtime, but
+the kernel always moves ctime forward on any write or utime call, and ``rename`` over a file
+gives a new inode. Neither can be set from user space.
+
+The "racy" window (as in git's racy-clean index entries): file timestamps come from a coarse
+kernel clock (one jiffy, 1-10 ms), so a write that lands in the same tick as our read could
+leave every stat field equal while the content differs. We therefore never persist an entry
+whose mtime or ctime is within ``RACY_WINDOW_NS`` of the moment we started reading it; such a
+file is simply hashed again next time.
+
+The cache is one JSON file per context directory under ``ROOT/cache/stat/``, written
+atomically (temp file, fsync, rename). Entries are validated on every use, so a stale, foreign
+or concurrently overwritten cache file can cost re-reads but never a wrong hash.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat as statmod
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import xxhash
+
+RACY_WINDOW_NS = 50_000_000  # 50 ms: well above the coarsest kernel timestamp tick (10 ms at HZ=100)
+READ_CHUNK = 1 << 20
+FORMAT = 1
+
+
+@dataclass(frozen=True)
+class StatTuple:
+    """The stat fields that must all be unchanged for a recorded content hash to be trusted."""
+
+    size: int
+    mtime_ns: int
+    ctime_ns: int
+    inode: int
+    device: int
+
+    @classmethod
+    def of(cls, st: os.stat_result) -> "StatTuple":
+        return cls(size=st.st_size, mtime_ns=st.st_mtime_ns, ctime_ns=st.st_ctime_ns,
+                   inode=st.st_ino, device=st.st_dev)
+
+    def as_list(self) -> list[int]:
+        return [self.size, self.mtime_ns, self.ctime_ns, self.inode, self.device]
+
+
+def hash_file_content(path: Path) -> tuple[str, int]:
+    """Stream a regular file through xxh3-128; returns (hex digest, bytes read)."""
+    hasher = xxhash.xxh3_128()
+    total = 0
+    with open(path, "rb", buffering=0) as handle:
+        while True:
+            chunk = handle.read(READ_CHUNK)
+            if not chunk:
+                break
+            hasher.update(chunk)
+            total += len(chunk)
+    return hasher.hexdigest(), total
+
+
+class StatCache:
+    """Content hashes of the regular files under one context directory, keyed by relative path.
+
+    Use ``content_hash(relpath, st)`` with the lstat result the caller already has (the context
+    walk needs it anyway), then ``save()`` once at the end of the build.
+    ``files_hashed`` / ``bytes_read`` count the reads this instance had to do.
+    """
+
+    def __init__(self, *, context_dir: Path, cache_file: Path | None) -> None:
+        self.context_dir = context_dir
+        self.cache_file = cache_file
+        self._entries: dict[str, list] = {}
+        self._dirty = False
+        self.files_hashed = 0
+        self.bytes_read = 0
+        if cache_file is not None:
+            self._entries = _load_entries(cache_file, context_dir)
+
+    @classmethod
+    def for_context(cls, *, root: Path, context_dir: Path) -> "StatCache":
+        """The persisted stat cache of ``context_dir`` in the store at ``root``."""
+        context_dir = context_dir.resolve()
+        name = xxhash.xxh3_128_hexdigest(os.fsencode(str(context_dir)))
+        return cls(context_dir=context_dir, cache_file=root / "cache" / "stat" / f"{name}.json")
+
+    def content_hash(self, relpath: str, st: os.stat_result) -> str:
+        """The xxh3-128 hex digest of the regular file ``relpath`` whose lstat is ``st``."""
+        if not statmod.S_ISREG(st.st_mode):
+            raise ValueError(f"{relpath} is not a regular file")
+        current = StatTuple.of(st).as_list()
+        entry = self._entries.get(relpath)
+        if entry is not None and entry[0] == current:
+            return entry[1]
+        started_ns = time.time_ns()
+        digest, nbytes = hash_file_content(self.context_dir / relpath)
+        self.files_hashed += 1
+        self.bytes_read += nbytes
+        # Re-stat after reading: if the file changed while we read it, the digest is of a
+        # mixture; record nothing and let the next build read it again.
+        after = StatTuple.of(os.lstat(self.context_dir / relpath)).as_list()
+        newest = max(st.st_mtime_ns, st.st_ctime_ns)
+        if after == current and newest + RACY_WINDOW_NS < started_ns:
+            self._entries[relpath] = [current, digest]
+            self._dirty = True
+        elif relpath in self._entries:
+            del self._entries[relpath]
+            self._dirty = True
+        return digest
+
+    def save(self) -> None:
+        """Persist the entries atomically (no-op when nothing was learned)."""
+        if self.cache_file is None or not self._dirty:
+            return
+        self.cache_file.parent.mkdir(parents=True, exist_ok=True)
+        payload = {"format": FORMAT, "context": str(self.context_dir), "entries": self._entries}
+        fd, tmp = tempfile.mkstemp(dir=self.cache_file.parent, prefix=".stat-", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w") as handle:
+                json.dump(payload, handle, separators=(",", ":"))
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, self.cache_file)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        self._dirty = False
+
+
+def _load_entries(cache_file: Path, context_dir: Path) -> dict[str, list]:
+    """Read a cache file; anything unreadable or foreign is an empty cache (entries are hints)."""
+    try:
+        payload = json.loads(cache_file.read_text())
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError):
+        # A torn or corrupt cache file only costs re-reads; it is replaced on save.
+        return {}
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        return {}
+    if payload.get("context") != str(context_dir):
+        return {}
+    entries = payload.get("entries")
+    return entries if isinstance(entries, dict) else {}

@@ -1,0 +1,125 @@
+"""The planned build: frozen step records that the planner emits and the executors consume.
+
+Everything here is already expanded (variables substituted with the stage's ARG/ENV scope)
+and carries the image config *after* the step, so executors only touch filesystems.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from pallet.errors import Span
+
+
+@dataclass(frozen=True)
+class MountSpec:
+    """One ``RUN --mount`` after expansion. ``from_stage`` names a stage by index; otherwise
+    ``from_image`` an image; neither means the build context (bind) or nothing."""
+
+    type: str  # bind | cache | tmpfs | secret | ssh
+    target: str
+    source: str = ""
+    from_stage: int | None = None
+    from_image: str | None = None
+    readonly: bool = True
+    id: str = ""
+    sharing: str = "shared"
+    mode: int | None = None
+    uid: int | None = None
+    gid: int | None = None
+    size: int | None = None
+    required: bool = False
+    env: str | None = None
+
+
+@dataclass(frozen=True)
+class InlineFile:
+    """A file the step provides itself (RUN's shebang heredoc script, COPY <<EOF bodies)."""
+
+    name: str
+    data: str
+    mode: int
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    argv: tuple[str, ...]
+    env: tuple[str, ...]          # the process environment (ENV, ARGs in scope, proxy args)
+    cwd: str
+    user: str
+    mounts: tuple[MountSpec, ...]
+    network: str                  # default | none | host
+    security: str                 # sandbox | insecure
+    script: InlineFile | None = None  # mounted read-only at /dev/pipes/<name>
+
+
+@dataclass(frozen=True)
+class CopySpec:
+    is_add: bool
+    sources: tuple[str, ...]
+    inline: tuple[InlineFile, ...]
+    dest: str
+    workdir: str
+    from_stage: int | None
+    from_image: str | None
+    chown: str | None
+    chmod: str | None
+    link: bool
+    parents: bool
+    exclude: tuple[str, ...]
+    checksum: str | None
+    unpack: bool | None
+
+
+@dataclass(frozen=True)
+class Step:
+    """One node of the build graph."""
+
+    id: str                       # "<stage>.<n>", n = 0 for the FROM
+    stage: int
+    kind: str                     # from | run | copy | workdir | meta
+    title: str                    # progress title, e.g. "[build 2/4] RUN make"
+    span: Span | None
+    source_line: str | None
+    config: dict[str, Any]        # the container config after this step
+    history: dict[str, Any] | None  # {"created_by", "empty_layer", "comment"} or None
+    key_desc: dict[str, Any]      # the canonical step (cachekey.step_key's ``step``)
+    run: RunSpec | None = None
+    copy: CopySpec | None = None
+    workdir: str | None = None    # WORKDIR to create (kind "workdir")
+    user: str = ""                # USER in effect (owner of a created WORKDIR)
+    base_image: str | None = None  # kind "from": the image reference
+    base_stage: int | None = None  # kind "from": the stage it starts from
+    author: str | None = None     # MAINTAINER in effect
+
+
+@dataclass(frozen=True)
+class StagePlan:
+    index: int
+    name: str | None
+    steps: tuple[Step, ...]
+
+
+@dataclass(frozen=True)
+class BuildPlan:
+    """The stages to build (only those the target needs), in file order, and the graph's
+    edges (step id -> step id: parent layer, ``COPY --from``, ``--mount from=``)."""
+
+    stages: tuple[StagePlan, ...]
+    target: int
+    edges: tuple[tuple[str, str], ...]
+
+    def steps(self) -> dict[str, Step]:
+        return {step.id: step for stage in self.stages for step in stage.steps}
+
+    @property
+    def graph(self) -> Any:
+        """The plan as a networkx DiGraph (nodes carry ``step``), built on demand: the build
+        itself walks ``edges`` so a fully cached build does not pay networkx's import."""
+        import networkx as nx
+        graph = nx.DiGraph()
+        for step_id, step in self.steps().items():
+            graph.add_node(step_id, step=step)
+        graph.add_edges_from(self.edges)
+        return graph

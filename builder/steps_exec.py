@@ -1,0 +1,259 @@
+"""Executors for RUN, COPY/ADD and WORKDIR steps (called by execute.StageRunner)."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import stat
+import shutil
+import tempfile
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+
+import xxhash
+
+from pallet.builder.layerview import LayeredView
+from pallet.builder.sources import (apply_excludes, inline_tree, trees_digest, trees_from_context,
+                                    trees_from_view)
+from pallet.builder.steps import MountSpec, Step
+from pallet.builder.steps_copy import (Ownership, SourceEntry, SourceTree, _LayerWriter,
+                                       parse_chmod, resolve_chown, write_copy)
+from pallet.errors import PalletError
+
+BUILD_HOSTNAME = "buildkitsandbox"
+OUTPUT_TAIL = 12
+
+
+@dataclass
+class PreparedCopy:
+    trees: list[SourceTree]
+    owner: Ownership
+    chmod: int | None
+    digest: str
+    scratch: Path
+
+    def cleanup(self) -> None:
+        shutil.rmtree(self.scratch, ignore_errors=True)
+
+
+def _is_url(source: str) -> bool:
+    return source.startswith(("http://", "https://"))
+
+
+def _stage_view(runner, stage: int) -> LayeredView:
+    return LayeredView(list(runner.states[stage].lowerdirs))
+
+
+def _image_view(runner, reference: str, step: Step) -> LayeredView:
+    from pallet.runtime.images import resolve_image
+    from pallet.runtime.layers import layer_dirs
+    try:
+        image = resolve_image(runner.store, reference)
+    except PalletError as error:
+        raise PalletError(f"{error.message} (named by --from={reference})", span=step.span,
+                          source_line=step.source_line,
+                          hint="name an earlier stage, or pull/load the image first") from error
+    return LayeredView(layer_dirs(runner.store, image))
+
+
+def prepare_copy(runner, step: Step, state) -> PreparedCopy:
+    """Resolve sources, ownership and mode; compute the input digest (before any write)."""
+    from pallet.builder.archives import download, is_archive, url_filename
+    spec = step.copy
+    scratch = Path(tempfile.mkdtemp(prefix="copy-", dir=runner.store.root / "tmp"))
+    try:
+        dest_view = LayeredView(list(state.lowerdirs))
+        owner = Ownership(None, None)
+        if spec.chown:
+            owner = resolve_chown(spec.chown, dest_view, span=step.span)
+        chmod = parse_chmod(spec.chmod, span=step.span) if spec.chmod else None
+        trees: list[SourceTree] = []
+        for source in spec.sources:
+            if _is_url(source):
+                if not spec.is_add:
+                    raise PalletError("source can't be a URL for COPY", span=step.span,
+                                      source_line=step.source_line, hint="use ADD for URLs")
+                path, _ = download(source, scratch, checksum=spec.checksum, span=step.span)
+                trees.append(SourceTree(kind="file", name=url_filename(source), entries=(
+                    SourceEntry(relpath="", host_path=path, kind="file", mode=0o600, uid=0,
+                                gid=0),)))
+            elif spec.from_stage is not None or spec.from_image is not None:
+                view = _stage_view(runner, spec.from_stage) if spec.from_stage is not None \
+                    else _image_view(runner, spec.from_image, step)
+                what = f"stage {spec.from_stage}" if spec.from_stage is not None \
+                    else spec.from_image
+                trees += trees_from_view(view, source, span=step.span,
+                                         source_line=step.source_line, what=what)
+            else:
+                if runner.context is None:
+                    raise PalletError("COPY from the build context, but the build has no context",
+                                      span=step.span, source_line=step.source_line)
+                found = trees_from_context(runner.context, source, span=step.span,
+                                           source_line=step.source_line, parents=spec.parents)
+                if spec.is_add and spec.unpack is not False:
+                    found = [_mark_archive(t) if t.kind == "file"
+                             and is_archive(t.entries[0].host_path) else t for t in found]
+                trees += found
+        for inline in spec.inline:
+            trees.append(inline_tree(inline.name, inline.data, scratch=scratch))
+        trees = apply_excludes(trees, spec.exclude)
+        digest = trees_digest(trees, uid=owner.uid, gid=owner.gid, chmod=chmod)
+        return PreparedCopy(trees=trees, owner=owner, chmod=chmod, digest=digest, scratch=scratch)
+    except BaseException:
+        shutil.rmtree(scratch, ignore_errors=True)
+        raise
+
+
+def _mark_archive(tree: SourceTree) -> SourceTree:
+    from dataclasses import replace
+    return replace(tree, archive=True)
+
+
+def execute_copy(runner, step: Step, state, prepared: PreparedCopy, layer_dir: Path) -> None:
+    spec = step.copy
+    view = LayeredView([]) if spec.link else LayeredView(list(state.lowerdirs))
+    write_copy(layer_dir=layer_dir, view=view, trees=prepared.trees, dest=spec.dest,
+               workdir=spec.workdir, owner=prepared.owner, chmod=prepared.chmod,
+               wildcard=len(spec.sources) + len(spec.inline) > 1, span=step.span)
+
+
+def execute_workdir(runner, step: Step, state, layer_dir: Path) -> None:
+    view = LayeredView(list(state.lowerdirs))
+    existing = view.lstat(view.resolve(step.workdir))
+    if existing is not None and stat.S_ISDIR(existing.st_mode):
+        return  # nothing to create: an empty diff, recorded as an empty layer
+    owner = resolve_chown(step.user, view, span=step.span) if step.user else Ownership(0, 0)
+    _LayerWriter(layer_dir=layer_dir, view=view, owner=owner, chmod=None).ensure_dir(step.workdir)
+
+
+# -- RUN -----------------------------------------------------------------------------------------
+
+def execute_run(runner, step: Step, state, work: Path, layer_dir: Path) -> None:
+    from pallet.runtime.isolation import ContainerSpec, Mount, run_container
+
+    spec = step.run
+    env = list(spec.env)
+    mounts: list = []
+    locks: list[int] = []
+    try:
+        for index, mount in enumerate(spec.mounts):
+            mounts += _container_mounts(runner, step, mount, work / f"mount-{index}", env, locks)
+        if spec.script is not None:
+            script = work / "script" / spec.script.name
+            script.parent.mkdir()
+            script.write_text(spec.script.data)
+            os.chmod(script, spec.script.mode)
+            mounts.append(Mount(type="bind", source=str(script),
+                                target=f"/dev/pipes/{spec.script.name}", readonly=True))
+        network = runner.options.network if spec.network == "default" else spec.network
+        if network == "default":
+            network = "host"  # no build network namespace with outbound access yet
+        upper = layer_dir
+        work_dir = work / "overlay-work"
+        work_dir.mkdir()
+        container = ContainerSpec(
+            rootfs_lowerdirs=tuple(state.lowerdirs), upper_dir=upper, work_dir=work_dir,
+            argv=spec.argv, env=tuple(env), cwd=spec.cwd, user=spec.user,
+            hostname=BUILD_HOSTNAME, network=network, mounts=tuple(mounts),
+            privileged=spec.security == "insecure", memory=runner.options.memory,
+            cpus=runner.options.cpus)
+        tail: deque[bytes] = deque(maxlen=200)
+
+        def sink(chunk: bytes) -> None:
+            tail.append(chunk)
+            runner.progress.output(step.id, chunk)
+
+        runner.stats["containers"] += 1
+        status = run_container(container, stdout=sink, stderr=sink)
+    finally:
+        for fd in locks:
+            os.close(fd)
+        shutil.rmtree(work / "overlay-work", ignore_errors=True)
+    if status.code != 0:
+        lines = b"".join(tail).decode("utf-8", "replace").splitlines()[-OUTPUT_TAIL:]
+        shown = " ".join(spec.argv)
+        detail = f"exit code: {status.code}" + (" (killed: out of memory)" if status.oom_killed else "")
+        raise PalletError(
+            f"process \"{shown}\" did not complete successfully: {detail}"
+            + ("\n" + "\n".join(f"  {line}" for line in lines) if lines else ""),
+            span=step.span, source_line=step.source_line, exit_code=1)
+
+
+def _bind_trees(runner, step: Step, mount: MountSpec) -> list[SourceTree]:
+    if mount.from_stage is not None or mount.from_image is not None:
+        view = _stage_view(runner, mount.from_stage) if mount.from_stage is not None \
+            else _image_view(runner, mount.from_image, step)
+        return trees_from_view(view, mount.source or "/", span=step.span,
+                               source_line=step.source_line, what="the mount source")
+    if runner.context is None:
+        raise PalletError("RUN --mount=type=bind needs a build context", span=step.span)
+    return trees_from_context(runner.context, mount.source or ".", span=step.span,
+                              source_line=step.source_line, parents=False)
+
+
+def bind_mounts_digest(runner, step: Step) -> str:
+    """What a RUN reads through bind mounts is an input: their content goes into the key
+    (cache mounts and secrets never do)."""
+    from pallet.builder.cachekey import InputDigest
+    digest = InputDigest()
+    for index, mount in enumerate(step.run.mounts):
+        if mount.type == "bind":
+            trees = _bind_trees(runner, step, mount)
+            digest.add_token(f"bind{index}", trees_digest(trees, uid=None, gid=None, chmod=None))
+    return digest.hexdigest()
+
+
+def _container_mounts(runner, step: Step, mount: MountSpec, scratch: Path, env: list[str],
+                      locks: list[int]) -> list:
+    from pallet.runtime.isolation import Mount
+    scratch.mkdir()
+    if mount.type == "tmpfs":
+        options = (f"size={mount.size}",) if mount.size else ()
+        return [Mount(type="tmpfs", target=mount.target, options=options)]
+    if mount.type == "cache":
+        directory = runner.root / "cache" / "mounts" / xxhash.xxh3_128_hexdigest(mount.id.encode())
+        if not directory.exists():
+            directory.mkdir(parents=True, exist_ok=True)
+            os.chmod(directory, mount.mode if mount.mode is not None else 0o755)
+            os.chown(directory, mount.uid or 0, mount.gid or 0)
+        if mount.sharing == "locked":
+            fd = os.open(directory, os.O_RDONLY)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            locks.append(fd)
+        return [Mount(type="bind", source=str(directory), target=mount.target,
+                      readonly=mount.readonly)]
+    if mount.type == "secret":
+        value = runner.options.secrets.get(mount.id)
+        if value is None:
+            if mount.required:
+                raise PalletError(f"secret {mount.id} not found", span=step.span,
+                                  source_line=step.source_line,
+                                  hint=f"pass it with --secret id={mount.id},src=FILE")
+            return []
+        if mount.env:
+            env.append(f"{mount.env}={value.decode('utf-8', 'replace')}")
+        if not mount.target:
+            return []
+        path = scratch / "secret"
+        path.write_bytes(value)
+        os.chmod(path, mount.mode if mount.mode is not None else 0o400)
+        os.chown(path, mount.uid or 0, mount.gid or 0)
+        return [Mount(type="bind", source=str(path), target=mount.target, readonly=True)]
+    if mount.type == "bind":
+        source_dir = scratch / "src"
+        trees = _bind_trees(runner, step, mount)
+        source_dir.mkdir()
+        writer_view = LayeredView([])
+        tree = trees[0]
+        if tree.kind == "dir":
+            write_copy(layer_dir=source_dir, view=writer_view, trees=[tree], dest="/",
+                       workdir="/", owner=Ownership(None, None), chmod=None, wildcard=False)
+            return [Mount(type="bind", source=str(source_dir), target=mount.target,
+                          readonly=mount.readonly)]
+        write_copy(layer_dir=source_dir, view=writer_view, trees=[tree], dest="/file",
+                   workdir="/", owner=Ownership(None, None), chmod=None, wildcard=False)
+        return [Mount(type="bind", source=str(source_dir / "file"), target=mount.target,
+                      readonly=mount.readonly)]
+    raise PalletError(f"RUN --mount=type={mount.type} is not supported", span=step.span,
+                      source_line=step.source_line)

@@ -1,0 +1,248 @@
+"""Metadata instructions: how each one changes the image config, and its history line.
+
+These run at plan time: an image config is a pure function of the base config and the
+instructions, so the planner knows the config after every step before anything executes.
+The history ``created_by`` strings follow BuildKit's dockerfile2llb (``commitToHistory``):
+Go's ``%q`` / ``%v`` renderings of string lists and port sets included, because tools (and
+people) grep ``docker history`` for them.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from pallet.errors import PalletError, Span
+
+HISTORY_COMMENT = "buildkit.dockerfile.v0"
+DEFAULT_SHELL = ["/bin/sh", "-c"]
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+@dataclass(frozen=True)
+class HistoryLine:
+    created_by: str
+    empty_layer: bool
+
+
+def go_quote_list(values: list[str]) -> str:
+    """Go's ``fmt.Sprintf("%q", []string{...})``: ``["a" "b"]``."""
+    return "[" + " ".join(json.dumps(v, ensure_ascii=False) for v in values) + "]"
+
+
+def go_plain_list(values: list[str]) -> str:
+    """Go's ``fmt.Sprintf("%v", []string{...})``: ``[a b]``."""
+    return "[" + " ".join(values) + "]"
+
+
+def empty_config() -> dict[str, Any]:
+    """The container config of ``FROM scratch`` as BuildKit starts it (PATH set)."""
+    return {"Env": [f"PATH={DEFAULT_PATH}"]}
+
+
+def env_list_set(env: list[str], key: str, value: str) -> list[str]:
+    out = list(env)
+    for index, item in enumerate(out):
+        if item.split("=", 1)[0] == key:
+            out[index] = f"{key}={value}"
+            return out
+    out.append(f"{key}={value}")
+    return out
+
+
+def env_dict(config: dict[str, Any]) -> dict[str, str]:
+    return dict(item.split("=", 1) if "=" in item else (item, "")
+                for item in config.get("Env") or [])
+
+
+def apply_env(config: dict[str, Any], pairs: list[tuple[str, str]]) -> tuple[dict, HistoryLine]:
+    out = copy.deepcopy(config)
+    env = out.get("Env") or []
+    for key, value in pairs:
+        env = env_list_set(env, key, value)
+    out["Env"] = env
+    return out, HistoryLine("ENV " + " ".join(f"{k}={v}" for k, v in pairs), True)
+
+
+def apply_label(config: dict[str, Any], pairs: list[tuple[str, str]]) -> tuple[dict, HistoryLine]:
+    out = copy.deepcopy(config)
+    labels = dict(out.get("Labels") or {})
+    for key, value in pairs:
+        labels[key] = value
+    out["Labels"] = labels
+    return out, HistoryLine("LABEL " + " ".join(f"{k}={v}" for k, v in pairs), True)
+
+
+def apply_cmd(config: dict[str, Any], argv: list[str]) -> tuple[dict, HistoryLine]:
+    out = copy.deepcopy(config)
+    out["Cmd"] = list(argv)
+    out["ArgsEscaped"] = True
+    return out, HistoryLine(f"CMD {go_quote_list(argv)}", True)
+
+
+def apply_entrypoint(config: dict[str, Any], argv: list[str], *,
+                     cmd_set_in_stage: bool) -> tuple[dict, HistoryLine]:
+    out = copy.deepcopy(config)
+    out["Entrypoint"] = list(argv)
+    if not cmd_set_in_stage:
+        out.pop("Cmd", None)  # ENTRYPOINT resets the CMD inherited from the base
+    return out, HistoryLine(f"ENTRYPOINT {go_quote_list(argv)}", True)
+
+
+def apply_user(config: dict[str, Any], user: str) -> tuple[dict, HistoryLine]:
+    out = copy.deepcopy(config)
+    out["User"] = user
+    return out, HistoryLine(f"USER {user}", True)
+
+
+def normalize_workdir(current: str, path: str) -> str:
+    """BuildKit's NormalizeWorkdir: relative paths join the current one; result is clean."""
+    joined = path if path.startswith("/") else f"{current or '/'}/{path}"
+    parts: list[str] = []
+    for part in joined.split("/"):
+        if part in ("", "."):
+            continue
+        if part == "..":
+            if parts:
+                parts.pop()
+            continue
+        parts.append(part)
+    return "/" + "/".join(parts)
+
+
+def apply_workdir(config: dict[str, Any], path: str) -> tuple[dict, HistoryLine, str]:
+    out = copy.deepcopy(config)
+    workdir = normalize_workdir(out.get("WorkingDir") or "/", path)
+    out["WorkingDir"] = workdir
+    # BuildKit creates the directory (a layer) unless it is "/"; an existing directory gives an
+    # empty diff, which the commit turns into an empty_layer entry.
+    return out, HistoryLine(f"WORKDIR {workdir}", workdir == "/"), workdir
+
+
+def apply_volume(config: dict[str, Any], paths: list[str], *, span: Span | None = None
+                 ) -> tuple[dict, HistoryLine]:
+    out = copy.deepcopy(config)
+    volumes = dict(out.get("Volumes") or {})
+    for path in paths:
+        if path == "":
+            raise PalletError("VOLUME specified can not be an empty string", span=span)
+        volumes[path] = {}
+    out["Volumes"] = volumes
+    return out, HistoryLine(f"VOLUME {go_plain_list(paths)}", True)
+
+
+_PORT = re.compile(r"^(?:(?:[^:]*):)?(?:(?:[^:]*):)?(\d+)(?:-(\d+))?(?:/(\w+))?$")
+
+
+def parse_ports(words: list[str], *, span: Span | None = None) -> list[str]:
+    """Docker's nat.ParsePortSpecs: ``80``, ``80/udp``, ranges ``8000-8002``, protocol lowercased."""
+    ports: list[str] = []
+    for word in words:
+        match = _PORT.match(word)
+        if not match:
+            raise PalletError(f"invalid containerPort: {word}", span=span)
+        start = int(match.group(1))
+        end = int(match.group(2) or start)
+        proto = (match.group(3) or "tcp").lower()
+        if proto not in ("tcp", "udp", "sctp") or end < start or end > 65535:
+            raise PalletError(f"invalid port specification: {word!r}", span=span)
+        ports.extend(f"{port}/{proto}" for port in range(start, end + 1))
+    return ports
+
+
+def apply_expose(config: dict[str, Any], words: list[str], *, span: Span | None = None
+                 ) -> tuple[dict, HistoryLine]:
+    out = copy.deepcopy(config)
+    exposed = dict(out.get("ExposedPorts") or {})
+    ports = parse_ports(words, span=span)
+    for port in ports:
+        exposed[port] = {}
+    out["ExposedPorts"] = exposed
+    rendered = " ".join(f"{p}:{{}}" for p in sorted(set(ports)))
+    return out, HistoryLine(f"EXPOSE map[{rendered}]", True)
+
+
+SIGNALS = {name: number for number, name in enumerate(
+    ["", "SIGHUP", "SIGINT", "SIGQUIT", "SIGILL", "SIGTRAP", "SIGABRT", "SIGBUS", "SIGFPE",
+     "SIGKILL", "SIGUSR1", "SIGSEGV", "SIGUSR2", "SIGPIPE", "SIGALRM", "SIGTERM", "SIGSTKFLT",
+     "SIGCHLD", "SIGCONT", "SIGSTOP", "SIGTSTP", "SIGTTIN", "SIGTTOU", "SIGURG", "SIGXCPU",
+     "SIGXFSZ", "SIGVTALRM", "SIGPROF", "SIGWINCH", "SIGIO", "SIGPWR", "SIGSYS"]) if name}
+
+
+def apply_stopsignal(config: dict[str, Any], signal: str, *, span: Span | None = None
+                     ) -> tuple[dict, HistoryLine]:
+    name = signal.upper()
+    valid = (signal.isdigit() and 0 < int(signal) < 65) or name in SIGNALS \
+        or f"SIG{name}" in SIGNALS or re.fullmatch(r"SIGRTM(IN|AX)([+-]\d+)?", name)
+    if not valid:
+        raise PalletError(f"invalid signal: {signal}", span=span)
+    out = copy.deepcopy(config)
+    out["StopSignal"] = signal
+    return out, HistoryLine(f"STOPSIGNAL {signal}", True)
+
+
+def apply_shell(config: dict[str, Any], argv: list[str]) -> tuple[dict, HistoryLine]:
+    out = copy.deepcopy(config)
+    out["Shell"] = list(argv)
+    return out, HistoryLine(f"SHELL {go_plain_list(argv)}", True)
+
+
+def apply_healthcheck(config: dict[str, Any], healthcheck: dict[str, Any]
+                      ) -> tuple[dict, HistoryLine]:
+    """``healthcheck`` is Docker's HealthConfig (Test, Interval, Timeout, StartPeriod,
+    StartInterval, Retries; durations in ns, omitted ones 0). It replaces the inherited one."""
+    out = copy.deepcopy(config)
+    out["Healthcheck"] = {k: v for k, v in healthcheck.items() if v not in (0, None)
+                          or k == "Test"}
+    test = healthcheck.get("Test") or []
+    fields = [go_quote_list(test)] + [
+        f'"{_go_duration(healthcheck.get(k) or 0)}"'
+        for k in ("Interval", "Timeout", "StartPeriod", "StartInterval")]
+    fields.append(str(healthcheck.get("Retries") or 0))
+    return out, HistoryLine("HEALTHCHECK &{" + " ".join(fields) + "}", True)
+
+
+def _go_duration(ns: int) -> str:
+    if ns == 0:
+        return "0s"
+    seconds, rest = divmod(ns, 1_000_000_000)
+    minutes, seconds = divmod(seconds, 60)
+    hours, minutes = divmod(minutes, 60)
+    text = ""
+    if hours:
+        text += f"{hours}h"
+    if hours or minutes:
+        text += f"{minutes}m"
+    frac = f"{rest:09d}".rstrip("0")
+    return text + (f"{seconds}.{frac}s" if frac else f"{seconds}s")
+
+
+def apply_onbuild(config: dict[str, Any], expression: str) -> dict[str, Any]:
+    """ONBUILD records its raw trigger; BuildKit writes no history line for it."""
+    out = copy.deepcopy(config)
+    out["OnBuild"] = list(out.get("OnBuild") or []) + [expression]
+    return out
+
+
+def arg_history(pairs: list[tuple[str, str | None]]) -> HistoryLine:
+    return HistoryLine("ARG " + " ".join(k if v is None else f"{k}={v}" for k, v in pairs), True)
+
+
+def maintainer_history(name: str) -> HistoryLine:
+    return HistoryLine(f"MAINTAINER {name}", True)
+
+
+def with_shell(config: dict[str, Any], command: str) -> list[str]:
+    """Shell form: the SHELL in effect (default /bin/sh -c) followed by the command string."""
+    return list(config.get("Shell") or DEFAULT_SHELL) + [command]
+
+
+def run_history(argv: list[str], build_args: list[tuple[str, str]]) -> HistoryLine:
+    """``RUN |2 A=1 B=2 /bin/sh -c cmd # buildkit``: the ARGs in scope, then the argv."""
+    prefix: list[str] = []
+    if build_args:
+        prefix = [f"|{len(build_args)}"] + [f"{k}={v}" for k, v in build_args]
+    return HistoryLine("RUN " + " ".join(prefix + list(argv)) + " # buildkit", False)

@@ -1,0 +1,164 @@
+"""`pallet build`: Docker's build flags, one call into pallet.builder.build."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from pathlib import Path
+
+import click
+
+from pallet.errors import PalletError
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
+def _parse_build_args(values: tuple[str, ...]) -> dict[str, str]:
+    """``K=V``, or ``K`` alone taking the value from the environment (skipped when unset)."""
+    args: dict[str, str] = {}
+    for value in values:
+        key, sep, rest = value.partition("=")
+        if sep:
+            args[key] = rest
+        elif key in os.environ:
+            args[key] = os.environ[key]
+    return args
+
+
+def _parse_labels(values: tuple[str, ...]) -> dict[str, str]:
+    labels = {}
+    for value in values:
+        key, _, rest = value.partition("=")
+        labels[key] = rest
+    return labels
+
+
+def _parse_secrets(values: tuple[str, ...]) -> dict[str, bytes]:
+    """``id=ID,src=PATH`` / ``id=ID,env=VAR`` (``source``/``type=file|env`` also accepted)."""
+    secrets: dict[str, bytes] = {}
+    for value in values:
+        fields = dict(part.split("=", 1) if "=" in part else (part, "")
+                      for part in value.split(","))
+        secret_id = fields.get("id")
+        src = fields.get("src") or fields.get("source")
+        env = fields.get("env")
+        if fields.get("type") == "env" and not env:
+            env = src
+            src = None
+        if not secret_id:
+            secret_id = env or (os.path.basename(src) if src else None)
+        if not secret_id:
+            raise PalletError(f"invalid secret {value!r}: no id", hint="use id=NAME,src=FILE")
+        if env:
+            if env not in os.environ:
+                raise PalletError(f"secret {secret_id}: environment variable {env} is not set")
+            secrets[secret_id] = os.environ[env].encode()
+        elif src:
+            try:
+                secrets[secret_id] = Path(src).expanduser().read_bytes()
+            except OSError as error:
+                raise PalletError(f"secret {secret_id}: read {src}: {error.strerror}") from error
+        elif secret_id in os.environ:
+            secrets[secret_id] = os.environ[secret_id].encode()
+        else:
+            raise PalletError(f"invalid secret {value!r}: no src or env",
+                              hint="use id=NAME,src=FILE or id=NAME,env=VAR")
+    return secrets
+
+
+def _parse_size(text: str | None) -> int | None:
+    if text is None:
+        return None
+    units = {"b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
+    lowered = text.strip().lower().rstrip("b") or "0"
+    try:
+        if lowered[-1] in units:
+            return int(float(lowered[:-1]) * units[lowered[-1]])
+        return int(lowered)
+    except ValueError as error:
+        raise PalletError(f"invalid size: {text!r}", hint="use e.g. 512m or 1g") from error
+
+
+@click.command("build", context_settings={"help_option_names": ["-h", "--help"]})
+@click.argument("context_path", metavar="PATH | URL | -")
+@click.option("-f", "--file", "dockerfile", metavar="FILE",
+              help="Name of the build file (default: PATH/Dockerfile); - reads it from stdin")
+@click.option("-t", "--tag", "tags", multiple=True, help="Name and optionally a tag (name:tag)")
+@click.option("--build-arg", "build_args", multiple=True, help="Set build-time variables")
+@click.option("--target", help="Set the target build stage to build")
+@click.option("--label", "labels", multiple=True, help="Set metadata for an image")
+@click.option("--no-cache", is_flag=True, help="Do not use cache when building the image")
+@click.option("--no-cache-filter", "no_cache_filter", multiple=True,
+              help="Do not cache specified stages")
+@click.option("--pull", is_flag=True, help="Always attempt to pull a newer version of the image")
+@click.option("--network", default="default", type=click.Choice(["default", "none", "host"]),
+              help="Networking mode for the RUN instructions during build")
+@click.option("--secret", "secrets", multiple=True,
+              help="Secret to expose to the build (id=mysecret[,src=/local/secret|env=VAR])")
+@click.option("--progress", default="auto",
+              type=click.Choice(["auto", "tty", "plain", "quiet", "rawjson"]),
+              help="Set type of progress output")
+@click.option("-q", "--quiet", is_flag=True, help="Suppress the build output and print image ID on success")
+@click.option("--iidfile", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the image ID to the file")
+@click.option("--platform", help="Set target platform for build")
+@click.option("--memory", "-m", "memory", help="Memory limit for RUN steps")
+@click.option("--cpus", type=float, help="Number of CPUs for RUN steps")
+@click.option("--cache-from", "cache_from", multiple=True,
+              help="External cache sources (type=local,src=path/to/dir)")
+@click.option("--cache-to", "cache_to", multiple=True,
+              help="Cache export destinations (type=local,dest=path/to/dir[,mode=max])")
+@click.option("--compression", default="none", type=click.Choice(["none", "gzip", "zstd"]),
+              help="Layer blob compression in the local store (default none, like Docker's "
+                   "local layers; registries get compressed layers at push)")
+@click.option("--reproducible", is_flag=True,
+              help="Pin timestamps (SOURCE_DATE_EPOCH, default 0) for bit-identical images")
+@click.pass_context
+def build(ctx: click.Context, context_path: str, dockerfile: str | None, tags: tuple[str, ...],
+          build_args: tuple[str, ...], target: str | None, labels: tuple[str, ...],
+          no_cache: bool, no_cache_filter: tuple[str, ...], pull: bool, network: str,
+          secrets: tuple[str, ...], progress: str, quiet: bool, iidfile: Path | None,
+          platform: str | None, memory: str | None, cpus: float | None,
+          cache_from: tuple[str, ...], cache_to: tuple[str, ...], compression: str,
+          reproducible: bool) -> None:
+    """Build an image from a build file."""
+    from pallet.builder.build import ContextSource, build as run_build
+
+    # `docker stop`-style SIGTERM (CI cancelling a job) cleans up like Ctrl-C: the running
+    # build container is killed and removed, nothing is tagged, the temp dirs are deleted.
+    signal.signal(signal.SIGTERM, _interrupt)
+
+    if context_path.startswith(("http://", "https://", "git@", "git://")):
+        raise PalletError(f"remote build contexts are not supported: {context_path}",
+                          hint="clone or download it and build the directory")
+    dockerfile_text = None
+    if context_path == "-":
+        if dockerfile == "-":
+            raise PalletError("invalid argument: can't use stdin for both build context and dockerfile")
+        context = ContextSource(stream=sys.stdin.buffer)
+    else:
+        context = ContextSource(directory=Path(context_path))
+        if dockerfile == "-":
+            dockerfile_text = sys.stdin.buffer.read().decode("utf-8", "replace")
+    epoch = None
+    env_epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    if env_epoch:
+        try:
+            epoch = int(env_epoch)
+        except ValueError as error:
+            raise PalletError(f"invalid SOURCE_DATE_EPOCH {env_epoch!r}") from error
+    elif reproducible:
+        epoch = 0
+    result = run_build(
+        root=ctx.obj["root"], context=context, dockerfile=dockerfile,
+        dockerfile_text=dockerfile_text, tags=tags, build_args=_parse_build_args(build_args),
+        target=target, no_cache=no_cache, no_cache_filter=no_cache_filter,
+        labels=_parse_labels(labels), progress="quiet" if progress == "rawjson" else progress,
+        quiet=quiet, iidfile=iidfile, secrets=_parse_secrets(secrets), network=network,
+        platform=platform, source_date_epoch=epoch, memory=_parse_size(memory), cpus=cpus,
+        cache_from=cache_from, cache_to=cache_to, compression=compression)
+    if quiet:
+        click.echo(result.image_id)

@@ -1,0 +1,3 @@
+#!/bin/sh
+echo "packages:"; ls /app/*.pkg
+cat /app/token-check
