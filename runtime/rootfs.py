@@ -38,6 +38,7 @@ class ChildContext:
     created: list[str] = field(default_factory=list)     # rootfs-relative, in creation order
     copied_up: list[str] = field(default_factory=list)   # dirs overlay copied into upper_dir
     console_fd: int | None = None  # socket to hand the pty master back to the parent
+    bind_console: bool = True      # bind the pty at /dev/console (the first process only)
     uid: int = 0
     gid: int = 0
     groups: tuple[int, ...] = ()

@@ -115,3 +115,10 @@ def test_two_processes_racing_for_one_name_one_wins(root):
     codes = sorted(r.wait(timeout=60) for r in racers)
     assert codes == [0, 125, 125, 125]
     assert len(out(pallet(root, "ps", "-a", "-q")).split()) == 1
+
+
+def test_exec_tty_comes_from_the_containers_devpts(root):
+    pallet(root, "run", "-d", "--name", "ttyhost", "busybox", "sleep", "300")
+    result = pallet(root, "exec", "-t", "ttyhost", "sh", "-c", "tty; echo $TERM")
+    assert out(result) == "/dev/pts/0\r\nxterm\r\n"
+    pallet(root, "rm", "-f", "ttyhost")
