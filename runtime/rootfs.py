@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pallet.runtime import linux
+from pallet.runtime.cgroups import own_cgroup_dirs
 from pallet.runtime.spec import MASKED_PATHS, READONLY_PATHS, ContainerSpec
 
 _NOSUID_NODEV_NOEXEC = linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC
@@ -154,7 +155,6 @@ def mount_sys_fs_cgroup(ctx: ChildContext) -> None:
     target = ctx.rootfs / "sys" / "fs" / "cgroup"
     if not target.is_dir():
         return
-    from pallet.runtime.cgroups import own_cgroup_dirs
     dirs = own_cgroup_dirs()
     if list(dirs) == [""]:  # pure v2: the one hierarchy is /sys/fs/cgroup itself
         linux.mount(os.fspath(dirs[""]), target, None, linux.MS_BIND | linux.MS_REC)

@@ -356,3 +356,25 @@ def test_host_devices_can_be_made_but_not_opened(busybox_lower, layer_dirs):
     assert out.split() == ["made", "open=1"]
     code, out, _ = run(busybox_lower, layer_dirs, script, privileged=True)
     assert out.split() == ["made", "open=0"]
+
+
+def test_parallel_runs_from_threads_are_independent(busybox_lower, tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(index: int) -> tuple[int, bytes]:
+        upper, work = tmp_path / f"u{index}", tmp_path / f"w{index}"
+        upper.mkdir()
+        work.mkdir()
+        out: list[bytes] = []
+        spec = ContainerSpec(rootfs_lowerdirs=(busybox_lower,), upper_dir=upper, work_dir=work,
+                             argv=("sh", "-c", f"echo $$ {index} > /mine; cat /mine; exit {index}"),
+                             env=("PATH=/bin",))
+        status = run_container(spec, stdout=out.append)
+        return status.code, b"".join(out)
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(one, range(8)))
+    assert results == [(i, f"1 {i}\n".encode()) for i in range(8)]
+    for index in range(8):
+        assert (tmp_path / f"u{index}" / "mine").read_text() == f"1 {index}\n"
+        assert not leftovers(tmp_path / f"u{index}", tmp_path / f"w{index}")
