@@ -78,6 +78,14 @@ def _should_restart(policy: dict, status: ExitStatus, restarts: int, stopped: bo
 def _run_once(store: cs.ContainerStore, record: cs.ContainerRecord, attach: Attach,
               on_started) -> ExitStatus:
     spec = spec_from_config(record.config, record.directory)
+    if spec.tty and attach.stdin is not None and os.isatty(attach.stdin):
+        import dataclasses
+        import fcntl
+        import struct
+        import termios
+        rows, columns = struct.unpack("HHHH", fcntl.ioctl(attach.stdin, termios.TIOCGWINSZ,
+                                                           b"\0" * 8))[:2]
+        spec = dataclasses.replace(spec, console_size=(rows, columns))
     log = LogWriter(record.directory / f"{record.id}-json.log")
     pipes: dict[int, str] = {}
     child_ends: list[int] = []
