@@ -350,10 +350,11 @@ def _rmdir(path: Path) -> None:
 
 
 def sweep_stale(prefix: str, layout: Layout | None = None) -> list[str]:
-    """Remove empty cgroups named <prefix><owner pid>-... whose owner process is gone.
+    """Remove cgroups named <prefix><owner pid>-... whose owner process is gone.
 
     run_container names its cgroups after the calling process, so a caller that was SIGKILLed
-    (the one thing cleanup code cannot catch) leaves a directory the next run removes.
+    (the one thing cleanup code cannot catch) leaves a directory the next run removes, first
+    killing any process still inside (only pallet's containers are ever put in these).
     """
     layout = layout or discover()
     removed = []
@@ -368,10 +369,13 @@ def sweep_stale(prefix: str, layout: Layout | None = None) -> list[str]:
             if not owner.isdigit() or _alive(int(owner)):
                 continue
             path = Path(parent) / entry
-            if _read(path / "cgroup.procs").strip():
-                continue
+            for pid in _read(path / "cgroup.procs").split():
+                try:
+                    os.kill(int(pid), signal.SIGKILL)
+                except ProcessLookupError:
+                    continue
             try:
-                path.rmdir()
+                _rmdir(path)
                 removed.append(str(path))
             except OSError:
                 continue
