@@ -135,23 +135,15 @@ def mount_dev_shm(ctx: ChildContext) -> None:
 def mount_sys(ctx: ChildContext) -> None:
     target = ensure_mountpoint(ctx, "/sys", directory=True)
     flags = _NOSUID_NODEV_NOEXEC | (0 if ctx.spec.privileged else linux.MS_RDONLY)
-    if ctx.spec.network == "host":
-        # sysfs may only be mounted fresh from the network namespace that owns it: we do not
-        # own the host's, so bind the host's /sys (read-only) exactly as runc does.
-        linux.mount("/sys", target, None, linux.MS_BIND | linux.MS_REC)
-        linux.mount(None, target, None, flags | linux.MS_BIND | linux.MS_REMOUNT)
-    else:
-        linux.mount("sysfs", target, "sysfs", flags)
+    # A fresh sysfs, also with --network host (root in the initial user namespace may mount
+    # the host network namespace's sysfs); a bind of the host's /sys would carry its writable
+    # sub-mounts (debugfs, securityfs, ...) into the container.
+    linux.mount("sysfs", target, "sysfs", flags)
 
 
 def mount_sys_fs_cgroup(ctx: ChildContext) -> None:
     """/sys/fs/cgroup as Docker shows it without a cgroup namespace: a tmpfs holding, per
     hierarchy, a read-only bind of the container's own cgroup directory."""
-    if ctx.spec.network == "host":
-        try:
-            linux.umount2(ctx.rootfs / "sys" / "fs" / "cgroup", linux.MNT_DETACH)
-        except OSError:
-            pass  # not mounted on this host: nothing inherited to hide
     target = ctx.rootfs / "sys" / "fs" / "cgroup"
     if not target.is_dir():
         return

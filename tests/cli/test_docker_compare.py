@@ -169,3 +169,11 @@ def test_inspect_essentials_match(both, tmp_path):
     for key in ("Status", "Running", "ExitCode", "Pid", "OOMKilled", "Error"):
         assert mine[key] == docker[key], key
     side_by_side(both, "rm", "cmp-insp")
+
+
+def test_host_network_mounts_hosts_and_hostname_match(both):
+    ours, theirs = side_by_side(both, "run", "--rm", "--network", "host", IMAGE, "cat", "/proc/mounts")
+    assert _mount_table(ours) == _mount_table(theirs)
+    ours, theirs = side_by_side(both, "run", "--rm", "--network", "host", IMAGE, "sh", "-c",
+                                "hostname; cat /etc/hosts; readlink /proc/self/ns/net")
+    assert out(ours) == out(theirs)
