@@ -10,11 +10,17 @@ Public API (the builder runs every RUN step through it; keep it stable):
     running.pid; running.kill(signal); status = running.wait(); running.cleanup()
 
 stdout/stderr may be a file descriptor, a callable receiving bytes chunks, or None (inherit
-ours). stdin may be a descriptor or None (/dev/null). Start failures raise StartError (a
-PalletError whose exit_code is Docker's: 125 set-up, 126 cannot execute, 127 not found).
+ours). stdin may be a descriptor or None (/dev/null). With spec.tty the container allocates
+its pty from its own devpts (runc's console socket): run_container pumps it to stdout, and
+start_container hands the master to the caller as running.console. Start failures raise
+StartError (a PalletError whose exit_code is Docker's: 125 set-up, 126 cannot execute, 127
+not found). Safe to call from several threads at once.
 After run_container returns or raises (even on KeyboardInterrupt) nothing is left: no mount
 (every mount lives in the container's private mount namespace), no cgroup directory, no
 process, and no mount-point file or directory in upper_dir that the image did not have.
+If the caller is SIGKILLed, PDEATHSIG (armed before anything else; a lifeline pipe covers the
+instant before) kills the container, and the next start_container sweeps the dead caller's
+cgroup and scratch dir.
 
 Set-up order (DESIGN.md), parent side then child side:
   parent: cgroup -> scratch dir (rootfs mount point, /etc files) -> fork into a new PID ns
@@ -28,7 +34,6 @@ Each parent step registers its cleanup; child steps are undone by namespace tear
 
 from __future__ import annotations
 
-import errno
 import fcntl
 import json
 import os
@@ -135,7 +140,7 @@ class RunningContainer:
             self.kill(signal.SIGKILL)
             self.wait()
         self.cgroup.destroy()
-        remove_mountpoints(self.spec, self.created, self.copied_up)
+        rootfs.remove_mountpoints(self.spec, self.created, self.copied_up)
         shutil.rmtree(self.scratch, ignore_errors=True)
         self._cleaned = True
 
@@ -390,37 +395,3 @@ def _child_main(ctx: rootfs.ChildContext, cgroup: Cgroup, report_fd: int,
 
 def _write(fd: int, record: dict) -> None:
     os.write(fd, json.dumps(record).encode() + b"\n")
-
-
-def remove_mountpoints(spec: ContainerSpec, created: list[str], copied_up: list[str]) -> None:
-    """Take the empty mount-point files/dirs we made back out of upper_dir.
-
-    Only what the child recorded creating, only while still empty (the container may have put
-    something there, which then belongs to its layer), deepest first. Directories overlay copied
-    up only to hold a mount point go too when empty and unchanged from the lower layer.
-    """
-    upper = spec.upper_dir
-    for relative in reversed(created):
-        _remove_if_empty(upper / relative)
-    for relative in sorted(set(copied_up), key=lambda r: r.count("/"), reverse=True):
-        path = upper / relative
-        lower = next((Path(d) / relative for d in spec.rootfs_lowerdirs
-                      if os.path.lexists(Path(d) / relative)), None)
-        if lower is None or not path.is_dir() or path.is_symlink():
-            continue
-        mine, theirs = os.lstat(path), os.lstat(lower)
-        if (mine.st_mode, mine.st_uid, mine.st_gid) == (theirs.st_mode, theirs.st_uid, theirs.st_gid):
-            _remove_if_empty(path)
-
-
-def _remove_if_empty(path: Path) -> None:
-    try:
-        if path.is_symlink():
-            return
-        if path.is_dir():
-            path.rmdir()
-        elif path.is_file() and path.stat().st_size == 0:
-            path.unlink()
-    except OSError as error:
-        if error.errno not in (errno.ENOTEMPTY, errno.ENOENT, errno.EEXIST):
-            raise

@@ -4,11 +4,12 @@ Every function here runs in the container's first process, inside its fresh moun
 so each one's cleanup is the same: the namespace is torn down (and every mount with it) when
 the container's last process exits. What does outlive the namespace are the mount-point files
 and directories created inside the overlay; they are recorded in ctx.created / ctx.copied_up
-so the parent can take them out of upper_dir afterwards (see isolation.remove_mountpoints).
+so the parent can take them out of upper_dir afterwards (see remove_mountpoints below).
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from dataclasses import dataclass, field
@@ -223,3 +224,39 @@ def readonly_paths(ctx: ChildContext) -> None:
 def readonly_rootfs(ctx: ChildContext) -> None:
     if ctx.spec.readonly_rootfs:
         linux.mount(None, "/", None, linux.MS_BIND | linux.MS_REMOUNT | linux.MS_RDONLY)
+
+
+# -- parent side: after the container is gone -------------------------------------------
+
+def remove_mountpoints(spec: ContainerSpec, created: list[str], copied_up: list[str]) -> None:
+    """Take the empty mount-point files/dirs we made back out of upper_dir.
+
+    Only what the child recorded creating, only while still empty (the container may have put
+    something there, which then belongs to its layer), deepest first. Directories overlay copied
+    up only to hold a mount point go too when empty and unchanged from the lower layer.
+    """
+    upper = spec.upper_dir
+    for relative in reversed(created):
+        _remove_if_empty(upper / relative)
+    for relative in sorted(set(copied_up), key=lambda r: r.count("/"), reverse=True):
+        path = upper / relative
+        lower = next((Path(d) / relative for d in spec.rootfs_lowerdirs
+                      if os.path.lexists(Path(d) / relative)), None)
+        if lower is None or not path.is_dir() or path.is_symlink():
+            continue
+        mine, theirs = os.lstat(path), os.lstat(lower)
+        if (mine.st_mode, mine.st_uid, mine.st_gid) == (theirs.st_mode, theirs.st_uid, theirs.st_gid):
+            _remove_if_empty(path)
+
+
+def _remove_if_empty(path: Path) -> None:
+    try:
+        if path.is_symlink():
+            return
+        if path.is_dir():
+            path.rmdir()
+        elif path.is_file() and path.stat().st_size == 0:
+            path.unlink()
+    except OSError as error:
+        if error.errno not in (errno.ENOTEMPTY, errno.ENOENT, errno.EEXIST):
+            raise

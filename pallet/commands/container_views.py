@@ -8,7 +8,7 @@ import time
 
 import click
 
-from pallet.commands.image_format import go_json, human_duration, render_template, tabulate
+from pallet.commands.image_format import human_duration, render_template, tabulate
 from pallet.errors import PalletError
 
 
