@@ -43,7 +43,9 @@ def _status_text(state: dict) -> str:
 
 
 def _command_text(config: dict, no_trunc: bool) -> str:
-    text = " ".join([config["Path"], *config["Args"]])
+    # moby's container list: arguments containing a space are wrapped in single quotes.
+    args = [f"'{arg}'" if " " in arg else arg for arg in config["Args"]]
+    text = " ".join([config["Path"], *args])
     if not no_trunc and len(text) > 20:
         text = text[:19] + "…"
     return f'"{text}"'

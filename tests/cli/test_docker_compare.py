@@ -177,3 +177,24 @@ def test_host_network_mounts_hosts_and_hostname_match(both):
     ours, theirs = side_by_side(both, "run", "--rm", "--network", "host", IMAGE, "sh", "-c",
                                 "hostname; cat /etc/hosts; readlink /proc/self/ns/net")
     assert out(ours) == out(theirs)
+
+
+def test_ps_columns_and_format_match(both):
+    import re
+
+    root, engine = both
+    for runner in (lambda *a: engine.docker(*a, check=False), lambda *a: pallet(root, *a)):
+        runner("create", "--network", "none", "--name", "cmp-ps-created", IMAGE, "echo", "a long argument list here")
+        runner("run", "--network", "none", "--name", "cmp-ps-exited", IMAGE, "sh", "-c", "exit 3")
+    fmt = "{{.Names}}|{{.Image}}|{{.Command}}|{{.Status}}|{{.State}}|{{.Ports}}"
+    ours, theirs = side_by_side(both, "ps", "-a", "--filter", "name=cmp-ps-", "--format", fmt)
+
+    def normal(result):
+        # Durations depend on when each engine ran the command; everything else must match.
+        return sorted(re.sub(r"\) .* ago$", ") <ago>", line) for line in out(result).splitlines())
+
+    assert normal(ours) == normal(theirs)
+    header_ours, header_theirs = (out(r).splitlines()[0].split() for r in side_by_side(both, "ps", "-a"))
+    assert header_ours == header_theirs
+    for args in (("rm", "cmp-ps-created"), ("rm", "cmp-ps-exited")):
+        side_by_side(both, *args)
