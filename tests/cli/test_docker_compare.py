@@ -198,3 +198,20 @@ def test_ps_columns_and_format_match(both):
     assert header_ours == header_theirs
     for args in (("rm", "cmp-ps-created"), ("rm", "cmp-ps-exited")):
         side_by_side(both, *args)
+
+
+def test_exec_environment_and_logs_match(both):
+    root, engine = both
+    for runner in (lambda *a: engine.docker(*a, check=False), lambda *a: pallet(root, *a)):
+        runner("run", "-d", "--network", "none", "--name", "cmp-env", "-e", "A=1", IMAGE, "sh", "-c",
+               "echo to-out; sleep 0.3; echo to-err >&2; sleep 60")
+    import time
+    time.sleep(0.5)  # both containers have written both lines
+    ours, theirs = side_by_side(both, "exec", "-e", "B=2", "-u", "nobody", "-w", "/tmp", "cmp-env",
+                                "sh", "-c", "env | grep -v HOSTNAME | sort; id; pwd")
+    assert out(ours) == out(theirs)
+    ours, theirs = side_by_side(both, "logs", "cmp-env")
+    assert (out(ours), ours.stderr) == (out(theirs), theirs.stderr) == ("to-out\n", b"to-err\n")
+    ours, theirs = side_by_side(both, "logs", "--tail", "1", "cmp-env")
+    assert (out(ours), ours.stderr) == (out(theirs), theirs.stderr) == ("", b"to-err\n")
+    side_by_side(both, "rm", "-f", "cmp-env")
