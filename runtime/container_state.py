@@ -14,7 +14,6 @@ import fcntl
 import json
 import os
 import re
-import secrets
 import tempfile
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -157,7 +156,7 @@ class ContainerStore:
         raise PalletError(f"No such container: {reference}")
 
     def new_id(self) -> str:
-        return secrets.token_hex(32)
+        return os.urandom(32).hex()
 
     def check_name_free(self, name: str, *, ignore_id: str | None = None) -> None:
         if not NAME_RE.match(name):
@@ -196,10 +195,17 @@ SURNAMES = ("albattani", "bohr", "curie", "darwin", "euclid", "feynman", "galile
             "ritchie", "shannon", "tesla", "turing", "volta", "wozniak", "yalow", "zhukovsky")
 
 
+def _pick(words: tuple[str, ...]) -> str:
+    return words[int.from_bytes(os.urandom(2), "big") % len(words)]
+
+
 def generate_name(store: ContainerStore) -> str:
+    """Docker's adjective_surname; a number is appended once the plain names run short."""
     taken = {r.name for r in store.all()}
-    for _ in range(100):
-        name = f"{secrets.choice(ADJECTIVES)}_{secrets.choice(SURNAMES)}"
+    for attempt in range(200):
+        name = f"{_pick(ADJECTIVES)}_{_pick(SURNAMES)}"
+        if attempt >= 100:
+            name += str(int.from_bytes(os.urandom(2), "big") % 1000)
         if name not in taken:
             return name
-    return f"{secrets.choice(ADJECTIVES)}_{secrets.choice(SURNAMES)}{secrets.randbelow(100)}"
+    return f"{_pick(ADJECTIVES)}_{_pick(SURNAMES)}_{os.urandom(4).hex()}"

@@ -32,6 +32,7 @@ import errno
 import fcntl
 import json
 import os
+import select
 import selectors
 import shutil
 import signal
@@ -208,13 +209,15 @@ def start_container(spec: ContainerSpec, *, stdin: int | None = None, stdout: in
     """Start spec's process and return once it has exec'd (or raise StartError)."""
     RUN_DIR.mkdir(parents=True, exist_ok=True)
     sweep_stale(CGROUP_PREFIX)
+    _sweep_scratch()
     name = spec.cgroup_name or f"{CGROUP_PREFIX}{os.getpid()}-{os.urandom(4).hex()}"
     cgroup = Cgroup.create(name, Limits(memory=spec.memory, memory_swap=spec.memory_swap,
-                                        cpus=spec.cpus, pids=spec.pids))
+                                        cpus=spec.cpus, pids=spec.pids,
+                                        restrict_devices=not spec.privileged))
     scratch = Path("/nonexistent")
     running: RunningContainer | None = None
     try:
-        scratch = Path(tempfile.mkdtemp(prefix="ctr-", dir=RUN_DIR))
+        scratch = Path(tempfile.mkdtemp(prefix=f"ctr-{os.getpid()}-", dir=RUN_DIR))
         ctx = rootfs.ChildContext(spec=spec, rootfs=scratch / "rootfs",
                                   etc_dir=spec.etc_dir or scratch / "etc",
                                   empty_lower=scratch / "empty")
@@ -224,6 +227,9 @@ def start_container(spec: ContainerSpec, *, stdin: int | None = None, stdout: in
             ctx.etc_dir.mkdir()
             write_etc_files(spec, ctx.etc_dir)
         read_fd, write_fd = os.pipe2(os.O_CLOEXEC)
+        # The lifeline's write end lives only in this process: the child sees EOF on it if we
+        # died before its PDEATHSIG was armed (the one window PDEATHSIG cannot cover).
+        lifeline_read, lifeline_write = os.pipe2(os.O_CLOEXEC)
         console_parent = console_child = None
         if spec.tty:
             console_parent, console_child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -232,15 +238,20 @@ def start_container(spec: ContainerSpec, *, stdin: int | None = None, stdout: in
         try:
             pid = _fork_into_new_pid_namespace()
             if pid == 0:
-                _child_main(ctx, cgroup, write_fd, stdio)  # never returns
+                os.close(lifeline_write)
+                _child_main(ctx, cgroup, write_fd, stdio, lifeline_read)  # never returns
             running = RunningContainer(pid=pid, spec=spec, cgroup=cgroup, scratch=scratch)
         finally:
             os.close(write_fd)
+            os.close(lifeline_read)
             if console_child is not None:
                 console_child.close()
             if stdin is None and stdio[0] is not None:
                 os.close(stdio[0])
-        report = _read_report(read_fd)
+        try:
+            report = _read_report(read_fd)
+        finally:
+            os.close(lifeline_write)
         if console_parent is not None:
             with console_parent:
                 _, fds, _, _ = socket.recv_fds(console_parent, 16, 1)
@@ -259,6 +270,29 @@ def start_container(spec: ContainerSpec, *, stdin: int | None = None, stdout: in
             cgroup.destroy()
             shutil.rmtree(scratch, ignore_errors=True)
         raise
+
+
+def _sweep_scratch() -> None:
+    """Remove scratch dirs of callers that died without cleaning up (SIGKILL): named
+    ctr-<owner pid>-..., they hold only empty mount points once the owner's containers died."""
+    try:
+        entries = os.listdir(RUN_DIR)
+    except OSError:
+        return
+    for entry in entries:
+        owner = entry.split("-")[1] if entry.startswith("ctr-") else ""
+        if owner.isdigit() and not _alive(int(owner)):
+            shutil.rmtree(RUN_DIR / entry, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _stdin_fd(stdin: int | None) -> int:
@@ -302,11 +336,15 @@ def _fork_into_new_pid_namespace() -> int:
 
 
 def _child_main(ctx: rootfs.ChildContext, cgroup: Cgroup, report_fd: int,
-                stdio: tuple[int | None, int | None, int | None]) -> None:
+                stdio: tuple[int | None, int | None, int | None], lifeline: int) -> None:
     """The container's PID 1 before exec. Never returns; never runs the caller's cleanup."""
     code, message = 125, "container set-up failed"
     step_name = "start"
     try:
+        linux.prctl(linux.PR_SET_PDEATHSIG, signal.SIGKILL)
+        if select.select([lifeline], [], [], 0)[0]:  # readable = EOF: our parent is gone
+            os._exit(125)
+        os.close(lifeline)
         for number in range(1, signal.NSIG):
             if number not in (signal.SIGKILL, signal.SIGSTOP):
                 try:
@@ -314,7 +352,6 @@ def _child_main(ctx: rootfs.ChildContext, cgroup: Cgroup, report_fd: int,
                 except (OSError, ValueError):
                     continue
         signal.pthread_sigmask(signal.SIG_SETMASK, set())
-        linux.prctl(linux.PR_SET_PDEATHSIG, signal.SIGKILL)
         os.setsid()
         for target, fd in enumerate(stdio):
             if fd is not None and fd != target:

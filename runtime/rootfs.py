@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pallet.runtime import linux
+from pallet.runtime.cgroups import own_cgroup_dirs
 from pallet.runtime.spec import MASKED_PATHS, READONLY_PATHS, ContainerSpec
 
 _NOSUID_NODEV_NOEXEC = linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC
@@ -38,6 +39,7 @@ class ChildContext:
     created: list[str] = field(default_factory=list)     # rootfs-relative, in creation order
     copied_up: list[str] = field(default_factory=list)   # dirs overlay copied into upper_dir
     console_fd: int | None = None  # socket to hand the pty master back to the parent
+    bind_console: bool = True      # bind the pty at /dev/console (the first process only)
     uid: int = 0
     gid: int = 0
     groups: tuple[int, ...] = ()
@@ -153,7 +155,6 @@ def mount_sys_fs_cgroup(ctx: ChildContext) -> None:
     target = ctx.rootfs / "sys" / "fs" / "cgroup"
     if not target.is_dir():
         return
-    from pallet.runtime.cgroups import own_cgroup_dirs
     dirs = own_cgroup_dirs()
     if list(dirs) == [""]:  # pure v2: the one hierarchy is /sys/fs/cgroup itself
         linux.mount(os.fspath(dirs[""]), target, None, linux.MS_BIND | linux.MS_REC)
