@@ -34,7 +34,8 @@ from typing import BinaryIO
 from pallet.errors import PalletError
 from pallet.runtime import references as refs
 from pallet.runtime.images import (INDEX_TYPES, MT_OCI_CONFIG, MT_OCI_MANIFEST, Image,
-                                   referenced_blobs, select_platform, store_manifest)
+                                   select_platform, store_manifest)
+from pallet.runtime.image_removal import live_content
 from pallet.runtime.archive_save import _quiet, save_images  # noqa: F401 (re-exported API)
 from pallet.runtime.compression import DecompressingReader, sniff_compression
 from pallet.runtime.layers import MT_OCI_GZIP, MT_OCI_TAR, MT_OCI_ZSTD, unpacked_layer_dir
@@ -141,7 +142,7 @@ class _Loader:
 
     def rollback(self) -> None:
         # Only what this load added and no image references (never shared content).
-        blobs, diff_ids = referenced_blobs(self.store)
+        blobs, diff_ids = live_content(self.store)
         for digest in self.added:
             if digest not in blobs:
                 self.store.delete_blob(digest)

@@ -123,7 +123,8 @@ def check_store(store: Store, *, repair: bool = False) -> CheckReport:
             for digest in bad_blobs:
                 store.delete_blob(digest)
                 report.repaired.append(f"deleted corrupt blob {digest}")
-        live, diff_ids = images_mod.referenced_blobs(store)
+        from pallet.runtime.image_removal import live_content
+        live, diff_ids = live_content(store)
         for digest in store.list_blobs():
             if digest not in live and digest not in bad_blobs:
                 report.garbage.append(f"unreferenced blob {digest}")
