@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pallet.errors import PalletError
-from pallet.runtime.container_state import ZERO_TIME, now
+from pallet.runtime.container_state import now
 from pallet.runtime.spec import (DEFAULT_PATH, MASKED_PATHS, READONLY_PATHS, ContainerSpec,
                                  Mount, Ulimit)
 
@@ -291,4 +291,4 @@ def spec_from_config(config: dict, directory: Path) -> ContainerSpec:
 
 
 __all__ = ["CreateOptions", "VolumeSpec", "build_config", "spec_from_config", "merge_env",
-           "ZERO_TIME"]
+           "merge_user_env"]

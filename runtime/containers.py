@@ -151,6 +151,9 @@ def stop_container(root: Path, reference: str, timeout: int | None = None) -> cs
     store = cs.ContainerStore(root)
     record = get(root, reference)
     if not record.state.get("Running"):
+        if record.state.get("Status") == "restarting":
+            (record.directory / "stopping").touch()  # cancels the pending restart
+            wait_exited(store, record.id, None)
         return record
     (record.directory / "stopping").touch()
     if timeout is None:

@@ -38,6 +38,7 @@ def supervise(store: cs.ContainerStore, container_id: str, *, attach: Attach | N
     """Run the container until it exits for good (after restarts); returns the last status."""
     attach = attach or Attach()
     restarts = 0
+    (store.dir / container_id / "stopping").unlink(missing_ok=True)  # a fresh start clears it
     while True:
         record = store.load(container_id)
         status = _run_once(store, record, attach, on_started)
@@ -50,6 +51,9 @@ def supervise(store: cs.ContainerStore, container_id: str, *, attach: Attach | N
         store.save_config(container_id, record.config)
         store.update_state(container_id, Restarting=True, Status="restarting")
         time.sleep(min(0.1 * (2 ** restarts), 2.0))  # Docker backs off between restarts too
+        if stop_requested(store.load(container_id)):  # stop/kill during the back-off
+            store.update_state(container_id, Restarting=False, Status="exited")
+            break
     record = store.load(container_id)
     if record.config["HostConfig"]["AutoRemove"]:
         from pallet.runtime.containers import remove_container
@@ -74,7 +78,14 @@ def _should_restart(policy: dict, status: ExitStatus, restarts: int, stopped: bo
 def _run_once(store: cs.ContainerStore, record: cs.ContainerRecord, attach: Attach,
               on_started) -> ExitStatus:
     spec = spec_from_config(record.config, record.directory)
-    (record.directory / "stopping").unlink(missing_ok=True)
+    if spec.tty and attach.stdin is not None and os.isatty(attach.stdin):
+        import dataclasses
+        import fcntl
+        import struct
+        import termios
+        rows, columns = struct.unpack("HHHH", fcntl.ioctl(attach.stdin, termios.TIOCGWINSZ,
+                                                           b"\0" * 8))[:2]
+        spec = dataclasses.replace(spec, console_size=(rows, columns))
     log = LogWriter(record.directory / f"{record.id}-json.log")
     pipes: dict[int, str] = {}
     child_ends: list[int] = []

@@ -132,7 +132,11 @@ def allocate_console(ctx: ChildContext) -> None:
     slave_path = f"/dev/pts/{number}"
     slave = os.open(slave_path, os.O_RDWR | os.O_NOCTTY)
     os.fchown(slave, ctx.uid, 5)  # group tty
-    linux.mount(slave_path, "/dev/console", None, linux.MS_BIND)
+    if ctx.spec.console_size:  # before exec, so the command sees its size from the start
+        rows, columns = ctx.spec.console_size
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
+    if ctx.bind_console:
+        linux.mount(slave_path, "/dev/console", None, linux.MS_BIND)
     with socket.socket(fileno=os.dup(ctx.console_fd)) as channel:
         socket.send_fds(channel, [b"console"], [master])
     os.close(master)
