@@ -208,6 +208,9 @@ def spawn_detached(store: cs.ContainerStore, container_id: str) -> int:
             if os.fork() != 0:
                 os._exit(0)
             _become_daemon()
+            # Nothing of the CLI's (store locks, pipes to its caller) may live on in the monitor.
+            os.closerange(3, write_fd)
+            os.closerange(write_fd + 1, 1 << 16)
             _monitor_main(store, container_id, write_fd)
         finally:
             os._exit(0)

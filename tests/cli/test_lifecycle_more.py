@@ -122,3 +122,16 @@ def test_exec_tty_comes_from_the_containers_devpts(root):
     result = pallet(root, "exec", "-t", "ttyhost", "sh", "-c", "tty; echo $TERM")
     assert out(result) == "/dev/pts/0\r\nxterm\r\n"
     pallet(root, "rm", "-f", "ttyhost")
+
+
+def test_concurrent_starts_run_one_monitor(root):
+    import subprocess as sp
+
+    cid = out(pallet(root, "create", "--name", "once", "busybox", "sleep", "300")).strip()
+    starters = [sp.Popen([str(PALLET), "--root", str(root), "start", "once"], stdout=sp.PIPE,
+                         stderr=sp.PIPE) for _ in range(3)]
+    assert [s.wait(timeout=60) for s in starters] == [0, 0, 0]
+    from pallet.runtime.cgroups import Cgroup
+    assert len(Cgroup.attach(f"pallet-{cid[:16]}").pids()) == 1  # one container process
+    pallet(root, "rm", "-f", "once")
+    assert not container_leftovers(root, cid)
