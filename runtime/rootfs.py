@@ -52,10 +52,23 @@ def make_mounts_private(ctx: ChildContext) -> None:
     linux.mount(None, "/", None, linux.MS_REC | linux.MS_PRIVATE)
 
 
+MOUNT_DATA_LIMIT = 4000  # mount(2) copies at most one page of options
+
+
 def mount_overlay_rootfs(ctx: ChildContext) -> None:
     spec = ctx.spec
     lowers = ":".join(os.fspath(p) for p in spec.rootfs_lowerdirs) or os.fspath(ctx.empty_lower)
     data = f"lowerdir={lowers},upperdir={spec.upper_dir},workdir={spec.work_dir}"
+    if len(data) > MOUNT_DATA_LIMIT:
+        # Many layers overflow the page: name each lowerdir by a short symlink and mount from
+        # inside that directory (overlay resolves the links at mount time), as overlay2's l/.
+        links = ctx.empty_lower.parent / "l"
+        links.mkdir(exist_ok=True)
+        for index, path in enumerate(spec.rootfs_lowerdirs):
+            os.symlink(os.fspath(path), links / f"{index:x}")
+        os.chdir(links)
+        short = ":".join(f"{index:x}" for index in range(len(spec.rootfs_lowerdirs)))
+        data = f"lowerdir={short},upperdir={spec.upper_dir},workdir={spec.work_dir}"
     linux.mount("overlay", ctx.rootfs, "overlay", 0, data)
 
 
