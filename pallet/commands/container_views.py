@@ -120,6 +120,13 @@ def ps(ctx, show_all, quiet, filters, format_, no_trunc, latest, last) -> None:
             click.echo(record.id if no_trunc else record.id[:12])
         return
     rows = [_ps_row(r, no_trunc) for r in records]
+    if format_ and format_.startswith("table"):
+        template = format_[len("table"):].strip() or "{{.ID}}\t{{.Image}}\t{{.Command}}\t" \
+            "{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}"
+        header = render_template(template, PS_HEADERS)
+        table = [header.split("\t")] + [render_template(template, row).split("\t") for row in rows]
+        click.echo(tabulate(table))
+        return
     if format_:
         template = "{{json .}}" if format_ == "json" else format_
         for row in rows:
@@ -129,6 +136,12 @@ def ps(ctx, show_all, quiet, filters, format_, no_trunc, latest, last) -> None:
     table += [[row["ID"], row["Image"], row["Command"], row["RunningFor"], row["Status"], "",
                row["Names"]] for row in rows]
     click.echo(tabulate(table))
+
+
+PS_HEADERS = {"ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND", "CreatedAt": "CREATED AT",
+              "RunningFor": "CREATED", "Ports": "PORTS", "State": "STATE", "Status": "STATUS",
+              "Size": "SIZE", "Names": "NAMES", "Labels": "LABELS", "Mounts": "MOUNTS",
+              "Networks": "NETWORKS", "LocalVolumes": "LOCAL VOLUMES"}
 
 
 def _ps_row(record, no_trunc: bool) -> dict:

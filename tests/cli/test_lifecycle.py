@@ -124,6 +124,8 @@ def test_create_start_attach_rename_and_filters(root):
     assert out(pallet(root, "ps", "-a", "-f", "label=tier=web", "-q")).strip() == cid[:12]
     assert out(pallet(root, "ps", "-a", "-f", "ancestor=busybox", "-q")).strip() == cid[:12]
     assert out(pallet(root, "ps", "-a", "-f", "status=running", "-q")) == ""
+    table = out(pallet(root, "ps", "-a", "--format", "table {{.Names}}\t{{.Status}}")).splitlines()
+    assert table[0].split() == ["NAMES", "STATUS"] and table[1].startswith("c2 ")
     row = json.loads(out(pallet(root, "ps", "-a", "--format", "json")))
     assert row["Names"] == "c2" and row["State"] == "exited" and row["Image"] == "busybox"
     missing = pallet(root, "start", "nope")
