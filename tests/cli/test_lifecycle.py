@@ -185,6 +185,7 @@ def test_container_prune_removes_only_stopped(root):
 def test_inspect_falls_back_to_images_and_reports_unknown(root):
     image = json.loads(out(pallet(root, "inspect", "busybox")))[0]
     assert image["Id"].startswith("sha256:") and "RootFS" in image
+    assert pallet(root, "container", "inspect", "busybox").returncode == 1  # containers only
     unknown = pallet(root, "inspect", "nothing-here")
     assert unknown.returncode == 1 and "No such object: nothing-here" in unknown.stderr.decode()
 
