@@ -431,3 +431,16 @@ def test_many_layers_beyond_one_page_of_mount_options(busybox_lower, layer_dirs,
     assert run_container(spec, stdout=out.append).code == 0
     assert b"".join(out) == b"120\n119"
     assert not leftovers(upper, work)
+
+
+def test_no_descriptor_of_the_caller_leaks_in(busybox_lower, layer_dirs):
+    high = os.open("/etc/hostname", os.O_RDONLY)
+    os.dup2(high, 1500, inheritable=True)
+    os.set_inheritable(high, True)
+    try:
+        code, out, _ = run(busybox_lower, layer_dirs, "exec ls /proc/self/fd")
+    finally:
+        os.close(1500)
+        os.close(high)
+    assert code == 0
+    assert sorted(out.split(), key=int) == ["0", "1", "2", "3"]  # 3: the directory ls reads
