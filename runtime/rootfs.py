@@ -195,9 +195,29 @@ def mount_declared(ctx: ChildContext) -> None:
                             linux.MS_BIND | linux.MS_REMOUNT | linux.MS_RDONLY)
         else:
             target = ensure_mountpoint(ctx, mount.target, directory=True)
-            flags = linux.MS_NOSUID | linux.MS_NODEV | (linux.MS_RDONLY if mount.readonly else 0)
-            data = ",".join(mount.options) or None
+            flags, data = tmpfs_flags(mount.options, readonly=mount.readonly)
             linux.mount("tmpfs", target, "tmpfs", flags, data)
+
+
+_FLAG_WORDS = {"ro": (linux.MS_RDONLY, True), "rw": (linux.MS_RDONLY, False),
+               "noexec": (linux.MS_NOEXEC, True), "exec": (linux.MS_NOEXEC, False),
+               "nosuid": (linux.MS_NOSUID, True), "suid": (linux.MS_NOSUID, False),
+               "nodev": (linux.MS_NODEV, True), "dev": (linux.MS_NODEV, False),
+               "strictatime": (linux.MS_STRICTATIME, True)}
+
+
+def tmpfs_flags(options: tuple[str, ...], *, readonly: bool) -> tuple[int, str | None]:
+    """mount(8)-style options -> (flags, data): flag words become flags, the rest (size=,
+    mode=) is tmpfs data. Default nosuid,nodev; callers add noexec where Docker does."""
+    flags = linux.MS_NOSUID | linux.MS_NODEV | (linux.MS_RDONLY if readonly else 0)
+    data = []
+    for option in options:
+        if option in _FLAG_WORDS:
+            bit, on = _FLAG_WORDS[option]
+            flags = flags | bit if on else flags & ~bit
+        elif option not in ("relatime", "defaults"):
+            data.append(option)
+    return flags, ",".join(data) or None
 
 
 def pivot_into_rootfs(ctx: ChildContext) -> None:

@@ -215,3 +215,22 @@ def test_exec_environment_and_logs_match(both):
     ours, theirs = side_by_side(both, "logs", "--tail", "1", "cmp-env")
     assert (out(ours), ours.stderr) == (out(theirs), theirs.stderr) == ("", b"to-err\n")
     side_by_side(both, "rm", "-f", "cmp-env")
+
+
+def test_mount_options_match_for_kernel_filesystems_and_tmpfs(both):
+    def options(result) -> list[tuple[str, str, list[str]]]:
+        rows = []
+        for line in out(result).splitlines():
+            _source, point, fstype, opts = line.split()[:4]
+            if point in ("/", "/proc/interrupts", "/sys/devices/virtual/powercap") or point.startswith("/etc/"):
+                continue  # host-specific layer paths and file systems
+            rows.append((point, fstype, sorted(opts.split(","))))
+        return sorted(rows)
+
+    ours, theirs = side_by_side(both, "run", "--rm", "--network", "none", "--read-only",
+                                "--tmpfs", "/scratch", "--tmpfs", "/sized:size=1m,mode=700", IMAGE,
+                                "cat", "/proc/mounts")
+    assert options(ours) == options(theirs)
+    ours, theirs = side_by_side(both, "run", "--rm", "--network", "none", "--read-only", IMAGE,
+                                "sh", "-c", "touch /x 2>&1; grep ' / ' /proc/mounts | cut -d' ' -f4 | cut -d, -f1")
+    assert out(ours) == out(theirs)
