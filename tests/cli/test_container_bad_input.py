@@ -26,6 +26,8 @@ def root(pallet_root):
     (("run", "--rm", "--restart", "always", "busybox", "true"), 125, "Conflicting options: --restart and --rm"),
     (("run", "-v", "/no/such/dir:/x", "busybox", "true"), 125, "bind source path does not exist: /no/such/dir"),
     (("run", "--mount", "type=nfs,target=/x", "busybox", "true"), 125, "unsupported mount type: nfs"),
+    (("run", "-v", "a/../../escape:/x", "busybox", "true"), 125, "includes invalid characters for a local volume name"),
+    (("run", "--mount", "type=volume,source=../up,target=/x", "busybox", "true"), 125, "invalid characters"),
     (("run", "--ulimit", "nofile=abc", "busybox", "true"), 125, "invalid ulimit"),
     (("run", "--name", "bad name!", "busybox", "true"), 125, "Invalid container name (bad name!)"),
     (("run", "--entrypoint", "", "busybox"), 125, "No command specified"),
