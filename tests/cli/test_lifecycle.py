@@ -255,3 +255,23 @@ def test_healthcheck_runs_and_shows_in_ps_and_inspect(root, tmp_path):
         time.sleep(0.1)
     assert state(root, "hc2")["Health"]["Log"][-1]["ExitCode"] == 3
     pallet(root, "rm", "-f", "hc", "hc2")
+
+
+def test_cp_never_follows_container_symlinks_onto_the_host(root, tmp_path):
+    victim = tmp_path / "victim"
+    victim.write_text("host secret\n")
+    pallet(root, "run", "-d", "--name", "evil", "busybox", "sh", "-c",
+           f"ln -s {victim} /tmp/trap; mkdir /tmp/d; ln -s {tmp_path} /tmp/d/dirtrap; sleep 300")
+    time.sleep(0.3)
+    copied = pallet(root, "cp", "evil:/tmp/trap", str(tmp_path / "out"))
+    assert copied.returncode == 0 and (tmp_path / "out").is_symlink()  # the link itself, as Docker
+    (tmp_path / "out").unlink()
+    (tmp_path / "payload").write_text("overwritten\n")
+    before = sorted(p.name for p in tmp_path.iterdir())
+    assert pallet(root, "cp", str(tmp_path / "payload"), "evil:/tmp/trap").returncode == 0
+    pallet(root, "cp", str(tmp_path / "payload"), "evil:/tmp/d/dirtrap/")
+    assert victim.read_text() == "host secret\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+    inside = pallet(root, "exec", "evil", "cat", "/tmp/trap")
+    assert out(inside) == "overwritten\n"  # it landed in the container, as a file
+    pallet(root, "rm", "-f", "evil")
