@@ -206,7 +206,12 @@ def test_exec_environment_and_logs_match(both):
         runner("run", "-d", "--network", "none", "--name", "cmp-env", "-e", "A=1", IMAGE, "sh", "-c",
                "echo to-out; sleep 0.3; echo to-err >&2; sleep 60")
     import time
-    time.sleep(0.5)  # both containers have written both lines
+    deadline = time.time() + 20
+    while time.time() < deadline:  # until both containers have written both lines
+        ours, theirs = side_by_side(both, "logs", "cmp-env")
+        if ours.stderr and theirs.stderr:
+            break
+        time.sleep(0.1)
     ours, theirs = side_by_side(both, "exec", "-e", "B=2", "-u", "nobody", "-w", "/tmp", "cmp-env",
                                 "sh", "-c", "env | grep -v HOSTNAME | sort; id; pwd")
     assert out(ours) == out(theirs)
