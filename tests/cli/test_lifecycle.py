@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from tests.cli.ctr_helpers import container_leftovers, out, pallet
+from tests.cli.ctr_helpers import remove_all_containers, container_leftovers, out, pallet
 from tests.images import make_busybox_image
 
 pytestmark = pytest.mark.root
@@ -21,7 +21,8 @@ pytestmark = pytest.mark.root
 @pytest.fixture
 def root(pallet_root):
     make_busybox_image(pallet_root, "busybox:latest")
-    return pallet_root
+    yield pallet_root
+    remove_all_containers(pallet_root)
 
 
 def detached(root, *args: str) -> str:
