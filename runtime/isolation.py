@@ -347,7 +347,9 @@ def _child_main(ctx: rootfs.ChildContext, cgroup: Cgroup, report_fd: int,
     step_name = "start"
     try:
         linux.prctl(linux.PR_SET_PDEATHSIG, signal.SIGKILL)
-        if select.select([lifeline], [], [], 0)[0]:  # readable = EOF: our parent is gone
+        poller = select.poll()  # not select(): descriptor numbers may pass FD_SETSIZE
+        poller.register(lifeline, select.POLLIN)
+        if poller.poll(0):  # readable or hung up = EOF: our parent is gone
             os._exit(125)
         os.close(lifeline)
         for number in range(1, signal.NSIG):

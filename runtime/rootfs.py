@@ -52,10 +52,23 @@ def make_mounts_private(ctx: ChildContext) -> None:
     linux.mount(None, "/", None, linux.MS_REC | linux.MS_PRIVATE)
 
 
+MOUNT_DATA_LIMIT = 4000  # mount(2) copies at most one page of options
+
+
 def mount_overlay_rootfs(ctx: ChildContext) -> None:
     spec = ctx.spec
     lowers = ":".join(os.fspath(p) for p in spec.rootfs_lowerdirs) or os.fspath(ctx.empty_lower)
     data = f"lowerdir={lowers},upperdir={spec.upper_dir},workdir={spec.work_dir}"
+    if len(data) > MOUNT_DATA_LIMIT:
+        # Many layers overflow the page: name each lowerdir by a short symlink and mount from
+        # inside that directory (overlay resolves the links at mount time), as overlay2's l/.
+        links = ctx.empty_lower.parent / "l"
+        links.mkdir(exist_ok=True)
+        for index, path in enumerate(spec.rootfs_lowerdirs):
+            os.symlink(os.fspath(path), links / f"{index:x}")
+        os.chdir(links)
+        short = ":".join(f"{index:x}" for index in range(len(spec.rootfs_lowerdirs)))
+        data = f"lowerdir={short},upperdir={spec.upper_dir},workdir={spec.work_dir}"
     linux.mount("overlay", ctx.rootfs, "overlay", 0, data)
 
 
@@ -182,9 +195,29 @@ def mount_declared(ctx: ChildContext) -> None:
                             linux.MS_BIND | linux.MS_REMOUNT | linux.MS_RDONLY)
         else:
             target = ensure_mountpoint(ctx, mount.target, directory=True)
-            flags = linux.MS_NOSUID | linux.MS_NODEV | (linux.MS_RDONLY if mount.readonly else 0)
-            data = ",".join(mount.options) or None
+            flags, data = tmpfs_flags(mount.options, readonly=mount.readonly)
             linux.mount("tmpfs", target, "tmpfs", flags, data)
+
+
+_FLAG_WORDS = {"ro": (linux.MS_RDONLY, True), "rw": (linux.MS_RDONLY, False),
+               "noexec": (linux.MS_NOEXEC, True), "exec": (linux.MS_NOEXEC, False),
+               "nosuid": (linux.MS_NOSUID, True), "suid": (linux.MS_NOSUID, False),
+               "nodev": (linux.MS_NODEV, True), "dev": (linux.MS_NODEV, False),
+               "strictatime": (linux.MS_STRICTATIME, True)}
+
+
+def tmpfs_flags(options: tuple[str, ...], *, readonly: bool) -> tuple[int, str | None]:
+    """mount(8)-style options -> (flags, data): flag words become flags, the rest (size=,
+    mode=) is tmpfs data. Default nosuid,nodev; callers add noexec where Docker does."""
+    flags = linux.MS_NOSUID | linux.MS_NODEV | (linux.MS_RDONLY if readonly else 0)
+    data = []
+    for option in options:
+        if option in _FLAG_WORDS:
+            bit, on = _FLAG_WORDS[option]
+            flags = flags | bit if on else flags & ~bit
+        elif option not in ("relatime", "defaults"):
+            data.append(option)
+    return flags, ",".join(data) or None
 
 
 def pivot_into_rootfs(ctx: ChildContext) -> None:
