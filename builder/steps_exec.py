@@ -110,12 +110,22 @@ def _mark_archive(tree: SourceTree) -> SourceTree:
     return replace(tree, archive=True)
 
 
-def execute_copy(runner, step: Step, state, prepared: PreparedCopy, layer_dir: Path) -> None:
+def execute_copy(runner, step: Step, state, prepared: PreparedCopy, layer_dir: Path):
+    """Write the COPY layer; returns the CopyReuse index to save once the layer is committed
+    (None for copies that do not read the context)."""
     spec = step.copy
     view = LayeredView([]) if spec.link else LayeredView(list(state.lowerdirs))
+    reuse = None
+    if runner.context is not None and spec.from_stage is None and spec.from_image is None:
+        from pallet.builder.cachekey import canonical
+        from pallet.builder.copyreuse import CopyReuse
+        lineage = CopyReuse.lineage(context_dir=str(runner.context.directory),
+                                    step_desc=canonical(step.key_desc))
+        reuse = CopyReuse(root=runner.root, lineage=lineage, layers_dir=runner.store.layers)
     write_copy(layer_dir=layer_dir, view=view, trees=prepared.trees, dest=spec.dest,
                workdir=spec.workdir, owner=prepared.owner, chmod=prepared.chmod,
-               wildcard=len(spec.sources) + len(spec.inline) > 1, span=step.span)
+               wildcard=len(spec.sources) + len(spec.inline) > 1, span=step.span, reuse=reuse)
+    return reuse
 
 
 def execute_workdir(runner, step: Step, state, layer_dir: Path) -> None:

@@ -183,3 +183,24 @@ def test_layers_are_stored_uncompressed_unless_asked(busybox_root, tmp_path):
         "application/vnd.oci.image.layer.v1.tar"
     assert resolve_image(store, "gz:1").layers[-1].media_type == \
         "application/vnd.oci.image.layer.v1.tar+gzip"
+
+
+def test_a_rerun_copy_hard_links_the_unchanged_files_of_its_last_layer(busybox_root, tmp_path):
+    from pallet.runtime.images import resolve_image
+    from pallet.runtime.store import Store
+    files = {f"data/f{i}": f"content {i}\n" * 50 for i in range(100)}
+    context = write_tree(tmp_path / "ctx", {"Dockerfile": "FROM busybox\nCOPY data /data\n",
+                                            **files})
+    build_image(busybox_root, context, tags=("hl:1",))
+    (context / "data" / "f7").write_text("changed\n")
+    os.utime(context / "data" / "f8", ns=(1, 1))  # same bytes, new mtime: copied, not linked
+    build_image(busybox_root, context, tags=("hl:2",))
+    store = Store.open(busybox_root)
+    old, new = (store.layers / resolve_image(store, f"hl:{n}").diff_ids[-1].split(":")[1]
+                for n in (1, 2))
+    assert os.stat(new / "data" / "f3").st_ino == os.stat(old / "data" / "f3").st_ino
+    assert os.stat(new / "data" / "f7").st_ino != os.stat(old / "data" / "f7").st_ino
+    assert os.stat(new / "data" / "f8").st_ino != os.stat(old / "data" / "f8").st_ino
+    assert read_file(busybox_root, "hl:2", "/data/f7") == "changed\n"
+    assert read_file(busybox_root, "hl:2", "/data/f3") == "content 3\n" * 50
+    assert os.stat(new / "data" / "f8").st_mtime_ns == 1
