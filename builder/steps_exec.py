@@ -41,6 +41,11 @@ def _is_url(source: str) -> bool:
     return source.startswith(("http://", "https://"))
 
 
+def _is_git(source: str) -> bool:
+    return source.startswith(("git@", "git://")) or (
+        _is_url(source) and source.split("#", 1)[0].split("?", 1)[0].endswith(".git"))
+
+
 def _stage_view(runner, stage: int) -> LayeredView:
     return LayeredView(list(runner.states[stage].lowerdirs))
 
@@ -70,6 +75,10 @@ def prepare_copy(runner, step: Step, state) -> PreparedCopy:
         chmod = parse_chmod(spec.chmod, span=step.span) if spec.chmod else None
         trees: list[SourceTree] = []
         for source in spec.sources:
+            if _is_git(source):
+                raise PalletError(f"ADD of a git repository is not supported: {source}",
+                                  span=step.span, source_line=step.source_line,
+                                  hint="clone it into the context and COPY it")
             if _is_url(source):
                 if not spec.is_add:
                     raise PalletError("source can't be a URL for COPY", span=step.span,

@@ -204,3 +204,17 @@ def test_a_rerun_copy_hard_links_the_unchanged_files_of_its_last_layer(busybox_r
     assert read_file(busybox_root, "hl:2", "/data/f7") == "changed\n"
     assert read_file(busybox_root, "hl:2", "/data/f3") == "content 3\n" * 50
     assert os.stat(new / "data" / "f8").st_mtime_ns == 1
+
+
+def test_per_dockerfile_ignore_file_wins_over_the_context_one(busybox_root, tmp_path):
+    context = write_tree(tmp_path / "ctx", {
+        "Dockerfile": "FROM busybox\nCOPY . /c/\n", ".dockerignore": "a\n",
+        "build/app.Dockerfile": "FROM busybox\nCOPY . /c/\n",
+        "build/app.Dockerfile.dockerignore": "b\nbuild\n", "a": "a", "b": "b"})
+    build_image(busybox_root, context, tags=("di:1",))
+    files = flatten(busybox_root, "di:1")
+    assert "/c/a" not in files and "/c/b" in files
+    build_image(busybox_root, context, tags=("di:2",),
+                dockerfile=str(context / "build" / "app.Dockerfile"))
+    files = flatten(busybox_root, "di:2")
+    assert "/c/a" in files and "/c/b" not in files and "/c/build" not in files
