@@ -146,15 +146,20 @@ class StageRunner:
             layer_dir = work / "layer"
             layer_dir.mkdir()
             from pallet.builder import steps_exec
+            reuse = None
             if step.kind == "run":
                 steps_exec.execute_run(self, step, state, work, layer_dir)
             elif step.kind == "copy":
-                steps_exec.execute_copy(self, step, state, prepared, layer_dir)
+                reuse = steps_exec.execute_copy(self, step, state, prepared, layer_dir)
             elif step.kind == "workdir":
                 steps_exec.execute_workdir(self, step, state, layer_dir)
             else:
                 raise PalletError(f"internal: unknown step kind {step.kind}")
             result = self._commit(step, state, key, layer_dir)
+            if reuse is not None:
+                top = result.layers[-1].diff_id if len(result.layers) > len(state.layers) \
+                    else None
+                reuse.save(top)
         except BaseException as error:
             reason = "interrupted" if isinstance(error, KeyboardInterrupt) else \
                 getattr(error, "message", str(error))
