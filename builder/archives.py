@@ -75,7 +75,7 @@ def extract_archive_into(archive: Path, dest: Path, *, owner) -> None:
                 for member in tar:
                     _extract_member(tar, member, dest, owner)
         except (tarfile.TarError, EOFError) as error:
-            raise PalletError(f"extract {archive.name}: {error}") from error
+            raise PalletError(f"extract {Path(archive).name}: {error}") from error
 
 
 def _extract_member(tar, member: tarfile.TarInfo, dest: Path, owner) -> None:

@@ -70,7 +70,8 @@ def build(*, root: Path, context: ContextSource, dockerfile: str | None = None,
             import_cache(store=store, root=root, spec=spec)
         built_plan = _plan(store, root, text=text, path=path, args=args, target=target,
                            platform=platform)
-        build_context = _open_context(root, context_dir, Path(path) if context_dir else None)
+        build_context = _open_context(root, context_dir, Path(path) if context_dir else None,
+                                      persistent=context.directory is not None)
         no_cache_stages = frozenset(s.index for s in built_plan.stages
                                     if s.name in set(no_cache_filter)
                                     or str(s.index) in set(no_cache_filter))
@@ -211,7 +212,10 @@ def _read_dockerfile(context_dir: Path | None, dockerfile: str | None,
                           hint="check the -f path") from error
 
 
-def _open_context(root: Path, context_dir: Path | None, dockerfile: Path | None):
+def _open_context(root: Path, context_dir: Path | None, dockerfile: Path | None, *,
+                  persistent: bool):
+    """``persistent``: a directory the user keeps (its stat cache is worth saving); a tar
+    from stdin is unpacked fresh each time, so its stat cache is kept in memory only."""
     if context_dir is None:
         return None
     from pallet.builder.context import BuildContext, ignore_file_text
@@ -223,8 +227,9 @@ def _open_context(root: Path, context_dir: Path | None, dockerfile: Path | None)
         dockerfile_path = dockerfile if dockerfile.is_absolute() else Path.cwd() / dockerfile
     text = ignore_file_text(context_dir=context_dir, dockerfile=dockerfile_path)
     ignore = IgnoreRules.parse(text) if text is not None else None
-    return BuildContext(directory=context_dir, ignore=ignore,
-                        stat_cache=StatCache.for_context(root=root, context_dir=context_dir))
+    stat_cache = StatCache.for_context(root=root, context_dir=context_dir) if persistent \
+        else StatCache(context_dir=context_dir, cache_file=None)
+    return BuildContext(directory=context_dir, ignore=ignore, stat_cache=stat_cache)
 
 
 def _write_iidfile(path: Path, image_id: str) -> None:

@@ -77,10 +77,10 @@ class InputDigest:
 
     def add(self, *, path: str, kind: str, mode: int, uid: int, gid: int,
             link_target: str = "", content_hash: str = "") -> None:
-        self._entries.append(b"".join(_framed(field) for field in (
-            path.encode("utf-8", "surrogateescape"), kind.encode("ascii"),
-            str(mode).encode("ascii"), str(uid).encode("ascii"), str(gid).encode("ascii"),
-            link_target.encode("utf-8", "surrogateescape"), content_hash.encode("ascii"))))
+        # NUL separates the fields: no path, link target or number can contain one, so the
+        # encoding is unambiguous without length framing (and this runs once per file)
+        self._entries.append(f"{path}\0{kind}\0{mode}\0{uid}\0{gid}\0{link_target}\0"
+                             f"{content_hash}".encode("utf-8", "surrogateescape"))
 
     def add_token(self, label: str, value: str) -> None:
         """Fold in a non-file input (a remote URL's checksum, a source image id)."""

@@ -33,7 +33,7 @@ class SourceEntry:
     """One thing to copy: ``relpath`` below its source root ("" = the root itself)."""
 
     relpath: str
-    host_path: Path
+    host_path: Path | str
     kind: str  # "file" | "dir" | "symlink"
     mode: int
     uid: int

@@ -34,7 +34,7 @@ from typing import BinaryIO
 from pallet.errors import PalletError
 from pallet.runtime import references as refs
 from pallet.runtime.images import (INDEX_TYPES, MT_OCI_CONFIG, MT_OCI_MANIFEST, Image,
-                                   referenced_blobs, store_manifest)
+                                   referenced_blobs, select_platform, store_manifest)
 from pallet.runtime.archive_save import _quiet, save_images  # noqa: F401 (re-exported API)
 from pallet.runtime.compression import DecompressingReader, sniff_compression
 from pallet.runtime.layers import MT_OCI_GZIP, MT_OCI_TAR, MT_OCI_ZSTD, unpacked_layer_dir
@@ -190,25 +190,13 @@ def _load_docker(loader: _Loader) -> list[str]:
     return lines
 
 
-def _pick_platform(loader: _Loader, index: dict, wanted: str) -> dict:
-    os_name, _, arch = wanted.partition("/")
-    arch, _, variant = arch.partition("/")
-    for entry in index.get("manifests") or []:
-        platform = entry.get("platform") or {}
-        if platform.get("os") == os_name and platform.get("architecture") == arch and \
-                (not variant or platform.get("variant") == variant):
-            return entry
-    raise PalletError(f"cannot load: no image for platform {wanted} in the index",
-                      hint="choose another --platform")
-
-
 def _load_oci_manifest(loader: _Loader, descriptor: dict, tags: list[str]) -> Image:
     desc = Descriptor.from_json(descriptor)
     manifest_desc = loader.copy_blob(f"blobs/sha256/{desc.digest[7:]}", expected=desc,
                                      media_type=desc.media_type)
     manifest = loader.store.read_json_blob(manifest_desc.digest)
     if desc.media_type in INDEX_TYPES or "manifests" in manifest:
-        return _load_oci_manifest(loader, _pick_platform(loader, manifest, loader.platform), tags)
+        return _load_oci_manifest(loader, select_platform(manifest, loader.platform), tags)
     try:
         config_desc = Descriptor.from_json(manifest["config"])
         layer_descs = [Descriptor.from_json(layer) for layer in manifest.get("layers") or []]

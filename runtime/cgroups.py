@@ -19,7 +19,13 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-WANTED = ("memory", "cpu", "pids", "freezer")
+WANTED = ("memory", "cpu", "pids", "freezer", "devices")
+
+# runc's default device rules for Docker containers (libcontainer/specconv AllowedDevices):
+# mknod of anything, read/write only of the standard nodes, ptys and tun.
+DEFAULT_DEVICE_RULES = ("c *:* m", "b *:* m", "c 1:3 rwm", "c 1:5 rwm", "c 1:7 rwm",
+                        "c 1:8 rwm", "c 1:9 rwm", "c 5:0 rwm", "c 5:1 rwm", "c 5:2 rwm",
+                        "c 136:* rwm", "c 10:200 rwm")
 UNIFIED = "unified"
 CFS_PERIOD_US = 100_000
 
@@ -35,6 +41,7 @@ class Limits:
     memory_swap: int | None = None
     cpus: float | None = None
     pids: int | None = None
+    restrict_devices: bool = False  # v1 devices controller: only DEFAULT_DEVICE_RULES
 
 
 @dataclass(frozen=True)
@@ -165,10 +172,13 @@ class Cgroup:
             needed.add("memory")
         if limits.cpus is not None:
             needed.add("cpu")
+        if limits.restrict_devices:
+            needed.add("devices")
         for controller, parent in layout.v1.items():
             if controller in needed:
                 dirs[controller] = parent / name
-        v2_needed = [c for c in needed if c not in layout.v1]
+        # The v2 device controller is eBPF-only: device rules apply on v1 hierarchies alone.
+        v2_needed = [c for c in needed if c not in layout.v1 and c != "devices"]
         if layout.unified is not None and (v2_needed or not dirs):
             dirs[UNIFIED] = layout.unified / name
         cgroup = cls(name, dirs, v2=UNIFIED in dirs)
@@ -195,6 +205,10 @@ class Cgroup:
 
     def apply(self, limits: Limits, layout: Layout) -> None:
         """Write the limits into whichever hierarchy carries each controller."""
+        if limits.restrict_devices and "devices" in self.dirs:
+            self._write("devices", "devices.deny", "a")
+            for rule in DEFAULT_DEVICE_RULES:
+                self._write("devices", "devices.allow", rule)
         if limits.memory is not None or limits.memory_swap is not None:
             self._apply_memory(limits)
         if limits.cpus is not None:
@@ -336,10 +350,11 @@ def _rmdir(path: Path) -> None:
 
 
 def sweep_stale(prefix: str, layout: Layout | None = None) -> list[str]:
-    """Remove empty cgroups named <prefix><owner pid>-... whose owner process is gone.
+    """Remove cgroups named <prefix><owner pid>-... whose owner process is gone.
 
     run_container names its cgroups after the calling process, so a caller that was SIGKILLed
-    (the one thing cleanup code cannot catch) leaves a directory the next run removes.
+    (the one thing cleanup code cannot catch) leaves a directory the next run removes, first
+    killing any process still inside (only pallet's containers are ever put in these).
     """
     layout = layout or discover()
     removed = []
@@ -354,10 +369,13 @@ def sweep_stale(prefix: str, layout: Layout | None = None) -> list[str]:
             if not owner.isdigit() or _alive(int(owner)):
                 continue
             path = Path(parent) / entry
-            if _read(path / "cgroup.procs").strip():
-                continue
+            for pid in _read(path / "cgroup.procs").split():
+                try:
+                    os.kill(int(pid), signal.SIGKILL)
+                except ProcessLookupError:
+                    continue
             try:
-                path.rmdir()
+                _rmdir(path)
                 removed.append(str(path))
             except OSError:
                 continue

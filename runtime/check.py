@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -91,16 +92,17 @@ def check_store(store: Store, *, repair: bool = False) -> CheckReport:
             from pallet.runtime.store import OCI_LAYOUT_VERSION, atomic_write
             atomic_write(layout, json.dumps(OCI_LAYOUT_VERSION).encode(), tmp_dir=store.tmp)
             report.repaired.append("rewrote oci/oci-layout")
-    with store.gc_lock() if repair else _nothing(), store.lock():
+    with store.gc_lock() if repair else contextlib.nullcontext(), store.lock():
         try:
             entries = store.index_entries()
         except PalletError as error:
             report.problems.append(error.message)
             entries = None
             if repair:
-                store._write_index([])
-                report.repaired.append("replaced the unreadable index.json with an empty one")
-                entries = []
+                entries = _recover_entries(store)
+                store._write_index(entries)
+                report.repaired.append(f"rebuilt the unreadable index.json: {len(entries)} image(s) "
+                                       "recovered from their manifests, untagged")
         bad_blobs: set[str] = set()
         for digest in store.list_blobs():
             report.blobs += 1
@@ -142,12 +144,31 @@ def check_store(store: Store, *, repair: bool = False) -> CheckReport:
     return report
 
 
-class _nothing:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return None
+def _recover_entries(store: Store) -> list[dict]:
+    """Index entries (dangling: names are lost) for every complete image manifest among the blobs."""
+    from pallet.runtime.images import ANN_CREATED, ANN_ID, ANN_SIZE, MANIFEST_TYPES, image_content_size
+    from pallet.runtime.store import Descriptor
+    entries = []
+    for digest in store.list_blobs():
+        path = store.blob_path(digest)
+        if path.stat().st_size > (4 << 20) or _hash_file(path) != digest:
+            continue
+        try:
+            manifest = json.loads(path.read_bytes())
+            media_type = manifest.get("mediaType") or "application/vnd.oci.image.manifest.v1+json"
+            config_desc = Descriptor.from_json(manifest["config"])
+            layers = [Descriptor.from_json(layer) for layer in manifest["layers"]]
+            config = store.read_json_blob(config_desc.digest, config_desc.size)
+            diff_ids = config["rootfs"]["diff_ids"]
+        except (ValueError, KeyError, TypeError, AttributeError, PalletError):
+            continue
+        if media_type not in MANIFEST_TYPES or len(diff_ids) != len(layers) or \
+                not all(store.has_blob(layer.digest) for layer in layers):
+            continue
+        entries.append({"mediaType": media_type, "digest": digest, "size": path.stat().st_size,
+                        "annotations": {ANN_ID: config_desc.digest, ANN_CREATED: config.get("created", ""),
+                                        ANN_SIZE: str(image_content_size(store, diff_ids, layers))}})
+    return entries
 
 
 def prune_images(store: Store, *, all_images: bool = False) -> tuple[list[tuple[str, str]], int]:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pallet.errors import PalletError
-from pallet.runtime.container_state import ZERO_TIME, now
+from pallet.runtime.container_state import now
 from pallet.runtime.spec import (DEFAULT_PATH, MASKED_PATHS, READONLY_PATHS, ContainerSpec,
                                  Mount, Ulimit)
 
@@ -62,6 +62,7 @@ class CreateOptions:
     ulimits: tuple[Ulimit, ...] = ()
     stop_signal: str | None = None
     stop_timeout: int | None = None
+    healthcheck: dict | None = None  # Docker's Healthcheck shape; None keeps the image's
 
 
 def merge_env(base: list[str], overrides: list[str]) -> list[str]:
@@ -88,6 +89,16 @@ def merge_user_env(image_env: list[str], user_env: list[str]) -> list[str]:
         return list(image_env)
     keys = {item.split("=", 1)[0] for item in user_env}
     return list(user_env) + [item for item in image_env if item.split("=", 1)[0] not in keys]
+
+
+def _healthcheck(given: dict | None, image: dict | None) -> dict:
+    """--health-* flags override the image's HEALTHCHECK field by field, as in Docker."""
+    if given is None:
+        return {"Healthcheck": image} if image else {}
+    merged = {**(image or {}), **given}
+    if not merged.get("Test"):
+        return {}
+    return {"Healthcheck": merged}
 
 
 def _cap_names(caps: tuple[str, ...]) -> list[str] | None:
@@ -184,6 +195,7 @@ def build_config(options: CreateOptions, image, container_id: str, name: str,
             **({"StopSignal": options.stop_signal or image_config["StopSignal"]}
                if options.stop_signal or image_config.get("StopSignal") else {}),
             **({"StopTimeout": options.stop_timeout} if options.stop_timeout is not None else {}),
+            **_healthcheck(options.healthcheck, image_config.get("Healthcheck")),
         },
         "NetworkSettings": {"Networks": {options.network: {"NetworkID": options.network}},
                             "IPAddress": "", "Ports": {}},
@@ -279,4 +291,4 @@ def spec_from_config(config: dict, directory: Path) -> ContainerSpec:
 
 
 __all__ = ["CreateOptions", "VolumeSpec", "build_config", "spec_from_config", "merge_env",
-           "ZERO_TIME"]
+           "merge_user_env"]

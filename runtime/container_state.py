@@ -14,7 +14,6 @@ import fcntl
 import json
 import os
 import re
-import secrets
 import tempfile
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -157,7 +156,7 @@ class ContainerStore:
         raise PalletError(f"No such container: {reference}")
 
     def new_id(self) -> str:
-        return secrets.token_hex(32)
+        return os.urandom(32).hex()
 
     def check_name_free(self, name: str, *, ignore_id: str | None = None) -> None:
         if not NAME_RE.match(name):
@@ -179,13 +178,23 @@ class ContainerStore:
             write_json(directory / "state.json", state)
 
     def update_state(self, record_id: str, **changes) -> dict:
+        """Read-modify-write under the container's own lock (monitor and CLI both write)."""
+        directory = self.dir / record_id
         try:
-            state = read_json(self.dir / record_id / "state.json")
-        except (OSError, ValueError):
-            state = initial_state()
-        state.update(changes)
-        self.save_state(record_id, state)
-        return state
+            fd = os.open(directory / ".state.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except FileNotFoundError:
+            return dict(initial_state(), **changes)  # removed meanwhile: nothing to record
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                state = read_json(directory / "state.json")
+            except (OSError, ValueError):
+                state = initial_state()
+            state.update(changes)
+            self.save_state(record_id, state)
+            return state
+        finally:
+            os.close(fd)
 
 
 ADJECTIVES = ("admiring", "brave", "clever", "dazzling", "eager", "focused", "gallant", "happy",
@@ -196,10 +205,17 @@ SURNAMES = ("albattani", "bohr", "curie", "darwin", "euclid", "feynman", "galile
             "ritchie", "shannon", "tesla", "turing", "volta", "wozniak", "yalow", "zhukovsky")
 
 
+def _pick(words: tuple[str, ...]) -> str:
+    return words[int.from_bytes(os.urandom(2), "big") % len(words)]
+
+
 def generate_name(store: ContainerStore) -> str:
+    """Docker's adjective_surname; a number is appended once the plain names run short."""
     taken = {r.name for r in store.all()}
-    for _ in range(100):
-        name = f"{secrets.choice(ADJECTIVES)}_{secrets.choice(SURNAMES)}"
+    for attempt in range(200):
+        name = f"{_pick(ADJECTIVES)}_{_pick(SURNAMES)}"
+        if attempt >= 100:
+            name += str(int.from_bytes(os.urandom(2), "big") % 1000)
         if name not in taken:
             return name
-    return f"{secrets.choice(ADJECTIVES)}_{secrets.choice(SURNAMES)}{secrets.randbelow(100)}"
+    return f"{_pick(ADJECTIVES)}_{_pick(SURNAMES)}_{os.urandom(4).hex()}"

@@ -151,6 +151,9 @@ def stop_container(root: Path, reference: str, timeout: int | None = None) -> cs
     store = cs.ContainerStore(root)
     record = get(root, reference)
     if not record.state.get("Running"):
+        if record.state.get("Status") == "restarting":
+            (record.directory / "stopping").touch()  # cancels the pending restart
+            wait_exited(store, record.id, None)
         return record
     (record.directory / "stopping").touch()
     if timeout is None:
@@ -188,8 +191,8 @@ def remove_container(store: cs.ContainerStore, container_id: str, *, force: bool
     if record.state.get("Running"):
         if not force:
             raise PalletError(
-                f"cannot remove container \"/{record.name}\": container is running: stop the "
-                "container before removing or force remove")
+                f"You cannot remove a running container {record.id}. Stop the container before "
+                "attempting removal or force remove")
         (record.directory / "stopping").touch()
         Cgroup.attach(f"pallet-{record.id[:16]}").thaw()
         try:

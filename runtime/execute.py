@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 from dataclasses import dataclass
 
 from pallet.runtime import linux, process
@@ -25,7 +26,8 @@ from pallet.runtime.spec import ContainerSpec, ExitStatus
 NAMESPACES = (("ipc", linux.CLONE_NEWIPC), ("uts", linux.CLONE_NEWUTS),
               ("net", linux.CLONE_NEWNET), ("mnt", linux.CLONE_NEWNS))
 
-EXEC_STEPS = (process.resolve_user, process.make_workdir, process.drop_capabilities,
+EXEC_STEPS = (process.resolve_user, process.make_workdir, process.allocate_console,
+              process.drop_capabilities,
               process.set_no_new_privs, process.switch_user, process.enter_workdir)
 
 
@@ -33,6 +35,7 @@ EXEC_STEPS = (process.resolve_user, process.make_workdir, process.drop_capabilit
 class RunningExec:
     pid: int
     status: ExitStatus | None = None
+    console: int | None = None  # -t: pty master from the container's devpts (caller closes)
 
     def wait(self) -> ExitStatus:
         if self.status is None:
@@ -52,6 +55,9 @@ def exec_in_container(container_pid: int, spec: ContainerSpec, cgroup_name: str,
     cgroup = Cgroup.attach(cgroup_name)
     read_fd, write_fd = os.pipe2(os.O_CLOEXEC)
     null = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+    console_parent = console_child = None
+    if spec.tty:
+        console_parent, console_child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     pid = -1
     blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
     try:
@@ -59,18 +65,25 @@ def exec_in_container(container_pid: int, spec: ContainerSpec, cgroup_name: str,
         pid = os.fork()
         if pid == 0:
             _child(spec, cgroup, fds, root_fd, write_fd,
-                   (stdin if stdin is not None else null, stdout, stderr), detach)
+                   (stdin if stdin is not None else null, stdout, stderr), detach,
+                   console_child.fileno() if console_child is not None else None)
     finally:
         if pid != 0:
             linux.setns(own_pid_ns, linux.CLONE_NEWPID)
             signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
             for fd in (*fds.values(), pid_ns, root_fd, own_pid_ns, write_fd, null):
                 os.close(fd)
+            if console_child is not None:
+                console_child.close()
     chunks = []
     while chunk := os.read(read_fd, 65536):
         chunks.append(chunk)
     os.close(read_fd)
     running = RunningExec(pid)
+    if console_parent is not None:
+        with console_parent:
+            _, received, _, _ = socket.recv_fds(console_parent, 16, 1)
+        running.console = received[0] if received else None
     if chunks:
         message = json.loads(b"".join(chunks).splitlines()[-1])
         if "error" in message:
@@ -80,7 +93,7 @@ def exec_in_container(container_pid: int, spec: ContainerSpec, cgroup_name: str,
     return running
 
 
-def _child(spec, cgroup, fds, root_fd, report_fd, stdio, detach) -> None:
+def _child(spec, cgroup, fds, root_fd, report_fd, stdio, detach, console_fd) -> None:
     code, message = 126, "exec failed"
     try:
         for number in range(1, signal.NSIG):
@@ -94,17 +107,15 @@ def _child(spec, cgroup, fds, root_fd, report_fd, stdio, detach) -> None:
             if fd is not None and fd != target:
                 os.dup2(fd, target)
         if spec.tty:
-            import fcntl
-            import termios
-            os.setsid()
-            fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+            os.setsid()  # allocate_console makes the new pty our controlling terminal
         cgroup.join_self()
         for name, flag in NAMESPACES:
             linux.setns(fds[name], flag)
         os.fchdir(root_fd)
         os.chroot(".")
         os.umask(0o022)
-        ctx = ChildContext(spec=spec, rootfs=None, etc_dir=None, empty_lower=None)  # type: ignore[arg-type]
+        ctx = ChildContext(spec=spec, rootfs=None, etc_dir=None, empty_lower=None,  # type: ignore[arg-type]
+                           console_fd=console_fd, bind_console=False)
         for step in EXEC_STEPS:
             step(ctx)
         if detach and os.fork() != 0:

@@ -13,7 +13,9 @@ Public API (stable):
         Writes config + manifest blobs (rootfs.diff_ids filled from layers; architecture/os/
         created defaulted), then moves each tag to this image under the store lock. The image
         that loses its last tag stays as a dangling <none> image, as in Docker.
-    store_manifest(store, *, manifest_bytes: bytes, tags, sizes) -> Image   (load/pull path)
+    store_manifest(store, *, manifest_bytes: bytes, tags, media_type=None) -> Image
+        (load/pull path: config and layer blobs must already be in the store)
+    select_platform(index: dict, platform: str = "linux/amd64") -> dict   (index/list entry)
     tag_image(store, source: str, target: str) -> Image
     list_images(store) -> list[ImageSummary]         newest first
     image_by_manifest(store, manifest_digest) -> Image
@@ -33,8 +35,7 @@ from datetime import datetime, timezone
 
 from pallet.errors import PalletError
 from pallet.runtime import references as refs
-from pallet.runtime.layers import layer_content_size, layer_size
-from pallet.runtime.store import REF_NAME, Descriptor, Store
+from pallet.runtime.store import REF_NAME, Descriptor, Store, layer_content_size, layer_size
 
 MT_OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 MT_OCI_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -90,6 +91,19 @@ class ImageSummary:
     @property
     def dangling(self) -> bool:
         return not self.references
+
+
+def select_platform(index: dict, platform: str = "linux/amd64") -> dict:
+    """The descriptor for platform ("os/arch[/variant]") in an OCI index or Docker manifest list."""
+    os_name, _, arch = platform.partition("/")
+    arch, _, variant = arch.partition("/")
+    for entry in index.get("manifests") or []:
+        wanted = entry.get("platform") or {}
+        if wanted.get("os") == os_name and wanted.get("architecture") == arch and \
+                (not variant or wanted.get("variant") == variant):
+            return entry
+    raise PalletError(f"no image for platform {platform} in the index",
+                      hint="choose another --platform")
 
 
 def now_rfc3339() -> str:

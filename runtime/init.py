@@ -8,6 +8,7 @@ forwards every catchable signal to it, reaps all children, and exits with the co
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 
@@ -29,7 +30,6 @@ def run_init(ctx: ChildContext, report_fd: int) -> None:
         try:
             process.exec_command(ctx, report_fd)
         except process.ChildFailure as failure:
-            import json
             os.write(report_fd, json.dumps({
                 "error": f"failed to start container process: {failure.message}",
                 "code": failure.code}).encode() + b"\n")

@@ -10,11 +10,17 @@ Public API (the builder runs every RUN step through it; keep it stable):
     running.pid; running.kill(signal); status = running.wait(); running.cleanup()
 
 stdout/stderr may be a file descriptor, a callable receiving bytes chunks, or None (inherit
-ours). stdin may be a descriptor or None (/dev/null). Start failures raise StartError (a
-PalletError whose exit_code is Docker's: 125 set-up, 126 cannot execute, 127 not found).
+ours). stdin may be a descriptor or None (/dev/null). With spec.tty the container allocates
+its pty from its own devpts (runc's console socket): run_container pumps it to stdout, and
+start_container hands the master to the caller as running.console. Start failures raise
+StartError (a PalletError whose exit_code is Docker's: 125 set-up, 126 cannot execute, 127
+not found). Safe to call from several threads at once.
 After run_container returns or raises (even on KeyboardInterrupt) nothing is left: no mount
 (every mount lives in the container's private mount namespace), no cgroup directory, no
 process, and no mount-point file or directory in upper_dir that the image did not have.
+If the caller is SIGKILLed, PDEATHSIG (armed before anything else; a lifeline pipe covers the
+instant before) kills the container, and the next start_container sweeps the dead caller's
+cgroup and scratch dir.
 
 Set-up order (DESIGN.md), parent side then child side:
   parent: cgroup -> scratch dir (rootfs mount point, /etc files) -> fork into a new PID ns
@@ -28,13 +34,14 @@ Each parent step registers its cleanup; child steps are undone by namespace tear
 
 from __future__ import annotations
 
-import errno
 import fcntl
 import json
 import os
+import select
 import selectors
 import shutil
 import signal
+import socket
 import tempfile
 import termios
 from dataclasses import dataclass, field
@@ -75,6 +82,7 @@ CHILD_STEPS: tuple[Callable[[rootfs.ChildContext], None], ...] = (
     process.set_rlimits,
     process.resolve_user,
     process.make_workdir,
+    process.allocate_console,
     rootfs.readonly_rootfs,
     process.drop_capabilities,
     process.set_no_new_privs,
@@ -98,6 +106,7 @@ class RunningContainer:
     created: list[str] = field(default_factory=list)
     copied_up: list[str] = field(default_factory=list)
     status: ExitStatus | None = None
+    console: int | None = None  # -t: the pty master (the caller reads/writes and closes it)
     _cleaned: bool = False
 
     def kill(self, sig: int = signal.SIGKILL) -> None:
@@ -131,7 +140,7 @@ class RunningContainer:
             self.kill(signal.SIGKILL)
             self.wait()
         self.cgroup.destroy()
-        remove_mountpoints(self.spec, self.created, self.copied_up)
+        rootfs.remove_mountpoints(self.spec, self.created, self.copied_up)
         shutil.rmtree(self.scratch, ignore_errors=True)
         self._cleaned = True
 
@@ -153,12 +162,21 @@ def run_container(spec: ContainerSpec, *, stdin: int | None = None, stdout: Outp
         for fd in child_fds:
             os.close(fd)
         child_fds.clear()
+        if running.console is not None:  # -t: all output arrives on the pty master
+            pumps[running.console] = _console_sink(stdout)
         _pump(pumps)
         return running.wait()
     finally:
         for fd in pumps:
             os.close(fd)
         running.cleanup()
+
+
+def _console_sink(target: Output) -> Callable[[bytes], object]:
+    if callable(target):
+        return target
+    fd = 1 if target is None else target
+    return lambda chunk: os.write(fd, chunk)
 
 
 def _output_fd(target: Output, pumps: dict, child_fds: list[int]) -> int | None:
@@ -180,7 +198,10 @@ def _pump(pumps: dict[int, Callable[[bytes], object]]) -> None:
         open_fds = set(pumps)
         while open_fds:
             for key, _ in selector.select():
-                chunk = os.read(key.fd, 65536)
+                try:
+                    chunk = os.read(key.fd, 65536)
+                except OSError:  # a pty master reads EIO once the last slave closes
+                    chunk = b""
                 if chunk:
                     pumps[key.fd](chunk)
                 else:
@@ -193,13 +214,15 @@ def start_container(spec: ContainerSpec, *, stdin: int | None = None, stdout: in
     """Start spec's process and return once it has exec'd (or raise StartError)."""
     RUN_DIR.mkdir(parents=True, exist_ok=True)
     sweep_stale(CGROUP_PREFIX)
+    _sweep_scratch()
     name = spec.cgroup_name or f"{CGROUP_PREFIX}{os.getpid()}-{os.urandom(4).hex()}"
     cgroup = Cgroup.create(name, Limits(memory=spec.memory, memory_swap=spec.memory_swap,
-                                        cpus=spec.cpus, pids=spec.pids))
+                                        cpus=spec.cpus, pids=spec.pids,
+                                        restrict_devices=not spec.privileged))
     scratch = Path("/nonexistent")
     running: RunningContainer | None = None
     try:
-        scratch = Path(tempfile.mkdtemp(prefix="ctr-", dir=RUN_DIR))
+        scratch = Path(tempfile.mkdtemp(prefix=f"ctr-{os.getpid()}-", dir=RUN_DIR))
         ctx = rootfs.ChildContext(spec=spec, rootfs=scratch / "rootfs",
                                   etc_dir=spec.etc_dir or scratch / "etc",
                                   empty_lower=scratch / "empty")
@@ -209,17 +232,35 @@ def start_container(spec: ContainerSpec, *, stdin: int | None = None, stdout: in
             ctx.etc_dir.mkdir()
             write_etc_files(spec, ctx.etc_dir)
         read_fd, write_fd = os.pipe2(os.O_CLOEXEC)
+        # The lifeline's write end lives only in this process: the child sees EOF on it if we
+        # died before its PDEATHSIG was armed (the one window PDEATHSIG cannot cover).
+        lifeline_read, lifeline_write = os.pipe2(os.O_CLOEXEC)
+        console_parent = console_child = None
+        if spec.tty:
+            console_parent, console_child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+            ctx.console_fd = console_child.fileno()
         stdio = (_stdin_fd(stdin), stdout, stderr)
         try:
             pid = _fork_into_new_pid_namespace()
             if pid == 0:
-                _child_main(ctx, cgroup, write_fd, stdio)  # never returns
+                os.close(lifeline_write)
+                _child_main(ctx, cgroup, write_fd, stdio, lifeline_read)  # never returns
             running = RunningContainer(pid=pid, spec=spec, cgroup=cgroup, scratch=scratch)
         finally:
             os.close(write_fd)
+            os.close(lifeline_read)
+            if console_child is not None:
+                console_child.close()
             if stdin is None and stdio[0] is not None:
                 os.close(stdio[0])
-        report = _read_report(read_fd)
+        try:
+            report = _read_report(read_fd)
+        finally:
+            os.close(lifeline_write)
+        if console_parent is not None:
+            with console_parent:
+                _, fds, _, _ = socket.recv_fds(console_parent, 16, 1)
+            running.console = fds[0] if fds else None
         running.created = report.get("created", [])
         running.copied_up = report.get("copied_up", [])
         if "error" in report:
@@ -234,6 +275,29 @@ def start_container(spec: ContainerSpec, *, stdin: int | None = None, stdout: in
             cgroup.destroy()
             shutil.rmtree(scratch, ignore_errors=True)
         raise
+
+
+def _sweep_scratch() -> None:
+    """Remove scratch dirs of callers that died without cleaning up (SIGKILL): named
+    ctr-<owner pid>-..., they hold only empty mount points once the owner's containers died."""
+    try:
+        entries = os.listdir(RUN_DIR)
+    except OSError:
+        return
+    for entry in entries:
+        owner = entry.split("-")[1] if entry.startswith("ctr-") else ""
+        if owner.isdigit() and not _alive(int(owner)):
+            shutil.rmtree(RUN_DIR / entry, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _stdin_fd(stdin: int | None) -> int:
@@ -277,11 +341,15 @@ def _fork_into_new_pid_namespace() -> int:
 
 
 def _child_main(ctx: rootfs.ChildContext, cgroup: Cgroup, report_fd: int,
-                stdio: tuple[int | None, int | None, int | None]) -> None:
+                stdio: tuple[int | None, int | None, int | None], lifeline: int) -> None:
     """The container's PID 1 before exec. Never returns; never runs the caller's cleanup."""
     code, message = 125, "container set-up failed"
     step_name = "start"
     try:
+        linux.prctl(linux.PR_SET_PDEATHSIG, signal.SIGKILL)
+        if select.select([lifeline], [], [], 0)[0]:  # readable = EOF: our parent is gone
+            os._exit(125)
+        os.close(lifeline)
         for number in range(1, signal.NSIG):
             if number not in (signal.SIGKILL, signal.SIGSTOP):
                 try:
@@ -289,13 +357,12 @@ def _child_main(ctx: rootfs.ChildContext, cgroup: Cgroup, report_fd: int,
                 except (OSError, ValueError):
                     continue
         signal.pthread_sigmask(signal.SIG_SETMASK, set())
-        linux.prctl(linux.PR_SET_PDEATHSIG, signal.SIGKILL)
         os.setsid()
         for target, fd in enumerate(stdio):
             if fd is not None and fd != target:
                 os.dup2(fd, target)
-        if ctx.spec.tty:
-            fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+        if ctx.spec.tty and ctx.console_fd is None:
+            fcntl.ioctl(0, termios.TIOCSCTTY, 0)  # the caller passed a pty slave as stdio
         os.umask(0o022)
         step_name = "join cgroup"
         cgroup.join_self()
@@ -328,37 +395,3 @@ def _child_main(ctx: rootfs.ChildContext, cgroup: Cgroup, report_fd: int,
 
 def _write(fd: int, record: dict) -> None:
     os.write(fd, json.dumps(record).encode() + b"\n")
-
-
-def remove_mountpoints(spec: ContainerSpec, created: list[str], copied_up: list[str]) -> None:
-    """Take the empty mount-point files/dirs we made back out of upper_dir.
-
-    Only what the child recorded creating, only while still empty (the container may have put
-    something there, which then belongs to its layer), deepest first. Directories overlay copied
-    up only to hold a mount point go too when empty and unchanged from the lower layer.
-    """
-    upper = spec.upper_dir
-    for relative in reversed(created):
-        _remove_if_empty(upper / relative)
-    for relative in sorted(set(copied_up), key=lambda r: r.count("/"), reverse=True):
-        path = upper / relative
-        lower = next((Path(d) / relative for d in spec.rootfs_lowerdirs
-                      if os.path.lexists(Path(d) / relative)), None)
-        if lower is None or not path.is_dir() or path.is_symlink():
-            continue
-        mine, theirs = os.lstat(path), os.lstat(lower)
-        if (mine.st_mode, mine.st_uid, mine.st_gid) == (theirs.st_mode, theirs.st_uid, theirs.st_gid):
-            _remove_if_empty(path)
-
-
-def _remove_if_empty(path: Path) -> None:
-    try:
-        if path.is_symlink():
-            return
-        if path.is_dir():
-            path.rmdir()
-        elif path.is_file() and path.stat().st_size == 0:
-            path.unlink()
-    except OSError as error:
-        if error.errno not in (errno.ENOTEMPTY, errno.ENOENT, errno.EEXIST):
-            raise

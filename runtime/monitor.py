@@ -38,6 +38,7 @@ def supervise(store: cs.ContainerStore, container_id: str, *, attach: Attach | N
     """Run the container until it exits for good (after restarts); returns the last status."""
     attach = attach or Attach()
     restarts = 0
+    (store.dir / container_id / "stopping").unlink(missing_ok=True)  # a fresh start clears it
     while True:
         record = store.load(container_id)
         status = _run_once(store, record, attach, on_started)
@@ -50,6 +51,9 @@ def supervise(store: cs.ContainerStore, container_id: str, *, attach: Attach | N
         store.save_config(container_id, record.config)
         store.update_state(container_id, Restarting=True, Status="restarting")
         time.sleep(min(0.1 * (2 ** restarts), 2.0))  # Docker backs off between restarts too
+        if stop_requested(store.load(container_id)):  # stop/kill during the back-off
+            store.update_state(container_id, Restarting=False, Status="exited")
+            break
     record = store.load(container_id)
     if record.config["HostConfig"]["AutoRemove"]:
         from pallet.runtime.containers import remove_container
@@ -74,18 +78,21 @@ def _should_restart(policy: dict, status: ExitStatus, restarts: int, stopped: bo
 def _run_once(store: cs.ContainerStore, record: cs.ContainerRecord, attach: Attach,
               on_started) -> ExitStatus:
     spec = spec_from_config(record.config, record.directory)
-    (record.directory / "stopping").unlink(missing_ok=True)
+    if spec.tty and attach.stdin is not None and os.isatty(attach.stdin):
+        import dataclasses
+        import fcntl
+        import struct
+        import termios
+        rows, columns = struct.unpack("HHHH", fcntl.ioctl(attach.stdin, termios.TIOCGWINSZ,
+                                                           b"\0" * 8))[:2]
+        spec = dataclasses.replace(spec, console_size=(rows, columns))
     log = LogWriter(record.directory / f"{record.id}-json.log")
     pipes: dict[int, str] = {}
     child_ends: list[int] = []
     pty_master = None
     try:
         if spec.tty:
-            pty_master, slave = os.openpty()
-            _copy_window_size(attach.stdin, slave)
-            child_stdio = (slave, slave, slave)
-            child_ends.append(slave)
-            pipes[pty_master] = "stdout"
+            child_stdio = (None, None, None)  # the container allocates its own console
         else:
             out_r, out_w = os.pipe2(os.O_CLOEXEC)
             err_r, err_w = os.pipe2(os.O_CLOEXEC)
@@ -103,6 +110,13 @@ def _run_once(store: cs.ContainerStore, record: cs.ContainerRecord, attach: Atta
         for fd in child_ends:
             os.close(fd)
         child_ends.clear()
+        if running.console is not None:
+            pty_master = running.console
+            pipes[pty_master] = "stdout"
+            _copy_window_size(attach.stdin, pty_master)
+            if attach.stdin is not None and os.isatty(attach.stdin):
+                signal.signal(signal.SIGWINCH,
+                              lambda *_: _copy_window_size(attach.stdin, pty_master))
         store.update_state(record.id, Status="running", Running=True, Paused=False,
                            Restarting=False, OOMKilled=False, Dead=False, Pid=running.pid,
                            PidStart=cs.process_start_time(running.pid), ExitCode=0, Error="",
@@ -111,8 +125,13 @@ def _run_once(store: cs.ContainerStore, record: cs.ContainerRecord, attach: Atta
                            MonitorStart=cs.process_start_time(os.getpid()))
         if on_started:
             on_started(running.pid)
+        prober = None
+        if record.config["Config"].get("Healthcheck"):
+            from pallet.runtime.health import Prober
+            prober = Prober(store, record.id, record.config["Config"]["Healthcheck"], spec,
+                            running.pid)
         try:
-            _pump(pipes, log, attach, pty_master)
+            _pump(pipes, log, attach, pty_master, prober)
             status = running.wait()
         finally:
             running.cleanup()
@@ -138,7 +157,8 @@ def _copy_window_size(source: int | None, target: int) -> None:
     fcntl.ioctl(target, termios.TIOCSWINSZ, size)
 
 
-def _pump(pipes: dict[int, str], log: LogWriter, attach: Attach, pty_master: int | None) -> None:
+def _pump(pipes: dict[int, str], log: LogWriter, attach: Attach, pty_master: int | None,
+          prober=None) -> None:
     """Copy container output into the log (and the terminal) until every stream closes."""
     with selectors.DefaultSelector() as selector:
         for fd in pipes:
@@ -148,7 +168,11 @@ def _pump(pipes: dict[int, str], log: LogWriter, attach: Attach, pty_master: int
             selector.register(attach.stdin, selectors.EVENT_READ)
         open_fds = set(pipes)
         while open_fds:
-            for key, _ in selector.select():
+            wait = prober.due() if prober is not None else None
+            if wait == 0:
+                prober.run()
+                continue
+            for key, _ in selector.select(wait):
                 if stdin_open and key.fd == attach.stdin:
                     data = os.read(key.fd, 65536)
                     if data:

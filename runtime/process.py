@@ -13,6 +13,7 @@ import resource
 import socket
 import struct
 import fcntl
+import termios
 
 from pallet.runtime import linux
 from pallet.runtime.rootfs import ChildContext
@@ -113,6 +114,36 @@ def make_workdir(ctx: ChildContext) -> None:
     except OSError as error:
         raise ChildFailure(f"Cannot mkdir: {ctx.spec.cwd}: {error.strerror}", 125,
                            runtime=False) from error
+
+
+TIOCGPTN = 0x80045430
+TIOCSPTLCK = 0x40045431
+
+
+def allocate_console(ctx: ChildContext) -> None:
+    """-t: a pty from the container's own devpts (so `tty` names /dev/pts/0, as in Docker),
+    bound at /dev/console, as the process's stdio and controlling terminal; the master goes
+    back to the parent over ctx.console_fd (runc's console socket)."""
+    if not ctx.spec.tty or ctx.console_fd is None:
+        return
+    master = os.open("/dev/pts/ptmx", os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
+    fcntl.ioctl(master, TIOCSPTLCK, struct.pack("i", 0))
+    number = struct.unpack("I", fcntl.ioctl(master, TIOCGPTN, b"\0" * 4))[0]
+    slave_path = f"/dev/pts/{number}"
+    slave = os.open(slave_path, os.O_RDWR | os.O_NOCTTY)
+    os.fchown(slave, ctx.uid, 5)  # group tty
+    if ctx.spec.console_size:  # before exec, so the command sees its size from the start
+        rows, columns = ctx.spec.console_size
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
+    if ctx.bind_console:
+        linux.mount(slave_path, "/dev/console", None, linux.MS_BIND)
+    with socket.socket(fileno=os.dup(ctx.console_fd)) as channel:
+        socket.send_fds(channel, [b"console"], [master])
+    os.close(master)
+    for target in (0, 1, 2):
+        os.dup2(slave, target)
+    os.close(slave)
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
 
 
 def drop_capabilities(ctx: ChildContext) -> None:

@@ -4,17 +4,19 @@ Every function here runs in the container's first process, inside its fresh moun
 so each one's cleanup is the same: the namespace is torn down (and every mount with it) when
 the container's last process exits. What does outlive the namespace are the mount-point files
 and directories created inside the overlay; they are recorded in ctx.created / ctx.copied_up
-so the parent can take them out of upper_dir afterwards (see isolation.remove_mountpoints).
+so the parent can take them out of upper_dir afterwards (see remove_mountpoints below).
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from pallet.runtime import linux
+from pallet.runtime.cgroups import own_cgroup_dirs
 from pallet.runtime.spec import MASKED_PATHS, READONLY_PATHS, ContainerSpec
 
 _NOSUID_NODEV_NOEXEC = linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC
@@ -37,6 +39,8 @@ class ChildContext:
     empty_lower: Path     # used when the image has no layers at all
     created: list[str] = field(default_factory=list)     # rootfs-relative, in creation order
     copied_up: list[str] = field(default_factory=list)   # dirs overlay copied into upper_dir
+    console_fd: int | None = None  # socket to hand the pty master back to the parent
+    bind_console: bool = True      # bind the pty at /dev/console (the first process only)
     uid: int = 0
     gid: int = 0
     groups: tuple[int, ...] = ()
@@ -132,27 +136,18 @@ def mount_dev_shm(ctx: ChildContext) -> None:
 def mount_sys(ctx: ChildContext) -> None:
     target = ensure_mountpoint(ctx, "/sys", directory=True)
     flags = _NOSUID_NODEV_NOEXEC | (0 if ctx.spec.privileged else linux.MS_RDONLY)
-    if ctx.spec.network == "host":
-        # sysfs may only be mounted fresh from the network namespace that owns it: we do not
-        # own the host's, so bind the host's /sys (read-only) exactly as runc does.
-        linux.mount("/sys", target, None, linux.MS_BIND | linux.MS_REC)
-        linux.mount(None, target, None, flags | linux.MS_BIND | linux.MS_REMOUNT)
-    else:
-        linux.mount("sysfs", target, "sysfs", flags)
+    # A fresh sysfs, also with --network host (root in the initial user namespace may mount
+    # the host network namespace's sysfs); a bind of the host's /sys would carry its writable
+    # sub-mounts (debugfs, securityfs, ...) into the container.
+    linux.mount("sysfs", target, "sysfs", flags)
 
 
 def mount_sys_fs_cgroup(ctx: ChildContext) -> None:
     """/sys/fs/cgroup as Docker shows it without a cgroup namespace: a tmpfs holding, per
     hierarchy, a read-only bind of the container's own cgroup directory."""
-    if ctx.spec.network == "host":
-        try:
-            linux.umount2(ctx.rootfs / "sys" / "fs" / "cgroup", linux.MNT_DETACH)
-        except OSError:
-            pass  # not mounted on this host: nothing inherited to hide
     target = ctx.rootfs / "sys" / "fs" / "cgroup"
     if not target.is_dir():
         return
-    from pallet.runtime.cgroups import own_cgroup_dirs
     dirs = own_cgroup_dirs()
     if list(dirs) == [""]:  # pure v2: the one hierarchy is /sys/fs/cgroup itself
         linux.mount(os.fspath(dirs[""]), target, None, linux.MS_BIND | linux.MS_REC)
@@ -229,3 +224,39 @@ def readonly_paths(ctx: ChildContext) -> None:
 def readonly_rootfs(ctx: ChildContext) -> None:
     if ctx.spec.readonly_rootfs:
         linux.mount(None, "/", None, linux.MS_BIND | linux.MS_REMOUNT | linux.MS_RDONLY)
+
+
+# -- parent side: after the container is gone -------------------------------------------
+
+def remove_mountpoints(spec: ContainerSpec, created: list[str], copied_up: list[str]) -> None:
+    """Take the empty mount-point files/dirs we made back out of upper_dir.
+
+    Only what the child recorded creating, only while still empty (the container may have put
+    something there, which then belongs to its layer), deepest first. Directories overlay copied
+    up only to hold a mount point go too when empty and unchanged from the lower layer.
+    """
+    upper = spec.upper_dir
+    for relative in reversed(created):
+        _remove_if_empty(upper / relative)
+    for relative in sorted(set(copied_up), key=lambda r: r.count("/"), reverse=True):
+        path = upper / relative
+        lower = next((Path(d) / relative for d in spec.rootfs_lowerdirs
+                      if os.path.lexists(Path(d) / relative)), None)
+        if lower is None or not path.is_dir() or path.is_symlink():
+            continue
+        mine, theirs = os.lstat(path), os.lstat(lower)
+        if (mine.st_mode, mine.st_uid, mine.st_gid) == (theirs.st_mode, theirs.st_uid, theirs.st_gid):
+            _remove_if_empty(path)
+
+
+def _remove_if_empty(path: Path) -> None:
+    try:
+        if path.is_symlink():
+            return
+        if path.is_dir():
+            path.rmdir()
+        elif path.is_file() and path.stat().st_size == 0:
+            path.unlink()
+    except OSError as error:
+        if error.errno not in (errno.ENOTEMPTY, errno.ENOENT, errno.EEXIST):
+            raise

@@ -120,6 +120,7 @@ class ContainerSpec:
     privileged: bool = False
     no_new_privileges: bool = False
     tty: bool = False
+    console_size: tuple[int, int] | None = None  # (rows, columns) of the -t pty at start
     init: bool = False
     ulimits: tuple[Ulimit, ...] = ()
     etc_dir: Path | None = None

@@ -59,6 +59,12 @@ def run_options(command):
         click.option("--add-host", multiple=True, help="Add a custom host-to-IP mapping (host:ip)"),
         click.option("--dns", multiple=True, help="Set custom DNS servers"),
         click.option("--ulimit", multiple=True, help="Ulimit options"),
+        click.option("--health-cmd", default=None, help="Command to run to check health"),
+        click.option("--health-interval", default=None, help="Time between running the check (ms|s|m|h)"),
+        click.option("--health-timeout", default=None, help="Maximum time to allow one check to run (ms|s|m|h)"),
+        click.option("--health-start-period", default=None, help="Start period for the container to initialize (ms|s|m|h)"),
+        click.option("--health-retries", default=None, type=int, help="Consecutive failures needed to report unhealthy"),
+        click.option("--no-healthcheck", is_flag=True, help="Disable any container-specified HEALTHCHECK"),
         click.argument("image"),
         click.argument("command", nargs=-1, type=click.UNPROCESSED),
     ]
@@ -221,6 +227,7 @@ def create_options(params: dict):
             parse_signal(params["stop_signal"])
         except PalletError as error:
             raise PalletError(error.message, exit_code=125) from None
+    healthcheck = _health_options(params)
     return CreateOptions(
         image=params["image"], command=tuple(params["command"]), entrypoint=params["entrypoint"],
         name=params["name"], env=tuple(env), workdir=params["workdir"], user=params["user"],
@@ -232,4 +239,27 @@ def create_options(params: dict):
         auto_remove=params["auto_remove"], restart=params["restart"], labels=labels,
         extra_hosts=tuple(params["add_host"]), dns=tuple(params["dns"]),
         ulimits=tuple(_parse_ulimit(u) for u in params["ulimit"]),
-        stop_signal=params["stop_signal"], stop_timeout=params["stop_timeout"])
+        stop_signal=params["stop_signal"], stop_timeout=params["stop_timeout"],
+        healthcheck=healthcheck)
+
+
+def _health_options(params: dict) -> dict | None:
+    from pallet.runtime.health import parse_duration
+    given = {}
+    if params["no_healthcheck"]:
+        if params["health_cmd"]:
+            raise PalletError("--no-healthcheck conflicts with --health-* options", exit_code=125)
+        return {"Test": ["NONE"]}
+    if params["health_cmd"]:
+        given["Test"] = ["CMD-SHELL", params["health_cmd"]]
+    for flag, key in (("health_interval", "Interval"), ("health_timeout", "Timeout"),
+                      ("health_start_period", "StartPeriod")):
+        if params[flag] is not None:
+            try:
+                given[key] = parse_duration(params[flag])
+            except ValueError as error:
+                raise PalletError(f'invalid argument "{params[flag]}" for '
+                                  f'"--{flag.replace("_", "-")}" flag: {error}', exit_code=125) from None
+    if params["health_retries"] is not None:
+        given["Retries"] = params["health_retries"]
+    return given or None

@@ -8,7 +8,7 @@ import time
 
 import click
 
-from pallet.commands.image_format import go_json, human_duration, render_template, tabulate
+from pallet.commands.image_format import human_duration, render_template, tabulate
 from pallet.errors import PalletError
 
 
@@ -31,7 +31,10 @@ def _status_text(state: dict) -> str:
     if status in ("running", "paused"):
         started = parse_time(state.get("StartedAt", ""))
         up = human_duration(time.time() - started.timestamp()) if started else ""
-        return f"Up {up}" + (" (Paused)" if state.get("Paused") else "")
+        health = (state.get("Health") or {}).get("Status")
+        suffix = {"starting": " (health: starting)", "healthy": " (healthy)",
+                  "unhealthy": " (unhealthy)"}.get(health or "", "")
+        return f"Up {up}" + (" (Paused)" if state.get("Paused") else suffix)
     finished = parse_time(state.get("FinishedAt", ""))
     ago = human_duration(time.time() - finished.timestamp()) + " ago" if finished else ""
     if status == "restarting":
@@ -40,7 +43,9 @@ def _status_text(state: dict) -> str:
 
 
 def _command_text(config: dict, no_trunc: bool) -> str:
-    text = " ".join([config["Path"], *config["Args"]])
+    # moby's container list: arguments containing a space are wrapped in single quotes.
+    args = [f"'{arg}'" if " " in arg else arg for arg in config["Args"]]
+    text = " ".join([config["Path"], *args])
     if not no_trunc and len(text) > 20:
         text = text[:19] + "…"
     return f'"{text}"'
@@ -237,25 +242,19 @@ def exec_(ctx, detach, interactive, tty, env, user, workdir, privileged, contain
     if record.state.get("Paused"):
         raise PalletError(f"container {record.id} is paused, unpause the container before exec")
     base = spec_from_config(record.config, record.directory)
-    spec = replace(base, argv=tuple(command), env=tuple(merge_env(list(base.env), list(env))),
+    exec_env = merge_env(list(base.env), ["TERM=xterm"] if tty else [])
+    spec = replace(base, argv=tuple(command), env=tuple(merge_env(exec_env, list(env))),
                    user=user if user is not None else base.user,
                    cwd=workdir or base.cwd, tty=tty, privileged=privileged or base.privileged)
-    master = None
-    stdio = (0 if interactive else None, None, None)
-    if tty:
-        master, slave = os.openpty()
-        stdio = (slave, slave, slave)
-    try:
-        running = exec_in_container(record.state["Pid"], spec, f"pallet-{record.id[:16]}",
-                                    stdin=stdio[0], stdout=stdio[1], stderr=stdio[2],
-                                    detach=detach)
-    finally:
-        if tty:
-            os.close(slave)
+    stdin = 0 if interactive and not tty else None
+    running = exec_in_container(record.state["Pid"], spec, f"pallet-{record.id[:16]}",
+                                stdin=stdin, detach=detach)
     if detach:
+        if running.console is not None:
+            os.close(running.console)
         return
-    if master is not None:
-        _pump_pty(master, interactive)
+    if running.console is not None:
+        _pump_pty(running.console, interactive)
     status = running.wait()
     sys.exit(status.code)
 

@@ -169,3 +169,49 @@ def test_inspect_essentials_match(both, tmp_path):
     for key in ("Status", "Running", "ExitCode", "Pid", "OOMKilled", "Error"):
         assert mine[key] == docker[key], key
     side_by_side(both, "rm", "cmp-insp")
+
+
+def test_host_network_mounts_hosts_and_hostname_match(both):
+    ours, theirs = side_by_side(both, "run", "--rm", "--network", "host", IMAGE, "cat", "/proc/mounts")
+    assert _mount_table(ours) == _mount_table(theirs)
+    ours, theirs = side_by_side(both, "run", "--rm", "--network", "host", IMAGE, "sh", "-c",
+                                "hostname; cat /etc/hosts; readlink /proc/self/ns/net")
+    assert out(ours) == out(theirs)
+
+
+def test_ps_columns_and_format_match(both):
+    import re
+
+    root, engine = both
+    for runner in (lambda *a: engine.docker(*a, check=False), lambda *a: pallet(root, *a)):
+        runner("create", "--network", "none", "--name", "cmp-ps-created", IMAGE, "echo", "a long argument list here")
+        runner("run", "--network", "none", "--name", "cmp-ps-exited", IMAGE, "sh", "-c", "exit 3")
+    fmt = "{{.Names}}|{{.Image}}|{{.Command}}|{{.Status}}|{{.State}}|{{.Ports}}"
+    ours, theirs = side_by_side(both, "ps", "-a", "--filter", "name=cmp-ps-", "--format", fmt)
+
+    def normal(result):
+        # Durations depend on when each engine ran the command; everything else must match.
+        return sorted(re.sub(r"\) .* ago$", ") <ago>", line) for line in out(result).splitlines())
+
+    assert normal(ours) == normal(theirs)
+    header_ours, header_theirs = (out(r).splitlines()[0].split() for r in side_by_side(both, "ps", "-a"))
+    assert header_ours == header_theirs
+    for args in (("rm", "cmp-ps-created"), ("rm", "cmp-ps-exited")):
+        side_by_side(both, *args)
+
+
+def test_exec_environment_and_logs_match(both):
+    root, engine = both
+    for runner in (lambda *a: engine.docker(*a, check=False), lambda *a: pallet(root, *a)):
+        runner("run", "-d", "--network", "none", "--name", "cmp-env", "-e", "A=1", IMAGE, "sh", "-c",
+               "echo to-out; sleep 0.3; echo to-err >&2; sleep 60")
+    import time
+    time.sleep(0.5)  # both containers have written both lines
+    ours, theirs = side_by_side(both, "exec", "-e", "B=2", "-u", "nobody", "-w", "/tmp", "cmp-env",
+                                "sh", "-c", "env | grep -v HOSTNAME | sort; id; pwd")
+    assert out(ours) == out(theirs)
+    ours, theirs = side_by_side(both, "logs", "cmp-env")
+    assert (out(ours), ours.stderr) == (out(theirs), theirs.stderr) == ("to-out\n", b"to-err\n")
+    ours, theirs = side_by_side(both, "logs", "--tail", "1", "cmp-env")
+    assert (out(ours), ours.stderr) == (out(theirs), theirs.stderr) == ("", b"to-err\n")
+    side_by_side(both, "rm", "-f", "cmp-env")

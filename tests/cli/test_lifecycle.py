@@ -61,7 +61,7 @@ def test_detached_run_ps_logs_wait_and_rm(root, tmp_path):
 def test_stop_kill_and_rm_of_running_containers(root):
     cid = detached(root, "--name", "sleeper", "busybox", "sleep", "300")
     refused = pallet(root, "rm", "sleeper")
-    assert refused.returncode == 1 and "container is running" in refused.stderr.decode()
+    assert refused.returncode == 1 and "You cannot remove a running container" in refused.stderr.decode()
     assert pallet(root, "kill", "-s", "TERM", "sleeper").returncode == 0
     time.sleep(0.2)
     assert state(root, "sleeper")["Running"]  # PID 1 ignores SIGTERM without a handler
@@ -185,3 +185,70 @@ def test_inspect_falls_back_to_images_and_reports_unknown(root):
     assert image["Id"].startswith("sha256:") and "RootFS" in image
     unknown = pallet(root, "inspect", "nothing-here")
     assert unknown.returncode == 1 and "No such object: nothing-here" in unknown.stderr.decode()
+
+
+def test_crash_of_a_foreground_cli_is_corrected_and_rm_leaves_nothing(root):
+    import subprocess
+    import sys
+    from pathlib import Path
+    from tests.conftest import PALLET
+
+    cli = subprocess.Popen([str(PALLET), "--root", str(root), "run", "--name", "fg", "busybox",
+                            "sleep", "300"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 20
+    while time.time() < deadline and "Up " not in out(pallet(root, "ps")):
+        time.sleep(0.1)
+    cid = out(pallet(root, "ps", "-q", "--no-trunc")).strip()
+    assert len(cid) == 64
+    cli.kill()  # SIGKILL: no cleanup code of the CLI runs
+    cli.wait()
+    deadline = time.time() + 10
+    while time.time() < deadline and "Exited (137)" not in out(pallet(root, "ps", "-a")):
+        time.sleep(0.1)
+    assert "Exited (137)" in out(pallet(root, "ps", "-a"))
+    assert pallet(root, "rm", "fg").returncode == 0
+    assert not container_leftovers(root, cid)
+
+
+def test_sigkill_of_the_container_then_rm_leaves_nothing(root):
+    cid = detached(root, "busybox", "sh", "-c", "sleep 300 & sleep 300")
+    assert pallet(root, "kill", cid).returncode == 0
+    assert out(pallet(root, "wait", cid)) == "137\n"
+    assert pallet(root, "rm", cid).returncode == 0
+    assert not container_leftovers(root, cid)
+
+
+def test_healthcheck_runs_and_shows_in_ps_and_inspect(root, tmp_path):
+    import copy
+
+    from pallet.runtime.images import commit_image, resolve_image
+    from pallet.runtime.store import Store
+
+    store = Store.open(root)
+    base = resolve_image(store, "busybox")
+    config = copy.deepcopy(base.config)
+    config.pop("created", None)
+    config["config"]["Healthcheck"] = {"Test": ["CMD", "test", "-e", "/sig/ok"],
+                                       "Interval": 200_000_000, "Timeout": 2_000_000_000,
+                                       "Retries": 2}
+    commit_image(store, config=config, layers=base.layer_objects(store), tags=["hc:1"])
+    detached(root, "--name", "hc", "-v", f"{tmp_path}:/sig", "hc:1", "sleep", "300")
+    assert state(root, "hc")["Health"]["Status"] in ("starting", "unhealthy")
+    deadline = time.time() + 20
+    while time.time() < deadline and state(root, "hc")["Health"]["Status"] != "unhealthy":
+        time.sleep(0.1)
+    health = state(root, "hc")["Health"]
+    assert health["Status"] == "unhealthy" and health["FailingStreak"] >= 2
+    assert health["Log"][-1]["ExitCode"] == 1
+    (tmp_path / "ok").touch()
+    while time.time() < deadline and state(root, "hc")["Health"]["Status"] != "healthy":
+        time.sleep(0.1)
+    assert state(root, "hc")["Health"]["Status"] == "healthy"
+    assert "(healthy)" in out(pallet(root, "ps"))
+    flags = pallet(root, "run", "-d", "--name", "hc2", "--health-cmd", "exit 3",
+                   "--health-interval", "100ms", "--health-retries", "1", "busybox", "sleep", "300")
+    assert flags.returncode == 0
+    while time.time() < deadline and (state(root, "hc2").get("Health") or {}).get("Status") != "unhealthy":
+        time.sleep(0.1)
+    assert state(root, "hc2")["Health"]["Log"][-1]["ExitCode"] == 3
+    pallet(root, "rm", "-f", "hc", "hc2")

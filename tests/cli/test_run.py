@@ -76,8 +76,10 @@ def test_stdin_with_dash_i(root):
 
 def test_tty_is_a_real_pty(root):
     result = pallet(root, "run", "--rm", "-t", "busybox", "sh", "-c",
-                    "[ -t 0 ] && [ -t 1 ] && echo isatty; echo $TERM; printf 'a\\n'")
-    assert out(result) == "isatty\r\nxterm\r\na\r\n"  # the pty's onlcr turns \n into \r\n
+                    "tty; [ -t 0 ] && [ -t 1 ] && echo isatty; echo $TERM; stat -c %t:%T /dev/console")
+    # Docker's shape: a pty from the container's own devpts, also at /dev/console; the pty's
+    # onlcr turns \n into \r\n.
+    assert out(result) == "/dev/pts/0\r\nisatty\r\nxterm\r\n88:0\r\n"
 
 
 def test_volumes_binds_tmpfs_and_read_only(root, tmp_path):
@@ -154,3 +156,31 @@ def test_name_conflict_and_etc_hosts(root):
     assert 'The container name "/web" is already in use' in again.stderr.decode()
     hosts = out(pallet(root, "logs", "web"))
     assert hosts.startswith("127.0.0.1\tlocalhost\n") and hosts.endswith("10.0.0.5\tdb\n")
+
+
+def test_tty_takes_the_callers_window_size(root):
+    import fcntl
+    import os
+    import struct
+    import subprocess
+    import termios
+
+    from tests.conftest import PALLET
+
+    master, slave = os.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 33, 77, 0, 0))
+    child = subprocess.Popen([str(PALLET), "--root", str(root), "run", "--rm", "-it", "busybox",
+                              "stty", "size"], stdin=slave, stdout=slave, stderr=slave)
+    os.close(slave)
+    output = b""
+    while True:
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        output += chunk
+    assert child.wait(timeout=60) == 0
+    os.close(master)
+    assert b"33 77" in output

@@ -336,3 +336,81 @@ def test_interrupted_caller_leaves_nothing_behind(busybox_lower, layer_dirs):
     for parent in set(layout.v1.values()):
         assert not [e for e in os.listdir(parent) if e.startswith(f"pallet-run-{child_pid}-")]
     assert os.listdir(upper) == []
+
+
+def test_tty_comes_from_the_containers_devpts(busybox_lower, layer_dirs):
+    out: list[bytes] = []
+    upper, work = layer_dirs
+    spec = ContainerSpec(rootfs_lowerdirs=(busybox_lower,), upper_dir=upper, work_dir=work,
+                         argv=("sh", "-c", "tty; [ -t 2 ] && echo yes"), env=("PATH=/bin",), tty=True)
+    status = run_container(spec, stdout=out.append)
+    assert status.code == 0
+    assert b"".join(out) == b"/dev/pts/0\r\nyes\r\n"
+    assert not leftovers(upper, work)
+
+
+def test_host_devices_can_be_made_but_not_opened(busybox_lower, layer_dirs):
+    # /dev/kmsg (c 1:11) is outside Docker's allow-list; root on the host may open it.
+    script = "mknod /tmp/kmsg c 1 11 && echo made; (exec 3< /tmp/kmsg) 2>/dev/null; echo open=$?; rm /tmp/kmsg"
+    code, out, _ = run(busybox_lower, layer_dirs, script)
+    assert out.split() == ["made", "open=1"]
+    code, out, _ = run(busybox_lower, layer_dirs, script, privileged=True)
+    assert out.split() == ["made", "open=0"]
+
+
+def test_parallel_runs_from_threads_are_independent(busybox_lower, tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(index: int) -> tuple[int, bytes]:
+        upper, work = tmp_path / f"u{index}", tmp_path / f"w{index}"
+        upper.mkdir()
+        work.mkdir()
+        out: list[bytes] = []
+        spec = ContainerSpec(rootfs_lowerdirs=(busybox_lower,), upper_dir=upper, work_dir=work,
+                             argv=("sh", "-c", f"echo $$ {index} > /mine; cat /mine; exit {index}"),
+                             env=("PATH=/bin",))
+        status = run_container(spec, stdout=out.append)
+        return status.code, b"".join(out)
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(one, range(8)))
+    assert results == [(i, f"1 {i}\n".encode()) for i in range(8)]
+    for index in range(8):
+        assert (tmp_path / f"u{index}" / "mine").read_text() == f"1 {index}\n"
+        assert not leftovers(tmp_path / f"u{index}", tmp_path / f"w{index}")
+
+
+def test_a_sigkilled_caller_is_swept_by_the_next_run(busybox_lower, layer_dirs, tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from pallet.runtime.cgroups import discover
+    from pallet.runtime.isolation import RUN_DIR
+
+    upper, work = layer_dirs
+    marker = f"{os.getpid()}.{id(tmp_path) % 9973}"
+    script = INTERRUPTED.replace("threading.Timer(0.5, lambda: os.kill(os.getpid(), signal.SIGINT)).start()",
+                                 "print(os.getpid(), flush=True)")
+    caller = subprocess.Popen([sys.executable, "-c", script, str(busybox_lower), str(upper),
+                               str(work), marker], stdout=subprocess.PIPE, text=True)
+    caller_pid = int(caller.stdout.readline())
+    deadline = time.time() + 20
+    while time.time() < deadline and len(_processes_with(marker)) < 3:  # caller, sh, sleep
+        time.sleep(0.05)
+    assert len(_processes_with(marker)) == 3
+    os.kill(caller_pid, signal.SIGKILL)
+    caller.wait()
+    while time.time() < deadline and _processes_with(marker):
+        time.sleep(0.05)
+    assert not _processes_with(marker)  # PDEATHSIG took the container down with its caller
+    upper2, work2 = tmp_path / "u2", tmp_path / "w2"
+    upper2.mkdir()
+    work2.mkdir()
+    assert run(busybox_lower, (upper2, work2), "true")[0] == 0  # this run sweeps
+    layout = discover()
+    for parent in set(layout.v1.values()):
+        assert not [e for e in os.listdir(parent) if e.startswith(f"pallet-run-{caller_pid}-")]
+    assert not [e for e in os.listdir(RUN_DIR) if e.startswith(f"ctr-{caller_pid}-")]
+    assert not leftovers(upper, work)

@@ -101,7 +101,8 @@ def _kill_loop(argv_for, root: Path, rounds: int, seed: int) -> list[int]:
     for round_number in range(rounds):
         process = subprocess.Popen([str(PALLET), "--root", str(root), *argv_for(round_number)],
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(rng.uniform(0.05, 0.7))
+        # even rounds die early (start-up, first blobs), odd ones anywhere up to completion
+        time.sleep(rng.uniform(0.01, 0.15) if round_number % 2 == 0 else rng.uniform(0.1, 0.8))
         process.send_signal(signal.SIGKILL)
         outcomes.append(process.wait(30))
         result = check(root)
@@ -133,3 +134,18 @@ def test_sigkill_during_load_and_import_always_leaves_a_clean_store(tmp_path: Pa
     # and the store still works: a full load succeeds afterwards
     assert run_pallet("load", "-i", str(archives[0]), root=root).returncode == 0
     assert check(root).returncode == 0
+
+
+def test_repair_rebuilds_an_unreadable_index_from_the_manifests(pallet_root: Path):
+    image_id = make_busybox_image(pallet_root)
+    (pallet_root / "oci/index.json").write_text("{ this is not json")
+    broken = run_pallet("images", root=pallet_root)
+    assert broken.returncode == 1 and "index.json is not valid JSON" in broken.stderr.decode()
+    assert "Traceback" not in broken.stderr.decode()
+    assert check(pallet_root).returncode == 1
+    repaired = check(pallet_root, "--repair")
+    assert "1 image(s) recovered" in repaired.stdout.decode()
+    assert check(pallet_root).returncode == 0
+    rows = run_pallet("images", root=pallet_root).stdout.decode().splitlines()[1:]
+    assert len(rows) == 1 and rows[0].startswith("<none>") and image_id[7:19] in rows[0]
+    assert run_pallet("tag", image_id[7:19], "busybox:again", root=pallet_root).returncode == 0
