@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Build benchmarks, pallet against `docker build` (classic builder, private dockerd), same run:
+"""Build benchmarks, pallet against `docker build` (classic builder, private dockerd) and
+`buildah bud --layers` (overlay storage driver, chroot isolation), same run:
 
   A. a two-stage build file with four RUN steps and a 200-file context:
      cold build (--no-cache) and no-change rebuild;
@@ -123,7 +124,7 @@ def main() -> None:
     from tests.images import make_busybox_image
 
     work = Path(tempfile.mkdtemp(prefix="bench-build-", dir=args.workdir))
-    rows: list[tuple[str, float, float]] = []
+    rows: list[tuple[str, float, float, float]] = []
     notes: list[str] = []
     try:
         root = work / "root"
@@ -141,6 +142,18 @@ def main() -> None:
         one.mkdir()
         (one / "Dockerfile").write_text("FROM busybox\nRUN true\n")
 
+        buildah = ["buildah", "--root", str(work / "buildah-root"), "--runroot",
+                   str(work / "buildah-run"), "--storage-driver", "overlay"]
+        subprocess.run(buildah + ["pull", f"docker-archive:{work / 'busybox.tar'}"],
+                       capture_output=True, check=True)
+        image = subprocess.run(buildah + ["images", "-q"], capture_output=True, text=True,
+                               check=True).stdout.split()[0]
+        subprocess.run(buildah + ["tag", image, "busybox:latest"], capture_output=True, check=True)
+
+        def buildah_build(context: Path, *extra: str) -> float:
+            return run(buildah + ["bud", "--isolation", "chroot", "--layers", "-q", *extra,
+                                  str(context)])
+
         with private_dockerd() as engine:
             engine.docker("load", "-i", str(work / "busybox.tar"))
             docker = ["docker"]
@@ -152,19 +165,24 @@ def main() -> None:
             # A
             rows.append(("A cold, two stages, 4 RUN, 200 files (--no-cache)",
                          median(lambda: pallet_build(root, small, "--no-cache"), args.repeat),
-                         median(lambda: docker_build(small, "--no-cache"), args.repeat)))
+                         median(lambda: docker_build(small, "--no-cache"), args.repeat),
+                         median(lambda: buildah_build(small, "--no-cache"), args.repeat)))
             pallet_build(root, small)
             docker_build(small)
+            buildah_build(small)
             rows.append(("A no-change rebuild",
                          median(lambda: pallet_build(root, small), args.repeat),
-                         median(lambda: docker_build(small), args.repeat)))
+                         median(lambda: docker_build(small), args.repeat),
+                         median(lambda: buildah_build(small), args.repeat)))
             # B
             pallet_cold = pallet_build(root, big)
             docker_cold = docker_build(big)
+            buildah_cold = buildah_build(big)
             rows.append((f"B first build, {args.files} files / {args.mb} MB context",
-                         pallet_cold, docker_cold))
+                         pallet_cold, docker_cold, buildah_cold))
             rows.append(("B no-change rebuild", median(lambda: pallet_build(root, big), args.repeat),
-                         median(lambda: docker_build(big), args.repeat)))
+                         median(lambda: docker_build(big), args.repeat),
+                         median(lambda: buildah_build(big), args.repeat)))
             target = big / "data" / "d00" / "f0"
             counter = iter(range(10**6))
 
@@ -179,16 +197,23 @@ def main() -> None:
                 change()
                 return docker_build(big)
 
+            def buildah_changed() -> float:
+                change()
+                return buildah_build(big)
+
             rows.append(("B rebuild after changing one file",
-                         median(pallet_changed, args.repeat), median(docker_changed, args.repeat)))
+                         median(pallet_changed, args.repeat), median(docker_changed, args.repeat),
+                         median(buildah_changed, args.repeat)))
             pallet_build(root, big)  # cached again, for the profile below
             # C
             p_steps = median(lambda: pallet_build(root, steps, "--no-cache"), args.repeat)
             p_one = median(lambda: pallet_build(root, one, "--no-cache"), args.repeat)
             d_steps = median(lambda: docker_build(steps, "--no-cache"), args.repeat)
             d_one = median(lambda: docker_build(one, "--no-cache"), args.repeat)
+            b_steps = median(lambda: buildah_build(steps, "--no-cache"), args.repeat)
+            b_one = median(lambda: buildah_build(one, "--no-cache"), args.repeat)
             rows.append(("C per-RUN overhead (10 steps - 1 step) / 9",
-                         (p_steps - p_one) / 9, (d_steps - d_one) / 9))
+                         (p_steps - p_one) / 9, (d_steps - d_one) / 9, (b_steps - b_one) / 9))
         # D
         fresh = work / "root2"
         shutil.copytree(root, fresh, symlinks=True)
@@ -203,10 +228,10 @@ def main() -> None:
 
     print(f"Machine: {platform.node()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
           f"{platform.platform()}\n")
-    print("| scenario | pallet (s) | docker build, classic (s) | pallet / docker |")
-    print("|---|---:|---:|---:|")
-    for name, ours, theirs in rows:
-        print(f"| {name} | {ours:.3f} | {theirs:.3f} | {ours / theirs:.2f} |")
+    print("| scenario | pallet (s) | docker build, classic (s) | buildah bud (s) | pallet / docker |")
+    print("|---|---:|---:|---:|---:|")
+    for name, ours, theirs, buildah_time in rows:
+        print(f"| {name} | {ours:.3f} | {theirs:.3f} | {buildah_time:.3f} | {ours / theirs:.2f} |")
     print()
     for note in notes:
         print(f"- {note}\n")

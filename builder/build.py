@@ -59,7 +59,8 @@ def build(*, root: Path, context: ContextSource, dockerfile: str | None = None,
     runner = None
     try:
         context_dir, stream_dockerfile = _materialise_context(context, scratch)
-        text, path = _read_dockerfile(context_dir, dockerfile, dockerfile_text or stream_dockerfile)
+        text, path, dockerfile_file = _read_dockerfile(context_dir, dockerfile,
+                                                       dockerfile_text or stream_dockerfile)
         args = dict(build_args or {})
         if source_date_epoch is None and "SOURCE_DATE_EPOCH" in args:
             source_date_epoch = _epoch(args["SOURCE_DATE_EPOCH"])
@@ -70,7 +71,7 @@ def build(*, root: Path, context: ContextSource, dockerfile: str | None = None,
             import_cache(store=store, root=root, spec=spec)
         built_plan = _plan(store, root, text=text, path=path, args=args, target=target,
                            platform=platform)
-        build_context = _open_context(root, context_dir, Path(path) if context_dir else None,
+        build_context = _open_context(root, context_dir, dockerfile_file,
                                       persistent=context.directory is not None)
         no_cache_stages = frozenset(s.index for s in built_plan.stages
                                     if s.name in set(no_cache_filter)
@@ -192,9 +193,10 @@ def _looks_like_tar(data: bytes) -> bool:
 
 
 def _read_dockerfile(context_dir: Path | None, dockerfile: str | None,
-                     text: str | None) -> tuple[str, str]:
+                     text: str | None) -> tuple[str, str, Path | None]:
+    """(text, the name used in messages, the file itself or None when it came from stdin)."""
     if text is not None:
-        return text, dockerfile if dockerfile not in (None, "-") else "Dockerfile"
+        return text, dockerfile if dockerfile not in (None, "-") else "Dockerfile", None
     from pallet.builder.context import default_dockerfile
     if dockerfile is not None:
         candidate = Path(dockerfile)
@@ -206,7 +208,8 @@ def _read_dockerfile(context_dir: Path | None, dockerfile: str | None,
             raise PalletError("failed to read dockerfile: open Dockerfile: no such file or directory",
                               hint="add a Dockerfile to the context or name one with -f")
     try:
-        return candidate.read_text(encoding="utf-8"), str(dockerfile or candidate.name)
+        return (candidate.read_text(encoding="utf-8"), str(dockerfile or candidate.name),
+                candidate.absolute())
     except FileNotFoundError as error:
         raise PalletError(f"failed to read dockerfile: open {dockerfile}: no such file or directory",
                           hint="check the -f path") from error
@@ -222,10 +225,7 @@ def _open_context(root: Path, context_dir: Path | None, dockerfile: Path | None,
     from pallet.builder.statcache import StatCache
     from pallet.grammar.dockerignore import IgnoreRules
 
-    dockerfile_path = None
-    if dockerfile is not None:
-        dockerfile_path = dockerfile if dockerfile.is_absolute() else Path.cwd() / dockerfile
-    text = ignore_file_text(context_dir=context_dir, dockerfile=dockerfile_path)
+    text = ignore_file_text(context_dir=context_dir, dockerfile=dockerfile)
     ignore = IgnoreRules.parse(text) if text is not None else None
     stat_cache = StatCache.for_context(root=root, context_dir=context_dir) if persistent \
         else StatCache(context_dir=context_dir, cache_file=None)

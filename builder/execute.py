@@ -11,6 +11,7 @@ it as a lowerdir without unpacking the blob again.
 from __future__ import annotations
 
 import os
+import secrets
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -136,21 +137,29 @@ class StageRunner:
                     prepared.cleanup()
                 return hit
         self.progress.start(step.id, step.title)
-        work = self.store.temp_dir("build-")
+        # Registered before it exists: a signal that lands during the mkdir syscall is raised
+        # right after it, and the sweep must still know the directory.
+        work = self.store.tmp / f"build-{secrets.token_hex(8)}"
         self.work_dirs.append(work)
+        work.mkdir(mode=0o700)
         try:
             layer_dir = work / "layer"
             layer_dir.mkdir()
             from pallet.builder import steps_exec
+            reuse = None
             if step.kind == "run":
                 steps_exec.execute_run(self, step, state, work, layer_dir)
             elif step.kind == "copy":
-                steps_exec.execute_copy(self, step, state, prepared, layer_dir)
+                reuse = steps_exec.execute_copy(self, step, state, prepared, layer_dir)
             elif step.kind == "workdir":
                 steps_exec.execute_workdir(self, step, state, layer_dir)
             else:
                 raise PalletError(f"internal: unknown step kind {step.kind}")
             result = self._commit(step, state, key, layer_dir)
+            if reuse is not None:
+                top = result.layers[-1].diff_id if len(result.layers) > len(state.layers) \
+                    else None
+                reuse.save(top)
         except BaseException as error:
             reason = "interrupted" if isinstance(error, KeyboardInterrupt) else \
                 getattr(error, "message", str(error))

@@ -17,7 +17,7 @@ import platform as host_platform
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from pallet.builder.steps import BuildPlan, StagePlan, Step
+from pallet.builder.steps import BuildPlan, StagePlan
 from pallet.errors import PalletError, Span
 
 PROXY_ARGS = {"HTTP_PROXY", "HTTPS_PROXY", "FTP_PROXY", "NO_PROXY", "ALL_PROXY",

@@ -12,17 +12,15 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import os.path
 import re
 from typing import Any
 
 from pallet.builder import steps_meta as meta
 from pallet.builder.plan import (PROXY_ARGS, BaseImage, source_line_of, stage_reference)
+from pallet.builder.plan_mounts import mount_key
 from pallet.builder.steps import CopySpec, InlineFile, MountSpec, RunSpec, Step
 from pallet.errors import PalletError
 
-SIZE_UNITS = {"": 1, "b": 1, "k": 1 << 10, "kb": 1 << 10, "m": 1 << 20, "mb": 1 << 20,
-              "g": 1 << 30, "gb": 1 << 30}
 
 
 class StageCompiler:
@@ -283,7 +281,7 @@ class StageCompiler:
         key_desc = {"op": "run", "argv": argv, "env": env, "cwd": spec.cwd, "user": spec.user,
                     "network": spec.network, "security": spec.security,
                     "script": [script.name, script.data] if script else None,
-                    "mounts": [_mount_key(m) for m in mounts]}
+                    "mounts": [mount_key(m) for m in mounts]}
         title = " ".join(argv[len(argv) - 1:]) if not command.exec_form else " ".join(argv)
         return Step(id=step_id, stage=self.stage.index, kind="run",
                     title=f"{self.title_prefix(number)} RUN {title}", span=inst.span,
@@ -306,36 +304,11 @@ class StageCompiler:
         return meta.with_shell(self.config, full), None
 
     def _mount(self, mount, inst) -> MountSpec:
-        def value(text):
-            return self.expand(text, inst) if text is not None else None
-
-        kind = mount.type
-        target = value(mount.target) or ""
-        source = value(mount.source) or ""
-        mount_id = value(mount.id) or ""
-        env = value(mount.env)
-        if kind == "secret":
-            mount_id = mount_id or os.path.basename(target)
-            if not target and not env:
-                target = f"/run/secrets/{mount_id}"
-        elif kind == "cache":
-            mount_id = mount_id or target
-        if not target and kind != "secret":
-            raise PalletError(f"mount type {kind} requires a target", span=inst.span,
-                              source_line=source_line_of(inst))
-        from_stage = from_image = None
-        if mount.from_:
-            from_stage = stage_reference(mount.from_, self.stage_names,
-                                         stage_count=len(self.buildfile.stages), span=inst.span,
-                                         source_line=source_line_of(inst))
-            if from_stage is None:
-                from_image = mount.from_
-        return MountSpec(type=kind, target=target, source=source, from_stage=from_stage,
-                         from_image=from_image, readonly=mount.readonly, id=mount_id,
-                         sharing=value(mount.sharing) or "shared",
-                         mode=_int(value(mount.mode), 8, inst), uid=_int(value(mount.uid), 10, inst),
-                         gid=_int(value(mount.gid), 10, inst), size=_size(value(mount.size), inst),
-                         required=mount.required, env=env)
+        from pallet.builder.plan_mounts import compile_mount
+        return compile_mount(mount, inst, expand=lambda text: self.expand(text, inst)
+                             if text is not None else None,
+                             stage_names=self.stage_names,
+                             stage_count=len(self.buildfile.stages))
 
     def _copy(self, inst, number: int, step_id: str) -> Step:
         from pallet.grammar import ast
@@ -386,31 +359,3 @@ class StageCompiler:
                     source_line=source_line_of(inst), config=copy.deepcopy(self.config),
                     history=self._history(line), key_desc=key_desc, copy=spec,
                     user=self.config.get("User") or "", author=self.author)
-
-
-def _mount_key(mount: MountSpec) -> dict[str, Any]:
-    """A mount in the cache key: its definition (a cache id, a secret id), never contents."""
-    return {"type": mount.type, "target": mount.target, "source": mount.source,
-            "from_image": mount.from_image, "readonly": mount.readonly, "id": mount.id,
-            "sharing": mount.sharing, "mode": mount.mode, "uid": mount.uid, "gid": mount.gid,
-            "size": mount.size, "env": mount.env, "required": mount.required}
-
-
-def _int(text: str | None, base: int, inst) -> int | None:
-    if text is None or text == "":
-        return None
-    try:
-        return int(text, base)
-    except ValueError as error:
-        raise PalletError(f"invalid number {text!r} in --mount", span=inst.span,
-                          source_line=source_line_of(inst)) from error
-
-
-def _size(text: str | None, inst) -> int | None:
-    if not text:
-        return None
-    match = re.fullmatch(r"(\d+)\s*([a-zA-Z]*)", text)
-    if not match or match.group(2).lower() not in SIZE_UNITS:
-        raise PalletError(f"invalid size {text!r} in --mount", span=inst.span,
-                          source_line=source_line_of(inst))
-    return int(match.group(1)) * SIZE_UNITS[match.group(2).lower()]

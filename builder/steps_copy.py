@@ -74,14 +74,14 @@ def resolve_dest(dest: str, workdir: str) -> str:
 
 def write_copy(*, layer_dir: Path, view: LayeredView, trees: list[SourceTree], dest: str,
                workdir: str, owner: Ownership, chmod: int | None, wildcard: bool,
-               span: Span | None = None) -> None:
+               span: Span | None = None, reuse=None) -> None:
     """Materialise ``trees`` at ``dest`` inside ``layer_dir`` (see the module docstring)."""
     dest_abs = resolve_dest(dest, workdir)
     dest_is_dir_syntax = dest_abs.endswith("/")
     if (len(trees) > 1 or wildcard) and not dest_is_dir_syntax and not _is_dir(view, dest_abs):
         raise PalletError("When using COPY with more than one source file, the destination "
                           "must be a directory and end with a /", span=span)
-    writer = _LayerWriter(layer_dir=layer_dir, view=view, owner=owner, chmod=chmod)
+    writer = _LayerWriter(layer_dir=layer_dir, view=view, owner=owner, chmod=chmod, reuse=reuse)
     for tree in trees:
         base = dest_abs.rstrip("/") or "/"
         if tree.parents:
@@ -92,9 +92,10 @@ def write_copy(*, layer_dir: Path, view: LayeredView, trees: list[SourceTree], d
             if tree.archive:
                 writer.extract_archive(tree.entries[0].host_path, base)
             else:
-                writer.copy_file(tree.entries[0], f"{base.rstrip('/')}/{tree.name}")
+                writer.copy_file(tree.entries[0], f"{base.rstrip('/')}/{tree.name}",
+                                 tree.hashes.get("", ""))
         else:
-            writer.copy_file(tree.entries[0], base)
+            writer.copy_file(tree.entries[0], base, tree.hashes.get("", ""))
 
 
 def _is_dir(view: LayeredView, path: str) -> bool:
@@ -104,7 +105,8 @@ def _is_dir(view: LayeredView, path: str) -> bool:
 
 class _LayerWriter:
     def __init__(self, *, layer_dir: Path, view: LayeredView, owner: Ownership,
-                 chmod: int | None) -> None:
+                 chmod: int | None, reuse=None) -> None:
+        self.reuse = reuse  # copyreuse.CopyReuse: hard-link unchanged files of the last run
         self.layer_dir = layer_dir
         self.view = view
         self.owner = owner
@@ -148,11 +150,11 @@ class _LayerWriter:
             resolved = candidate
         return resolved
 
-    def copy_file(self, entry: SourceEntry, image_path: str) -> None:
+    def copy_file(self, entry: SourceEntry, image_path: str, content_hash: str = "") -> None:
         parent, _, name = image_path.rstrip("/").rpartition("/")
         parent_resolved = self.ensure_dir(parent or "/")
         target_image = f"{parent_resolved.rstrip('/')}/{name}"
-        self._write_entry(entry, self._host(target_image))
+        self._write_entry(entry, self._host(target_image), content_hash=content_hash)
 
     def copy_dir(self, tree: SourceTree, image_path: str) -> None:
         root, *children = tree.entries
@@ -169,16 +171,19 @@ class _LayerWriter:
             # threads keep several in flight (the GIL is released in every syscall here)
             from concurrent.futures import ThreadPoolExecutor
             with ThreadPoolExecutor(max_workers=COPY_THREADS) as pool:
-                for _ in pool.map(lambda e: self._write_entry(e, host_root / e.relpath), others,
-                                  chunksize=64):
+                for _ in pool.map(lambda e: self._write_entry(
+                        e, host_root / e.relpath, content_hash=tree.hashes.get(e.relpath, "")),
+                        others, chunksize=64):
                     pass
         else:
             for entry in others:
-                self._write_entry(entry, host_root / entry.relpath)
+                self._write_entry(entry, host_root / entry.relpath,
+                                  content_hash=tree.hashes.get(entry.relpath, ""))
         for entry in reversed(directories):  # after their contents, which move mtimes
             _copy_times(entry.host_path, host_root / entry.relpath)
 
-    def _write_entry(self, entry: SourceEntry, host: Path, *, times: bool = True) -> None:
+    def _write_entry(self, entry: SourceEntry, host: Path, *, times: bool = True,
+                     content_hash: str = "") -> None:
         uid, gid = self._owner_of(entry)
         if host.is_symlink() or (host.exists() and not host.is_dir()):
             host.unlink()
@@ -198,8 +203,14 @@ class _LayerWriter:
         else:
             if host.is_dir():
                 shutil.rmtree(host)
-            _copy_file(entry.host_path, host, mode=self.chmod if self.chmod is not None
-                       else entry.mode, uid=uid, gid=gid)
+            mode = self.chmod if self.chmod is not None else entry.mode
+            if self.reuse is not None:
+                relpath = os.path.relpath(host, self.layer_dir)
+                if self.reuse.link_or_none(relpath, source_st=os.stat(entry.host_path),
+                                           content_hash=content_hash, mode=mode, uid=uid,
+                                           gid=gid, target=host):
+                    return
+            _copy_file(entry.host_path, host, mode=mode, uid=uid, gid=gid)
 
     def extract_archive(self, archive: Path, image_path: str) -> None:
         from pallet.builder.archives import extract_archive_into

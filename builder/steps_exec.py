@@ -41,6 +41,11 @@ def _is_url(source: str) -> bool:
     return source.startswith(("http://", "https://"))
 
 
+def _is_git(source: str) -> bool:
+    return source.startswith(("git@", "git://")) or (
+        _is_url(source) and source.split("#", 1)[0].split("?", 1)[0].endswith(".git"))
+
+
 def _stage_view(runner, stage: int) -> LayeredView:
     return LayeredView(list(runner.states[stage].lowerdirs))
 
@@ -70,6 +75,10 @@ def prepare_copy(runner, step: Step, state) -> PreparedCopy:
         chmod = parse_chmod(spec.chmod, span=step.span) if spec.chmod else None
         trees: list[SourceTree] = []
         for source in spec.sources:
+            if _is_git(source):
+                raise PalletError(f"ADD of a git repository is not supported: {source}",
+                                  span=step.span, source_line=step.source_line,
+                                  hint="clone it into the context and COPY it")
             if _is_url(source):
                 if not spec.is_add:
                     raise PalletError("source can't be a URL for COPY", span=step.span,
@@ -110,12 +119,22 @@ def _mark_archive(tree: SourceTree) -> SourceTree:
     return replace(tree, archive=True)
 
 
-def execute_copy(runner, step: Step, state, prepared: PreparedCopy, layer_dir: Path) -> None:
+def execute_copy(runner, step: Step, state, prepared: PreparedCopy, layer_dir: Path):
+    """Write the COPY layer; returns the CopyReuse index to save once the layer is committed
+    (None for copies that do not read the context)."""
     spec = step.copy
     view = LayeredView([]) if spec.link else LayeredView(list(state.lowerdirs))
+    reuse = None
+    if runner.context is not None and spec.from_stage is None and spec.from_image is None:
+        from pallet.builder.cachekey import canonical
+        from pallet.builder.copyreuse import CopyReuse
+        lineage = CopyReuse.lineage(context_dir=str(runner.context.directory),
+                                    step_desc=canonical(step.key_desc))
+        reuse = CopyReuse(root=runner.root, lineage=lineage, layers_dir=runner.store.layers)
     write_copy(layer_dir=layer_dir, view=view, trees=prepared.trees, dest=spec.dest,
                workdir=spec.workdir, owner=prepared.owner, chmod=prepared.chmod,
-               wildcard=len(spec.sources) + len(spec.inline) > 1, span=step.span)
+               wildcard=len(spec.sources) + len(spec.inline) > 1, span=step.span, reuse=reuse)
+    return reuse
 
 
 def execute_workdir(runner, step: Step, state, layer_dir: Path) -> None:

@@ -21,7 +21,7 @@ from pathlib import Path
 from pallet.errors import PalletError
 from pallet.runtime import images as images_mod
 from pallet.runtime import references as refs
-from pallet.runtime.store import REF_NAME, Store
+from pallet.runtime.store import REF_NAME, Store, layer_content_size
 
 
 @dataclass
@@ -123,7 +123,8 @@ def check_store(store: Store, *, repair: bool = False) -> CheckReport:
             for digest in bad_blobs:
                 store.delete_blob(digest)
                 report.repaired.append(f"deleted corrupt blob {digest}")
-        live, diff_ids = images_mod.referenced_blobs(store)
+        from pallet.runtime.image_removal import live_content
+        live, diff_ids = live_content(store)
         for digest in store.list_blobs():
             if digest not in live and digest not in bad_blobs:
                 report.garbage.append(f"unreferenced blob {digest}")
@@ -208,9 +209,22 @@ def _tree_size(path: Path) -> int:
 
 def disk_usage(store: Store) -> list[UsageRow]:
     summaries = images_mod.list_images(store)
-    active = [s for s in summaries if images_mod.image_users(store, s.id)]
-    image_size = sum(store.blob_size(d) for d in store.list_blobs())
-    active_size = sum(s.size for s in active)
+    active = {s.id for s in summaries if images_mod.image_users(store, s.id)}
+    # Docker counts each layer once (content bytes), however many images share it.
+    layer_bytes: dict[str, int] = {}
+    active_layers: set[str] = set()
+    for summary in summaries:
+        try:
+            image = images_mod.image_by_manifest(store, summary.manifest_digest)
+        except PalletError:
+            continue
+        for descriptor, diff_id in zip(image.layers, image.diff_ids):
+            known = layer_content_size(store, diff_id)
+            layer_bytes[diff_id] = known if known is not None else descriptor.size
+            if summary.id in active:
+                active_layers.add(diff_id)
+    image_size = sum(layer_bytes.values())
+    active_size = sum(layer_bytes[d] for d in active_layers)
     containers_dir = store.root / "containers"
     containers = [Path(e.path) for e in os.scandir(containers_dir)] if containers_dir.is_dir() else []
     volumes_dir = store.root / "volumes"

@@ -143,6 +143,16 @@ def build(ctx: click.Context, context_path: str, dockerfile: str | None, tags: t
         context = ContextSource(directory=Path(context_path))
         if dockerfile == "-":
             dockerfile_text = sys.stdin.buffer.read().decode("utf-8", "replace")
+    if platform is not None:
+        from pallet.builder.plan import host_arch
+        if platform.split("/")[:2] != ["linux", host_arch()]:
+            raise PalletError(f"cannot build for {platform}: RUN steps would need CPU emulation, "
+                              f"which pallet does not do",
+                              hint=f"this machine builds linux/{host_arch()}")
+    if pull:
+        # no registry client in this build of pallet yet: say so instead of silently ignoring
+        click.echo("warning: --pull: no registry client available; using the local images",
+                   err=True)
     epoch = None
     env_epoch = os.environ.get("SOURCE_DATE_EPOCH")
     if env_epoch:

@@ -183,3 +183,38 @@ def test_layers_are_stored_uncompressed_unless_asked(busybox_root, tmp_path):
         "application/vnd.oci.image.layer.v1.tar"
     assert resolve_image(store, "gz:1").layers[-1].media_type == \
         "application/vnd.oci.image.layer.v1.tar+gzip"
+
+
+def test_a_rerun_copy_hard_links_the_unchanged_files_of_its_last_layer(busybox_root, tmp_path):
+    from pallet.runtime.images import resolve_image
+    from pallet.runtime.store import Store
+    files = {f"data/f{i}": f"content {i}\n" * 50 for i in range(100)}
+    context = write_tree(tmp_path / "ctx", {"Dockerfile": "FROM busybox\nCOPY data /data\n",
+                                            **files})
+    build_image(busybox_root, context, tags=("hl:1",))
+    (context / "data" / "f7").write_text("changed\n")
+    os.utime(context / "data" / "f8", ns=(1, 1))  # same bytes, new mtime: copied, not linked
+    build_image(busybox_root, context, tags=("hl:2",))
+    store = Store.open(busybox_root)
+    old, new = (store.layers / resolve_image(store, f"hl:{n}").diff_ids[-1].split(":")[1]
+                for n in (1, 2))
+    assert os.stat(new / "data" / "f3").st_ino == os.stat(old / "data" / "f3").st_ino
+    assert os.stat(new / "data" / "f7").st_ino != os.stat(old / "data" / "f7").st_ino
+    assert os.stat(new / "data" / "f8").st_ino != os.stat(old / "data" / "f8").st_ino
+    assert read_file(busybox_root, "hl:2", "/data/f7") == "changed\n"
+    assert read_file(busybox_root, "hl:2", "/data/f3") == "content 3\n" * 50
+    assert os.stat(new / "data" / "f8").st_mtime_ns == 1
+
+
+def test_per_dockerfile_ignore_file_wins_over_the_context_one(busybox_root, tmp_path):
+    context = write_tree(tmp_path / "ctx", {
+        "Dockerfile": "FROM busybox\nCOPY . /c/\n", ".dockerignore": "a\n",
+        "build/app.Dockerfile": "FROM busybox\nCOPY . /c/\n",
+        "build/app.Dockerfile.dockerignore": "b\nbuild\n", "a": "a", "b": "b"})
+    build_image(busybox_root, context, tags=("di:1",))
+    files = flatten(busybox_root, "di:1")
+    assert "/c/a" not in files and "/c/b" in files
+    build_image(busybox_root, context, tags=("di:2",),
+                dockerfile=str(context / "build" / "app.Dockerfile"))
+    files = flatten(busybox_root, "di:2")
+    assert "/c/a" in files and "/c/b" not in files and "/c/build" not in files

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import gzip
 import io
-import shutil
 import tarfile
 from pathlib import Path
 

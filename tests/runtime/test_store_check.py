@@ -83,6 +83,11 @@ def test_system_df_lists_the_four_kinds(pallet_root: Path):
     lines = result.stdout.decode().splitlines()
     assert lines[0].split() == ["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"]
     assert lines[1].split()[:3] == ["Images", "1", "0"]
+    listed_size = run_pallet("images", "--format", "{{.Size}}", root=pallet_root).stdout.decode().strip()
+    assert lines[1].split()[3] == listed_size            # unique layers, counted as `images` does
+    make_busybox_image(pallet_root, "again:1", changes=('CMD ["x"]',))   # shares the layer
+    shared = run_pallet("system", "df", root=pallet_root).stdout.decode().splitlines()[1].split()
+    assert shared[1] == "2" and shared[3] == listed_size
     assert [line.split()[0] for line in lines[2:]] == ["Containers", "Local", "Build"]
 
 
@@ -149,3 +154,26 @@ def test_repair_rebuilds_an_unreadable_index_from_the_manifests(pallet_root: Pat
     rows = run_pallet("images", root=pallet_root).stdout.decode().splitlines()[1:]
     assert len(rows) == 1 and rows[0].startswith("<none>") and image_id[7:19] in rows[0]
     assert run_pallet("tag", image_id[7:19], "busybox:again", root=pallet_root).returncode == 0
+
+
+def test_concurrent_imports_and_tags_keep_every_name_and_a_clean_store(tmp_path: Path):
+    root = tmp_path / "shared"
+    tarball = busybox_rootfs_tarball()
+    processes = [subprocess.Popen([str(PALLET), "--root", str(root), "import", "-c", f"ENV N={n}",
+                                   str(tarball), f"app:{n}"], stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE) for n in range(4)]
+    processes += [subprocess.Popen([str(PALLET), "--root", str(root), "import", "-c", f"ENV SAME={n}",
+                                    str(tarball), "same:1"], stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE) for n in range(2)]
+    ids = []
+    for process in processes:
+        out, err = process.communicate(timeout=120)
+        assert process.returncode == 0, err.decode()
+        ids.append(out.decode().strip())
+    store = Store.open(root)
+    for n in range(4):
+        assert resolve_image(store, f"app:{n}").id == ids[n]
+    assert resolve_image(store, "same:1").id in ids[4:]
+    loser = (set(ids[4:]) - {resolve_image(store, "same:1").id}).pop()
+    assert resolve_image(store, loser).repo_tags == ()          # kept, dangling
+    assert check(root).returncode == 0

@@ -1,0 +1,74 @@
+"""Rebuilding a COPY layer by hard-linking the files that did not change.
+
+When a COPY reruns because one of 10,000 files changed, the other 9,999 files it writes are
+byte-for-byte and inode-for-inode (mode, owner, mtime) what the previous version of the same
+COPY wrote. Store layer directories are immutable (they are overlay lowerdirs and are only
+ever removed whole), so the new layer may share those inodes through hard links instead of
+creating and filling 9,999 files again. The index of a COPY's files is kept per *lineage*:
+xxh3 of the context directory and the canonical step (without its inputs), under
+ROOT/cache/copyreuse/. A file is linked only when its content hash, mode, owner, size and
+mtime all equal the recorded ones and the old layer file still has them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat as statmod
+import threading
+from pathlib import Path
+
+import xxhash
+
+from pallet.builder.cache import write_json_atomic
+
+
+class CopyReuse:
+    def __init__(self, *, root: Path, lineage: str, layers_dir: Path) -> None:
+        self.path = root / "cache" / "copyreuse" / f"{lineage}.json"
+        self.layers_dir = layers_dir
+        self.previous: dict[str, list] = {}
+        self.previous_dir: Path | None = None
+        self.written: dict[str, list] = {}
+        self.linked = 0
+        self._lock = threading.Lock()
+        try:
+            data = json.loads(self.path.read_text())
+            self.previous = data["files"]
+            self.previous_dir = layers_dir / data["diff_id"].split(":", 1)[1]
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            self.previous = {}
+
+    @staticmethod
+    def lineage(*, context_dir: str, step_desc: bytes) -> str:
+        return xxhash.xxh3_128_hexdigest(context_dir.encode() + b"\0" + step_desc)
+
+    def link_or_none(self, relpath: str, *, source_st: os.stat_result, content_hash: str,
+                     mode: int, uid: int, gid: int, target: Path) -> bool:
+        """Hard-link the previous layer's identical file at ``target``; True when done."""
+        signature = [content_hash, mode, uid, gid, source_st.st_size, source_st.st_mtime_ns]
+        with self._lock:
+            self.written[relpath] = signature
+        if not content_hash or self.previous.get(relpath) != signature or \
+                self.previous_dir is None:
+            return False
+        old = self.previous_dir / relpath
+        try:
+            st = os.lstat(old)
+        except OSError:
+            return False
+        if not statmod.S_ISREG(st.st_mode) or (statmod.S_IMODE(st.st_mode), st.st_uid, st.st_gid,
+                                               st.st_size, st.st_mtime_ns) != tuple(signature[1:]):
+            return False
+        try:
+            os.link(old, target)
+        except OSError:
+            return False
+        with self._lock:
+            self.linked += 1
+        return True
+
+    def save(self, diff_id: str | None) -> None:
+        if diff_id is None or not self.written:
+            return
+        write_json_atomic(self.path, {"diff_id": diff_id, "files": self.written})

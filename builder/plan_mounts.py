@@ -1,0 +1,77 @@
+"""``RUN --mount`` options after expansion, with BuildKit's defaults, and their cache-key form."""
+
+from __future__ import annotations
+
+import os.path
+import re
+from typing import Any, Callable
+
+from pallet.builder.plan import source_line_of, stage_reference
+from pallet.builder.steps import MountSpec
+from pallet.errors import PalletError
+
+SIZE_UNITS = {"": 1, "b": 1, "k": 1 << 10, "kb": 1 << 10, "m": 1 << 20, "mb": 1 << 20,
+              "g": 1 << 30, "gb": 1 << 30}
+
+
+def compile_mount(mount, inst, *, expand: Callable[[str | None], str | None],
+                  stage_names: dict[str, int], stage_count: int) -> MountSpec:
+    """One parsed mount (grammar.ast.RunMount) -> MountSpec: values expanded, ids and
+    targets defaulted (cache id = target; secret id = basename of target, target
+    /run/secrets/<id> unless only env= is wanted), ``from`` resolved to a stage or image."""
+    value = expand
+    kind = mount.type
+    target = value(mount.target) or ""
+    source = value(mount.source) or ""
+    mount_id = value(mount.id) or ""
+    env = value(mount.env)
+    if kind == "secret":
+        mount_id = mount_id or os.path.basename(target)
+        if not target and not env:
+            target = f"/run/secrets/{mount_id}"
+    elif kind == "cache":
+        mount_id = mount_id or target
+    if not target and kind != "secret":
+        raise PalletError(f"mount type {kind} requires a target", span=inst.span,
+                          source_line=source_line_of(inst))
+    from_stage = from_image = None
+    if mount.from_:
+        from_stage = stage_reference(mount.from_, stage_names,
+                                     stage_count=stage_count, span=inst.span,
+                                     source_line=source_line_of(inst))
+        if from_stage is None:
+            from_image = mount.from_
+    return MountSpec(type=kind, target=target, source=source, from_stage=from_stage,
+                     from_image=from_image, readonly=mount.readonly, id=mount_id,
+                     sharing=value(mount.sharing) or "shared",
+                     mode=_int(value(mount.mode), 8, inst), uid=_int(value(mount.uid), 10, inst),
+                     gid=_int(value(mount.gid), 10, inst), size=_size(value(mount.size), inst),
+                     required=mount.required, env=env)
+
+
+def mount_key(mount: MountSpec) -> dict[str, Any]:
+    """A mount in the cache key: its definition (a cache id, a secret id), never contents."""
+    return {"type": mount.type, "target": mount.target, "source": mount.source,
+            "from_image": mount.from_image, "readonly": mount.readonly, "id": mount.id,
+            "sharing": mount.sharing, "mode": mount.mode, "uid": mount.uid, "gid": mount.gid,
+            "size": mount.size, "env": mount.env, "required": mount.required}
+
+
+def _int(text: str | None, base: int, inst) -> int | None:
+    if text is None or text == "":
+        return None
+    try:
+        return int(text, base)
+    except ValueError as error:
+        raise PalletError(f"invalid number {text!r} in --mount", span=inst.span,
+                          source_line=source_line_of(inst)) from error
+
+
+def _size(text: str | None, inst) -> int | None:
+    if not text:
+        return None
+    match = re.fullmatch(r"(\d+)\s*([a-zA-Z]*)", text)
+    if not match or match.group(2).lower() not in SIZE_UNITS:
+        raise PalletError(f"invalid size {text!r} in --mount", span=inst.span,
+                          source_line=source_line_of(inst))
+    return int(match.group(1)) * SIZE_UNITS[match.group(2).lower()]
