@@ -240,29 +240,39 @@ def start_container(spec: ContainerSpec, *, stdin: int | None = None, stdout: in
             console_parent, console_child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
             ctx.console_fd = console_child.fileno()
         stdio = (_stdin_fd(stdin), stdout, stderr)
+        # An interrupt (KeyboardInterrupt from a handler) must not land between fork and
+        # recording the PID, or the child would be lost: signals wait until `running` exists.
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, BLOCKED_SIGNALS)
+        pid = -1
         try:
-            pid = _fork_into_new_pid_namespace()
-            if pid == 0:
+            try:
+                pid = _fork_into_new_pid_namespace()
+                if pid == 0:
+                    os.close(lifeline_write)
+                    _child_main(ctx, cgroup, write_fd, stdio, lifeline_read)  # never returns
+                running = RunningContainer(pid=pid, spec=spec, cgroup=cgroup, scratch=scratch)
+            finally:
+                os.close(write_fd)
+                os.close(lifeline_read)
+                if console_child is not None:
+                    console_child.close()
+                if stdin is None and stdio[0] is not None:
+                    os.close(stdio[0])
+            try:
+                report = _read_report(read_fd)
+            finally:
                 os.close(lifeline_write)
-                _child_main(ctx, cgroup, write_fd, stdio, lifeline_read)  # never returns
-            running = RunningContainer(pid=pid, spec=spec, cgroup=cgroup, scratch=scratch)
+            running.created = report.get("created", [])
+            running.copied_up = report.get("copied_up", [])
+            if console_parent is not None:
+                with console_parent:
+                    _, fds, _, _ = socket.recv_fds(console_parent, 16, 1)
+                running.console = fds[0] if fds else None
         finally:
-            os.close(write_fd)
-            os.close(lifeline_read)
-            if console_child is not None:
-                console_child.close()
-            if stdin is None and stdio[0] is not None:
-                os.close(stdio[0])
-        try:
-            report = _read_report(read_fd)
-        finally:
-            os.close(lifeline_write)
-        if console_parent is not None:
-            with console_parent:
-                _, fds, _, _ = socket.recv_fds(console_parent, 16, 1)
-            running.console = fds[0] if fds else None
-        running.created = report.get("created", [])
-        running.copied_up = report.get("copied_up", [])
+            # Signals wait until the PID is recorded and set-up has finished (exec'd or failed):
+            # an interrupt then lands where the except clause below can clean everything up.
+            if pid != 0:
+                signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
         if "error" in report:
             running.wait()
             running.cleanup()
@@ -322,12 +332,10 @@ def _fork_into_new_pid_namespace() -> int:
     """Fork a child that is PID 1 of a new PID namespace; our own namespace is restored.
 
     unshare(CLONE_NEWPID) only changes where this thread's *next* child goes, so we unshare,
-    fork once, and setns back to our own PID namespace. Signals are blocked around the fork so
-    an interrupt cannot lose the child's PID.
+    fork once, and setns back to our own PID namespace. The caller blocks signals around this
+    call until it has recorded the PID (see _signals_blocked).
     """
     own = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
-    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM,
-                                                        signal.SIGHUP, signal.SIGQUIT})
     pid = -1
     try:
         linux.unshare(linux.CLONE_NEWPID)
@@ -336,8 +344,10 @@ def _fork_into_new_pid_namespace() -> int:
         if pid != 0:
             linux.setns(own, linux.CLONE_NEWPID)
             os.close(own)
-            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
     return pid
+
+
+BLOCKED_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT}
 
 
 def _child_main(ctx: rootfs.ChildContext, cgroup: Cgroup, report_fd: int,
