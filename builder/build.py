@@ -89,7 +89,8 @@ def build(*, root: Path, context: ContextSource, dockerfile: str | None = None,
                                     labels=labels or {}, options=options)
         from pallet.runtime.images import commit_image
         progress_view.message("exporting layers")
-        image = commit_image(store, config=config, layers=list(state.layers), tags=list(tags))
+        image = _already_tagged(store, config, state.layers, tags) or commit_image(
+            store, config=config, layers=list(state.layers), tags=list(tags))
         progress_view.message(f"writing image {image.id}")
         for name in image.references:
             progress_view.message(f"naming to {name}")
@@ -97,7 +98,9 @@ def build(*, root: Path, context: ContextSource, dockerfile: str | None = None,
             build_context.stat_cache.save()
         for spec in cache_to:
             from pallet.builder.cacheio import export_cache
-            export_cache(store=store, root=root, spec=spec, keys=runner.used_keys())
+            export_cache(store=store, root=root, spec=spec,
+                         keys=runner.used_keys(None if _cache_mode(spec) == "max"
+                                               else _final_chain(built_plan)))
         if iidfile is not None:
             _write_iidfile(iidfile, image.id)
         return BuildResult(image_id=image.id, tags=tuple(image.references),
@@ -141,6 +144,59 @@ def _plan(store, root: Path, *, text: str, path: str, args: dict[str, str],
                       platform=platform)
     plancache.store(root, key, built_plan, bases)
     return built_plan
+
+
+def _already_tagged(store, config: dict, layers, tags):
+    """The existing image when every tag already names exactly this config: a no-change
+    rebuild then writes nothing at all (no blob, no index update, no fsync)."""
+    import hashlib
+    import json
+
+    from pallet.runtime.images import resolve_image
+    wanted = dict(config, rootfs={"type": "layers", "diff_ids": [l.diff_id for l in layers]})
+    if not tags:
+        # the ID commit_image would give (sha256 of its compact JSON); checked by comparing
+        # the found config, so a different serialisation only costs a normal commit
+        image_id = "sha256:" + hashlib.sha256(
+            json.dumps(wanted, separators=(",", ":")).encode()).hexdigest()
+        try:
+            image = resolve_image(store, image_id)
+        except PalletError:
+            return None
+        return image if image.config == wanted else None
+    found = None
+    for tag in tags:
+        try:
+            image = resolve_image(store, tag)
+        except PalletError:
+            return None
+        if image.config != wanted or (found is not None and image.id != found.id):
+            return None
+        found = image
+    return found
+
+
+def _cache_mode(spec: str) -> str:
+    """BuildKit's --cache-to mode: "min" (default) exports the final image's steps only,
+    "max" every step of every stage."""
+    for part in spec.split(","):
+        if part.startswith("mode="):
+            mode = part.split("=", 1)[1]
+            if mode not in ("min", "max"):
+                raise PalletError(f"invalid --cache-to mode {mode!r}", hint="use mode=min or mode=max")
+            return mode
+    return "min"
+
+
+def _final_chain(built_plan) -> set[int]:
+    """The target stage and the stages it is built FROM (its layers are in the image)."""
+    steps = {s.index: s.steps[0] for s in built_plan.stages}
+    chain = {built_plan.target}
+    current = steps[built_plan.target]
+    while current.base_stage is not None:
+        chain.add(current.base_stage)
+        current = steps[current.base_stage]
+    return chain
 
 
 def _epoch(text: str) -> int:
@@ -286,6 +342,6 @@ def _run_stage(runner, stage) -> None:
         state = runner.start_stage(steps[0])
     for step in steps[1:]:
         state = runner.run_step(step, state)
-        runner.note_key(state.key)
+        runner.note_key(stage.index, state.key)
     runner.states[stage.index] = state
 

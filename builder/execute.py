@@ -69,7 +69,7 @@ class StageRunner:
         self.records = CacheRecords(root)
         self.states: dict[int, StageState] = {}
         self.stats = {"cached": 0, "executed": 0, "containers": 0}
-        self._keys: list[str] = []
+        self._keys: list[tuple[int, str]] = []  # (stage, key) in execution order
         self.work_dirs: list[Path] = []  # swept again at the end, whatever interrupted a step
 
     def sweep(self) -> None:
@@ -81,12 +81,14 @@ class StageRunner:
                 except OSError:
                     pass  # a concurrent unmount may still hold it; system check reports it
 
-    def note_key(self, key: str) -> None:
+    def note_key(self, stage: int, key: str) -> None:
         """Remember a step key this build used (for --cache-to)."""
-        self._keys.append(key)
+        self._keys.append((stage, key))
 
-    def used_keys(self) -> list[str]:
-        return list(dict.fromkeys(self._keys))
+    def used_keys(self, stages: set[int] | None = None) -> list[str]:
+        """Keys of every step (``stages`` None), or of the steps of the given stages."""
+        return list(dict.fromkeys(key for stage, key in self._keys
+                                  if stages is None or stage in stages))
 
     # -- FROM -----------------------------------------------------------------------------------
     def start_stage(self, step: Step) -> StageState:

@@ -218,3 +218,14 @@ def test_per_dockerfile_ignore_file_wins_over_the_context_one(busybox_root, tmp_
                 dockerfile=str(context / "build" / "app.Dockerfile"))
     files = flatten(busybox_root, "di:2")
     assert "/c/a" in files and "/c/b" not in files and "/c/build" not in files
+
+
+def test_a_no_change_rebuild_writes_nothing_to_the_image_index(busybox_root, tmp_path):
+    context = write_tree(tmp_path / "ctx", {"Dockerfile": "FROM busybox\nCOPY a /a\n", "a": "A"})
+    index = busybox_root / "oci" / "index.json"
+    for tags in (("nc:1",), ()):
+        first, _ = build_image(busybox_root, context, tags=tags)
+        before = os.stat(index).st_mtime_ns
+        again, _ = build_image(busybox_root, context, tags=tags)
+        assert again.image_id == first.image_id
+        assert os.stat(index).st_mtime_ns == before

@@ -113,3 +113,22 @@ def test_builder_prune_removes_records_and_reports(root, context):
     assert "Records:\t0" in run_pallet("builder", "du", root=root).stdout.decode()
     rebuilt = run_pallet("build", "--progress", "plain", str(context), root=root)
     assert rebuilt.returncode == 0 and "CACHED" not in rebuilt.stderr.decode()
+
+
+def test_cache_to_mode_min_exports_only_the_final_stage_steps(root, tmp_path):
+    context = write_tree(tmp_path / "multi", {
+        "Dockerfile": "FROM busybox AS side\nCOPY a /a\nFROM busybox\nCOPY --from=side /a /b\n",
+        "a": "a"})
+    counts = {}
+    for mode in ("min", "max"):
+        dest = tmp_path / f"cache-{mode}"
+        result = run_pallet("build", "-q", "--cache-to", f"type=local,dest={dest},mode={mode}",
+                            str(context), root=root)
+        assert result.returncode == 0, result.stderr
+        index = json.loads((dest / "index.json").read_text())
+        manifest_digest = index["manifests"][0]["digest"].split(":")[1]
+        manifest = json.loads((dest / "blobs" / "sha256" / manifest_digest).read_text())
+        config = json.loads((dest / "blobs" / "sha256" / manifest["config"]["digest"]
+                             .split(":")[1]).read_text())
+        counts[mode] = len(config["records"])
+    assert counts == {"min": 1, "max": 2}
