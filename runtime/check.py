@@ -3,8 +3,10 @@
     check_store(store, *, repair: bool = False) -> CheckReport
         Verifies oci-layout, index.json, every blob's digest, and every reference (manifest,
         config, layers, diff ID count, reference syntax). Problems make the report unclean;
-        leftovers of interrupted work (temp files in tmp/, unreferenced blobs and layer dirs) are
-        "garbage": reported, harmless, removed by --repair. repair drops what is broken.
+        leftovers of interrupted work (temp files in tmp/, unreferenced blobs and layer dirs,
+        containers marked running whose monitor died) are "garbage": reported, harmless, cleaned
+        by --repair (a dead container is marked exited, 137, and its cgroup and processes go, as
+        `ps` would do when it sees it). repair drops what is broken.
     prune_images(store, *, all_images: bool = False) -> (lines, reclaimed_bytes)
     disk_usage(store) -> list[UsageRow]   (Images, Containers, Local Volumes, Build Cache)
 """
@@ -140,9 +142,35 @@ def check_store(store: Store, *, repair: bool = False) -> CheckReport:
             if repair:
                 path = Path(entry.path)
                 store.remove_tree(path) if entry.is_dir(follow_symlinks=False) else path.unlink()
+        _check_containers(store, report, repair=repair)
         if repair and report.garbage:
             report.repaired.append(f"removed {len(report.garbage)} leftover(s)")
     return report
+
+
+def _check_containers(store: Store, report: CheckReport, *, repair: bool) -> None:
+    """Containers whose state says running but whose monitor (or process) is gone: the monitor
+    was SIGKILLed or the host rebooted, so nothing will ever record the exit."""
+    from pallet.runtime import container_state as cs
+
+    containers = cs.ContainerStore(store.root)
+    for container_id in sorted(containers.ids()):
+        try:
+            record = containers.load(container_id)
+        except PalletError:
+            continue
+        state = record.state
+        if not state.get("Running"):
+            continue
+        # A live monitor whose container just exited is about to record it: not a leftover.
+        if cs.alive(state.get("MonitorPid") or 0, state.get("MonitorStart")):
+            continue
+        report.garbage.append(f"container {container_id[:12]} ({record.name}) is marked running "
+                              f"but its monitor (pid {state.get('MonitorPid') or 0}) is gone")
+        if repair:
+            # The same correction `ps` makes on sight (it re-checks under a fresh read).
+            from pallet.runtime.containers import refresh
+            refresh(containers, record)
 
 
 def _recover_entries(store: Store) -> list[dict]:

@@ -7,7 +7,10 @@
         ("Untagged", "busybox:latest") / ("Deleted", "sha256:...") lines. By name: untag; the
         image goes when its last name does, unless a container uses it (then an error, or with
         force the image stays as a dangling <none> image for the container). By ID: refused if
-        the image has several names or a container uses it, unless force.
+        a running container uses it (even with force), or, unless force, if the image has
+        several names or a stopped container uses it. Conflicts raise ImageConflict.
+    class ImageConflict(PalletError)   the daemon-side refusals (the CLI prints Docker's
+        "Error response from daemon: conflict: ..." for these)
     referenced_blobs(store) -> (blob digests, diff IDs) reachable from index.json (images only)
     cache_roots(store) -> (blob digests, diff IDs) named by build-cache records
     collect_garbage(store) -> int   bytes freed: blobs and unpacked layer dirs that neither an
@@ -24,6 +27,7 @@ from pathlib import Path
 
 from pallet.errors import PalletError
 from pallet.runtime import references as refs
+from pallet.runtime.container_state import alive
 from pallet.runtime.images import (_entry_image_id, _familiar_tag, _index_entry, resolve_image)
 from pallet.runtime.store import REF_NAME, Descriptor, Store
 
@@ -44,6 +48,21 @@ def image_users(store: Store, image_id: str) -> list[str]:
     return users
 
 
+class ImageConflict(PalletError):
+    """rmi refused: a container uses the image, or it has several names (Docker's 409)."""
+
+
+def container_running(store: Store, container_id: str) -> bool:
+    """Whether the container's process is alive (Docker counts paused containers as running)."""
+    try:
+        state = json.loads((store.root / "containers" / container_id / "state.json").read_bytes())
+    except (OSError, ValueError):
+        return False
+    if not isinstance(state, dict) or not state.get("Running"):
+        return False
+    return alive(state.get("Pid") or 0, state.get("PidStart"))
+
+
 def remove_image(store: Store, reference: str, *, force: bool = False) -> list[tuple[str, str]]:
     """Docker's `rmi` for one reference; returns the Untagged/Deleted lines."""
     image = resolve_image(store, reference)
@@ -59,18 +78,26 @@ def remove_image(store: Store, reference: str, *, force: bool = False) -> list[t
             targets = [str(parsed.with_default_tag())]
         remaining = [name for name in image.references if name not in targets]
         if not remaining and users and not force:
-            raise PalletError(f'conflict: unable to remove repository reference "{reference}" '
+            raise ImageConflict(f'conflict: unable to remove repository reference "{reference}" '
                               f"(must force) - container {users[0][:12]} is using its referenced "
                               f"image {image.short_id}", hint="remove the container first, or use -f")
     else:
         targets = list(image.references)
+        # Docker's order (daemon/images/image_delete.go): the hard conflict first, then the
+        # soft ones that -f overrides.
+        running = [user for user in users if container_running(store, user)]
+        stopped = [user for user in users if user not in running]
+        if running:
+            raise ImageConflict(f"conflict: unable to delete {image.short_id} (cannot be forced) - "
+                                f"image is being used by running container {running[0][:12]}",
+                                hint="stop and remove the container first")
         if len(targets) > 1 and not force:
-            raise PalletError(f"conflict: unable to delete {image.short_id} (must be forced) - image "
-                              "is referenced in multiple repositories", hint="use -f")
-        if users and not force:
-            raise PalletError(f"conflict: unable to delete {image.short_id} (must be forced) - image "
-                              f"is being used by stopped container {users[0][:12]}",
-                              hint="remove the container first, or use -f")
+            raise ImageConflict(f"conflict: unable to delete {image.short_id} (must be forced) - "
+                                "image is referenced in multiple repositories", hint="use -f")
+        if stopped and not force:
+            raise ImageConflict(f"conflict: unable to delete {image.short_id} (must be forced) - "
+                                f"image is being used by stopped container {stopped[0][:12]}",
+                                hint="remove the container first, or use -f")
         remaining = []
     delete = not remaining and not users
 

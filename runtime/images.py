@@ -392,5 +392,5 @@ def tag_image(store: Store, source: str, target: str) -> Image:
 
 
 # Removal and garbage collection live in image_removal.py; re-exported here (stable API).
-from pallet.runtime.image_removal import (collect_garbage, image_users, referenced_blobs,  # noqa: E402,F401
-                                          remove_image)
+from pallet.runtime.image_removal import (ImageConflict, collect_garbage, image_users,  # noqa: E402,F401
+                                          referenced_blobs, remove_image)

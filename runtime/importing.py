@@ -17,8 +17,9 @@ import os
 import shlex
 
 from pallet.errors import PalletError
+from pallet.runtime.compression import DecompressingReader
 from pallet.runtime.images import Image, commit_image, now_rfc3339
-from pallet.runtime.layers import DecompressingReader, member_limit, pack_layer
+from pallet.runtime.layers import member_limit, pack_layer
 from pallet.runtime.store import Store
 from pallet.runtime.unpack import extract_layer
 

@@ -44,11 +44,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pallet.errors import PalletError
-from pallet.runtime.compression import Compressor, DecompressingReader
 from pallet.runtime.store import (Descriptor, Store, check_digest, layer_content_size,  # noqa: F401
                                   layer_size, record_layer_size)
-from pallet.runtime.tarpack import write_layer_tar
-from pallet.runtime.unpack import extract_layer
+
+# compression (zlib, zstandard), tarpack and unpack (tarfile) are imported inside the functions
+# that pack or unpack: `run` of an image whose layers are already unpacked only needs
+# layer_dirs, and those imports would be a good part of its start-up time.
 
 MT_OCI_TAR = "application/vnd.oci.image.layer.v1.tar"
 MT_OCI_GZIP = "application/vnd.oci.image.layer.v1.tar+gzip"
@@ -86,6 +87,8 @@ class _PackSink:
     """File-like sink for the tar writer: a worker thread hashes, compresses and stores."""
 
     def __init__(self, writer, compression: str, level: int) -> None:
+        from pallet.runtime.compression import Compressor
+
         self._writer = writer
         self._compressor = Compressor(compression, level)
         self._raw_hash = hashlib.sha256()
@@ -137,6 +140,8 @@ def pack_layer(store: Store, source_dir: Path, *, compression: str = "gzip",
                source_date_epoch: int | None = None, overlay_upper: bool = True,
                compression_level: int | None = None) -> Layer:
     """Pack source_dir as a layer blob in the store; see the module docstring for the rules."""
+    from pallet.runtime.tarpack import write_layer_tar
+
     if compression not in COMPRESSIONS:
         raise PalletError(f"unsupported compression {compression!r}", hint="use gzip, zstd or none")
     level = DEFAULT_LEVELS[compression] if compression_level is None else compression_level
@@ -171,6 +176,9 @@ def member_limit(store: Store, compressed_size: int | None, compression: str) ->
 def extract_blob(store: Store, descriptor: Descriptor, diff_id: str | None, dest: Path, *,
                  allow_devices: bool = True, whiteouts: str = "overlay") -> str:
     """Extract a stored layer blob into dest, verifying the blob digest and the diff ID."""
+    from pallet.runtime.compression import DecompressingReader
+    from pallet.runtime.unpack import extract_layer
+
     with store.open_blob(descriptor.digest, descriptor.size) as raw:
         reader = DecompressingReader(raw, name=f"layer {descriptor.digest[:19]}")
         try:
@@ -228,6 +236,8 @@ def layer_dirs(store: Store, image) -> list[Path]:
 @contextlib.contextmanager
 def open_layer_stream(store: Store, descriptor: Descriptor):
     """Yield a reader of the uncompressed tar of a stored layer (digest checked at the end)."""
+    from pallet.runtime.compression import DecompressingReader
+
     with store.open_blob(descriptor.digest, descriptor.size) as raw:
         reader = DecompressingReader(raw, name=f"layer {descriptor.digest[:19]}")
         try:

@@ -8,10 +8,20 @@ never returns a C status code.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import os
 
-_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+
+def _load_libc() -> ctypes.CDLL:
+    # glibc's soname first: ctypes.util.find_library("c") runs `ldconfig -p` in a subprocess
+    # (~15 ms on every CLI start); it is only the fallback for a libc with another soname.
+    try:
+        return ctypes.CDLL("libc.so.6", use_errno=True)
+    except OSError:
+        from ctypes.util import find_library
+        return ctypes.CDLL(find_library("c"), use_errno=True)
+
+
+_libc = _load_libc()
 
 # Namespace flags (linux/sched.h).
 CLONE_NEWNS = 0x00020000

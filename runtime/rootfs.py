@@ -54,11 +54,25 @@ def make_mounts_private(ctx: ChildContext) -> None:
 
 MOUNT_DATA_LIMIT = 4000  # mount(2) copies at most one page of options
 
+# The upper dir must stay a self-contained diff that pack_layer can turn into a layer: with
+# redirect_dir a renamed lower directory is recorded as a trusted.overlay.redirect xattr (the
+# contents stay in the lower layer), with metacopy a chmod/chown copies up only the metadata.
+# Both off (whatever the host's overlay module defaults are), a rename of a lower directory
+# fails with EXDEV and mv falls back to copy + delete, as under Docker's overlay2.
+OVERLAY_FULL_DIFF_OPTIONS = "redirect_dir=off,metacopy=off"
+
+
+def overlay_mount_data(*, lowerdir: str, upper_dir: str | os.PathLike,
+                       work_dir: str | os.PathLike) -> str:
+    """The mount(2) data of a writable container overlay whose upper dir packs as a layer."""
+    return (f"lowerdir={lowerdir},upperdir={os.fspath(upper_dir)},workdir={os.fspath(work_dir)},"
+            f"{OVERLAY_FULL_DIFF_OPTIONS}")
+
 
 def mount_overlay_rootfs(ctx: ChildContext) -> None:
     spec = ctx.spec
     lowers = ":".join(os.fspath(p) for p in spec.rootfs_lowerdirs) or os.fspath(ctx.empty_lower)
-    data = f"lowerdir={lowers},upperdir={spec.upper_dir},workdir={spec.work_dir}"
+    data = overlay_mount_data(lowerdir=lowers, upper_dir=spec.upper_dir, work_dir=spec.work_dir)
     if len(data) > MOUNT_DATA_LIMIT:
         # Many layers overflow the page: name each lowerdir by a short symlink and mount from
         # inside that directory (overlay resolves the links at mount time), as overlay2's l/.
@@ -68,7 +82,8 @@ def mount_overlay_rootfs(ctx: ChildContext) -> None:
             os.symlink(os.fspath(path), links / f"{index:x}")
         os.chdir(links)
         short = ":".join(f"{index:x}" for index in range(len(spec.rootfs_lowerdirs)))
-        data = f"lowerdir={short},upperdir={spec.upper_dir},workdir={spec.work_dir}"
+        data = overlay_mount_data(lowerdir=short, upper_dir=spec.upper_dir,
+                                  work_dir=spec.work_dir)
     linux.mount("overlay", ctx.rootfs, "overlay", 0, data)
 
 

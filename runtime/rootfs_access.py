@@ -18,6 +18,7 @@ from typing import Callable
 from pallet.errors import PalletError
 from pallet.runtime import linux
 from pallet.runtime.container_state import ContainerRecord
+from pallet.runtime.rootfs import overlay_mount_data
 
 
 def with_rootfs(record: ContainerRecord, action: Callable[[Path], None], *,
@@ -60,9 +61,9 @@ def _enter(record: ContainerRecord, scratch: Path, writable: bool, live: bool) -
     target = scratch / "merged"
     target.mkdir()
     if writable:
-        options = (f"lowerdir={':'.join(lowers) or scratch}",
-                   f"upperdir={data['UpperDir']}", f"workdir={data['WorkDir']}")
-        linux.mount("overlay", target, "overlay", 0, ",".join(options))
+        options = overlay_mount_data(lowerdir=":".join(lowers) or os.fspath(scratch),
+                                     upper_dir=data["UpperDir"], work_dir=data["WorkDir"])
+        linux.mount("overlay", target, "overlay", 0, options)
     else:
         # Read-only: the upper dir is simply the topmost lower layer (whiteouts still apply).
         linux.mount("overlay", target, "overlay", linux.MS_RDONLY,

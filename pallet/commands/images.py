@@ -284,16 +284,22 @@ def tag(ctx, source, target):
 @click.pass_context
 def rmi(ctx, names, force, no_prune):
     """Remove one or more images"""
-    from pallet.runtime.images import remove_image
+    from pallet.runtime.images import ImageConflict, remove_image
     store = _store(ctx)
-    errors = []
+    failed = False
     for name in names:
         try:
             for action, subject in remove_image(store, name, force=force):
                 click.echo(f"{action}: {subject}")
+        except ImageConflict as error:
+            # The engine's refusal: Docker's CLI shows the daemon's 409 text verbatim.
+            click.echo(f"Error response from daemon: {error.message}", err=True)
+            failed = True
         except PalletError as error:
-            errors.append(error)
-    _raise_collected(errors)
+            click.echo(f"Error: {error.message}", err=True)
+            failed = True
+    if failed:
+        sys.exit(1)   # click's main(standalone_mode=False) would swallow ctx.exit's code
 
 
 @click.command("prune")

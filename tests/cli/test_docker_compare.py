@@ -240,3 +240,34 @@ def test_mount_options_match_for_kernel_filesystems_and_tmpfs(both):
     ours, theirs = side_by_side(both, "run", "--rm", "--network", "none", "--read-only", IMAGE,
                                 "sh", "-c", "touch /x 2>&1; grep ' / ' /proc/mounts | cut -d' ' -f4 | cut -d, -f1")
     assert out(ours) == out(theirs)
+
+
+def test_rmi_conflicts_with_containers_match(both):
+    """By ID: a running container's image cannot be deleted, not even with -f; a stopped
+    container's needs -f. Same words as the engine's 409, container ID aside."""
+    import re
+
+    root, engine = both
+    image = "cmp/rmi:1"
+    image_id = make_busybox_image(root, image, changes=("ENV RMI_TEST=1",))
+    archive = root.parent / "rmi-image.tar"
+    assert pallet(root, "save", "-o", str(archive), image).returncode == 0
+    engine.docker("load", "-i", str(archive))
+    short = image_id[7:19]
+    runners = {"docker": lambda *a: engine.docker(*a, check=False), "pallet": lambda *a: pallet(root, *a)}
+    seen: dict[str, list[tuple[int, str]]] = {"docker": [], "pallet": []}
+    for name, runner in runners.items():
+        started = runner("run", "-d", "--network", "none", image, "sleep", "60")
+        assert started.returncode == 0, started.stderr
+        container = out(started).strip()[:12]
+        for args in (("rmi", short), ("rmi", "-f", short), ("stop", "-t", "0", container),
+                     ("rmi", short)):
+            result = runner(*args)
+            if args[0] == "rmi":
+                text = result.stderr.decode().replace(container, "<container>")
+                seen[name].append((result.returncode, text))
+        assert runner("rm", container).returncode == 0
+        assert runner("rmi", image).returncode == 0
+    assert seen["pallet"] == seen["docker"]
+    assert re.search(r"\(cannot be forced\) - image is being used by running container <container>",
+                     seen["docker"][0][1])

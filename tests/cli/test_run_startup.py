@@ -1,0 +1,40 @@
+"""`run` of an image whose layers are already unpacked loads only what starting a container needs.
+
+Speed itself is measured in bench/bench_run.py; this checks the causes stay fixed: no tar or
+compression modules (needed only to unpack or pack layers) and no `ldconfig -p` subprocess
+(ctypes.util.find_library) on the start-up path.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.cli.ctr_helpers import out, pallet
+from tests.conftest import run_pallet
+from tests.images import make_busybox_image
+
+pytestmark = pytest.mark.root
+
+UNPACK_ONLY = ("tarfile", "zstandard", "gzip", "pallet.runtime.compression",
+               "pallet.runtime.unpack", "pallet.runtime.tarpack", "ctypes.util", "subprocess")
+
+
+def imported_modules(stderr: bytes) -> set[str]:
+    names = set()
+    for line in stderr.decode().splitlines():
+        if line.startswith("import time:") and line.count("|") == 2:
+            names.add(line.rsplit("|", 1)[1].strip())
+    return names
+
+
+def test_run_of_an_unpacked_image_imports_no_unpacking_code(pallet_root):
+    make_busybox_image(pallet_root, "busybox:latest")
+    first = pallet(pallet_root, "run", "--rm", "busybox", "echo", "unpacked")
+    assert first.returncode == 0 and out(first) == "unpacked\n", first.stderr
+    # Layers are unpacked now: a second run must not load the pack/unpack stack.
+    second = run_pallet("run", "--rm", "busybox", "echo", "again", root=pallet_root,
+                        env={"PYTHONPROFILEIMPORTTIME": "1"})
+    assert second.returncode == 0 and out(second) == "again\n"
+    loaded = imported_modules(second.stderr)
+    assert "pallet.runtime.layers" in loaded            # the import log was captured
+    assert sorted(loaded.intersection(UNPACK_ONLY)) == []
