@@ -11,6 +11,7 @@ it as a lowerdir without unpacking the blob again.
 from __future__ import annotations
 
 import os
+import secrets
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -138,8 +139,11 @@ class StageRunner:
                     prepared.cleanup()
                 return hit
         self.progress.start(step.id, step.title)
-        work = self.store.temp_dir("build-")
+        # Registered before it exists: a signal that lands during the mkdir syscall is raised
+        # right after it, and the sweep must still know the directory.
+        work = self.store.tmp / f"build-{secrets.token_hex(8)}"
         self.work_dirs.append(work)
+        work.mkdir(mode=0o700)
         try:
             layer_dir = work / "layer"
             layer_dir.mkdir()

@@ -201,6 +201,13 @@ def _secret_check(item: A.Instruction, names: list[str], warn) -> None:
 
 def check(data: bytes | str, path: str) -> Report:
     """Every error and warning of a build file, in file order."""
+    from pallet.grammar import no_gc
+
+    with no_gc():
+        return _check(data, path)
+
+
+def _check(data: bytes | str, path: str) -> Report:
     try:
         tree = parse_syntax(data, path)
     except PalletError as error:

@@ -72,7 +72,10 @@ def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     debug = "--debug" in args or bool(os.environ.get("PALLET_DEBUG"))
     try:
-        cli.main(args=args, prog_name="pallet", standalone_mode=False)
+        # Without standalone mode click returns ctx.exit()'s code instead of exiting.
+        code = cli.main(args=args, prog_name="pallet", standalone_mode=False)
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except PalletError as error:
         if debug:
             raise

@@ -33,8 +33,9 @@ from typing import BinaryIO
 
 from pallet.errors import PalletError
 from pallet.runtime import references as refs
-from pallet.runtime.images import (INDEX_TYPES, MT_OCI_CONFIG, MT_OCI_MANIFEST, Image,
-                                   referenced_blobs, select_platform, store_manifest)
+from pallet.runtime.images import (ANN_ID, INDEX_TYPES, MT_OCI_CONFIG, MT_OCI_MANIFEST, Image,
+                                   select_platform, store_manifest)
+from pallet.runtime.image_removal import live_content
 from pallet.runtime.archive_save import _quiet, save_images  # noqa: F401 (re-exported API)
 from pallet.runtime.compression import DecompressingReader, sniff_compression
 from pallet.runtime.layers import MT_OCI_GZIP, MT_OCI_TAR, MT_OCI_ZSTD, unpacked_layer_dir
@@ -119,6 +120,19 @@ class _Loader:
         self.progress = progress
         self.added: list[str] = []
         self.added_dirs: list[str] = []
+        # which image each tag named before this load, for Docker's "renaming" notice
+        self.before = {(entry.get("annotations") or {}).get(REF_NAME):
+                       (entry.get("annotations") or {}).get(ANN_ID) for entry in store.index_entries()}
+
+    def loaded_lines(self, tags: list[str], image: Image) -> list[str]:
+        lines = []
+        for tag in tags:
+            old = self.before.get(tag)
+            if old and old != image.id:
+                lines.append(f"The image {refs.familiar_string(tag)} already exists, renaming the old "
+                             f"one with ID {old} to empty string")
+            lines.append(f"Loaded image: {refs.familiar_string(tag)}")
+        return lines or [f"Loaded image ID: {image.id}"]
 
     def copy_blob(self, name: str, *, expected: Descriptor | None = None, media_type: str) -> Descriptor:
         digest = expected.digest if expected else None
@@ -141,7 +155,7 @@ class _Loader:
 
     def rollback(self) -> None:
         # Only what this load added and no image references (never shared content).
-        blobs, diff_ids = referenced_blobs(self.store)
+        blobs, diff_ids = live_content(self.store)
         for digest in self.added:
             if digest not in blobs:
                 self.store.delete_blob(digest)
@@ -185,8 +199,7 @@ def _load_docker(loader: _Loader) -> list[str]:
                 "layers": [layer.to_json() for layer in layers]}
         image = store_manifest(loader.store, manifest_bytes=json.dumps(body, separators=(",", ":")).encode(),
                                tags=tags, media_type=MT_OCI_MANIFEST)
-        lines += [f"Loaded image: {refs.familiar_string(refs.normalize(t))}" for t in tags] or \
-            [f"Loaded image ID: {image.id}"]
+        lines += loader.loaded_lines([refs.normalize(t) for t in tags], image)
     return lines
 
 
@@ -239,7 +252,7 @@ def _load_oci(loader: _Loader) -> list[str]:
     for entry in entries:
         tags = _oci_tags(entry)
         image = _load_oci_manifest(loader, entry, tags)
-        lines += [f"Loaded image: {refs.familiar_string(t)}" for t in tags] or [f"Loaded image ID: {image.id}"]
+        lines += loader.loaded_lines(tags, image)
     return lines
 
 

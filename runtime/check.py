@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -20,7 +21,7 @@ from pathlib import Path
 from pallet.errors import PalletError
 from pallet.runtime import images as images_mod
 from pallet.runtime import references as refs
-from pallet.runtime.store import REF_NAME, Store
+from pallet.runtime.store import REF_NAME, Store, layer_content_size
 
 
 @dataclass
@@ -91,16 +92,17 @@ def check_store(store: Store, *, repair: bool = False) -> CheckReport:
             from pallet.runtime.store import OCI_LAYOUT_VERSION, atomic_write
             atomic_write(layout, json.dumps(OCI_LAYOUT_VERSION).encode(), tmp_dir=store.tmp)
             report.repaired.append("rewrote oci/oci-layout")
-    with store.gc_lock() if repair else _nothing(), store.lock():
+    with store.gc_lock() if repair else contextlib.nullcontext(), store.lock():
         try:
             entries = store.index_entries()
         except PalletError as error:
             report.problems.append(error.message)
             entries = None
             if repair:
-                store._write_index([])
-                report.repaired.append("replaced the unreadable index.json with an empty one")
-                entries = []
+                entries = _recover_entries(store)
+                store._write_index(entries)
+                report.repaired.append(f"rebuilt the unreadable index.json: {len(entries)} image(s) "
+                                       "recovered from their manifests, untagged")
         bad_blobs: set[str] = set()
         for digest in store.list_blobs():
             report.blobs += 1
@@ -121,7 +123,8 @@ def check_store(store: Store, *, repair: bool = False) -> CheckReport:
             for digest in bad_blobs:
                 store.delete_blob(digest)
                 report.repaired.append(f"deleted corrupt blob {digest}")
-        live, diff_ids = images_mod.referenced_blobs(store)
+        from pallet.runtime.image_removal import live_content
+        live, diff_ids = live_content(store)
         for digest in store.list_blobs():
             if digest not in live and digest not in bad_blobs:
                 report.garbage.append(f"unreferenced blob {digest}")
@@ -142,12 +145,31 @@ def check_store(store: Store, *, repair: bool = False) -> CheckReport:
     return report
 
 
-class _nothing:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return None
+def _recover_entries(store: Store) -> list[dict]:
+    """Index entries (dangling: names are lost) for every complete image manifest among the blobs."""
+    from pallet.runtime.images import ANN_CREATED, ANN_ID, ANN_SIZE, MANIFEST_TYPES, image_content_size
+    from pallet.runtime.store import Descriptor
+    entries = []
+    for digest in store.list_blobs():
+        path = store.blob_path(digest)
+        if path.stat().st_size > (4 << 20) or _hash_file(path) != digest:
+            continue
+        try:
+            manifest = json.loads(path.read_bytes())
+            media_type = manifest.get("mediaType") or "application/vnd.oci.image.manifest.v1+json"
+            config_desc = Descriptor.from_json(manifest["config"])
+            layers = [Descriptor.from_json(layer) for layer in manifest["layers"]]
+            config = store.read_json_blob(config_desc.digest, config_desc.size)
+            diff_ids = config["rootfs"]["diff_ids"]
+        except (ValueError, KeyError, TypeError, AttributeError, PalletError):
+            continue
+        if media_type not in MANIFEST_TYPES or len(diff_ids) != len(layers) or \
+                not all(store.has_blob(layer.digest) for layer in layers):
+            continue
+        entries.append({"mediaType": media_type, "digest": digest, "size": path.stat().st_size,
+                        "annotations": {ANN_ID: config_desc.digest, ANN_CREATED: config.get("created", ""),
+                                        ANN_SIZE: str(image_content_size(store, diff_ids, layers))}})
+    return entries
 
 
 def prune_images(store: Store, *, all_images: bool = False) -> tuple[list[tuple[str, str]], int]:
@@ -187,9 +209,22 @@ def _tree_size(path: Path) -> int:
 
 def disk_usage(store: Store) -> list[UsageRow]:
     summaries = images_mod.list_images(store)
-    active = [s for s in summaries if images_mod.image_users(store, s.id)]
-    image_size = sum(store.blob_size(d) for d in store.list_blobs())
-    active_size = sum(s.size for s in active)
+    active = {s.id for s in summaries if images_mod.image_users(store, s.id)}
+    # Docker counts each layer once (content bytes), however many images share it.
+    layer_bytes: dict[str, int] = {}
+    active_layers: set[str] = set()
+    for summary in summaries:
+        try:
+            image = images_mod.image_by_manifest(store, summary.manifest_digest)
+        except PalletError:
+            continue
+        for descriptor, diff_id in zip(image.layers, image.diff_ids):
+            known = layer_content_size(store, diff_id)
+            layer_bytes[diff_id] = known if known is not None else descriptor.size
+            if summary.id in active:
+                active_layers.add(diff_id)
+    image_size = sum(layer_bytes.values())
+    active_size = sum(layer_bytes[d] for d in active_layers)
     containers_dir = store.root / "containers"
     containers = [Path(e.path) for e in os.scandir(containers_dir)] if containers_dir.is_dir() else []
     volumes_dir = store.root / "volumes"

@@ -8,13 +8,14 @@ Volumes, binds), tmpfs, limits and the restart policy.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from pallet.errors import PalletError
-from pallet.runtime.container_state import ZERO_TIME, now
+from pallet.runtime.container_state import now
 from pallet.runtime.spec import (DEFAULT_PATH, MASKED_PATHS, READONLY_PATHS, ContainerSpec,
                                  Mount, Ulimit)
 
@@ -241,8 +242,15 @@ def resolve_volumes(options: CreateOptions, image_config: dict, root: Path,
     return mounts
 
 
+VOLUME_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
+
+
 def _volume_mount(root: Path, name: str | None, target: str, readonly: bool,
                   lower_dirs: list[Path]) -> dict:
+    if name is not None and not VOLUME_NAME.match(name):
+        raise PalletError(f'create {name}: "{name}" includes invalid characters for a local '
+                          "volume name, only \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed. If you "
+                          "intended to pass a host directory, use absolute path", exit_code=125)
     anonymous = name is None
     name = name or os.urandom(32).hex()
     data = root / "volumes" / name / "_data"
@@ -291,4 +299,4 @@ def spec_from_config(config: dict, directory: Path) -> ContainerSpec:
 
 
 __all__ = ["CreateOptions", "VolumeSpec", "build_config", "spec_from_config", "merge_env",
-           "ZERO_TIME"]
+           "merge_user_env"]

@@ -178,13 +178,23 @@ class ContainerStore:
             write_json(directory / "state.json", state)
 
     def update_state(self, record_id: str, **changes) -> dict:
+        """Read-modify-write under the container's own lock (monitor and CLI both write)."""
+        directory = self.dir / record_id
         try:
-            state = read_json(self.dir / record_id / "state.json")
-        except (OSError, ValueError):
-            state = initial_state()
-        state.update(changes)
-        self.save_state(record_id, state)
-        return state
+            fd = os.open(directory / ".state.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except FileNotFoundError:
+            return dict(initial_state(), **changes)  # removed meanwhile: nothing to record
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                state = read_json(directory / "state.json")
+            except (OSError, ValueError):
+                state = initial_state()
+            state.update(changes)
+            self.save_state(record_id, state)
+            return state
+        finally:
+            os.close(fd)
 
 
 ADJECTIVES = ("admiring", "brave", "clever", "dazzling", "eager", "focused", "gallant", "happy",

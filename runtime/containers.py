@@ -14,6 +14,8 @@ recorded as exited (137: its monitor's death SIGKILLed it) and its cgroup is rem
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import shutil
 import signal
@@ -103,10 +105,26 @@ def start_detached(root: Path, reference: str) -> cs.ContainerRecord:
 
     store = cs.ContainerStore(root)
     record = get(root, reference)
-    if record.state.get("Running"):
-        return record
-    spawn_detached(store, record.id)
+    with start_lock(record):
+        record = refresh(store, store.load(record.id))  # another start may have won
+        if record.state.get("Running"):
+            return record
+        spawn_detached(store, record.id)
     return store.load(record.id)
+
+
+@contextlib.contextmanager
+def start_lock(record: cs.ContainerRecord):
+    """Serialises starts of one container, so two `pallet start`s never run two monitors.
+
+    A POSIX record lock, not flock: the monitor forked while it is held must not inherit it.
+    """
+    fd = os.open(record.directory / ".start.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.lockf(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 def signal_container(root: Path, reference: str, sig: int) -> cs.ContainerRecord:

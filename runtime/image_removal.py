@@ -8,9 +8,11 @@
         image goes when its last name does, unless a container uses it (then an error, or with
         force the image stays as a dangling <none> image for the container). By ID: refused if
         the image has several names or a container uses it, unless force.
-    referenced_blobs(store) -> (blob digests, diff IDs) reachable from index.json
-    collect_garbage(store) -> int   bytes freed: unreferenced blobs and unpacked layer dirs,
-        under the exclusive gc lock (waits for every store.lease() holder).
+    referenced_blobs(store) -> (blob digests, diff IDs) reachable from index.json (images only)
+    cache_roots(store) -> (blob digests, diff IDs) named by build-cache records
+    collect_garbage(store) -> int   bytes freed: blobs and unpacked layer dirs that neither an
+        image nor a build-cache record references, under the exclusive gc lock (waits for every
+        store.lease() holder).
 All are re-exported by pallet.runtime.images.
 """
 
@@ -117,11 +119,44 @@ def referenced_blobs(store: Store, entries: list[dict] | None = None) -> tuple[s
     return blobs, diff_ids
 
 
+def cache_roots(store: Store) -> tuple[set[str], set[str]]:
+    """(blob digests, diff IDs) named by build-cache records: cache/records/**/*.json with
+    "layer": {"digest", "diff_id"} (the builder's format). `rmi` and image prune leave the build
+    cache alone, as Docker does; `builder prune` is what removes cached layers."""
+    blobs: set[str] = set()
+    diff_ids: set[str] = set()
+    records = store.cache / "records"
+    if not records.is_dir():
+        return blobs, diff_ids
+    for directory, _dirs, files in os.walk(records):
+        for name in files:
+            if not name.endswith(".json"):
+                continue
+            try:
+                layer = json.loads(Path(directory, name).read_bytes()).get("layer")
+            except (OSError, ValueError, AttributeError):
+                continue
+            if isinstance(layer, dict):
+                if isinstance(layer.get("digest"), str):
+                    blobs.add(layer["digest"])
+                if isinstance(layer.get("diff_id"), str):
+                    diff_ids.add(layer["diff_id"])
+    return blobs, diff_ids
+
+
+def live_content(store: Store) -> tuple[set[str], set[str]]:
+    """Everything garbage collection must keep: what images reference plus the build cache."""
+    blobs, diff_ids = referenced_blobs(store)
+    cached_blobs, cached_diff_ids = cache_roots(store)
+    return blobs | cached_blobs, diff_ids | cached_diff_ids
+
+
 def collect_garbage(store: Store) -> int:
-    """Delete blobs and unpacked layers no image references; returns the bytes freed."""
+    """Delete blobs and unpacked layers that neither an image nor a build-cache record
+    references; returns the bytes freed."""
     freed = 0
     with store.gc_lock(), store.lock():
-        blobs, diff_ids = referenced_blobs(store)
+        blobs, diff_ids = live_content(store)
         for digest in store.list_blobs():
             if digest not in blobs:
                 freed += store.blob_size(digest)

@@ -35,8 +35,7 @@ from datetime import datetime, timezone
 
 from pallet.errors import PalletError
 from pallet.runtime import references as refs
-from pallet.runtime.layers import layer_content_size, layer_size
-from pallet.runtime.store import REF_NAME, Descriptor, Store
+from pallet.runtime.store import REF_NAME, Descriptor, Store, layer_content_size, layer_size
 
 MT_OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 MT_OCI_INDEX = "application/vnd.oci.image.index.v1+json"

@@ -13,6 +13,7 @@ import os
 import signal
 
 from pallet.runtime import process
+from pallet.runtime.process import fd_limit
 from pallet.runtime.rootfs import ChildContext
 
 FORWARDED = tuple(s for s in signal.Signals
@@ -24,7 +25,7 @@ def run_init(ctx: ChildContext, report_fd: int) -> None:
     # The reaper never execs, so close-on-exec never fires: drop every descriptor inherited
     # from the caller (its pipes would otherwise never see EOF).
     os.closerange(3, report_fd)
-    os.closerange(report_fd + 1, 1 << 16)
+    os.closerange(report_fd + 1, fd_limit())
     child = os.fork()
     if child == 0:
         try:

@@ -10,11 +10,17 @@ Public API (the builder runs every RUN step through it; keep it stable):
     running.pid; running.kill(signal); status = running.wait(); running.cleanup()
 
 stdout/stderr may be a file descriptor, a callable receiving bytes chunks, or None (inherit
-ours). stdin may be a descriptor or None (/dev/null). Start failures raise StartError (a
-PalletError whose exit_code is Docker's: 125 set-up, 126 cannot execute, 127 not found).
+ours). stdin may be a descriptor or None (/dev/null). With spec.tty the container allocates
+its pty from its own devpts (runc's console socket): run_container pumps it to stdout, and
+start_container hands the master to the caller as running.console. Start failures raise
+StartError (a PalletError whose exit_code is Docker's: 125 set-up, 126 cannot execute, 127
+not found). Safe to call from several threads at once.
 After run_container returns or raises (even on KeyboardInterrupt) nothing is left: no mount
 (every mount lives in the container's private mount namespace), no cgroup directory, no
 process, and no mount-point file or directory in upper_dir that the image did not have.
+If the caller is SIGKILLed, PDEATHSIG (armed before anything else; a lifeline pipe covers the
+instant before) kills the container, and the next start_container sweeps the dead caller's
+cgroup and scratch dir.
 
 Set-up order (DESIGN.md), parent side then child side:
   parent: cgroup -> scratch dir (rootfs mount point, /etc files) -> fork into a new PID ns
@@ -28,7 +34,6 @@ Each parent step registers its cleanup; child steps are undone by namespace tear
 
 from __future__ import annotations
 
-import errno
 import fcntl
 import json
 import os
@@ -135,7 +140,7 @@ class RunningContainer:
             self.kill(signal.SIGKILL)
             self.wait()
         self.cgroup.destroy()
-        remove_mountpoints(self.spec, self.created, self.copied_up)
+        rootfs.remove_mountpoints(self.spec, self.created, self.copied_up)
         shutil.rmtree(self.scratch, ignore_errors=True)
         self._cleaned = True
 
@@ -235,29 +240,39 @@ def start_container(spec: ContainerSpec, *, stdin: int | None = None, stdout: in
             console_parent, console_child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
             ctx.console_fd = console_child.fileno()
         stdio = (_stdin_fd(stdin), stdout, stderr)
+        # An interrupt (KeyboardInterrupt from a handler) must not land between fork and
+        # recording the PID, or the child would be lost: signals wait until `running` exists.
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, BLOCKED_SIGNALS)
+        pid = -1
         try:
-            pid = _fork_into_new_pid_namespace()
-            if pid == 0:
+            try:
+                pid = _fork_into_new_pid_namespace()
+                if pid == 0:
+                    os.close(lifeline_write)
+                    _child_main(ctx, cgroup, write_fd, stdio, lifeline_read)  # never returns
+                running = RunningContainer(pid=pid, spec=spec, cgroup=cgroup, scratch=scratch)
+            finally:
+                os.close(write_fd)
+                os.close(lifeline_read)
+                if console_child is not None:
+                    console_child.close()
+                if stdin is None and stdio[0] is not None:
+                    os.close(stdio[0])
+            try:
+                report = _read_report(read_fd)
+            finally:
                 os.close(lifeline_write)
-                _child_main(ctx, cgroup, write_fd, stdio, lifeline_read)  # never returns
-            running = RunningContainer(pid=pid, spec=spec, cgroup=cgroup, scratch=scratch)
+            running.created = report.get("created", [])
+            running.copied_up = report.get("copied_up", [])
+            if console_parent is not None:
+                with console_parent:
+                    _, fds, _, _ = socket.recv_fds(console_parent, 16, 1)
+                running.console = fds[0] if fds else None
         finally:
-            os.close(write_fd)
-            os.close(lifeline_read)
-            if console_child is not None:
-                console_child.close()
-            if stdin is None and stdio[0] is not None:
-                os.close(stdio[0])
-        try:
-            report = _read_report(read_fd)
-        finally:
-            os.close(lifeline_write)
-        if console_parent is not None:
-            with console_parent:
-                _, fds, _, _ = socket.recv_fds(console_parent, 16, 1)
-            running.console = fds[0] if fds else None
-        running.created = report.get("created", [])
-        running.copied_up = report.get("copied_up", [])
+            # Signals wait until the PID is recorded and set-up has finished (exec'd or failed):
+            # an interrupt then lands where the except clause below can clean everything up.
+            if pid != 0:
+                signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
         if "error" in report:
             running.wait()
             running.cleanup()
@@ -317,12 +332,10 @@ def _fork_into_new_pid_namespace() -> int:
     """Fork a child that is PID 1 of a new PID namespace; our own namespace is restored.
 
     unshare(CLONE_NEWPID) only changes where this thread's *next* child goes, so we unshare,
-    fork once, and setns back to our own PID namespace. Signals are blocked around the fork so
-    an interrupt cannot lose the child's PID.
+    fork once, and setns back to our own PID namespace. The caller blocks signals around this
+    call until it has recorded the PID (see _signals_blocked).
     """
     own = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
-    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM,
-                                                        signal.SIGHUP, signal.SIGQUIT})
     pid = -1
     try:
         linux.unshare(linux.CLONE_NEWPID)
@@ -331,8 +344,10 @@ def _fork_into_new_pid_namespace() -> int:
         if pid != 0:
             linux.setns(own, linux.CLONE_NEWPID)
             os.close(own)
-            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
     return pid
+
+
+BLOCKED_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT}
 
 
 def _child_main(ctx: rootfs.ChildContext, cgroup: Cgroup, report_fd: int,
@@ -342,7 +357,9 @@ def _child_main(ctx: rootfs.ChildContext, cgroup: Cgroup, report_fd: int,
     step_name = "start"
     try:
         linux.prctl(linux.PR_SET_PDEATHSIG, signal.SIGKILL)
-        if select.select([lifeline], [], [], 0)[0]:  # readable = EOF: our parent is gone
+        poller = select.poll()  # not select(): descriptor numbers may pass FD_SETSIZE
+        poller.register(lifeline, select.POLLIN)
+        if poller.poll(0):  # readable or hung up = EOF: our parent is gone
             os._exit(125)
         os.close(lifeline)
         for number in range(1, signal.NSIG):
@@ -390,37 +407,3 @@ def _child_main(ctx: rootfs.ChildContext, cgroup: Cgroup, report_fd: int,
 
 def _write(fd: int, record: dict) -> None:
     os.write(fd, json.dumps(record).encode() + b"\n")
-
-
-def remove_mountpoints(spec: ContainerSpec, created: list[str], copied_up: list[str]) -> None:
-    """Take the empty mount-point files/dirs we made back out of upper_dir.
-
-    Only what the child recorded creating, only while still empty (the container may have put
-    something there, which then belongs to its layer), deepest first. Directories overlay copied
-    up only to hold a mount point go too when empty and unchanged from the lower layer.
-    """
-    upper = spec.upper_dir
-    for relative in reversed(created):
-        _remove_if_empty(upper / relative)
-    for relative in sorted(set(copied_up), key=lambda r: r.count("/"), reverse=True):
-        path = upper / relative
-        lower = next((Path(d) / relative for d in spec.rootfs_lowerdirs
-                      if os.path.lexists(Path(d) / relative)), None)
-        if lower is None or not path.is_dir() or path.is_symlink():
-            continue
-        mine, theirs = os.lstat(path), os.lstat(lower)
-        if (mine.st_mode, mine.st_uid, mine.st_gid) == (theirs.st_mode, theirs.st_uid, theirs.st_gid):
-            _remove_if_empty(path)
-
-
-def _remove_if_empty(path: Path) -> None:
-    try:
-        if path.is_symlink():
-            return
-        if path.is_dir():
-            path.rmdir()
-        elif path.is_file() and path.stat().st_size == 0:
-            path.unlink()
-    except OSError as error:
-        if error.errno not in (errno.ENOTEMPTY, errno.ENOENT, errno.EEXIST):
-            raise

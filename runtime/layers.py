@@ -9,6 +9,13 @@ Public API (stable):
     unpacked_layer_dir(store, descriptor: Descriptor | Layer, diff_id: str) -> Path
     layer_dirs(store, image) -> list[Path]     # TOPMOST FIRST, ready for overlayfs lowerdir=
     open_layer_stream(store, descriptor) -> context manager yielding the uncompressed tar stream
+    extract_blob(store, descriptor, diff_id, dest, *, allow_devices=True, whiteouts="overlay") -> str
+
+Concurrency: a packed layer is unreferenced until commit_image tags it; hold
+`with store.lease():` from pack_layer to commit_image (and while using layer_dirs of an image
+that is not tagged yet) so a concurrent rmi/prune/system check --repair cannot collect it.
+Upper dirs to pack must come from overlay mounts with redirect_dir=off and metacopy=off
+(pack_layer refuses trusted.overlay.redirect/metacopy: such an upper dir is not a full diff).
 
 Empty layers (Docker's rule: the diff has no entries): pack_layer still stores the blob (a
 1024-byte tar of two zero blocks, diff ID sha256:5f70bf18..., exactly as Docker and BuildKit write
@@ -38,7 +45,8 @@ from pathlib import Path
 
 from pallet.errors import PalletError
 from pallet.runtime.compression import Compressor, DecompressingReader
-from pallet.runtime.store import Descriptor, Store, atomic_write, check_digest
+from pallet.runtime.store import (Descriptor, Store, check_digest, layer_content_size,  # noqa: F401
+                                  layer_size, record_layer_size)
 from pallet.runtime.tarpack import write_layer_tar
 from pallet.runtime.unpack import extract_layer
 
@@ -144,38 +152,6 @@ def pack_layer(store: Store, source_dir: Path, *, compression: str = "gzip",
     record_layer_size(store, diff_id, sink.tell(), stats.content_bytes)
     return Layer(digest=descriptor.digest, size=descriptor.size, media_type=media_type,
                  diff_id=diff_id, uncompressed_size=sink.tell(), empty=stats.entries == 0)
-
-
-# ---- per-layer uncompressed sizes (SIZE columns, docker-archive headers) ----------------------
-
-def record_layer_size(store: Store, diff_id: str, tar_size: int, content_size: int) -> None:
-    """Remember a layer's uncompressed tar size and its content size (file bytes + symlink
-    targets, hard links once: what Docker shows as a layer's SIZE)."""
-    directory = store.root / "layerinfo"
-    directory.mkdir(exist_ok=True)
-    path = directory / check_digest(diff_id)[len("sha256:"):]
-    if not path.exists():
-        atomic_write(path, f"{tar_size} {content_size}".encode(), tmp_dir=store.tmp)
-
-
-def _layer_info(store: Store, diff_id: str) -> list[int] | None:
-    try:
-        values = [int(v) for v in (store.root / "layerinfo" / diff_id[len("sha256:"):]).read_text().split()]
-    except (OSError, ValueError):
-        return None
-    return values if len(values) == 2 else None
-
-
-def layer_size(store: Store, diff_id: str) -> int | None:
-    """The uncompressed tar size of a layer, if pallet has seen it (None otherwise)."""
-    info = _layer_info(store, diff_id)
-    return info[0] if info else None
-
-
-def layer_content_size(store: Store, diff_id: str) -> int | None:
-    """Docker's layer SIZE (content bytes), if pallet has seen the layer (None otherwise)."""
-    info = _layer_info(store, diff_id)
-    return info[1] if info else None
 
 
 # ---- unpacking ------------------------------------------------------------------------------

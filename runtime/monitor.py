@@ -21,6 +21,7 @@ from pallet.runtime import container_state as cs
 from pallet.runtime.container_config import spec_from_config
 from pallet.runtime.isolation import StartError, start_container
 from pallet.runtime.logs import LogWriter
+from pallet.runtime.process import fd_limit
 from pallet.runtime.spec import ExitStatus
 
 
@@ -208,6 +209,9 @@ def spawn_detached(store: cs.ContainerStore, container_id: str) -> int:
             if os.fork() != 0:
                 os._exit(0)
             _become_daemon()
+            # Nothing of the CLI's (store locks, pipes to its caller) may live on in the monitor.
+            os.closerange(3, write_fd)
+            os.closerange(write_fd + 1, fd_limit())
             _monitor_main(store, container_id, write_fd)
         finally:
             os._exit(0)

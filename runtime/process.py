@@ -30,6 +30,11 @@ RLIMITS = {
 }
 
 
+def fd_limit() -> int:
+    """One past the highest descriptor this process may hold (close everything below it)."""
+    return max(resource.getrlimit(resource.RLIMIT_NOFILE)[1], 1 << 16)
+
+
 class ChildFailure(Exception):
     """A set-up step failed in the child; code is the exit code Docker uses for it."""
 
@@ -218,7 +223,7 @@ def exec_command(ctx: ChildContext, keep_fd: int) -> None:
     argv = list(ctx.spec.argv)
     path = find_executable(argv[0], env)
     os.closerange(3, keep_fd)
-    os.closerange(keep_fd + 1, 1 << 16)
+    os.closerange(keep_fd + 1, fd_limit())
     try:
         os.execve(path, argv, env)
     except OSError as error:

@@ -4,11 +4,12 @@ Every function here runs in the container's first process, inside its fresh moun
 so each one's cleanup is the same: the namespace is torn down (and every mount with it) when
 the container's last process exits. What does outlive the namespace are the mount-point files
 and directories created inside the overlay; they are recorded in ctx.created / ctx.copied_up
-so the parent can take them out of upper_dir afterwards (see isolation.remove_mountpoints).
+so the parent can take them out of upper_dir afterwards (see remove_mountpoints below).
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from dataclasses import dataclass, field
@@ -51,10 +52,23 @@ def make_mounts_private(ctx: ChildContext) -> None:
     linux.mount(None, "/", None, linux.MS_REC | linux.MS_PRIVATE)
 
 
+MOUNT_DATA_LIMIT = 4000  # mount(2) copies at most one page of options
+
+
 def mount_overlay_rootfs(ctx: ChildContext) -> None:
     spec = ctx.spec
     lowers = ":".join(os.fspath(p) for p in spec.rootfs_lowerdirs) or os.fspath(ctx.empty_lower)
     data = f"lowerdir={lowers},upperdir={spec.upper_dir},workdir={spec.work_dir}"
+    if len(data) > MOUNT_DATA_LIMIT:
+        # Many layers overflow the page: name each lowerdir by a short symlink and mount from
+        # inside that directory (overlay resolves the links at mount time), as overlay2's l/.
+        links = ctx.empty_lower.parent / "l"
+        links.mkdir(exist_ok=True)
+        for index, path in enumerate(spec.rootfs_lowerdirs):
+            os.symlink(os.fspath(path), links / f"{index:x}")
+        os.chdir(links)
+        short = ":".join(f"{index:x}" for index in range(len(spec.rootfs_lowerdirs)))
+        data = f"lowerdir={short},upperdir={spec.upper_dir},workdir={spec.work_dir}"
     linux.mount("overlay", ctx.rootfs, "overlay", 0, data)
 
 
@@ -135,23 +149,15 @@ def mount_dev_shm(ctx: ChildContext) -> None:
 def mount_sys(ctx: ChildContext) -> None:
     target = ensure_mountpoint(ctx, "/sys", directory=True)
     flags = _NOSUID_NODEV_NOEXEC | (0 if ctx.spec.privileged else linux.MS_RDONLY)
-    if ctx.spec.network == "host":
-        # sysfs may only be mounted fresh from the network namespace that owns it: we do not
-        # own the host's, so bind the host's /sys (read-only) exactly as runc does.
-        linux.mount("/sys", target, None, linux.MS_BIND | linux.MS_REC)
-        linux.mount(None, target, None, flags | linux.MS_BIND | linux.MS_REMOUNT)
-    else:
-        linux.mount("sysfs", target, "sysfs", flags)
+    # A fresh sysfs, also with --network host (root in the initial user namespace may mount
+    # the host network namespace's sysfs); a bind of the host's /sys would carry its writable
+    # sub-mounts (debugfs, securityfs, ...) into the container.
+    linux.mount("sysfs", target, "sysfs", flags)
 
 
 def mount_sys_fs_cgroup(ctx: ChildContext) -> None:
     """/sys/fs/cgroup as Docker shows it without a cgroup namespace: a tmpfs holding, per
     hierarchy, a read-only bind of the container's own cgroup directory."""
-    if ctx.spec.network == "host":
-        try:
-            linux.umount2(ctx.rootfs / "sys" / "fs" / "cgroup", linux.MNT_DETACH)
-        except OSError:
-            pass  # not mounted on this host: nothing inherited to hide
     target = ctx.rootfs / "sys" / "fs" / "cgroup"
     if not target.is_dir():
         return
@@ -189,9 +195,29 @@ def mount_declared(ctx: ChildContext) -> None:
                             linux.MS_BIND | linux.MS_REMOUNT | linux.MS_RDONLY)
         else:
             target = ensure_mountpoint(ctx, mount.target, directory=True)
-            flags = linux.MS_NOSUID | linux.MS_NODEV | (linux.MS_RDONLY if mount.readonly else 0)
-            data = ",".join(mount.options) or None
+            flags, data = tmpfs_flags(mount.options, readonly=mount.readonly)
             linux.mount("tmpfs", target, "tmpfs", flags, data)
+
+
+_FLAG_WORDS = {"ro": (linux.MS_RDONLY, True), "rw": (linux.MS_RDONLY, False),
+               "noexec": (linux.MS_NOEXEC, True), "exec": (linux.MS_NOEXEC, False),
+               "nosuid": (linux.MS_NOSUID, True), "suid": (linux.MS_NOSUID, False),
+               "nodev": (linux.MS_NODEV, True), "dev": (linux.MS_NODEV, False),
+               "strictatime": (linux.MS_STRICTATIME, True)}
+
+
+def tmpfs_flags(options: tuple[str, ...], *, readonly: bool) -> tuple[int, str | None]:
+    """mount(8)-style options -> (flags, data): flag words become flags, the rest (size=,
+    mode=) is tmpfs data. Default nosuid,nodev; callers add noexec where Docker does."""
+    flags = linux.MS_NOSUID | linux.MS_NODEV | (linux.MS_RDONLY if readonly else 0)
+    data = []
+    for option in options:
+        if option in _FLAG_WORDS:
+            bit, on = _FLAG_WORDS[option]
+            flags = flags | bit if on else flags & ~bit
+        elif option not in ("relatime", "defaults"):
+            data.append(option)
+    return flags, ",".join(data) or None
 
 
 def pivot_into_rootfs(ctx: ChildContext) -> None:
@@ -231,3 +257,39 @@ def readonly_paths(ctx: ChildContext) -> None:
 def readonly_rootfs(ctx: ChildContext) -> None:
     if ctx.spec.readonly_rootfs:
         linux.mount(None, "/", None, linux.MS_BIND | linux.MS_REMOUNT | linux.MS_RDONLY)
+
+
+# -- parent side: after the container is gone -------------------------------------------
+
+def remove_mountpoints(spec: ContainerSpec, created: list[str], copied_up: list[str]) -> None:
+    """Take the empty mount-point files/dirs we made back out of upper_dir.
+
+    Only what the child recorded creating, only while still empty (the container may have put
+    something there, which then belongs to its layer), deepest first. Directories overlay copied
+    up only to hold a mount point go too when empty and unchanged from the lower layer.
+    """
+    upper = spec.upper_dir
+    for relative in reversed(created):
+        _remove_if_empty(upper / relative)
+    for relative in sorted(set(copied_up), key=lambda r: r.count("/"), reverse=True):
+        path = upper / relative
+        lower = next((Path(d) / relative for d in spec.rootfs_lowerdirs
+                      if os.path.lexists(Path(d) / relative)), None)
+        if lower is None or not path.is_dir() or path.is_symlink():
+            continue
+        mine, theirs = os.lstat(path), os.lstat(lower)
+        if (mine.st_mode, mine.st_uid, mine.st_gid) == (theirs.st_mode, theirs.st_uid, theirs.st_gid):
+            _remove_if_empty(path)
+
+
+def _remove_if_empty(path: Path) -> None:
+    try:
+        if path.is_symlink():
+            return
+        if path.is_dir():
+            path.rmdir()
+        elif path.is_file() and path.stat().st_size == 0:
+            path.unlink()
+    except OSError as error:
+        if error.errno not in (errno.ENOTEMPTY, errno.ENOENT, errno.EEXIST):
+            raise

@@ -70,27 +70,77 @@ def _enter(record: ContainerRecord, scratch: Path, writable: bool, live: bool) -
     return target
 
 
-def resolve_inside(root: Path, path: str) -> Path:
-    """path inside the container, following symlinks within root only."""
-    parts = [p for p in path.split("/") if p not in ("", ".")]
-    current = root
-    depth = 0
-    for index, part in enumerate(parts):
-        if part == "..":
-            current = current.parent if current != root else root
-            continue
-        candidate = current / part
-        if candidate.is_symlink() and index < len(parts) - 1 and depth < 40:
-            depth += 1
-            target = os.readlink(candidate)
-            base = root if target.startswith("/") else current
-            rest = "/".join(parts[index + 1:])
-            return resolve_inside(root, str((base / target.lstrip("/")).relative_to(root)) + "/" + rest)
-        current = candidate
-    return current
-
-
 def tar_tree(root: Path, member_root: Path, out, *, arcname: str) -> None:
     """Write a tar of member_root (inside root) to the binary stream out."""
     with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as archive:
         archive.add(member_root, arcname=arcname, recursive=True)
+
+
+# -- cp ---------------------------------------------------------------------------------------
+# Every path inside the container is resolved by the kernel after chroot into the container's
+# root, so a symlink the container planted (/tmp/x -> /etc/shadow) can never reach the host;
+# what crosses the boundary is a tar stream, unpacked on the far side with tarfile's filters.
+
+def copy_out(record: ContainerRecord, source: str, destination: str) -> None:
+    """`cp CONTAINER:SRC DEST` with Docker's rule: into DEST if it is a directory, else as DEST."""
+    with tempfile.TemporaryFile() as spool:
+        def pack(root: Path) -> None:
+            os.chroot(root)
+            os.chdir("/")
+            if not os.path.lexists(source):
+                raise PalletError(f"Could not find the file {source} in container {record.name}")
+            with os.fdopen(os.dup(spool.fileno()), "wb") as out, \
+                    tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as archive:
+                archive.add(source, arcname=_member_name(source))
+
+        with_rootfs(record, pack)
+        spool.seek(0)
+        _unpack_as(spool, destination, _member_name(source))
+
+
+def copy_in(record: ContainerRecord, source: str, destination: str) -> None:
+    """`cp SRC CONTAINER:DEST`: the host side packs, the container side unpacks chrooted."""
+    if not os.path.lexists(source):
+        raise PalletError(f"stat {source}: no such file or directory")
+    with tempfile.TemporaryFile() as spool:
+        with tarfile.open(fileobj=spool, mode="w", format=tarfile.PAX_FORMAT) as archive:
+            archive.add(source, arcname=_member_name(source))
+        spool.seek(0)
+
+        def unpack(root: Path) -> None:
+            os.chroot(root)
+            os.chdir("/")
+            with os.fdopen(os.dup(spool.fileno()), "rb") as data:
+                _unpack_as(data, destination, _member_name(source))
+
+        with_rootfs(record, unpack, writable=True)
+
+
+def _member_name(path: str) -> str:
+    return os.path.basename(os.path.normpath(path)) or "root"
+
+
+def _unpack_as(stream, destination: str, name: str) -> None:
+    """Unpack the one-entry tar as destination. tarfile's "tar" filter refuses member paths
+    that would land outside the staging dir, also through symlinks in the archive; symlinks
+    themselves are kept as they are (Docker copies a link, not its target)."""
+    if os.path.isdir(destination):
+        parent, final = destination, name
+    else:
+        parent, final = os.path.dirname(destination) or ".", os.path.basename(destination)
+        if not os.path.isdir(parent):
+            raise PalletError(f"no such directory: {parent}")
+    staging = Path(tempfile.mkdtemp(prefix=".pallet-cp-", dir=parent))
+    try:
+        with tarfile.open(fileobj=stream, mode="r") as archive:
+            try:
+                archive.extractall(staging, filter="tar")
+            except tarfile.FilterError as error:
+                raise PalletError(f"refusing to copy {name}: {error}") from error
+        target = Path(parent) / final
+        if target.is_dir() and not target.is_symlink() and (staging / name).is_dir():
+            shutil.copytree(staging / name, target, symlinks=True, dirs_exist_ok=True)
+        else:
+            os.replace(staging / name, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)

@@ -22,6 +22,8 @@ Public API (other parts call these; the signatures are stable):
     store.lease() -> context manager (shared: hold it from writing blobs until they are referenced,
                      so a concurrent garbage collection cannot delete them)
     store.temp_dir(prefix) -> Path   (a private directory under tmp/, same filesystem as the store)
+    record_layer_size(store, diff_id, tar_size, content_size); layer_size(store, diff_id) -> tar
+    bytes | None; layer_content_size(store, diff_id) -> Docker's SIZE bytes | None (layerinfo/)
 
 Every write is atomic: a temp file in tmp/, fsync, rename, fsync of the directory. A blob is
 visible under its digest only once complete and verified, so a crash leaves at most a stray temp
@@ -438,3 +440,35 @@ class Store:
                 if error.errno != errno.ENOENT:
                     raise
         shutil.rmtree(path, onerror=retry_writable)
+
+
+# ---- per-layer sizes (SIZE columns, docker-archive headers), kept beside the layers -------------
+
+def record_layer_size(store: Store, diff_id: str, tar_size: int, content_size: int) -> None:
+    """Remember a layer's uncompressed tar size and its content size (file bytes + symlink
+    targets, hard links once: what Docker shows as a layer's SIZE)."""
+    directory = store.root / "layerinfo"
+    directory.mkdir(exist_ok=True)
+    path = directory / check_digest(diff_id)[len("sha256:"):]
+    if not path.exists():
+        atomic_write(path, f"{tar_size} {content_size}".encode(), tmp_dir=store.tmp)
+
+
+def _layer_info(store: Store, diff_id: str) -> list[int] | None:
+    try:
+        values = [int(v) for v in (store.root / "layerinfo" / diff_id[len("sha256:"):]).read_text().split()]
+    except (OSError, ValueError):
+        return None
+    return values if len(values) == 2 else None
+
+
+def layer_size(store: Store, diff_id: str) -> int | None:
+    """The uncompressed tar size of a layer, if pallet has seen it (None otherwise)."""
+    info = _layer_info(store, diff_id)
+    return info[0] if info else None
+
+
+def layer_content_size(store: Store, diff_id: str) -> int | None:
+    """Docker's layer SIZE (content bytes), if pallet has seen the layer (None otherwise)."""
+    info = _layer_info(store, diff_id)
+    return info[1] if info else None

@@ -133,7 +133,7 @@ def _parse_mount(text: str):
         raise PalletError(f"invalid argument \"{text}\" for \"--mount\" flag: unsupported mount "
                           f"type: {kind}", exit_code=125)
     readonly = fields.get("readonly", fields.get("ro", "false")) in ("true", "1")
-    options = []
+    options = ["noexec", "nosuid", "nodev"] if kind == "tmpfs" else []
     if "tmpfs-size" in fields:
         options.append(f"size={ram_in_bytes(fields['tmpfs-size'], '--mount')}")
     if "tmpfs-mode" in fields:
@@ -147,9 +147,10 @@ def _parse_mount(text: str):
 
 
 def _parse_tmpfs(text: str):
+    """--tmpfs PATH[:OPTIONS]: Docker's defaults are noexec,nosuid,nodev (options may undo)."""
     from pallet.runtime.container_config import VolumeSpec
     target, _, opts = text.partition(":")
-    options = tuple(o for o in opts.split(",") if o) or ("mode=1777",)
+    options = ("noexec", "nosuid", "nodev") + tuple(o for o in opts.split(",") if o)
     return VolumeSpec(type="tmpfs", source="", target=target, options=options)
 
 

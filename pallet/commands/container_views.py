@@ -8,7 +8,7 @@ import time
 
 import click
 
-from pallet.commands.image_format import go_json, human_duration, render_template, tabulate
+from pallet.commands.image_format import human_duration, render_template, tabulate
 from pallet.errors import PalletError
 
 
@@ -43,7 +43,9 @@ def _status_text(state: dict) -> str:
 
 
 def _command_text(config: dict, no_trunc: bool) -> str:
-    text = " ".join([config["Path"], *config["Args"]])
+    # moby's container list: arguments containing a space are wrapped in single quotes.
+    args = [f"'{arg}'" if " " in arg else arg for arg in config["Args"]]
+    text = " ".join([config["Path"], *args])
     if not no_trunc and len(text) > 20:
         text = text[:19] + "…"
     return f'"{text}"'
@@ -118,6 +120,13 @@ def ps(ctx, show_all, quiet, filters, format_, no_trunc, latest, last) -> None:
             click.echo(record.id if no_trunc else record.id[:12])
         return
     rows = [_ps_row(r, no_trunc) for r in records]
+    if format_ and format_.startswith("table"):
+        template = format_[len("table"):].strip() or "{{.ID}}\t{{.Image}}\t{{.Command}}\t" \
+            "{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}"
+        header = render_template(template, PS_HEADERS)
+        table = [header.split("\t")] + [render_template(template, row).split("\t") for row in rows]
+        click.echo(tabulate(table))
+        return
     if format_:
         template = "{{json .}}" if format_ == "json" else format_
         for row in rows:
@@ -127,6 +136,12 @@ def ps(ctx, show_all, quiet, filters, format_, no_trunc, latest, last) -> None:
     table += [[row["ID"], row["Image"], row["Command"], row["RunningFor"], row["Status"], "",
                row["Names"]] for row in rows]
     click.echo(tabulate(table))
+
+
+PS_HEADERS = {"ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND", "CreatedAt": "CREATED AT",
+              "RunningFor": "CREATED", "Ports": "PORTS", "State": "STATE", "Status": "STATUS",
+              "Size": "SIZE", "Names": "NAMES", "Labels": "LABELS", "Mounts": "MOUNTS",
+              "Networks": "NETWORKS", "LocalVolumes": "LOCAL VOLUMES"}
 
 
 def _ps_row(record, no_trunc: bool) -> dict:
@@ -308,31 +323,17 @@ def export(ctx, output, container_ref) -> None:
 def cp(ctx, source, destination) -> None:
     """Copy files/folders between a container and the local filesystem"""
     from pallet.runtime.containers import get
-    from pallet.runtime.rootfs_access import resolve_inside, with_rootfs
-    import shutil
+    from pallet.runtime.rootfs_access import copy_in, copy_out
     src_ctr, _, src_path = source.partition(":") if _is_container_path(source) else ("", "", source)
     dst_ctr, _, dst_path = destination.partition(":") if _is_container_path(destination) else ("", "", destination)
     if bool(src_ctr) == bool(dst_ctr):
         raise PalletError("copying between containers is not supported" if src_ctr else
                           "must specify at least one container source")
     record = get(_root(ctx), src_ctr or dst_ctr)
-
-    def copy(src, dst) -> None:
-        if not os.path.lexists(src):
-            raise PalletError(f"Could not find the file {src_path or src} in container {src_ctr}"
-                              if src_ctr else f"stat {src}: no such file or directory")
-        target = os.path.join(dst, os.path.basename(os.path.normpath(str(src)))) if os.path.isdir(dst) else dst
-        if os.path.isdir(src) and not os.path.islink(src):
-            shutil.copytree(src, target, symlinks=True, dirs_exist_ok=True)
-        else:
-            shutil.copy2(src, target, follow_symlinks=False)
-
     if src_ctr:
-        with_rootfs(record, lambda root: copy(resolve_inside(root, src_path), dst_path))
+        copy_out(record, src_path, dst_path)
     else:
-        source_abs = os.path.abspath(src_path)
-        with_rootfs(record, lambda root: copy(source_abs, resolve_inside(root, dst_path)),
-                    writable=True)
+        copy_in(record, os.path.abspath(src_path), dst_path)
 
 
 def _is_container_path(text: str) -> bool:

@@ -281,6 +281,7 @@ def rename(ctx: click.Context, container: str, new_name: str) -> None:
 
 from pallet.commands.container_views import (cp, exec_, export, logs, prune, ps,  # noqa: E402
                                              top)
+from pallet.commands.inspect import container_inspect  # noqa: E402
 
 
 @click.group("container")
@@ -295,5 +296,6 @@ for _command, _name in ((run, "run"), (create, "create"), (start, "start"), (sto
                         (rename, "rename"), (prune, "prune")):
     container.add_command(_command, _name)
 container.add_command(ps, "ps")
+container.add_command(container_inspect, "inspect")
 container.add_command(rm, "remove")
 

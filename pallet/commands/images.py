@@ -31,9 +31,7 @@ def _split_ref(name: str) -> tuple[str, str]:
     return familiar(repo), tag
 
 
-def _created_at(created: str) -> str:
-    from pallet.runtime.images import parse_time
-    moment = parse_time(created)
+def _created_at(moment) -> str:
     if moment is None:
         return ""
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S +0000 UTC")
@@ -48,6 +46,7 @@ def _image_rows(summaries, *, dangling_filter, reference_filters, positional):
         if dangling_filter is False and summary.dangling:
             continue
         pairs = [_split_ref(name) for name in summary.references] or [("<none>", "<none>")]
+        created = parse_time(summary.created)
         for repo, tag in pairs:
             shown = f"{repo}:{tag}"
             if positional and not _matches_positional(positional, repo, tag):
@@ -57,8 +56,7 @@ def _image_rows(summaries, *, dangling_filter, reference_filters, positional):
                                              for pattern in reference_filters):
                 continue
             rows.append({"Repository": repo, "Tag": tag, "ID": summary.id,
-                         "Digest": summary.manifest_digest, "Created": parse_time(summary.created),
-                         "CreatedAt": _created_at(summary.created), "Size": summary.size})
+                         "Digest": summary.manifest_digest, "Created": created, "Size": summary.size})
     return rows
 
 
@@ -114,7 +112,7 @@ def images(ctx, repository, all_, quiet, digests, no_trunc, filters, format_):
         return
     if format_ and format_ not in ("table",):
         for row in rows:
-            data = {"Containers": "N/A", "CreatedAt": row["CreatedAt"],
+            data = {"Containers": "N/A", "CreatedAt": _created_at(row["Created"]),
                     "CreatedSince": since(row["Created"]), "Digest": row["Digest"],
                     "ID": _short(row["ID"], no_trunc), "Repository": row["Repository"],
                     "SharedSize": "N/A", "Size": human_size(row["Size"]), "Tag": row["Tag"],

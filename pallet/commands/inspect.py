@@ -73,3 +73,13 @@ def _image_document(root, name: str) -> dict | None:
         return inspect_document(resolve_image(Store.open(root), name))
     except PalletError:
         return None
+
+
+@click.command("inspect")
+@click.option("-f", "--format", "format_", default=None, help="Format output using a custom template")
+@click.option("-s", "--size", is_flag=True, help="Display total file sizes")
+@click.argument("names", nargs=-1, required=True)
+@click.pass_context
+def container_inspect(ctx: click.Context, format_, size, names) -> None:
+    """Display detailed information on one or more containers"""
+    ctx.invoke(inspect, format_=format_, type_="container", size=size, names=names)

@@ -38,3 +38,12 @@ def container_leftovers(root: Path, container_id: str) -> list[str]:
             except OSError:
                 continue
     return found
+
+
+def remove_all_containers(root: Path) -> None:
+    """Test teardown: force-remove every container of this store, so a failed assertion
+    never leaves a container (and its monitor) running after the test."""
+    listed = pallet(root, "ps", "-a", "-q", "--no-trunc")
+    ids = out(listed).split()
+    if ids:
+        pallet(root, "rm", "-f", "-v", *ids)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.cli.ctr_helpers import out, pallet
+from tests.cli.ctr_helpers import remove_all_containers, out, pallet
 from tests.images import make_busybox_image
 
 pytestmark = pytest.mark.root
@@ -13,7 +13,8 @@ pytestmark = pytest.mark.root
 @pytest.fixture
 def root(pallet_root):
     make_busybox_image(pallet_root, "busybox:latest")
-    return pallet_root
+    yield pallet_root
+    remove_all_containers(pallet_root)
 
 
 @pytest.mark.parametrize("args, code, message", [
@@ -26,6 +27,8 @@ def root(pallet_root):
     (("run", "--rm", "--restart", "always", "busybox", "true"), 125, "Conflicting options: --restart and --rm"),
     (("run", "-v", "/no/such/dir:/x", "busybox", "true"), 125, "bind source path does not exist: /no/such/dir"),
     (("run", "--mount", "type=nfs,target=/x", "busybox", "true"), 125, "unsupported mount type: nfs"),
+    (("run", "-v", "a/../../escape:/x", "busybox", "true"), 125, "includes invalid characters for a local volume name"),
+    (("run", "--mount", "type=volume,source=../up,target=/x", "busybox", "true"), 125, "invalid characters"),
     (("run", "--ulimit", "nofile=abc", "busybox", "true"), 125, "invalid ulimit"),
     (("run", "--name", "bad name!", "busybox", "true"), 125, "Invalid container name (bad name!)"),
     (("run", "--entrypoint", "", "busybox"), 125, "No command specified"),

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli.ctr_helpers import out, pallet
+from tests.cli.ctr_helpers import remove_all_containers, out, pallet
 from tests.dockerd import dockerd  # noqa: F401  (module-scoped fixture)
 from tests.images import make_busybox_image
 
@@ -27,7 +27,8 @@ def both(dockerd, tmp_path_factory):  # noqa: F811
     saved = pallet(root, "save", "-o", str(archive), IMAGE)
     assert saved.returncode == 0, saved.stderr
     dockerd.docker("load", "-i", str(archive))
-    return root, dockerd
+    yield root, dockerd
+    remove_all_containers(root)
 
 
 def side_by_side(both, *args: str, input: bytes | None = None):
@@ -169,3 +170,73 @@ def test_inspect_essentials_match(both, tmp_path):
     for key in ("Status", "Running", "ExitCode", "Pid", "OOMKilled", "Error"):
         assert mine[key] == docker[key], key
     side_by_side(both, "rm", "cmp-insp")
+
+
+def test_host_network_mounts_hosts_and_hostname_match(both):
+    ours, theirs = side_by_side(both, "run", "--rm", "--network", "host", IMAGE, "cat", "/proc/mounts")
+    assert _mount_table(ours) == _mount_table(theirs)
+    ours, theirs = side_by_side(both, "run", "--rm", "--network", "host", IMAGE, "sh", "-c",
+                                "hostname; cat /etc/hosts; readlink /proc/self/ns/net")
+    assert out(ours) == out(theirs)
+
+
+def test_ps_columns_and_format_match(both):
+    import re
+
+    root, engine = both
+    for runner in (lambda *a: engine.docker(*a, check=False), lambda *a: pallet(root, *a)):
+        runner("create", "--network", "none", "--name", "cmp-ps-created", IMAGE, "echo", "a long argument list here")
+        runner("run", "--network", "none", "--name", "cmp-ps-exited", IMAGE, "sh", "-c", "exit 3")
+    fmt = "{{.Names}}|{{.Image}}|{{.Command}}|{{.Status}}|{{.State}}|{{.Ports}}"
+    ours, theirs = side_by_side(both, "ps", "-a", "--filter", "name=cmp-ps-", "--format", fmt)
+
+    def normal(result):
+        # Durations depend on when each engine ran the command; everything else must match.
+        return sorted(re.sub(r"\) [^|]* ago\|", ") <ago>|", line) for line in out(result).splitlines())
+
+    assert normal(ours) == normal(theirs)
+    header_ours, header_theirs = (out(r).splitlines()[0].split() for r in side_by_side(both, "ps", "-a"))
+    assert header_ours == header_theirs
+    for args in (("rm", "cmp-ps-created"), ("rm", "cmp-ps-exited")):
+        side_by_side(both, *args)
+
+
+def test_exec_environment_and_logs_match(both):
+    root, engine = both
+    for runner in (lambda *a: engine.docker(*a, check=False), lambda *a: pallet(root, *a)):
+        runner("run", "-d", "--network", "none", "--name", "cmp-env", "-e", "A=1", IMAGE, "sh", "-c",
+               "echo to-out; sleep 0.3; echo to-err >&2; sleep 60")
+    import time
+    deadline = time.time() + 20
+    while time.time() < deadline:  # until both containers have written both lines
+        ours, theirs = side_by_side(both, "logs", "cmp-env")
+        if ours.stderr and theirs.stderr:
+            break
+        time.sleep(0.1)
+    ours, theirs = side_by_side(both, "exec", "-e", "B=2", "-u", "nobody", "-w", "/tmp", "cmp-env",
+                                "sh", "-c", "env | grep -v HOSTNAME | sort; id; pwd")
+    assert out(ours) == out(theirs)
+    ours, theirs = side_by_side(both, "logs", "cmp-env")
+    assert (out(ours), ours.stderr) == (out(theirs), theirs.stderr) == ("to-out\n", b"to-err\n")
+    ours, theirs = side_by_side(both, "logs", "--tail", "1", "cmp-env")
+    assert (out(ours), ours.stderr) == (out(theirs), theirs.stderr) == ("", b"to-err\n")
+    side_by_side(both, "rm", "-f", "cmp-env")
+
+
+def test_mount_options_match_for_kernel_filesystems_and_tmpfs(both):
+    def options(result) -> list[tuple[str, str, list[str]]]:
+        rows = []
+        for line in out(result).splitlines():
+            _source, point, fstype, opts = line.split()[:4]
+            if point in ("/", "/proc/interrupts", "/sys/devices/virtual/powercap") or point.startswith("/etc/"):
+                continue  # host-specific layer paths and file systems
+            rows.append((point, fstype, sorted(opts.split(","))))
+        return sorted(rows)
+
+    ours, theirs = side_by_side(both, "run", "--rm", "--network", "none", "--read-only",
+                                "--tmpfs", "/scratch", "--tmpfs", "/sized:size=1m,mode=700", IMAGE,
+                                "cat", "/proc/mounts")
+    assert options(ours) == options(theirs)
+    ours, theirs = side_by_side(both, "run", "--rm", "--network", "none", "--read-only", IMAGE,
+                                "sh", "-c", "touch /x 2>&1; grep ' / ' /proc/mounts | cut -d' ' -f4 | cut -d, -f1")
+    assert out(ours) == out(theirs)

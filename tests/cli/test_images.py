@@ -162,3 +162,23 @@ def test_image_group_offers_save_load_import(tmp_path: Path):
     helptext = out(run_pallet("image", "--help"))
     for name in ("history", "import", "inspect", "load", "ls", "prune", "rm", "save", "tag"):
         assert f"  {name} " in helptext
+
+
+def test_rmi_and_prune_keep_layers_the_build_cache_records(pallet_root: Path):
+    from pallet.runtime.images import resolve_image
+    from pallet.runtime.store import Store
+    make_busybox_image(pallet_root)
+    store = Store.open(pallet_root)
+    layer = resolve_image(store, "busybox").layers[0]
+    diff_id = resolve_image(store, "busybox").diff_ids[0]
+    record = pallet_root / "cache/records/ab/abcdef.json"
+    record.parent.mkdir(parents=True)
+    record.write_text(json.dumps({"format": 1, "key": "abcdef", "layer": {
+        "digest": layer.digest, "diff_id": diff_id, "size": layer.size, "media_type": layer.media_type}}))
+    out(run_pallet("rmi", "busybox", root=pallet_root))
+    assert store.has_blob(layer.digest) and (store.layers / diff_id[7:]).is_dir()
+    check = out(run_pallet("system", "check", root=pallet_root))
+    assert "0 problem(s), 0 leftover(s)" in check
+    record.unlink()
+    out(run_pallet("system", "prune", "-f", root=pallet_root))
+    assert not store.has_blob(layer.digest) and not (store.layers / diff_id[7:]).exists()

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from tests.cli.ctr_helpers import container_leftovers, out, pallet
+from tests.cli.ctr_helpers import remove_all_containers, container_leftovers, out, pallet
 from tests.images import make_busybox_image
 
 pytestmark = pytest.mark.root
@@ -21,7 +21,8 @@ pytestmark = pytest.mark.root
 @pytest.fixture
 def root(pallet_root):
     make_busybox_image(pallet_root, "busybox:latest")
-    return pallet_root
+    yield pallet_root
+    remove_all_containers(pallet_root)
 
 
 def detached(root, *args: str) -> str:
@@ -124,6 +125,8 @@ def test_create_start_attach_rename_and_filters(root):
     assert out(pallet(root, "ps", "-a", "-f", "label=tier=web", "-q")).strip() == cid[:12]
     assert out(pallet(root, "ps", "-a", "-f", "ancestor=busybox", "-q")).strip() == cid[:12]
     assert out(pallet(root, "ps", "-a", "-f", "status=running", "-q")) == ""
+    table = out(pallet(root, "ps", "-a", "--format", "table {{.Names}}\t{{.Status}}")).splitlines()
+    assert table[0].split() == ["NAMES", "STATUS"] and table[1].startswith("c2 ")
     row = json.loads(out(pallet(root, "ps", "-a", "--format", "json")))
     assert row["Names"] == "c2" and row["State"] == "exited" and row["Image"] == "busybox"
     missing = pallet(root, "start", "nope")
@@ -183,6 +186,7 @@ def test_container_prune_removes_only_stopped(root):
 def test_inspect_falls_back_to_images_and_reports_unknown(root):
     image = json.loads(out(pallet(root, "inspect", "busybox")))[0]
     assert image["Id"].startswith("sha256:") and "RootFS" in image
+    assert pallet(root, "container", "inspect", "busybox").returncode == 1  # containers only
     unknown = pallet(root, "inspect", "nothing-here")
     assert unknown.returncode == 1 and "No such object: nothing-here" in unknown.stderr.decode()
 
@@ -252,3 +256,23 @@ def test_healthcheck_runs_and_shows_in_ps_and_inspect(root, tmp_path):
         time.sleep(0.1)
     assert state(root, "hc2")["Health"]["Log"][-1]["ExitCode"] == 3
     pallet(root, "rm", "-f", "hc", "hc2")
+
+
+def test_cp_never_follows_container_symlinks_onto_the_host(root, tmp_path):
+    victim = tmp_path / "victim"
+    victim.write_text("host secret\n")
+    pallet(root, "run", "-d", "--name", "evil", "busybox", "sh", "-c",
+           f"ln -s {victim} /tmp/trap; mkdir /tmp/d; ln -s {tmp_path} /tmp/d/dirtrap; sleep 300")
+    time.sleep(0.3)
+    copied = pallet(root, "cp", "evil:/tmp/trap", str(tmp_path / "out"))
+    assert copied.returncode == 0 and (tmp_path / "out").is_symlink()  # the link itself, as Docker
+    (tmp_path / "out").unlink()
+    (tmp_path / "payload").write_text("overwritten\n")
+    before = sorted(p.name for p in tmp_path.iterdir())
+    assert pallet(root, "cp", str(tmp_path / "payload"), "evil:/tmp/trap").returncode == 0
+    pallet(root, "cp", str(tmp_path / "payload"), "evil:/tmp/d/dirtrap/")
+    assert victim.read_text() == "host secret\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+    inside = pallet(root, "exec", "evil", "cat", "/tmp/trap")
+    assert out(inside) == "overwritten\n"  # it landed in the container, as a file
+    pallet(root, "rm", "-f", "evil")

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from tests.cli.ctr_helpers import container_leftovers, out, pallet
+from tests.cli.ctr_helpers import remove_all_containers, container_leftovers, out, pallet
 from tests.conftest import PALLET
 from tests.images import make_busybox_image
 
@@ -20,7 +20,8 @@ pytestmark = pytest.mark.root
 @pytest.fixture
 def root(pallet_root):
     make_busybox_image(pallet_root, "busybox:latest")
-    return pallet_root
+    yield pallet_root
+    remove_all_containers(pallet_root)
 
 
 def _image_with(root, tag: str, **config_changes) -> None:
@@ -122,3 +123,16 @@ def test_exec_tty_comes_from_the_containers_devpts(root):
     result = pallet(root, "exec", "-t", "ttyhost", "sh", "-c", "tty; echo $TERM")
     assert out(result) == "/dev/pts/0\r\nxterm\r\n"
     pallet(root, "rm", "-f", "ttyhost")
+
+
+def test_concurrent_starts_run_one_monitor(root):
+    import subprocess as sp
+
+    cid = out(pallet(root, "create", "--name", "once", "busybox", "sleep", "300")).strip()
+    starters = [sp.Popen([str(PALLET), "--root", str(root), "start", "once"], stdout=sp.PIPE,
+                         stderr=sp.PIPE) for _ in range(3)]
+    assert [s.wait(timeout=60) for s in starters] == [0, 0, 0]
+    from pallet.runtime.cgroups import Cgroup
+    assert len(Cgroup.attach(f"pallet-{cid[:16]}").pids()) == 1  # one container process
+    pallet(root, "rm", "-f", "once")
+    assert not container_leftovers(root, cid)

@@ -326,3 +326,15 @@ def test_public_functions_are_not_shadowed_by_submodules():
     text = "FROM a\nRUN b\n"
     assert grammar.dump(grammar.parse(text)) == grammar.dump(grammar.parse_syntax(text))
     assert callable(grammar.dump) and callable(grammar.parse) and callable(grammar.parse_syntax)
+
+
+def test_garbage_collection_is_restored_after_a_parse_even_on_error():
+    import gc
+
+    from pallet.grammar import parse_syntax
+
+    assert gc.isenabled()
+    with pytest.raises(PalletError):
+        parse("FROM a\nRUNN x\n")
+    parse_syntax("FROM a\n")
+    assert gc.isenabled()

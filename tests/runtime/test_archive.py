@@ -160,3 +160,15 @@ def test_docker_schema2_manifest_is_read(tmp_path: Path):
     assert loaded.media_type == "application/vnd.docker.distribution.manifest.v2+json"
     inspect = run_pallet("image", "inspect", "registry.local/v2s2:1", root=other.root)
     assert json.loads(inspect.stdout)[0]["Id"] == image_id
+
+
+def test_loading_over_an_existing_tag_says_the_old_image_was_renamed(tmp_path: Path):
+    old = make_busybox_image(tmp_path / "store", changes=('CMD ["old"]',))
+    new = make_busybox_image(tmp_path / "other", changes=('CMD ["new"]',))
+    save_images(Store.open(tmp_path / "other"), ["busybox"], tmp_path / "new.tar")
+    result = run_pallet("load", "-i", str(tmp_path / "new.tar"), root=tmp_path / "store")
+    assert result.stdout.decode().splitlines() == [
+        f"The image busybox:latest already exists, renaming the old one with ID {old} to empty string",
+        "Loaded image: busybox:latest"]
+    store = Store.open(tmp_path / "store")
+    assert resolve_image(store, "busybox").id == new and resolve_image(store, old).repo_tags == ()

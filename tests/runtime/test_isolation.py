@@ -414,3 +414,33 @@ def test_a_sigkilled_caller_is_swept_by_the_next_run(busybox_lower, layer_dirs, 
         assert not [e for e in os.listdir(parent) if e.startswith(f"pallet-run-{caller_pid}-")]
     assert not [e for e in os.listdir(RUN_DIR) if e.startswith(f"ctr-{caller_pid}-")]
     assert not leftovers(upper, work)
+
+
+def test_many_layers_beyond_one_page_of_mount_options(busybox_lower, layer_dirs, tmp_path):
+    layers = []
+    for index in range(120):  # 120 long paths: ~9 KB of lowerdir= text
+        layer = tmp_path / ("layer-" + "x" * 60 + f"-{index:03d}")
+        (layer / "files").mkdir(parents=True)
+        (layer / "files" / f"f{index:03d}").write_text(str(index))
+        layers.append(layer)
+    layers.reverse()  # topmost first
+    upper, work = layer_dirs
+    spec = ContainerSpec(rootfs_lowerdirs=(*layers, busybox_lower), upper_dir=upper, work_dir=work,
+                         argv=("sh", "-c", "ls /files | wc -l; cat /files/f119"), env=("PATH=/bin",))
+    out: list[bytes] = []
+    assert run_container(spec, stdout=out.append).code == 0
+    assert b"".join(out) == b"120\n119"
+    assert not leftovers(upper, work)
+
+
+def test_no_descriptor_of_the_caller_leaks_in(busybox_lower, layer_dirs):
+    high = os.open("/etc/hostname", os.O_RDONLY)
+    os.dup2(high, 1500, inheritable=True)
+    os.set_inheritable(high, True)
+    try:
+        code, out, _ = run(busybox_lower, layer_dirs, "exec ls /proc/self/fd")
+    finally:
+        os.close(1500)
+        os.close(high)
+    assert code == 0
+    assert sorted(out.split(), key=int) == ["0", "1", "2", "3"]  # 3: the directory ls reads

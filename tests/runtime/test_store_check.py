@@ -83,6 +83,11 @@ def test_system_df_lists_the_four_kinds(pallet_root: Path):
     lines = result.stdout.decode().splitlines()
     assert lines[0].split() == ["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"]
     assert lines[1].split()[:3] == ["Images", "1", "0"]
+    listed_size = run_pallet("images", "--format", "{{.Size}}", root=pallet_root).stdout.decode().strip()
+    assert lines[1].split()[3] == listed_size            # unique layers, counted as `images` does
+    make_busybox_image(pallet_root, "again:1", changes=('CMD ["x"]',))   # shares the layer
+    shared = run_pallet("system", "df", root=pallet_root).stdout.decode().splitlines()[1].split()
+    assert shared[1] == "2" and shared[3] == listed_size
     assert [line.split()[0] for line in lines[2:]] == ["Containers", "Local", "Build"]
 
 
@@ -101,7 +106,8 @@ def _kill_loop(argv_for, root: Path, rounds: int, seed: int) -> list[int]:
     for round_number in range(rounds):
         process = subprocess.Popen([str(PALLET), "--root", str(root), *argv_for(round_number)],
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(rng.uniform(0.05, 0.7))
+        # even rounds die early (start-up, first blobs), odd ones anywhere up to completion
+        time.sleep(rng.uniform(0.01, 0.15) if round_number % 2 == 0 else rng.uniform(0.1, 0.8))
         process.send_signal(signal.SIGKILL)
         outcomes.append(process.wait(30))
         result = check(root)
@@ -132,4 +138,42 @@ def test_sigkill_during_load_and_import_always_leaves_a_clean_store(tmp_path: Pa
     assert -signal.SIGKILL in outcomes      # at least some runs really were killed mid-way
     # and the store still works: a full load succeeds afterwards
     assert run_pallet("load", "-i", str(archives[0]), root=root).returncode == 0
+    assert check(root).returncode == 0
+
+
+def test_repair_rebuilds_an_unreadable_index_from_the_manifests(pallet_root: Path):
+    image_id = make_busybox_image(pallet_root)
+    (pallet_root / "oci/index.json").write_text("{ this is not json")
+    broken = run_pallet("images", root=pallet_root)
+    assert broken.returncode == 1 and "index.json is not valid JSON" in broken.stderr.decode()
+    assert "Traceback" not in broken.stderr.decode()
+    assert check(pallet_root).returncode == 1
+    repaired = check(pallet_root, "--repair")
+    assert "1 image(s) recovered" in repaired.stdout.decode()
+    assert check(pallet_root).returncode == 0
+    rows = run_pallet("images", root=pallet_root).stdout.decode().splitlines()[1:]
+    assert len(rows) == 1 and rows[0].startswith("<none>") and image_id[7:19] in rows[0]
+    assert run_pallet("tag", image_id[7:19], "busybox:again", root=pallet_root).returncode == 0
+
+
+def test_concurrent_imports_and_tags_keep_every_name_and_a_clean_store(tmp_path: Path):
+    root = tmp_path / "shared"
+    tarball = busybox_rootfs_tarball()
+    processes = [subprocess.Popen([str(PALLET), "--root", str(root), "import", "-c", f"ENV N={n}",
+                                   str(tarball), f"app:{n}"], stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE) for n in range(4)]
+    processes += [subprocess.Popen([str(PALLET), "--root", str(root), "import", "-c", f"ENV SAME={n}",
+                                    str(tarball), "same:1"], stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE) for n in range(2)]
+    ids = []
+    for process in processes:
+        out, err = process.communicate(timeout=120)
+        assert process.returncode == 0, err.decode()
+        ids.append(out.decode().strip())
+    store = Store.open(root)
+    for n in range(4):
+        assert resolve_image(store, f"app:{n}").id == ids[n]
+    assert resolve_image(store, "same:1").id in ids[4:]
+    loser = (set(ids[4:]) - {resolve_image(store, "same:1").id}).pop()
+    assert resolve_image(store, loser).repo_tags == ()          # kept, dangling
     assert check(root).returncode == 0
