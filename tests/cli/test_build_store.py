@@ -1,0 +1,56 @@
+"""A build's cache and the store's housekeeping: check, repair, prune and df all respect it."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.builder.conftest import write_tree
+from tests.conftest import run_pallet
+from tests.images import make_busybox_image
+
+pytestmark = pytest.mark.root
+
+
+@pytest.fixture
+def root(pallet_root: Path) -> Path:
+    make_busybox_image(pallet_root)
+    return pallet_root
+
+
+@pytest.fixture
+def context(tmp_path: Path) -> Path:
+    return write_tree(tmp_path / "ctx", {
+        "Dockerfile": "FROM busybox\nCOPY hello.txt /hello.txt\nRUN echo ran > /ran\n",
+        "hello.txt": "hello\n"})
+
+
+def _build(root: Path, context: Path, tag: str) -> str:
+    result = run_pallet("build", "--progress", "plain", "-t", tag, str(context), root=root)
+    assert result.returncode == 0, result.stderr.decode()
+    return result.stderr.decode()
+
+
+def test_check_keeps_layers_only_the_build_cache_names(root, context):
+    _build(root, context, "cached:1")
+    # Untag the image: its layers are now named only by build-cache records.
+    assert run_pallet("rmi", "cached:1", root=root).returncode == 0
+    check = run_pallet("system", "check", root=root)
+    out = check.stdout.decode()
+    assert check.returncode == 0, out + check.stderr.decode()
+    assert "0 problem(s), 0 leftover(s)" in out, out
+    assert "leftover:" not in out
+    repair = run_pallet("system", "check", "--repair", root=root)
+    assert repair.returncode == 0, repair.stdout.decode() + repair.stderr.decode()
+    log = _build(root, context, "cached:2")
+    assert _cached_steps(log) == {"COPY", "RUN"}, log
+
+
+def _cached_steps(log: str) -> set[str]:
+    """Instructions (COPY, RUN) whose step the plain progress marks CACHED."""
+    numbers = {match.group(1): match.group(2)
+               for match in re.finditer(r"^(#\d+) \[\S+ \d+/\d+\] (COPY|RUN)", log, re.M)}
+    cached = set(re.findall(r"^(#\d+) CACHED$", log, re.M))
+    return {name for number, name in numbers.items() if number in cached}
