@@ -54,3 +54,34 @@ def _cached_steps(log: str) -> set[str]:
                for match in re.finditer(r"^(#\d+) \[\S+ \d+/\d+\] (COPY|RUN)", log, re.M)}
     cached = set(re.findall(r"^(#\d+) CACHED$", log, re.M))
     return {name for number, name in numbers.items() if number in cached}
+
+
+def test_build_survives_concurrent_prune_and_repair(root, tmp_path):
+    import subprocess
+
+    from tests.conftest import PALLET
+    context = write_tree(tmp_path / "race", {
+        "Dockerfile": "FROM busybox\nCOPY a.txt /a.txt\nRUN sleep 0.3 && echo one > /one\n"
+                      "COPY b.txt /b.txt\nRUN sleep 0.3 && echo two > /two\nCMD [\"cat\", \"/two\"]\n",
+        "a.txt": "a\n", "b.txt": "b\n"})
+    build = subprocess.Popen([str(PALLET), "--root", str(root), "build", "-q", "-t", "race:1",
+                              str(context)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    housekeeping = 0
+    try:
+        while build.poll() is None:
+            for argv in (("image", "prune", "-f"), ("system", "check", "--repair", "-q")):
+                result = run_pallet(*argv, root=root)
+                assert result.returncode == 0, result.stdout.decode() + result.stderr.decode()
+                housekeeping += 1
+        out, err = build.communicate(timeout=120)
+    finally:
+        if build.poll() is None:
+            build.kill()
+            build.wait()
+    assert build.returncode == 0, err.decode()
+    assert housekeeping >= 2  # the loop really ran while the build did
+    check = run_pallet("system", "check", root=root)
+    assert check.returncode == 0 and "0 problem(s), 0 leftover(s)" in check.stdout.decode(), \
+        check.stdout.decode()
+    shown = run_pallet("run", "--rm", "race:1", root=root)
+    assert shown.returncode == 0 and shown.stdout == b"two\n", shown.stderr.decode()
