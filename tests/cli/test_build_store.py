@@ -85,3 +85,36 @@ def test_build_survives_concurrent_prune_and_repair(root, tmp_path):
         check.stdout.decode()
     shown = run_pallet("run", "--rm", "race:1", root=root)
     assert shown.returncode == 0 and shown.stdout == b"two\n", shown.stderr.decode()
+
+
+def _build_cache_row(root: Path) -> list[str]:
+    result = run_pallet("system", "df", root=root)
+    assert result.returncode == 0, result.stderr.decode()
+    lines = result.stdout.decode().splitlines()
+    assert re.split(r"\s{2,}", lines[0].strip()) == ["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"]
+    rows = [re.split(r"\s{2,}", line.strip()) for line in lines[1:]]
+    found = [row for row in rows if row[0] == "Build Cache"]
+    assert len(found) == 1, result.stdout.decode()
+    return found[0]
+
+
+def _bytes(text: str) -> float:
+    number, unit = re.fullmatch(r"([\d.]+)(B|kB|MB|GB)", text).groups()
+    return float(number) * {"B": 1, "kB": 1e3, "MB": 1e6, "GB": 1e9}[unit]
+
+
+def test_system_df_counts_run_layers_and_cache_mounts_as_build_cache(root, tmp_path):
+    empty = _build_cache_row(root)
+    assert empty[1:4] == ["0", "0", "0B"], empty
+    layered = write_tree(tmp_path / "layer", {
+        "Dockerfile": "FROM busybox\nRUN head -c 200000 /dev/urandom > /blob\n"})
+    run_pallet("build", "-q", "-t", "df:1", str(layered), root=root).check_returncode()
+    after_layer = _build_cache_row(root)
+    assert int(after_layer[1]) >= 1 and _bytes(after_layer[3]) >= 150_000, after_layer
+    mounted = write_tree(tmp_path / "mount", {
+        "Dockerfile": "FROM busybox\nRUN --mount=type=cache,target=/cache "
+                      "head -c 500000 /dev/urandom > /cache/data\n"})
+    run_pallet("build", "-q", "-t", "df:2", str(mounted), root=root).check_returncode()
+    after_mount = _build_cache_row(root)
+    assert int(after_mount[1]) > int(after_layer[1]), after_mount
+    assert _bytes(after_mount[3]) >= _bytes(after_layer[3]) + 450_000, (after_layer, after_mount)
