@@ -9,6 +9,8 @@ succeeded, so a failed or interrupted build tags nothing.
 
 from __future__ import annotations
 
+import contextlib
+
 import os
 import shutil
 import tarfile
@@ -54,8 +56,18 @@ def build(*, root: Path, context: ContextSource, dockerfile: str | None = None,
     from pallet.runtime.images import normalize_tags
     normalize_tags(tags)  # a bad -t fails before any work, as docker build does
     store = Store.open(root)
-    progress_view = make_progress(progress, quiet=quiet, stream=progress_stream)
-    scratch = store.temp_dir("context-")
+    # Garbage collection (rmi, image prune, system check --repair) waits while the build runs:
+    # from the scratch dirs in tmp/ and each freshly packed layer until the image is committed
+    # and its cache record written, nothing the build uses is referenced by anything else yet.
+    # Base-image layers in use as lowerdirs are covered too.
+    lease = contextlib.ExitStack()
+    lease.enter_context(store.lease())
+    try:
+        progress_view = make_progress(progress, quiet=quiet, stream=progress_stream)
+        scratch = store.temp_dir("context-")
+    except BaseException:
+        lease.close()
+        raise
     runner = None
     try:
         context_dir, stream_dockerfile = _materialise_context(context, scratch)
@@ -106,10 +118,13 @@ def build(*, root: Path, context: ContextSource, dockerfile: str | None = None,
         return BuildResult(image_id=image.id, tags=tuple(image.references),
                            stats=dict(runner.stats))
     finally:
-        progress_view.close()
-        if runner is not None:
-            runner.sweep()
-        shutil.rmtree(scratch, ignore_errors=True)
+        try:
+            progress_view.close()
+            if runner is not None:
+                runner.sweep()
+            shutil.rmtree(scratch, ignore_errors=True)
+        finally:
+            lease.close()
 
 
 def _plan(store, root: Path, *, text: str, path: str, args: dict[str, str],

@@ -21,7 +21,9 @@ class PruneResult:
 
 
 def cache_usage(root: Path) -> tuple[int, int]:
-    """(number of records, bytes of layer blobs that records reference)."""
+    """(number of cache entries, their bytes): step records with the layer blobs they reference
+    (each blob counted once), plus every RUN --mount=type=cache directory with its content, as
+    BuildKit lists its exec.cachemount records among the build cache."""
     from pallet.runtime.store import Store
     store = Store.open(root)
     seen: set[str] = set()
@@ -32,7 +34,24 @@ def cache_usage(root: Path) -> tuple[int, int]:
         if record.layer and record.layer.digest not in seen and store.has_blob(record.layer.digest):
             seen.add(record.layer.digest)
             total += store.blob_size(record.layer.digest)
+    mounts = root / "cache" / "mounts"
+    if mounts.is_dir():
+        for child in mounts.iterdir():
+            count += 1
+            total += _content_bytes(child)
     return count, total
+
+
+def _content_bytes(directory: Path) -> int:
+    """Bytes of the regular files under a directory (links are not followed)."""
+    total = 0
+    for path in directory.rglob("*"):
+        try:
+            if path.is_file() and not path.is_symlink():
+                total += path.lstat().st_size
+        except OSError:
+            continue  # a concurrent build removed it
+    return total
 
 
 def prune_cache(root: Path, *, all_records: bool, older_than_s: float | None,
@@ -84,7 +103,6 @@ def prune_cache(root: Path, *, all_records: bool, older_than_s: float | None,
         mounts = root / "cache" / "mounts"
         if mounts.is_dir():
             for child in mounts.iterdir():
-                reclaimed += sum(f.stat().st_size for f in child.rglob("*") if f.is_file()
-                                 and not f.is_symlink())
+                reclaimed += _content_bytes(child)
                 shutil.rmtree(child, ignore_errors=True)
     return PruneResult(records=len(doomed), reclaimed=reclaimed)

@@ -27,6 +27,12 @@ def df(ctx, verbose, format_):
     from pallet.commands.image_format import go_json
     from pallet.runtime.check import disk_usage
     rows = disk_usage(_store(ctx))
+    # The builder owns the cache format: its records and cache mounts make the Build Cache row.
+    from pallet.builder.prune import cache_usage
+    from pallet.runtime.check import UsageRow
+    entries, cache_bytes = cache_usage(ctx.find_root().obj["root"])
+    rows = [row for row in rows if row.kind != "Build Cache"]
+    rows.append(UsageRow("Build Cache", entries, 0, cache_bytes, cache_bytes))
     if format_ == "json":
         for row in rows:
             click.echo(go_json({"Type": row.kind, "TotalCount": str(row.total), "Active": str(row.active),
