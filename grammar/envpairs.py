@@ -24,7 +24,8 @@ from dataclasses import dataclass
 
 from pallet.errors import PalletError
 
-from .substitution import _go_quote, _is_space, expand_word
+from .substitution import _go_quote, expand_word
+from .words import parse_words
 
 __all__ = ["Pair", "PairsExpansion", "split_words", "parse_pairs", "expand_pairs"]
 
@@ -49,57 +50,10 @@ class PairsExpansion:
 def split_words(text: str, *, escape: str = "\\") -> tuple[str, ...]:
     """BuildKit's parseWords: split on unquoted whitespace, keeping quotes and escapes.
 
-    An escape character outside quotes is kept together with the character after it (so an
-    escaped quote does not open a quote); inside double quotes likewise; inside single quotes
-    it is ordinary. A word that held a quote is kept even when it is empty (`a=""`).
+    The parser's port (grammar/words.py) is the one implementation; this names it for pair
+    splitting. A word that held a quote is kept even when it is empty (`a=""`).
     """
-    words: list[str] = []
-    current: list[str] = []
-    in_word = False  # False: between words
-    quote = ""
-    blank_ok = False
-    i, n = 0, len(text)
-    while i < n:
-        ch = text[i]
-        if not in_word and not quote:
-            if _is_space(ch):
-                i += 1
-                continue
-            in_word = True
-        if quote:
-            if ch == quote:
-                quote = ""
-            elif ch == escape and quote != "'":
-                if i + 1 == n:
-                    i += 1
-                    quote = ""  # BuildKit drops an escape at the very end, closing the word
-                    continue
-                current.append(ch)
-                i += 1
-                ch = text[i]
-            current.append(ch)
-            i += 1
-            continue
-        if _is_space(ch):
-            if blank_ok or current:
-                words.append("".join(current))
-            current, in_word, blank_ok = [], False, False
-            i += 1
-            continue
-        if ch in ("'", '"'):
-            quote, blank_ok = ch, True
-        if ch == escape:
-            if i + 1 == n:
-                i += 1
-                continue  # an escape at the end of the text is dropped
-            current.append(ch)
-            i += 1
-            ch = text[i]
-        current.append(ch)
-        i += 1
-    if (in_word or quote) and (blank_ok or current):
-        words.append("".join(current))
-    return tuple(words)
+    return tuple(parse_words(text, escape))
 
 
 def parse_pairs(text: str, *, instruction: str, escape: str = "\\") -> tuple[Pair, ...]:
