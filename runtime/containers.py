@@ -232,6 +232,18 @@ def remove_container(store: cs.ContainerStore, container_id: str, *, force: bool
     shutil.rmtree(trash, ignore_errors=True)
 
 
+def prune_containers(root: Path) -> list[str]:
+    """Remove every container that is not running (``container prune``, ``system prune``);
+    returns the removed IDs in listing order."""
+    store = cs.ContainerStore(root)
+    removed = []
+    for record in (refresh(store, r) for r in store.all()):
+        if not record.state.get("Running"):
+            remove_container(store, record.id)
+            removed.append(record.id)
+    return removed
+
+
 def set_paused(root: Path, reference: str, paused: bool) -> cs.ContainerRecord:
     store = cs.ContainerStore(root)
     record = get(root, reference)

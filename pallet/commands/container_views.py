@@ -371,17 +371,11 @@ def top(ctx, container_ref, ps_args) -> None:
 @click.pass_context
 def prune(ctx, force) -> None:
     """Remove all stopped containers"""
-    from pallet.runtime import container_state as cs
-    from pallet.runtime.containers import remove_container
+    from pallet.runtime.containers import prune_containers
     if not force and not click.confirm("WARNING! This will remove all stopped containers.\n"
                                        "Are you sure you want to continue?", default=False):
         return
-    store = cs.ContainerStore(_root(ctx))
-    removed = []
-    for record in _records(_root(ctx)):
-        if not record.state.get("Running"):
-            remove_container(store, record.id)
-            removed.append(record.id)
+    removed = prune_containers(_root(ctx))
     if removed:
         click.echo("Deleted Containers:")
         for container_id in removed:

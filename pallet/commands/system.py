@@ -64,12 +64,24 @@ def prune(ctx, all_, force):
                "  - all dangling build cache\n")
     if not force and not _confirm(warning):
         return
+    # Docker's order: containers first, so the images they held become prunable.
+    from pallet.builder.prune import prune_cache
+    from pallet.runtime.containers import prune_containers
+    removed_containers = prune_containers(ctx.obj["root"])
+    if removed_containers:
+        click.echo("Deleted Containers:")
+        for container_id in removed_containers:
+            click.echo(container_id)
+        click.echo("")
     deleted, reclaimed = prune_images(_store(ctx), all_images=all_)
     if deleted:
         click.echo("Deleted Images:")
         for action, subject in deleted:
             click.echo(f"{action.lower()}: {subject}")
         click.echo("")
+    # Like `docker system prune`: dangling build cache only, all of it with -a.
+    cache = prune_cache(ctx.obj["root"], all_records=all_, older_than_s=None, keep_storage=None)
+    reclaimed += cache.reclaimed
     click.echo(f"Total reclaimed space: {human_size(reclaimed)}")
 
 

@@ -118,3 +118,28 @@ def test_system_df_counts_run_layers_and_cache_mounts_as_build_cache(root, tmp_p
     after_mount = _build_cache_row(root)
     assert int(after_mount[1]) > int(after_layer[1]), after_mount
     assert _bytes(after_mount[3]) >= _bytes(after_layer[3]) + 450_000, (after_layer, after_mount)
+
+
+def test_system_prune_removes_stopped_containers_dangling_images_and_with_a_the_cache(root, context):
+    _build(root, context, "pruned:1")
+    created = run_pallet("create", "--name", "idle", "busybox", "true", root=root)
+    assert created.returncode == 0, created.stderr.decode()
+    container_id = created.stdout.decode().strip()
+    assert run_pallet("builder", "du", root=root).stdout.decode().startswith("Records:\t2")
+
+    result = run_pallet("system", "prune", "-f", root=root)
+    assert result.returncode == 0, result.stderr.decode()
+    out = result.stdout.decode()
+    assert out.startswith(f"Deleted Containers:\n{container_id}\n")
+    assert run_pallet("ps", "-a", "-q", root=root).stdout.decode().strip() == ""
+    # without -a: tagged images and the (non-dangling) build cache stay
+    assert "pruned" in run_pallet("images", root=root).stdout.decode()
+    assert run_pallet("builder", "du", root=root).stdout.decode().startswith("Records:\t2")
+
+    result = run_pallet("system", "prune", "-a", "-f", root=root)
+    assert result.returncode == 0, result.stderr.decode()
+    assert "Deleted Images:" in result.stdout.decode()
+    assert run_pallet("images", "-q", root=root).stdout.decode().strip() == ""
+    assert run_pallet("builder", "du", root=root).stdout.decode().startswith("Records:\t0")
+    check = run_pallet("system", "check", root=root)
+    assert check.returncode == 0 and " 0 problem(s)" in check.stdout.decode()
