@@ -10,12 +10,8 @@ succeeded, so a failed or interrupted build tags nothing.
 from __future__ import annotations
 
 import contextlib
-
 import os
 import shutil
-import tarfile
-import tempfile
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, TextIO
@@ -164,14 +160,13 @@ def _plan(store, root: Path, *, text: str, path: str, args: dict[str, str],
 def _already_tagged(store, config: dict, layers, tags):
     """The existing image when every tag already names exactly this config: a no-change
     rebuild then writes nothing at all (no blob, no index update, no fsync)."""
-    import hashlib
-    import json
-
     from pallet.runtime.images import resolve_image
     wanted = dict(config, rootfs={"type": "layers", "diff_ids": [l.diff_id for l in layers]})
     if not tags:
         # the ID commit_image would give (sha256 of its compact JSON); checked by comparing
         # the found config, so a different serialisation only costs a normal commit
+        import hashlib
+        import json
         image_id = "sha256:" + hashlib.sha256(
             json.dumps(wanted, separators=(",", ":")).encode()).hexdigest()
         try:
@@ -243,6 +238,7 @@ def _materialise_context(context: ContextSource, scratch: Path) -> tuple[Path | 
     from pallet.builder.archives import compression_of
     if compression_of(data[:8]) is None and not _looks_like_tar(data):
         return None, data.decode("utf-8", "replace")
+    import tempfile
     directory = scratch / "context"
     directory.mkdir()
     with tempfile.NamedTemporaryFile(dir=scratch) as handle:
@@ -256,6 +252,7 @@ def _materialise_context(context: ContextSource, scratch: Path) -> tuple[Path | 
 def _looks_like_tar(data: bytes) -> bool:
     if len(data) < 512:
         return False
+    import tarfile
     try:
         tarfile.TarInfo.frombuf(data[:512], "utf-8", "surrogateescape")
     except tarfile.HeaderError:
@@ -294,10 +291,12 @@ def _open_context(root: Path, context_dir: Path | None, dockerfile: Path | None,
         return None
     from pallet.builder.context import BuildContext, ignore_file_text
     from pallet.builder.statcache import StatCache
-    from pallet.grammar.dockerignore import IgnoreRules
 
     text = ignore_file_text(context_dir=context_dir, dockerfile=dockerfile)
-    ignore = IgnoreRules.parse(text) if text is not None else None
+    ignore = None
+    if text is not None:
+        from pallet.grammar.dockerignore import IgnoreRules
+        ignore = IgnoreRules.parse(text)
     stat_cache = StatCache.for_context(root=root, context_dir=context_dir) if persistent \
         else StatCache(context_dir=context_dir, cache_file=None)
     return BuildContext(directory=context_dir, ignore=ignore, stat_cache=stat_cache)
@@ -322,8 +321,11 @@ def _run_stages(runner, built_plan) -> None:
     def ready() -> list:
         return [s for i, s in sorted(pending.items()) if deps[i] <= done]
 
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        running = {}
+    # The pool (and concurrent.futures, ~6 ms of imports) only when two stages are ready at
+    # once: a chain of stages, the common case, runs on this thread with no pool at all.
+    pool = None
+    running: dict = {}
+    try:
         while pending or running:
             for stage in ready():
                 if stage.index in running.values():
@@ -334,17 +336,24 @@ def _run_stages(runner, built_plan) -> None:
                     done.add(stage.index)
                     del pending[stage.index]
                     break
+                if pool is None:
+                    from concurrent.futures import ThreadPoolExecutor
+                    pool = ThreadPoolExecutor(max_workers=2)
                 running[pool.submit(_run_stage, runner, stage)] = stage.index
                 del pending[stage.index]
             if not running:
                 if pending and not ready():
                     raise PalletError("internal: stages wait on each other (a dependency cycle)")
                 continue
+            from concurrent.futures import FIRST_COMPLETED, wait
             finished, _ = wait(running, return_when=FIRST_COMPLETED)
             for future in finished:
                 index = running.pop(future)
                 future.result()  # re-raises the stage's error; the pool drains the others
                 done.add(index)
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True)
 
 
 def _run_stage(runner, stage) -> None:

@@ -11,7 +11,6 @@ it as a lowerdir without unpacking the blob again.
 from __future__ import annotations
 
 import os
-import secrets
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -121,14 +120,14 @@ class StageRunner:
                                                    created=last_created(state, self.options)),)
             return replace(state, key=key, history=history)
         if step.kind == "copy":
-            from pallet.builder.steps_exec import prepare_copy
+            from pallet.builder.copyinputs import prepare_copy
             prepared = prepare_copy(self, step, state)
             inputs = prepared.digest
         else:
             prepared = None
             inputs = cachekey.NO_INPUTS
             if step.kind == "run" and any(m.type == "bind" for m in step.run.mounts):
-                from pallet.builder.steps_exec import bind_mounts_digest
+                from pallet.builder.copyinputs import bind_mounts_digest
                 inputs = bind_mounts_digest(self, step)
         key = cachekey.step_key(parent=state.key, step=step.key_desc, inputs=inputs)
         use_cache = not self.options.no_cache and step.stage not in self.options.no_cache_stages
@@ -141,6 +140,7 @@ class StageRunner:
         self.progress.start(step.id, step.title)
         # Registered before it exists: a signal that lands during the mkdir syscall is raised
         # right after it, and the sweep must still know the directory.
+        import secrets
         work = self.store.tmp / f"build-{secrets.token_hex(8)}"
         self.work_dirs.append(work)
         work.mkdir(mode=0o700)
@@ -264,7 +264,8 @@ def final_image_config(*, state: StageState, step: Step, labels: dict[str, str],
     if labels:
         config["Labels"] = {**(config.get("Labels") or {}), **labels}
     image: dict[str, Any] = dict(state.image_config)
-    image.setdefault("architecture", _arch())
+    if "architecture" not in image:  # host_arch is in plan.py, not loaded when the plan is cached
+        image["architecture"] = _arch()
     image.setdefault("os", "linux")
     image["config"] = config
     image["created"] = last_created(state, options)

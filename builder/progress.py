@@ -17,21 +17,25 @@ from __future__ import annotations
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
 from typing import TextIO
 
 TAIL_LINES = 6
 
 
-@dataclass
 class _StepView:
-    number: int
-    title: str
-    started: float | None = None
-    finished: float | None = None
-    status: str = "pending"  # pending | running | cached | done | error
-    tail: list[str] = field(default_factory=list)
-    partial: str = ""
+    """The display's mutable state for one step. A plain class, not a dataclass: it never
+    leaves this module, and a dataclass costs ~0.6 ms to create at import in every build."""
+
+    __slots__ = ("number", "title", "started", "finished", "status", "tail", "partial")
+
+    def __init__(self, *, number: int, title: str) -> None:
+        self.number = number
+        self.title = title
+        self.started: float | None = None
+        self.finished: float | None = None
+        self.status = "pending"  # pending | running | cached | done | error
+        self.tail: list[str] = []
+        self.partial = ""
 
 
 class Progress:

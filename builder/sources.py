@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import stat as statmod
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import xxhash
@@ -17,8 +18,43 @@ from pallet.builder.cachekey import InputDigest
 from pallet.builder.context import BuildContext, go_match_regex, has_wildcard
 from pallet.builder.layerview import LayeredView, split_path
 from pallet.builder.statcache import hash_file_content
-from pallet.builder.steps_copy import SourceEntry, SourceTree
 from pallet.errors import PalletError, Span
+
+
+@dataclass(frozen=True)
+class SourceEntry:
+    """One thing to copy: ``relpath`` below its source root ("" = the root itself)."""
+
+    relpath: str
+    host_path: Path | str
+    kind: str  # "file" | "dir" | "symlink"
+    mode: int
+    uid: int
+    gid: int
+    link_target: str = ""
+
+
+@dataclass(frozen=True)
+class SourceTree:
+    """A resolved source: a file (one entry) or a directory (its entries, root first).
+
+    ``name`` is the name a file lands under in a directory destination; ``parents`` is the
+    path kept under the destination for ``COPY --parents`` ("" otherwise)."""
+
+    kind: str
+    name: str
+    entries: tuple[SourceEntry, ...]
+    parents: str = ""
+    archive: bool = False  # ADD: a local tar archive to extract at the destination
+    hashes: dict = field(default_factory=dict, compare=False, hash=False)  # relpath -> xxh3
+
+
+@dataclass(frozen=True)
+class Ownership:
+    """Owner for copied files; ``None`` keeps each source entry's own uid/gid."""
+
+    uid: int | None
+    gid: int | None
 
 
 def trees_from_context(context: BuildContext, source: str, *, span: Span | None,

@@ -17,51 +17,15 @@ import os
 import re
 import shutil
 import stat as statmod
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from pallet.builder.layerview import LayeredView, split_path
+from pallet.builder.sources import Ownership, SourceEntry, SourceTree  # noqa: F401 (re-export)
 from pallet.errors import PalletError, Span
 
 
 PARALLEL_THRESHOLD = 64
 COPY_THREADS = 4
-
-
-@dataclass(frozen=True)
-class SourceEntry:
-    """One thing to copy: ``relpath`` below its source root ("" = the root itself)."""
-
-    relpath: str
-    host_path: Path | str
-    kind: str  # "file" | "dir" | "symlink"
-    mode: int
-    uid: int
-    gid: int
-    link_target: str = ""
-
-
-@dataclass(frozen=True)
-class SourceTree:
-    """A resolved source: a file (one entry) or a directory (its entries, root first).
-
-    ``name`` is the name a file lands under in a directory destination; ``parents`` is the
-    path kept under the destination for ``COPY --parents`` ("" otherwise)."""
-
-    kind: str
-    name: str
-    entries: tuple[SourceEntry, ...]
-    parents: str = ""
-    archive: bool = False  # ADD: a local tar archive to extract at the destination
-    hashes: dict = field(default_factory=dict, compare=False, hash=False)  # relpath -> xxh3
-
-
-@dataclass(frozen=True)
-class Ownership:
-    """Owner for copied files; ``None`` keeps each source entry's own uid/gid."""
-
-    uid: int | None
-    gid: int | None
 
 
 def resolve_dest(dest: str, workdir: str) -> str:

@@ -6,117 +6,23 @@ import fcntl
 import os
 import stat
 import shutil
-import tempfile
 from collections import deque
-from dataclasses import dataclass
 from pathlib import Path
 
 import xxhash
 
+# The COPY/bind-mount inputs (what a cached step still computes) live in copyinputs.py and are
+# re-exported here: a fully cached build imports that module and never this one.
+from pallet.builder.copyinputs import (PreparedCopy, _bind_trees,  # noqa: F401
+                                       bind_mounts_digest, prepare_copy)
 from pallet.builder.layerview import LayeredView
-from pallet.builder.sources import (apply_excludes, inline_tree, trees_digest, trees_from_context,
-                                    trees_from_view)
+from pallet.builder.sources import Ownership
 from pallet.builder.steps import MountSpec, Step
-from pallet.builder.steps_copy import (Ownership, SourceEntry, SourceTree, _LayerWriter,
-                                       parse_chmod, resolve_chown, write_copy)
+from pallet.builder.steps_copy import _LayerWriter, resolve_chown, write_copy
 from pallet.errors import PalletError
 
 BUILD_HOSTNAME = "buildkitsandbox"
 OUTPUT_TAIL = 12
-
-
-@dataclass
-class PreparedCopy:
-    trees: list[SourceTree]
-    owner: Ownership
-    chmod: int | None
-    digest: str
-    scratch: Path
-
-    def cleanup(self) -> None:
-        shutil.rmtree(self.scratch, ignore_errors=True)
-
-
-def _is_url(source: str) -> bool:
-    return source.startswith(("http://", "https://"))
-
-
-def _is_git(source: str) -> bool:
-    return source.startswith(("git@", "git://")) or (
-        _is_url(source) and source.split("#", 1)[0].split("?", 1)[0].endswith(".git"))
-
-
-def _stage_view(runner, stage: int) -> LayeredView:
-    return LayeredView(list(runner.states[stage].lowerdirs))
-
-
-def _image_view(runner, reference: str, step: Step) -> LayeredView:
-    from pallet.runtime.images import resolve_image
-    from pallet.runtime.layers import layer_dirs
-    try:
-        image = resolve_image(runner.store, reference)
-    except PalletError as error:
-        raise PalletError(f"{error.message} (named by --from={reference})", span=step.span,
-                          source_line=step.source_line,
-                          hint="name an earlier stage, or pull/load the image first") from error
-    return LayeredView(layer_dirs(runner.store, image))
-
-
-def prepare_copy(runner, step: Step, state) -> PreparedCopy:
-    """Resolve sources, ownership and mode; compute the input digest (before any write)."""
-    from pallet.builder.archives import download, is_archive, url_filename
-    spec = step.copy
-    scratch = Path(tempfile.mkdtemp(prefix="copy-", dir=runner.store.root / "tmp"))
-    try:
-        dest_view = LayeredView(list(state.lowerdirs))
-        owner = Ownership(None, None)
-        if spec.chown:
-            owner = resolve_chown(spec.chown, dest_view, span=step.span)
-        chmod = parse_chmod(spec.chmod, span=step.span) if spec.chmod else None
-        trees: list[SourceTree] = []
-        for source in spec.sources:
-            if _is_git(source):
-                raise PalletError(f"ADD of a git repository is not supported: {source}",
-                                  span=step.span, source_line=step.source_line,
-                                  hint="clone it into the context and COPY it")
-            if _is_url(source):
-                if not spec.is_add:
-                    raise PalletError("source can't be a URL for COPY", span=step.span,
-                                      source_line=step.source_line, hint="use ADD for URLs")
-                path, _ = download(source, scratch, checksum=spec.checksum, span=step.span)
-                trees.append(SourceTree(kind="file", name=url_filename(source), entries=(
-                    SourceEntry(relpath="", host_path=path, kind="file", mode=0o600, uid=0,
-                                gid=0),)))
-            elif spec.from_stage is not None or spec.from_image is not None:
-                view = _stage_view(runner, spec.from_stage) if spec.from_stage is not None \
-                    else _image_view(runner, spec.from_image, step)
-                what = f"stage {spec.from_stage}" if spec.from_stage is not None \
-                    else spec.from_image
-                trees += trees_from_view(view, source, span=step.span,
-                                         source_line=step.source_line, what=what)
-            else:
-                if runner.context is None:
-                    raise PalletError("COPY from the build context, but the build has no context",
-                                      span=step.span, source_line=step.source_line)
-                found = trees_from_context(runner.context, source, span=step.span,
-                                           source_line=step.source_line, parents=spec.parents)
-                if spec.is_add and spec.unpack is not False:
-                    found = [_mark_archive(t) if t.kind == "file"
-                             and is_archive(t.entries[0].host_path) else t for t in found]
-                trees += found
-        for inline in spec.inline:
-            trees.append(inline_tree(inline.name, inline.data, scratch=scratch))
-        trees = apply_excludes(trees, spec.exclude)
-        digest = trees_digest(trees, uid=owner.uid, gid=owner.gid, chmod=chmod)
-        return PreparedCopy(trees=trees, owner=owner, chmod=chmod, digest=digest, scratch=scratch)
-    except BaseException:
-        shutil.rmtree(scratch, ignore_errors=True)
-        raise
-
-
-def _mark_archive(tree: SourceTree) -> SourceTree:
-    from dataclasses import replace
-    return replace(tree, archive=True)
 
 
 def execute_copy(runner, step: Step, state, prepared: PreparedCopy, layer_dir: Path):
@@ -197,30 +103,6 @@ def execute_run(runner, step: Step, state, work: Path, layer_dir: Path) -> None:
             f"process \"{shown}\" did not complete successfully: {detail}"
             + ("\n" + "\n".join(f"  {line}" for line in lines) if lines else ""),
             span=step.span, source_line=step.source_line, exit_code=1)
-
-
-def _bind_trees(runner, step: Step, mount: MountSpec) -> list[SourceTree]:
-    if mount.from_stage is not None or mount.from_image is not None:
-        view = _stage_view(runner, mount.from_stage) if mount.from_stage is not None \
-            else _image_view(runner, mount.from_image, step)
-        return trees_from_view(view, mount.source or "/", span=step.span,
-                               source_line=step.source_line, what="the mount source")
-    if runner.context is None:
-        raise PalletError("RUN --mount=type=bind needs a build context", span=step.span)
-    return trees_from_context(runner.context, mount.source or ".", span=step.span,
-                              source_line=step.source_line, parents=False)
-
-
-def bind_mounts_digest(runner, step: Step) -> str:
-    """What a RUN reads through bind mounts is an input: their content goes into the key
-    (cache mounts and secrets never do)."""
-    from pallet.builder.cachekey import InputDigest
-    digest = InputDigest()
-    for index, mount in enumerate(step.run.mounts):
-        if mount.type == "bind":
-            trees = _bind_trees(runner, step, mount)
-            digest.add_token(f"bind{index}", trees_digest(trees, uid=None, gid=None, chmod=None))
-    return digest.hexdigest()
 
 
 def _container_mounts(runner, step: Step, mount: MountSpec, scratch: Path, env: list[str],

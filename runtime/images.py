@@ -391,6 +391,14 @@ def tag_image(store: Store, source: str, target: str) -> Image:
     return image_by_manifest(store, image.manifest_digest)
 
 
-# Removal and garbage collection live in image_removal.py; re-exported here (stable API).
-from pallet.runtime.image_removal import (ImageConflict, collect_garbage, image_users,  # noqa: E402,F401
-                                          referenced_blobs, remove_image)
+# Removal and garbage collection live in image_removal.py; re-exported here (stable API),
+# imported on first use (PEP 562) so that reading images (a cached build) does not load them.
+_REMOVAL_NAMES = ("ImageConflict", "collect_garbage", "image_users", "referenced_blobs",
+                  "remove_image")
+
+
+def __getattr__(name: str):
+    if name in _REMOVAL_NAMES:
+        from pallet.runtime import image_removal
+        return getattr(image_removal, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

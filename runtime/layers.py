@@ -35,9 +35,7 @@ verify blob digest and diff ID, then rename), keeping OCI whiteouts as overlayfs
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
-import queue
 import shutil
 import threading
 from dataclasses import dataclass
@@ -87,6 +85,9 @@ class _PackSink:
     """File-like sink for the tar writer: a worker thread hashes, compresses and stores."""
 
     def __init__(self, writer, compression: str, level: int) -> None:
+        import hashlib
+        import queue
+
         from pallet.runtime.compression import Compressor
 
         self._writer = writer

@@ -35,7 +35,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
-import hashlib
 import json
 import os
 import re
@@ -123,6 +122,7 @@ class VerifyingReader:
         self._handle = handle
         self._digest = digest
         self._size = size
+        import hashlib
         self._hash = hashlib.sha256()
         self._read = 0
         self._checked = False
@@ -181,6 +181,7 @@ class BlobWriter:
         fd, name = tempfile.mkstemp(dir=store.tmp, prefix="blob-")
         self._path = Path(name)
         self._handle = os.fdopen(fd, "wb")
+        import hashlib
         self._hash = hashlib.sha256()
         self.size = 0
         self._done = False

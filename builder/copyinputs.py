@@ -1,0 +1,143 @@
+"""The inputs of a COPY/ADD or a ``RUN --mount=type=bind``: resolve the sources, ownership and
+mode, and digest them for the cache key, before anything is written.
+
+Split from steps_exec.py because a cached step needs exactly this and nothing of the executors:
+a fully cached build imports this module, not steps_exec (nor the runtime's isolation core).
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from pallet.builder.layerview import LayeredView
+from pallet.builder.sources import (Ownership, SourceEntry, SourceTree, apply_excludes,
+                                    inline_tree, trees_digest, trees_from_context,
+                                    trees_from_view)
+from pallet.builder.steps import MountSpec, Step
+from pallet.errors import PalletError
+
+
+@dataclass
+class PreparedCopy:
+    trees: list[SourceTree]
+    owner: Ownership
+    chmod: int | None
+    digest: str
+    scratch: Path
+
+    def cleanup(self) -> None:
+        shutil.rmtree(self.scratch, ignore_errors=True)
+
+
+def _is_url(source: str) -> bool:
+    return source.startswith(("http://", "https://"))
+
+
+def _is_git(source: str) -> bool:
+    return source.startswith(("git@", "git://")) or (
+        _is_url(source) and source.split("#", 1)[0].split("?", 1)[0].endswith(".git"))
+
+
+def _stage_view(runner, stage: int) -> LayeredView:
+    return LayeredView(list(runner.states[stage].lowerdirs))
+
+
+def _image_view(runner, reference: str, step: Step) -> LayeredView:
+    from pallet.runtime.images import resolve_image
+    from pallet.runtime.layers import layer_dirs
+    try:
+        image = resolve_image(runner.store, reference)
+    except PalletError as error:
+        raise PalletError(f"{error.message} (named by --from={reference})", span=step.span,
+                          source_line=step.source_line,
+                          hint="name an earlier stage, or pull/load the image first") from error
+    return LayeredView(layer_dirs(runner.store, image))
+
+
+def prepare_copy(runner, step: Step, state) -> PreparedCopy:
+    """Resolve sources, ownership and mode; compute the input digest (before any write)."""
+    spec = step.copy
+    scratch = Path(tempfile.mkdtemp(prefix="copy-", dir=runner.store.root / "tmp"))
+    try:
+        dest_view = LayeredView(list(state.lowerdirs))
+        owner = Ownership(None, None)
+        if spec.chown:
+            from pallet.builder.steps_copy import resolve_chown
+            owner = resolve_chown(spec.chown, dest_view, span=step.span)
+        chmod = None
+        if spec.chmod:
+            from pallet.builder.steps_copy import parse_chmod
+            chmod = parse_chmod(spec.chmod, span=step.span)
+        trees: list[SourceTree] = []
+        for source in spec.sources:
+            if _is_git(source):
+                raise PalletError(f"ADD of a git repository is not supported: {source}",
+                                  span=step.span, source_line=step.source_line,
+                                  hint="clone it into the context and COPY it")
+            if _is_url(source):
+                if not spec.is_add:
+                    raise PalletError("source can't be a URL for COPY", span=step.span,
+                                      source_line=step.source_line, hint="use ADD for URLs")
+                from pallet.builder.archives import download, url_filename
+                path, _ = download(source, scratch, checksum=spec.checksum, span=step.span)
+                trees.append(SourceTree(kind="file", name=url_filename(source), entries=(
+                    SourceEntry(relpath="", host_path=path, kind="file", mode=0o600, uid=0,
+                                gid=0),)))
+            elif spec.from_stage is not None or spec.from_image is not None:
+                view = _stage_view(runner, spec.from_stage) if spec.from_stage is not None \
+                    else _image_view(runner, spec.from_image, step)
+                what = f"stage {spec.from_stage}" if spec.from_stage is not None \
+                    else spec.from_image
+                trees += trees_from_view(view, source, span=step.span,
+                                         source_line=step.source_line, what=what)
+            else:
+                if runner.context is None:
+                    raise PalletError("COPY from the build context, but the build has no context",
+                                      span=step.span, source_line=step.source_line)
+                found = trees_from_context(runner.context, source, span=step.span,
+                                           source_line=step.source_line, parents=spec.parents)
+                if spec.is_add and spec.unpack is not False:
+                    from pallet.builder.archives import is_archive
+                    found = [_mark_archive(t) if t.kind == "file"
+                             and is_archive(t.entries[0].host_path) else t for t in found]
+                trees += found
+        for inline in spec.inline:
+            trees.append(inline_tree(inline.name, inline.data, scratch=scratch))
+        trees = apply_excludes(trees, spec.exclude)
+        digest = trees_digest(trees, uid=owner.uid, gid=owner.gid, chmod=chmod)
+        return PreparedCopy(trees=trees, owner=owner, chmod=chmod, digest=digest, scratch=scratch)
+    except BaseException:
+        shutil.rmtree(scratch, ignore_errors=True)
+        raise
+
+
+def _mark_archive(tree: SourceTree) -> SourceTree:
+    from dataclasses import replace
+    return replace(tree, archive=True)
+
+
+def _bind_trees(runner, step: Step, mount: MountSpec) -> list[SourceTree]:
+    if mount.from_stage is not None or mount.from_image is not None:
+        view = _stage_view(runner, mount.from_stage) if mount.from_stage is not None \
+            else _image_view(runner, mount.from_image, step)
+        return trees_from_view(view, mount.source or "/", span=step.span,
+                               source_line=step.source_line, what="the mount source")
+    if runner.context is None:
+        raise PalletError("RUN --mount=type=bind needs a build context", span=step.span)
+    return trees_from_context(runner.context, mount.source or ".", span=step.span,
+                              source_line=step.source_line, parents=False)
+
+
+def bind_mounts_digest(runner, step: Step) -> str:
+    """What a RUN reads through bind mounts is an input: their content goes into the key
+    (cache mounts and secrets never do)."""
+    from pallet.builder.cachekey import InputDigest
+    digest = InputDigest()
+    for index, mount in enumerate(step.run.mounts):
+        if mount.type == "bind":
+            trees = _bind_trees(runner, step, mount)
+            digest.add_token(f"bind{index}", trees_digest(trees, uid=None, gid=None, chmod=None))
+    return digest.hexdigest()
