@@ -100,17 +100,10 @@ def apply_user(config: dict[str, Any], user: str) -> tuple[dict, HistoryLine]:
 
 def normalize_workdir(current: str, path: str) -> str:
     """BuildKit's NormalizeWorkdir: relative paths join the current one; result is clean."""
+    from pallet.builder.layerview import split_path
+
     joined = path if path.startswith("/") else f"{current or '/'}/{path}"
-    parts: list[str] = []
-    for part in joined.split("/"):
-        if part in ("", "."):
-            continue
-        if part == "..":
-            if parts:
-                parts.pop()
-            continue
-        parts.append(part)
-    return "/" + "/".join(parts)
+    return "/" + "/".join(split_path(joined))
 
 
 def apply_workdir(config: dict[str, Any], path: str) -> tuple[dict, HistoryLine, str]:

@@ -19,6 +19,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pallet.runtime import linux
+
 WANTED = ("memory", "cpu", "pids", "freezer", "devices")
 
 # runc's default device rules for Docker containers (libcontainer/specconv AllowedDevices):
@@ -366,7 +368,7 @@ def sweep_stale(prefix: str, layout: Layout | None = None) -> list[str]:
             continue
         for entry in entries:
             owner = entry[len(prefix):].split("-", 1)[0]
-            if not owner.isdigit() or _alive(int(owner)):
+            if not owner.isdigit() or linux.pid_exists(int(owner)):
                 continue
             path = Path(parent) / entry
             for pid in _read(path / "cgroup.procs").split():
@@ -380,13 +382,3 @@ def sweep_stale(prefix: str, layout: Layout | None = None) -> list[str]:
             except OSError:
                 continue
     return removed
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

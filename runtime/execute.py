@@ -96,13 +96,7 @@ def exec_in_container(container_pid: int, spec: ContainerSpec, cgroup_name: str,
 def _child(spec, cgroup, fds, root_fd, report_fd, stdio, detach, console_fd) -> None:
     code, message = 126, "exec failed"
     try:
-        for number in range(1, signal.NSIG):
-            if number not in (signal.SIGKILL, signal.SIGSTOP):
-                try:
-                    signal.signal(number, signal.SIG_DFL)
-                except (OSError, ValueError):
-                    continue
-        signal.pthread_sigmask(signal.SIG_SETMASK, set())
+        linux.reset_signal_dispositions()
         for target, fd in enumerate(stdio):
             if fd is not None and fd != target:
                 os.dup2(fd, target)

@@ -296,18 +296,8 @@ def _sweep_scratch() -> None:
         return
     for entry in entries:
         owner = entry.split("-")[1] if entry.startswith("ctr-") else ""
-        if owner.isdigit() and not _alive(int(owner)):
+        if owner.isdigit() and not linux.pid_exists(int(owner)):
             shutil.rmtree(RUN_DIR / entry, ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _stdin_fd(stdin: int | None) -> int:
@@ -362,13 +352,7 @@ def _child_main(ctx: rootfs.ChildContext, cgroup: Cgroup, report_fd: int,
         if poller.poll(0):  # readable or hung up = EOF: our parent is gone
             os._exit(125)
         os.close(lifeline)
-        for number in range(1, signal.NSIG):
-            if number not in (signal.SIGKILL, signal.SIGSTOP):
-                try:
-                    signal.signal(number, signal.SIG_DFL)
-                except (OSError, ValueError):
-                    continue
-        signal.pthread_sigmask(signal.SIG_SETMASK, set())
+        linux.reset_signal_dispositions()
         os.setsid()
         for target, fd in enumerate(stdio):
             if fd is not None and fd != target:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import signal
 
 
 def _load_libc() -> ctypes.CDLL:
@@ -126,3 +127,28 @@ def last_capability() -> int:
     """The highest capability number this kernel knows."""
     with open("/proc/sys/kernel/cap_last_cap") as handle:
         return int(handle.read())
+
+
+def pid_exists(pid: int) -> bool:
+    """Whether a process with this PID exists (signal 0; EPERM still means it exists)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def reset_signal_dispositions() -> None:
+    """In a forked child before exec: default dispositions and an empty mask, so the container's
+    process does not inherit the Python parent's handlers or blocked signals. Nothing here
+    imports: a forked child must not touch the import machinery (another thread may have held
+    its lock at fork time)."""
+    for number in range(1, signal.NSIG):
+        if number not in (signal.SIGKILL, signal.SIGSTOP):
+            try:
+                signal.signal(number, signal.SIG_DFL)
+            except (OSError, ValueError):
+                continue
+    signal.pthread_sigmask(signal.SIG_SETMASK, set())
