@@ -39,6 +39,19 @@ def _collect(errors: list[PalletError], ctx: click.Context) -> None:
         sys.exit(1)
 
 
+def _for_each(ctx: click.Context, names, action, *, echo_result: bool = False) -> None:
+    """Docker's multi-target shape: run ``action(name)`` for every target and echo the name (or
+    what the action returned, with ``echo_result``), then report every failure, exit 1 if any."""
+    errors = []
+    for name in names:
+        try:
+            result = action(name)
+            click.echo(result if echo_result else name)
+        except PalletError as error:
+            errors.append(error)
+    _collect(errors, ctx)
+
+
 def _foreground(root, record, *, interactive: bool) -> int:
     """Run (already created) record attached to our terminal; return its exit code."""
     from pallet.runtime import container_state as cs
@@ -145,14 +158,7 @@ def start(ctx: click.Context, attach: bool, interactive: bool, containers) -> No
         if record.state.get("Running"):
             raise PalletError(f"container {record.id} is already running")
         sys.exit(_foreground(root, record, interactive=interactive))
-    errors = []
-    for name in containers:
-        try:
-            start_detached(root, name)
-            click.echo(name)
-        except PalletError as error:
-            errors.append(error)
-    _collect(errors, ctx)
+    _for_each(ctx, containers, lambda name: start_detached(root, name))
 
 
 @click.command("stop")
@@ -163,14 +169,7 @@ def start(ctx: click.Context, attach: bool, interactive: bool, containers) -> No
 def stop(ctx: click.Context, timeout, sig, containers) -> None:
     """Stop one or more running containers"""
     from pallet.runtime.containers import stop_container
-    errors = []
-    for name in containers:
-        try:
-            stop_container(_root(ctx), name, timeout)
-            click.echo(name)
-        except PalletError as error:
-            errors.append(error)
-    _collect(errors, ctx)
+    _for_each(ctx, containers, lambda name: stop_container(_root(ctx), name, timeout))
 
 
 @click.command("kill")
@@ -181,14 +180,7 @@ def kill(ctx: click.Context, sig: str, containers) -> None:
     """Kill one or more running containers"""
     from pallet.runtime.containers import kill_container, parse_signal
     parse_signal(sig)
-    errors = []
-    for name in containers:
-        try:
-            kill_container(_root(ctx), name, sig)
-            click.echo(name)
-        except PalletError as error:
-            errors.append(error)
-    _collect(errors, ctx)
+    _for_each(ctx, containers, lambda name: kill_container(_root(ctx), name, sig))
 
 
 @click.command("restart")
@@ -198,15 +190,12 @@ def kill(ctx: click.Context, sig: str, containers) -> None:
 def restart(ctx: click.Context, timeout, containers) -> None:
     """Restart one or more containers"""
     from pallet.runtime.containers import start_detached, stop_container
-    errors = []
-    for name in containers:
-        try:
-            stop_container(_root(ctx), name, timeout)
-            start_detached(_root(ctx), name)
-            click.echo(name)
-        except PalletError as error:
-            errors.append(error)
-    _collect(errors, ctx)
+
+    def _one(name):
+        stop_container(_root(ctx), name, timeout)
+        start_detached(_root(ctx), name)
+
+    _for_each(ctx, containers, _one)
 
 
 @click.command("rm")
@@ -219,15 +208,11 @@ def rm(ctx: click.Context, force: bool, volumes: bool, containers) -> None:
     from pallet.runtime import container_state as cs
     from pallet.runtime.containers import remove_container
     store = cs.ContainerStore(_root(ctx))
-    errors = []
-    for name in containers:
-        try:
-            record = store.resolve(name)
-            remove_container(store, record.id, force=force, volumes=volumes)
-            click.echo(name)
-        except PalletError as error:
-            errors.append(error)
-    _collect(errors, ctx)
+
+    def _one(name):
+        remove_container(store, store.resolve(name).id, force=force, volumes=volumes)
+
+    _for_each(ctx, containers, _one)
 
 
 @click.command("wait")
@@ -236,13 +221,7 @@ def rm(ctx: click.Context, force: bool, volumes: bool, containers) -> None:
 def wait(ctx: click.Context, containers) -> None:
     """Block until one or more containers stop, then print their exit codes"""
     from pallet.runtime.containers import wait_container
-    errors = []
-    for name in containers:
-        try:
-            click.echo(wait_container(_root(ctx), name))
-        except PalletError as error:
-            errors.append(error)
-    _collect(errors, ctx)
+    _for_each(ctx, containers, lambda name: wait_container(_root(ctx), name), echo_result=True)
 
 
 def _pause_command(name: str, paused: bool, doc: str):
@@ -251,14 +230,7 @@ def _pause_command(name: str, paused: bool, doc: str):
     @click.pass_context
     def command(ctx: click.Context, containers) -> None:
         from pallet.runtime.containers import set_paused
-        errors = []
-        for ref in containers:
-            try:
-                set_paused(_root(ctx), ref, paused)
-                click.echo(ref)
-            except PalletError as error:
-                errors.append(error)
-        _collect(errors, ctx)
+        _for_each(ctx, containers, lambda ref: set_paused(_root(ctx), ref, paused))
     return command
 
 
