@@ -20,6 +20,10 @@ from typing import BinaryIO
 
 from pallet.errors import PalletError, Span
 
+# Extraction filters (PEP 706) exist from Python 3.11.4; Debian 12's 3.11.2 has none and behaves
+# as "fully_trusted". Naming it where it exists keeps 3.12+ from warning about the default.
+_FULLY_TRUSTED = {"filter": "fully_trusted"} if hasattr(tarfile, "fully_trusted_filter") else {}
+
 MAGIC = {b"\x1f\x8b": "gzip", b"BZh": "bzip2", b"\xfd7zXZ\x00": "xz", b"\x28\xb5\x2f\xfd": "zstd"}
 
 
@@ -105,8 +109,8 @@ def _extract_member(tar, member: tarfile.TarInfo, dest: Path, owner) -> None:
         member.name = "/".join(parts)
         if member.ischr() or member.isblk():
             raise PalletError(f"archive member {member.name!r} is a device node")
-        # names and links were checked above; "fully_trusted" keeps modes and owners as Docker
-        tar.extract(member, dest, set_attrs=True, numeric_owner=True, filter="fully_trusted")
+        # names and links were checked above; modes and owners are kept as Docker keeps them
+        tar.extract(member, dest, set_attrs=True, numeric_owner=True, **_FULLY_TRUSTED)
     if owner is not None and (owner.uid is not None or owner.gid is not None):
         st = os.lstat(target)
         os.lchown(target, owner.uid if owner.uid is not None else st.st_uid,

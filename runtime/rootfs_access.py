@@ -19,6 +19,7 @@ from pallet.errors import PalletError
 from pallet.runtime import linux
 from pallet.runtime.container_state import ContainerRecord
 from pallet.runtime.rootfs import overlay_mount_data
+from pallet.runtime.unpack import extract_layer
 
 
 def with_rootfs(record: ContainerRecord, action: Callable[[Path], None], *,
@@ -80,7 +81,7 @@ def tar_tree(root: Path, member_root: Path, out, *, arcname: str) -> None:
 # -- cp ---------------------------------------------------------------------------------------
 # Every path inside the container is resolved by the kernel after chroot into the container's
 # root, so a symlink the container planted (/tmp/x -> /etc/shadow) can never reach the host;
-# what crosses the boundary is a tar stream, unpacked on the far side with tarfile's filters.
+# what crosses the boundary is a tar stream, unpacked on the far side by the layer extractor's checks.
 
 def copy_out(record: ContainerRecord, source: str, destination: str) -> None:
     """`cp CONTAINER:SRC DEST` with Docker's rule: into DEST if it is a directory, else as DEST."""
@@ -96,7 +97,14 @@ def copy_out(record: ContainerRecord, source: str, destination: str) -> None:
 
         with_rootfs(record, pack)
         spool.seek(0)
-        _unpack_as(spool, destination, _member_name(source))
+        _unpack_as(spool, destination, _member_name(source), owned_by_caller=True)
+
+
+def _chown_tree(top: Path, uid: int, gid: int) -> None:
+    os.chown(top, uid, gid, follow_symlinks=False)
+    for directory, dirs, files in os.walk(top):
+        for entry in dirs + files:
+            os.chown(os.path.join(directory, entry), uid, gid, follow_symlinks=False)
 
 
 def copy_in(record: ContainerRecord, source: str, destination: str) -> None:
@@ -121,10 +129,12 @@ def _member_name(path: str) -> str:
     return os.path.basename(os.path.normpath(path)) or "root"
 
 
-def _unpack_as(stream, destination: str, name: str) -> None:
-    """Unpack the one-entry tar as destination. tarfile's "tar" filter refuses member paths
-    that would land outside the staging dir, also through symlinks in the archive; symlinks
-    themselves are kept as they are (Docker copies a link, not its target)."""
+def _unpack_as(stream, destination: str, name: str, *, owned_by_caller: bool = False) -> None:
+    """Unpack the one-entry tar as destination, through the layer extractor's checks: no
+    absolute or '..' member names, nothing written through a symlink (not even one the archive
+    itself made), hard links only to files of the same archive, no device nodes. Symlinks are
+    kept as they are (Docker copies a link, not its target); modes are kept as Docker keeps them.
+    owned_by_caller: every entry becomes the caller's (Docker's rule for files copied out)."""
     if os.path.isdir(destination):
         parent, final = destination, name
     else:
@@ -133,11 +143,12 @@ def _unpack_as(stream, destination: str, name: str) -> None:
             raise PalletError(f"no such directory: {parent}")
     staging = Path(tempfile.mkdtemp(prefix=".pallet-cp-", dir=parent))
     try:
-        with tarfile.open(fileobj=stream, mode="r") as archive:
-            try:
-                archive.extractall(staging, filter="tar")
-            except tarfile.FilterError as error:
-                raise PalletError(f"refusing to copy {name}: {error}") from error
+        try:
+            extract_layer(stream, staging, whiteouts="keep")
+        except PalletError as error:
+            raise PalletError(f"refusing to copy {name}: {error.message}") from error
+        if owned_by_caller:
+            _chown_tree(staging / name, os.geteuid(), os.getegid())
         target = Path(parent) / final
         if target.is_dir() and not target.is_symlink() and (staging / name).is_dir():
             shutil.copytree(staging / name, target, symlinks=True, dirs_exist_ok=True)

@@ -258,6 +258,18 @@ def test_healthcheck_runs_and_shows_in_ps_and_inspect(root, tmp_path):
     pallet(root, "rm", "-f", "hc", "hc2")
 
 
+def test_cp_out_gives_the_files_to_the_caller_as_docker_does(root, tmp_path):
+    # Docker: "Files copied to the local machine are created with the UID:GID of the user which
+    # invoked the docker cp command"; the mode (here setgid-free 0750) is kept.
+    pallet(root, "run", "--name", "owned", "busybox", "sh", "-c",
+           "mkdir /d && echo x > /d/f && chmod 750 /d/f && chown -R 1234:4321 /d")
+    assert pallet(root, "cp", "owned:/d", str(tmp_path / "d")).returncode == 0
+    for path in (tmp_path / "d", tmp_path / "d" / "f"):
+        info = path.stat()
+        assert (info.st_uid, info.st_gid) == (os.geteuid(), os.getegid())
+    assert (tmp_path / "d" / "f").stat().st_mode & 0o7777 == 0o750
+
+
 def test_cp_never_follows_container_symlinks_onto_the_host(root, tmp_path):
     victim = tmp_path / "victim"
     victim.write_text("host secret\n")

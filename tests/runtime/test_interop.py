@@ -10,7 +10,6 @@ import json
 import os
 import stat
 import subprocess
-import tarfile
 from pathlib import Path
 
 import pytest
@@ -149,8 +148,7 @@ def test_oci_image_tool_validates_the_store_and_an_oci_archive(docker_built, tmp
     # so the archive is validated as the layout it contains.
     layout = tmp_path / "layout"
     layout.mkdir()
-    with tarfile.open(tmp_path / "oci.tar") as tar:
-        tar.extractall(layout, filter="data")
+    subprocess.run(["tar", "-xf", str(tmp_path / "oci.tar"), "-C", str(layout)], check=True)
     tool("oci-image-tool", "validate", "--type", "image", "--ref", "name=1", str(layout))
     tool("oci-image-tool", "validate", "--type", "image", "--ref", "name=latest", str(layout))
 
