@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+# A suite started in the background of a non-interactive shell (`.ci/run &`) inherits SIGINT
+# ignored, and so would every child it starts: tests that press Ctrl-C on a pallet process
+# would wait forever. A handled signal is reset to the default action in an exec'd child.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 REPO = Path(__file__).resolve().parent.parent
 # CI lays shared/ beside the clone; PALLET_SHARED overrides for other layouts.
