@@ -24,10 +24,6 @@ from pallet.builder.sources import Ownership, SourceEntry, SourceTree  # noqa: F
 from pallet.errors import PalletError, Span
 
 
-PARALLEL_THRESHOLD = 64
-COPY_THREADS = 4
-
-
 def resolve_dest(dest: str, workdir: str) -> str:
     """The absolute destination; a trailing slash is kept because it means "directory"."""
     trailing = dest.endswith("/") or dest in (".", "") or dest.endswith("/.")
@@ -130,19 +126,12 @@ class _LayerWriter:
         others = [e for e in children if e.kind != "dir"]
         for entry in directories:  # parents first (entries are sorted), so files have a home
             self._write_entry(entry, host_root / entry.relpath, times=False)
-        if len(others) > PARALLEL_THRESHOLD:
-            # creating a file is a journal round trip that can wait on the disk: a few
-            # threads keep several in flight (the GIL is released in every syscall here)
-            from concurrent.futures import ThreadPoolExecutor
-            with ThreadPoolExecutor(max_workers=COPY_THREADS) as pool:
-                for _ in pool.map(lambda e: self._write_entry(
-                        e, host_root / e.relpath, content_hash=tree.hashes.get(e.relpath, "")),
-                        others, chunksize=64):
-                    pass
-        else:
-            for entry in others:
-                self._write_entry(entry, host_root / entry.relpath,
-                                  content_hash=tree.hashes.get(entry.relpath, ""))
+        # One thread: a pool of four made a 10,000-file rebuild (hard links) 3.5x slower
+        # (1.4 s against 0.38 s, the workers queue on the GIL between syscalls) and a cold
+        # copy no faster (1.7 s either way), measured on this 2-core machine.
+        for entry in others:
+            self._write_entry(entry, host_root / entry.relpath,
+                              content_hash=tree.hashes.get(entry.relpath, ""))
         for entry in reversed(directories):  # after their contents, which move mtimes
             _copy_times(entry.host_path, host_root / entry.relpath)
 

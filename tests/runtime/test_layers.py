@@ -89,6 +89,17 @@ def test_zstd_layer_unpacks_to_the_same_diff_id(tmp_path: Path):
     assert (unpacked_layer_dir(store, zst, zst.diff_id) / "dir/file.txt").read_text() == "content\n"
 
 
+def test_uncompressed_layer_is_its_tar_and_its_digest_is_the_diff_id(tmp_path: Path):
+    store = Store.open(tmp_path / "store")
+    make_tree(tmp_path / "a")
+    gz = pack_layer(store, tmp_path / "a", source_date_epoch=0)
+    plain = pack_layer(store, tmp_path / "a", compression="none", source_date_epoch=0)
+    blob = store.read_blob(plain.digest)
+    assert plain.media_type == "application/vnd.oci.image.layer.v1.tar"
+    assert plain.digest == plain.diff_id == gz.diff_id == "sha256:" + hashlib.sha256(blob).hexdigest()
+    assert blob == gzip.decompress(store.read_blob(gz.digest))
+
+
 def test_empty_directory_gives_dockers_empty_layer(tmp_path: Path):
     store = Store.open(tmp_path / "store")
     (tmp_path / "empty").mkdir()
