@@ -165,10 +165,13 @@ def _already_tagged(store, config: dict, layers, tags):
     if not tags:
         # the ID commit_image would give (sha256 of its compact JSON); checked by comparing
         # the found config, so a different serialisation only costs a normal commit
-        import hashlib
         import json
-        image_id = "sha256:" + hashlib.sha256(
-            json.dumps(wanted, separators=(",", ":")).encode()).hexdigest()
+
+        from pallet.runtime.store import new_sha256
+        compact = json.dumps(wanted, separators=(",", ":")).encode()
+        digest = new_sha256(len(compact))
+        digest.update(compact)
+        image_id = "sha256:" + digest.hexdigest()
         try:
             image = resolve_image(store, image_id)
         except PalletError:

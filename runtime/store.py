@@ -13,6 +13,7 @@ Public API (other parts call these; the signatures are stable):
     store.put_bytes(data: bytes, *, media_type=...) -> Descriptor
     store.blob_writer(*, media_type=...) -> BlobWriter   (write(); commit() -> Descriptor; abort())
     store.open_blob(digest, size=None) -> VerifyingReader (raises PalletError at EOF on mismatch)
+    new_sha256(size_hint=None) -> a sha256 object (small inputs avoid loading OpenSSL)
     store.read_blob(digest, size=None) -> bytes (verified)
     store.has_blob(digest) -> bool; store.blob_path(digest) -> Path
     store.delete_blob(digest); store.list_blobs() -> list[str]
@@ -52,6 +53,22 @@ INDEX_MEDIA_TYPE = "application/vnd.oci.image.index.v1+json"
 REF_NAME = "org.opencontainers.image.ref.name"
 CHUNK = 1 << 20
 _DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
+SMALL_BLOB = 1 << 20
+
+
+def new_sha256(size_hint: int | None = None):
+    """A SHA-256 object. For small inputs (manifests, configs, indexes: what `run` and a cached
+    `build` read) the interpreter's own implementation: `import hashlib` loads OpenSSL, ~4 ms of
+    every CLI start, while hashing 2 KB the slower way takes microseconds. Bulk data (layers)
+    gets OpenSSL's, 7x faster per byte here."""
+    if size_hint is not None and size_hint <= SMALL_BLOB:
+        try:
+            from _sha256 import sha256  # CPython 3.11 (3.12+ names it _sha2: falls through)
+            return sha256()
+        except ImportError:
+            pass
+    import hashlib
+    return hashlib.sha256()
 
 
 @dataclass(frozen=True)
@@ -122,8 +139,7 @@ class VerifyingReader:
         self._handle = handle
         self._digest = digest
         self._size = size
-        import hashlib
-        self._hash = hashlib.sha256()
+        self._hash = new_sha256(size)
         self._read = 0
         self._checked = False
 

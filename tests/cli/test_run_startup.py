@@ -1,8 +1,9 @@
 """`run` of an image whose layers are already unpacked loads only what starting a container needs.
 
 Speed itself is measured in bench/bench_run.py; this checks the causes stay fixed: no tar or
-compression modules (needed only to unpack or pack layers) and no `ldconfig -p` subprocess
-(ctypes.util.find_library) on the start-up path.
+compression modules (needed only to unpack or pack layers), no OpenSSL (`_hashlib`: the image's
+small metadata blobs are verified with the interpreter's own SHA-256) and no `ldconfig -p`
+subprocess (ctypes.util.find_library) on the start-up path.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from tests.images import make_busybox_image
 pytestmark = pytest.mark.root
 
 UNPACK_ONLY = ("tarfile", "zstandard", "gzip", "pallet.runtime.compression",
-               "pallet.runtime.unpack", "pallet.runtime.tarpack", "ctypes.util", "subprocess")
+               "pallet.runtime.unpack", "pallet.runtime.tarpack", "ctypes.util", "subprocess",
+               "_hashlib")
 
 
 def imported_modules(stderr: bytes) -> set[str]:

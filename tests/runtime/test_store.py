@@ -138,3 +138,15 @@ def test_garbage_collection_waits_for_leases(tmp_path: Path):
     holder.join(30)
     collector.join(30)
     assert finished.is_set() and store.list_blobs() == []   # collected once the lease ended
+
+
+def test_small_and_bulk_sha256_agree():
+    import hashlib
+
+    from pallet.runtime.store import SMALL_BLOB, new_sha256
+
+    for size in (0, 3, SMALL_BLOB, SMALL_BLOB + 1):
+        data = bytes(range(256)) * (size // 256) + b"x" * (size % 256)
+        digest = new_sha256(len(data))
+        digest.update(data)
+        assert digest.hexdigest() == hashlib.sha256(data).hexdigest()
