@@ -87,6 +87,7 @@ class _DataclassMethods:
 
     def __init__(self, directory: str | None) -> None:
         self.directory = directory
+        self.pid = os.getpid()
         self.shards: dict[str, dict[str, types.CodeType]] = {}
         self.used: dict[str, set[str]] = {}
         self.missed: set[str] = set()
@@ -124,6 +125,10 @@ class _DataclassMethods:
         builtins.exec(source, globals, locals)
 
     def save(self) -> None:
+        if os.getpid() != self.pid:
+            # a forked child that exits normally (ours leave by os._exit) may have chrooted
+            # into a container: the path would then name a file inside the container
+            return
         for module in self.missed:
             path = self._path(module)
             if path is not None:
