@@ -48,11 +48,22 @@ def create_container(root: Path, options: CreateOptions) -> cs.ContainerRecord:
     store = cs.ContainerStore(root)
     try:
         image_store = Store.open(root)
-        image = resolve_image(image_store, options.image)
     except PalletError as error:
-        raise PalletError(f"Unable to find image '{options.image}' locally" if "No such image" in error.message
-                          else error.message, hint=error.hint, exit_code=125) from error
-    lowers = layer_dirs(image_store, image)
+        raise PalletError(error.message, hint=error.hint, exit_code=125) from error
+    # The lease keeps a concurrent rmi's garbage collection from deleting the image's layers
+    # between resolving it and writing config.json, from where on the container holds them.
+    with image_store.lease():
+        try:
+            image = resolve_image(image_store, options.image)
+        except PalletError as error:
+            raise PalletError(f"Unable to find image '{options.image}' locally"
+                              if "No such image" in error.message else error.message,
+                              hint=error.hint, exit_code=125) from error
+        return _create(store, root, options, image, layer_dirs(image_store, image))
+
+
+def _create(store: cs.ContainerStore, root: Path, options: CreateOptions, image,
+            lowers: list[Path]) -> cs.ContainerRecord:
     container_id = store.new_id()
     directory = store.dir / container_id
     with store.lock():
@@ -230,6 +241,18 @@ def remove_container(store: cs.ContainerStore, container_id: str, *, force: bool
             if mount["Type"] == "volume" and mount.get("Anonymous"):
                 shutil.rmtree(Path(mount["Source"]).parent, ignore_errors=True)
     shutil.rmtree(trash, ignore_errors=True)
+    _release_image_layers(store, record.config.get("Image"))
+
+
+def _release_image_layers(store: cs.ContainerStore, image_id: str | None) -> None:
+    """After a forced `rmi`, the container was what kept its image's layers (Docker frees
+    them with the container): collect them once no image in the store has that ID."""
+    from pallet.runtime.images import _entry_image_id, collect_garbage
+    from pallet.runtime.store import Store
+
+    images = Store.open(store.root)
+    if image_id and not any(_entry_image_id(images, e) == image_id for e in images.index_entries()):
+        collect_garbage(images)
 
 
 def prune_containers(root: Path) -> list[str]:

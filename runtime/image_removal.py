@@ -4,7 +4,8 @@
         IDs of containers whose containers/<id>/config.json has "Image": image_id (the contract
         with the container runtime).
     remove_image(store, reference: str, *, force: bool = False) -> list[tuple[str, str]]
-        ("Untagged", "busybox:latest") / ("Deleted", "sha256:...") lines. By name: untag; the
+        ("Untagged", "busybox:latest") / ("Deleted", "sha256:...") lines (the image ID, then
+        the chain IDs of the layers no other image or container holds). By name: untag; the
         image goes when its last name does, unless a container uses it (then an error, or with
         force the image stays as a dangling <none> image for the container). By ID: refused if
         a running container uses it (even with force), or, unless force, if the image has
@@ -13,9 +14,11 @@
         "Error response from daemon: conflict: ..." for these)
     referenced_blobs(store) -> (blob digests, diff IDs) reachable from index.json (images only)
     cache_roots(store) -> (blob digests, diff IDs) named by build-cache records
+    container_roots(store) -> diff IDs of the layer directories containers are made of
+    chain_ids(diff_ids) -> Docker's layer chain IDs (rmi's "Deleted: <layer>" lines)
     collect_garbage(store) -> int   bytes freed: blobs and unpacked layer dirs that neither an
-        image nor a build-cache record references, under the exclusive gc lock (waits for every
-        store.lease() holder).
+        image, a build-cache record nor a container references, under the exclusive gc lock
+        (waits for every store.lease() holder).
 All are re-exported by pallet.runtime.images.
 """
 
@@ -99,7 +102,11 @@ def remove_image(store: Store, reference: str, *, force: bool = False) -> list[t
                                 f"image is being used by stopped container {stopped[0][:12]}",
                                 hint="remove the container first, or use -f")
         remaining = []
-    delete = not remaining and not users
+    # Docker deletes the image once its last name is gone, also under a stopped container when
+    # forced (the container keeps its layers: container_roots); under a running one the image
+    # stays, nameless (a hard conflict, silenced when the removal was by name).
+    in_use = bool(users) and (not force or any(container_running(store, u) for u in users))
+    delete = not remaining and not in_use
 
     def change(entries: list[dict]) -> list[dict]:
         kept = []
@@ -122,6 +129,10 @@ def remove_image(store: Store, reference: str, *, force: bool = False) -> list[t
         lines.append(("Untagged", _familiar_tag(name)))
     if delete:
         lines.append(("Deleted", image.id))
+        # Docker then lists the layers the image alone held, top first, by chain ID.
+        in_use = _chains_in_use(store)
+        lines += [("Deleted", chain) for chain in reversed(chain_ids(image.diff_ids))
+                  if chain not in in_use]
         collect_garbage(store)
     return lines
 
@@ -171,11 +182,69 @@ def cache_roots(store: Store) -> tuple[set[str], set[str]]:
     return blobs, diff_ids
 
 
+def _container_layers(store: Store) -> list[list[str]]:
+    """Each container's layer diff IDs, bottom first, from its config.json's
+    GraphDriver.Data.LowerDir (topmost first, overlayfs order)."""
+    found: list[list[str]] = []
+    directory = store.root / "containers"
+    if not directory.is_dir():
+        return found
+    layers = os.path.realpath(store.layers)
+    for entry in os.scandir(directory):
+        try:
+            config = json.loads(Path(entry.path, "config.json").read_bytes())
+            lowers = config["GraphDriver"]["Data"]["LowerDir"]
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        paths = lowers.split(":") if isinstance(lowers, str) and lowers else []
+        found.append(["sha256:" + os.path.basename(path) for path in reversed(paths)
+                      if os.path.realpath(os.path.dirname(path)) == layers])
+    return found
+
+
+def container_roots(store: Store) -> set[str]:
+    """Diff IDs of the unpacked layers containers are made of: a container outlives a forced
+    `rmi` of its image, as in Docker."""
+    return {diff_id for chain in _container_layers(store) for diff_id in chain}
+
+
+def chain_ids(diff_ids) -> list[str]:
+    """Docker's layer chain IDs, bottom first: the first is the diff ID, then
+    sha256("<parent chain ID> <diff ID>")."""
+    from pallet.runtime.store import new_sha256
+
+    chains: list[str] = []
+    for diff_id in diff_ids:
+        if not chains:
+            chains.append(diff_id)
+            continue
+        text = f"{chains[-1]} {diff_id}".encode()
+        digest = new_sha256(len(text))
+        digest.update(text)
+        chains.append("sha256:" + digest.hexdigest())
+    return chains
+
+
+def _chains_in_use(store: Store) -> set[str]:
+    in_use: set[str] = set()
+    for entry in store.index_entries():
+        try:
+            manifest = store.read_json_blob(entry["digest"])
+            config = store.read_json_blob(manifest["config"]["digest"])
+            in_use.update(chain_ids((config.get("rootfs") or {}).get("diff_ids") or []))
+        except (PalletError, KeyError, TypeError):
+            continue
+    for layers in _container_layers(store):
+        in_use.update(chain_ids(layers))
+    return in_use
+
+
 def live_content(store: Store) -> tuple[set[str], set[str]]:
-    """Everything garbage collection must keep: what images reference plus the build cache."""
+    """Everything garbage collection must keep: what images reference, the build cache, and
+    the layers of containers."""
     blobs, diff_ids = referenced_blobs(store)
     cached_blobs, cached_diff_ids = cache_roots(store)
-    return blobs | cached_blobs, diff_ids | cached_diff_ids
+    return blobs | cached_blobs, diff_ids | cached_diff_ids | container_roots(store)
 
 
 def collect_garbage(store: Store) -> int:

@@ -189,9 +189,13 @@ def _entry_image_id(store: Store, entry: dict) -> str | None:
         return None
 
 
+class ImageNotFound(PalletError):
+    """No image by that reference (Docker's 404)."""
+
+
 def _not_found(reference: str) -> PalletError:
-    return PalletError(f"No such image: {reference}",
-                       hint="run `pallet images` to see the local images, or pull/load/build it")
+    return ImageNotFound(f"No such image: {reference}",
+                         hint="run `pallet images` to see the local images, or pull/load/build it")
 
 
 def resolve_image(store: Store, reference: str) -> Image:
@@ -233,6 +237,33 @@ def resolve_image(store: Store, reference: str) -> Image:
             raise PalletError(f"No such image: {reference} (the short ID is ambiguous: "
                               f"{len(matches)} images match)", hint="give more digits of the ID")
     raise _not_found(reference)
+
+
+def names_to_ids(store: Store) -> dict[str, str]:
+    """Every full reference name in the store -> the image ID it names (one index read)."""
+    found = {}
+    for entry in store.index_entries():
+        name = (entry.get("annotations") or {}).get(REF_NAME)
+        image_id = _entry_image_id(store, entry) if name else None
+        if image_id:
+            found[name] = image_id
+    return found
+
+
+def still_names(reference: str, image_id: str, names: dict[str, str]) -> bool:
+    """Whether reference (as a container was created from it) still names image_id: Docker's
+    `ps` shows the image ID instead once the name was removed or moved to another image."""
+    bare = reference.removeprefix("sha256:")
+    if refs.looks_like_id_prefix(reference) and image_id.startswith("sha256:" + bare):
+        return True
+    try:
+        parsed = refs.parse_reference(reference)
+    except PalletError:
+        return False
+    if parsed.digest:
+        return any(name.endswith("@" + parsed.digest) and found == image_id
+                   for name, found in names.items())
+    return names.get(str(parsed.with_default_tag())) == image_id
 
 
 def image_by_manifest(store: Store, manifest_digest: str) -> Image:

@@ -119,7 +119,8 @@ def ps(ctx, show_all, quiet, filters, format_, no_trunc, latest, last) -> None:
         for record in records:
             click.echo(record.id if no_trunc else record.id[:12])
         return
-    rows = [_ps_row(r, no_trunc) for r in records]
+    names = _image_names(_root(ctx)) if records else {}
+    rows = [_ps_row(r, no_trunc, names) for r in records]
     if format_ and format_.startswith("table"):
         template = format_[len("table"):].strip() or "{{.ID}}\t{{.Image}}\t{{.Command}}\t" \
             "{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}"
@@ -144,7 +145,26 @@ PS_HEADERS = {"ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND", "Cre
               "Networks": "NETWORKS", "LocalVolumes": "LOCAL VOLUMES"}
 
 
-def _ps_row(record, no_trunc: bool) -> dict:
+def _image_names(root) -> dict[str, str]:
+    from pallet.runtime.images import names_to_ids
+    from pallet.runtime.store import Store
+    try:
+        return names_to_ids(Store.open(root))
+    except PalletError:
+        return {}
+
+
+def _ps_image(record, no_trunc: bool, names: dict[str, str]) -> str:
+    """Docker's IMAGE column: the name the container was made from while it still names the
+    container's image, else the image ID (12 hex digits unless --no-trunc)."""
+    from pallet.runtime.images import still_names
+    image, image_id = record.config["Config"]["Image"], record.config["Image"]
+    if image != image_id and not still_names(image, image_id, names):
+        image = image_id
+    return image_id[7:19] if image == image_id and not no_trunc else image
+
+
+def _ps_row(record, no_trunc: bool, names: dict[str, str]) -> dict:
     from pallet.runtime.container_state import parse_time
     created = parse_time(record.config["Created"])
     labels = record.config["Config"].get("Labels") or {}
@@ -152,7 +172,7 @@ def _ps_row(record, no_trunc: bool) -> dict:
         "Command": _command_text(record.config, no_trunc),
         "CreatedAt": created.strftime("%Y-%m-%d %H:%M:%S +0000 UTC") if created else "",
         "ID": record.id if no_trunc else record.id[:12],
-        "Image": record.config["Config"]["Image"],
+        "Image": _ps_image(record, no_trunc, names),
         "Labels": ",".join(f"{k}={v}" for k, v in sorted(labels.items())),
         "LocalVolumes": str(sum(1 for m in record.config["Mounts"] if m["Type"] == "volume")),
         "Mounts": ",".join(m.get("Name", m["Source"])[:15] for m in record.config["Mounts"]),

@@ -284,22 +284,40 @@ def tag(ctx, source, target):
 @click.pass_context
 def rmi(ctx, names, force, no_prune):
     """Remove one or more images"""
-    from pallet.runtime.images import ImageConflict, remove_image
+    from pallet.runtime.images import ImageConflict, ImageNotFound, remove_image
     store = _store(ctx)
-    failed = False
+    fatal = False
     for name in names:
         try:
             for action, subject in remove_image(store, name, force=force):
                 click.echo(f"{action}: {subject}")
+        except ImageNotFound:
+            # The engine's 404 names the reference with its default tag; with -f Docker's CLI
+            # reports it and still exits 0.
+            click.echo(f"Error response from daemon: No such image: {_daemon_reference(name)}",
+                       err=True)
+            fatal = fatal or not force
         except ImageConflict as error:
             # The engine's refusal: Docker's CLI shows the daemon's 409 text verbatim.
             click.echo(f"Error response from daemon: {error.message}", err=True)
-            failed = True
+            fatal = True
         except PalletError as error:
             click.echo(f"Error: {error.message}", err=True)
-            failed = True
-    if failed:
+            fatal = True
+    if fatal:
         sys.exit(1)   # click's main(standalone_mode=False) would swallow ctx.exit's code
+
+
+def _daemon_reference(name: str) -> str:
+    """How the engine spells a reference it did not find: IDs as given, names familiar and
+    with the default tag (`nosuch` -> `nosuch:latest`)."""
+    from pallet.runtime import references as refs
+    if refs.is_full_id(name) or refs.looks_like_id_prefix(name):
+        return name
+    try:
+        return refs.familiar_string(str(refs.parse_reference(name).with_default_tag()))
+    except PalletError:
+        return name
 
 
 @click.command("prune")
