@@ -10,12 +10,12 @@ people) grep ``docker history`` for them.
 from __future__ import annotations
 
 import copy
-import json
 import re
 from dataclasses import dataclass
 from typing import Any
 
 from pallet.errors import PalletError, Span
+from pallet.grammar.goquote import go_quote_list, go_quote_rune
 
 HISTORY_COMMENT = "buildkit.dockerfile.v0"
 DEFAULT_SHELL = ["/bin/sh", "-c"]
@@ -26,11 +26,6 @@ DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 class HistoryLine:
     created_by: str
     empty_layer: bool
-
-
-def go_quote_list(values: list[str]) -> str:
-    """Go's ``fmt.Sprintf("%q", []string{...})``: ``["a" "b"]``."""
-    return "[" + " ".join(json.dumps(v, ensure_ascii=False) for v in values) + "]"
 
 
 def go_plain_list(values: list[str]) -> str:
@@ -194,7 +189,7 @@ def apply_healthcheck(config: dict[str, Any], healthcheck: dict[str, Any]
     fields = [go_quote_list(test)] + [
         f'"{_go_duration(healthcheck.get(k) or 0)}"'
         for k in ("Interval", "Timeout", "StartPeriod", "StartInterval")]
-    fields.append(str(healthcheck.get("Retries") or 0))
+    fields.append(go_quote_rune(healthcheck.get("Retries") or 0))   # BuildKit's %q of an int
     return out, HistoryLine("HEALTHCHECK &{" + " ".join(fields) + "}", True)
 
 

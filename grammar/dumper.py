@@ -6,38 +6,7 @@ quoted like Go's strconv.Quote, an ONBUILD trigger nested unquoted.
 
 from __future__ import annotations
 
-import unicodedata
-
-_SPECIAL = {'"': '\\"', "\\": "\\\\", "\a": "\\a", "\b": "\\b", "\f": "\\f",
-            "\n": "\\n", "\r": "\\r", "\t": "\\t", "\v": "\\v"}
-
-
-def _go_printable(ch: str) -> bool:
-    """Go's unicode.IsPrint: letters, marks, numbers, punctuation, symbols and ASCII space."""
-    if ch == " ":
-        return True
-    return unicodedata.category(ch)[0] in "LMNPS"
-
-
-def go_quote(text: str) -> str:
-    """Quote like Go's strconv.Quote."""
-    out = []
-    for ch in text:
-        code = ord(ch)
-        special = _SPECIAL.get(ch)
-        if special is not None:
-            out.append(special)
-        elif code < 0x20 or code == 0x7F:
-            out.append(f"\\x{code:02x}")
-        elif code < 0x7F or _go_printable(ch):
-            out.append(ch)
-        elif 0xD800 <= code <= 0xDFFF:
-            out.append("\\ufffd")
-        elif code < 0x10000:
-            out.append(f"\\u{code:04x}")
-        else:
-            out.append(f"\\U{code:08x}")
-    return '"' + "".join(out) + '"'
+from pallet.grammar.goquote import go_quote  # noqa: F401 (re-exported)
 
 
 def dump_node(node) -> str:

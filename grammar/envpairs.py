@@ -24,7 +24,8 @@ from dataclasses import dataclass
 
 from pallet.errors import PalletError
 
-from .substitution import _go_quote, expand_word
+from .goquote import go_quote
+from .substitution import expand_word
 from .words import parse_words
 
 __all__ = ["Pair", "PairsExpansion", "split_words", "parse_pairs", "expand_pairs"]
@@ -88,7 +89,7 @@ def parse_pairs(text: str, *, instruction: str, escape: str = "\\") -> tuple[Pai
         pairs = []
         for word in words:
             if "=" not in word:
-                raise PalletError(f"Syntax error - can't find = in {_go_quote(word)}. "
+                raise PalletError(f"Syntax error - can't find = in {go_quote(word)}. "
                                   "Must be of the form: name=value",
                                   hint="quote values that contain spaces: name=\"a b\"")
             key, _, value = word.partition("=")

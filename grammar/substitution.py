@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pallet.errors import PalletError
 
 from . import shellpattern
+from .goquote import go_quote
 
 __all__ = ["Expansion", "WordsExpansion", "SubstitutionError", "expand_word", "expand_words"]
 
@@ -54,7 +55,7 @@ class SubstitutionError(PalletError):
     (e.g. "x: is not allowed to be unset"); `message` wraps it as `docker build` prints it."""
 
     def __init__(self, reason: str, *, word: str, hint: str | None = None) -> None:
-        super().__init__(f"failed to process {_go_quote(word)}: {reason}", hint=hint)
+        super().__init__(f"failed to process {go_quote(word)}: {reason}", hint=hint)
         self.reason = reason
         self.word = word
 
@@ -382,22 +383,3 @@ def _is_space(ch: str) -> bool:
     """Go's unicode.IsSpace; Python's isspace() also counts U+001C..U+001F."""
     return ch.isspace() and ch not in "\x1c\x1d\x1e\x1f"
 
-
-def _go_quote(text: str) -> str:
-    """Go's %q, for quoting the word in messages exactly as BuildKit does."""
-    special = {'"': '\\"', "\\": "\\\\", "\a": "\\a", "\b": "\\b", "\f": "\\f",
-               "\n": "\\n", "\r": "\\r", "\t": "\\t", "\v": "\\v"}
-    out = []
-    for ch in text:
-        code = ord(ch)
-        if ch in special:
-            out.append(special[ch])
-        elif code < 0x20 or code == 0x7F:
-            out.append(f"\\x{code:02x}")
-        elif ch == " " or ch.isprintable():
-            out.append(ch)
-        elif code < 0x10000:
-            out.append(f"\\u{code:04x}")
-        else:
-            out.append(f"\\U{code:08x}")
-    return '"' + "".join(out) + '"'

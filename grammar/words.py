@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 
+from pallet.grammar.goquote import go_quote
 from pallet.grammar.lines import GO_SPACE
 
 _SPLIT_WS_ONCE = re.compile(r"[\t\v\f\r ]+")
@@ -85,14 +86,9 @@ def parse_name_val(rest: str, keyword: str, escape: str) -> list[str]:
     out: list[str] = []
     for word in words:
         if "=" not in word:
-            raise ValueError(f"Syntax error - can't find = in {_go_quote(word)}. "
+            raise ValueError(f"Syntax error - can't find = in {go_quote(word)}. "
                              "Must be of the form: name=value")
         key, value = word.split("=", 1)
         out += [key, value, "="]
     return out
 
-
-def _go_quote(text: str) -> str:
-    from pallet.grammar.dumper import go_quote
-
-    return go_quote(text)

@@ -134,6 +134,20 @@ def test_metadata_history_lines_follow_buildkit():
     assert all(steps[i].history["empty_layer"] for i in ("0.1", "0.2", "0.3", "0.4", "0.5"))
 
 
+def test_healthcheck_history_is_buildkits_percent_q_of_the_config():
+    # BuildKit writes fmt.Sprintf("HEALTHCHECK %q", config): durations quoted, the retries int
+    # as a quoted rune ('\n' for 10), seen in images BuildKit built.
+    built = _plan("FROM img\nHEALTHCHECK --interval=1m --timeout=10s --retries=10 CMD kong health\n"
+                  'HEALTHCHECK --retries=3 CMD ["true", "a b"]\nHEALTHCHECK NONE\n')
+    steps = _steps(built)
+    assert steps["0.1"].history["created_by"] == \
+        'HEALTHCHECK &{["CMD-SHELL" "kong health"] "1m0s" "10s" "0s" "0s" \'\\n\'}'
+    assert steps["0.2"].history["created_by"] == \
+        'HEALTHCHECK &{["CMD" "true" "a b"] "0s" "0s" "0s" "0s" \'\\x03\'}'
+    assert steps["0.3"].history["created_by"] == \
+        'HEALTHCHECK &{["NONE"] "0s" "0s" "0s" "0s" \'\\x00\'}'
+
+
 def test_heredoc_run_with_shebang_becomes_a_script():
     built = _plan("FROM img\nRUN <<EOF\n#!/bin/sh\necho hi\nEOF\n")
     run = _steps(built)["0.1"].run
