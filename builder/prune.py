@@ -56,7 +56,7 @@ def _content_bytes(directory: Path) -> int:
 
 def prune_cache(root: Path, *, all_records: bool, older_than_s: float | None,
                 keep_storage: int | None) -> PruneResult:
-    from pallet.runtime.images import referenced_blobs
+    from pallet.runtime.image_removal import container_roots, referenced_blobs
     from pallet.runtime.store import Store
 
     store = Store.open(root)
@@ -83,8 +83,11 @@ def prune_cache(root: Path, *, all_records: bool, older_than_s: float | None,
         while kept and size_of(kept) > keep_storage:
             doomed.append(kept.pop(0))
     reclaimed = 0
-    with store.lock():
+    # The gc lock waits for builds (they hold a lease from a cache hit until the image that
+    # reuses the layer is committed), as garbage collection does.
+    with store.gc_lock(), store.lock():
         image_blobs, image_diff_ids = referenced_blobs(store)
+        image_diff_ids |= container_roots(store)   # a container outlives its image's rmi -f
         alive = {r.layer.digest for _, r in kept if r.layer}
         for path, record in doomed:
             path.unlink(missing_ok=True)

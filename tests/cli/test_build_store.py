@@ -143,3 +143,20 @@ def test_system_prune_removes_stopped_containers_dangling_images_and_with_a_the_
     assert run_pallet("builder", "du", root=root).stdout.decode().startswith("Records:\t0")
     check = run_pallet("system", "check", root=root)
     assert check.returncode == 0 and " 0 problem(s)" in check.stdout.decode()
+
+
+def test_a_container_keeps_its_layers_through_rmi_f_and_every_prune(root, context):
+    _build(root, context, "app:1")
+    assert run_pallet("create", "--name", "keeps", "app:1", "cat", "/hello.txt",
+                      root=root).returncode == 0
+    assert run_pallet("rmi", "-f", "app:1", "busybox", root=root).returncode == 0
+    for prune in (("builder", "prune", "-a", "-f"), ("image", "prune", "-a", "-f"),
+                  ("system", "check", "--repair")):
+        assert run_pallet(*prune, root=root).returncode == 0, prune
+    started = run_pallet("start", "-a", "keeps", root=root)
+    assert started.returncode == 0 and started.stdout == b"hello\n", started.stderr
+    check = run_pallet("system", "check", root=root).stdout.decode()
+    assert "0 problem(s), 0 leftover(s)" in check, check
+    # Removing the container frees what only it held, as Docker frees the layers then.
+    assert run_pallet("rm", "keeps", root=root).returncode == 0
+    assert list((root / "layers").iterdir()) == []
