@@ -90,6 +90,7 @@ def _run_once(store: cs.ContainerStore, record: cs.ContainerRecord, attach: Atta
     log = LogWriter(record.directory / f"{record.id}-json.log")
     pipes: dict[int, str] = {}
     child_ends: list[int] = []
+    held: list[int] = []   # our ends the container must not see closed while it runs
     pty_master = None
     try:
         if spec.tty:
@@ -99,7 +100,14 @@ def _run_once(store: cs.ContainerStore, record: cs.ContainerRecord, attach: Atta
             err_r, err_w = os.pipe2(os.O_CLOEXEC)
             pipes.update({out_r: "stdout", err_r: "stderr"})
             child_ends += [out_w, err_w]
-            child_stdio = (attach.stdin, out_w, err_w)
+            stdin = attach.stdin
+            if stdin is None and record.config["Config"].get("OpenStdin"):
+                # `run -d -i`: Docker keeps the stdin of a detached container open (nothing
+                # writes to it until an attach), so `cat` waits instead of reading EOF.
+                stdin, stdin_w = os.pipe2(os.O_CLOEXEC)
+                child_ends.append(stdin)
+                held.append(stdin_w)
+            child_stdio = (stdin, out_w, err_w)
         try:
             running = start_container(spec, stdin=child_stdio[0], stdout=child_stdio[1],
                                       stderr=child_stdio[2])
@@ -141,7 +149,7 @@ def _run_once(store: cs.ContainerStore, record: cs.ContainerRecord, attach: Atta
                            FinishedAt=cs.now(), MonitorPid=0, MonitorStart=None)
         return status
     finally:
-        for fd in child_ends + list(pipes):
+        for fd in child_ends + list(pipes) + held:
             try:
                 os.close(fd)
             except OSError:

@@ -288,3 +288,18 @@ def test_cp_never_follows_container_symlinks_onto_the_host(root, tmp_path):
     inside = pallet(root, "exec", "evil", "cat", "/tmp/trap")
     assert out(inside) == "overwritten\n"  # it landed in the container, as a file
     pallet(root, "rm", "-f", "evil")
+
+
+def test_detached_interactive_container_keeps_its_stdin_open(root):
+    # `run -d -i`: Docker holds the container's stdin open, so a reader waits instead of
+    # reading EOF; without -i the same `cat` ends at once.
+    waiting = detached(root, "-i", "--name", "reader", "busybox", "cat")
+    done = detached(root, "--name", "eof", "busybox", "cat")
+    assert out(pallet(root, "wait", done)) == "0\n"
+    time.sleep(0.5)
+    assert state(root, waiting)["Running"] is True
+    assert pallet(root, "exec", "reader", "true").returncode == 0
+    assert pallet(root, "stop", "-t", "1", "reader").returncode == 0
+    assert state(root, waiting)["ExitCode"] == 137   # cat is PID 1: SIGTERM does not end it
+    pallet(root, "rm", "reader", "eof")
+    assert not container_leftovers(root, waiting)
