@@ -41,7 +41,7 @@ def parse_signal(name: str | int) -> int:
 
 
 def create_container(root: Path, options: CreateOptions) -> cs.ContainerRecord:
-    from pallet.runtime.images import resolve_image
+    from pallet.runtime.images import ImageNotFound, resolve_image
     from pallet.runtime.layers import layer_dirs
     from pallet.runtime.store import Store
 
@@ -57,7 +57,7 @@ def create_container(root: Path, options: CreateOptions) -> cs.ContainerRecord:
             image = resolve_image(image_store, options.image)
         except PalletError as error:
             raise PalletError(f"Unable to find image '{options.image}' locally"
-                              if "No such image" in error.message else error.message,
+                              if isinstance(error, ImageNotFound) else error.message,
                               hint=error.hint, exit_code=125) from error
         return _create(store, root, options, image, layer_dirs(image_store, image))
 

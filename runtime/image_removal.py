@@ -6,10 +6,11 @@
     remove_image(store, reference: str, *, force: bool = False) -> list[tuple[str, str]]
         ("Untagged", "busybox:latest") / ("Deleted", "sha256:...") lines (the image ID, then
         the chain IDs of the layers no other image or container holds). By name: untag; the
-        image goes when its last name does, unless a container uses it (then an error, or with
-        force the image stays as a dangling <none> image for the container). By ID: refused if
-        a running container uses it (even with force), or, unless force, if the image has
-        several names or a stopped container uses it. Conflicts raise ImageConflict.
+        image goes when its last name does, unless a container uses it (then an error; with
+        force it goes all the same, except that a running container's image stays, nameless).
+        By ID: refused if a running container uses it (even with force), or, unless force, if
+        the image has several names or a stopped container uses it. Conflicts raise
+        ImageConflict. A container whose image was removed keeps its layers (container_roots).
     class ImageConflict(PalletError)   the daemon-side refusals (the CLI prints Docker's
         "Error response from daemon: conflict: ..." for these)
     referenced_blobs(store) -> (blob digests, diff IDs) reachable from index.json (images only)
