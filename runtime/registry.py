@@ -1,0 +1,235 @@
+"""An OCI Distribution client: manifests and blobs over HTTP(S), anonymous token auth.
+
+    RegistryClient(domain, repository, *, push=False)
+        .get_manifest(reference) -> Manifest     tag or digest; verified when fetched by digest
+        .open_blob(digest) -> readable response  (follows redirects to blob storage)
+        .open_manifest(digest) -> readable response
+        .has_blob(digest) -> bool
+        .upload_blob(stream, digest, size)       monolithic: POST then PUT ?digest=
+        .put_manifest(reference, data, media_type) -> digest the registry reports
+    RegistryError(PalletError)                   with Docker's texts ("manifest unknown", ...)
+
+The protocol (opencontainers/distribution-spec, ../shared/docs/field-notes.md section E):
+GET /v2/ first; a 401 with `WWW-Authenticate: Bearer realm=...,service=...` is answered by an
+anonymous token from the realm, cached for the client's scope, and the request is retried once.
+Registries on loopback addresses are spoken to over plain HTTP (Docker treats 127.0.0.0/8 and
+localhost as insecure registries by default); every other one over HTTPS with verification.
+Written on http.client rather than a third-party HTTP library: four verbs, redirects and one
+auth scheme are all a registry needs, and the CLI's start-up stays free of them.
+"""
+
+from __future__ import annotations
+
+import http.client
+import ipaddress
+import json
+import re
+import urllib.parse
+from dataclasses import dataclass
+
+from pallet.errors import PalletError
+
+DOCKER_HUB = "registry-1.docker.io"
+MANIFEST_ACCEPT = ", ".join((
+    "application/vnd.oci.image.index.v1+json",
+    "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+    "application/vnd.docker.distribution.manifest.v2+json",
+))
+MANIFEST_LIMIT = 4 << 20
+TIMEOUT = 60
+CHUNK = 1 << 20
+
+
+class RegistryError(PalletError):
+    """The registry refused or failed (Docker prints these as daemon errors)."""
+
+
+@dataclass(frozen=True)
+class Manifest:
+    data: bytes
+    media_type: str
+    digest: str
+
+
+def _is_loopback(host: str) -> bool:
+    name = host.rsplit(":", 1)[0] if not host.startswith("[") else host[1:host.index("]")]
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def _sha256(data: bytes) -> str:
+    from pallet.runtime.store import new_sha256
+
+    digest = new_sha256(len(data))
+    digest.update(data)
+    return "sha256:" + digest.hexdigest()
+
+
+class RegistryClient:
+    def __init__(self, domain: str, repository: str, *, push: bool = False) -> None:
+        self.host = DOCKER_HUB if domain == "docker.io" else domain
+        self.scheme = "http" if _is_loopback(self.host) else "https"
+        self.repository = repository
+        self.scope = f"repository:{repository}:{'pull,push' if push else 'pull'}"
+        self.token: str | None = None
+
+    # -- transport ----------------------------------------------------------------------------
+
+    def _connection(self, scheme: str, netloc: str) -> http.client.HTTPConnection:
+        if scheme == "https":
+            return http.client.HTTPSConnection(netloc, timeout=TIMEOUT)
+        return http.client.HTTPConnection(netloc, timeout=TIMEOUT)
+
+    def _url(self, path: str) -> str:
+        return f"{self.scheme}://{self.host}{path}"
+
+    def request(self, method: str, url: str, *, headers: dict | None = None, body=None,
+                ok=(200,), redirects: int = 5, authorized: bool = False):
+        """Send one request (following redirects, answering one auth challenge); return the
+        open response when its status is in ok, else raise RegistryError."""
+        headers = dict(headers or {})
+        if self.token and urllib.parse.urlsplit(url).netloc == self.host:
+            headers["Authorization"] = f"Bearer {self.token}"
+        parts = urllib.parse.urlsplit(url)
+        connection = self._connection(parts.scheme, parts.netloc)
+        target = parts.path + (f"?{parts.query}" if parts.query else "")
+        try:
+            connection.request(method, target, body=body, headers=headers)
+            response = connection.getresponse()
+        except (OSError, http.client.HTTPException) as error:
+            connection.close()
+            raise RegistryError(f'{method.title() if method == "GET" else method} "{url}": '
+                                f"{_describe(error, parts.netloc)}",
+                                hint="check the registry address and that it is running") from error
+        if response.status in (301, 302, 303, 307, 308) and redirects > 0:
+            location = response.getheader("Location") or ""
+            response.read()
+            connection.close()
+            # Blob storage (S3 and the like) rejects our registry token: drop it off-host.
+            return self.request("GET" if response.status == 303 else method,
+                                urllib.parse.urljoin(url, location), headers={
+                                    k: v for k, v in headers.items() if k != "Authorization"},
+                                body=body, ok=ok, redirects=redirects - 1, authorized=authorized)
+        if response.status == 401 and not authorized:
+            challenge = response.getheader("WWW-Authenticate") or ""
+            response.read()
+            connection.close()
+            self._authenticate(challenge)
+            return self.request(method, url, headers=headers, body=body, ok=ok,
+                                redirects=redirects, authorized=True)
+        if response.status not in ok:
+            raise self._error(response, method, url)
+        response.connection = connection  # closed by the caller with the response
+        return response
+
+    def _authenticate(self, challenge: str) -> None:
+        scheme, _, params = challenge.partition(" ")
+        fields = dict(re.findall(r'(\w+)="([^"]*)"', params))
+        if scheme.lower() != "bearer" or "realm" not in fields:
+            raise RegistryError("unauthorized: authentication required",
+                                hint="pallet speaks to registries anonymously (no login yet)")
+        query = {"scope": fields.get("scope") or self.scope}
+        if fields.get("service"):
+            query["service"] = fields["service"]
+        url = fields["realm"] + ("&" if "?" in fields["realm"] else "?") + \
+            urllib.parse.urlencode(query)
+        saved, self.token = self.token, None
+        try:
+            response = self.request("GET", url, ok=(200,), authorized=True)
+            document = json.loads(_read_limited(response, MANIFEST_LIMIT) or b"{}")
+        except (ValueError, RegistryError) as error:
+            self.token = saved
+            raise RegistryError(f"unauthorized: cannot get a token from {fields['realm']}: "
+                                f"{getattr(error, 'message', error)}") from error
+        self.token = document.get("token") or document.get("access_token")
+
+    def _error(self, response, method: str, url: str) -> RegistryError:
+        body = _read_limited(response, MANIFEST_LIMIT)
+        response.close()
+        try:
+            errors = json.loads(body).get("errors") or []
+            first = errors[0]
+            text = f"{first.get('code', '').lower().replace('_', ' ')}: {first.get('message', '')}"
+        except (ValueError, AttributeError, IndexError, TypeError):
+            text = f"{response.status} {response.reason}"
+        error = RegistryError(text.strip(": "))
+        error.status = response.status
+        return error
+
+    # -- API ----------------------------------------------------------------------------------
+
+    def ping(self) -> None:
+        response = self.request("GET", self._url("/v2/"), ok=(200,))
+        response.read()
+        response.close()
+
+    def get_manifest(self, reference: str) -> Manifest:
+        response = self.request("GET", self._url(f"/v2/{self.repository}/manifests/{reference}"),
+                                headers={"Accept": MANIFEST_ACCEPT})
+        data = _read_limited(response, MANIFEST_LIMIT)
+        response.close()
+        media_type = (response.getheader("Content-Type") or "").split(";")[0].strip()
+        digest = _sha256(data)
+        if reference.startswith("sha256:") and digest != reference:
+            raise RegistryError(f"manifest verification failed for digest {reference}",
+                                hint="the registry served other content; nothing was stored")
+        try:
+            media_type = json.loads(data).get("mediaType") or media_type
+        except (ValueError, AttributeError) as error:
+            raise RegistryError(f"invalid manifest for {self.repository}:{reference}") from error
+        return Manifest(data=data, media_type=media_type, digest=digest)
+
+    def open_blob(self, digest: str):
+        return self.request("GET", self._url(f"/v2/{self.repository}/blobs/{digest}"))
+
+    def open_manifest(self, digest: str):
+        return self.request("GET", self._url(f"/v2/{self.repository}/manifests/{digest}"),
+                            headers={"Accept": MANIFEST_ACCEPT})
+
+    def has_blob(self, digest: str) -> bool:
+        response = self.request("HEAD", self._url(f"/v2/{self.repository}/blobs/{digest}"),
+                                ok=(200, 404))
+        response.read()
+        response.close()
+        return response.status == 200
+
+    def upload_blob(self, stream, digest: str, size: int) -> None:
+        started = self.request("POST", self._url(f"/v2/{self.repository}/blobs/uploads/"),
+                               headers={"Content-Length": "0"}, ok=(202,))
+        location = started.getheader("Location") or ""
+        started.read()
+        started.close()
+        url = urllib.parse.urljoin(self._url("/"), location)
+        url += ("&" if "?" in url else "?") + urllib.parse.urlencode({"digest": digest})
+        done = self.request("PUT", url, body=stream, ok=(201, 204), headers={
+            "Content-Type": "application/octet-stream", "Content-Length": str(size)})
+        done.read()
+        done.close()
+
+    def put_manifest(self, reference: str, data: bytes, media_type: str) -> str:
+        response = self.request("PUT", self._url(f"/v2/{self.repository}/manifests/{reference}"),
+                                body=data, ok=(201, 200), headers={"Content-Type": media_type})
+        response.read()
+        response.close()
+        return response.getheader("Docker-Content-Digest") or _sha256(data)
+
+
+def _read_limited(response, limit: int) -> bytes:
+    data = response.read(limit + 1)
+    if len(data) > limit:
+        raise RegistryError(f"response larger than {limit} bytes", hint="not a registry answer")
+    return data
+
+
+def _describe(error: BaseException, netloc: str) -> str:
+    """Go's dial errors, which is how Docker words an unreachable registry."""
+    if isinstance(error, ConnectionRefusedError):
+        return f"dial tcp {netloc}: connect: connection refused"
+    if isinstance(error, TimeoutError):
+        return f"dial tcp {netloc}: i/o timeout"
+    return str(error) or type(error).__name__

@@ -1,0 +1,155 @@
+"""push and pull against a real registry (Debian's docker-registry), judged by skopeo and by a
+private Docker engine pulling what pallet pushed and pushing what pallet pulls."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+
+from tests.cli.ctr_helpers import out, pallet
+from tests.dockerd import dockerd  # noqa: F401  (module-scoped fixture)
+from tests.images import make_busybox_image
+from tests.registry import private_registry
+
+pytestmark = [pytest.mark.server, pytest.mark.root]
+
+
+@pytest.fixture
+def registry(tmp_path):
+    with private_registry(tmp_path / "registry") as running:
+        yield running
+
+
+@pytest.fixture
+def pushed(tmp_path, registry):
+    """(store root, reference, image ID): busybox pushed to the registry."""
+    root = tmp_path / "store"
+    image_id = make_busybox_image(root, "busybox:latest")
+    reference = f"{registry.host}/team/bb:1"
+    assert pallet(root, "tag", "busybox", reference).returncode == 0
+    result = pallet(root, "push", reference)
+    assert result.returncode == 0, result.stderr
+    return root, reference, image_id, out(result)
+
+
+def _skopeo(*args: str) -> dict:
+    result = subprocess.run(["skopeo", *args], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_push_then_pull_into_a_fresh_store_gives_the_same_image(tmp_path, registry, pushed):
+    root, reference, image_id, push_output = pushed
+    lines = push_output.splitlines()
+    assert lines[0] == f"The push refers to repository [{registry.host}/team/bb]"
+    assert lines[1].endswith(": Pushed")
+    digest = lines[-1].split("digest: ")[1].split()[0]
+    assert lines[-1] == f"1: digest: {digest} size: {lines[-1].rsplit(' ', 1)[1]}"
+    # skopeo, as the format judge: the manifest pallet pushed and the config it names
+    inspected = _skopeo("inspect", "--tls-verify=false", f"docker://{reference}")
+    assert inspected["Digest"] == digest
+    config = _skopeo("inspect", "--config", "--tls-verify=false", f"docker://{reference}")
+    assert config["rootfs"]["type"] == "layers"
+    raw = _skopeo("inspect", "--raw", "--tls-verify=false", f"docker://{reference}")
+    assert raw["config"]["digest"] == image_id
+    assert [layer["mediaType"] for layer in raw["layers"]] == \
+        ["application/vnd.oci.image.layer.v1.tar+gzip"]   # compressed for the wire
+
+    again = pallet(root, "push", reference)
+    assert again.returncode == 0 and ": Layer already exists\n" in out(again)
+    assert out(again).splitlines()[-1] == lines[-1]      # same bytes, same digest
+
+    fresh = tmp_path / "fresh"
+    pulled = pallet(fresh, "pull", reference)
+    assert pulled.returncode == 0, pulled.stderr
+    assert out(pulled).splitlines() == [
+        f"1: Pulling from {registry.host}/team/bb",
+        f"{raw['layers'][0]['digest'][7:19]}: Pull complete",
+        f"Digest: {digest}",
+        f"Status: Downloaded newer image for {reference}",
+        reference]
+    assert out(pallet(fresh, "image", "inspect", "-f", "{{.Id}}", reference)).strip() == image_id
+    ran = pallet(fresh, "run", "--rm", reference, "echo", "pulled")
+    assert ran.returncode == 0 and out(ran) == "pulled\n"
+    up_to_date = pallet(fresh, "pull", "-q", reference)
+    assert out(up_to_date) == reference + "\n"
+    assert "Status: Image is up to date" in out(pallet(fresh, "pull", reference))
+    by_digest = pallet(tmp_path / "third", "pull", f"{registry.host}/team/bb@{digest}")
+    assert by_digest.returncode == 0, by_digest.stderr
+
+
+def test_pull_picks_the_platform_from_an_index(tmp_path, registry, pushed):
+    from pallet.runtime.registry import RegistryClient
+
+    _, reference, image_id, push_output = pushed
+    digest = push_output.splitlines()[-1].split("digest: ")[1].split()[0]
+    size = int(push_output.splitlines()[-1].rsplit(" ", 1)[1])
+    index = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+             "manifests": [
+                 {"mediaType": "application/vnd.oci.image.manifest.v1+json", "size": size,
+                  "digest": digest, "platform": {"os": "linux", "architecture": "arm64"}},
+                 {"mediaType": "application/vnd.oci.image.manifest.v1+json", "size": size,
+                  "digest": digest, "platform": {"os": "linux", "architecture": "amd64"}}]}
+    client = RegistryClient(registry.host, "team/bb", push=True)
+    client.put_manifest("multi", json.dumps(index).encode(), index["mediaType"])
+    fresh = tmp_path / "fresh"
+    pulled = pallet(fresh, "pull", f"{registry.host}/team/bb:multi")
+    assert pulled.returncode == 0, pulled.stderr
+    assert out(pallet(fresh, "images", "-q", "--no-trunc")).split() == [image_id]
+    refused = pallet(tmp_path / "arm", "pull", "--platform", "linux/s390x",
+                     f"{registry.host}/team/bb:multi")
+    assert refused.returncode != 0 and "s390x" in refused.stderr.decode()
+
+
+def test_a_corrupt_blob_in_the_registry_fails_the_pull_and_stores_nothing(tmp_path, registry,
+                                                                          pushed):
+    _, reference, _, _ = pushed
+    raw = _skopeo("inspect", "--raw", "--tls-verify=false", f"docker://{reference}")
+    layer = registry.blob_file(raw["layers"][0]["digest"])
+    data = bytearray(layer.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    layer.write_bytes(bytes(data))
+    fresh = tmp_path / "fresh"
+    pulled = pallet(fresh, "pull", reference)
+    assert pulled.returncode == 1
+    assert "Traceback" not in pulled.stderr.decode()
+    assert out(pallet(fresh, "images", "-aq")) == ""
+    blobs = fresh / "oci/blobs/sha256"
+    assert not blobs.exists() or list(blobs.iterdir()) == []
+    check = out(pallet(fresh, "system", "check"))
+    assert "0 problem(s), 0 leftover(s)" in check, check
+
+
+@pytest.mark.docker
+def test_docker_and_pallet_exchange_images_through_the_registry(tmp_path, registry, pushed,
+                                                                dockerd):  # noqa: F811
+    root, reference, image_id, _ = pushed
+    # Docker pulls what pallet pushed (127.0.0.0/8 registries are plain HTTP for both).
+    dockerd.docker("pull", reference)
+    assert dockerd.docker("image", "inspect", "-f", "{{.Id}}", reference).stdout.decode().strip() \
+        == image_id
+    ran = dockerd.docker("run", "--rm", "--network", "none", reference, "echo", "from pallet")
+    assert ran.stdout == b"from pallet\n"
+    # pallet pulls what Docker pushed (Docker's own manifest and gzip layers).
+    theirs = f"{registry.host}/team/bb:from-docker"
+    dockerd.docker("tag", reference, theirs)
+    dockerd.docker("push", theirs)
+    fresh = tmp_path / "fresh"
+    pulled = pallet(fresh, "pull", theirs)
+    assert pulled.returncode == 0, pulled.stderr
+    assert out(pallet(fresh, "image", "inspect", "-f", "{{.Id}}", theirs)).strip() == image_id
+    dockerd.docker("rmi", reference, theirs)
+
+
+@pytest.mark.docker
+def test_registry_errors_read_as_dockers(tmp_path, registry, pushed, dockerd):  # noqa: F811
+    root, reference, _, _ = pushed
+    for args in (("pull", f"{registry.host}/team/bb:nope"),
+                 ("pull", "127.0.0.1:9/team/bb:1"),
+                 ("push", f"{registry.host}/team/absent:1")):
+        theirs = dockerd.docker(*args, check=False)
+        ours = pallet(tmp_path / "errors", *args)
+        assert (ours.returncode, ours.stderr.decode()) == \
+            (theirs.returncode, theirs.stderr.decode()), args
