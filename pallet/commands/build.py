@@ -108,9 +108,9 @@ def _parse_size(text: str | None) -> int | None:
 @click.option("--memory", "-m", "memory", help="Memory limit for RUN steps")
 @click.option("--cpus", type=float, help="Number of CPUs for RUN steps")
 @click.option("--cache-from", "cache_from", multiple=True,
-              help="External cache sources (type=local,src=path/to/dir)")
+              help="External cache sources (type=local,src=path/to/dir or type=registry,ref=host/repo:tag)")
 @click.option("--cache-to", "cache_to", multiple=True,
-              help="Cache export destinations (type=local,dest=path/to/dir[,mode=max])")
+              help="Cache export destinations (type=local,dest=path/to/dir or type=registry,ref=host/repo:tag; [,mode=max])")
 @click.option("--compression", default="none", type=click.Choice(["none", "gzip", "zstd"]),
               help="Layer blob compression in the local store (default none, like Docker's "
                    "local layers; registries get compressed layers at push)")

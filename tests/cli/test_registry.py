@@ -153,3 +153,32 @@ def test_registry_errors_read_as_dockers(tmp_path, registry, pushed, dockerd):  
         ours = pallet(tmp_path / "errors", *args)
         assert (ours.returncode, ours.stderr.decode()) == \
             (theirs.returncode, theirs.stderr.decode()), args
+
+
+def test_build_cache_travels_through_a_registry(tmp_path, registry):
+    from tests.builder.conftest import write_tree
+
+    context = write_tree(tmp_path / "ctx", {
+        "Dockerfile": "FROM busybox\nCOPY a.txt /a.txt\nRUN cat /a.txt > /b.txt\n",
+        "a.txt": "cached\n"})
+    import shutil
+
+    first, fresh = tmp_path / "first", tmp_path / "fresh"
+    make_busybox_image(first, "busybox:latest")
+    shutil.copytree(first, fresh, symlinks=True)   # the same base image, nothing built yet
+    ref = f"{registry.host}/team/cache:main"
+    # A cache the registry does not have yet is no error (the first CI run).
+    built = pallet(first, "build", "-q", "--cache-from", f"type=registry,ref={ref}",
+                   "--cache-to", f"type=registry,ref={ref}", str(context))
+    assert built.returncode == 0, built.stderr
+    raw = _skopeo("inspect", "--raw", "--tls-verify=false", f"docker://{ref}")
+    assert raw["artifactType"] == "application/vnd.pallet.buildcache.v1"
+    again = pallet(fresh, "build", "--progress", "plain", "--cache-from",
+                   f"type=registry,ref={ref}", str(context))
+    assert again.returncode == 0, again.stderr
+    log = again.stderr.decode()
+    assert log.count("CACHED") == 2 and log.count("DONE") == 1, log   # no step ran
+    assert out(pallet(fresh, "images", "-q", "--no-trunc")).split()[0] == \
+        out(pallet(first, "images", "-q", "--no-trunc")).split()[0]
+    refused = pallet(fresh, "build", "-q", "--cache-to", "type=registry", str(context))
+    assert refused.returncode == 1 and "needs ref=" in refused.stderr.decode()
