@@ -1,6 +1,6 @@
 """An OCI Distribution client: manifests and blobs over HTTP(S), anonymous token auth.
 
-    RegistryClient(domain, repository, *, push=False)
+    RegistryClient(domain, repository, *, push=False, credentials=None)   (None: the stored login)
         .get_manifest(reference) -> Manifest     tag or digest; verified when fetched by digest
         .open_blob(digest) -> readable response  (follows redirects to blob storage)
         .open_manifest(digest) -> readable response
@@ -10,8 +10,10 @@
     RegistryError(PalletError)                   with Docker's texts ("manifest unknown", ...)
 
 The protocol (opencontainers/distribution-spec, ../shared/docs/field-notes.md section E):
-GET /v2/ first; a 401 with `WWW-Authenticate: Bearer realm=...,service=...` is answered by an
-anonymous token from the realm, cached for the client's scope, and the request is retried once.
+GET /v2/ first; a 401 with `WWW-Authenticate: Bearer realm=...,service=...` is answered by a
+token from the realm (anonymous, or asked for with the stored credentials), cached for the
+client's scope, and the request is retried once; a `Basic` challenge is answered with the stored
+credentials (pallet.runtime.credentials: Docker's config.json, so `docker login` counts).
 Registries on loopback addresses are spoken to over plain HTTP (Docker treats 127.0.0.0/8 and
 localhost as insecure registries by default); every other one over HTTPS with verification.
 Written on http.client rather than a third-party HTTP library: four verbs, redirects and one
@@ -71,12 +73,24 @@ def _sha256(data: bytes) -> str:
 
 
 class RegistryClient:
-    def __init__(self, domain: str, repository: str, *, push: bool = False) -> None:
+    def __init__(self, domain: str, repository: str, *, push: bool = False,
+                 credentials: tuple[str, str] | None = None) -> None:
+        from pallet.runtime import credentials as stored
+
         self.host = DOCKER_HUB if domain == "docker.io" else domain
         self.scheme = "http" if _is_loopback(self.host) else "https"
         self.repository = repository
-        self.scope = f"repository:{repository}:{'pull,push' if push else 'pull'}"
+        # no repository (login): a token for the registry itself, as `docker login` asks
+        self.scope = f"repository:{repository}:{'pull,push' if push else 'pull'}" if repository else ""
         self.token: str | None = None
+        self.credentials = credentials if credentials is not None else stored.lookup(domain)
+        self.basic = False   # the registry asked for HTTP Basic (not a token)
+
+    def _basic_header(self) -> str:
+        import base64
+
+        user, password = self.credentials
+        return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
 
     # -- transport ----------------------------------------------------------------------------
 
@@ -93,8 +107,11 @@ class RegistryClient:
         """Send one request (following redirects, answering one auth challenge); return the
         open response when its status is in ok, else raise RegistryError."""
         headers = dict(headers or {})
-        if self.token and urllib.parse.urlsplit(url).netloc == self.host:
-            headers["Authorization"] = f"Bearer {self.token}"
+        if urllib.parse.urlsplit(url).netloc == self.host and "Authorization" not in headers:
+            if self.token:
+                headers["Authorization"] = f"Bearer {self.token}"
+            elif self.basic and self.credentials:
+                headers["Authorization"] = self._basic_header()
         parts = urllib.parse.urlsplit(url)
         connection = self._connection(parts.scheme, parts.netloc)
         target = parts.path + (f"?{parts.query}" if parts.query else "")
@@ -120,6 +137,7 @@ class RegistryClient:
             response.read()
             connection.close()
             self._authenticate(challenge)
+            headers.pop("Authorization", None)
             return self.request(method, url, headers=headers, body=body, ok=ok,
                                 redirects=redirects, authorized=True)
         if response.status not in ok:
@@ -130,17 +148,23 @@ class RegistryClient:
     def _authenticate(self, challenge: str) -> None:
         scheme, _, params = challenge.partition(" ")
         fields = dict(re.findall(r'(\w+)="([^"]*)"', params))
+        if scheme.lower() == "basic" and self.credentials:
+            self.basic = True
+            return
         if scheme.lower() != "bearer" or "realm" not in fields:
             raise RegistryError("unauthorized: authentication required",
-                                hint="pallet speaks to registries anonymously (no login yet)")
-        query = {"scope": fields.get("scope") or self.scope}
+                                hint="log in first: pallet login " + self.host)
+        query = {}
+        if fields.get("scope") or self.scope:
+            query["scope"] = fields.get("scope") or self.scope
         if fields.get("service"):
             query["service"] = fields["service"]
         url = fields["realm"] + ("&" if "?" in fields["realm"] else "?") + \
             urllib.parse.urlencode(query)
         saved, self.token = self.token, None
+        headers = {"Authorization": self._basic_header()} if self.credentials else {}
         try:
-            response = self.request("GET", url, ok=(200,), authorized=True)
+            response = self.request("GET", url, headers=headers, ok=(200,), authorized=True)
             document = json.loads(_read_limited(response, MANIFEST_LIMIT) or b"{}")
         except (ValueError, RegistryError) as error:
             self.token = saved

@@ -52,11 +52,20 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+def _bcrypt(password: str) -> str:
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)   # crypt: fine on 3.11
+        import crypt
+    return crypt.crypt(password, crypt.mksalt(crypt.METHOD_BLOWFISH))
+
+
 def _ready(port: int) -> bool:
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
     try:
         connection.request("GET", "/v2/")
-        return connection.getresponse().status == 200
+        return connection.getresponse().status in (200, 401)
     except OSError:
         return False
     finally:
@@ -64,12 +73,20 @@ def _ready(port: int) -> bool:
 
 
 @contextlib.contextmanager
-def private_registry(directory: Path, start_timeout: float = 30) -> Iterator[Registry]:
+def private_registry(directory: Path, start_timeout: float = 30,
+                     users: dict[str, str] | None = None) -> Iterator[Registry]:
+    """users: name -> password; the registry then wants HTTP Basic auth (htpasswd, bcrypt)."""
     directory.mkdir(parents=True, exist_ok=True)
     storage = directory / "storage"
     port = _free_port()
     config = directory / "config.yml"
-    config.write_text(CONFIG.format(storage=storage, port=port))
+    text = CONFIG.format(storage=storage, port=port)
+    if users:
+        htpasswd = directory / "htpasswd"
+        htpasswd.write_text("".join(f"{name}:{_bcrypt(password)}\n"
+                                    for name, password in users.items()))
+        text += f"auth:\n  htpasswd:\n    realm: pallet-tests\n    path: {htpasswd}\n"
+    config.write_text(text)
     log = open(directory / "registry.log", "wb")
     process = subprocess.Popen([REGISTRY, "serve", str(config)], stdout=log, stderr=log)
     try:

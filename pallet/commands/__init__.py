@@ -20,6 +20,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "load": ("pallet.commands.transfer", "load", "Load an image from a tar archive or STDIN"),
     "pull": ("pallet.commands.registry", "pull", "Download an image from a registry"),
     "push": ("pallet.commands.registry", "push", "Upload an image to a registry"),
+    "login": ("pallet.commands.registry", "login", "Log in to a registry"),
+    "logout": ("pallet.commands.registry", "logout", "Log out from a registry"),
     "system": ("pallet.commands.system", "system", "Manage pallet (df, prune, check)"),
     # containers
     "run": ("pallet.commands.containers", "run", "Create and run a new container from an image"),

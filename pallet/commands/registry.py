@@ -6,6 +6,8 @@ import sys
 
 import click
 
+from pallet.errors import PalletError
+
 
 def _store(ctx: click.Context):
     from pallet.runtime.store import Store
@@ -71,3 +73,53 @@ def push(ctx, name, quiet):
     for diff_id, uploaded in reversed(result.layers):   # Docker lists the top layer first
         click.echo(f"{diff_id[7:19]}: {'Pushed' if uploaded else 'Layer already exists'}")
     click.echo(f"{result.tag}: digest: {result.digest} size: {result.size}")
+
+
+@click.command("login")
+@click.argument("server", required=False)
+@click.option("-u", "--username", default=None, help="Username")
+@click.option("-p", "--password", default=None, help="Password")
+@click.option("--password-stdin", is_flag=True, help="Take the password from stdin")
+def login(server, username, password, password_stdin):
+    """Log in to a registry (Docker Hub when SERVER is omitted)"""
+    from pallet.runtime import credentials
+    from pallet.runtime.registry import RegistryClient, RegistryError
+
+    if password is not None and password_stdin:
+        raise PalletError("--password and --password-stdin are mutually exclusive")
+    if password_stdin:
+        if not username:
+            raise PalletError("Must provide --username with --password-stdin")
+        password = sys.stdin.read().rstrip("\r\n")
+    elif password is not None:
+        click.echo("WARNING! Using --password via the CLI is insecure. Use --password-stdin.",
+                   err=True)
+    domain = server or "docker.io"
+    if username is None:
+        username = click.prompt("Username")
+    if password is None:
+        password = click.prompt("Password", hide_input=True)
+    if not username or not password:
+        raise PalletError("Non-null Username Required" if not username else "Password Required")
+    client = RegistryClient(domain, "", credentials=(username, password))
+    try:
+        client.ping()
+    except RegistryError as error:
+        _refused(error)
+    path = credentials.save(domain, username, password)
+    click.echo(f"WARNING! Your password will be stored unencrypted in {path}.", err=True)
+    click.echo("Login Succeeded")
+
+
+@click.command("logout")
+@click.argument("server", required=False)
+def logout(server):
+    """Log out from a registry (Docker Hub when SERVER is omitted)"""
+    from pallet.runtime import credentials
+
+    domain = server or "docker.io"
+    shown = credentials.DOCKER_HUB_KEY if domain == "docker.io" else domain
+    if credentials.remove(domain):
+        click.echo(f"Removing login credentials for {shown}")
+    else:
+        click.echo(f"Not logged in to {shown}")

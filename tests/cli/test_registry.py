@@ -182,3 +182,37 @@ def test_build_cache_travels_through_a_registry(tmp_path, registry):
         out(pallet(first, "images", "-q", "--no-trunc")).split()[0]
     refused = pallet(fresh, "build", "-q", "--cache-to", "type=registry", str(context))
     assert refused.returncode == 1 and "needs ref=" in refused.stderr.decode()
+
+
+def test_login_lets_push_and_pull_through_a_registry_that_wants_credentials(tmp_path):
+    from tests.conftest import run_pallet
+
+    config = tmp_path / "docker-config"
+    env = {"DOCKER_CONFIG": str(config)}
+    root = tmp_path / "store"
+    make_busybox_image(root, "busybox:latest")
+    with private_registry(tmp_path / "locked", users={"alice": "s3cret"}) as locked:
+        reference = f"{locked.host}/alice/bb:1"
+        assert run_pallet("tag", "busybox", reference, root=root).returncode == 0
+        anonymous = run_pallet("push", reference, root=root, env=env)
+        assert anonymous.returncode == 1
+        assert "unauthorized" in anonymous.stderr.decode()
+        wrong = run_pallet("login", "-u", "alice", "--password-stdin", locked.host,
+                           input=b"nope\n", env=env)
+        assert wrong.returncode == 1 and "unauthorized" in wrong.stderr.decode()
+        assert not (config / "config.json").exists()       # nothing stored for a failed login
+        right = run_pallet("login", "-u", "alice", "--password-stdin", locked.host,
+                           input=b"s3cret\n", env=env)
+        assert right.returncode == 0, right.stderr
+        assert right.stdout == b"Login Succeeded\n"
+        stored = json.loads((config / "config.json").read_text())
+        assert stored["auths"][locked.host]["auth"] == "YWxpY2U6czNjcmV0"   # alice:s3cret
+        assert (config / "config.json").stat().st_mode & 0o777 == 0o600
+        assert run_pallet("push", reference, root=root, env=env).returncode == 0
+        pulled = run_pallet("pull", reference, root=tmp_path / "fresh", env=env)
+        assert pulled.returncode == 0, pulled.stderr
+        logout = run_pallet("logout", locked.host, env=env)
+        assert logout.stdout.decode() == f"Removing login credentials for {locked.host}\n"
+        assert run_pallet("pull", reference, root=tmp_path / "again", env=env).returncode == 1
+        assert run_pallet("logout", locked.host, env=env).stdout.decode() == \
+            f"Not logged in to {locked.host}\n"
