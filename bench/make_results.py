@@ -13,7 +13,8 @@ from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
 AREAS = [("grammar", "Grammar and `pallet check`"), ("shell", "Variable substitution and .dockerignore"),
-         ("store", "Image store"), ("runtime", "Container runtime"), ("build", "Builder and cache")]
+         ("store", "Image store"), ("runtime", "Container runtime"), ("build", "Builder and cache"),
+         ("registry", "Registries (push, pull)")]
 
 
 def machine() -> str:

@@ -32,15 +32,23 @@ def pull(ctx, name, platform, quiet):
     from pallet.runtime.registry_transfer import pull_image
 
     parsed = refs.parse_reference(name).with_default_tag()
-    if not quiet:
-        click.echo(f"{parsed.tag or parsed.digest}: Pulling from {refs.familiar(parsed.name)}")
+    if not quiet:   # Docker names the repository path without its registry here
+        click.echo(f"{parsed.tag or parsed.digest}: Pulling from {parsed.path}")
     try:
         result = pull_image(_store(ctx), name, platform=platform)
     except RegistryError as error:
         _refused(error)
     if not quiet:
-        for digest, fetched in result.layers:
-            click.echo(f"{digest[7:19]}: {'Pull complete' if fetched else 'Already exists'}")
+        # Docker's plain (non-terminal) progress, in its order: every layer is announced, then
+        # each download completes, then each layer is extracted.
+        fetched = [digest[7:19] for digest, new in result.layers if new]
+        for digest, new in result.layers:
+            click.echo(f"{digest[7:19]}: {'Pulling fs layer' if new else 'Already exists'}")
+        for short in fetched:
+            click.echo(f"{short}: Verifying Checksum")
+            click.echo(f"{short}: Download complete")
+        for short in fetched:
+            click.echo(f"{short}: Pull complete")
         click.echo(f"Digest: {result.digest}")
         status = "Image is up to date for" if result.up_to_date else "Downloaded newer image for"
         click.echo(f"Status: {status} {refs.familiar_string(result.reference)}")
@@ -70,7 +78,10 @@ def push(ctx, name, quiet):
     if quiet:
         click.echo(str(parsed.with_default_tag()))
         return
-    for diff_id, uploaded in reversed(result.layers):   # Docker lists the top layer first
+    top_first = list(reversed(result.layers))   # Docker lists the top layer first
+    for diff_id, _ in top_first:
+        click.echo(f"{diff_id[7:19]}: Preparing")
+    for diff_id, uploaded in top_first:
         click.echo(f"{diff_id[7:19]}: {'Pushed' if uploaded else 'Layer already exists'}")
     click.echo(f"{result.tag}: digest: {result.digest} size: {result.size}")
 
