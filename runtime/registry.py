@@ -120,8 +120,8 @@ class RegistryClient:
             response = connection.getresponse()
         except (OSError, http.client.HTTPException) as error:
             connection.close()
-            raise RegistryError(f'{method.title() if method == "GET" else method} "{url}": '
-                                f"{_describe(error, parts.netloc)}",
+            # Go's net/http wording, as Docker shows it: Get "url": dial tcp ...
+            raise RegistryError(f'{method.title()} "{url}": {_describe(error, parts.netloc)}',
                                 hint="check the registry address and that it is running") from error
         if response.status in (301, 302, 303, 307, 308) and redirects > 0:
             location = response.getheader("Location") or ""
@@ -142,7 +142,7 @@ class RegistryClient:
                                 redirects=redirects, authorized=True)
         if response.status not in ok:
             raise self._error(response, method, url)
-        response.connection = connection  # closed by the caller with the response
+        response.connection = connection  # kept open as long as the caller reads the response
         return response
 
     def _authenticate(self, challenge: str) -> None:
