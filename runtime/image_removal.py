@@ -77,9 +77,14 @@ def remove_image(store: Store, reference: str, *, force: bool = False) -> list[t
     if by_name:
         parsed = refs.parse_reference(reference)
         if parsed.digest:
-            targets = [name for name in image.references if "@" in name] or []
+            targets = [str(parsed)] if str(parsed) in image.references else []
         else:
             targets = [str(parsed.with_default_tag())]
+            # Docker: when the last tag of a repository goes, its digest names go with it
+            same_repo = [name for name in image.references if name not in targets and
+                         refs.parse_reference(name).name == parsed.name]
+            if same_repo and all("@" in name for name in same_repo):
+                targets += sorted(same_repo)
         remaining = [name for name in image.references if name not in targets]
         if not remaining and users and not force:
             raise ImageConflict(f'conflict: unable to remove repository reference "{reference}" '

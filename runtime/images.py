@@ -17,6 +17,7 @@ Public API (stable):
         (load/pull path: config and layer blobs must already be in the store)
     select_platform(index: dict, platform: str = "linux/amd64") -> dict   (index/list entry)
     tag_image(store, source: str, target: str) -> Image
+    add_repo_digest(store, image, repository, digest)  name@digest, as pull/push record it
     list_images(store) -> list[ImageSummary]         newest first
     image_by_manifest(store, manifest_digest) -> Image
     remove_image, image_users, referenced_blobs, collect_garbage: see image_removal.py
@@ -216,8 +217,10 @@ def resolve_image(store: Store, reference: str) -> Image:
         parsed = None
     if parsed is not None:
         if parsed.digest:
+            wanted = str(parsed)
             for entry in entries:
-                if entry.get("digest") == parsed.digest:
+                if (entry.get("annotations") or {}).get(REF_NAME) == wanted or \
+                        entry.get("digest") == parsed.digest:
                     return _load_image(store, entry, entries)
         else:
             wanted = str(parsed.with_default_tag())
@@ -411,6 +414,26 @@ def commit_image(store: Store, *, config: dict, layers: list, tags: list[str],
         manifest_bytes = json.dumps(manifest, separators=(",", ":")).encode()
         return store_manifest(store, manifest_bytes=manifest_bytes, tags=names,
                               media_type=MT_OCI_MANIFEST)
+
+
+def add_repo_digest(store: Store, image: Image, repository: str, digest: str) -> None:
+    """Record that repository (a full name) holds image under digest in a registry (what `pull`
+    and `push` learn): Docker's RepoDigests, `images --digests`, and `run name@digest`."""
+    name = f"{repository}@{digest}"
+
+    def change(entries: list[dict]) -> list[dict]:
+        kept = [e for e in entries if (e.get("annotations") or {}).get(REF_NAME) != name]
+        template = next((e for e in kept if e.get("digest") == image.manifest_digest), None)
+        if template is None:
+            return kept
+        entry = copy.deepcopy(template)
+        entry.setdefault("annotations", {})[REF_NAME] = name
+        kept.append(entry)
+        # a manifest with a name needs no extra unnamed entry
+        return [e for e in kept if (e.get("annotations") or {}).get(REF_NAME)
+                or e.get("digest") != image.manifest_digest]
+
+    store.update_index(change)
 
 
 def tag_image(store: Store, source: str, target: str) -> Image:

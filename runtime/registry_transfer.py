@@ -112,7 +112,7 @@ def pull_image(store: Store, reference: str, *, platform: str = "linux/amd64") -
               for e in store.index_entries()}
     source = _RegistrySource(client, {manifest.digest: manifest.data})
     descriptor = Descriptor(manifest.digest, len(manifest.data), manifest.media_type).to_json()
-    tags = [] if parsed.digest and not parsed.tag else [full]
+    tags = [] if parsed.digest and not parsed.tag else [full]   # by digest: the digest names it
     with store.lease():
         loader = _Loader(store, source, platform, lambda line: None)
         try:
@@ -120,6 +120,9 @@ def pull_image(store: Store, reference: str, *, platform: str = "linux/amd64") -
         except BaseException:
             loader.rollback()
             raise
+    from pallet.runtime.images import add_repo_digest
+
+    add_repo_digest(store, image, parsed.name, manifest.digest)
     layers = tuple((layer.digest, layer.digest in source.fetched) for layer in image.layers)
     return PullResult(reference=full, digest=manifest.digest, layers=layers,
                       up_to_date=before.get(full) == image.manifest_digest and not any(
@@ -164,6 +167,9 @@ def push_image(store: Store, reference: str) -> PushResult:
                 "layers": [layer.to_json() for layer in layers]}
         data = json.dumps(body, separators=(",", ":")).encode()
         digest = client.put_manifest(parsed.tag, data, MT_OCI_MANIFEST)
+    from pallet.runtime.images import add_repo_digest
+
+    add_repo_digest(store, image, parsed.name, digest)   # Docker's RepoDigests after a push
     return PushResult(repository=parsed.name, tag=parsed.tag, digest=digest, size=len(data),
                       layers=tuple(pushed))
 

@@ -31,6 +31,24 @@ def _split_ref(name: str) -> tuple[str, str]:
     return familiar(repo), tag
 
 
+def _repo_rows(references) -> list[tuple[str, str, str]]:
+    """Docker's rows: one per tag, with its repository's registry digest (or <none>), and one
+    <none>-tagged row for a repository known only by digest; <none> <none> for no name."""
+    from pallet.runtime.references import familiar
+    tags: dict[str, list[str]] = {}
+    digests: dict[str, str] = {}
+    for name in references:
+        if "@" in name:
+            repo, _, digest = name.partition("@")
+            digests.setdefault(familiar(repo), digest)
+        else:
+            repo, tag = _split_ref(name)
+            tags.setdefault(repo, []).append(tag)
+    rows = [(repo, tag, digests.get(repo, "<none>")) for repo, names in tags.items() for tag in names]
+    rows += [(repo, "<none>", digest) for repo, digest in digests.items() if repo not in tags]
+    return rows or [("<none>", "<none>", "<none>")]
+
+
 def _created_at(moment) -> str:
     if moment is None:
         return ""
@@ -45,9 +63,8 @@ def _image_rows(summaries, *, dangling_filter, reference_filters, positional):
             continue
         if dangling_filter is False and summary.dangling:
             continue
-        pairs = [_split_ref(name) for name in summary.references] or [("<none>", "<none>")]
         created = parse_time(summary.created)
-        for repo, tag in pairs:
+        for repo, tag, digest in _repo_rows(summary.references):
             shown = f"{repo}:{tag}"
             if positional and not _matches_positional(positional, repo, tag):
                 continue
@@ -56,7 +73,7 @@ def _image_rows(summaries, *, dangling_filter, reference_filters, positional):
                                              for pattern in reference_filters):
                 continue
             rows.append({"Repository": repo, "Tag": tag, "ID": summary.id,
-                         "Digest": summary.manifest_digest, "Created": created, "Size": summary.size})
+                         "Digest": digest, "Created": created, "Size": summary.size})
     return rows
 
 
@@ -155,8 +172,9 @@ def docker_config(section: dict | None) -> dict:
 def inspect_document(image) -> dict:
     from pallet.runtime.references import familiar
     config = image.config
-    repo_digests = sorted({f"{familiar(name.rpartition(':')[0] if '@' not in name else name.split('@')[0])}"
-                           f"@{image.manifest_digest}" for name in image.references})
+    # what a registry holds the image as (recorded by pull and push), as Docker shows it
+    repo_digests = sorted(f"{familiar(name.split('@')[0])}@{name.split('@')[1]}"
+                          for name in image.references if "@" in name)
     document = {
         "Id": image.id,
         "RepoTags": list(image.repo_tags),

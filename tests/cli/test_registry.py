@@ -218,3 +218,26 @@ def test_login_lets_push_and_pull_through_a_registry_that_wants_credentials(tmp_
         assert run_pallet("pull", reference, root=tmp_path / "again", env=env).returncode == 1
         assert run_pallet("logout", locked.host, env=env).stdout.decode() == \
             f"Not logged in to {locked.host}\n"
+
+
+@pytest.mark.docker
+def test_repo_digests_after_pull_and_push_read_as_dockers(tmp_path, registry, pushed,
+                                                          dockerd):  # noqa: F811
+    root, reference, _, push_output = pushed
+    digest = push_output.splitlines()[-1].split("digest: ")[1].split()[0]
+    repository = reference.rsplit(":", 1)[0]
+    # after the push, pallet knows the image by the digest the registry stored
+    assert json.loads(out(pallet(root, "image", "inspect", "-f", "{{json .RepoDigests}}",
+                                 reference))) == [f"{repository}@{digest}"]
+    fresh = tmp_path / "fresh"
+    assert pallet(fresh, "pull", reference).returncode == 0
+    dockerd.docker("pull", reference)
+    for args in (("images", "--digests", "--format", "{{.Repository}} {{.Tag}} {{.Digest}}",
+                  repository),
+                 ("image", "inspect", "-f", "{{json .RepoDigests}} {{json .RepoTags}}", reference),
+                 ("image", "inspect", "-f", "{{.Id}}", f"{repository}@{digest}"),
+                 ("rmi", reference)):     # the tag, then its repository's digest name, then all
+        theirs = dockerd.docker(*args, check=False)
+        ours = pallet(fresh, *args)
+        assert (ours.returncode, out(ours), ours.stderr.decode()) == \
+            (theirs.returncode, theirs.stdout.decode(), theirs.stderr.decode()), args
