@@ -57,33 +57,48 @@ def pull(ctx, name, platform, quiet):
 
 @click.command("push")
 @click.argument("name")
+@click.option("-a", "--all-tags", is_flag=True, help="Push all tags of an image to the repository")
 @click.option("-q", "--quiet", is_flag=True, help="Suppress verbose output")
 @click.pass_context
-def push(ctx, name, quiet):
+def push(ctx, name, all_tags, quiet):
     """Upload an image to a registry"""
     from pallet.runtime import references as refs
+    from pallet.runtime.images import list_images
     from pallet.runtime.registry import RegistryError
     from pallet.runtime.registry_transfer import NotLocal, push_image
 
     parsed = refs.parse_reference(name)
+    store = _store(ctx)
+    if all_tags:
+        if parsed.tag or parsed.digest:
+            raise PalletError("tag can't be used with --all-tags/-a")
+        names = sorted({ref for summary in list_images(store) for ref in summary.references
+                        if "@" not in ref and refs.parse_reference(ref).name == parsed.name})
+        if not names:
+            click.echo(f"An image does not exist locally with the tag: {parsed.familiar_name}",
+                       err=True)
+            sys.exit(1)
+    else:
+        names = [str(parsed.with_default_tag())]
     if not quiet:
         click.echo(f"The push refers to repository [{parsed.name}]")
-    try:
-        result = push_image(_store(ctx), name)
-    except NotLocal as error:
-        click.echo(error.message, err=True)
-        sys.exit(1)
-    except RegistryError as error:
-        _refused(error)
-    if quiet:
-        click.echo(str(parsed.with_default_tag()))
-        return
-    top_first = list(reversed(result.layers))   # Docker lists the top layer first
-    for diff_id, _ in top_first:
-        click.echo(f"{diff_id[7:19]}: Preparing")
-    for diff_id, uploaded in top_first:
-        click.echo(f"{diff_id[7:19]}: {'Pushed' if uploaded else 'Layer already exists'}")
-    click.echo(f"{result.tag}: digest: {result.digest} size: {result.size}")
+    for full in names:
+        try:
+            result = push_image(store, full)
+        except NotLocal as error:
+            click.echo(error.message, err=True)
+            sys.exit(1)
+        except RegistryError as error:
+            _refused(error)
+        if quiet:
+            click.echo(full)
+            continue
+        top_first = list(reversed(result.layers))   # Docker lists the top layer first
+        for diff_id, _ in top_first:
+            click.echo(f"{diff_id[7:19]}: Preparing")
+        for diff_id, uploaded in top_first:
+            click.echo(f"{diff_id[7:19]}: {'Pushed' if uploaded else 'Layer already exists'}")
+        click.echo(f"{result.tag}: digest: {result.digest} size: {result.size}")
 
 
 @click.command("login")

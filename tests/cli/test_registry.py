@@ -241,3 +241,18 @@ def test_repo_digests_after_pull_and_push_read_as_dockers(tmp_path, registry, pu
         ours = pallet(fresh, *args)
         assert (ours.returncode, out(ours), ours.stderr.decode()) == \
             (theirs.returncode, theirs.stdout.decode(), theirs.stderr.decode()), args
+
+
+def test_push_all_tags_pushes_every_tag_of_the_repository(tmp_path, registry, pushed):
+    root, reference, _, _ = pushed
+    repository = reference.rsplit(":", 1)[0]
+    for tag in ("2", "latest"):
+        assert pallet(root, "tag", "busybox", f"{repository}:{tag}").returncode == 0
+    result = pallet(root, "push", "--all-tags", repository)
+    assert result.returncode == 0, result.stderr
+    summary = [line for line in out(result).splitlines() if ": digest: " in line]
+    assert [line.split(":")[0] for line in summary] == ["1", "2", "latest"]
+    listed = _skopeo("list-tags", "--tls-verify=false", f"docker://{repository}")
+    assert sorted(listed["Tags"]) == ["1", "2", "latest"]
+    refused = pallet(root, "push", "-a", reference)
+    assert refused.returncode == 1 and "can't be used with --all-tags" in refused.stderr.decode()
