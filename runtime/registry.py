@@ -14,8 +14,8 @@ GET /v2/ first; a 401 with `WWW-Authenticate: Bearer realm=...,service=...` is a
 token from the realm (anonymous, or asked for with the stored credentials), cached for the
 client's scope, and the request is retried once; a `Basic` challenge is answered with the stored
 credentials (pallet.runtime.credentials: Docker's config.json, so `docker login` counts).
-Registries on loopback addresses are spoken to over plain HTTP (Docker treats 127.0.0.0/8 and
-localhost as insecure registries by default); every other one over HTTPS with verification.
+Registries on loopback addresses are Docker's default insecure registries: HTTPS without
+certificate checks first, plain HTTP if that fails; every other one over verified HTTPS.
 Written on http.client rather than a third-party HTTP library: four verbs, redirects and one
 auth scheme are all a registry needs, and the CLI's start-up stays free of them.
 """
@@ -78,7 +78,11 @@ class RegistryClient:
         from pallet.runtime import credentials as stored
 
         self.host = DOCKER_HUB if domain == "docker.io" else domain
-        self.scheme = "http" if _is_loopback(self.host) else "https"
+        # Docker's insecure registries (by default 127.0.0.0/8 and localhost): HTTPS without
+        # certificate checks first, plain HTTP when that fails; every other one: verified HTTPS.
+        self.insecure = _is_loopback(self.host)
+        self.scheme = "https"
+        self.scheme_settled = not self.insecure
         self.repository = repository
         # no repository (login): a token for the registry itself, as `docker login` asks
         self.scope = f"repository:{repository}:{'pull,push' if push else 'pull'}" if repository else ""
@@ -96,7 +100,14 @@ class RegistryClient:
 
     def _connection(self, scheme: str, netloc: str) -> http.client.HTTPConnection:
         if scheme == "https":
-            return http.client.HTTPSConnection(netloc, timeout=TIMEOUT)
+            context = None
+            if self.insecure and netloc == self.host:
+                import ssl
+
+                context = ssl.create_default_context()
+                context.check_hostname = False
+                context.verify_mode = ssl.CERT_NONE
+            return http.client.HTTPSConnection(netloc, timeout=TIMEOUT, context=context)
         return http.client.HTTPConnection(netloc, timeout=TIMEOUT)
 
     def _url(self, path: str) -> str:
@@ -120,9 +131,15 @@ class RegistryClient:
             response = connection.getresponse()
         except (OSError, http.client.HTTPException) as error:
             connection.close()
+            if not self.scheme_settled and parts.scheme == "https" and parts.netloc == self.host:
+                self.scheme, self.scheme_settled = "http", True   # no TLS there: plain HTTP
+                return self.request(method, "http" + url[len("https"):], headers=headers,
+                                    body=body, ok=ok, redirects=redirects, authorized=authorized)
             # Go's net/http wording, as Docker shows it: Get "url": dial tcp ...
             raise RegistryError(f'{method.title()} "{url}": {_describe(error, parts.netloc)}',
                                 hint="check the registry address and that it is running") from error
+        if parts.netloc == self.host:
+            self.scheme_settled = True
         if response.status in (301, 302, 303, 307, 308) and redirects > 0:
             location = response.getheader("Location") or ""
             response.read()

@@ -32,7 +32,7 @@ storage:
     enabled: true
 http:
   addr: 127.0.0.1:{port}
-"""
+{tls}"""
 
 
 @dataclass(frozen=True)
@@ -61,8 +61,12 @@ def _bcrypt(password: str) -> str:
     return crypt.crypt(password, crypt.mksalt(crypt.METHOD_BLOWFISH))
 
 
-def _ready(port: int) -> bool:
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
+def _ready(port: int, tls: bool = False) -> bool:
+    import ssl
+
+    connection = http.client.HTTPSConnection(
+        "127.0.0.1", port, timeout=1, context=ssl._create_unverified_context()) if tls \
+        else http.client.HTTPConnection("127.0.0.1", port, timeout=1)
     try:
         connection.request("GET", "/v2/")
         return connection.getresponse().status in (200, 401)
@@ -74,13 +78,21 @@ def _ready(port: int) -> bool:
 
 @contextlib.contextmanager
 def private_registry(directory: Path, start_timeout: float = 30,
-                     users: dict[str, str] | None = None) -> Iterator[Registry]:
-    """users: name -> password; the registry then wants HTTP Basic auth (htpasswd, bcrypt)."""
+                     users: dict[str, str] | None = None, tls: bool = False) -> Iterator[Registry]:
+    """users: name -> password; the registry then wants HTTP Basic auth (htpasswd, bcrypt).
+    tls: serve HTTPS only, with a self-signed certificate for 127.0.0.1 made by openssl."""
     directory.mkdir(parents=True, exist_ok=True)
     storage = directory / "storage"
     port = _free_port()
     config = directory / "config.yml"
-    text = CONFIG.format(storage=storage, port=port)
+    tls_lines = ""
+    if tls:
+        cert, key = directory / "cert.pem", directory / "key.pem"
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                        "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                        "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+        tls_lines = f"  tls:\n    certificate: {cert}\n    key: {key}\n"
+    text = CONFIG.format(storage=storage, port=port, tls=tls_lines)
     if users:
         htpasswd = directory / "htpasswd"
         htpasswd.write_text("".join(f"{name}:{_bcrypt(password)}\n"
@@ -91,7 +103,7 @@ def private_registry(directory: Path, start_timeout: float = 30,
     process = subprocess.Popen([REGISTRY, "serve", str(config)], stdout=log, stderr=log)
     try:
         deadline = time.monotonic() + start_timeout
-        while not _ready(port):
+        while not _ready(port, tls):
             if process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"docker-registry did not start: "
                                    f"{(directory / 'registry.log').read_text()[-2000:]}")

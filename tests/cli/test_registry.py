@@ -256,3 +256,19 @@ def test_push_all_tags_pushes_every_tag_of_the_repository(tmp_path, registry, pu
     assert sorted(listed["Tags"]) == ["1", "2", "latest"]
     refused = pallet(root, "push", "-a", reference)
     assert refused.returncode == 1 and "can't be used with --all-tags" in refused.stderr.decode()
+
+
+def test_a_loopback_registry_that_speaks_only_tls_is_used_over_tls(tmp_path):
+    # Docker's insecure-registry rule for 127.0.0.0/8: HTTPS without certificate checks first,
+    # plain HTTP only when that fails. A TLS-only registry refuses plain HTTP, so this pull and
+    # push can only succeed over TLS.
+    root = tmp_path / "store"
+    image_id = make_busybox_image(root, "busybox:latest")
+    with private_registry(tmp_path / "tls", tls=True) as secure:
+        reference = f"{secure.host}/team/bb:1"
+        assert pallet(root, "tag", "busybox", reference).returncode == 0
+        pushed = pallet(root, "push", reference)
+        assert pushed.returncode == 0, pushed.stderr
+        pulled = pallet(tmp_path / "fresh", "pull", reference)
+        assert pulled.returncode == 0, pulled.stderr
+        assert out(pallet(tmp_path / "fresh", "images", "-q", "--no-trunc")).split() == [image_id]
