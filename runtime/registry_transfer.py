@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import gzip
+import io
 import json
 import os
 import shutil
@@ -26,7 +27,7 @@ from dataclasses import dataclass
 from pallet.errors import PalletError
 from pallet.runtime import references as refs
 from pallet.runtime.registry import RegistryClient, RegistryError
-from pallet.runtime.store import Descriptor, Store
+from pallet.runtime.store import REF_NAME, Descriptor, Store
 
 MT_OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 MT_OCI_GZIP = "application/vnd.oci.image.layer.v1.tar+gzip"
@@ -73,8 +74,6 @@ class _RegistrySource:
 
     @contextlib.contextmanager
     def open(self, name: str):
-        import io
-
         digest = "sha256:" + name.rsplit("/", 1)[-1]
         if digest in self.manifests:
             yield io.BytesIO(self.manifests[digest])
@@ -94,8 +93,6 @@ class _RegistrySource:
 
 def pull_image(store: Store, reference: str, *, platform: str = "linux/amd64") -> PullResult:
     from pallet.runtime.archive import _Loader, _load_oci_manifest
-    from pallet.runtime.images import ANN_ID  # noqa: F401 (images module loads the image API)
-    from pallet.runtime.store import REF_NAME
 
     parsed = refs.parse_reference(reference).with_default_tag()
     client = _client(parsed, push=False)
