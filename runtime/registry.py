@@ -153,7 +153,7 @@ class RegistryClient:
             challenge = response.getheader("WWW-Authenticate") or ""
             response.read()
             connection.close()
-            self._authenticate(challenge)
+            self._authenticate(challenge, method, url)
             headers.pop("Authorization", None)
             return self.request(method, url, headers=headers, body=body, ok=ok,
                                 redirects=redirects, authorized=True)
@@ -162,15 +162,18 @@ class RegistryClient:
         response.connection = connection  # kept open as long as the caller reads the response
         return response
 
-    def _authenticate(self, challenge: str) -> None:
+    def _authenticate(self, challenge: str, method: str, url: str) -> None:
         scheme, _, params = challenge.partition(" ")
         fields = dict(re.findall(r'(\w+)="([^"]*)"', params))
-        if scheme.lower() == "basic" and self.credentials:
+        if scheme.lower() == "basic":
+            if not self.credentials:   # Docker's words for the same refusal
+                raise RegistryError(f'{method.title()} "{url}": no basic auth credentials',
+                                    hint="log in first: pallet login " + self.host)
             self.basic = True
             return
-        if scheme.lower() != "bearer" or "realm" not in fields:
-            raise RegistryError("unauthorized: authentication required",
-                                hint="log in first: pallet login " + self.host)
+        if "realm" not in fields:
+            raise RegistryError(f'{method.title()} "{url}": unsupported authentication '
+                                f"challenge {challenge!r}")
         query = {}
         if fields.get("scope") or self.scope:
             query["scope"] = fields.get("scope") or self.scope
@@ -205,11 +208,38 @@ class RegistryClient:
     # -- API ----------------------------------------------------------------------------------
 
     def ping(self) -> None:
-        response = self.request("GET", self._url("/v2/"), ok=(200,))
+        """GET /v2/: is there a registry (200, or 401 before any credentials are asked for)."""
+        response = self.request("GET", self._url("/v2/"), ok=(200, 401), authorized=True)
+        response.read()
+        response.close()
+
+    def check_login(self) -> None:
+        """GET /v2/ with the credentials: what `login` verifies (Docker's wording on refusal)."""
+        try:
+            response = self.request("GET", self._url("/v2/"), ok=(200,))
+        except RegistryError as error:
+            if getattr(error, "status", None) != 401 and "credentials" not in error.message:
+                raise
+            raise RegistryError(f"login attempt to {self._url('/v2/')} failed with status: "
+                                "401 Unauthorized") from error
         response.read()
         response.close()
 
     def get_manifest(self, reference: str) -> Manifest:
+        """The manifest a tag or digest names. A tag is resolved with HEAD first, as Docker
+        does, and the manifest then fetched (and verified) by its digest."""
+        if not reference.startswith("sha256:"):
+            try:
+                head = self.request("HEAD", self._url(
+                    f"/v2/{self.repository}/manifests/{reference}"), headers={"Accept": MANIFEST_ACCEPT})
+            except RegistryError as error:
+                if getattr(error, "status", None) is None:
+                    raise   # unreachable or refused credentials: no GET will do better
+                head = None  # a HEAD answer has no body: the GET below tells what is wrong
+            if head is not None:
+                head.read()
+                head.close()
+                reference = head.getheader("Docker-Content-Digest") or reference
         response = self.request("GET", self._url(f"/v2/{self.repository}/manifests/{reference}"),
                                 headers={"Accept": MANIFEST_ACCEPT})
         data = _read_limited(response, MANIFEST_LIMIT)

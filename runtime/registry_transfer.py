@@ -1,6 +1,6 @@
 """`pull` and `push`: images between the store and an OCI Distribution registry.
 
-    pull_image(store, reference, *, platform="linux/amd64") -> PullResult
+    pull_image(store, reference, *, platform="linux/amd64", on_resolved=None) -> PullResult
     push_image(store, reference) -> PushResult   (NotLocal when the store lacks the name)
 
 pull resolves the tag (or digest) to a manifest, picks the platform from an index or manifest
@@ -91,7 +91,10 @@ class _RegistrySource:
             response.close()
 
 
-def pull_image(store: Store, reference: str, *, platform: str = "linux/amd64") -> PullResult:
+def pull_image(store: Store, reference: str, *, platform: str = "linux/amd64",
+               on_resolved=None) -> PullResult:
+    """on_resolved(): called once the registry has answered for the manifest (Docker prints
+    its "Pulling from" line only then)."""
     from pallet.runtime.archive import _Loader, _load_oci_manifest
 
     parsed = refs.parse_reference(reference).with_default_tag()
@@ -104,6 +107,8 @@ def pull_image(store: Store, reference: str, *, platform: str = "linux/amd64") -
             raise RegistryError(f"manifest for {parsed.familiar()} not found: {error.message}",
                                 hint="check the name and tag") from error
         raise
+    if on_resolved is not None:
+        on_resolved()
     full = str(parsed)
     before = {(e.get("annotations") or {}).get(REF_NAME): e.get("digest")
               for e in store.index_entries()}

@@ -32,10 +32,13 @@ def pull(ctx, name, platform, quiet):
     from pallet.runtime.registry_transfer import pull_image
 
     parsed = refs.parse_reference(name).with_default_tag()
-    if not quiet:   # Docker names the repository path without its registry here
-        click.echo(f"{parsed.tag or parsed.digest}: Pulling from {parsed.path}")
+
+    def announce() -> None:   # Docker names the repository path without its registry here
+        if not quiet:
+            click.echo(f"{parsed.tag or parsed.digest}: Pulling from {parsed.path}")
+
     try:
-        result = pull_image(_store(ctx), name, platform=platform)
+        result = pull_image(_store(ctx), name, platform=platform, on_resolved=announce)
     except RegistryError as error:
         _refused(error)
     if not quiet:
@@ -129,7 +132,7 @@ def login(server, username, password, password_stdin):
         raise PalletError("Non-null Username Required" if not username else "Password Required")
     client = RegistryClient(domain, "", credentials=(username, password))
     try:
-        client.ping()
+        client.check_login()
     except RegistryError as error:
         _refused(error)
     path = credentials.save(domain, username, password)
