@@ -369,14 +369,19 @@ def _confirm(warning: str) -> bool:
 # ---- the `image` group ----------------------------------------------------------------------------
 
 class _ImageGroup(click.Group):
+    """`image` also offers the transfer and registry commands, imported only when named."""
+
     def get_command(self, ctx, name):
         if name in ("import", "save", "load"):
             from pallet.commands import transfer
             return {"import": transfer.import_, "save": transfer.save, "load": transfer.load}[name]
+        if name in ("pull", "push"):
+            from pallet.commands import registry
+            return {"pull": registry.pull, "push": registry.push}[name]
         return super().get_command(ctx, name)
 
     def list_commands(self, ctx):
-        return sorted(set(super().list_commands(ctx)) | {"import", "save", "load"})
+        return sorted(set(super().list_commands(ctx)) | {"import", "save", "load", "pull", "push"})
 
 
 @click.group("image", cls=_ImageGroup)

@@ -78,7 +78,7 @@ def test_push_then_pull_into_a_fresh_store_gives_the_same_image(tmp_path, regist
     up_to_date = pallet(fresh, "pull", "-q", reference)
     assert out(up_to_date) == reference + "\n"
     assert "Status: Image is up to date" in out(pallet(fresh, "pull", reference))
-    by_digest = pallet(tmp_path / "third", "pull", f"{registry.host}/team/bb@{digest}")
+    by_digest = pallet(tmp_path / "third", "image", "pull", f"{registry.host}/team/bb@{digest}")
     assert by_digest.returncode == 0, by_digest.stderr
 
 
