@@ -13,15 +13,8 @@ import pytest
 
 from tests.builder.conftest import write_tree
 from tests.conftest import PALLET, run_pallet
-from tests.images import make_busybox_image
 
 pytestmark = pytest.mark.root
-
-
-@pytest.fixture
-def root(pallet_root: Path) -> Path:
-    make_busybox_image(pallet_root)
-    return pallet_root
 
 
 def _processes_with(marker: str) -> list[str]:

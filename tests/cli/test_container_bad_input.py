@@ -4,17 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.cli.ctr_helpers import remove_all_containers, out, pallet
-from tests.images import make_busybox_image
+from tests.cli.ctr_helpers import out, pallet
 
 pytestmark = pytest.mark.root
-
-
-@pytest.fixture
-def root(pallet_root):
-    make_busybox_image(pallet_root, "busybox:latest")
-    yield pallet_root
-    remove_all_containers(pallet_root)
 
 
 @pytest.mark.parametrize("args, code, message", [

@@ -5,7 +5,6 @@ capabilities and the inspect fields users script against."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
@@ -164,7 +163,7 @@ def test_inspect_essentials_match(both, tmp_path):
     essentials = lambda mounts: [{k: m[k] for k in ("Type", "Source", "Destination", "Mode", "RW")}
                                  for m in mounts]
     assert essentials(mine["Mounts"]) == essentials(docker["Mounts"])
-    started = side_by_side(both, "start", "-a", "cmp-insp")
+    side_by_side(both, "start", "-a", "cmp-insp")
     mine = json.loads(out(pallet(root, "inspect", "cmp-insp")))[0]["State"]
     docker = json.loads(engine.docker("inspect", "cmp-insp").stdout)[0]["State"]
     for key in ("Status", "Running", "ExitCode", "Pid", "OOMKilled", "Error"):

@@ -12,17 +12,9 @@ import time
 
 import pytest
 
-from tests.cli.ctr_helpers import remove_all_containers, container_leftovers, out, pallet
-from tests.images import make_busybox_image
+from tests.cli.ctr_helpers import container_leftovers, out, pallet
 
 pytestmark = pytest.mark.root
-
-
-@pytest.fixture
-def root(pallet_root):
-    make_busybox_image(pallet_root, "busybox:latest")
-    yield pallet_root
-    remove_all_containers(pallet_root)
 
 
 def detached(root, *args: str) -> str:
@@ -193,8 +185,7 @@ def test_inspect_falls_back_to_images_and_reports_unknown(root):
 
 def test_crash_of_a_foreground_cli_is_corrected_and_rm_leaves_nothing(root):
     import subprocess
-    import sys
-    from pathlib import Path
+
     from tests.conftest import PALLET
 
     cli = subprocess.Popen([str(PALLET), "--root", str(root), "run", "--name", "fg", "busybox",

@@ -10,18 +10,10 @@ import time
 
 import pytest
 
-from tests.cli.ctr_helpers import remove_all_containers, container_leftovers, out, pallet
+from tests.cli.ctr_helpers import container_leftovers, out, pallet
 from tests.conftest import PALLET
-from tests.images import make_busybox_image
 
 pytestmark = pytest.mark.root
-
-
-@pytest.fixture
-def root(pallet_root):
-    make_busybox_image(pallet_root, "busybox:latest")
-    yield pallet_root
-    remove_all_containers(pallet_root)
 
 
 def _image_with(root, tag: str, **config_changes) -> None:

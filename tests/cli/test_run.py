@@ -6,17 +6,10 @@ import json
 
 import pytest
 
-from tests.cli.ctr_helpers import remove_all_containers, container_leftovers, out, pallet
+from tests.cli.ctr_helpers import container_leftovers, out, pallet
 from tests.images import make_busybox_image
 
 pytestmark = pytest.mark.root
-
-
-@pytest.fixture
-def root(pallet_root):
-    make_busybox_image(pallet_root, "busybox:latest")
-    yield pallet_root
-    remove_all_containers(pallet_root)
 
 
 def test_run_prints_output_and_returns_the_exit_code(root):

@@ -9,17 +9,9 @@ import time
 
 import pytest
 
-from tests.cli.ctr_helpers import container_leftovers, out, pallet, remove_all_containers
-from tests.images import make_busybox_image
+from tests.cli.ctr_helpers import container_leftovers, out, pallet
 
 pytestmark = pytest.mark.root
-
-
-@pytest.fixture
-def root(pallet_root):
-    make_busybox_image(pallet_root, "busybox:latest")
-    yield pallet_root
-    remove_all_containers(pallet_root)
 
 
 def state(root, container_id: str) -> dict:
