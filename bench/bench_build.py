@@ -132,8 +132,8 @@ def main() -> None:
                         help="where the contexts, the pallet store and dockerd's data live")
     args = parser.parse_args()
 
-    from pallet.runtime.archive import save_images
-    from pallet.runtime.store import Store
+    from pallet.runtime.image.archive import save_images
+    from pallet.runtime.store.content import Store
     from tests.dockerd import private_dockerd
     from tests.images import make_busybox_image
 

@@ -47,8 +47,8 @@ def main() -> None:
     args = parser.parse_args()
 
     from bench_build import make_small
-    from pallet.runtime.archive import save_images
-    from pallet.runtime.store import Store
+    from pallet.runtime.image.archive import save_images
+    from pallet.runtime.store.content import Store
     from tests.dockerd import private_dockerd
     from tests.images import make_busybox_image
     from tests.registry import private_registry

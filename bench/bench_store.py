@@ -91,9 +91,9 @@ def main() -> None:
     parser.add_argument("--workdir", default=None)
     args = parser.parse_args()
 
-    from pallet.runtime.images import commit_image
-    from pallet.runtime.layers import pack_layer, unpacked_layer_dir
-    from pallet.runtime.store import Store
+    from pallet.runtime.image.images import commit_image
+    from pallet.runtime.image.layers import pack_layer, unpacked_layer_dir
+    from pallet.runtime.store.content import Store
 
     work = Path(tempfile.mkdtemp(prefix="bench-store-", dir=args.workdir))
     rows = []
@@ -137,10 +137,10 @@ def main() -> None:
                 store.delete_blob(blob)
 
         pack_rss = child_peak_rss_kb(
-            "from pathlib import Path\nfrom pallet.runtime.store import Store\n"
-            "from pallet.runtime.layers import pack_layer\n"
+            "from pathlib import Path\nfrom pallet.runtime.store.content import Store\n"
+            "from pallet.runtime.image.layers import pack_layer\n"
             f"pack_layer(Store.open(Path({str(work / 'rss')!r})), Path({str(tree)!r}))")
-        idle_rss = child_peak_rss_kb("import pallet.runtime.layers")
+        idle_rss = child_peak_rss_kb("import pallet.runtime.image.layers")
 
         images_root = work / "images"
         images_store = Store.open(images_root)

@@ -18,7 +18,7 @@ import tempfile
 from pathlib import Path
 from typing import BinaryIO
 
-from pallet.errors import PalletError, Span
+from pallet.base.errors import PalletError, Span
 
 # Extraction filters (PEP 706) exist from Python 3.11.4; Debian 12's 3.11.2 has none and behaves
 # as "fully_trusted". Naming it where it exists keeps 3.12+ from warning about the default.

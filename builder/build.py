@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, TextIO
 
-from pallet.errors import PalletError
+from pallet.base.errors import PalletError
 
 
 @dataclass(frozen=True)
@@ -47,9 +47,9 @@ def build(*, root: Path, context: ContextSource, dockerfile: str | None = None,
           compression: str = "none") -> BuildResult:
     from pallet.builder.execute import BuildOptions, StageRunner, final_image_config
     from pallet.builder.progress import make_progress
-    from pallet.runtime.store import Store
+    from pallet.runtime.store.content import Store
 
-    from pallet.runtime.images import normalize_tags
+    from pallet.runtime.image.images import normalize_tags
     normalize_tags(tags)  # a bad -t fails before any work, as docker build does
     store = Store.open(root)
     # Garbage collection (rmi, image prune, system check --repair) waits while the build runs:
@@ -95,7 +95,7 @@ def build(*, root: Path, context: ContextSource, dockerfile: str | None = None,
         state = runner.states[final_stage.index]
         config = final_image_config(state=state, step=final_stage.steps[-1],
                                     labels=labels or {}, options=options)
-        from pallet.runtime.images import commit_image
+        from pallet.runtime.image.images import commit_image
         progress_view.message("exporting layers")
         image = _already_tagged(store, config, state.layers, tags) or commit_image(
             store, config=config, layers=list(state.layers), tags=list(tags))
@@ -132,7 +132,7 @@ def _plan(store, root: Path, *, text: str, path: str, args: dict[str, str],
                              platform=platform)
 
     def current_id(ref: str) -> str | None:
-        from pallet.runtime.images import resolve_image
+        from pallet.runtime.image.images import resolve_image
         try:
             return resolve_image(store, ref).id
         except PalletError:
@@ -160,14 +160,14 @@ def _plan(store, root: Path, *, text: str, path: str, args: dict[str, str],
 def _already_tagged(store, config: dict, layers, tags):
     """The existing image when every tag already names exactly this config: a no-change
     rebuild then writes nothing at all (no blob, no index update, no fsync)."""
-    from pallet.runtime.images import resolve_image
+    from pallet.runtime.image.images import resolve_image
     wanted = dict(config, rootfs={"type": "layers", "diff_ids": [l.diff_id for l in layers]})
     if not tags:
         # the ID commit_image would give (sha256 of its compact JSON); checked by comparing
         # the found config, so a different serialisation only costs a normal commit
         import json
 
-        from pallet.runtime.store import new_sha256
+        from pallet.runtime.store.content import new_sha256
         compact = json.dumps(wanted, separators=(",", ":")).encode()
         digest = new_sha256(len(compact))
         digest.update(compact)
@@ -221,7 +221,7 @@ def _epoch(text: str) -> int:
 
 def _resolve_base(store, ref: str, span):
     from pallet.builder.plan import BaseImage
-    from pallet.runtime.images import resolve_image
+    from pallet.runtime.image.images import resolve_image
     try:
         image = resolve_image(store, ref)
     except PalletError as error:

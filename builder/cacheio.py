@@ -11,7 +11,7 @@ after which the build's normal cache lookups find them: on a fresh root, a build
 inputs runs no RUN step at all.
 
 type=registry moves that layout's one artifact: export writes the layout to a temporary
-directory and pushes its blobs and manifest under ref (pallet.runtime.registry); import pulls
+directory and pushes its blobs and manifest under ref (pallet.runtime.distribution.registry); import pulls
 them into a temporary layout and imports from there. A ref the registry does not have is no
 error on import (the first CI run), as a missing local directory is not.
 """
@@ -25,7 +25,7 @@ import shutil
 from pathlib import Path
 
 from pallet.builder.cache import CacheRecord, CacheRecords, write_json_atomic
-from pallet.errors import PalletError
+from pallet.base.errors import PalletError
 
 MT_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 MT_RECORDS = "application/vnd.pallet.buildcache.records.v1+json"
@@ -161,8 +161,8 @@ def _read_verified(directory: Path, digest: str) -> bytes:
 
 
 def _registry_client(ref: str, *, push: bool):
-    from pallet.runtime import references as refs
-    from pallet.runtime.registry import RegistryClient
+    from pallet.runtime.store import references as refs
+    from pallet.runtime.distribution.registry import RegistryClient
 
     parsed = refs.parse_reference(ref).with_default_tag()
     return RegistryClient(parsed.domain, parsed.path, push=push), parsed.digest or parsed.tag
@@ -170,7 +170,7 @@ def _registry_client(ref: str, *, push: bool):
 
 def _push_layout(directory: Path, ref: str) -> None:
     """Upload the layout's artifact (config, layers, then the manifest) under ref."""
-    from pallet.runtime.registry import RegistryError
+    from pallet.runtime.distribution.registry import RegistryError
 
     client, tag = _registry_client(ref, push=True)
     index = json.loads((directory / "index.json").read_text())
@@ -191,7 +191,7 @@ def _push_layout(directory: Path, ref: str) -> None:
 def _pull_layout(ref: str, directory: Path) -> bool:
     """Fetch ref's cache artifact into an OCI layout at directory; False if the registry does
     not have ref."""
-    from pallet.runtime.registry import RegistryError
+    from pallet.runtime.distribution.registry import RegistryError
 
     client, reference = _registry_client(ref, push=False)
     try:

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Iterator, Protocol
 
 from pallet.builder.statcache import StatCache
-from pallet.errors import PalletError, Span
+from pallet.base.errors import PalletError, Span
 
 MAX_SYMLINK_HOPS = 40
 

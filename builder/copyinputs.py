@@ -17,7 +17,7 @@ from pallet.builder.sources import (Ownership, SourceEntry, SourceTree, apply_ex
                                     inline_tree, trees_digest, trees_from_context,
                                     trees_from_view)
 from pallet.builder.steps import MountSpec, Step
-from pallet.errors import PalletError
+from pallet.base.errors import PalletError
 
 
 @dataclass
@@ -46,8 +46,8 @@ def _stage_view(runner, stage: int) -> LayeredView:
 
 
 def _image_view(runner, reference: str, step: Step) -> LayeredView:
-    from pallet.runtime.images import resolve_image
-    from pallet.runtime.layers import layer_dirs
+    from pallet.runtime.image.images import resolve_image
+    from pallet.runtime.image.layers import layer_dirs
     try:
         image = resolve_image(runner.store, reference)
     except PalletError as error:

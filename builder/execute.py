@@ -18,12 +18,12 @@ from typing import Any
 from pallet.builder import cachekey
 from pallet.builder.cache import CacheRecord, CacheRecords, LayerRef
 from pallet.builder.steps import Step
-from pallet.errors import PalletError
+from pallet.base.errors import PalletError
 
 
 @dataclass(frozen=True)
 class StageState:
-    layers: tuple  # pallet.runtime.layers.Layer, bottom first
+    layers: tuple  # pallet.runtime.image.layers.Layer, bottom first
     lowerdirs: tuple[Path, ...]  # top-most first
     history: tuple[dict, ...]
     key: str
@@ -91,8 +91,8 @@ class StageRunner:
 
     # -- FROM -----------------------------------------------------------------------------------
     def start_stage(self, step: Step) -> StageState:
-        from pallet.runtime.images import resolve_image
-        from pallet.runtime.layers import layer_dirs
+        from pallet.runtime.image.images import resolve_image
+        from pallet.runtime.image.layers import layer_dirs
 
         if step.base_stage is not None:
             return self.states[step.base_stage]
@@ -176,7 +176,7 @@ class StageRunner:
         return result
 
     def _from_cache(self, step: Step, state: StageState, key: str) -> StageState | None:
-        from pallet.runtime.layers import Layer, unpacked_layer_dir
+        from pallet.runtime.image.layers import Layer, unpacked_layer_dir
 
         record = self.records.get(key)
         if record is None:
@@ -198,7 +198,7 @@ class StageRunner:
         return replace(state, layers=layers, lowerdirs=lowerdirs, history=history, key=key)
 
     def _commit(self, step: Step, state: StageState, key: str, layer_dir: Path) -> StageState:
-        from pallet.runtime.layers import pack_layer
+        from pallet.runtime.image.layers import pack_layer
 
         created = created_time(self.options)
         has_entries = any(os.scandir(layer_dir))

@@ -15,7 +15,7 @@ import os
 import stat as statmod
 from pathlib import Path
 
-from pallet.errors import PalletError
+from pallet.base.errors import PalletError
 
 OPAQUE_XATTR = "trusted.overlay.opaque"
 MAX_SYMLINK_HOPS = 255

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from pallet.builder.steps import BuildPlan, StagePlan
-from pallet.errors import PalletError, Span
+from pallet.base.errors import PalletError, Span
 
 PROXY_ARGS = {"HTTP_PROXY", "HTTPS_PROXY", "FTP_PROXY", "NO_PROXY", "ALL_PROXY",
               "http_proxy", "https_proxy", "ftp_proxy", "no_proxy", "all_proxy"}

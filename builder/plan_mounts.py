@@ -8,7 +8,7 @@ from typing import Any, Callable
 
 from pallet.builder.plan import source_line_of, stage_reference
 from pallet.builder.steps import MountSpec
-from pallet.errors import PalletError
+from pallet.base.errors import PalletError
 
 SIZE_UNITS = {"": 1, "b": 1, "k": 1 << 10, "kb": 1 << 10, "m": 1 << 20, "mb": 1 << 20,
               "g": 1 << 30, "gb": 1 << 30}

@@ -24,7 +24,7 @@ def cache_usage(root: Path) -> tuple[int, int]:
     """(number of cache entries, their bytes): step records with the layer blobs they reference
     (each blob counted once), plus every RUN --mount=type=cache directory with its content, as
     BuildKit lists its exec.cachemount records among the build cache."""
-    from pallet.runtime.store import Store
+    from pallet.runtime.store.content import Store
     store = Store.open(root)
     seen: set[str] = set()
     total = 0
@@ -56,8 +56,8 @@ def _content_bytes(directory: Path) -> int:
 
 def prune_cache(root: Path, *, all_records: bool, older_than_s: float | None,
                 keep_storage: int | None) -> PruneResult:
-    from pallet.runtime.image_removal import container_roots, referenced_blobs
-    from pallet.runtime.store import Store
+    from pallet.runtime.image.removal import container_roots, referenced_blobs
+    from pallet.runtime.store.content import Store
 
     store = Store.open(root)
     records = CacheRecords(root)

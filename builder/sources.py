@@ -18,7 +18,7 @@ from pallet.builder.cachekey import InputDigest
 from pallet.builder.context import BuildContext, go_match_regex, has_wildcard
 from pallet.builder.layerview import LayeredView, split_path
 from pallet.builder.statcache import hash_file_content
-from pallet.errors import PalletError, Span
+from pallet.base.errors import PalletError, Span
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from pallet.errors import Span
+from pallet.base.errors import Span
 
 
 @dataclass(frozen=True)

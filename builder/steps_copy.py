@@ -21,7 +21,7 @@ from pathlib import Path
 
 from pallet.builder.layerview import LayeredView, split_path
 from pallet.builder.sources import Ownership, SourceEntry, SourceTree  # noqa: F401 (re-export)
-from pallet.errors import PalletError, Span
+from pallet.base.errors import PalletError, Span
 
 
 def resolve_dest(dest: str, workdir: str) -> str:

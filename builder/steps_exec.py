@@ -19,7 +19,7 @@ from pallet.builder.layerview import LayeredView
 from pallet.builder.sources import Ownership
 from pallet.builder.steps import MountSpec, Step
 from pallet.builder.steps_copy import _LayerWriter, resolve_chown, write_copy
-from pallet.errors import PalletError
+from pallet.base.errors import PalletError
 
 BUILD_HOSTNAME = "buildkitsandbox"
 OUTPUT_TAIL = 12
@@ -55,7 +55,7 @@ def execute_workdir(runner, step: Step, state, layer_dir: Path) -> None:
 # -- RUN -----------------------------------------------------------------------------------------
 
 def execute_run(runner, step: Step, state, work: Path, layer_dir: Path) -> None:
-    from pallet.runtime.isolation import ContainerSpec, Mount, run_container
+    from pallet.runtime.isolation.core import ContainerSpec, Mount, run_container
 
     spec = step.run
     env = list(spec.env)
@@ -107,7 +107,7 @@ def execute_run(runner, step: Step, state, work: Path, layer_dir: Path) -> None:
 
 def _container_mounts(runner, step: Step, mount: MountSpec, scratch: Path, env: list[str],
                       locks: list[int]) -> list:
-    from pallet.runtime.isolation import Mount
+    from pallet.runtime.isolation.core import Mount
     scratch.mkdir()
     if mount.type == "tmpfs":
         options = (f"size={mount.size}",) if mount.size else ()

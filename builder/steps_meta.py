@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from pallet.errors import PalletError, Span
+from pallet.base.errors import PalletError, Span
 from pallet.grammar.goquote import go_quote_list, go_quote_rune
 
 HISTORY_COMMENT = "buildkit.dockerfile.v0"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
-from pallet.errors import Span
+from pallet.base.errors import Span
 from pallet.grammar.lines import Directive
 from pallet.grammar.syntax import Heredoc, Node, SyntaxTree
 

@@ -26,7 +26,7 @@ import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from pallet.errors import PalletError, Span
+from pallet.base.errors import PalletError, Span
 
 from . import globmatch
 

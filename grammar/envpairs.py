@@ -22,7 +22,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from pallet.errors import PalletError
+from pallet.base.errors import PalletError
 
 from .goquote import go_quote
 from .substitution import expand_word

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pallet.errors import PalletError, Span
+from pallet.base.errors import PalletError, Span
 from pallet.grammar.ast import RunMount
 from pallet.grammar.syntax import Node
 

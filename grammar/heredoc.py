@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from pallet.errors import PalletError
+from pallet.base.errors import PalletError
 
 _OPENER = re.compile(r"(\d*)<<(-?)([^<]*)\Z", re.S)
 _SPACE = " \t\r\n\v\f"

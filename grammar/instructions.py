@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Callable
 
-from pallet.errors import PalletError, Span
+from pallet.base.errors import PalletError, Span
 from pallet.grammar import ast as A
 from pallet.grammar.flags import NETWORKS, SECURITY, did_you_mean, parse_flags, parse_mount
 from pallet.grammar.heredoc import parse_opener

@@ -20,7 +20,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Callable
 
-from pallet.errors import PalletError, Span
+from pallet.base.errors import PalletError, Span
 
 # Go's bufio.Scanner refuses a token longer than this (the line plus its newline), so BuildKit
 # fails on longer lines; we do the same, which also keeps a 10 MB line fast to reject.

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from pallet.errors import PalletError, Span, caret_excerpt
+from pallet.base.errors import PalletError, Span, caret_excerpt
 from pallet.grammar import ast as A
 from pallet.grammar.flags import did_you_mean
 from pallet.grammar.instructions import build_file

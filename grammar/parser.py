@@ -13,7 +13,7 @@ import json
 import re
 from typing import TYPE_CHECKING
 
-from pallet.errors import PalletError, Span
+from pallet.base.errors import PalletError, Span
 from pallet.grammar import heredoc as heredocs
 from pallet.grammar import tables
 from pallet.grammar.lines import GO_SPACE, LogicalLine, ScannedFile, scan

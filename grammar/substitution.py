@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from pallet.errors import PalletError
+from pallet.base.errors import PalletError
 
 from . import shellpattern
 from .goquote import go_quote

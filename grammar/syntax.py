@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pallet.errors import Span
+from pallet.base.errors import Span
 from pallet.grammar.lines import Directive
 
 

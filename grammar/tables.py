@@ -25,7 +25,7 @@ from pathlib import Path
 
 import xxhash
 
-from pallet.codecache import cache_dir, read_private, write_private
+from pallet.base.codecache import cache_dir, read_private, write_private
 
 GRAMMAR = Path(__file__).with_name("buildfile.lark")
 OPTIONS = {"parser": "lalr", "lexer": "contextual", "propagate_positions": False,

@@ -1,4 +1,4 @@
-"""Shared test fixtures: where the repository and ../shared are, and a CLI runner."""
+"""Shared test fixtures: where the repository is, and a CLI runner."""
 
 from __future__ import annotations
 
@@ -17,8 +17,6 @@ if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
     signal.signal(signal.SIGINT, signal.default_int_handler)
 
 REPO = Path(__file__).resolve().parent.parent
-# CI lays shared/ beside the clone; PALLET_SHARED overrides for other layouts.
-SHARED = Path(os.environ.get("PALLET_SHARED", REPO.parent / "shared"))
 PALLET = Path(sys.executable).parent / "pallet"
 
 

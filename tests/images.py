@@ -37,8 +37,8 @@ def busybox_rootfs_tarball() -> Path:
 def make_busybox_image(root: Path, ref: str = "busybox:latest", *,
                        changes: tuple[str, ...] = ('CMD ["sh"]',)) -> str:
     """Import busybox as `ref` into the store at root; returns the image ID."""
-    from pallet.runtime.importing import import_rootfs
-    from pallet.runtime.store import Store
+    from pallet.runtime.image.importing import import_rootfs
+    from pallet.runtime.store.content import Store
 
     store = Store.open(Path(root))
     with open(busybox_rootfs_tarball(), "rb") as source:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from pallet.errors import PalletError
+from pallet.base.errors import PalletError
 
 
 def _interrupt(signum, frame) -> None:

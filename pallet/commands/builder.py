@@ -6,7 +6,7 @@ import re
 
 import click
 
-from pallet.errors import PalletError
+from pallet.base.errors import PalletError
 
 UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "m": 1000**2, "mb": 1000**2, "g": 1000**3,
          "gb": 1000**3, "ki": 1024, "kib": 1024, "mi": 1024**2, "mib": 1024**2,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from pallet.errors import PalletError
+from pallet.base.errors import PalletError
 
 
 def _locate(context: str, file: str | None) -> tuple[str, Path | None]:

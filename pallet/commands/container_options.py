@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from pallet.errors import PalletError
+from pallet.base.errors import PalletError
 
 _SIZE = re.compile(r"^(\d+(?:\.\d+)?) ?([kKmMgGtTpP])?[iI]?[bB]?$")
 _UNITS = {None: 1, "k": 1024, "m": 1024 ** 2, "g": 1024 ** 3, "t": 1024 ** 4, "p": 1024 ** 5}
@@ -104,7 +104,7 @@ def _expand_env(items: tuple[str, ...]) -> list[str]:
 
 
 def _parse_volume(text: str):
-    from pallet.runtime.container_config import VolumeSpec
+    from pallet.runtime.container.config import VolumeSpec
     parts = text.split(":")
     if len(parts) == 1:
         return VolumeSpec(type="volume", source="", target=parts[0])
@@ -119,7 +119,7 @@ def _parse_volume(text: str):
 
 
 def _parse_mount(text: str):
-    from pallet.runtime.container_config import VolumeSpec
+    from pallet.runtime.container.config import VolumeSpec
     fields: dict[str, str] = {}
     for part in text.split(","):
         key, _, value = part.partition("=")
@@ -148,15 +148,15 @@ def _parse_mount(text: str):
 
 def _parse_tmpfs(text: str):
     """--tmpfs PATH[:OPTIONS]: Docker's defaults are noexec,nosuid,nodev (options may undo)."""
-    from pallet.runtime.container_config import VolumeSpec
+    from pallet.runtime.container.config import VolumeSpec
     target, _, opts = text.partition(":")
     options = ("noexec", "nosuid", "nodev") + tuple(o for o in opts.split(",") if o)
     return VolumeSpec(type="tmpfs", source="", target=target, options=options)
 
 
 def _parse_ulimit(text: str):
-    from pallet.runtime.process import RLIMITS
-    from pallet.runtime.spec import Ulimit
+    from pallet.runtime.isolation.process import RLIMITS
+    from pallet.runtime.isolation.spec import Ulimit
     name, _, values = text.partition("=")
     soft, _, hard = values.partition(":")
     if name not in RLIMITS or not soft.lstrip("-").isdigit() or (hard and not hard.lstrip("-").isdigit()):
@@ -166,8 +166,8 @@ def _parse_ulimit(text: str):
 
 def create_options(params: dict):
     """click's parsed params -> CreateOptions, raising Docker's messages for bad values."""
-    from pallet.runtime.container_config import CreateOptions
-    from pallet.runtime.spec import normalize_capability
+    from pallet.runtime.container.config import CreateOptions
+    from pallet.runtime.isolation.spec import normalize_capability
 
     env = []
     for path in params["env_file"]:
@@ -223,7 +223,7 @@ def create_options(params: dict):
     volumes += [_parse_mount(m) for m in params["mounts"]]
     volumes += [_parse_tmpfs(t) for t in params["tmpfs"]]
     if params["stop_signal"]:
-        from pallet.runtime.containers import parse_signal
+        from pallet.runtime.container.lifecycle import parse_signal
         try:
             parse_signal(params["stop_signal"])
         except PalletError as error:
@@ -245,7 +245,7 @@ def create_options(params: dict):
 
 
 def _health_options(params: dict) -> dict | None:
-    from pallet.runtime.health import parse_duration
+    from pallet.runtime.container.health import parse_duration
     given = {}
     if params["no_healthcheck"]:
         if params["health_cmd"]:

@@ -9,7 +9,7 @@ import time
 import click
 
 from pallet.commands.image_format import human_duration, render_template, tabulate
-from pallet.errors import PalletError
+from pallet.base.errors import PalletError
 
 
 def _root(ctx: click.Context):
@@ -17,14 +17,14 @@ def _root(ctx: click.Context):
 
 
 def _records(root):
-    from pallet.runtime import container_state as cs
-    from pallet.runtime.containers import refresh
+    from pallet.runtime.container import state as cs
+    from pallet.runtime.container.lifecycle import refresh
     store = cs.ContainerStore(root)
     return [refresh(store, r) for r in store.all()]
 
 
 def _status_text(state: dict) -> str:
-    from pallet.runtime.container_state import parse_time
+    from pallet.runtime.container.state import parse_time
     status = state.get("Status", "created")
     if status == "created":
         return "Created"
@@ -79,8 +79,8 @@ def _is_ancestor(record, value: str) -> bool:
     if record.config["Config"]["Image"] == value or record.config["Image"].startswith(
             value if value.startswith("sha256:") else f"sha256:{value}"):
         return True
-    from pallet.runtime.images import resolve_image
-    from pallet.runtime.store import Store
+    from pallet.runtime.image.images import resolve_image
+    from pallet.runtime.store.content import Store
     try:
         return resolve_image(Store.open(record.directory.parent.parent), value).id == record.config["Image"]
     except PalletError:
@@ -146,8 +146,8 @@ PS_HEADERS = {"ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND", "Cre
 
 
 def _image_names(root) -> dict[str, str]:
-    from pallet.runtime.images import names_to_ids
-    from pallet.runtime.store import Store
+    from pallet.runtime.image.images import names_to_ids
+    from pallet.runtime.store.content import Store
     try:
         return names_to_ids(Store.open(root))
     except PalletError:
@@ -157,7 +157,7 @@ def _image_names(root) -> dict[str, str]:
 def _ps_image(record, no_trunc: bool, names: dict[str, str]) -> str:
     """Docker's IMAGE column: the name the container was made from while it still names the
     container's image, else the image ID (12 hex digits unless --no-trunc)."""
-    from pallet.runtime.images import still_names
+    from pallet.runtime.image.images import still_names
     image, image_id = record.config["Config"]["Image"], record.config["Image"]
     if image != image_id and not still_names(image, image_id, names):
         image = image_id
@@ -165,7 +165,7 @@ def _ps_image(record, no_trunc: bool, names: dict[str, str]) -> str:
 
 
 def _ps_row(record, no_trunc: bool, names: dict[str, str]) -> dict:
-    from pallet.runtime.container_state import parse_time
+    from pallet.runtime.container.state import parse_time
     created = parse_time(record.config["Created"])
     labels = record.config["Config"].get("Labels") or {}
     return {
@@ -187,7 +187,7 @@ def _ps_row(record, no_trunc: bool, names: dict[str, str]) -> dict:
 
 
 def _since(value: str) -> float:
-    from pallet.runtime.logs import parse_timestamp
+    from pallet.runtime.container.logs import parse_timestamp
     import re
     match = re.fullmatch(r"(\d+(?:\.\d+)?)(ns|us|ms|s|m|h)", value)
     if match:
@@ -211,9 +211,9 @@ def _since(value: str) -> float:
 @click.pass_context
 def logs(ctx, follow, tail, timestamps, since, container_ref) -> None:
     """Fetch the logs of a container"""
-    from pallet.runtime import container_state as cs
-    from pallet.runtime.containers import get
-    from pallet.runtime.logs import format_entry, parse_timestamp, read_entries
+    from pallet.runtime.container import state as cs
+    from pallet.runtime.container.lifecycle import get
+    from pallet.runtime.container.logs import format_entry, parse_timestamp, read_entries
     record = get(_root(ctx), container_ref)
     path = record.directory / f"{record.id}-json.log"
     since_time = _since(since) if since else None
@@ -235,7 +235,7 @@ def logs(ctx, follow, tail, timestamps, since, container_ref) -> None:
             _emit(entry, timestamps)
         seen = len(fresh)
         try:
-            from pallet.runtime.containers import refresh
+            from pallet.runtime.container.lifecycle import refresh
             if not refresh(store, store.load(record.id)).state.get("Running"):
                 for entry in list(read_entries(path))[seen:]:
                     _emit(entry, timestamps)
@@ -246,7 +246,7 @@ def logs(ctx, follow, tail, timestamps, since, container_ref) -> None:
 
 
 def _emit(entry: dict, timestamps: bool) -> None:
-    from pallet.runtime.logs import format_entry
+    from pallet.runtime.container.logs import format_entry
     stream = sys.stderr if entry.get("stream") == "stderr" else sys.stdout
     stream.write(format_entry(entry, timestamps=timestamps))
     stream.flush()
@@ -265,9 +265,9 @@ def _emit(entry: dict, timestamps: bool) -> None:
 @click.pass_context
 def exec_(ctx, detach, interactive, tty, env, user, workdir, privileged, container_ref, command) -> None:
     """Execute a command in a running container"""
-    from pallet.runtime.container_config import merge_env, spec_from_config
-    from pallet.runtime.containers import get
-    from pallet.runtime.execute import exec_in_container
+    from pallet.runtime.container.config import merge_env, spec_from_config
+    from pallet.runtime.container.lifecycle import get
+    from pallet.runtime.container.execute import exec_in_container
     from dataclasses import replace
     record = get(_root(ctx), container_ref)
     if not record.state.get("Running"):
@@ -323,8 +323,8 @@ def _pump_pty(master: int, interactive: bool) -> None:
 @click.pass_context
 def export(ctx, output, container_ref) -> None:
     """Export a container's filesystem as a tar archive"""
-    from pallet.runtime.containers import get
-    from pallet.runtime.rootfs_access import tar_tree, with_rootfs
+    from pallet.runtime.container.lifecycle import get
+    from pallet.runtime.container.access import tar_tree, with_rootfs
     record = get(_root(ctx), container_ref)
     if output is None and sys.stdout.isatty():
         raise PalletError("cowardly refusing to save to a terminal. Use the -o flag or redirect")
@@ -342,8 +342,8 @@ def export(ctx, output, container_ref) -> None:
 @click.pass_context
 def cp(ctx, source, destination) -> None:
     """Copy files/folders between a container and the local filesystem"""
-    from pallet.runtime.containers import get
-    from pallet.runtime.rootfs_access import copy_in, copy_out
+    from pallet.runtime.container.lifecycle import get
+    from pallet.runtime.container.access import copy_in, copy_out
     src_ctr, _, src_path = source.partition(":") if _is_container_path(source) else ("", "", source)
     dst_ctr, _, dst_path = destination.partition(":") if _is_container_path(destination) else ("", "", destination)
     if bool(src_ctr) == bool(dst_ctr):
@@ -368,8 +368,8 @@ def _is_container_path(text: str) -> bool:
 def top(ctx, container_ref, ps_args) -> None:
     """Display the running processes of a container"""
     import subprocess
-    from pallet.runtime.cgroups import Cgroup
-    from pallet.runtime.containers import get
+    from pallet.runtime.isolation.cgroups import Cgroup
+    from pallet.runtime.container.lifecycle import get
     record = get(_root(ctx), container_ref)
     if not record.state.get("Running"):
         raise PalletError(f"container {record.id} is not running")
@@ -391,7 +391,7 @@ def top(ctx, container_ref, ps_args) -> None:
 @click.pass_context
 def prune(ctx, force) -> None:
     """Remove all stopped containers"""
-    from pallet.runtime.containers import prune_containers
+    from pallet.runtime.container.lifecycle import prune_containers
     if not force and not click.confirm("WARNING! This will remove all stopped containers.\n"
                                        "Are you sure you want to continue?", default=False):
         return

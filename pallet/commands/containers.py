@@ -10,7 +10,7 @@ import sys
 import click
 
 from pallet.commands.container_options import create_options, run_options
-from pallet.errors import PalletError
+from pallet.base.errors import PalletError
 
 NO_INTERSPERSE = {"allow_interspersed_args": False}
 
@@ -54,8 +54,8 @@ def _for_each(ctx: click.Context, names, action, *, echo_result: bool = False) -
 
 def _foreground(root, record, *, interactive: bool) -> int:
     """Run (already created) record attached to our terminal; return its exit code."""
-    from pallet.runtime import container_state as cs
-    from pallet.runtime.monitor import Attach, supervise
+    from pallet.runtime.container import state as cs
+    from pallet.runtime.container.monitor import Attach, supervise
 
     store = cs.ContainerStore(root)
     tty = record.config["Config"]["Tty"]
@@ -97,8 +97,8 @@ def _forward(pid: int, number: int) -> None:
 
 def _start_failed(root, record, error: PalletError) -> PalletError:
     """A failed start leaves the container Created (or removes it with --rm)."""
-    from pallet.runtime import container_state as cs
-    from pallet.runtime.containers import remove_container
+    from pallet.runtime.container import state as cs
+    from pallet.runtime.container.lifecycle import remove_container
     if record.config["HostConfig"]["AutoRemove"]:
         remove_container(cs.ContainerStore(root), record.id, force=True, volumes=True)
     return PalletError(error.message, hint=error.hint, exit_code=error.exit_code)
@@ -109,7 +109,7 @@ def _start_failed(root, record, error: PalletError) -> PalletError:
 @click.pass_context
 def run(ctx: click.Context, **params) -> None:
     """Create and run a new container from an image"""
-    from pallet.runtime.containers import create_container, start_detached
+    from pallet.runtime.container.lifecycle import create_container, start_detached
 
     root = _root(ctx)
     options = create_options(params)
@@ -135,7 +135,7 @@ def run(ctx: click.Context, **params) -> None:
 @click.pass_context
 def create(ctx: click.Context, **params) -> None:
     """Create a new container"""
-    from pallet.runtime.containers import create_container
+    from pallet.runtime.container.lifecycle import create_container
     if params["detach"]:
         raise click.UsageError("unknown shorthand flag: 'd' in -d")
     record = create_container(_root(ctx), create_options(params))
@@ -149,7 +149,7 @@ def create(ctx: click.Context, **params) -> None:
 @click.pass_context
 def start(ctx: click.Context, attach: bool, interactive: bool, containers) -> None:
     """Start one or more stopped containers"""
-    from pallet.runtime.containers import get, start_detached
+    from pallet.runtime.container.lifecycle import get, start_detached
     root = _root(ctx)
     if attach or interactive:
         if len(containers) > 1:
@@ -168,7 +168,7 @@ def start(ctx: click.Context, attach: bool, interactive: bool, containers) -> No
 @click.pass_context
 def stop(ctx: click.Context, timeout, sig, containers) -> None:
     """Stop one or more running containers"""
-    from pallet.runtime.containers import stop_container
+    from pallet.runtime.container.lifecycle import stop_container
     _for_each(ctx, containers, lambda name: stop_container(_root(ctx), name, timeout))
 
 
@@ -178,7 +178,7 @@ def stop(ctx: click.Context, timeout, sig, containers) -> None:
 @click.pass_context
 def kill(ctx: click.Context, sig: str, containers) -> None:
     """Kill one or more running containers"""
-    from pallet.runtime.containers import kill_container, parse_signal
+    from pallet.runtime.container.lifecycle import kill_container, parse_signal
     parse_signal(sig)
     _for_each(ctx, containers, lambda name: kill_container(_root(ctx), name, sig))
 
@@ -189,7 +189,7 @@ def kill(ctx: click.Context, sig: str, containers) -> None:
 @click.pass_context
 def restart(ctx: click.Context, timeout, containers) -> None:
     """Restart one or more containers"""
-    from pallet.runtime.containers import start_detached, stop_container
+    from pallet.runtime.container.lifecycle import start_detached, stop_container
 
     def _one(name):
         stop_container(_root(ctx), name, timeout)
@@ -205,8 +205,8 @@ def restart(ctx: click.Context, timeout, containers) -> None:
 @click.pass_context
 def rm(ctx: click.Context, force: bool, volumes: bool, containers) -> None:
     """Remove one or more containers"""
-    from pallet.runtime import container_state as cs
-    from pallet.runtime.containers import remove_container
+    from pallet.runtime.container import state as cs
+    from pallet.runtime.container.lifecycle import remove_container
     store = cs.ContainerStore(_root(ctx))
 
     def _one(name):
@@ -220,7 +220,7 @@ def rm(ctx: click.Context, force: bool, volumes: bool, containers) -> None:
 @click.pass_context
 def wait(ctx: click.Context, containers) -> None:
     """Block until one or more containers stop, then print their exit codes"""
-    from pallet.runtime.containers import wait_container
+    from pallet.runtime.container.lifecycle import wait_container
     _for_each(ctx, containers, lambda name: wait_container(_root(ctx), name), echo_result=True)
 
 
@@ -229,7 +229,7 @@ def _pause_command(name: str, paused: bool, doc: str):
     @click.argument("containers", nargs=-1, required=True)
     @click.pass_context
     def command(ctx: click.Context, containers) -> None:
-        from pallet.runtime.containers import set_paused
+        from pallet.runtime.container.lifecycle import set_paused
         _for_each(ctx, containers, lambda ref: set_paused(_root(ctx), ref, paused))
     return command
 
@@ -244,7 +244,7 @@ unpause = _pause_command("unpause", False, "Unpause all processes within one or 
 @click.pass_context
 def rename(ctx: click.Context, container: str, new_name: str) -> None:
     """Rename a container"""
-    from pallet.runtime.containers import rename_container
+    from pallet.runtime.container.lifecycle import rename_container
     try:
         rename_container(_root(ctx), container, new_name)
     except PalletError as error:

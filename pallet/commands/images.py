@@ -11,11 +11,11 @@ from datetime import timezone
 import click
 
 from pallet.commands.image_format import (go_json, human_size, render_template, since, tabulate)
-from pallet.errors import PalletError
+from pallet.base.errors import PalletError
 
 
 def _store(ctx: click.Context):
-    from pallet.runtime.store import Store
+    from pallet.runtime.store.content import Store
     return Store.open(ctx.obj["root"])
 
 
@@ -24,7 +24,7 @@ def _short(image_id: str, no_trunc: bool) -> str:
 
 
 def _split_ref(name: str) -> tuple[str, str]:
-    from pallet.runtime.references import familiar
+    from pallet.runtime.store.references import familiar
     repo, _, tag = name.rpartition(":")
     if "/" in tag or not repo:
         return familiar(name), "<none>"
@@ -34,7 +34,7 @@ def _split_ref(name: str) -> tuple[str, str]:
 def _repo_rows(references) -> list[tuple[str, str, str]]:
     """Docker's rows: one per tag, with its repository's registry digest (or <none>), and one
     <none>-tagged row for a repository known only by digest; <none> <none> for no name."""
-    from pallet.runtime.references import familiar
+    from pallet.runtime.store.references import familiar
     tags: dict[str, list[str]] = {}
     digests: dict[str, str] = {}
     for name in references:
@@ -56,7 +56,7 @@ def _created_at(moment) -> str:
 
 
 def _image_rows(summaries, *, dangling_filter, reference_filters, positional):
-    from pallet.runtime.images import parse_time
+    from pallet.runtime.image.images import parse_time
     rows = []
     for summary in summaries:
         if dangling_filter is True and not summary.dangling:
@@ -78,7 +78,7 @@ def _image_rows(summaries, *, dangling_filter, reference_filters, positional):
 
 
 def _matches_positional(positional: str, repo: str, tag: str) -> bool:
-    from pallet.runtime.references import familiar, parse_reference
+    from pallet.runtime.store.references import familiar, parse_reference
     try:
         parsed = parse_reference(positional)
     except PalletError:
@@ -114,7 +114,7 @@ def _parse_filters(filters):
 @click.pass_context
 def images(ctx, repository, all_, quiet, digests, no_trunc, filters, format_):
     """List images"""
-    from pallet.runtime.images import list_images
+    from pallet.runtime.image.images import list_images
     dangling, references = _parse_filters(filters)
     rows = _image_rows(list_images(_store(ctx)), dangling_filter=dangling,
                        reference_filters=references, positional=repository)
@@ -170,7 +170,7 @@ def docker_config(section: dict | None) -> dict:
 
 
 def inspect_document(image) -> dict:
-    from pallet.runtime.references import familiar
+    from pallet.runtime.store.references import familiar
     config = image.config
     # what a registry holds the image as (recorded by pull and push), as Docker shows it
     repo_digests = sorted(f"{familiar(name.split('@')[0])}@{name.split('@')[1]}"
@@ -206,7 +206,7 @@ def inspect_document(image) -> dict:
 @click.pass_context
 def image_inspect(ctx, names, format_):
     """Display detailed information on one or more images"""
-    from pallet.runtime.images import resolve_image
+    from pallet.runtime.image.images import resolve_image
     store = _store(ctx)
     documents, errors = [], []
     for name in names:
@@ -242,8 +242,8 @@ def _raise_collected(errors: list[PalletError]) -> None:
 @click.pass_context
 def history(ctx, image, human, no_trunc, quiet, format_):
     """Show the history of an image"""
-    from pallet.runtime.images import parse_time, resolve_image
-    from pallet.runtime.layers import layer_content_size
+    from pallet.runtime.image.images import parse_time, resolve_image
+    from pallet.runtime.image.layers import layer_content_size
     store = _store(ctx)
     found = resolve_image(store, image)
     entries = found.config.get("history") or [{} for _ in found.diff_ids]
@@ -291,7 +291,7 @@ def history(ctx, image, human, no_trunc, quiet, format_):
 @click.pass_context
 def tag(ctx, source, target):
     """Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE"""
-    from pallet.runtime.images import tag_image
+    from pallet.runtime.image.images import tag_image
     tag_image(_store(ctx), source, target)
 
 
@@ -302,7 +302,7 @@ def tag(ctx, source, target):
 @click.pass_context
 def rmi(ctx, names, force, no_prune):
     """Remove one or more images"""
-    from pallet.runtime.images import ImageConflict, ImageNotFound, remove_image
+    from pallet.runtime.image.images import ImageConflict, ImageNotFound, remove_image
     store = _store(ctx)
     fatal = False
     for name in names:
@@ -329,7 +329,7 @@ def rmi(ctx, names, force, no_prune):
 def _daemon_reference(name: str) -> str:
     """How the engine spells a reference it did not find: IDs as given, names familiar and
     with the default tag (`nosuch` -> `nosuch:latest`)."""
-    from pallet.runtime import references as refs
+    from pallet.runtime.store import references as refs
     if refs.is_full_id(name) or refs.looks_like_id_prefix(name):
         return name
     try:
@@ -345,7 +345,7 @@ def _daemon_reference(name: str) -> str:
 @click.pass_context
 def prune(ctx, all_, force, filters):
     """Remove unused images"""
-    from pallet.runtime.check import prune_images
+    from pallet.runtime.store.check import prune_images
     warning = ("WARNING! This will remove all images without at least one container associated to them."
                if all_ else "WARNING! This will remove all dangling images.")
     if not force and not _confirm(warning):

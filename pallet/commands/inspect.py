@@ -7,7 +7,7 @@ import json
 import click
 
 from pallet.commands.image_format import go_json, render_template
-from pallet.errors import PalletError
+from pallet.base.errors import PalletError
 
 PRIVATE_STATE = ("PidStart", "MonitorPid", "MonitorStart")
 
@@ -36,8 +36,8 @@ def container_document(record) -> dict:
 @click.pass_context
 def inspect(ctx: click.Context, format_, type_, size, names) -> None:
     """Return low-level information on pallet objects"""
-    from pallet.runtime import container_state as cs
-    from pallet.runtime.containers import refresh
+    from pallet.runtime.container import state as cs
+    from pallet.runtime.container.lifecycle import refresh
     root = ctx.obj["root"]
     store = cs.ContainerStore(root)
     documents, errors = [], []
@@ -67,8 +67,8 @@ def inspect(ctx: click.Context, format_, type_, size, names) -> None:
 
 def _image_document(root, name: str) -> dict | None:
     from pallet.commands.images import inspect_document
-    from pallet.runtime.images import resolve_image
-    from pallet.runtime.store import Store
+    from pallet.runtime.image.images import resolve_image
+    from pallet.runtime.store.content import Store
     try:
         return inspect_document(resolve_image(Store.open(root), name))
     except PalletError:

@@ -1,4 +1,4 @@
-"""`pull` and `push`: Docker's commands and output over pallet.runtime.registry_transfer."""
+"""`pull` and `push`: Docker's commands and output over pallet.runtime.distribution.transfer."""
 
 from __future__ import annotations
 
@@ -6,11 +6,11 @@ import sys
 
 import click
 
-from pallet.errors import PalletError
+from pallet.base.errors import PalletError
 
 
 def _store(ctx: click.Context):
-    from pallet.runtime.store import Store
+    from pallet.runtime.store.content import Store
     return Store.open(ctx.obj["root"])
 
 
@@ -27,9 +27,9 @@ def _refused(error) -> None:
 @click.pass_context
 def pull(ctx, name, platform, quiet):
     """Download an image from a registry"""
-    from pallet.runtime import references as refs
-    from pallet.runtime.registry import RegistryError
-    from pallet.runtime.registry_transfer import pull_image
+    from pallet.runtime.store import references as refs
+    from pallet.runtime.distribution.registry import RegistryError
+    from pallet.runtime.distribution.transfer import pull_image
 
     parsed = refs.parse_reference(name).with_default_tag()
 
@@ -65,10 +65,10 @@ def pull(ctx, name, platform, quiet):
 @click.pass_context
 def push(ctx, name, all_tags, quiet):
     """Upload an image to a registry"""
-    from pallet.runtime import references as refs
-    from pallet.runtime.images import list_images
-    from pallet.runtime.registry import RegistryError
-    from pallet.runtime.registry_transfer import NotLocal, push_image
+    from pallet.runtime.store import references as refs
+    from pallet.runtime.image.images import list_images
+    from pallet.runtime.distribution.registry import RegistryError
+    from pallet.runtime.distribution.transfer import NotLocal, push_image
 
     parsed = refs.parse_reference(name)
     store = _store(ctx)
@@ -111,8 +111,8 @@ def push(ctx, name, all_tags, quiet):
 @click.option("--password-stdin", is_flag=True, help="Take the password from stdin")
 def login(server, username, password, password_stdin):
     """Log in to a registry (Docker Hub when SERVER is omitted)"""
-    from pallet.runtime import credentials
-    from pallet.runtime.registry import RegistryClient, RegistryError
+    from pallet.runtime.distribution import credentials
+    from pallet.runtime.distribution.registry import RegistryClient, RegistryError
 
     if password is not None and password_stdin:
         raise PalletError("--password and --password-stdin are mutually exclusive")
@@ -144,7 +144,7 @@ def login(server, username, password, password_stdin):
 @click.argument("server", required=False)
 def logout(server):
     """Log out from a registry (Docker Hub when SERVER is omitted)"""
-    from pallet.runtime import credentials
+    from pallet.runtime.distribution import credentials
 
     domain = server or "docker.io"
     shown = credentials.DOCKER_HUB_KEY if domain == "docker.io" else domain

@@ -5,11 +5,11 @@ from __future__ import annotations
 import click
 
 from pallet.commands.image_format import human_size, tabulate
-from pallet.errors import PalletError
+from pallet.base.errors import PalletError
 
 
 def _store(ctx: click.Context):
-    from pallet.runtime.store import Store
+    from pallet.runtime.store.content import Store
     return Store.open(ctx.find_root().obj["root"])
 
 
@@ -25,11 +25,11 @@ def system():
 def df(ctx, verbose, format_):
     """Show pallet disk usage"""
     from pallet.commands.image_format import go_json
-    from pallet.runtime.check import disk_usage
+    from pallet.runtime.store.check import disk_usage
     rows = disk_usage(_store(ctx))
     # The builder owns the cache format: its records and cache mounts make the Build Cache row.
     from pallet.builder.prune import cache_usage
-    from pallet.runtime.check import UsageRow
+    from pallet.runtime.store.check import UsageRow
     entries, cache_bytes = cache_usage(ctx.find_root().obj["root"])
     rows = [row for row in rows if row.kind != "Build Cache"]
     rows.append(UsageRow("Build Cache", entries, 0, cache_bytes, cache_bytes))
@@ -58,7 +58,7 @@ def _reclaimable(row) -> str:
 def prune(ctx, all_, force):
     """Remove unused data"""
     from pallet.commands.images import _confirm
-    from pallet.runtime.check import prune_images
+    from pallet.runtime.store.check import prune_images
     warning = ("WARNING! This will remove:\n  - all stopped containers\n"
                f"  - all {'images without at least one container associated to them' if all_ else 'dangling images'}\n"
                "  - all dangling build cache\n")
@@ -66,7 +66,7 @@ def prune(ctx, all_, force):
         return
     # Docker's order: containers first, so the images they held become prunable.
     from pallet.builder.prune import prune_cache
-    from pallet.runtime.containers import prune_containers
+    from pallet.runtime.container.lifecycle import prune_containers
     removed_containers = prune_containers(ctx.obj["root"])
     if removed_containers:
         click.echo("Deleted Containers:")
@@ -91,7 +91,7 @@ def prune(ctx, all_, force):
 @click.pass_context
 def check(ctx, repair, quiet):
     """Verify every blob's digest and every reference in the store"""
-    from pallet.runtime.check import check_store
+    from pallet.runtime.store.check import check_store
     report = check_store(_store(ctx), repair=repair)
     for problem in report.problems:
         click.echo(f"problem: {problem}")

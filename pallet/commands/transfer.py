@@ -9,11 +9,11 @@ from pathlib import Path
 
 import click
 
-from pallet.errors import PalletError
+from pallet.base.errors import PalletError
 
 
 def _store(ctx: click.Context):
-    from pallet.runtime.store import Store
+    from pallet.runtime.store.content import Store
     return Store.open(ctx.obj["root"])
 
 
@@ -37,11 +37,11 @@ def _progress():
 @click.pass_context
 def import_(ctx, source, reference, changes, message, platform):
     """Import the contents from a tarball to create a filesystem image"""
-    from pallet.runtime.importing import import_rootfs
+    from pallet.runtime.image.importing import import_rootfs
     store = _store(_root_ctx(ctx))
     tags = [reference] if reference else []
     if tags:
-        from pallet.runtime.images import normalize_tags
+        from pallet.runtime.image.images import normalize_tags
         normalize_tags(tags)   # a bad name fails before any work
     if source == "-":
         image = import_rootfs(store, sys.stdin.buffer, tags=tags, changes=changes, message=message,
@@ -70,7 +70,7 @@ def import_(ctx, source, reference, changes, message, platform):
 @click.pass_context
 def save(ctx, names, output, format_):
     """Save one or more images to a tar archive (streamed to STDOUT by default)"""
-    from pallet.runtime.archive import save_images
+    from pallet.runtime.image.archive import save_images
     store = _store(_root_ctx(ctx))
     if output is None:
         if sys.stdout.isatty():
@@ -88,7 +88,7 @@ def save(ctx, names, output, format_):
 @click.pass_context
 def load(ctx, input_, quiet, platform):
     """Load an image from a tar archive (docker-archive or oci-archive) or an OCI layout directory"""
-    from pallet.runtime.archive import load_images
+    from pallet.runtime.image.archive import load_images
     store = _store(_root_ctx(ctx))
     if input_ is None:
         if sys.stdin.isatty():

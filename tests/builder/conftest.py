@@ -45,9 +45,9 @@ def build_image(root: Path, context: Path, *, quiet_stream=None, **options):
 def flatten(root: Path, reference: str) -> dict[str, tuple]:
     """path -> (kind, mode, uid, gid, sha256-of-content | link target) of an image's rootfs."""
     from pallet.builder.layerview import LayeredView
-    from pallet.runtime.images import resolve_image
-    from pallet.runtime.layers import layer_dirs
-    from pallet.runtime.store import Store
+    from pallet.runtime.image.images import resolve_image
+    from pallet.runtime.image.layers import layer_dirs
+    from pallet.runtime.store.content import Store
 
     store = Store.open(root)
     view = LayeredView(layer_dirs(store, resolve_image(store, reference)))
@@ -75,16 +75,16 @@ def flatten(root: Path, reference: str) -> dict[str, tuple]:
 
 
 def image_config(root: Path, reference: str) -> dict:
-    from pallet.runtime.images import resolve_image
-    from pallet.runtime.store import Store
+    from pallet.runtime.image.images import resolve_image
+    from pallet.runtime.store.content import Store
     return resolve_image(Store.open(root), reference).config
 
 
 def read_file(root: Path, reference: str, path: str) -> str:
     from pallet.builder.layerview import LayeredView
-    from pallet.runtime.images import resolve_image
-    from pallet.runtime.layers import layer_dirs
-    from pallet.runtime.store import Store
+    from pallet.runtime.image.images import resolve_image
+    from pallet.runtime.image.layers import layer_dirs
+    from pallet.runtime.store.content import Store
     store = Store.open(root)
     text = LayeredView(layer_dirs(store, resolve_image(store, reference))).read_text(path)
     assert text is not None, f"{path} missing in {reference}"

@@ -9,7 +9,7 @@ import tarfile
 
 import pytest
 
-from pallet.errors import PalletError
+from pallet.base.errors import PalletError
 from tests.builder.conftest import build_image, flatten, image_config, read_file, write_tree
 
 pytestmark = pytest.mark.root
@@ -117,8 +117,8 @@ def test_copy_errors_point_at_the_instruction(busybox_root, tmp_path):
     with pytest.raises(PalletError) as caught:
         build_image(busybox_root, context, tags=("bad:1",))
     assert caught.value.span.line == 2 and "outside the build context" in caught.value.message
-    from pallet.runtime.images import resolve_image
-    from pallet.runtime.store import Store
+    from pallet.runtime.image.images import resolve_image
+    from pallet.runtime.store.content import Store
     with pytest.raises(PalletError):
         resolve_image(Store.open(busybox_root), "bad:1")
 
@@ -173,8 +173,8 @@ def test_plan_cache_is_reused_only_while_base_images_are_unchanged(busybox_root,
 
 
 def test_layers_are_stored_uncompressed_unless_asked(busybox_root, tmp_path):
-    from pallet.runtime.images import resolve_image
-    from pallet.runtime.store import Store
+    from pallet.runtime.image.images import resolve_image
+    from pallet.runtime.store.content import Store
     context = write_tree(tmp_path / "ctx", {"Dockerfile": "FROM busybox\nCOPY a /a\n", "a": "A"})
     build_image(busybox_root, context, tags=("plain:1",))
     build_image(busybox_root, context, tags=("gz:1",), no_cache=True, compression="gzip")
@@ -186,8 +186,8 @@ def test_layers_are_stored_uncompressed_unless_asked(busybox_root, tmp_path):
 
 
 def test_a_rerun_copy_hard_links_the_unchanged_files_of_its_last_layer(busybox_root, tmp_path):
-    from pallet.runtime.images import resolve_image
-    from pallet.runtime.store import Store
+    from pallet.runtime.image.images import resolve_image
+    from pallet.runtime.store.content import Store
     files = {f"data/f{i}": f"content {i}\n" * 50 for i in range(100)}
     context = write_tree(tmp_path / "ctx", {"Dockerfile": "FROM busybox\nCOPY data /data\n",
                                             **files})

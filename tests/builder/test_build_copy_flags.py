@@ -10,7 +10,7 @@ import threading
 
 import pytest
 
-from pallet.errors import PalletError
+from pallet.base.errors import PalletError
 from tests.builder.conftest import build_image, flatten, read_file, write_tree
 
 pytestmark = pytest.mark.root

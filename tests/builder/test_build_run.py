@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from pallet.errors import PalletError
+from pallet.base.errors import PalletError
 from tests.builder.conftest import build_image, flatten, image_config, read_file, write_tree
 
 pytestmark = pytest.mark.root
@@ -58,8 +58,8 @@ def test_failed_run_reports_and_leaves_nothing(busybox_root, tmp_path):
     assert "exit code: 3" in error.message and "about to fail" in error.message
     assert _mounts_under(busybox_root) == [] and _mounts_under(tmp_path) == []
     assert list((busybox_root / "tmp").iterdir()) == []
-    from pallet.runtime.images import resolve_image
-    from pallet.runtime.store import Store
+    from pallet.runtime.image.images import resolve_image
+    from pallet.runtime.store.content import Store
     with pytest.raises(PalletError):
         resolve_image(Store.open(busybox_root), "fail:1")
 

@@ -12,7 +12,7 @@ import pytest
 from pallet.builder.cachekey import selections_digest, step_key
 from pallet.builder.context import BuildContext, go_match_regex
 from pallet.builder.statcache import StatCache
-from pallet.errors import PalletError
+from pallet.base.errors import PalletError
 
 
 class ExcludeExact:

@@ -130,8 +130,8 @@ MODES = {"copy-files-dirs-wildcards": [("dir", 0o750), ("dir/x", 0o600), ("a.txt
 @pytest.fixture(scope="module")
 def engines(dockerd, tmp_path_factory):  # noqa: F811
     """(pallet store root with busybox, the docker engine with the same busybox loaded)."""
-    from pallet.runtime.archive import save_images
-    from pallet.runtime.store import Store
+    from pallet.runtime.image.archive import save_images
+    from pallet.runtime.store.content import Store
     work = tmp_path_factory.mktemp("compare")
     root = work / "pallet"
     root.mkdir()
@@ -152,8 +152,8 @@ def _prepare(work: Path, name: str) -> Path:
 
 
 def _docker_image(engine, context: Path, work: Path, name: str, root: Path) -> str:
-    from pallet.runtime.archive import load_images
-    from pallet.runtime.store import Store
+    from pallet.runtime.image.archive import load_images
+    from pallet.runtime.store.content import Store
     tag = f"docker-{name}:1"
     engine.docker("build", "-q", "-t", tag, str(context))
     archive = work / f"{name}.tar"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pallet.builder.plan import BaseImage, plan
-from pallet.errors import PalletError
+from pallet.base.errors import PalletError
 from pallet.grammar import parse
 
 BASE_ID = "sha256:" + "ab" * 32

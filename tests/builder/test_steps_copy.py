@@ -14,7 +14,7 @@ from pallet.builder.archives import is_archive
 from pallet.builder.layerview import LayeredView
 from pallet.builder.steps_copy import (Ownership, SourceEntry, SourceTree, parse_chmod,
                                        resolve_chown, resolve_dest, write_copy)
-from pallet.errors import PalletError
+from pallet.base.errors import PalletError
 
 pytestmark = pytest.mark.root
 

@@ -18,7 +18,7 @@ def out(result) -> str:
 
 def container_leftovers(root: Path, container_id: str) -> list[str]:
     """Mounts, cgroup dirs, processes and state a removed container could leave behind."""
-    from pallet.runtime.cgroups import discover
+    from pallet.runtime.isolation.cgroups import discover
 
     found = []
     directory = root / "containers" / container_id

@@ -121,7 +121,7 @@ def test_builds_killed_at_random_points_never_leave_a_record_without_its_layer(r
         time.sleep(rng.uniform(0.05, 0.9))
         process.kill()
         process.communicate(timeout=30)
-    from pallet.runtime.store import Store
+    from pallet.runtime.store.content import Store
     store = Store.open(root)
     records = list((root / "cache" / "records").rglob("*.json"))
     for path in records:
@@ -138,8 +138,8 @@ def test_builds_killed_at_random_points_never_leave_a_record_without_its_layer(r
 NOT_ON_THE_CACHED_PATH = (
     "pyroute2", "networkx", "lark", "concurrent.futures", "tarfile", "secrets",
     "pallet.builder.steps_exec", "pallet.builder.steps_copy", "pallet.builder.archives",
-    "pallet.builder.plan", "pallet.grammar.parser", "pallet.runtime.isolation",
-    "pallet.runtime.tarpack", "pallet.runtime.unpack", "pallet.runtime.image_removal",
+    "pallet.builder.plan", "pallet.grammar.parser", "pallet.runtime.isolation.core",
+    "pallet.runtime.image.tarpack", "pallet.runtime.image.unpack", "pallet.runtime.image.removal",
     "_hashlib")
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from pallet.errors import PalletError, Span
+from pallet.base.errors import PalletError, Span
 from tests.conftest import run_pallet
 
 

@@ -56,7 +56,7 @@ def test_rm_of_a_running_container_needs_force(root):
 def test_log_rotation_keeps_bounded_files(tmp_path):
     import json
 
-    from pallet.runtime.logs import LogWriter, log_files, read_entries
+    from pallet.runtime.container.logs import LogWriter, log_files, read_entries
 
     path = tmp_path / "c-json.log"
     writer = LogWriter(path, max_size=2000, max_files=3)

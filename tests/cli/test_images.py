@@ -167,8 +167,8 @@ def test_image_group_offers_save_load_import(tmp_path: Path):
 
 
 def test_rmi_and_prune_keep_layers_the_build_cache_records(pallet_root: Path):
-    from pallet.runtime.images import resolve_image
-    from pallet.runtime.store import Store
+    from pallet.runtime.image.images import resolve_image
+    from pallet.runtime.store.content import Store
     make_busybox_image(pallet_root)
     store = Store.open(pallet_root)
     layer = resolve_image(store, "busybox").layers[0]

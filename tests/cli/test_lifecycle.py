@@ -216,8 +216,8 @@ def test_sigkill_of_the_container_then_rm_leaves_nothing(root):
 def test_healthcheck_runs_and_shows_in_ps_and_inspect(root, tmp_path):
     import copy
 
-    from pallet.runtime.images import commit_image, resolve_image
-    from pallet.runtime.store import Store
+    from pallet.runtime.image.images import commit_image, resolve_image
+    from pallet.runtime.store.content import Store
 
     store = Store.open(root)
     base = resolve_image(store, "busybox")

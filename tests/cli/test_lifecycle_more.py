@@ -17,8 +17,8 @@ pytestmark = pytest.mark.root
 
 
 def _image_with(root, tag: str, **config_changes) -> None:
-    from pallet.runtime.images import commit_image, resolve_image
-    from pallet.runtime.store import Store
+    from pallet.runtime.image.images import commit_image, resolve_image
+    from pallet.runtime.store.content import Store
 
     store = Store.open(root)
     base = resolve_image(store, "busybox")
@@ -124,7 +124,7 @@ def test_concurrent_starts_run_one_monitor(root):
     starters = [sp.Popen([str(PALLET), "--root", str(root), "start", "once"], stdout=sp.PIPE,
                          stderr=sp.PIPE) for _ in range(3)]
     assert [s.wait(timeout=60) for s in starters] == [0, 0, 0]
-    from pallet.runtime.cgroups import Cgroup
+    from pallet.runtime.isolation.cgroups import Cgroup
     assert len(Cgroup.attach(f"pallet-{cid[:16]}").pids()) == 1  # one container process
     pallet(root, "rm", "-f", "once")
     assert not container_leftovers(root, cid)

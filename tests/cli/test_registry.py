@@ -83,7 +83,7 @@ def test_push_then_pull_into_a_fresh_store_gives_the_same_image(tmp_path, regist
 
 
 def test_pull_picks_the_platform_from_an_index(tmp_path, registry, pushed):
-    from pallet.runtime.registry import RegistryClient
+    from pallet.runtime.distribution.registry import RegistryClient
 
     _, reference, image_id, push_output = pushed
     digest = push_output.splitlines()[-1].split("digest: ")[1].split()[0]

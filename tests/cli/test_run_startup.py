@@ -16,8 +16,8 @@ from tests.images import make_busybox_image
 
 pytestmark = pytest.mark.root
 
-UNPACK_ONLY = ("tarfile", "zstandard", "gzip", "pallet.runtime.compression",
-               "pallet.runtime.unpack", "pallet.runtime.tarpack", "ctypes.util", "subprocess",
+UNPACK_ONLY = ("tarfile", "zstandard", "gzip", "pallet.runtime.image.compression",
+               "pallet.runtime.image.unpack", "pallet.runtime.image.tarpack", "ctypes.util", "subprocess",
                "_hashlib")
 
 
@@ -38,5 +38,5 @@ def test_run_of_an_unpacked_image_imports_no_unpacking_code(pallet_root):
                         env={"PYTHONPROFILEIMPORTTIME": "1"})
     assert second.returncode == 0 and out(second) == "again\n"
     loaded = imported_modules(second.stderr)
-    assert "pallet.runtime.layers" in loaded            # the import log was captured
+    assert "pallet.runtime.image.layers" in loaded            # the import log was captured
     assert sorted(loaded.intersection(UNPACK_ONLY)) == []

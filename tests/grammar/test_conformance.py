@@ -1,14 +1,14 @@
-"""BuildKit's own parser test data (../shared/conformance/buildkit-parser), run byte for byte."""
+"""BuildKit's own parser test data (tests/grammar/buildkit, vendored), run byte for byte."""
 
 from __future__ import annotations
 
 import pytest
 
-from pallet.errors import PalletError
+from pallet.base.errors import PalletError
 from pallet.grammar import dump, parse_syntax
-from tests.conftest import SHARED
+from tests.grammar import BUILDKIT_DATA
 
-DATA = SHARED / "conformance" / "buildkit-parser"
+DATA = BUILDKIT_DATA
 POSITIVE = sorted(p for p in (DATA / "testfiles").iterdir() if p.is_dir())
 NEGATIVE = sorted(p for p in (DATA / "testfiles-negative").iterdir() if p.is_dir())
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from pallet.errors import PalletError
+from pallet.base.errors import PalletError
 from pallet.grammar.dockerignore import IgnoreRules
 
 EXACT, INEXACT, FAIL = "exact", "inexact", "fail"

@@ -8,12 +8,12 @@ import re
 
 import pytest
 
-from pallet.errors import PalletError
+from pallet.base.errors import PalletError
 from pallet.grammar.envpairs import Pair, expand_pairs, parse_pairs, split_words
 from pallet.grammar.substitution import SubstitutionError
-from tests.conftest import SHARED
+from tests.grammar import BUILDKIT_DATA
 
-ENV_CASE = SHARED / "conformance" / "buildkit-parser" / "testfiles" / "env"
+ENV_CASE = BUILDKIT_DATA / "testfiles" / "env"
 _GO_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pallet.errors import PalletError
+from pallet.base.errors import PalletError
 from pallet.grammar import ast as A
 from pallet.grammar import dump, parse
 

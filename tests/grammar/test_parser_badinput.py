@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from pallet.errors import PalletError
+from pallet.base.errors import PalletError
 from pallet.grammar import parse
 
 

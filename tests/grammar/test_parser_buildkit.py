@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from pallet.errors import PalletError
+from pallet.base.errors import PalletError
 from pallet.grammar import parse, parse_syntax
 from pallet.grammar.heredoc import chomp, openers_in_line, parse_opener
 from pallet.grammar.parser import NOT_STRING_ARRAY, parse_json_array

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from pallet.errors import PalletError, Span
+from pallet.base.errors import PalletError, Span
 from pallet.grammar import ast as A
 from pallet.grammar import dump, parse, parse_syntax
 

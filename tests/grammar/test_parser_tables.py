@@ -11,7 +11,7 @@ from pathlib import Path
 from pallet.grammar import parser as P
 from pallet.grammar import tables
 from pallet.grammar.lines import scan
-from tests.conftest import SHARED
+from tests.grammar import BUILDKIT_DATA
 
 PROBE = ("import sys; from pallet.grammar import tables; from pallet.grammar.parser import "
          "INSTRUCTION_RULES, parse_syntax; parse_syntax('FROM a\\nRUN b\\n'); "
@@ -54,7 +54,7 @@ def test_parser_is_loaded_once_per_process():
 
 
 def _documents() -> list[str]:
-    data = SHARED / "conformance" / "buildkit-parser" / "testfiles"
+    data = BUILDKIT_DATA / "testfiles"
     golden = Path(__file__).parent / "golden"
     texts = []
     for path in sorted(data.glob("*/Dockerfile")) + sorted(p for p in golden.glob("*/Dockerfile")

@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from pallet.errors import PalletError
+from pallet.base.errors import PalletError
 from pallet.grammar import shellpattern
 from pallet.grammar.substitution import SubstitutionError, expand_word, expand_words
-from tests.conftest import SHARED
+from tests.grammar import BUILDKIT_DATA
 
-SHELL_DATA = SHARED / "conformance" / "buildkit-parser" / "shell"
+SHELL_DATA = BUILDKIT_DATA / "shell"
 ENV_VAR_TEST_ENV = {"PWD": "/home", "SHELL": "bash", "KOREAN": "한국어", "NULL": ""}
 GO_SPACE = " \t\n\v\f\r\x85\xa0"
 

@@ -25,7 +25,7 @@ def layer_dirs(tmp_path: Path) -> tuple[Path, Path]:
 
 def leftovers(*paths: Path) -> list[str]:
     """Mounts naming any of paths, and run_container cgroups owned by this process."""
-    from pallet.runtime.cgroups import discover
+    from pallet.runtime.isolation.cgroups import discover
 
     found = []
     with open("/proc/self/mountinfo") as handle:

@@ -11,10 +11,10 @@ import subprocess
 import tarfile
 from pathlib import Path
 
-from pallet.runtime.archive import load_images, save_images
-from pallet.runtime.images import commit_image, resolve_image
-from pallet.runtime.layers import MT_OCI_ZSTD, pack_layer
-from pallet.runtime.store import Store
+from pallet.runtime.image.archive import load_images, save_images
+from pallet.runtime.image.images import commit_image, resolve_image
+from pallet.runtime.image.layers import MT_OCI_ZSTD, pack_layer
+from pallet.runtime.store.content import Store
 from tests.conftest import run_pallet
 from tests.images import make_busybox_image
 

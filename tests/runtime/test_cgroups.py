@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from pallet.runtime.cgroups import Cgroup, Limits, discover, sweep_stale
+from pallet.runtime.isolation.cgroups import Cgroup, Limits, discover, sweep_stale
 
 pytestmark = pytest.mark.root
 

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from pallet.runtime.archive import load_images, save_images
-from pallet.runtime.images import resolve_image
-from pallet.runtime.layers import layer_dirs
-from pallet.runtime.store import Store
+from pallet.runtime.image.archive import load_images, save_images
+from pallet.runtime.image.images import resolve_image
+from pallet.runtime.image.layers import layer_dirs
+from pallet.runtime.store.content import Store
 from tests.conftest import run_pallet
 from tests.dockerd import dockerd  # noqa: F401  (module-scoped fixture)
 from tests.images import make_busybox_image

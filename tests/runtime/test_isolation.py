@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from pallet.runtime.isolation import ContainerSpec, Mount, StartError, Ulimit, run_container
-from pallet.runtime.spec import MASKED_PATHS
+from pallet.runtime.isolation.core import ContainerSpec, Mount, StartError, Ulimit, run_container
+from pallet.runtime.isolation.spec import MASKED_PATHS
 from tests.runtime.ctr_fixtures import busybox_lower, layer_dirs, leftovers  # noqa: F401
 
 pytestmark = pytest.mark.root
@@ -249,7 +249,7 @@ def test_nothing_left_behind_after_a_run(busybox_lower, layer_dirs):
 
 @pytest.mark.timeout(30)
 def test_cpu_quota_throttles_a_busy_loop(busybox_lower, layer_dirs):
-    from pallet.runtime.isolation import start_container
+    from pallet.runtime.isolation.core import start_container
 
     upper, work = layer_dirs
     spec = ContainerSpec(rootfs_lowerdirs=(busybox_lower,), upper_dir=upper, work_dir=work,
@@ -271,7 +271,7 @@ def test_cpu_quota_throttles_a_busy_loop(busybox_lower, layer_dirs):
 def test_sigkill_of_pid_1_ends_every_process_and_leaves_nothing(busybox_lower, layer_dirs):
     import signal
 
-    from pallet.runtime.isolation import start_container
+    from pallet.runtime.isolation.core import start_container
 
     upper, work = layer_dirs
     marker = f"{os.getpid()}.{id(upper) % 9973}"
@@ -305,7 +305,7 @@ def _processes_with(marker: str) -> list[int]:
 INTERRUPTED = """
 import os, signal, sys, threading
 from pathlib import Path
-from pallet.runtime.isolation import ContainerSpec, run_container
+from pallet.runtime.isolation.core import ContainerSpec, run_container
 lower, upper, work, marker = sys.argv[1:5]
 spec = ContainerSpec(rootfs_lowerdirs=(Path(lower),), upper_dir=Path(upper), work_dir=Path(work),
                      argv=("sh", "-c", f"sleep {marker} & sleep {marker}"), env=("PATH=/bin",),
@@ -330,7 +330,7 @@ def test_interrupted_caller_leaves_nothing_behind(busybox_lower, layer_dirs):
     child_pid = int(done.stdout.split()[1])
     assert not _processes_with(marker)
     assert not leftovers(upper, work)
-    from pallet.runtime.cgroups import discover
+    from pallet.runtime.isolation.cgroups import discover
 
     layout = discover()
     for parent in set(layout.v1.values()):
@@ -386,8 +386,8 @@ def test_a_sigkilled_caller_is_swept_by_the_next_run(busybox_lower, layer_dirs, 
     import sys
     import time
 
-    from pallet.runtime.cgroups import discover
-    from pallet.runtime.isolation import RUN_DIR
+    from pallet.runtime.isolation.cgroups import discover
+    from pallet.runtime.isolation.core import RUN_DIR
 
     upper, work = layer_dirs
     marker = f"{os.getpid()}.{id(tmp_path) % 9973}"

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from pallet.runtime.layers import (EMPTY_LAYER_DIFF_ID, MT_OCI_GZIP, MT_OCI_ZSTD, layer_dirs,
+from pallet.runtime.image.layers import (EMPTY_LAYER_DIFF_ID, MT_OCI_GZIP, MT_OCI_ZSTD, layer_dirs,
                                    open_layer_stream, pack_layer, unpacked_layer_dir)
-from pallet.runtime.store import Store
+from pallet.runtime.store.content import Store
 
 
 def tar_members(store: Store, layer) -> list[tarfile.TarInfo]:
@@ -213,7 +213,7 @@ def test_device_nodes_round_trip_in_layers(tmp_path: Path):
 
 
 def test_unpack_refuses_a_layer_that_does_not_match_its_diff_id(tmp_path: Path):
-    from pallet.errors import PalletError
+    from pallet.base.errors import PalletError
     store = Store.open(tmp_path / "store")
     tree = tmp_path / "tree"
     tree.mkdir()
@@ -225,7 +225,7 @@ def test_unpack_refuses_a_layer_that_does_not_match_its_diff_id(tmp_path: Path):
 
 
 def test_pack_refuses_an_upper_dir_with_overlay_redirects(tmp_path: Path):
-    from pallet.errors import PalletError
+    from pallet.base.errors import PalletError
     store = Store.open(tmp_path / "store")
     upper = tmp_path / "upper"
     (upper / "renamed").mkdir(parents=True)

@@ -8,7 +8,7 @@ import socket
 
 import pytest
 
-from pallet.runtime import linux
+from pallet.runtime.isolation import linux
 
 pytestmark = pytest.mark.root
 

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from pallet.runtime import linux
-from pallet.runtime.isolation import ContainerSpec, run_container
-from pallet.runtime.layers import pack_layer, unpacked_layer_dir
-from pallet.runtime.rootfs import overlay_mount_data
-from pallet.runtime.store import Store
+from pallet.runtime.isolation import linux
+from pallet.runtime.isolation.core import ContainerSpec, run_container
+from pallet.runtime.image.layers import pack_layer, unpacked_layer_dir
+from pallet.runtime.isolation.rootfs import overlay_mount_data
+from pallet.runtime.store.content import Store
 from tests.runtime.ctr_fixtures import busybox_lower, layer_dirs, leftovers  # noqa: F401
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from pallet.errors import PalletError
-from pallet.runtime.references import familiar, normalize, parse_reference
+from pallet.base.errors import PalletError
+from pallet.runtime.store.references import familiar, normalize, parse_reference
 
 DIGEST = "sha256:" + "ab" * 32
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from pallet.errors import PalletError
-from pallet.runtime.store import Store
+from pallet.base.errors import PalletError
+from pallet.runtime.store.content import Store
 
 
 def sha(data: bytes) -> str:
@@ -120,7 +120,7 @@ def test_garbage_collection_waits_for_leases(tmp_path: Path):
     import threading
     import time
 
-    from pallet.runtime.images import collect_garbage
+    from pallet.runtime.image.images import collect_garbage
     Store.open(tmp_path)
     context = multiprocessing.get_context("fork")
     ready, release = context.Event(), context.Event()
@@ -143,7 +143,7 @@ def test_garbage_collection_waits_for_leases(tmp_path: Path):
 def test_small_and_bulk_sha256_agree():
     import hashlib
 
-    from pallet.runtime.store import SMALL_BLOB, new_sha256
+    from pallet.runtime.store.content import SMALL_BLOB, new_sha256
 
     for size in (0, 3, SMALL_BLOB, SMALL_BLOB + 1):
         data = bytes(range(256)) * (size // 256) + b"x" * (size % 256)

@@ -11,8 +11,8 @@ import subprocess
 import time
 from pathlib import Path
 
-from pallet.runtime.images import resolve_image
-from pallet.runtime.store import Store
+from pallet.runtime.image.images import resolve_image
+from pallet.runtime.store.content import Store
 from tests.conftest import PALLET, run_pallet
 from tests.images import busybox_rootfs_tarball, make_busybox_image
 

@@ -1,0 +1,1 @@
+"""The engine's container part: container records, lifecycle, monitor, logs, health, exec, host access."""

@@ -1,0 +1,302 @@
+"""From `create` options and an image to a container record, and from a record to a spec.
+
+Docker's rules live here: Entrypoint + Cmd, the environment (PATH default, HOSTNAME, TERM for
+a TTY, image Env overridden by -e), WorkingDir, User, volumes (named, anonymous from the image's
+Volumes, binds), tmpfs, limits and the restart policy.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pallet.base.errors import PalletError
+from pallet.runtime.container.state import now
+from pallet.runtime.isolation.spec import (DEFAULT_PATH, MASKED_PATHS, READONLY_PATHS, ContainerSpec,
+                                 Mount, Ulimit)
+
+
+@dataclass(frozen=True)
+class VolumeSpec:
+    """A -v/--mount/--tmpfs request: type bind|volume|tmpfs; source empty = anonymous volume."""
+
+    type: str
+    source: str
+    target: str
+    readonly: bool = False
+    options: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class CreateOptions:
+    image: str
+    command: tuple[str, ...] = ()
+    entrypoint: str | None = None
+    name: str | None = None
+    env: tuple[str, ...] = ()
+    workdir: str | None = None
+    user: str | None = None
+    hostname: str | None = None
+    tty: bool = False
+    interactive: bool = False
+    volumes: tuple[VolumeSpec, ...] = ()
+    readonly_rootfs: bool = False
+    network: str = "none"
+    memory: int | None = None
+    memory_swap: int | None = None
+    cpus: float | None = None
+    pids_limit: int | None = None
+    cap_add: tuple[str, ...] = ()
+    cap_drop: tuple[str, ...] = ()
+    privileged: bool = False
+    no_new_privileges: bool = False
+    init: bool = False
+    auto_remove: bool = False
+    restart: str = "no"
+    labels: dict = field(default_factory=dict)
+    extra_hosts: tuple[str, ...] = ()
+    dns: tuple[str, ...] = ()
+    ulimits: tuple[Ulimit, ...] = ()
+    stop_signal: str | None = None
+    stop_timeout: int | None = None
+    healthcheck: dict | None = None  # Docker's Healthcheck shape; None keeps the image's
+
+
+def merge_env(base: list[str], overrides: list[str]) -> list[str]:
+    """Docker's ReplaceOrAppendEnvValues: same key replaces in place; 'KEY' alone unsets."""
+    result = list(base)
+    for item in overrides:
+        key = item.split("=", 1)[0]
+        index = next((i for i, e in enumerate(result) if e.split("=", 1)[0] == key), None)
+        if "=" not in item:
+            if index is not None:
+                result.pop(index)
+            continue
+        if index is None:
+            result.append(item)
+        else:
+            result[index] = item
+    return result
+
+
+def merge_user_env(image_env: list[str], user_env: list[str]) -> list[str]:
+    """Docker's create-time merge (daemon/commit.go Merge): the user's -e entries first, then
+    each image entry whose key the user did not set."""
+    if not user_env:
+        return list(image_env)
+    keys = {item.split("=", 1)[0] for item in user_env}
+    return list(user_env) + [item for item in image_env if item.split("=", 1)[0] not in keys]
+
+
+def _healthcheck(given: dict | None, image: dict | None) -> dict:
+    """--health-* flags override the image's HEALTHCHECK field by field, as in Docker."""
+    if given is None:
+        return {"Healthcheck": image} if image else {}
+    merged = {**(image or {}), **given}
+    if not merged.get("Test"):
+        return {}
+    return {"Healthcheck": merged}
+
+
+def _cap_names(caps: tuple[str, ...]) -> list[str] | None:
+    """Docker 20.10 records capabilities normalized: 'net_admin' -> 'CAP_NET_ADMIN', 'ALL'."""
+    from pallet.runtime.isolation.spec import normalize_capability
+    names = [normalize_capability(c) for c in caps]
+    return [n if n == "ALL" else f"CAP_{n}" for n in names] or None
+
+
+def parse_restart(policy: str) -> dict:
+    name, _, count = policy.partition(":")
+    if name not in ("no", "always", "unless-stopped", "on-failure") or (count and name != "on-failure"):
+        raise PalletError(f"invalid restart policy: {policy}", exit_code=125)
+    if count and not count.isdigit():
+        raise PalletError(f"maximum retry count must be an integer: {count}", exit_code=125)
+    return {"Name": name, "MaximumRetryCount": int(count or 0)}
+
+
+def build_config(options: CreateOptions, image, container_id: str, name: str,
+                 directory: Path, lower_dirs: list[Path], root: Path) -> dict:
+    image_config = image.config.get("config") or {}
+    if options.entrypoint is not None:
+        entrypoint = [options.entrypoint] if options.entrypoint else []
+        cmd = list(options.command)
+    else:
+        entrypoint = list(image_config.get("Entrypoint") or [])
+        cmd = list(options.command) or list(image_config.get("Cmd") or [])
+    argv = entrypoint + cmd
+    if not argv:
+        raise PalletError("No command specified", hint="give a command after the image name",
+                          exit_code=125)
+    if options.network == "host":
+        hostname = options.hostname or socket.gethostname()
+    else:
+        hostname = options.hostname or container_id[:12]
+    env = merge_user_env(list(image_config.get("Env") or []), list(options.env))
+    mounts = resolve_volumes(options, image_config, root, container_id, lower_dirs)
+    restart = parse_restart(options.restart)
+    if restart["Name"] != "no" and options.auto_remove:
+        raise PalletError("Conflicting options: --restart and --rm", exit_code=125)
+    return {
+        "Id": container_id,
+        "Created": now(),
+        "Path": argv[0],
+        "Args": argv[1:],
+        "Image": image.id,
+        "ResolvConfPath": str(directory / "resolv.conf"),
+        "HostnamePath": str(directory / "hostname"),
+        "HostsPath": str(directory / "hosts"),
+        "LogPath": str(directory / f"{container_id}-json.log"),
+        "Name": f"/{name}",
+        "RestartCount": 0,
+        "Driver": "overlay2",
+        "Platform": "linux",
+        "MountLabel": "", "ProcessLabel": "", "AppArmorProfile": "",
+        "HostConfig": {
+            "Binds": [f"{m['Source']}:{m['Destination']}{'' if m['RW'] else ':ro'}"
+                      for m in mounts if m["Type"] == "bind"] or None,
+            "NetworkMode": options.network,
+            "RestartPolicy": restart,
+            "AutoRemove": options.auto_remove,
+            "CapAdd": _cap_names(options.cap_add),
+            "CapDrop": _cap_names(options.cap_drop),
+            "Privileged": options.privileged,
+            "ReadonlyRootfs": options.readonly_rootfs,
+            "SecurityOpt": ["no-new-privileges"] if options.no_new_privileges else None,
+            "Memory": options.memory or 0,
+            "MemorySwap": options.memory_swap or 0,
+            "NanoCpus": int((options.cpus or 0) * 1e9),
+            "PidsLimit": options.pids_limit,
+            "Init": options.init or None,
+            "ExtraHosts": list(options.extra_hosts) or None,
+            "Dns": list(options.dns),
+            "Tmpfs": {m["Destination"]: ",".join(m.get("Options") or []) for m in mounts
+                      if m["Type"] == "tmpfs"} or None,
+            "Ulimits": [{"Name": u.name, "Soft": u.soft, "Hard": u.hard} for u in options.ulimits],
+            "LogConfig": {"Type": "json-file", "Config": {}},
+            "PortBindings": {}, "DnsOptions": [], "DnsSearch": [], "GroupAdd": None,
+            "IpcMode": "private", "CgroupnsMode": "host", "ShmSize": 67108864,
+            "Devices": [], "OomKillDisable": False, "Runtime": "pallet",
+            "MaskedPaths": None if options.privileged else list(MASKED_PATHS),
+            "ReadonlyPaths": None if options.privileged else list(READONLY_PATHS),
+        },
+        "Mounts": mounts,
+        "Config": {
+            "Hostname": hostname, "Domainname": "", "User": options.user if options.user is not None else image_config.get("User", ""),
+            "AttachStdin": options.interactive, "AttachStdout": True, "AttachStderr": True,
+            "Tty": options.tty, "OpenStdin": options.interactive, "StdinOnce": options.interactive,
+            "Env": env, "Cmd": cmd or None, "Image": options.image,
+            "Volumes": image_config.get("Volumes"),
+            "WorkingDir": options.workdir if options.workdir is not None else image_config.get("WorkingDir", ""),
+            "Entrypoint": entrypoint or None, "OnBuild": None,
+            "Labels": {**(image_config.get("Labels") or {}), **options.labels},
+            **({"StopSignal": options.stop_signal or image_config["StopSignal"]}
+               if options.stop_signal or image_config.get("StopSignal") else {}),
+            **({"StopTimeout": options.stop_timeout} if options.stop_timeout is not None else {}),
+            **_healthcheck(options.healthcheck, image_config.get("Healthcheck")),
+        },
+        "NetworkSettings": {"Networks": {options.network: {"NetworkID": options.network}},
+                            "IPAddress": "", "Ports": {}},
+        "GraphDriver": {"Name": "overlay2", "Data": {
+            "LowerDir": ":".join(str(p) for p in lower_dirs),
+            "UpperDir": str(directory / "upper"), "WorkDir": str(directory / "work"),
+            "MergedDir": ""}},
+        "Pallet": {"Ulimits": [[u.name, u.soft, u.hard] for u in options.ulimits],
+                   "NoNewPrivileges": options.no_new_privileges,
+                   "Memory": options.memory, "MemorySwap": options.memory_swap,
+                   "Cpus": options.cpus},
+    }
+
+
+def resolve_volumes(options: CreateOptions, image_config: dict, root: Path,
+                    container_id: str, lower_dirs: list[Path]) -> list[dict]:
+    """Docker's Mounts list; creates named/anonymous volumes (populated from the image)."""
+    mounts: list[dict] = []
+    targets = set()
+    for volume in options.volumes:
+        target = os.path.normpath(volume.target)
+        if not target.startswith("/"):
+            raise PalletError(f"invalid mount config: mount path must be absolute: {volume.target}",
+                              exit_code=125)
+        targets.add(target)
+        if volume.type == "bind":
+            if not os.path.exists(volume.source):
+                raise PalletError(f"invalid mount config for type \"bind\": bind source path does "
+                                  f"not exist: {volume.source}", exit_code=125)
+            mounts.append({"Type": "bind", "Source": os.path.abspath(volume.source),
+                           "Destination": target, "Mode": "ro" if volume.readonly else "",
+                           "RW": not volume.readonly, "Propagation": "rprivate"})
+        elif volume.type == "tmpfs":
+            mounts.append({"Type": "tmpfs", "Source": "", "Destination": target, "Mode": "",
+                           "RW": not volume.readonly, "Propagation": "",
+                           "Options": list(volume.options)})
+        else:
+            mounts.append(_volume_mount(root, volume.source or None, target, volume.readonly,
+                                        lower_dirs))
+    for target in sorted(image_config.get("Volumes") or {}):
+        if os.path.normpath(target) not in targets:
+            mounts.append(_volume_mount(root, None, os.path.normpath(target), False, lower_dirs))
+    return mounts
+
+
+VOLUME_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
+
+
+def _volume_mount(root: Path, name: str | None, target: str, readonly: bool,
+                  lower_dirs: list[Path]) -> dict:
+    if name is not None and not VOLUME_NAME.match(name):
+        raise PalletError(f'create {name}: "{name}" includes invalid characters for a local '
+                          "volume name, only \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed. If you "
+                          "intended to pass a host directory, use absolute path", exit_code=125)
+    anonymous = name is None
+    name = name or os.urandom(32).hex()
+    data = root / "volumes" / name / "_data"
+    if not data.is_dir():
+        data.mkdir(parents=True)
+        _populate(data, target, lower_dirs)
+    return {"Type": "volume", "Name": name, "Source": str(data), "Destination": target,
+            "Driver": "local", "Mode": "z" if not readonly else "ro", "RW": not readonly,
+            "Propagation": "", "Anonymous": anonymous}
+
+
+def _populate(data: Path, target: str, lower_dirs: list[Path]) -> None:
+    """A new volume starts as a copy of the image's content at its path (bottom layer first)."""
+    for lower in reversed(lower_dirs):
+        source = lower / target.lstrip("/")
+        if source.is_dir() and not source.is_symlink():
+            shutil.copytree(source, data, symlinks=True, dirs_exist_ok=True)
+
+
+def spec_from_config(config: dict, directory: Path) -> ContainerSpec:
+    host = config["HostConfig"]
+    extra = config.get("Pallet", {})
+    env = [f"PATH={DEFAULT_PATH}", f"HOSTNAME={config['Config']['Hostname']}"]
+    if config["Config"]["Tty"]:
+        env.append("TERM=xterm")
+    env = merge_env(env, config["Config"]["Env"] or [])
+    mounts = tuple(Mount(type="bind" if m["Type"] in ("bind", "volume") else "tmpfs",
+                         source=m["Source"], target=m["Destination"], readonly=not m["RW"],
+                         options=tuple(m.get("Options") or ()))
+                   for m in config["Mounts"])
+    lowers = tuple(Path(p) for p in config["GraphDriver"]["Data"]["LowerDir"].split(":") if p)
+    return ContainerSpec(
+        rootfs_lowerdirs=lowers, upper_dir=directory / "upper", work_dir=directory / "work",
+        argv=(config["Path"], *config["Args"]), env=tuple(env),
+        cwd=config["Config"]["WorkingDir"] or "/", user=config["Config"]["User"] or "",
+        hostname=config["Config"]["Hostname"], network=host["NetworkMode"], mounts=mounts,
+        memory=extra.get("Memory"), memory_swap=extra.get("MemorySwap"), cpus=extra.get("Cpus"),
+        pids=host.get("PidsLimit"), extra_hosts=tuple(host.get("ExtraHosts") or ()),
+        dns=tuple(host.get("Dns") or ()), readonly_rootfs=host["ReadonlyRootfs"],
+        cap_add=tuple(host.get("CapAdd") or ()), cap_drop=tuple(host.get("CapDrop") or ()),
+        privileged=host["Privileged"], no_new_privileges=extra.get("NoNewPrivileges", False),
+        tty=config["Config"]["Tty"], init=bool(host.get("Init")),
+        ulimits=tuple(Ulimit(*u) for u in extra.get("Ulimits", [])),
+        etc_dir=directory, cgroup_name=f"pallet-{config['Id'][:16]}",
+    )
+
+
+__all__ = ["CreateOptions", "VolumeSpec", "build_config", "spec_from_config", "merge_env",
+           "merge_user_env"]

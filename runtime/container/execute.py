@@ -1,0 +1,129 @@
+"""`exec`: start another process inside a running container's namespaces and cgroup.
+
+    exec_in_container(pid, spec, cgroup_name, stdin=, stdout=, stderr=) -> RunningExec
+
+spec is a ContainerSpec carrying argv/env/cwd/user and the container's capability settings
+(rootfs fields are unused). The new process joins the cgroup, then the IPC, UTS, network and
+mount namespaces of the container's PID 1 (the PID namespace via the same unshare-less trick
+as isolation: setns for our next child only), chroots into PID 1's root, and runs the same
+user/capability/exec steps as the container's first process.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+from dataclasses import dataclass
+
+from pallet.runtime.isolation import linux, process
+from pallet.runtime.isolation.cgroups import Cgroup
+from pallet.runtime.isolation.core import StartError
+from pallet.runtime.isolation.rootfs import ChildContext
+from pallet.runtime.isolation.spec import ContainerSpec, ExitStatus
+
+NAMESPACES = (("ipc", linux.CLONE_NEWIPC), ("uts", linux.CLONE_NEWUTS),
+              ("net", linux.CLONE_NEWNET), ("mnt", linux.CLONE_NEWNS))
+
+EXEC_STEPS = (process.resolve_user, process.make_workdir, process.allocate_console,
+              process.drop_capabilities,
+              process.set_no_new_privs, process.switch_user, process.enter_workdir)
+
+
+@dataclass
+class RunningExec:
+    pid: int
+    status: ExitStatus | None = None
+    console: int | None = None  # -t: pty master from the container's devpts (caller closes)
+
+    def wait(self) -> ExitStatus:
+        if self.status is None:
+            _, wait_status = os.waitpid(self.pid, 0)
+            self.status = ExitStatus.from_wait_status(wait_status)
+        return self.status
+
+
+def exec_in_container(container_pid: int, spec: ContainerSpec, cgroup_name: str, *,
+                      stdin: int | None = None, stdout: int | None = None,
+                      stderr: int | None = None, detach: bool = False) -> RunningExec:
+    fds = {name: os.open(f"/proc/{container_pid}/ns/{name}", os.O_RDONLY | os.O_CLOEXEC)
+           for name, _ in NAMESPACES}
+    pid_ns = os.open(f"/proc/{container_pid}/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+    root_fd = os.open(f"/proc/{container_pid}/root", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    own_pid_ns = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+    cgroup = Cgroup.attach(cgroup_name)
+    read_fd, write_fd = os.pipe2(os.O_CLOEXEC)
+    null = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+    console_parent = console_child = None
+    if spec.tty:
+        console_parent, console_child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    pid = -1
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    try:
+        linux.setns(pid_ns, linux.CLONE_NEWPID)
+        pid = os.fork()
+        if pid == 0:
+            _child(spec, cgroup, fds, root_fd, write_fd,
+                   (stdin if stdin is not None else null, stdout, stderr), detach,
+                   console_child.fileno() if console_child is not None else None)
+    finally:
+        if pid != 0:
+            linux.setns(own_pid_ns, linux.CLONE_NEWPID)
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+            for fd in (*fds.values(), pid_ns, root_fd, own_pid_ns, write_fd, null):
+                os.close(fd)
+            if console_child is not None:
+                console_child.close()
+    chunks = []
+    while chunk := os.read(read_fd, 65536):
+        chunks.append(chunk)
+    os.close(read_fd)
+    running = RunningExec(pid)
+    if console_parent is not None:
+        with console_parent:
+            _, received, _, _ = socket.recv_fds(console_parent, 16, 1)
+        running.console = received[0] if received else None
+    if chunks:
+        message = json.loads(b"".join(chunks).splitlines()[-1])
+        if "error" in message:
+            running.wait()
+            raise StartError(message["error"], exit_code=message["code"])
+        running.pid = message.get("pid", pid)
+    return running
+
+
+def _child(spec, cgroup, fds, root_fd, report_fd, stdio, detach, console_fd) -> None:
+    code, message = 126, "exec failed"
+    try:
+        linux.reset_signal_dispositions()
+        for target, fd in enumerate(stdio):
+            if fd is not None and fd != target:
+                os.dup2(fd, target)
+        if spec.tty:
+            os.setsid()  # allocate_console makes the new pty our controlling terminal
+        cgroup.join_self()
+        for name, flag in NAMESPACES:
+            linux.setns(fds[name], flag)
+        os.fchdir(root_fd)
+        os.chroot(".")
+        os.umask(0o022)
+        ctx = ChildContext(spec=spec, rootfs=None, etc_dir=None, empty_lower=None,  # type: ignore[arg-type]
+                           console_fd=console_fd, bind_console=False)
+        for step in EXEC_STEPS:
+            step(ctx)
+        if detach and os.fork() != 0:
+            os._exit(0)  # the exec'd process is re-parented to the container's PID 1
+        process.exec_command(ctx, report_fd)
+    except process.ChildFailure as failure:
+        # docker exec (engine 20.10, the one tests compare with) reports every start failure,
+        # not-found included, as 126.
+        message = failure.message
+    except BaseException as error:  # noqa: BLE001 - every failure must reach the caller
+        message = str(error)
+    try:
+        os.write(report_fd, json.dumps({"error": f"OCI runtime exec failed: exec failed: "
+                                                 f"unable to start container process: {message}",
+                                        "code": code}).encode() + b"\n")
+    finally:
+        os._exit(code)

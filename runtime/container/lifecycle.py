@@ -1,0 +1,295 @@
+"""Container lifecycle on the local store: create, start, stop, kill, wait, rm, pause, rename.
+
+    create_container(root, options: CreateOptions) -> ContainerRecord
+    start_detached(root, ref) -> record          # forks the monitor, returns when running
+    run_foreground(root, ref, attach) -> ExitStatus
+    stop_container(root, ref, timeout=None), kill_container(root, ref, signal="KILL")
+    wait_container(root, ref) -> int, remove_container(store, id, force, volumes)
+    refresh(store, record) -> record             # corrects state after dead monitors/PIDs
+
+State lives in ROOT/containers/<id>/ (container_state.py); the live processes are the truth,
+so every read goes through refresh(): a "running" record whose PID or monitor is gone is
+recorded as exited (137: its monitor's death SIGKILLed it) and its cgroup is removed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import shutil
+import signal
+import time
+from pathlib import Path
+
+from pallet.base.errors import PalletError
+from pallet.runtime.container import state as cs
+from pallet.runtime.isolation.cgroups import Cgroup
+from pallet.runtime.container.config import CreateOptions, build_config, spec_from_config
+from pallet.runtime.isolation.etcfiles import write_etc_files
+
+
+def parse_signal(name: str | int) -> int:
+    text = str(name).upper()
+    if text.isdigit():
+        return int(text)
+    text = text if text.startswith("SIG") else f"SIG{text}"
+    try:
+        return int(signal.Signals[text])
+    except KeyError:
+        raise PalletError(f"Invalid signal: {name}") from None
+
+
+def create_container(root: Path, options: CreateOptions) -> cs.ContainerRecord:
+    from pallet.runtime.image.images import ImageNotFound, resolve_image
+    from pallet.runtime.image.layers import layer_dirs
+    from pallet.runtime.store.content import Store
+
+    store = cs.ContainerStore(root)
+    try:
+        image_store = Store.open(root)
+    except PalletError as error:
+        raise PalletError(error.message, hint=error.hint, exit_code=125) from error
+    # The lease keeps a concurrent rmi's garbage collection from deleting the image's layers
+    # between resolving it and writing config.json, from where on the container holds them.
+    with image_store.lease():
+        try:
+            image = resolve_image(image_store, options.image)
+        except PalletError as error:
+            raise PalletError(f"Unable to find image '{options.image}' locally"
+                              if isinstance(error, ImageNotFound) else error.message,
+                              hint=error.hint, exit_code=125) from error
+        return _create(store, root, options, image, layer_dirs(image_store, image))
+
+
+def _create(store: cs.ContainerStore, root: Path, options: CreateOptions, image,
+            lowers: list[Path]) -> cs.ContainerRecord:
+    container_id = store.new_id()
+    directory = store.dir / container_id
+    with store.lock():
+        name = options.name or cs.generate_name(store)
+        store.check_name_free(name)
+        directory.mkdir(parents=True)
+        try:
+            config = build_config(options, image, container_id, name.lstrip("/"), directory,
+                                  lowers, root)
+            for sub in ("upper", "work"):
+                (directory / sub).mkdir()
+            write_etc_files(spec_from_config(config, directory), directory)
+            cs.write_json(directory / "state.json", cs.initial_state())
+            cs.write_json(directory / "config.json", config)
+        except BaseException:
+            shutil.rmtree(directory, ignore_errors=True)
+            raise
+    return store.load(container_id)
+
+
+def refresh(store: cs.ContainerStore, record: cs.ContainerRecord) -> cs.ContainerRecord:
+    """Make a 'running' record tell the truth when its processes are gone."""
+    state = record.state
+    if not state.get("Running"):
+        return record
+    pid_alive = cs.alive(state.get("Pid", 0), state.get("PidStart"))
+    monitor_alive = cs.alive(state.get("MonitorPid", 0), state.get("MonitorStart"))
+    if pid_alive and monitor_alive:
+        return record
+    time.sleep(0.05)  # the monitor may be writing the final state right now
+    fresh = store.load(record.id)
+    if not fresh.state.get("Running") or cs.alive(fresh.state.get("MonitorPid", 0),
+                                                   fresh.state.get("MonitorStart")):
+        return fresh
+    cgroup = Cgroup.attach(f"pallet-{record.id[:16]}")
+    cgroup.destroy()
+    state = store.update_state(record.id, Status="exited", Running=False, Paused=False, Pid=0,
+                               PidStart=None, ExitCode=137, FinishedAt=cs.now(), MonitorPid=0,
+                               MonitorStart=None, Error="the container's monitor died")
+    return cs.ContainerRecord(record.id, record.directory, record.config, state)
+
+
+def get(root: Path, reference: str) -> cs.ContainerRecord:
+    store = cs.ContainerStore(root)
+    return refresh(store, store.resolve(reference))
+
+
+def start_detached(root: Path, reference: str) -> cs.ContainerRecord:
+    from pallet.runtime.container.monitor import spawn_detached
+
+    store = cs.ContainerStore(root)
+    record = get(root, reference)
+    with start_lock(record):
+        record = refresh(store, store.load(record.id))  # another start may have won
+        if record.state.get("Running"):
+            return record
+        spawn_detached(store, record.id)
+    return store.load(record.id)
+
+
+@contextlib.contextmanager
+def start_lock(record: cs.ContainerRecord):
+    """Serialises starts of one container, so two `pallet start`s never run two monitors.
+
+    A POSIX record lock, not flock: the monitor forked while it is held must not inherit it.
+    """
+    fd = os.open(record.directory / ".start.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.lockf(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def signal_container(root: Path, reference: str, sig: int) -> cs.ContainerRecord:
+    record = get(root, reference)
+    if not record.state.get("Running"):
+        raise PalletError(f"Cannot kill container: {reference}: Container {record.id} is not running")
+    if record.state.get("Paused") and sig == signal.SIGKILL:
+        Cgroup.attach(f"pallet-{record.id[:16]}").thaw()
+    try:
+        os.kill(record.state["Pid"], sig)
+    except ProcessLookupError:
+        pass
+    return record
+
+
+def kill_container(root: Path, reference: str, sig: str | int = "KILL") -> cs.ContainerRecord:
+    number = parse_signal(sig)
+    record = get(root, reference)
+    if record.state.get("Running"):
+        (record.directory / "stopping").touch()  # Docker: kill does not trigger a restart either
+    return signal_container(root, reference, number)
+
+
+def wait_exited(store: cs.ContainerStore, container_id: str, timeout: float | None) -> bool:
+    """Poll until the record is no longer running (the monitor writes the exit)."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    delay = 0.005
+    while True:
+        try:
+            record = refresh(store, store.load(container_id))
+        except PalletError:
+            return True  # removed (--rm)
+        if not record.state.get("Running") and record.state.get("Status") != "restarting":
+            return True
+        if deadline is not None and time.monotonic() >= deadline:
+            return False
+        time.sleep(delay)
+        delay = min(delay * 2, 0.05)
+
+
+def stop_container(root: Path, reference: str, timeout: int | None = None) -> cs.ContainerRecord:
+    store = cs.ContainerStore(root)
+    record = get(root, reference)
+    if not record.state.get("Running"):
+        if record.state.get("Status") == "restarting":
+            (record.directory / "stopping").touch()  # cancels the pending restart
+            wait_exited(store, record.id, None)
+        return record
+    (record.directory / "stopping").touch()
+    if timeout is None:
+        timeout = record.config["Config"].get("StopTimeout", 10)
+    if record.state.get("Paused"):
+        Cgroup.attach(f"pallet-{record.id[:16]}").thaw()
+        store.update_state(record.id, Paused=False)
+    stop_signal = parse_signal(record.config["Config"].get("StopSignal") or "SIGTERM")
+    try:
+        os.kill(record.state["Pid"], stop_signal)
+    except ProcessLookupError:
+        pass
+    if not wait_exited(store, record.id, timeout):
+        try:
+            os.kill(record.state["Pid"], signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        wait_exited(store, record.id, None)
+    return record
+
+
+def wait_container(root: Path, reference: str) -> int:
+    store = cs.ContainerStore(root)
+    record = get(root, reference)
+    wait_exited(store, record.id, None)
+    try:
+        return store.load(record.id).state.get("ExitCode", 0)
+    except PalletError:
+        return record.state.get("ExitCode", 0)
+
+
+def remove_container(store: cs.ContainerStore, container_id: str, *, force: bool = False,
+                     volumes: bool = False) -> None:
+    record = refresh(store, store.load(container_id))
+    if record.state.get("Running"):
+        if not force:
+            raise PalletError(
+                f"You cannot remove a running container {record.id}. Stop the container before "
+                "attempting removal or force remove")
+        (record.directory / "stopping").touch()
+        Cgroup.attach(f"pallet-{record.id[:16]}").thaw()
+        try:
+            os.kill(record.state["Pid"], signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        wait_exited(store, record.id, None)
+    with store.lock():
+        if not record.directory.exists():
+            return
+        # Rename first so a half-removed directory is never listed as a container.
+        trash = store.dir / f".removing-{record.id}"
+        os.replace(record.directory, trash)
+    Cgroup.attach(f"pallet-{record.id[:16]}").destroy()
+    if volumes:
+        for mount in record.config.get("Mounts", []):
+            if mount["Type"] == "volume" and mount.get("Anonymous"):
+                shutil.rmtree(Path(mount["Source"]).parent, ignore_errors=True)
+    shutil.rmtree(trash, ignore_errors=True)
+    _release_image_layers(store, record.config.get("Image"))
+
+
+def _release_image_layers(store: cs.ContainerStore, image_id: str | None) -> None:
+    """After a forced `rmi`, the container was what kept its image's layers (Docker frees
+    them with the container): collect them once no image in the store has that ID."""
+    from pallet.runtime.image.images import _entry_image_id, collect_garbage
+    from pallet.runtime.store.content import Store
+
+    images = Store.open(store.root)
+    if image_id and not any(_entry_image_id(images, e) == image_id for e in images.index_entries()):
+        collect_garbage(images)
+
+
+def prune_containers(root: Path) -> list[str]:
+    """Remove every container that is not running (``container prune``, ``system prune``);
+    returns the removed IDs in listing order."""
+    store = cs.ContainerStore(root)
+    removed = []
+    for record in (refresh(store, r) for r in store.all()):
+        if not record.state.get("Running"):
+            remove_container(store, record.id)
+            removed.append(record.id)
+    return removed
+
+
+def set_paused(root: Path, reference: str, paused: bool) -> cs.ContainerRecord:
+    store = cs.ContainerStore(root)
+    record = get(root, reference)
+    if not record.state.get("Running"):
+        raise PalletError(f"Container {record.id} is not running")
+    if record.state.get("Paused") == paused:
+        raise PalletError(f"Container {record.id} is {'already paused' if paused else 'not paused'}")
+    cgroup = Cgroup.attach(f"pallet-{record.id[:16]}")
+    if paused:
+        cgroup.freeze()
+    else:
+        cgroup.thaw()
+    store.update_state(record.id, Paused=paused, Status="paused" if paused else "running")
+    return record
+
+
+def rename_container(root: Path, reference: str, new_name: str) -> None:
+    store = cs.ContainerStore(root)
+    record = get(root, reference)
+    with store.lock():
+        if record.name == new_name.lstrip("/"):
+            raise PalletError(f"Error when allocating new name: Renaming a container with the same name as its current name")
+        store.check_name_free(new_name, ignore_id=record.id)
+        config = store.load(record.id).config
+        config["Name"] = f"/{new_name.lstrip('/')}"
+        store.save_config(record.id, config)

@@ -1,0 +1,258 @@
+"""Supervision of one container: start it, log its output, record its exit, restart it.
+
+The same loop runs in the foreground (`pallet run` without -d, `start -a`: the CLI process is
+the monitor and also copies output to the terminal) or in a detached monitor process forked
+from the CLI (`run -d`, `start`), which outlives the CLI. The container is the monitor's child
+with PDEATHSIG, so a killed monitor takes its container down and `ps` corrects the state.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import selectors
+import signal
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+from pallet.base.errors import PalletError
+from pallet.runtime.container import state as cs
+from pallet.runtime.container.config import spec_from_config
+from pallet.runtime.isolation.core import StartError, start_container
+from pallet.runtime.container.logs import LogWriter
+from pallet.runtime.isolation.process import fd_limit
+from pallet.runtime.isolation.spec import ExitStatus
+
+
+@dataclass(frozen=True)
+class Attach:
+    """Where a foreground container's streams go (None = only into the log)."""
+
+    stdin: int | None = None
+    stdout: Callable[[bytes], object] | None = None
+    stderr: Callable[[bytes], object] | None = None
+
+
+def supervise(store: cs.ContainerStore, container_id: str, *, attach: Attach | None = None,
+              on_started: Callable[[int], None] | None = None) -> ExitStatus:
+    """Run the container until it exits for good (after restarts); returns the last status."""
+    attach = attach or Attach()
+    restarts = 0
+    (store.dir / container_id / "stopping").unlink(missing_ok=True)  # a fresh start clears it
+    while True:
+        record = store.load(container_id)
+        status = _run_once(store, record, attach, on_started)
+        on_started = None
+        policy = record.config["HostConfig"]["RestartPolicy"]
+        if not _should_restart(policy, status, restarts, stop_requested(record)):
+            break
+        restarts += 1
+        record.config["RestartCount"] = restarts
+        store.save_config(container_id, record.config)
+        store.update_state(container_id, Restarting=True, Status="restarting")
+        time.sleep(min(0.1 * (2 ** restarts), 2.0))  # Docker backs off between restarts too
+        if stop_requested(store.load(container_id)):  # stop/kill during the back-off
+            store.update_state(container_id, Restarting=False, Status="exited")
+            break
+    record = store.load(container_id)
+    if record.config["HostConfig"]["AutoRemove"]:
+        from pallet.runtime.container.lifecycle import remove_container
+        remove_container(store, container_id, force=True, volumes=True)
+    return status
+
+
+def stop_requested(record: cs.ContainerRecord) -> bool:
+    return (record.directory / "stopping").exists()
+
+
+def _should_restart(policy: dict, status: ExitStatus, restarts: int, stopped: bool) -> bool:
+    name = policy.get("Name") or ""
+    if stopped or name in ("", "no"):
+        return False
+    if name == "on-failure":
+        limit = policy.get("MaximumRetryCount") or 0
+        return status.code != 0 and (limit == 0 or restarts < limit)
+    return True  # always, unless-stopped
+
+
+def _run_once(store: cs.ContainerStore, record: cs.ContainerRecord, attach: Attach,
+              on_started) -> ExitStatus:
+    spec = spec_from_config(record.config, record.directory)
+    if spec.tty and attach.stdin is not None and os.isatty(attach.stdin):
+        import dataclasses
+        import fcntl
+        import struct
+        import termios
+        rows, columns = struct.unpack("HHHH", fcntl.ioctl(attach.stdin, termios.TIOCGWINSZ,
+                                                           b"\0" * 8))[:2]
+        spec = dataclasses.replace(spec, console_size=(rows, columns))
+    log = LogWriter(record.directory / f"{record.id}-json.log")
+    pipes: dict[int, str] = {}
+    child_ends: list[int] = []
+    held: list[int] = []   # our ends the container must not see closed while it runs
+    pty_master = None
+    try:
+        if spec.tty:
+            child_stdio = (None, None, None)  # the container allocates its own console
+        else:
+            out_r, out_w = os.pipe2(os.O_CLOEXEC)
+            err_r, err_w = os.pipe2(os.O_CLOEXEC)
+            pipes.update({out_r: "stdout", err_r: "stderr"})
+            child_ends += [out_w, err_w]
+            stdin = attach.stdin
+            if stdin is None and record.config["Config"].get("OpenStdin"):
+                # `run -d -i`: Docker keeps the stdin of a detached container open (nothing
+                # writes to it until an attach), so `cat` waits instead of reading EOF.
+                stdin, stdin_w = os.pipe2(os.O_CLOEXEC)
+                child_ends.append(stdin)
+                held.append(stdin_w)
+            child_stdio = (stdin, out_w, err_w)
+        try:
+            running = start_container(spec, stdin=child_stdio[0], stdout=child_stdio[1],
+                                      stderr=child_stdio[2])
+        except StartError as error:
+            ever_started = not record.state.get("StartedAt", cs.ZERO_TIME).startswith("0001")
+            store.update_state(record.id, Status="exited" if ever_started else "created",
+                               ExitCode=error.exit_code, Error=error.message, Running=False)
+            raise
+        for fd in child_ends:
+            os.close(fd)
+        child_ends.clear()
+        if running.console is not None:
+            pty_master = running.console
+            pipes[pty_master] = "stdout"
+            _copy_window_size(attach.stdin, pty_master)
+            if attach.stdin is not None and os.isatty(attach.stdin):
+                signal.signal(signal.SIGWINCH,
+                              lambda *_: _copy_window_size(attach.stdin, pty_master))
+        store.update_state(record.id, Status="running", Running=True, Paused=False,
+                           Restarting=False, OOMKilled=False, Dead=False, Pid=running.pid,
+                           PidStart=cs.process_start_time(running.pid), ExitCode=0, Error="",
+                           StartedAt=cs.now(), FinishedAt=cs.ZERO_TIME,
+                           MonitorPid=os.getpid(),
+                           MonitorStart=cs.process_start_time(os.getpid()))
+        if on_started:
+            on_started(running.pid)
+        prober = None
+        if record.config["Config"].get("Healthcheck"):
+            from pallet.runtime.container.health import Prober
+            prober = Prober(store, record.id, record.config["Config"]["Healthcheck"], spec,
+                            running.pid)
+        try:
+            _pump(pipes, log, attach, pty_master, prober)
+            status = running.wait()
+        finally:
+            running.cleanup()
+        store.update_state(record.id, Status="exited", Running=False, Paused=False, Pid=0,
+                           PidStart=None, ExitCode=status.code, OOMKilled=status.oom_killed,
+                           FinishedAt=cs.now(), MonitorPid=0, MonitorStart=None)
+        return status
+    finally:
+        for fd in child_ends + list(pipes) + held:
+            try:
+                os.close(fd)
+            except OSError:
+                continue
+        log.close()
+
+
+def _copy_window_size(source: int | None, target: int) -> None:
+    import fcntl
+    import termios
+    if source is None or not os.isatty(source):
+        return
+    size = fcntl.ioctl(source, termios.TIOCGWINSZ, b"\0" * 8)
+    fcntl.ioctl(target, termios.TIOCSWINSZ, size)
+
+
+def _pump(pipes: dict[int, str], log: LogWriter, attach: Attach, pty_master: int | None,
+          prober=None) -> None:
+    """Copy container output into the log (and the terminal) until every stream closes."""
+    with selectors.DefaultSelector() as selector:
+        for fd in pipes:
+            selector.register(fd, selectors.EVENT_READ)
+        stdin_open = pty_master is not None and attach.stdin is not None
+        if stdin_open:
+            selector.register(attach.stdin, selectors.EVENT_READ)
+        open_fds = set(pipes)
+        while open_fds:
+            wait = prober.due() if prober is not None else None
+            if wait == 0:
+                prober.run()
+                continue
+            for key, _ in selector.select(wait):
+                if stdin_open and key.fd == attach.stdin:
+                    data = os.read(key.fd, 65536)
+                    if data:
+                        os.write(pty_master, data)
+                    else:
+                        selector.unregister(key.fd)
+                        stdin_open = False
+                        os.write(pty_master, b"\x04")  # EOF on a terminal is ^D
+                    continue
+                try:
+                    chunk = os.read(key.fd, 65536)
+                except OSError:  # a pty master reads EIO once the last slave closes
+                    chunk = b""
+                if not chunk:
+                    selector.unregister(key.fd)
+                    open_fds.discard(key.fd)
+                    continue
+                stream = pipes[key.fd]
+                log.write(stream, chunk)
+                sink = attach.stdout if stream == "stdout" else attach.stderr
+                if sink is not None:
+                    sink(chunk)
+
+
+def spawn_detached(store: cs.ContainerStore, container_id: str) -> int:
+    """Fork a monitor that outlives us; return once the container runs (or raise its error)."""
+    read_fd, write_fd = os.pipe2(os.O_CLOEXEC)
+    first = os.fork()
+    if first == 0:
+        try:
+            os.close(read_fd)
+            os.setsid()
+            if os.fork() != 0:
+                os._exit(0)
+            _become_daemon()
+            # Nothing of the CLI's (store locks, pipes to its caller) may live on in the monitor.
+            os.closerange(3, write_fd)
+            os.closerange(write_fd + 1, fd_limit())
+            _monitor_main(store, container_id, write_fd)
+        finally:
+            os._exit(0)
+    os.close(write_fd)
+    os.waitpid(first, 0)
+    chunks = []
+    while chunk := os.read(read_fd, 65536):
+        chunks.append(chunk)
+    os.close(read_fd)
+    message = json.loads(b"".join(chunks) or b'{"error": "the monitor exited before the container started", "code": 125}')
+    if "error" in message:
+        raise PalletError(message["error"], exit_code=message.get("code", 125))
+    return message["pid"]
+
+
+def _become_daemon() -> None:
+    null = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(null, fd)
+    os.close(null)
+    for sig in (signal.SIGINT, signal.SIGHUP, signal.SIGPIPE):
+        signal.signal(sig, signal.SIG_IGN if sig != signal.SIGPIPE else signal.SIG_DFL)
+
+
+def _monitor_main(store: cs.ContainerStore, container_id: str, notify_fd: int) -> None:
+    def started(pid: int) -> None:
+        os.write(notify_fd, json.dumps({"pid": pid}).encode())
+        os.close(notify_fd)
+
+    try:
+        supervise(store, container_id, on_started=started)
+    except PalletError as error:
+        try:
+            os.write(notify_fd, json.dumps({"error": error.message, "code": error.exit_code}).encode())
+        except OSError:
+            pass

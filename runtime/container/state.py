@@ -1,0 +1,221 @@
+"""On-disk container records: ROOT/containers/<id>/{config.json,state.json,...}.
+
+config.json is the container's Docker-inspect document without "State" (written once at
+create, rewritten by rename); state.json is the live "State" plus our supervision fields
+(MonitorPid and the start times of both PIDs, so a recycled PID is never mistaken for ours).
+Every write is atomic (temp file + rename); name changes happen under one flock so two pallet
+processes cannot both take a name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import re
+import tempfile
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterator
+
+from pallet.base.errors import PalletError
+
+ZERO_TIME = "0001-01-01T00:00:00Z"
+NAME_RE = re.compile(r"^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_time(text: str) -> datetime | None:
+    if not text or text.startswith("0001-"):
+        return None
+    text = text.rstrip("Z")
+    if "." in text:
+        head, frac = text.split(".", 1)
+        text = f"{head}.{frac[:6]}"
+    return datetime.fromisoformat(text).replace(tzinfo=timezone.utc)
+
+
+def write_json(path: Path, document: dict) -> None:
+    """Atomic replace (no fsync: state is re-derived from live processes after a crash)."""
+    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w") as handle:
+            json.dump(document, handle)
+        os.replace(temp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temp)
+        raise
+
+
+def read_json(path: Path) -> dict:
+    with open(path) as handle:
+        return json.load(handle)
+
+
+def process_start_time(pid: int) -> int | None:
+    """The kernel start time of pid (clock ticks since boot), or None when it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return int(handle.read().rsplit(")", 1)[1].split()[19])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def alive(pid: int, start_time: int | None) -> bool:
+    return bool(pid) and start_time is not None and process_start_time(pid) == start_time
+
+
+def initial_state() -> dict:
+    return {"Status": "created", "Running": False, "Paused": False, "Restarting": False,
+            "OOMKilled": False, "Dead": False, "Pid": 0, "ExitCode": 0, "Error": "",
+            "StartedAt": ZERO_TIME, "FinishedAt": ZERO_TIME,
+            "PidStart": None, "MonitorPid": 0, "MonitorStart": None}
+
+
+@dataclass(frozen=True)
+class ContainerRecord:
+    id: str
+    directory: Path
+    config: dict
+    state: dict
+
+    @property
+    def name(self) -> str:
+        return self.config["Name"].lstrip("/")
+
+    @property
+    def running(self) -> bool:
+        return self.state.get("Running", False)
+
+
+class ContainerStore:
+    """All containers under one store root."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self.dir = self.root / "containers"
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.dir / ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
+
+    def ids(self) -> list[str]:
+        if not self.dir.is_dir():
+            return []
+        return [e for e in os.listdir(self.dir)
+                if len(e) == 64 and (self.dir / e / "config.json").exists()]
+
+    def load(self, container_id: str) -> ContainerRecord:
+        directory = self.dir / container_id
+        try:
+            config = read_json(directory / "config.json")
+        except (OSError, ValueError) as error:
+            raise PalletError(f"No such container: {container_id}") from error
+        try:
+            state = read_json(directory / "state.json")
+        except (OSError, ValueError):
+            state = initial_state()
+        return ContainerRecord(container_id, directory, config, state)
+
+    def all(self) -> list[ContainerRecord]:
+        records = []
+        for container_id in self.ids():
+            try:
+                records.append(self.load(container_id))
+            except PalletError:
+                continue  # removed while we listed
+        return records
+
+    def resolve(self, reference: str) -> ContainerRecord:
+        """By full ID, unique ID prefix, or name (Docker's lookup order)."""
+        ref = reference.strip()
+        ids = self.ids()
+        if ref in ids:
+            return self.load(ref)
+        for record in self.all():
+            if record.name == ref.lstrip("/"):
+                return record
+        if ref and re.fullmatch(r"[0-9a-f]+", ref):
+            matches = [i for i in ids if i.startswith(ref)]
+            if len(matches) == 1:
+                return self.load(matches[0])
+            if len(matches) > 1:
+                raise PalletError(f"multiple IDs found with provided prefix: {ref}")
+        raise PalletError(f"No such container: {reference}")
+
+    def new_id(self) -> str:
+        return os.urandom(32).hex()
+
+    def check_name_free(self, name: str, *, ignore_id: str | None = None) -> None:
+        if not NAME_RE.match(name):
+            raise PalletError(f'Invalid container name ({name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] '
+                              "are allowed", exit_code=125)
+        for record in self.all():
+            if record.name == name.lstrip("/") and record.id != ignore_id:
+                raise PalletError(
+                    f'Conflict. The container name "/{name.lstrip("/")}" is already in use by '
+                    f'container "{record.id}". You have to remove (or rename) that container to '
+                    "be able to reuse that name.", exit_code=125)
+
+    def save_config(self, record_id: str, config: dict) -> None:
+        write_json(self.dir / record_id / "config.json", config)
+
+    def save_state(self, record_id: str, state: dict) -> None:
+        directory = self.dir / record_id
+        if directory.is_dir():
+            write_json(directory / "state.json", state)
+
+    def update_state(self, record_id: str, **changes) -> dict:
+        """Read-modify-write under the container's own lock (monitor and CLI both write)."""
+        directory = self.dir / record_id
+        try:
+            fd = os.open(directory / ".state.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except FileNotFoundError:
+            return dict(initial_state(), **changes)  # removed meanwhile: nothing to record
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                state = read_json(directory / "state.json")
+            except (OSError, ValueError):
+                state = initial_state()
+            state.update(changes)
+            self.save_state(record_id, state)
+            return state
+        finally:
+            os.close(fd)
+
+
+ADJECTIVES = ("admiring", "brave", "clever", "dazzling", "eager", "focused", "gallant", "happy",
+              "jolly", "keen", "lucid", "modest", "nifty", "optimistic", "peaceful", "quirky",
+              "relaxed", "serene", "tender", "upbeat", "vibrant", "wizardly", "youthful", "zen")
+SURNAMES = ("albattani", "bohr", "curie", "darwin", "euclid", "feynman", "galileo", "hopper",
+            "hypatia", "johnson", "kepler", "lovelace", "meitner", "newton", "noether", "pascal",
+            "ritchie", "shannon", "tesla", "turing", "volta", "wozniak", "yalow", "zhukovsky")
+
+
+def _pick(words: tuple[str, ...]) -> str:
+    return words[int.from_bytes(os.urandom(2), "big") % len(words)]
+
+
+def generate_name(store: ContainerStore) -> str:
+    """Docker's adjective_surname; a number is appended once the plain names run short."""
+    taken = {r.name for r in store.all()}
+    for attempt in range(200):
+        name = f"{_pick(ADJECTIVES)}_{_pick(SURNAMES)}"
+        if attempt >= 100:
+            name += str(int.from_bytes(os.urandom(2), "big") % 1000)
+        if name not in taken:
+            return name
+    return f"{_pick(ADJECTIVES)}_{_pick(SURNAMES)}_{os.urandom(4).hex()}"

@@ -1,0 +1,1 @@
+"""The engine's distribution part: registry client, credentials, push/pull."""

@@ -1,0 +1,306 @@
+"""An OCI Distribution client: manifests and blobs over HTTP(S), anonymous token auth.
+
+    RegistryClient(domain, repository, *, push=False, credentials=None)   (None: the stored login)
+        .get_manifest(reference) -> Manifest     tag or digest; verified when fetched by digest
+        .open_blob(digest) -> readable response  (follows redirects to blob storage)
+        .open_manifest(digest) -> readable response
+        .has_blob(digest) -> bool
+        .upload_blob(stream, digest, size)       monolithic: POST then PUT ?digest=
+        .put_manifest(reference, data, media_type) -> digest the registry reports
+    RegistryError(PalletError)                   with Docker's texts ("manifest unknown", ...)
+
+The protocol (opencontainers/distribution-spec, ../shared/docs/field-notes.md section E):
+GET /v2/ first; a 401 with `WWW-Authenticate: Bearer realm=...,service=...` is answered by a
+token from the realm (anonymous, or asked for with the stored credentials), cached for the
+client's scope, and the request is retried once; a `Basic` challenge is answered with the stored
+credentials (pallet.runtime.distribution.credentials: Docker's config.json, so `docker login` counts).
+Registries on loopback addresses are Docker's default insecure registries: HTTPS without
+certificate checks first, plain HTTP if that fails; every other one over verified HTTPS.
+Written on http.client rather than a third-party HTTP library: four verbs, redirects and one
+auth scheme are all a registry needs, and the CLI's start-up stays free of them.
+"""
+
+from __future__ import annotations
+
+import http.client
+import ipaddress
+import json
+import re
+import urllib.parse
+from dataclasses import dataclass
+
+from pallet.base.errors import PalletError
+
+DOCKER_HUB = "registry-1.docker.io"
+MANIFEST_ACCEPT = ", ".join((
+    "application/vnd.oci.image.index.v1+json",
+    "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+    "application/vnd.docker.distribution.manifest.v2+json",
+))
+MANIFEST_LIMIT = 4 << 20
+TIMEOUT = 60
+CHUNK = 1 << 20
+
+
+class RegistryError(PalletError):
+    """The registry refused or failed (Docker prints these as daemon errors)."""
+
+
+@dataclass(frozen=True)
+class Manifest:
+    data: bytes
+    media_type: str
+    digest: str
+
+
+def _is_loopback(host: str) -> bool:
+    name = host.rsplit(":", 1)[0] if not host.startswith("[") else host[1:host.index("]")]
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def _sha256(data: bytes) -> str:
+    from pallet.runtime.store.content import new_sha256
+
+    digest = new_sha256(len(data))
+    digest.update(data)
+    return "sha256:" + digest.hexdigest()
+
+
+class RegistryClient:
+    def __init__(self, domain: str, repository: str, *, push: bool = False,
+                 credentials: tuple[str, str] | None = None) -> None:
+        from pallet.runtime.distribution import credentials as stored
+
+        self.host = DOCKER_HUB if domain == "docker.io" else domain
+        # Docker's insecure registries (by default 127.0.0.0/8 and localhost): HTTPS without
+        # certificate checks first, plain HTTP when that fails; every other one: verified HTTPS.
+        self.insecure = _is_loopback(self.host)
+        self.scheme = "https"
+        self.scheme_settled = not self.insecure
+        self.repository = repository
+        # no repository (login): a token for the registry itself, as `docker login` asks
+        self.scope = f"repository:{repository}:{'pull,push' if push else 'pull'}" if repository else ""
+        self.token: str | None = None
+        self.credentials = credentials if credentials is not None else stored.lookup(domain)
+        self.basic = False   # the registry asked for HTTP Basic (not a token)
+
+    def _basic_header(self) -> str:
+        import base64
+
+        user, password = self.credentials
+        return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+    # -- transport ----------------------------------------------------------------------------
+
+    def _connection(self, scheme: str, netloc: str) -> http.client.HTTPConnection:
+        if scheme == "https":
+            context = None
+            if self.insecure and netloc == self.host:
+                import ssl
+
+                context = ssl.create_default_context()
+                context.check_hostname = False
+                context.verify_mode = ssl.CERT_NONE
+            return http.client.HTTPSConnection(netloc, timeout=TIMEOUT, context=context)
+        return http.client.HTTPConnection(netloc, timeout=TIMEOUT)
+
+    def _url(self, path: str) -> str:
+        return f"{self.scheme}://{self.host}{path}"
+
+    def request(self, method: str, url: str, *, headers: dict | None = None, body=None,
+                ok=(200,), redirects: int = 5, authorized: bool = False):
+        """Send one request (following redirects, answering one auth challenge); return the
+        open response when its status is in ok, else raise RegistryError."""
+        headers = dict(headers or {})
+        if urllib.parse.urlsplit(url).netloc == self.host and "Authorization" not in headers:
+            if self.token:
+                headers["Authorization"] = f"Bearer {self.token}"
+            elif self.basic and self.credentials:
+                headers["Authorization"] = self._basic_header()
+        parts = urllib.parse.urlsplit(url)
+        connection = self._connection(parts.scheme, parts.netloc)
+        target = parts.path + (f"?{parts.query}" if parts.query else "")
+        try:
+            connection.request(method, target, body=body, headers=headers)
+            response = connection.getresponse()
+        except (OSError, http.client.HTTPException) as error:
+            connection.close()
+            if not self.scheme_settled and parts.scheme == "https" and parts.netloc == self.host:
+                self.scheme, self.scheme_settled = "http", True   # no TLS there: plain HTTP
+                return self.request(method, "http" + url[len("https"):], headers=headers,
+                                    body=body, ok=ok, redirects=redirects, authorized=authorized)
+            # Go's net/http wording, as Docker shows it: Get "url": dial tcp ...
+            raise RegistryError(f'{method.title()} "{url}": {_describe(error, parts.netloc)}',
+                                hint="check the registry address and that it is running") from error
+        if parts.netloc == self.host:
+            self.scheme_settled = True
+        if response.status in (301, 302, 303, 307, 308) and redirects > 0:
+            location = response.getheader("Location") or ""
+            response.read()
+            connection.close()
+            # Blob storage (S3 and the like) rejects our registry token: drop it off-host.
+            return self.request("GET" if response.status == 303 else method,
+                                urllib.parse.urljoin(url, location), headers={
+                                    k: v for k, v in headers.items() if k != "Authorization"},
+                                body=body, ok=ok, redirects=redirects - 1, authorized=authorized)
+        if response.status == 401 and not authorized:
+            challenge = response.getheader("WWW-Authenticate") or ""
+            response.read()
+            connection.close()
+            self._authenticate(challenge, method, url)
+            headers.pop("Authorization", None)
+            return self.request(method, url, headers=headers, body=body, ok=ok,
+                                redirects=redirects, authorized=True)
+        if response.status not in ok:
+            raise self._error(response, method, url)
+        response.connection = connection  # kept open as long as the caller reads the response
+        return response
+
+    def _authenticate(self, challenge: str, method: str, url: str) -> None:
+        scheme, _, params = challenge.partition(" ")
+        fields = dict(re.findall(r'(\w+)="([^"]*)"', params))
+        if scheme.lower() == "basic":
+            if not self.credentials:   # Docker's words for the same refusal
+                raise RegistryError(f'{method.title()} "{url}": no basic auth credentials',
+                                    hint="log in first: pallet login " + self.host)
+            self.basic = True
+            return
+        if "realm" not in fields:
+            raise RegistryError(f'{method.title()} "{url}": unsupported authentication '
+                                f"challenge {challenge!r}")
+        query = {}
+        if fields.get("scope") or self.scope:
+            query["scope"] = fields.get("scope") or self.scope
+        if fields.get("service"):
+            query["service"] = fields["service"]
+        url = fields["realm"] + ("&" if "?" in fields["realm"] else "?") + \
+            urllib.parse.urlencode(query)
+        saved, self.token = self.token, None
+        headers = {"Authorization": self._basic_header()} if self.credentials else {}
+        try:
+            response = self.request("GET", url, headers=headers, ok=(200,), authorized=True)
+            document = json.loads(_read_limited(response, MANIFEST_LIMIT) or b"{}")
+        except (ValueError, RegistryError) as error:
+            self.token = saved
+            raise RegistryError(f"unauthorized: cannot get a token from {fields['realm']}: "
+                                f"{getattr(error, 'message', error)}") from error
+        self.token = document.get("token") or document.get("access_token")
+
+    def _error(self, response, method: str, url: str) -> RegistryError:
+        body = _read_limited(response, MANIFEST_LIMIT)
+        response.close()
+        try:
+            errors = json.loads(body).get("errors") or []
+            first = errors[0]
+            text = f"{first.get('code', '').lower().replace('_', ' ')}: {first.get('message', '')}"
+        except (ValueError, AttributeError, IndexError, TypeError):
+            text = f"{response.status} {response.reason}"
+        error = RegistryError(text.strip(": "))
+        error.status = response.status
+        return error
+
+    # -- API ----------------------------------------------------------------------------------
+
+    def ping(self) -> None:
+        """GET /v2/: is there a registry (200, or 401 before any credentials are asked for)."""
+        response = self.request("GET", self._url("/v2/"), ok=(200, 401), authorized=True)
+        response.read()
+        response.close()
+
+    def check_login(self) -> None:
+        """GET /v2/ with the credentials: what `login` verifies (Docker's wording on refusal)."""
+        try:
+            response = self.request("GET", self._url("/v2/"), ok=(200,))
+        except RegistryError as error:
+            if getattr(error, "status", None) != 401 and "credentials" not in error.message:
+                raise
+            raise RegistryError(f"login attempt to {self._url('/v2/')} failed with status: "
+                                "401 Unauthorized") from error
+        response.read()
+        response.close()
+
+    def get_manifest(self, reference: str) -> Manifest:
+        """The manifest a tag or digest names. A tag is resolved with HEAD first, as Docker
+        does, and the manifest then fetched (and verified) by its digest."""
+        if not reference.startswith("sha256:"):
+            try:
+                head = self.request("HEAD", self._url(
+                    f"/v2/{self.repository}/manifests/{reference}"), headers={"Accept": MANIFEST_ACCEPT})
+            except RegistryError as error:
+                if getattr(error, "status", None) is None:
+                    raise   # unreachable or refused credentials: no GET will do better
+                head = None  # a HEAD answer has no body: the GET below tells what is wrong
+            if head is not None:
+                head.read()
+                head.close()
+                reference = head.getheader("Docker-Content-Digest") or reference
+        response = self.request("GET", self._url(f"/v2/{self.repository}/manifests/{reference}"),
+                                headers={"Accept": MANIFEST_ACCEPT})
+        data = _read_limited(response, MANIFEST_LIMIT)
+        response.close()
+        media_type = (response.getheader("Content-Type") or "").split(";")[0].strip()
+        digest = _sha256(data)
+        if reference.startswith("sha256:") and digest != reference:
+            raise RegistryError(f"manifest verification failed for digest {reference}",
+                                hint="the registry served other content; nothing was stored")
+        try:
+            media_type = json.loads(data).get("mediaType") or media_type
+        except (ValueError, AttributeError) as error:
+            raise RegistryError(f"invalid manifest for {self.repository}:{reference}") from error
+        return Manifest(data=data, media_type=media_type, digest=digest)
+
+    def open_blob(self, digest: str):
+        return self.request("GET", self._url(f"/v2/{self.repository}/blobs/{digest}"))
+
+    def open_manifest(self, digest: str):
+        return self.request("GET", self._url(f"/v2/{self.repository}/manifests/{digest}"),
+                            headers={"Accept": MANIFEST_ACCEPT})
+
+    def has_blob(self, digest: str) -> bool:
+        response = self.request("HEAD", self._url(f"/v2/{self.repository}/blobs/{digest}"),
+                                ok=(200, 404))
+        response.read()
+        response.close()
+        return response.status == 200
+
+    def upload_blob(self, stream, digest: str, size: int) -> None:
+        started = self.request("POST", self._url(f"/v2/{self.repository}/blobs/uploads/"),
+                               headers={"Content-Length": "0"}, ok=(202,))
+        location = started.getheader("Location") or ""
+        started.read()
+        started.close()
+        url = urllib.parse.urljoin(self._url("/"), location)
+        url += ("&" if "?" in url else "?") + urllib.parse.urlencode({"digest": digest})
+        done = self.request("PUT", url, body=stream, ok=(201, 204), headers={
+            "Content-Type": "application/octet-stream", "Content-Length": str(size)})
+        done.read()
+        done.close()
+
+    def put_manifest(self, reference: str, data: bytes, media_type: str) -> str:
+        response = self.request("PUT", self._url(f"/v2/{self.repository}/manifests/{reference}"),
+                                body=data, ok=(201, 200), headers={"Content-Type": media_type})
+        response.read()
+        response.close()
+        return response.getheader("Docker-Content-Digest") or _sha256(data)
+
+
+def _read_limited(response, limit: int) -> bytes:
+    data = response.read(limit + 1)
+    if len(data) > limit:
+        raise RegistryError(f"response larger than {limit} bytes", hint="not a registry answer")
+    return data
+
+
+def _describe(error: BaseException, netloc: str) -> str:
+    """Go's dial errors, which is how Docker words an unreachable registry."""
+    if isinstance(error, ConnectionRefusedError):
+        return f"dial tcp {netloc}: connect: connection refused"
+    if isinstance(error, TimeoutError):
+        return f"dial tcp {netloc}: i/o timeout"
+    return str(error) or type(error).__name__

@@ -1,0 +1,207 @@
+"""`pull` and `push`: images between the store and an OCI Distribution registry.
+
+    pull_image(store, reference, *, platform="linux/amd64", on_resolved=None) -> PullResult
+    push_image(store, reference) -> PushResult   (NotLocal when the store lacks the name)
+
+pull resolves the tag (or digest) to a manifest, picks the platform from an index or manifest
+list, and then runs the same loader as `load` (runtime/archive.py) over the registry: every blob
+is verified against its descriptor, every layer is unpacked with the layer checks and its diff
+ID verified, and on any failure the blobs this pull added are deleted: no partial image, no tag.
+
+push uploads what the registry lacks (HEAD first), config and layers before the manifest.
+Layers the store keeps uncompressed (the builder's default, as Docker's graph driver keeps
+them) are gzip-compressed on the way, as `docker push` does; the pushed manifest is an OCI
+image manifest naming the same config, so the image ID is the same on every side.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import io
+import json
+import os
+import shutil
+from dataclasses import dataclass
+
+from pallet.base.errors import PalletError
+from pallet.runtime.store import references as refs
+from pallet.runtime.distribution.registry import RegistryClient, RegistryError
+from pallet.runtime.store.content import REF_NAME, Descriptor, Store
+
+MT_OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+MT_OCI_GZIP = "application/vnd.oci.image.layer.v1.tar+gzip"
+UNCOMPRESSED = ("application/vnd.oci.image.layer.v1.tar",
+                "application/vnd.docker.image.rootfs.diff.tar")
+CHUNK = 1 << 20
+
+
+class NotLocal(PalletError):
+    """push of a name the store does not have (Docker's CLI prints it without a prefix)."""
+
+
+@dataclass(frozen=True)
+class PullResult:
+    reference: str               # full name, e.g. localhost:5000/app:1
+    digest: str                  # what the tag pointed at in the registry
+    layers: tuple[tuple[str, bool], ...]   # (blob digest, fetched now)
+    up_to_date: bool
+
+
+@dataclass(frozen=True)
+class PushResult:
+    repository: str              # full repository name
+    tag: str
+    digest: str                  # the manifest digest the registry stored
+    size: int                    # its length in bytes
+    layers: tuple[tuple[str, bool], ...]   # (diff ID, uploaded now)
+
+
+def _client(parsed: refs.Reference, *, push: bool) -> RegistryClient:
+    return RegistryClient(parsed.domain, parsed.path, push=push)
+
+
+class _RegistrySource:
+    """The archive loader's view of a registry: members named blobs/sha256/<hex>."""
+
+    def __init__(self, client: RegistryClient, manifests: dict[str, bytes]) -> None:
+        self.client = client
+        self.manifests = manifests
+        self.fetched: set[str] = set()
+
+    def has(self, name: str) -> bool:
+        return False
+
+    @contextlib.contextmanager
+    def open(self, name: str):
+        digest = "sha256:" + name.rsplit("/", 1)[-1]
+        if digest in self.manifests:
+            yield io.BytesIO(self.manifests[digest])
+            return
+        try:
+            response = self.client.open_blob(digest)
+        except RegistryError as error:
+            if getattr(error, "status", None) != 404:
+                raise
+            response = self.client.open_manifest(digest)  # a platform manifest of an index
+        self.fetched.add(digest)
+        try:
+            yield response
+        finally:
+            response.close()
+
+
+def pull_image(store: Store, reference: str, *, platform: str = "linux/amd64",
+               on_resolved=None) -> PullResult:
+    """on_resolved(): called once the registry has answered for the manifest (Docker prints
+    its "Pulling from" line only then)."""
+    from pallet.runtime.image.archive import _Loader, _load_oci_manifest
+
+    parsed = refs.parse_reference(reference).with_default_tag()
+    client = _client(parsed, push=False)
+    client.ping()   # as Docker does first: an unreachable registry reads the same
+    try:
+        manifest = client.get_manifest(parsed.digest or parsed.tag)
+    except RegistryError as error:
+        if getattr(error, "status", None) == 404:
+            raise RegistryError(f"manifest for {parsed.familiar()} not found: {error.message}",
+                                hint="check the name and tag") from error
+        raise
+    if on_resolved is not None:
+        on_resolved()
+    full = str(parsed)
+    before = {(e.get("annotations") or {}).get(REF_NAME): e.get("digest")
+              for e in store.index_entries()}
+    source = _RegistrySource(client, {manifest.digest: manifest.data})
+    descriptor = Descriptor(manifest.digest, len(manifest.data), manifest.media_type).to_json()
+    tags = [] if parsed.digest and not parsed.tag else [full]   # by digest: the digest names it
+    with store.lease():
+        loader = _Loader(store, source, platform, lambda line: None)
+        try:
+            image = _load_oci_manifest(loader, descriptor, tags)
+        except BaseException:
+            loader.rollback()
+            raise
+    from pallet.runtime.image.images import add_repo_digest
+
+    add_repo_digest(store, image, parsed.name, manifest.digest)
+    layers = tuple((layer.digest, layer.digest in source.fetched) for layer in image.layers)
+    return PullResult(reference=full, digest=manifest.digest, layers=layers,
+                      up_to_date=before.get(full) == image.manifest_digest and not any(
+                          fetched for _, fetched in layers))
+
+
+def push_image(store: Store, reference: str) -> PushResult:
+    from pallet.runtime.image.images import resolve_image
+
+    parsed = refs.parse_reference(reference)
+    if parsed.digest:
+        raise PalletError("cannot push a digest reference", hint="push name[:tag]")
+    parsed = parsed.with_default_tag()
+    try:
+        image = resolve_image(store, str(parsed))
+    except PalletError as error:
+        raise NotLocal(f"An image does not exist locally with the tag: {parsed.familiar_name}",
+                       exit_code=1) from error
+    client = _client(parsed, push=True)
+    client.ping()
+    layers = []
+    pushed = []
+    with store.lease(), contextlib.ExitStack() as stack:
+        work = store.temp_dir("push-")
+        stack.callback(store.remove_tree, work)
+        for blob, diff_id in zip(image.layers, image.diff_ids):
+            path, descriptor = _distributable(store, blob, work)
+            uploaded = not client.has_blob(descriptor.digest)
+            if uploaded:
+                with open(path, "rb") as handle:
+                    client.upload_blob(handle, descriptor.digest, descriptor.size)
+            layers.append(descriptor)
+            pushed.append((diff_id, uploaded))
+        config = image.manifest["config"]
+        if not client.has_blob(config["digest"]):
+            with open(store.blob_path(config["digest"]), "rb") as handle:
+                client.upload_blob(handle, config["digest"], config["size"])
+        body = {"schemaVersion": 2, "mediaType": MT_OCI_MANIFEST,
+                "config": {"mediaType": config.get("mediaType") or
+                           "application/vnd.oci.image.config.v1+json",
+                           "digest": config["digest"], "size": config["size"]},
+                "layers": [layer.to_json() for layer in layers]}
+        data = json.dumps(body, separators=(",", ":")).encode()
+        digest = client.put_manifest(parsed.tag, data, MT_OCI_MANIFEST)
+    from pallet.runtime.image.images import add_repo_digest
+
+    add_repo_digest(store, image, parsed.name, digest)   # Docker's RepoDigests after a push
+    return PushResult(repository=parsed.name, tag=parsed.tag, digest=digest, size=len(data),
+                      layers=tuple(pushed))
+
+
+def _distributable(store: Store, blob: Descriptor, work) -> tuple[str, Descriptor]:
+    """(file to upload, its descriptor): the stored blob, or a gzip of an uncompressed one."""
+    if blob.media_type not in UNCOMPRESSED:
+        return str(store.blob_path(blob.digest)), blob
+    from pallet.runtime.store.content import new_sha256
+
+    target = os.path.join(work, blob.digest[7:] + ".gz")
+    digest = new_sha256()
+    with open(store.blob_path(blob.digest), "rb") as source, open(target, "wb") as raw:
+        # mtime 0 and no file name: the same layer always compresses to the same blob
+        with gzip.GzipFile(fileobj=_Hashing(raw, digest), mode="wb", mtime=0, filename="",
+                           compresslevel=6) as out:   # Go's gzip.DefaultCompression, as Docker
+            shutil.copyfileobj(source, out, CHUNK)
+    size = os.path.getsize(target)
+    return target, Descriptor("sha256:" + digest.hexdigest(), size, MT_OCI_GZIP)
+
+
+class _Hashing:
+    """A write-only file that hashes what passes through it."""
+
+    def __init__(self, handle, digest) -> None:
+        self.handle, self.digest = handle, digest
+
+    def write(self, data) -> int:
+        self.digest.update(data)
+        return self.handle.write(data)
+
+    def flush(self) -> None:
+        self.handle.flush()

@@ -1,0 +1,1 @@
+"""The engine's image part: images, layers, archives, import/export."""

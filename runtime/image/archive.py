@@ -1,0 +1,310 @@
+"""save/load: docker-archive and oci-archive tarballs, and OCI layout directories.
+
+    save_images(store, names: list[str], dest: Path | BinaryIO, *, archive_format="docker-archive",
+                progress: Callable[[str], None] | None = None)
+    load_images(store, source: Path | BinaryIO, *, platform: str = "linux/amd64",
+                progress: Callable[[str], None] | None = None) -> list[str]
+        returns Docker's lines: "Loaded image: busybox:latest" / "Loaded image ID: sha256:..."
+
+docker-archive is written the way Docker 25+ writes it, which every reader accepts (Docker
+20.10's `docker load`, skopeo's docker-archive:, and OCI tools): manifest.json + repositories,
+plus an OCI layout (oci-layout, index.json, blobs/sha256/) whose layer blobs are the
+*uncompressed* layer tars, so each layer's blob digest is its diff ID, as `docker save` does.
+oci-archive is the store's own OCI layout subset: manifests and compressed blobs verbatim (the
+manifest digests are kept); index.json names each image with io.containerd.image.name (full
+reference) and org.opencontainers.image.ref.name (the tag), as Docker and containerd do.
+
+Loading reads manifest.json (docker-archive) or index.json (OCI; nested indexes resolved to the
+platform asked for), copies each blob while verifying it against its descriptor, then unpacks each
+layer into layers/<diffid>/ (the safety checks of pallet.runtime.image.unpack, and the diff ID check)
+before the image is committed and tagged. On any error the blobs this load added are deleted:
+no partial image, no tag. A compressed or piped archive is first spooled (uncompressed) to tmp/.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import posixpath
+import shutil
+import tarfile
+from pathlib import Path
+from typing import BinaryIO
+
+from pallet.base.errors import PalletError
+from pallet.runtime.store import references as refs
+from pallet.runtime.image.images import (ANN_ID, INDEX_TYPES, MT_OCI_CONFIG, MT_OCI_MANIFEST, Image,
+                                   select_platform, store_manifest)
+from pallet.runtime.image.removal import live_content
+from pallet.runtime.image.archive_save import _quiet, save_images  # noqa: F401 (re-exported API)
+from pallet.runtime.image.compression import DecompressingReader, sniff_compression
+from pallet.runtime.image.layers import MT_OCI_GZIP, MT_OCI_TAR, MT_OCI_ZSTD, unpacked_layer_dir
+from pallet.runtime.store.content import REF_NAME, Descriptor, Store
+
+CONTAINERD_NAME = "io.containerd.image.name"
+JSON_LIMIT = 32 << 20
+CHUNK = 1 << 20
+
+
+# ---- load -----------------------------------------------------------------------------------
+
+class _Source:
+    """Random access to the members of an archive (a tar file) or an OCI layout directory."""
+
+    def __init__(self, *, tar: tarfile.TarFile | None = None, directory: Path | None = None):
+        self.tar = tar
+        self.directory = directory
+        self.members = {}
+        if tar is not None:
+            try:
+                for info in tar:
+                    name = posixpath.normpath(info.name.lstrip("/")).removeprefix("./")
+                    self.members[name] = info
+            except (tarfile.TarError, EOFError) as error:
+                raise PalletError(f"cannot load: the archive is truncated or corrupt ({error})",
+                                  hint="nothing was loaded") from error
+
+    def has(self, name: str) -> bool:
+        if self.directory is not None:
+            return self._dir_path(name).is_file()
+        return self._resolve(name) is not None
+
+    def _dir_path(self, name: str) -> Path:
+        path = (self.directory / name).resolve()
+        if not path.is_relative_to(self.directory.resolve()):
+            raise PalletError(f"cannot load: {name!r} points outside the layout", hint="nothing was loaded")
+        return path
+
+    def _resolve(self, name: str, depth: int = 0) -> tarfile.TarInfo | None:
+        clean = posixpath.normpath(name).removeprefix("./")
+        if clean.startswith("../") or clean.startswith("/") or clean == "..":
+            raise PalletError(f"cannot load: {name!r} points outside the archive", hint="nothing was loaded")
+        info = self.members.get(clean)
+        if info is not None and info.issym() and depth < 8:
+            return self._resolve(posixpath.join(posixpath.dirname(clean), info.linkname), depth + 1)
+        return info if info is not None and info.isfile() else None
+
+    @contextlib.contextmanager
+    def open(self, name: str):
+        if self.directory is not None:
+            try:
+                with open(self._dir_path(name), "rb") as handle:
+                    yield handle
+            except FileNotFoundError as error:
+                raise PalletError(f"cannot load: {name} is missing from the layout",
+                                  hint="the image is incomplete; nothing was loaded") from error
+            return
+        info = self._resolve(name)
+        if info is None:
+            raise PalletError(f"cannot load: {name} is missing from the archive",
+                              hint="the archive is incomplete; nothing was loaded")
+        yield self.tar.extractfile(info)
+
+    def read_json(self, name: str):
+        with self.open(name) as handle:
+            data = handle.read(JSON_LIMIT + 1)
+        if len(data) > JSON_LIMIT:
+            raise PalletError(f"cannot load: {name} is larger than {JSON_LIMIT} bytes")
+        try:
+            return json.loads(data), data
+        except (ValueError, UnicodeDecodeError) as error:
+            raise PalletError(f"cannot load: {name} is not valid JSON ({error})",
+                              hint="the archive is corrupt; nothing was loaded") from error
+
+
+class _Loader:
+    def __init__(self, store: Store, source: _Source, platform: str, progress):
+        self.store = store
+        self.source = source
+        self.platform = platform
+        self.progress = progress
+        self.added: list[str] = []
+        self.added_dirs: list[str] = []
+        # which image each tag named before this load, for Docker's "renaming" notice
+        self.before = {(entry.get("annotations") or {}).get(REF_NAME):
+                       (entry.get("annotations") or {}).get(ANN_ID) for entry in store.index_entries()}
+
+    def loaded_lines(self, tags: list[str], image: Image) -> list[str]:
+        lines = []
+        for tag in tags:
+            old = self.before.get(tag)
+            if old and old != image.id:
+                lines.append(f"The image {refs.familiar_string(tag)} already exists, renaming the old "
+                             f"one with ID {old} to empty string")
+            lines.append(f"Loaded image: {refs.familiar_string(tag)}")
+        return lines or [f"Loaded image ID: {image.id}"]
+
+    def copy_blob(self, name: str, *, expected: Descriptor | None = None, media_type: str) -> Descriptor:
+        digest = expected.digest if expected else None
+        if digest and self.store.has_blob(digest):
+            return Descriptor(digest, self.store.blob_size(digest), media_type)
+        with self.source.open(name) as handle:
+            descriptor = self.store.put_blob(handle, expected_digest=digest,
+                                             expected_size=expected.size if expected else None,
+                                             media_type=media_type)
+        self.added.append(descriptor.digest)
+        return descriptor
+
+    def unpack(self, descriptor: Descriptor, diff_id: str) -> None:
+        self.progress(f"Loading layer {diff_id[7:19]} ({descriptor.size} bytes)")
+        target = self.store.layers / diff_id.removeprefix("sha256:")
+        existed = target.is_dir()
+        unpacked_layer_dir(self.store, descriptor, diff_id)
+        if not existed:
+            self.added_dirs.append(diff_id)
+
+    def rollback(self) -> None:
+        # Only what this load added and no image references (never shared content).
+        blobs, diff_ids = live_content(self.store)
+        for digest in self.added:
+            if digest not in blobs:
+                self.store.delete_blob(digest)
+        for diff_id in self.added_dirs:
+            target = self.store.layers / diff_id.removeprefix("sha256:")
+            if diff_id not in diff_ids and target.is_dir():
+                self.store.remove_tree(target)
+
+
+def _layer_media_type(store: Store, digest: str) -> str:
+    with open(store.blob_path(digest), "rb") as handle:
+        compression = sniff_compression(handle.read(4))
+    return {"gzip": MT_OCI_GZIP, "zstd": MT_OCI_ZSTD}.get(compression, MT_OCI_TAR)
+
+
+def _load_docker(loader: _Loader) -> list[str]:
+    manifest, _ = loader.source.read_json("manifest.json")
+    if not isinstance(manifest, list):
+        raise PalletError("cannot load: manifest.json is not a list of images")
+    lines = []
+    for entry in manifest:
+        try:
+            config_name, layer_names = entry["Config"], list(entry.get("Layers") or [])
+            tags = [str(t) for t in entry.get("RepoTags") or []]
+        except (KeyError, TypeError) as error:
+            raise PalletError("cannot load: manifest.json entry is malformed") from error
+        config, config_bytes = loader.source.read_json(config_name)
+        diff_ids = (config.get("rootfs") or {}).get("diff_ids") or []
+        if len(diff_ids) != len(layer_names):
+            raise PalletError(f"cannot load: config has {len(diff_ids)} diff IDs for "
+                              f"{len(layer_names)} layers", hint="the archive is corrupt")
+        config_desc = loader.store.put_bytes(config_bytes, media_type=MT_OCI_CONFIG)
+        loader.added.append(config_desc.digest)
+        layers = []
+        for name, diff_id in zip(layer_names, diff_ids):
+            blob = loader.copy_blob(name, media_type=MT_OCI_TAR)
+            blob = Descriptor(blob.digest, blob.size, _layer_media_type(loader.store, blob.digest))
+            loader.unpack(blob, diff_id)
+            layers.append(blob)
+        body = {"schemaVersion": 2, "mediaType": MT_OCI_MANIFEST, "config": config_desc.to_json(),
+                "layers": [layer.to_json() for layer in layers]}
+        image = store_manifest(loader.store, manifest_bytes=json.dumps(body, separators=(",", ":")).encode(),
+                               tags=tags, media_type=MT_OCI_MANIFEST)
+        lines += loader.loaded_lines([refs.normalize(t) for t in tags], image)
+    return lines
+
+
+def _load_oci_manifest(loader: _Loader, descriptor: dict, tags: list[str]) -> Image:
+    desc = Descriptor.from_json(descriptor)
+    manifest_desc = loader.copy_blob(f"blobs/sha256/{desc.digest[7:]}", expected=desc,
+                                     media_type=desc.media_type)
+    manifest = loader.store.read_json_blob(manifest_desc.digest)
+    if desc.media_type in INDEX_TYPES or "manifests" in manifest:
+        return _load_oci_manifest(loader, select_platform(manifest, loader.platform), tags)
+    try:
+        config_desc = Descriptor.from_json(manifest["config"])
+        layer_descs = [Descriptor.from_json(layer) for layer in manifest.get("layers") or []]
+    except (KeyError, TypeError) as error:
+        raise PalletError(f"cannot load: manifest {desc.digest} has no config") from error
+    loader.copy_blob(f"blobs/sha256/{config_desc.digest[7:]}", expected=config_desc,
+                     media_type=config_desc.media_type)
+    config = loader.store.read_json_blob(config_desc.digest, config_desc.size)
+    diff_ids = (config.get("rootfs") or {}).get("diff_ids") or []
+    if len(diff_ids) != len(layer_descs):
+        raise PalletError(f"cannot load: config has {len(diff_ids)} diff IDs for {len(layer_descs)} layers")
+    for layer, diff_id in zip(layer_descs, diff_ids):
+        loader.copy_blob(f"blobs/sha256/{layer.digest[7:]}", expected=layer, media_type=layer.media_type)
+        loader.unpack(layer, diff_id)
+    manifest_bytes = loader.store.read_blob(manifest_desc.digest)
+    return store_manifest(loader.store, manifest_bytes=manifest_bytes, tags=tags,
+                          media_type=manifest.get("mediaType") or desc.media_type)
+
+
+def _oci_tags(entry: dict) -> list[str]:
+    annotations = entry.get("annotations") or {}
+    name = annotations.get(CONTAINERD_NAME)
+    ref_name = annotations.get(REF_NAME)
+    if not name and ref_name and (":" in ref_name or "/" in ref_name):
+        name = ref_name      # skopeo and friends put a whole reference in ref.name
+    if not name:
+        return []
+    try:
+        return [refs.normalize(name)]
+    except PalletError:
+        return []
+
+
+def _load_oci(loader: _Loader) -> list[str]:
+    index, _ = loader.source.read_json("index.json")
+    entries = index.get("manifests") if isinstance(index, dict) else None
+    if not isinstance(entries, list) or not entries:
+        raise PalletError("cannot load: index.json lists no images")
+    lines = []
+    for entry in entries:
+        tags = _oci_tags(entry)
+        image = _load_oci_manifest(loader, entry, tags)
+        lines += loader.loaded_lines(tags, image)
+    return lines
+
+
+def _spool(store: Store, stream: BinaryIO, work: Path) -> Path:
+    """Copy a (possibly compressed) archive stream into tmp/ as a plain, seekable tar."""
+    target = work / "archive.tar"
+    reader = DecompressingReader(stream, name="archive")
+    try:
+        with open(target, "wb") as handle:
+            shutil.copyfileobj(reader, handle, CHUNK)
+    finally:
+        reader.close()
+    return target
+
+
+def load_images(store: Store, source, *, platform: str = "linux/amd64", progress=None) -> list[str]:
+    """Load every image of a docker-archive, oci-archive or OCI layout directory."""
+    with store.lease(), contextlib.ExitStack() as stack:
+        work = store.temp_dir("load-")
+        stack.callback(store.remove_tree, work)
+        if isinstance(source, (str, Path)) and Path(source).is_dir():
+            if not (Path(source) / "index.json").is_file():
+                raise PalletError(f"cannot load {source}: not an OCI layout (no index.json)")
+            archive = _Source(directory=Path(source))
+        else:
+            if isinstance(source, (str, Path)):
+                try:
+                    handle = stack.enter_context(open(source, "rb"))
+                except OSError as error:
+                    raise PalletError(f"cannot load {source}: {error.strerror}") from error
+                head = handle.read(4)
+                handle.seek(0)
+                plain = sniff_compression(head) == "none"
+                path = Path(source) if plain else _spool(store, handle, work)
+            else:
+                path = _spool(store, source, work)
+            try:
+                tar = stack.enter_context(tarfile.open(path, mode="r:"))
+            except (tarfile.TarError, EOFError) as error:
+                raise PalletError(f"cannot load {source if isinstance(source, (str, Path)) else 'from stdin'}"
+                                  ": not a tar archive (docker-archive or oci-archive expected)",
+                                  hint="nothing was loaded") from error
+            archive = _Source(tar=tar)
+        loader = _Loader(store, archive, platform, progress or _quiet)
+        try:
+            if archive.has("manifest.json"):
+                return _load_docker(loader)
+            if archive.has("index.json"):
+                return _load_oci(loader)
+            raise PalletError("cannot load: unrecognized image format (no manifest.json or index.json)",
+                              hint="expected a docker-archive, an oci-archive or an OCI layout")
+        except BaseException:
+            loader.rollback()
+            raise
+

@@ -1,0 +1,147 @@
+"""`import`: turn a root filesystem tarball into a one-layer image (Docker's `docker import`).
+
+    import_rootfs(store, source, *, tags: list[str], changes: list[str] = (), message: str | None
+                  = None, source_name: str = "-", platform: str | None = None) -> Image
+    apply_changes(config: dict, changes: list[str]) -> dict     (the --change instructions)
+
+The tarball (plain, gzip or zstd) is extracted safely into a private directory under tmp/
+(no device nodes, no escapes, size-guarded), packed back as a deterministic gzip layer, and the
+extracted tree becomes layers/<diffid>/ directly, so a later `run` does not unpack it again.
+Only then is the image committed and tagged: a failure or a kill leaves no image or tag.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+
+from pallet.base.errors import PalletError
+from pallet.runtime.image.compression import DecompressingReader
+from pallet.runtime.image.images import Image, commit_image, now_rfc3339
+from pallet.runtime.image.layers import member_limit, pack_layer
+from pallet.runtime.store.content import Store
+from pallet.runtime.image.unpack import extract_layer
+
+CHANGE_INSTRUCTIONS = ("CMD", "ENTRYPOINT", "ENV", "EXPOSE", "LABEL", "ONBUILD", "STOPSIGNAL",
+                       "USER", "VOLUME", "WORKDIR")
+
+
+def _json_or_shell(value: str, *, shell: bool) -> list[str]:
+    value = value.strip()
+    if value.startswith("["):
+        try:
+            parsed = json.loads(value)
+        except ValueError:
+            parsed = None
+        if isinstance(parsed, list) and all(isinstance(item, str) for item in parsed):
+            return parsed
+    return ["/bin/sh", "-c", value] if shell else value.split()
+
+
+def _pairs(keyword: str, value: str) -> dict[str, str]:
+    try:
+        words = shlex.split(value)
+    except ValueError as error:
+        raise PalletError(f"invalid --change {keyword} {value!r}: {error}") from error
+    if not words:
+        raise PalletError(f"{keyword} requires at least one argument")
+    if "=" not in words[0]:
+        return {words[0]: value.strip()[len(words[0]):].strip()} if len(words) > 1 else {words[0]: ""}
+    pairs = {}
+    for word in words:
+        if "=" not in word:
+            raise PalletError(f"invalid --change {keyword}: {word!r} is not KEY=VALUE")
+        key, _, val = word.partition("=")
+        pairs[key] = val
+    return pairs
+
+
+def apply_changes(config: dict, changes) -> dict:
+    """Apply Dockerfile-style --change instructions to an image config's "config" section."""
+    section = config.setdefault("config", {})
+    for change in changes:
+        keyword, _, value = change.strip().partition(" ")
+        upper = keyword.upper()
+        if upper not in CHANGE_INSTRUCTIONS:
+            raise PalletError(f"{keyword.lower()} is not a valid change command",
+                              hint="valid: " + ", ".join(CHANGE_INSTRUCTIONS))
+        if upper == "CMD":
+            section["Cmd"] = _json_or_shell(value, shell=True)
+        elif upper == "ENTRYPOINT":
+            section["Entrypoint"] = _json_or_shell(value, shell=True)
+        elif upper == "ENV":
+            env = [item for item in section.get("Env") or []]
+            for key, val in _pairs("ENV", value).items():
+                env = [item for item in env if item.split("=", 1)[0] != key] + [f"{key}={val}"]
+            section["Env"] = env
+        elif upper == "LABEL":
+            section.setdefault("Labels", {}).update(_pairs("LABEL", value))
+        elif upper == "EXPOSE":
+            for port in value.split():
+                section.setdefault("ExposedPorts", {})[port if "/" in port else port + "/tcp"] = {}
+        elif upper == "VOLUME":
+            for volume in _json_or_shell(value, shell=False):
+                section.setdefault("Volumes", {})[volume] = {}
+        elif upper == "ONBUILD":
+            section.setdefault("OnBuild", []).append(value.strip())
+        elif upper == "STOPSIGNAL":
+            section["StopSignal"] = value.strip()
+        elif upper == "USER":
+            section["User"] = value.strip()
+        elif upper == "WORKDIR":
+            section["WorkingDir"] = value.strip()
+    return config
+
+
+def _platform(platform: str | None) -> tuple[str, str]:
+    if not platform:
+        return "linux", "amd64"
+    parts = platform.split("/")
+    if len(parts) < 2 or parts[0] != "linux":
+        raise PalletError(f"unsupported platform {platform!r}", hint="use linux/amd64")
+    return parts[0], parts[1]
+
+
+def import_rootfs(store: Store, source, *, tags, changes=(), message: str | None = None,
+                  source_name: str = "-", platform: str | None = None,
+                  source_size: int | None = None) -> Image:
+    """Import a rootfs tarball read from source (a binary stream) as a one-layer image.
+
+    source_size (the file's size, when known) bounds what a member may declare."""
+    os_name, arch = _platform(platform)
+    created = now_rfc3339()
+    config = {"architecture": arch, "os": os_name, "created": created, "config": {}}
+    apply_changes(config, changes)
+    config["history"] = [{"created": created,
+                          "comment": message if message else f"Imported from {source_name}"}]
+    with store.lease():
+        return _import_tree(store, source, config=config, tags=tags, source_name=source_name,
+                            source_size=source_size)
+
+
+def _import_tree(store: Store, source, *, config: dict, tags, source_name: str,
+                 source_size: int | None) -> Image:
+    work = store.temp_dir("import-")
+    try:
+        rootfs = work / "rootfs"
+        rootfs.mkdir()
+        os.chmod(rootfs, 0o755)
+        reader = DecompressingReader(source, name=f"import {source_name}")
+        try:
+            extract_layer(reader, rootfs, allow_devices=False, whiteouts="overlay",
+                          max_member_bytes=member_limit(store, source_size, reader.compression))
+            reader.drain()
+        finally:
+            reader.close()
+        layer = pack_layer(store, rootfs, compression="gzip", overlay_upper=True)
+        target = store.layers / layer.diff_id[len("sha256:"):]
+        if not target.exists():
+            try:
+                os.rename(rootfs, target)
+            except OSError:
+                if not target.is_dir():
+                    raise
+        return commit_image(store, config=config, layers=[layer], tags=tags)
+    finally:
+        store.remove_tree(work)

@@ -1,0 +1,1 @@
+"""The engine's isolation part: namespaces, mounts, cgroups, capabilities, process set-up."""

@@ -1,0 +1,393 @@
+"""The isolation core: run one process tree in fresh namespaces over an overlayfs root.
+
+Public API (the builder runs every RUN step through it; keep it stable):
+
+    from pallet.runtime.isolation.core import ContainerSpec, Mount, ExitStatus, run_container
+    status = run_container(spec, stdin=None, stdout=fd_or_callable, stderr=fd_or_callable)
+    # -> ExitStatus(code: int, signal: int | None, oom_killed: bool)
+
+    running = start_container(spec, stdin=fd, stdout=fd, stderr=fd)   # returns once exec'd
+    running.pid; running.kill(signal); status = running.wait(); running.cleanup()
+
+stdout/stderr may be a file descriptor, a callable receiving bytes chunks, or None (inherit
+ours). stdin may be a descriptor or None (/dev/null). With spec.tty the container allocates
+its pty from its own devpts (runc's console socket): run_container pumps it to stdout, and
+start_container hands the master to the caller as running.console. Start failures raise
+StartError (a PalletError whose exit_code is Docker's: 125 set-up, 126 cannot execute, 127
+not found). Safe to call from several threads at once.
+After run_container returns or raises (even on KeyboardInterrupt) nothing is left: no mount
+(every mount lives in the container's private mount namespace), no cgroup directory, no
+process, and no mount-point file or directory in upper_dir that the image did not have.
+If the caller is SIGKILLed, PDEATHSIG (armed before anything else; a lifeline pipe covers the
+instant before) kills the container, and the next start_container sweeps the dead caller's
+cgroup and scratch dir.
+
+Set-up order (DESIGN.md), parent side then child side:
+  parent: cgroup -> scratch dir (rootfs mount point, /etc files) -> fork into a new PID ns
+  child:  join cgroup -> uts/ipc/mount/net namespaces -> private propagation -> overlay
+          rootfs -> /proc, /dev, /dev/pts, /dev/shm, /sys -> /etc bind mounts -> declared
+          mounts -> hostname, lo -> pivot_root -> masked/readonly paths, read-only root ->
+          rlimits, user lookup, workdir -> capability bounding set, no_new_privs -> user ->
+          exec
+Each parent step registers its cleanup; child steps are undone by namespace teardown.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import select
+import selectors
+import shutil
+import signal
+import socket
+import tempfile
+import termios
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Union
+
+from pallet.base.errors import PalletError
+from pallet.runtime.isolation import linux, process, rootfs
+from pallet.runtime.isolation.init import run_init  # imported up front: the child cannot import after pivot_root
+from pallet.runtime.isolation.cgroups import Cgroup, Limits, sweep_stale
+from pallet.runtime.isolation.etcfiles import write_etc_files
+from pallet.runtime.isolation.spec import ContainerSpec, ExitStatus, Mount, Ulimit
+
+__all__ = ["ContainerSpec", "Mount", "Ulimit", "ExitStatus", "StartError", "RunningContainer",
+           "run_container", "start_container"]
+
+RUN_DIR = Path(os.environ.get("PALLET_RUN_DIR", "/run/pallet"))
+CGROUP_PREFIX = "pallet-run-"
+
+Output = Union[int, Callable[[bytes], object], None]
+
+CHILD_STEPS: tuple[Callable[[rootfs.ChildContext], None], ...] = (
+    rootfs.make_mounts_private,
+    rootfs.mount_overlay_rootfs,
+    rootfs.mount_proc,
+    rootfs.mount_dev,
+    rootfs.mount_dev_pts,
+    rootfs.mount_dev_shm,
+    rootfs.mount_sys,
+    rootfs.mount_sys_fs_cgroup,
+    rootfs.bind_etc_files,
+    rootfs.mount_declared,
+    process.set_hostname,
+    process.bring_up_loopback,
+    rootfs.pivot_into_rootfs,
+    rootfs.mask_paths,
+    rootfs.readonly_paths,
+    process.set_rlimits,
+    process.resolve_user,
+    process.make_workdir,
+    process.allocate_console,
+    rootfs.readonly_rootfs,
+    process.drop_capabilities,
+    process.set_no_new_privs,
+    process.switch_user,
+    process.enter_workdir,
+)
+
+
+class StartError(PalletError):
+    """The container's process could not be started (exit_code is Docker's 125/126/127)."""
+
+
+@dataclass
+class RunningContainer:
+    """A started container: its PID 1 (host PID), cgroup and what must be cleaned up."""
+
+    pid: int
+    spec: ContainerSpec
+    cgroup: Cgroup
+    scratch: Path
+    created: list[str] = field(default_factory=list)
+    copied_up: list[str] = field(default_factory=list)
+    status: ExitStatus | None = None
+    console: int | None = None  # -t: the pty master (the caller reads/writes and closes it)
+    _cleaned: bool = False
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        """Signal PID 1; SIGKILL to PID 1 takes the whole PID namespace down with it."""
+        if self.status is None:
+            try:
+                os.kill(self.pid, sig)
+            except ProcessLookupError:
+                pass
+
+    def poll(self) -> ExitStatus | None:
+        if self.status is None:
+            pid, wait_status = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                self.status = ExitStatus.from_wait_status(
+                    wait_status, oom_killed=self.cgroup.oom_killed())
+        return self.status
+
+    def wait(self) -> ExitStatus:
+        if self.status is None:
+            _, wait_status = os.waitpid(self.pid, 0)
+            self.status = ExitStatus.from_wait_status(
+                wait_status, oom_killed=self.cgroup.oom_killed())
+        return self.status
+
+    def cleanup(self) -> None:
+        """Kill anything left, remove the cgroup, scratch dir and mount points. Idempotent."""
+        if self._cleaned:
+            return
+        if self.status is None:
+            self.kill(signal.SIGKILL)
+            self.wait()
+        self.cgroup.destroy()
+        rootfs.remove_mountpoints(self.spec, self.created, self.copied_up)
+        shutil.rmtree(self.scratch, ignore_errors=True)
+        self._cleaned = True
+
+
+def run_container(spec: ContainerSpec, *, stdin: int | None = None, stdout: Output = None,
+                  stderr: Output = None) -> ExitStatus:
+    """Run spec's process to completion; see the module docstring for the guarantees."""
+    pumps: dict[int, Callable[[bytes], object]] = {}
+    child_fds: list[int] = []
+    try:
+        out_fd = _output_fd(stdout, pumps, child_fds)
+        err_fd = _output_fd(stderr, pumps, child_fds)
+        running = start_container(spec, stdin=stdin, stdout=out_fd, stderr=err_fd)
+    except BaseException:
+        for fd in list(pumps) + child_fds:
+            os.close(fd)
+        raise
+    try:
+        for fd in child_fds:
+            os.close(fd)
+        child_fds.clear()
+        if running.console is not None:  # -t: all output arrives on the pty master
+            pumps[running.console] = _console_sink(stdout)
+        _pump(pumps)
+        return running.wait()
+    finally:
+        for fd in pumps:
+            os.close(fd)
+        running.cleanup()
+
+
+def _console_sink(target: Output) -> Callable[[bytes], object]:
+    if callable(target):
+        return target
+    fd = 1 if target is None else target
+    return lambda chunk: os.write(fd, chunk)
+
+
+def _output_fd(target: Output, pumps: dict, child_fds: list[int]) -> int | None:
+    if target is None or isinstance(target, int):
+        return target
+    read_fd, write_fd = os.pipe2(os.O_CLOEXEC)
+    pumps[read_fd] = target
+    child_fds.append(write_fd)
+    return write_fd
+
+
+def _pump(pumps: dict[int, Callable[[bytes], object]]) -> None:
+    """Feed pipe output to the callables until every pipe reaches EOF."""
+    if not pumps:
+        return
+    with selectors.DefaultSelector() as selector:
+        for fd in pumps:
+            selector.register(fd, selectors.EVENT_READ)
+        open_fds = set(pumps)
+        while open_fds:
+            for key, _ in selector.select():
+                try:
+                    chunk = os.read(key.fd, 65536)
+                except OSError:  # a pty master reads EIO once the last slave closes
+                    chunk = b""
+                if chunk:
+                    pumps[key.fd](chunk)
+                else:
+                    selector.unregister(key.fd)
+                    open_fds.discard(key.fd)
+
+
+def start_container(spec: ContainerSpec, *, stdin: int | None = None, stdout: int | None = None,
+                    stderr: int | None = None) -> RunningContainer:
+    """Start spec's process and return once it has exec'd (or raise StartError)."""
+    RUN_DIR.mkdir(parents=True, exist_ok=True)
+    sweep_stale(CGROUP_PREFIX)
+    _sweep_scratch()
+    name = spec.cgroup_name or f"{CGROUP_PREFIX}{os.getpid()}-{os.urandom(4).hex()}"
+    cgroup = Cgroup.create(name, Limits(memory=spec.memory, memory_swap=spec.memory_swap,
+                                        cpus=spec.cpus, pids=spec.pids,
+                                        restrict_devices=not spec.privileged))
+    scratch = Path("/nonexistent")
+    running: RunningContainer | None = None
+    try:
+        scratch = Path(tempfile.mkdtemp(prefix=f"ctr-{os.getpid()}-", dir=RUN_DIR))
+        ctx = rootfs.ChildContext(spec=spec, rootfs=scratch / "rootfs",
+                                  etc_dir=spec.etc_dir or scratch / "etc",
+                                  empty_lower=scratch / "empty")
+        ctx.rootfs.mkdir()
+        ctx.empty_lower.mkdir()
+        if spec.etc_dir is None:
+            ctx.etc_dir.mkdir()
+            write_etc_files(spec, ctx.etc_dir)
+        read_fd, write_fd = os.pipe2(os.O_CLOEXEC)
+        # The lifeline's write end lives only in this process: the child sees EOF on it if we
+        # died before its PDEATHSIG was armed (the one window PDEATHSIG cannot cover).
+        lifeline_read, lifeline_write = os.pipe2(os.O_CLOEXEC)
+        console_parent = console_child = None
+        if spec.tty:
+            console_parent, console_child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+            ctx.console_fd = console_child.fileno()
+        stdio = (_stdin_fd(stdin), stdout, stderr)
+        # An interrupt (KeyboardInterrupt from a handler) must not land between fork and
+        # recording the PID, or the child would be lost: signals wait until `running` exists.
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, BLOCKED_SIGNALS)
+        pid = -1
+        try:
+            try:
+                pid = _fork_into_new_pid_namespace()
+                if pid == 0:
+                    os.close(lifeline_write)
+                    _child_main(ctx, cgroup, write_fd, stdio, lifeline_read)  # never returns
+                running = RunningContainer(pid=pid, spec=spec, cgroup=cgroup, scratch=scratch)
+            finally:
+                os.close(write_fd)
+                os.close(lifeline_read)
+                if console_child is not None:
+                    console_child.close()
+                if stdin is None and stdio[0] is not None:
+                    os.close(stdio[0])
+            try:
+                report = _read_report(read_fd)
+            finally:
+                os.close(lifeline_write)
+            running.created = report.get("created", [])
+            running.copied_up = report.get("copied_up", [])
+            if console_parent is not None:
+                with console_parent:
+                    _, fds, _, _ = socket.recv_fds(console_parent, 16, 1)
+                running.console = fds[0] if fds else None
+        finally:
+            # Signals wait until the PID is recorded and set-up has finished (exec'd or failed):
+            # an interrupt then lands where the except clause below can clean everything up.
+            if pid != 0:
+                signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+        if "error" in report:
+            running.wait()
+            running.cleanup()
+            raise StartError(report["error"], exit_code=report.get("code", 125))
+        return running
+    except BaseException:
+        if running is not None:
+            running.cleanup()
+        else:
+            cgroup.destroy()
+            shutil.rmtree(scratch, ignore_errors=True)
+        raise
+
+
+def _sweep_scratch() -> None:
+    """Remove scratch dirs of callers that died without cleaning up (SIGKILL): named
+    ctr-<owner pid>-..., they hold only empty mount points once the owner's containers died."""
+    try:
+        entries = os.listdir(RUN_DIR)
+    except OSError:
+        return
+    for entry in entries:
+        owner = entry.split("-")[1] if entry.startswith("ctr-") else ""
+        if owner.isdigit() and not linux.pid_exists(int(owner)):
+            shutil.rmtree(RUN_DIR / entry, ignore_errors=True)
+
+
+def _stdin_fd(stdin: int | None) -> int:
+    return stdin if stdin is not None else os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+
+
+def _read_report(read_fd: int) -> dict:
+    """Read the child's JSON lines until EOF (EOF = exec succeeded or the child died)."""
+    chunks = []
+    try:
+        while chunk := os.read(read_fd, 65536):
+            chunks.append(chunk)
+    finally:
+        os.close(read_fd)
+    report: dict = {}
+    for line in b"".join(chunks).splitlines():
+        report.update(json.loads(line))
+    return report
+
+
+def _fork_into_new_pid_namespace() -> int:
+    """Fork a child that is PID 1 of a new PID namespace; our own namespace is restored.
+
+    unshare(CLONE_NEWPID) only changes where this thread's *next* child goes, so we unshare,
+    fork once, and setns back to our own PID namespace. The caller blocks signals around this
+    call until it has recorded the PID (see _signals_blocked).
+    """
+    own = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+    pid = -1
+    try:
+        linux.unshare(linux.CLONE_NEWPID)
+        pid = os.fork()
+    finally:
+        if pid != 0:
+            linux.setns(own, linux.CLONE_NEWPID)
+            os.close(own)
+    return pid
+
+
+BLOCKED_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT}
+
+
+def _child_main(ctx: rootfs.ChildContext, cgroup: Cgroup, report_fd: int,
+                stdio: tuple[int | None, int | None, int | None], lifeline: int) -> None:
+    """The container's PID 1 before exec. Never returns; never runs the caller's cleanup."""
+    code, message = 125, "container set-up failed"
+    step_name = "start"
+    try:
+        linux.prctl(linux.PR_SET_PDEATHSIG, signal.SIGKILL)
+        poller = select.poll()  # not select(): descriptor numbers may pass FD_SETSIZE
+        poller.register(lifeline, select.POLLIN)
+        if poller.poll(0):  # readable or hung up = EOF: our parent is gone
+            os._exit(125)
+        os.close(lifeline)
+        linux.reset_signal_dispositions()
+        os.setsid()
+        for target, fd in enumerate(stdio):
+            if fd is not None and fd != target:
+                os.dup2(fd, target)
+        if ctx.spec.tty and ctx.console_fd is None:
+            fcntl.ioctl(0, termios.TIOCSCTTY, 0)  # the caller passed a pty slave as stdio
+        os.umask(0o022)
+        step_name = "join cgroup"
+        cgroup.join_self()
+        step_name = "unshare namespaces"
+        flags = linux.CLONE_NEWNS | linux.CLONE_NEWUTS | linux.CLONE_NEWIPC
+        if ctx.spec.network == "none":
+            flags |= linux.CLONE_NEWNET
+        linux.unshare(flags)
+        for step in CHILD_STEPS:
+            step_name = step.__name__.replace("_", " ")
+            step(ctx)
+        _write(report_fd, {"created": ctx.created, "copied_up": ctx.copied_up})
+        if ctx.spec.init:
+            step_name = "init"
+            run_init(ctx, report_fd)  # never returns
+        step_name = "exec"
+        process.exec_command(ctx, report_fd)
+    except process.ChildFailure as failure:
+        code, message = failure.code, failure.message
+        if failure.runtime:
+            message = f"failed to start container process: {message}"
+    except BaseException as error:  # noqa: BLE001 - every failure must reach the parent
+        message = f"failed to start container process: {step_name}: {error}"
+    try:
+        _write(report_fd, {"created": ctx.created, "copied_up": ctx.copied_up,
+                           "error": message, "code": code})
+    finally:
+        os._exit(code)
+
+
+def _write(fd: int, record: dict) -> None:
+    os.write(fd, json.dumps(record).encode() + b"\n")

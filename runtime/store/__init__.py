@@ -1,0 +1,1 @@
+"""The engine's store part: content store, references, check/repair."""
