@@ -119,7 +119,8 @@ def _mark_archive(tree: SourceTree) -> SourceTree:
     return replace(tree, archive=True)
 
 
-def _bind_trees(runner, step: Step, mount: MountSpec) -> list[SourceTree]:
+def bind_trees(runner, step: Step, mount: MountSpec) -> list[SourceTree]:
+    """The trees a RUN --mount=type=bind shows: a stage's, an image's or the context's."""
     if mount.from_stage is not None or mount.from_image is not None:
         view = _stage_view(runner, mount.from_stage) if mount.from_stage is not None \
             else _image_view(runner, mount.from_image, step)
@@ -138,6 +139,6 @@ def bind_mounts_digest(runner, step: Step) -> str:
     digest = InputDigest()
     for index, mount in enumerate(step.run.mounts):
         if mount.type == "bind":
-            trees = _bind_trees(runner, step, mount)
+            trees = bind_trees(runner, step, mount)
             digest.add_token(f"bind{index}", trees_digest(trees, uid=None, gid=None, chmod=None))
     return digest.hexdigest()

@@ -14,25 +14,13 @@
 from __future__ import annotations
 
 import platform as host_platform
-from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
+# BaseImage is part of this module's API (plan's resolve_base returns one); it is defined with
+# the other names the planner's modules share, in plan_common.py.
+from pallet.builder.plan_common import BaseImage, ResolveBase, source_line_of, stage_reference  # noqa: F401
 from pallet.builder.steps import BuildPlan, StagePlan
-from pallet.base.errors import PalletError, Span
-
-PROXY_ARGS = {"HTTP_PROXY", "HTTPS_PROXY", "FTP_PROXY", "NO_PROXY", "ALL_PROXY",
-              "http_proxy", "https_proxy", "ftp_proxy", "no_proxy", "all_proxy"}
-
-
-@dataclass(frozen=True)
-class BaseImage:
-    """What the planner needs from an image: its id (for the cache key) and its config."""
-
-    id: str
-    config: dict[str, Any]  # the full OCI image config (architecture, os, config, history, ...)
-
-
-ResolveBase = Callable[[str, "Span | None"], BaseImage]
+from pallet.base.errors import PalletError
 
 
 def host_arch() -> str:
@@ -51,11 +39,6 @@ def platform_args(platform: str | None, target_stage: str) -> dict[str, str]:
     return {"TARGETPLATFORM": target, "TARGETOS": parts[0], "TARGETARCH": parts[1],
             "TARGETVARIANT": variant, "BUILDPLATFORM": build, "BUILDOS": "linux",
             "BUILDARCH": host_arch(), "BUILDVARIANT": "", "TARGETSTAGE": target_stage}
-
-
-def source_line_of(instruction) -> str | None:
-    source = getattr(instruction, "source", None)
-    return source.splitlines()[0] if source else None
 
 
 def plan(buildfile, *, build_args: dict[str, str], target: str | None,
@@ -147,21 +130,6 @@ def _target_index(buildfile, target: str | None) -> int:
     names = ", ".join(s.name for s in buildfile.stages if s.name) or "none"
     raise PalletError(f"failed to reach build target {target} in Dockerfile",
                       hint=f"named stages: {names}")
-
-
-def stage_reference(text: str, stage_names: dict[str, int], *, stage_count: int,
-                    span: Span | None, source_line: str | None) -> int | None:
-    """The stage a ``--from`` value names (name or index), or None for an image."""
-    if "$" in text:
-        raise PalletError(f"--from does not support variable expansion: {text!r}", span=span,
-                          source_line=source_line,
-                          hint="use an ARG in a FROM line: FROM ${IMAGE} AS src, then --from=src")
-    if text.isdigit():
-        index = int(text)
-        if index >= stage_count:
-            raise PalletError(f"invalid stage index {index}", span=span, source_line=source_line)
-        return index
-    return stage_names.get(text.lower())
 
 
 def _from_values(instruction) -> list[tuple[str, Any]]:

@@ -6,7 +6,7 @@ import os.path
 import re
 from typing import Any, Callable
 
-from pallet.builder.plan import source_line_of, stage_reference
+from pallet.builder.plan_common import source_line_of, stage_reference
 from pallet.builder.steps import MountSpec
 from pallet.base.errors import PalletError
 

@@ -16,7 +16,7 @@ import re
 from typing import Any
 
 from pallet.builder import steps_meta as meta
-from pallet.builder.plan import (PROXY_ARGS, BaseImage, source_line_of, stage_reference)
+from pallet.builder.plan_common import PROXY_ARGS, BaseImage, source_line_of, stage_reference
 from pallet.builder.plan_mounts import mount_key
 from pallet.builder.steps import CopySpec, InlineFile, MountSpec, RunSpec, Step
 from pallet.base.errors import PalletError

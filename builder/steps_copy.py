@@ -41,7 +41,7 @@ def write_copy(*, layer_dir: Path, view: LayeredView, trees: list[SourceTree], d
     if (len(trees) > 1 or wildcard) and not dest_is_dir_syntax and not _is_dir(view, dest_abs):
         raise PalletError("When using COPY with more than one source file, the destination "
                           "must be a directory and end with a /", span=span)
-    writer = _LayerWriter(layer_dir=layer_dir, view=view, owner=owner, chmod=chmod, reuse=reuse)
+    writer = LayerWriter(layer_dir=layer_dir, view=view, owner=owner, chmod=chmod, reuse=reuse)
     for tree in trees:
         base = dest_abs.rstrip("/") or "/"
         if tree.parents:
@@ -63,7 +63,9 @@ def _is_dir(view: LayeredView, path: str) -> bool:
     return st is not None and statmod.S_ISDIR(st.st_mode)
 
 
-class _LayerWriter:
+class LayerWriter:
+    """Writes entries into a step's layer directory over the view below it (COPY, WORKDIR)."""
+
     def __init__(self, *, layer_dir: Path, view: LayeredView, owner: Ownership,
                  chmod: int | None, reuse=None) -> None:
         self.reuse = reuse  # copyreuse.CopyReuse: hard-link unchanged files of the last run

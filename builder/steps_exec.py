@@ -11,14 +11,13 @@ from pathlib import Path
 
 import xxhash
 
-# The COPY/bind-mount inputs (what a cached step still computes) live in copyinputs.py and are
-# re-exported here: a fully cached build imports that module and never this one.
-from pallet.builder.copyinputs import (PreparedCopy, _bind_trees,  # noqa: F401
-                                       bind_mounts_digest, prepare_copy)
+# The COPY/bind-mount inputs (what a cached step still computes) live in copyinputs.py: a fully
+# cached build imports that module and never this one.
+from pallet.builder.copyinputs import PreparedCopy, bind_trees
 from pallet.builder.layerview import LayeredView
 from pallet.builder.sources import Ownership
 from pallet.builder.steps import MountSpec, Step
-from pallet.builder.steps_copy import _LayerWriter, resolve_chown, write_copy
+from pallet.builder.steps_copy import LayerWriter, resolve_chown, write_copy
 from pallet.base.errors import PalletError
 
 BUILD_HOSTNAME = "buildkitsandbox"
@@ -49,7 +48,7 @@ def execute_workdir(runner, step: Step, state, layer_dir: Path) -> None:
     if existing is not None and stat.S_ISDIR(existing.st_mode):
         return  # nothing to create: an empty diff, recorded as an empty layer
     owner = resolve_chown(step.user, view, span=step.span) if step.user else Ownership(0, 0)
-    _LayerWriter(layer_dir=layer_dir, view=view, owner=owner, chmod=None).ensure_dir(step.workdir)
+    LayerWriter(layer_dir=layer_dir, view=view, owner=owner, chmod=None).ensure_dir(step.workdir)
 
 
 # -- RUN -----------------------------------------------------------------------------------------
@@ -143,7 +142,7 @@ def _container_mounts(runner, step: Step, mount: MountSpec, scratch: Path, env: 
         return [Mount(type="bind", source=str(path), target=mount.target, readonly=True)]
     if mount.type == "bind":
         source_dir = scratch / "src"
-        trees = _bind_trees(runner, step, mount)
+        trees = bind_trees(runner, step, mount)
         source_dir.mkdir()
         writer_view = LayeredView([])
         tree = trees[0]

@@ -109,7 +109,8 @@ def _start_failed(root, record, error: PalletError) -> PalletError:
 @click.pass_context
 def run(ctx: click.Context, **params) -> None:
     """Create and run a new container from an image"""
-    from pallet.runtime.container.lifecycle import create_container, start_detached
+    from pallet.runtime.container.lifecycle import create_container
+    from pallet.runtime.container.monitor import start_detached
 
     root = _root(ctx)
     options = create_options(params)
@@ -149,7 +150,8 @@ def create(ctx: click.Context, **params) -> None:
 @click.pass_context
 def start(ctx: click.Context, attach: bool, interactive: bool, containers) -> None:
     """Start one or more stopped containers"""
-    from pallet.runtime.container.lifecycle import get, start_detached
+    from pallet.runtime.container.lifecycle import get
+    from pallet.runtime.container.monitor import start_detached
     root = _root(ctx)
     if attach or interactive:
         if len(containers) > 1:
@@ -189,7 +191,8 @@ def kill(ctx: click.Context, sig: str, containers) -> None:
 @click.pass_context
 def restart(ctx: click.Context, timeout, containers) -> None:
     """Restart one or more containers"""
-    from pallet.runtime.container.lifecycle import start_detached, stop_container
+    from pallet.runtime.container.lifecycle import stop_container
+    from pallet.runtime.container.monitor import start_detached
 
     def _one(name):
         stop_container(_root(ctx), name, timeout)

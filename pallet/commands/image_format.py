@@ -7,6 +7,7 @@
     render_template(template, obj) -> str      a subset of Go templates: {{.A.B}}, {{json .}},
                                                {{json .A}}, "table " prefix handled by callers
     go_json(obj) -> str                        JSON the way Go's encoding/json escapes it
+    confirm(warning) -> bool                   Docker's prune prompt: warning, then [y/N]
 """
 
 from __future__ import annotations
@@ -119,3 +120,15 @@ def render_template(template: str, obj) -> str:
         return go_json(value) if match.group(1) else _go_print(value)
 
     return _ACTION.sub(action, text)
+
+
+def confirm(warning: str) -> bool:
+    """Docker's prune prompt, read from stdin (a closed stdin answers no)."""
+    import sys
+
+    import click
+
+    click.echo(warning)
+    click.echo("Are you sure you want to continue? [y/N] ", nl=False)
+    answer = sys.stdin.readline().strip().lower()
+    return answer in ("y", "yes")

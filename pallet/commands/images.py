@@ -10,7 +10,8 @@ from datetime import timezone
 
 import click
 
-from pallet.commands.image_format import (go_json, human_size, render_template, since, tabulate)
+from pallet.commands.image_format import (confirm, go_json, human_size, render_template, since,
+                                          tabulate)
 from pallet.base.errors import PalletError
 
 
@@ -302,7 +303,8 @@ def tag(ctx, source, target):
 @click.pass_context
 def rmi(ctx, names, force, no_prune):
     """Remove one or more images"""
-    from pallet.runtime.image.images import ImageConflict, ImageNotFound, remove_image
+    from pallet.runtime.image.images import ImageNotFound
+    from pallet.runtime.image.removal import ImageConflict, remove_image
     store = _store(ctx)
     fatal = False
     for name in names:
@@ -348,7 +350,7 @@ def prune(ctx, all_, force, filters):
     from pallet.runtime.store.check import prune_images
     warning = ("WARNING! This will remove all images without at least one container associated to them."
                if all_ else "WARNING! This will remove all dangling images.")
-    if not force and not _confirm(warning):
+    if not force and not confirm(warning):
         return
     deleted, reclaimed = prune_images(_store(ctx), all_images=all_)
     if deleted:
@@ -357,13 +359,6 @@ def prune(ctx, all_, force, filters):
             click.echo(f"{action.lower()}: {subject}")
         click.echo("")
     click.echo(f"Total reclaimed space: {human_size(reclaimed)}")
-
-
-def _confirm(warning: str) -> bool:
-    click.echo(warning)
-    click.echo("Are you sure you want to continue? [y/N] ", nl=False)
-    answer = sys.stdin.readline().strip().lower()
-    return answer in ("y", "yes")
 
 
 # ---- the `image` group ----------------------------------------------------------------------------

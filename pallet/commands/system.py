@@ -57,12 +57,12 @@ def _reclaimable(row) -> str:
 @click.pass_context
 def prune(ctx, all_, force):
     """Remove unused data"""
-    from pallet.commands.images import _confirm
+    from pallet.commands.image_format import confirm
     from pallet.runtime.store.check import prune_images
     warning = ("WARNING! This will remove:\n  - all stopped containers\n"
                f"  - all {'images without at least one container associated to them' if all_ else 'dangling images'}\n"
                "  - all dangling build cache\n")
-    if not force and not _confirm(warning):
+    if not force and not confirm(warning):
         return
     # Docker's order: containers first, so the images they held become prunable.
     from pallet.builder.prune import prune_cache

@@ -1,8 +1,7 @@
 """Container lifecycle on the local store: create, start, stop, kill, wait, rm, pause, rename.
 
     create_container(root, options: CreateOptions) -> ContainerRecord
-    start_detached(root, ref) -> record          # forks the monitor, returns when running
-    run_foreground(root, ref, attach) -> ExitStatus
+    (starting is the monitor's: monitor.start_detached, monitor.supervise)
     stop_container(root, ref, timeout=None), kill_container(root, ref, signal="KILL")
     wait_container(root, ref) -> int, remove_container(store, id, force, volumes)
     refresh(store, record) -> record             # corrects state after dead monitors/PIDs
@@ -14,8 +13,6 @@ recorded as exited (137: its monitor's death SIGKILLed it) and its cgroup is rem
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import os
 import shutil
 import signal
@@ -109,33 +106,6 @@ def refresh(store: cs.ContainerStore, record: cs.ContainerRecord) -> cs.Containe
 def get(root: Path, reference: str) -> cs.ContainerRecord:
     store = cs.ContainerStore(root)
     return refresh(store, store.resolve(reference))
-
-
-def start_detached(root: Path, reference: str) -> cs.ContainerRecord:
-    from pallet.runtime.container.monitor import spawn_detached
-
-    store = cs.ContainerStore(root)
-    record = get(root, reference)
-    with start_lock(record):
-        record = refresh(store, store.load(record.id))  # another start may have won
-        if record.state.get("Running"):
-            return record
-        spawn_detached(store, record.id)
-    return store.load(record.id)
-
-
-@contextlib.contextmanager
-def start_lock(record: cs.ContainerRecord):
-    """Serialises starts of one container, so two `pallet start`s never run two monitors.
-
-    A POSIX record lock, not flock: the monitor forked while it is held must not inherit it.
-    """
-    fd = os.open(record.directory / ".start.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    try:
-        fcntl.lockf(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
 
 
 def signal_container(root: Path, reference: str, sig: int) -> cs.ContainerRecord:
@@ -247,11 +217,12 @@ def remove_container(store: cs.ContainerStore, container_id: str, *, force: bool
 def _release_image_layers(store: cs.ContainerStore, image_id: str | None) -> None:
     """After a forced `rmi`, the container was what kept its image's layers (Docker frees
     them with the container): collect them once no image in the store has that ID."""
-    from pallet.runtime.image.images import _entry_image_id, collect_garbage
+    from pallet.runtime.image.images import entry_image_id
+    from pallet.runtime.image.removal import collect_garbage
     from pallet.runtime.store.content import Store
 
     images = Store.open(store.root)
-    if image_id and not any(_entry_image_id(images, e) == image_id for e in images.index_entries()):
+    if image_id and not any(entry_image_id(images, e) == image_id for e in images.index_entries()):
         collect_garbage(images)
 
 

@@ -1,5 +1,8 @@
 """Supervision of one container: start it, log its output, record its exit, restart it.
 
+    supervise(store, id, attach=Attach(...)) -> ExitStatus   foreground: this process monitors
+    start_detached(root, ref) -> record   forks a monitor, returns once the container runs
+
 The same loop runs in the foreground (`pallet run` without -d, `start -a`: the CLI process is
 the monitor and also copies output to the terminal) or in a detached monitor process forked
 from the CLI (`run -d`, `start`), which outlives the CLI. The container is the monitor's child
@@ -8,17 +11,21 @@ with PDEATHSIG, so a killed monitor takes its container down and `ps` corrects t
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import selectors
 import signal
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 from pallet.base.errors import PalletError
 from pallet.runtime.container import state as cs
 from pallet.runtime.container.config import spec_from_config
+from pallet.runtime.container.lifecycle import get, refresh, remove_container
 from pallet.runtime.isolation.core import StartError, start_container
 from pallet.runtime.container.logs import LogWriter
 from pallet.runtime.isolation.process import fd_limit
@@ -57,7 +64,6 @@ def supervise(store: cs.ContainerStore, container_id: str, *, attach: Attach | N
             break
     record = store.load(container_id)
     if record.config["HostConfig"]["AutoRemove"]:
-        from pallet.runtime.container.lifecycle import remove_container
         remove_container(store, container_id, force=True, volumes=True)
     return status
 
@@ -233,6 +239,31 @@ def spawn_detached(store: cs.ContainerStore, container_id: str) -> int:
     if "error" in message:
         raise PalletError(message["error"], exit_code=message.get("code", 125))
     return message["pid"]
+
+
+def start_detached(root: Path, reference: str) -> cs.ContainerRecord:
+    store = cs.ContainerStore(root)
+    record = get(root, reference)
+    with start_lock(record):
+        record = refresh(store, store.load(record.id))  # another start may have won
+        if record.state.get("Running"):
+            return record
+        spawn_detached(store, record.id)
+    return store.load(record.id)
+
+
+@contextlib.contextmanager
+def start_lock(record: cs.ContainerRecord):
+    """Serialises starts of one container, so two `pallet start`s never run two monitors.
+
+    A POSIX record lock, not flock: the monitor forked while it is held must not inherit it.
+    """
+    fd = os.open(record.directory / ".start.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.lockf(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 def _become_daemon() -> None:

@@ -95,7 +95,7 @@ def pull_image(store: Store, reference: str, *, platform: str = "linux/amd64",
                on_resolved=None) -> PullResult:
     """on_resolved(): called once the registry has answered for the manifest (Docker prints
     its "Pulling from" line only then)."""
-    from pallet.runtime.image.archive import _Loader, _load_oci_manifest
+    from pallet.runtime.image.archive import Loader, load_oci_manifest
 
     parsed = refs.parse_reference(reference).with_default_tag()
     client = _client(parsed, push=False)
@@ -116,9 +116,9 @@ def pull_image(store: Store, reference: str, *, platform: str = "linux/amd64",
     descriptor = Descriptor(manifest.digest, len(manifest.data), manifest.media_type).to_json()
     tags = [] if parsed.digest and not parsed.tag else [full]   # by digest: the digest names it
     with store.lease():
-        loader = _Loader(store, source, platform, lambda line: None)
+        loader = Loader(store, source, platform)
         try:
-            image = _load_oci_manifest(loader, descriptor, tags)
+            image = load_oci_manifest(loader, descriptor, tags)
         except BaseException:
             loader.rollback()
             raise

@@ -36,7 +36,7 @@ from pallet.runtime.store import references as refs
 from pallet.runtime.image.images import (ANN_ID, INDEX_TYPES, MT_OCI_CONFIG, MT_OCI_MANIFEST, Image,
                                    select_platform, store_manifest)
 from pallet.runtime.image.removal import live_content
-from pallet.runtime.image.archive_save import _quiet, save_images  # noqa: F401 (re-exported API)
+from pallet.runtime.image.archive_save import save_images  # noqa: F401 (re-exported API)
 from pallet.runtime.image.compression import DecompressingReader, sniff_compression
 from pallet.runtime.image.layers import MT_OCI_GZIP, MT_OCI_TAR, MT_OCI_ZSTD, unpacked_layer_dir
 from pallet.runtime.store.content import REF_NAME, Descriptor, Store
@@ -112,12 +112,16 @@ class _Source:
                               hint="the archive is corrupt; nothing was loaded") from error
 
 
-class _Loader:
-    def __init__(self, store: Store, source: _Source, platform: str, progress):
+class Loader:
+    """One load into the store from a source of named blobs (an archive, a layout directory, a
+    registry: anything with open(name), read_json(name) and has(name)): copies and verifies
+    blobs, unpacks layers, and rolls back what it added when the load fails."""
+
+    def __init__(self, store: Store, source, platform: str, progress=None):
         self.store = store
         self.source = source
         self.platform = platform
-        self.progress = progress
+        self.progress = progress or (lambda _line: None)
         self.added: list[str] = []
         self.added_dirs: list[str] = []
         # which image each tag named before this load, for Docker's "renaming" notice
@@ -171,7 +175,7 @@ def _layer_media_type(store: Store, digest: str) -> str:
     return {"gzip": MT_OCI_GZIP, "zstd": MT_OCI_ZSTD}.get(compression, MT_OCI_TAR)
 
 
-def _load_docker(loader: _Loader) -> list[str]:
+def _load_docker(loader: Loader) -> list[str]:
     manifest, _ = loader.source.read_json("manifest.json")
     if not isinstance(manifest, list):
         raise PalletError("cannot load: manifest.json is not a list of images")
@@ -203,13 +207,14 @@ def _load_docker(loader: _Loader) -> list[str]:
     return lines
 
 
-def _load_oci_manifest(loader: _Loader, descriptor: dict, tags: list[str]) -> Image:
+def load_oci_manifest(loader: Loader, descriptor: dict, tags: list[str]) -> Image:
+    """Load one OCI/Docker manifest (an index: the loader's platform) with its config and layers."""
     desc = Descriptor.from_json(descriptor)
     manifest_desc = loader.copy_blob(f"blobs/sha256/{desc.digest[7:]}", expected=desc,
                                      media_type=desc.media_type)
     manifest = loader.store.read_json_blob(manifest_desc.digest)
     if desc.media_type in INDEX_TYPES or "manifests" in manifest:
-        return _load_oci_manifest(loader, select_platform(manifest, loader.platform), tags)
+        return load_oci_manifest(loader, select_platform(manifest, loader.platform), tags)
     try:
         config_desc = Descriptor.from_json(manifest["config"])
         layer_descs = [Descriptor.from_json(layer) for layer in manifest.get("layers") or []]
@@ -243,7 +248,7 @@ def _oci_tags(entry: dict) -> list[str]:
         return []
 
 
-def _load_oci(loader: _Loader) -> list[str]:
+def _load_oci(loader: Loader) -> list[str]:
     index, _ = loader.source.read_json("index.json")
     entries = index.get("manifests") if isinstance(index, dict) else None
     if not isinstance(entries, list) or not entries:
@@ -251,7 +256,7 @@ def _load_oci(loader: _Loader) -> list[str]:
     lines = []
     for entry in entries:
         tags = _oci_tags(entry)
-        image = _load_oci_manifest(loader, entry, tags)
+        image = load_oci_manifest(loader, entry, tags)
         lines += loader.loaded_lines(tags, image)
     return lines
 
@@ -296,7 +301,7 @@ def load_images(store: Store, source, *, platform: str = "linux/amd64", progress
                                   ": not a tar archive (docker-archive or oci-archive expected)",
                                   hint="nothing was loaded") from error
             archive = _Source(tar=tar)
-        loader = _Loader(store, archive, platform, progress or _quiet)
+        loader = Loader(store, archive, platform, progress)
         try:
             if archive.has("manifest.json"):
                 return _load_docker(loader)

@@ -20,7 +20,10 @@ Public API (stable):
     add_repo_digest(store, image, repository, digest)  name@digest, as pull/push record it
     list_images(store) -> list[ImageSummary]         newest first
     image_by_manifest(store, manifest_digest) -> Image
-    remove_image, image_users, referenced_blobs, collect_garbage: see image_removal.py
+    entry_image_id(store, index entry) -> image ID; familiar_tag(name); index_entry(...) (the
+        index.json entry format, shared with removal.py)
+Removal and garbage collection (remove_image, image_users, collect_garbage, ...) are in
+removal.py, which builds on this module (this one never imports it).
 
 Index entries: one descriptor per tag (org.opencontainers.image.ref.name = full reference,
 e.g. docker.io/library/busybox:latest), or one without a name for a dangling image. Each entry
@@ -147,16 +150,16 @@ def _load_image(store: Store, entry: dict, entries: list[dict]) -> Image:
         raise PalletError(f"image {config_desc.digest} is malformed: {len(layers)} layers but "
                           f"{len(diff_ids)} diff IDs")
     names = tuple(sorted({e["annotations"][REF_NAME] for e in entries
-                          if _entry_image_id(store, e) == config_desc.digest
+                          if entry_image_id(store, e) == config_desc.digest
                           and (e.get("annotations") or {}).get(REF_NAME)}))
     size = _entry_size(store, entry, diff_ids, layers)
     return Image(id=config_desc.digest, manifest_digest=descriptor.digest, manifest=manifest,
                  config=config, layers=layers, diff_ids=diff_ids,
-                 repo_tags=tuple(_familiar_tag(name) for name in names if "@" not in name),
+                 repo_tags=tuple(familiar_tag(name) for name in names if "@" not in name),
                  references=names, media_type=media_type, manifest_size=descriptor.size, size=size)
 
 
-def _familiar_tag(name: str) -> str:
+def familiar_tag(name: str) -> str:
     try:
         return refs.familiar_string(name)
     except PalletError:
@@ -179,7 +182,7 @@ def image_content_size(store: Store, diff_ids, layers) -> int:
     return total
 
 
-def _entry_image_id(store: Store, entry: dict) -> str | None:
+def entry_image_id(store: Store, entry: dict) -> str | None:
     annotated = (entry.get("annotations") or {}).get(ANN_ID)
     if annotated:
         return annotated
@@ -206,7 +209,7 @@ def resolve_image(store: Store, reference: str) -> Image:
     if refs.is_full_id(text):
         full = text if text.startswith("sha256:") else "sha256:" + text
         for entry in entries:
-            if _entry_image_id(store, entry) == full:
+            if entry_image_id(store, entry) == full:
                 return _load_image(store, entry, entries)
         raise _not_found(reference)
     try:
@@ -231,7 +234,7 @@ def resolve_image(store: Store, reference: str) -> Image:
         prefix = text if text.startswith("sha256:") else "sha256:" + text
         matches: dict[str, dict] = {}
         for entry in entries:
-            image_id = _entry_image_id(store, entry)
+            image_id = entry_image_id(store, entry)
             if image_id and image_id.startswith(prefix):
                 matches.setdefault(image_id, entry)
         if len(matches) == 1:
@@ -247,7 +250,7 @@ def names_to_ids(store: Store) -> dict[str, str]:
     found = {}
     for entry in store.index_entries():
         name = (entry.get("annotations") or {}).get(REF_NAME)
-        image_id = _entry_image_id(store, entry) if name else None
+        image_id = entry_image_id(store, entry) if name else None
         if image_id:
             found[name] = image_id
     return found
@@ -283,7 +286,7 @@ def list_images(store: Store) -> list[ImageSummary]:
     by_id: dict[str, dict] = {}
     for entry in entries:
         annotations = entry.get("annotations") or {}
-        image_id = _entry_image_id(store, entry)
+        image_id = entry_image_id(store, entry)
         if image_id is None:
             continue
         info = by_id.get(image_id)
@@ -325,7 +328,7 @@ def normalize_tags(tags) -> list[str]:
     return out
 
 
-def _index_entry(manifest: Descriptor, image_id: str, created: str, size: int,
+def index_entry(manifest: Descriptor, image_id: str, created: str, size: int,
                  name: str | None) -> dict:
     annotations = {ANN_ID: image_id, ANN_CREATED: created, ANN_SIZE: str(size)}
     if name:
@@ -385,7 +388,7 @@ def store_manifest(store: Store, *, manifest_bytes: bytes, tags,
         raise PalletError(f"image config has {len(diff_ids)} diff IDs for {len(layer_descs)} layers")
     size = image_content_size(store, diff_ids, layer_descs)
     manifest_desc = store.put_bytes(manifest_bytes, media_type=media_type)
-    entry = _index_entry(manifest_desc, config_desc.digest, config.get("created", ""), size, None)
+    entry = index_entry(manifest_desc, config_desc.digest, config.get("created", ""), size, None)
     _point_tags(store, entry, names)
     return image_by_manifest(store, manifest_desc.digest)
 
@@ -439,20 +442,7 @@ def add_repo_digest(store: Store, image: Image, repository: str, digest: str) ->
 def tag_image(store: Store, source: str, target: str) -> Image:
     image = resolve_image(store, source)
     names = normalize_tags([target])
-    entry = _index_entry(Descriptor(image.manifest_digest, image.manifest_size, image.media_type),
+    entry = index_entry(Descriptor(image.manifest_digest, image.manifest_size, image.media_type),
                          image.id, image.created, image.size, None)
     _point_tags(store, entry, names)
     return image_by_manifest(store, image.manifest_digest)
-
-
-# Removal and garbage collection live in image_removal.py; re-exported here (stable API),
-# imported on first use (PEP 562) so that reading images (a cached build) does not load them.
-_REMOVAL_NAMES = ("ImageConflict", "collect_garbage", "image_users", "referenced_blobs",
-                  "remove_image")
-
-
-def __getattr__(name: str):
-    if name in _REMOVAL_NAMES:
-        from pallet.runtime.image import removal as image_removal
-        return getattr(image_removal, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -20,7 +20,6 @@
     collect_garbage(store) -> int   bytes freed: blobs and unpacked layer dirs that neither an
         image, a build-cache record nor a container references, under the exclusive gc lock
         (waits for every store.lease() holder).
-All are re-exported by pallet.runtime.image.images.
 """
 
 from __future__ import annotations
@@ -32,7 +31,7 @@ from pathlib import Path
 from pallet.base.errors import PalletError
 from pallet.runtime.store import references as refs
 from pallet.runtime.container.state import alive
-from pallet.runtime.image.images import (_entry_image_id, _familiar_tag, _index_entry, resolve_image)
+from pallet.runtime.image.images import (entry_image_id, familiar_tag, index_entry, resolve_image)
 from pallet.runtime.store.content import REF_NAME, Descriptor, Store
 
 
@@ -118,21 +117,21 @@ def remove_image(store: Store, reference: str, *, force: bool = False) -> list[t
         kept = []
         for entry in entries:
             annotations = entry.get("annotations") or {}
-            same = _entry_image_id(store, entry) == image.id
+            same = entry_image_id(store, entry) == image.id
             if same and annotations.get(REF_NAME) in targets:
                 continue
             if same and delete:
                 continue
             kept.append(entry)
-        if not delete and not any(_entry_image_id(store, e) == image.id for e in kept):
-            entry = _index_entry(Descriptor(image.manifest_digest, image.manifest_size, image.media_type),
+        if not delete and not any(entry_image_id(store, e) == image.id for e in kept):
+            entry = index_entry(Descriptor(image.manifest_digest, image.manifest_size, image.media_type),
                                  image.id, image.created, image.size, None)
             kept.append(entry)
         return kept
 
     store.update_index(change)
     for name in targets:
-        lines.append(("Untagged", _familiar_tag(name)))
+        lines.append(("Untagged", familiar_tag(name)))
     if delete:
         lines.append(("Deleted", image.id))
         # Docker then lists the layers the image alone held, top first, by chain ID.

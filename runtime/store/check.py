@@ -22,6 +22,7 @@ from pathlib import Path
 
 from pallet.base.errors import PalletError
 from pallet.runtime.image import images as images_mod
+from pallet.runtime.image import removal
 from pallet.runtime.store import references as refs
 from pallet.runtime.store.content import REF_NAME, Store, layer_content_size
 
@@ -102,7 +103,7 @@ def check_store(store: Store, *, repair: bool = False) -> CheckReport:
             entries = None
             if repair:
                 entries = _recover_entries(store)
-                store._write_index(entries)
+                store.write_index(entries)
                 report.repaired.append(f"rebuilt the unreadable index.json: {len(entries)} image(s) "
                                        "recovered from their manifests, untagged")
         bad_blobs: set[str] = set()
@@ -120,13 +121,12 @@ def check_store(store: Store, *, repair: bool = False) -> CheckReport:
         if repair and entries is not None:
             broken = [e for e in entries if _entry_problem(store, e, bad_blobs)]
             if broken:
-                store._write_index([e for e in entries if e not in broken])
+                store.write_index([e for e in entries if e not in broken])
                 report.repaired.append(f"dropped {len(broken)} broken reference(s)")
             for digest in bad_blobs:
                 store.delete_blob(digest)
                 report.repaired.append(f"deleted corrupt blob {digest}")
-        from pallet.runtime.image.removal import live_content
-        live, diff_ids = live_content(store)
+        live, diff_ids = removal.live_content(store)
         for digest in store.list_blobs():
             if digest not in live and digest not in bad_blobs:
                 report.garbage.append(f"unreferenced blob {digest}")
@@ -207,10 +207,10 @@ def prune_images(store: Store, *, all_images: bool = False) -> tuple[list[tuple[
     for summary in images_mod.list_images(store):
         if not summary.dangling and not all_images:
             continue
-        if images_mod.image_users(store, summary.id):
+        if removal.image_users(store, summary.id):
             continue
-        lines += images_mod.remove_image(store, summary.id, force=True)
-    images_mod.collect_garbage(store)
+        lines += removal.remove_image(store, summary.id, force=True)
+    removal.collect_garbage(store)
     after = sum(store.blob_size(d) for d in store.list_blobs())
     return lines, max(before - after, 0)
 
@@ -237,7 +237,7 @@ def _tree_size(path: Path) -> int:
 
 def disk_usage(store: Store) -> list[UsageRow]:
     summaries = images_mod.list_images(store)
-    active = {s.id for s in summaries if images_mod.image_users(store, s.id)}
+    active = {s.id for s in summaries if removal.image_users(store, s.id)}
     # Docker counts each layer once (content bytes), however many images share it.
     layer_bytes: dict[str, int] = {}
     active_layers: set[str] = set()

@@ -284,7 +284,7 @@ class Store:
             if not store.index_path.exists():
                 with store.lock():
                     if not store.index_path.exists():
-                        store._write_index([])
+                        store.write_index([])
         except OSError as error:
             raise PalletError(f"cannot open the store at {root}: {error.strerror}",
                               hint="check --root / PALLET_ROOT and the permissions") from error
@@ -428,7 +428,8 @@ class Store:
                               hint="run `pallet system check --repair`")
         return [entry for entry in manifests if isinstance(entry, dict)]
 
-    def _write_index(self, manifests: list[dict]) -> None:
+    def write_index(self, manifests: list[dict]) -> None:
+        """Replace index.json wholesale (the caller holds the store lock: update_index, repair)."""
         body = {"schemaVersion": 2, "mediaType": INDEX_MEDIA_TYPE, "manifests": manifests}
         atomic_write(self.index_path, json.dumps(body, indent=2).encode() + b"\n", tmp_dir=self.tmp)
 
@@ -436,7 +437,7 @@ class Store:
         """Read-modify-write index.json under the store lock; returns the new manifests list."""
         with self.lock():
             manifests = change(self.index_entries())
-            self._write_index(manifests)
+            self.write_index(manifests)
             return manifests
 
     # ---- scratch space ----------------------------------------------------------------------

@@ -120,7 +120,7 @@ def test_garbage_collection_waits_for_leases(tmp_path: Path):
     import threading
     import time
 
-    from pallet.runtime.image.images import collect_garbage
+    from pallet.runtime.image.removal import collect_garbage
     Store.open(tmp_path)
     context = multiprocessing.get_context("fork")
     ready, release = context.Event(), context.Event()
