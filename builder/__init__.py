@@ -13,7 +13,7 @@ Public API (the CLI and the API server call these; nothing else is needed):
                    progress_stream=None, compression="none"|"gzip"|"zstd")
     result.image_id, result.tags, result.stats  # stats: cached / executed / containers
 
-    from pallet.builder.plan import plan, BaseImage      # AST -> BuildPlan (steps, edges, .graph)
+    from pallet.builder.plan import plan, BaseImage      # AST -> BuildPlan (steps, edges, stage_dependencies())
     from pallet.builder.prune import prune_cache, cache_usage
     from pallet.builder.cachekey import step_key           # the key formula (docstring)
 

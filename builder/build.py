@@ -312,48 +312,39 @@ def _write_iidfile(path: Path, image_id: str) -> None:
 
 
 def _run_stages(runner, built_plan) -> None:
-    """Run every stage once its dependencies are done; independent ones in parallel."""
-    stage_of = {step_id: step.stage for step_id, step in built_plan.steps().items()}
-    deps: dict[int, set[int]] = {s.index: set() for s in built_plan.stages}
-    for a, b in built_plan.edges:
-        if stage_of[a] != stage_of[b]:
-            deps[stage_of[b]].add(stage_of[a])
-    done: set[int] = set()
-    pending = {s.index: s for s in built_plan.stages}
+    """Run every stage once the stages it needs are done; independent ones in parallel."""
+    from graphlib import TopologicalSorter
 
-    def ready() -> list:
-        return [s for i, s in sorted(pending.items()) if deps[i] <= done]
-
+    order = TopologicalSorter(built_plan.stage_dependencies())
+    order.prepare()          # plan() already refused circles, with the instructions named
+    stages = {s.index: s for s in built_plan.stages}
+    waiting: list[int] = []
     # The pool (and concurrent.futures, ~6 ms of imports) only when two stages are ready at
     # once: a chain of stages, the common case, runs on this thread with no pool at all.
     pool = None
     running: dict = {}
     try:
-        while pending or running:
-            for stage in ready():
-                if stage.index in running.values():
-                    continue
-                if not running and len(ready()) == 1:
-                    # one stage at a time: run it here, so Ctrl-C reaches the container code
-                    _run_stage(runner, stage)
-                    done.add(stage.index)
-                    del pending[stage.index]
-                    break
+        while order.is_active():
+            waiting += sorted(order.get_ready())
+            if not running and len(waiting) == 1:
+                # one stage at a time: run it here, so Ctrl-C reaches the container code
+                index = waiting.pop()
+                _run_stage(runner, stages[index])
+                order.done(index)
+                continue
+            if waiting:
                 if pool is None:
                     from concurrent.futures import ThreadPoolExecutor
                     pool = ThreadPoolExecutor(max_workers=2)
-                running[pool.submit(_run_stage, runner, stage)] = stage.index
-                del pending[stage.index]
-            if not running:
-                if pending and not ready():
-                    raise PalletError("internal: stages wait on each other (a dependency cycle)")
-                continue
+                for index in waiting:
+                    running[pool.submit(_run_stage, runner, stages[index])] = index
+                waiting = []
             from concurrent.futures import FIRST_COMPLETED, wait
             finished, _ = wait(running, return_when=FIRST_COMPLETED)
             for future in finished:
                 index = running.pop(future)
                 future.result()  # re-raises the stage's error; the pool drains the others
-                done.add(index)
+                order.done(index)
     finally:
         if pool is not None:
             pool.shutdown(wait=True)

@@ -113,13 +113,12 @@ class BuildPlan:
     def steps(self) -> dict[str, Step]:
         return {step.id: step for stage in self.stages for step in stage.steps}
 
-    @property
-    def graph(self) -> Any:
-        """The plan as a networkx DiGraph (nodes carry ``step``), built on demand: the build
-        itself walks ``edges`` so a fully cached build does not pay networkx's import."""
-        import networkx as nx
-        graph = nx.DiGraph()
-        for step_id, step in self.steps().items():
-            graph.add_node(step_id, step=step)
-        graph.add_edges_from(self.edges)
-        return graph
+    def stage_dependencies(self) -> dict[int, set[int]]:
+        """Each stage -> the stages it needs first (FROM an earlier stage, ``COPY --from``,
+        ``--mount from=``): the order the build runs them in (graphlib.TopologicalSorter)."""
+        stage_of = {step.id: stage.index for stage in self.stages for step in stage.steps}
+        needs: dict[int, set[int]] = {stage.index: set() for stage in self.stages}
+        for a, b in self.edges:
+            if stage_of[a] != stage_of[b]:
+                needs[stage_of[b]].add(stage_of[a])
+        return needs

@@ -159,6 +159,21 @@ def test_independent_stages_both_run_and_feed_the_last(busybox_root, tmp_path):
     assert result.stats["containers"] == 2
 
 
+
+def test_independent_stages_run_at_the_same_time(busybox_root, tmp_path):
+    # Each stage's RUN leaves a mark in a shared cache mount and waits (10 s at most) for the
+    # other's: run one after the other, the first would give up and fail the build.
+    wait = ("RUN --mount=type=cache,id=meet,target=/meet touch /meet/{me}; i=0; "
+            "while [ ! -e /meet/{other} ]; do sleep 0.05; i=$((i+1)); [ $i -lt 200 ] || exit 9; "
+            "done; echo {me} > /{me}\n")
+    context = write_tree(tmp_path / "ctx", {
+        "Dockerfile": "FROM busybox AS a\n" + wait.format(me="a", other="b")
+                      + "FROM busybox AS b\n" + wait.format(me="b", other="a")
+                      + "FROM busybox\nCOPY --from=a /a /a\nCOPY --from=b /b /b\n"})
+    build_image(busybox_root, context, tags=("meet:1",))
+    assert read_file(busybox_root, "meet:1", "/a") == "a\n"
+    assert read_file(busybox_root, "meet:1", "/b") == "b\n"
+
 def test_bind_mount_content_is_an_input_but_secrets_and_cache_mounts_are_not(busybox_root,
                                                                               tmp_path):
     context = write_tree(tmp_path / "ctx", {

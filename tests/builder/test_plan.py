@@ -82,8 +82,14 @@ def test_unused_stages_are_dropped_and_target_selects():
 
 def test_copy_from_adds_an_edge_and_index_works():
     built = _plan("FROM img AS a\nRUN x\nFROM img\nCOPY --from=0 /x /y\nCOPY --from=a /x /z\n")
-    assert ("0.1", "1.1") in built.graph.edges and ("0.1", "1.2") in built.graph.edges
+    assert ("0.1", "1.1") in built.edges and ("0.1", "1.2") in built.edges
     assert _steps(built)["1.1"].copy.from_stage == 0
+
+
+def test_stage_dependencies_are_what_the_build_orders_stages_by():
+    built = _plan("FROM img AS a\nRUN x\nFROM img AS b\nRUN y\nFROM a AS c\n"
+                  "RUN --mount=from=b,target=/b z\nFROM img\nCOPY --from=c /x /y\n")
+    assert built.stage_dependencies() == {0: set(), 1: set(), 2: {0, 1}, 3: {2}}
 
 
 def test_cycles_are_rejected_with_spans():
