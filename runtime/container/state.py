@@ -26,6 +26,14 @@ ZERO_TIME = "0001-01-01T00:00:00Z"
 NAME_RE = re.compile(r"^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
 
 
+class ContainerNotFound(PalletError):
+    """No container has that ID, ID prefix or name."""
+
+
+class NameConflict(PalletError):
+    """The name belongs to another container."""
+
+
 def now() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
@@ -122,7 +130,7 @@ class ContainerStore:
         try:
             config = read_json(directory / "config.json")
         except (OSError, ValueError) as error:
-            raise PalletError(f"No such container: {container_id}") from error
+            raise ContainerNotFound(f"No such container: {container_id}") from error
         try:
             state = read_json(directory / "state.json")
         except (OSError, ValueError):
@@ -153,7 +161,7 @@ class ContainerStore:
                 return self.load(matches[0])
             if len(matches) > 1:
                 raise PalletError(f"multiple IDs found with provided prefix: {ref}")
-        raise PalletError(f"No such container: {reference}")
+        raise ContainerNotFound(f"No such container: {reference}")
 
     def new_id(self) -> str:
         return os.urandom(32).hex()
@@ -164,7 +172,7 @@ class ContainerStore:
                               "are allowed", exit_code=125)
         for record in self.all():
             if record.name == name.lstrip("/") and record.id != ignore_id:
-                raise PalletError(
+                raise NameConflict(
                     f'Conflict. The container name "/{name.lstrip("/")}" is already in use by '
                     f'container "{record.id}". You have to remove (or rename) that container to '
                     "be able to reuse that name.", exit_code=125)
