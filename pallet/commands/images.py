@@ -147,60 +147,6 @@ def images(ctx, repository, all_, quiet, digests, no_trunc, filters, format_):
 
 # ---- inspect ----------------------------------------------------------------------------------
 
-CONTAINER_CONFIG_KEYS = [
-    ("Hostname", ""), ("Domainname", ""), ("User", ""), ("AttachStdin", False),
-    ("AttachStdout", False), ("AttachStderr", False), ("ExposedPorts", None), ("Tty", False),
-    ("OpenStdin", False), ("StdinOnce", False), ("Env", None), ("Cmd", None), ("Healthcheck", None),
-    ("ArgsEscaped", None), ("Image", ""), ("Volumes", None), ("WorkingDir", ""), ("Entrypoint", None),
-    ("OnBuild", None), ("Labels", None), ("StopSignal", None), ("Shell", None)]
-OMIT_EMPTY = {"ExposedPorts", "Healthcheck", "ArgsEscaped", "StopSignal", "Shell"}
-
-
-def docker_config(section: dict | None) -> dict:
-    """The image config's "config" in Docker's inspect shape (every field, Go zero values)."""
-    section = section or {}
-    out = {}
-    for key, default in CONTAINER_CONFIG_KEYS:
-        value = section.get(key, default)
-        if key in OMIT_EMPTY and value in (None, {}, []):
-            continue
-        out[key] = value
-    for key, value in section.items():
-        out.setdefault(key, value)
-    return out
-
-
-def inspect_document(image) -> dict:
-    from pallet.runtime.store.references import familiar
-    config = image.config
-    # what a registry holds the image as (recorded by pull and push), as Docker shows it
-    repo_digests = sorted(f"{familiar(name.split('@')[0])}@{name.split('@')[1]}"
-                          for name in image.references if "@" in name)
-    document = {
-        "Id": image.id,
-        "RepoTags": list(image.repo_tags),
-        "RepoDigests": repo_digests,
-        "Parent": "",
-        "Comment": config.get("comment", ""),
-        "Created": config.get("created", ""),
-        "Container": config.get("container", ""),
-        "ContainerConfig": docker_config(config.get("container_config")),
-        "DockerVersion": config.get("docker_version", ""),
-        "Author": config.get("author", ""),
-        "Config": docker_config(config.get("config")),
-        "Architecture": config.get("architecture", ""),
-        "Os": config.get("os", ""),
-        "Size": image.size,
-        "VirtualSize": image.size,
-        "GraphDriver": {"Data": None, "Name": "overlayfs"},
-        "RootFS": {"Type": "layers", "Layers": list(image.diff_ids)},
-        "Metadata": {"LastTagTime": "0001-01-01T00:00:00Z"},
-    }
-    if config.get("variant"):
-        document["Variant"] = config["variant"]
-    return document
-
-
 @click.command("inspect")
 @click.argument("names", nargs=-1, required=True)
 @click.option("-f", "--format", "format_", default=None, help="Format the output using the given Go template")
@@ -208,6 +154,7 @@ def inspect_document(image) -> dict:
 def image_inspect(ctx, names, format_):
     """Display detailed information on one or more images"""
     from pallet.runtime.image.images import resolve_image
+    from pallet.runtime.image.views import inspect_document
     store = _store(ctx)
     documents, errors = [], []
     for name in names:
@@ -244,22 +191,11 @@ def _raise_collected(errors: list[PalletError]) -> None:
 def history(ctx, image, human, no_trunc, quiet, format_):
     """Show the history of an image"""
     from pallet.runtime.image.images import parse_time, resolve_image
-    from pallet.runtime.image.layers import layer_content_size
+    from pallet.runtime.image.views import history_entries
     store = _store(ctx)
     found = resolve_image(store, image)
-    entries = found.config.get("history") or [{} for _ in found.diff_ids]
-    layer_index = 0
-    rows = []
-    for entry in entries:
-        size = 0
-        if not entry.get("empty_layer") and layer_index < len(found.diff_ids):
-            diff_id = found.diff_ids[layer_index]
-            known = layer_content_size(store, diff_id)
-            size = known if known is not None else found.layers[layer_index].size
-            layer_index += 1
-        rows.append({"CreatedBy": entry.get("created_by", ""), "Created": entry.get("created", ""),
-                     "Comment": entry.get("comment", ""), "Size": size})
-    rows.reverse()
+    rows = [{"CreatedBy": entry.created_by, "Created": entry.created, "Comment": entry.comment,
+             "Size": entry.size} for entry in history_entries(store, found)]
     out = []
     for position, row in enumerate(rows):
         image_id = _short(found.id, no_trunc) if position == 0 else "<missing>"

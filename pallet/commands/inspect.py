@@ -66,7 +66,7 @@ def inspect(ctx: click.Context, format_, type_, size, names) -> None:
 
 
 def _image_document(root, name: str) -> dict | None:
-    from pallet.commands.images import inspect_document
+    from pallet.runtime.image.views import inspect_document
     from pallet.runtime.image.images import resolve_image
     from pallet.runtime.store.content import Store
     try:

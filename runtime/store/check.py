@@ -200,12 +200,16 @@ def _recover_entries(store: Store) -> list[dict]:
     return entries
 
 
-def prune_images(store: Store, *, all_images: bool = False) -> tuple[list[tuple[str, str]], int]:
-    """Remove dangling images (or, with all_images, every image no container uses)."""
+def prune_images(store: Store, *, all_images: bool = False,
+                 selected=None) -> tuple[list[tuple[str, str]], int]:
+    """Remove dangling images (or, with all_images, every image no container uses);
+    selected(summary) -> bool narrows them further (the prune filters)."""
     lines: list[tuple[str, str]] = []
     before = sum(store.blob_size(d) for d in store.list_blobs())
     for summary in images_mod.list_images(store):
         if not summary.dangling and not all_images:
+            continue
+        if selected is not None and not selected(summary):
             continue
         if removal.image_users(store, summary.id):
             continue

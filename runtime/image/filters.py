@@ -1,0 +1,130 @@
+"""Docker's image filters (`images --filter`, GET /images/json, POST /images/prune).
+
+    ImageFilter.parse(store, {"dangling": ["true"], "label": ["a=b"], ...}, allowed=...) -> ImageFilter
+    flt.matches(summary, labels) -> bool
+    flt.tags(summary) -> the familiar tags a `reference` filter lets through
+
+Keys as moby's daemon knows them: dangling, label, before, since, reference (list), until
+(prune). An unknown key or a bad value is Docker's "invalid filter" error.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass
+
+from pallet.base.errors import PalletError
+
+LIST_KEYS = frozenset({"dangling", "label", "before", "since", "reference"})
+PRUNE_KEYS = frozenset({"dangling", "label", "label!", "until"})
+
+
+class InvalidFilter(PalletError):
+    http_status = 400
+
+
+@dataclass(frozen=True)
+class ImageFilter:
+    dangling: bool | None = None
+    labels: tuple[str, ...] = ()          # key or key=value, all must match
+    not_labels: tuple[str, ...] = ()      # label!= (prune): none may match
+    before: float | None = None           # created strictly before this image
+    since: float | None = None            # created strictly after this image
+    references: tuple[str, ...] = ()      # any pattern matches a tag
+    until: float | None = None            # created before this time (prune)
+
+    @property
+    def needs_labels(self) -> bool:
+        return bool(self.labels or self.not_labels)
+
+    @classmethod
+    def parse(cls, store, filters: dict[str, list[str]], *,
+              allowed: frozenset[str] = LIST_KEYS) -> "ImageFilter":
+        for key in filters:
+            if key not in allowed:
+                raise InvalidFilter(f"invalid filter '{key}'")
+        fields = {}
+        for value in filters.get("dangling", []):
+            if value.lower() not in ("true", "false", "1", "0"):
+                raise InvalidFilter(f"Invalid filter 'dangling={value}'")
+            fields["dangling"] = value.lower() in ("true", "1")
+        fields["labels"] = tuple(filters.get("label", []))
+        fields["not_labels"] = tuple(filters.get("label!", []))
+        fields["references"] = tuple(filters.get("reference", []))
+        for key in ("before", "since"):
+            for value in filters.get(key, []):
+                fields[key] = _image_time(store, value)
+        for value in filters.get("until", []):
+            fields["until"] = _timestamp(value)
+        return cls(**fields)
+
+    def matches(self, summary, labels: dict | None = None) -> bool:
+        if self.dangling is not None and summary.dangling != self.dangling:
+            return False
+        created = _created(summary)
+        if self.before is not None and not created < self.before:
+            return False
+        if self.since is not None and not created > self.since:
+            return False
+        if self.until is not None and not created < self.until:
+            return False
+        labels = labels or {}
+        if not all(_label_matches(labels, wanted) for wanted in self.labels):
+            return False
+        if any(_label_matches(labels, unwanted) for unwanted in self.not_labels):
+            return False
+        if self.references and not self.tags(summary):
+            return False
+        return True
+
+    def tags(self, summary) -> list[str]:
+        """The image's familiar tags (name:tag), only those a reference filter matches."""
+        from pallet.runtime.store.references import familiar_string
+        tags = [familiar_string(name) for name in summary.references if "@" not in name]
+        if not self.references:
+            return tags
+        return [tag for tag in tags if any(_reference_matches(tag, pattern)
+                                           for pattern in self.references)]
+
+
+def _reference_matches(tag: str, pattern: str) -> bool:
+    repository = tag.rsplit(":", 1)[0]
+    return fnmatch.fnmatchcase(tag, pattern) or fnmatch.fnmatchcase(repository, pattern)
+
+
+def _label_matches(labels: dict, wanted: str) -> bool:
+    key, sep, value = wanted.partition("=")
+    return key in labels and (not sep or labels[key] == value)
+
+
+def _created(summary) -> float:
+    from pallet.runtime.image.images import parse_time
+    moment = parse_time(summary.created)
+    return moment.timestamp() if moment else 0.0
+
+
+def _image_time(store, reference: str) -> float:
+    from pallet.runtime.image.images import ImageNotFound, parse_time, resolve_image
+    try:
+        image = resolve_image(store, reference)
+    except ImageNotFound as error:
+        raise InvalidFilter(error.message) from error
+    moment = parse_time(image.created)
+    return moment.timestamp() if moment else 0.0
+
+
+def _timestamp(value: str) -> float:
+    """until=: a Unix time, an RFC 3339 time, or a Go duration before now."""
+    import re
+    import time
+    from pallet.runtime.image.images import parse_time
+    if re.fullmatch(r"\d+(\.\d+)?", value):
+        return float(value)
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)(ns|us|ms|s|m|h)", value)
+    if match:
+        scale = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600}[match.group(2)]
+        return time.time() - float(match.group(1)) * scale
+    moment = parse_time(value)
+    if moment is None:
+        raise InvalidFilter(f"invalid filter 'until={value}'")
+    return moment.timestamp()
