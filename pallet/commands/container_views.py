@@ -23,68 +23,12 @@ def _records(root):
     return [refresh(store, r) for r in store.all()]
 
 
-def _status_text(state: dict) -> str:
-    from pallet.runtime.container.state import parse_time
-    status = state.get("Status", "created")
-    if status == "created":
-        return "Created"
-    if status in ("running", "paused"):
-        started = parse_time(state.get("StartedAt", ""))
-        up = human_duration(time.time() - started.timestamp()) if started else ""
-        health = (state.get("Health") or {}).get("Status")
-        suffix = {"starting": " (health: starting)", "healthy": " (healthy)",
-                  "unhealthy": " (unhealthy)"}.get(health or "", "")
-        return f"Up {up}" + (" (Paused)" if state.get("Paused") else suffix)
-    finished = parse_time(state.get("FinishedAt", ""))
-    ago = human_duration(time.time() - finished.timestamp()) + " ago" if finished else ""
-    if status == "restarting":
-        return f"Restarting ({state.get('ExitCode', 0)}) {ago}"
-    return f"Exited ({state.get('ExitCode', 0)}) {ago}"
-
-
 def _command_text(config: dict, no_trunc: bool) -> str:
-    # moby's container list: arguments containing a space are wrapped in single quotes.
-    args = [f"'{arg}'" if " " in arg else arg for arg in config["Args"]]
-    text = " ".join([config["Path"], *args])
+    from pallet.runtime.container.views import command_text
+    text = command_text(config)
     if not no_trunc and len(text) > 20:
         text = text[:19] + "…"
     return f'"{text}"'
-
-
-def _matches(record, filters: list[tuple[str, str]]) -> bool:
-    by_key: dict[str, list[str]] = {}
-    for key, value in filters:
-        by_key.setdefault(key, []).append(value)
-    for key, values in by_key.items():
-        if key == "status" and record.state.get("Status") not in values:
-            return False
-        if key == "name" and not any(v.lstrip("/") in record.name for v in values):
-            return False
-        if key == "id" and not any(record.id.startswith(v) for v in values):
-            return False
-        if key == "ancestor" and not any(_is_ancestor(record, v) for v in values):
-            return False
-        if key == "label":
-            labels = record.config["Config"].get("Labels") or {}
-            for value in values:
-                name, _, wanted = value.partition("=")
-                if name not in labels or (wanted and labels[name] != wanted):
-                    return False
-        if key == "exited" and str(record.state.get("ExitCode")) not in values:
-            return False
-    return True
-
-
-def _is_ancestor(record, value: str) -> bool:
-    if record.config["Config"]["Image"] == value or record.config["Image"].startswith(
-            value if value.startswith("sha256:") else f"sha256:{value}"):
-        return True
-    from pallet.runtime.image.images import resolve_image
-    from pallet.runtime.store.content import Store
-    try:
-        return resolve_image(Store.open(record.directory.parent.parent), value).id == record.config["Image"]
-    except PalletError:
-        return False
 
 
 @click.command("ps")
@@ -98,21 +42,20 @@ def _is_ancestor(record, value: str) -> bool:
 @click.pass_context
 def ps(ctx, show_all, quiet, filters, format_, no_trunc, latest, last) -> None:
     """List containers"""
-    parsed = []
+    from pallet.runtime.container.views import ContainerFilter
+    parsed: dict[str, list[str]] = {}
     for item in filters:
         key, sep, value = item.partition("=")
-        if not sep or key not in ("status", "name", "id", "ancestor", "label", "exited"):
-            raise PalletError(f"invalid filter '{item}'")
-        if key == "status" and value not in ("created", "restarting", "running", "removing",
-                                             "paused", "exited", "dead"):
-            raise PalletError(f"invalid filter 'status={value}'")
-        parsed.append((key, value))
+        if not sep:
+            raise PalletError(f"bad format of filter (expected name=value): {item}")
+        parsed.setdefault(key, []).append(value)
+    wanted = ContainerFilter.parse(_root(ctx), parsed)
     records = sorted(_records(_root(ctx)), key=lambda r: r.config["Created"], reverse=True)
     if latest:
         last = 1
-    if not show_all and last < 0 and not any(k == "status" for k, _ in parsed):
+    if not show_all and last < 0 and not wanted.has_status:
         records = [r for r in records if r.state.get("Running")]
-    records = [r for r in records if _matches(r, parsed)]
+    records = [r for r in records if wanted.matches(r)]
     if last >= 0:
         records = records[:last]
     if quiet:
@@ -166,6 +109,7 @@ def _ps_image(record, no_trunc: bool, names: dict[str, str]) -> str:
 
 def _ps_row(record, no_trunc: bool, names: dict[str, str]) -> dict:
     from pallet.runtime.container.state import parse_time
+    from pallet.runtime.container.views import status_text
     created = parse_time(record.config["Created"])
     labels = record.config["Config"].get("Labels") or {}
     return {
@@ -182,7 +126,7 @@ def _ps_row(record, no_trunc: bool, names: dict[str, str]) -> dict:
         "RunningFor": human_duration(time.time() - created.timestamp()) + " ago" if created else "",
         "Size": "0B",
         "State": record.state.get("Status", "created"),
-        "Status": _status_text(record.state),
+        "Status": status_text(record.state),
     }
 
 

@@ -16,6 +16,8 @@ import json
 import re
 from datetime import datetime, timezone
 
+from pallet.base.humanize import human_duration, human_size  # noqa: F401 (the CLI's helpers)
+
 
 def tabulate(rows: list[list[str]]) -> str:
     if not rows:
@@ -30,48 +32,6 @@ def tabulate(rows: list[list[str]]) -> str:
         cells = [cell.ljust(widths[index]) for index, cell in enumerate(row[:-1])]
         lines.append("".join(cells) + (row[-1] if row else ""))
     return "\n".join(lines)
-
-
-def _go_g(value: float, precision: int) -> str:
-    # Go's %.3g: like C's, but exponents have at least two digits (1e+03).
-    return f"{value:.{precision}g}"
-
-
-def human_size(size: float, precision: int = 3) -> str:
-    units = ["B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB"]
-    index = 0
-    value = float(size)
-    while value >= 1000.0 and index < len(units) - 1:
-        value /= 1000.0
-        index += 1
-    return _go_g(value, precision) + units[index]
-
-
-def human_duration(seconds: float) -> str:
-    secs = int(seconds)
-    if secs < 1:
-        return "Less than a second"
-    if secs == 1:
-        return "1 second"
-    if secs < 60:
-        return f"{secs} seconds"
-    minutes = int(seconds / 60)
-    if minutes == 1:
-        return "About a minute"
-    if minutes < 60:
-        return f"{minutes} minutes"
-    hours = int(seconds / 3600 + 0.5)
-    if hours == 1:
-        return "About an hour"
-    if hours < 48:
-        return f"{hours} hours"
-    if hours < 24 * 7 * 2:
-        return f"{hours // 24} days"
-    if hours < 24 * 30 * 2:
-        return f"{hours // 24 // 7} weeks"
-    if hours < 24 * 365 * 2:
-        return f"{hours // 24 // 30} months"
-    return f"{int(seconds / 3600 / 24 / 365)} years"
 
 
 def since(created: datetime | None) -> str:

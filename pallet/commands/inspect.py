@@ -9,24 +9,6 @@ import click
 from pallet.commands.image_format import go_json, render_template
 from pallet.base.errors import PalletError
 
-PRIVATE_STATE = ("PidStart", "MonitorPid", "MonitorStart")
-
-
-def container_document(record) -> dict:
-    """config.json plus State, in Docker's field order, without our supervision fields."""
-    state = {k: v for k, v in record.state.items() if k not in PRIVATE_STATE}
-    document = {}
-    for key, value in record.config.items():
-        if key == "Pallet":
-            continue
-        document[key] = value
-        if key == "Args":
-            document["State"] = state
-    document["Mounts"] = [{k: v for k, v in m.items() if k not in ("Anonymous", "Options")}
-                          for m in record.config.get("Mounts", [])]
-    return document
-
-
 @click.command("inspect")
 @click.option("-f", "--format", "format_", default=None, help="Format output using a custom template")
 @click.option("--type", "type_", type=click.Choice(["container", "image"]), default=None,
@@ -38,6 +20,7 @@ def inspect(ctx: click.Context, format_, type_, size, names) -> None:
     """Return low-level information on pallet objects"""
     from pallet.runtime.container import state as cs
     from pallet.runtime.container.lifecycle import refresh
+    from pallet.runtime.container.views import inspect_document as container_document
     root = ctx.obj["root"]
     store = cs.ContainerStore(root)
     documents, errors = [], []

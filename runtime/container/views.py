@@ -1,0 +1,161 @@
+"""What a user sees of a container, computed once for both fronts (the CLI formats these, the
+Engine API serialises them).
+
+    inspect_document(record) -> dict        Docker's `container inspect` document
+    status_text(state, now=None) -> str     ps's STATUS: "Up 3 minutes", "Exited (0) 2 hours ago"
+    command_text(config) -> str             ps's COMMAND, untruncated, unquoted
+    ContainerFilter.parse(root, {"label": ["a=b"], ...}) -> ContainerFilter;  .matches(record)
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pallet.base.errors import PalletError
+from pallet.base.humanize import human_duration
+
+PRIVATE_STATE = ("PidStart", "MonitorPid", "MonitorStart")
+STATES = ("created", "restarting", "running", "removing", "paused", "exited", "dead")
+FILTER_KEYS = frozenset({"status", "name", "id", "ancestor", "label", "exited", "before",
+                         "since", "health", "volume", "network", "is-task", "isolation",
+                         "expose", "publish"})
+
+
+def inspect_document(record) -> dict:
+    """config.json plus State, in Docker's field order, without our supervision fields."""
+    state = {k: v for k, v in record.state.items() if k not in PRIVATE_STATE}
+    document = {}
+    for key, value in record.config.items():
+        if key == "Pallet":
+            continue
+        document[key] = value
+        if key == "Args":
+            document["State"] = state
+    document["Mounts"] = [{k: v for k, v in m.items() if k not in ("Anonymous", "Options")}
+                          for m in record.config.get("Mounts", [])]
+    return document
+
+
+def status_text(state: dict, now: float | None = None) -> str:
+    from pallet.runtime.container.state import parse_time
+    now = time.time() if now is None else now
+    status = state.get("Status", "created")
+    if status == "created":
+        return "Created"
+    if status in ("running", "paused"):
+        started = parse_time(state.get("StartedAt", ""))
+        up = human_duration(now - started.timestamp()) if started else ""
+        health = (state.get("Health") or {}).get("Status")
+        suffix = {"starting": " (health: starting)", "healthy": " (healthy)",
+                  "unhealthy": " (unhealthy)"}.get(health or "", "")
+        return f"Up {up}" + (" (Paused)" if state.get("Paused") else suffix)
+    finished = parse_time(state.get("FinishedAt", ""))
+    ago = human_duration(now - finished.timestamp()) + " ago" if finished else ""
+    if status == "restarting":
+        return f"Restarting ({state.get('ExitCode', 0)}) {ago}"
+    return f"Exited ({state.get('ExitCode', 0)}) {ago}"
+
+
+def command_text(config: dict) -> str:
+    # moby's container list: arguments containing a space are wrapped in single quotes.
+    args = [f"'{arg}'" if " " in arg else arg for arg in config["Args"]]
+    return " ".join([config["Path"], *args])
+
+
+class InvalidFilter(PalletError):
+    http_status = 400
+
+
+@dataclass(frozen=True)
+class ContainerFilter:
+    """Docker's container filters (daemon/list.go); every key present must match."""
+
+    root: Path
+    values: dict = field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, root: Path, filters: dict[str, list[str]]) -> "ContainerFilter":
+        for key, values in filters.items():
+            if key not in FILTER_KEYS:
+                raise InvalidFilter(f"invalid filter '{key}'")
+            for value in values:
+                if key == "status" and value not in STATES:
+                    raise InvalidFilter(f"invalid filter 'status={value}'")
+                if key == "health" and value not in ("starting", "healthy", "unhealthy", "none"):
+                    raise InvalidFilter(f"invalid filter 'health={value}'")
+                if key == "exited" and not value.lstrip("-").isdigit():
+                    raise InvalidFilter(f'invalid filter \'exited={value}\'')
+        return cls(Path(root), {k: list(v) for k, v in filters.items() if v})
+
+    @property
+    def has_status(self) -> bool:
+        """A status filter shows stopped containers without -a/all."""
+        return "status" in self.values
+
+    def matches(self, record) -> bool:
+        values = self.values
+        state = record.state
+        if "status" in values and state.get("Status") not in values["status"]:
+            return False
+        if "name" in values and not any(v.lstrip("/") in record.name for v in values["name"]):
+            return False
+        if "id" in values and not any(record.id.startswith(v) for v in values["id"]):
+            return False
+        if "ancestor" in values and not any(self._is_ancestor(record, v)
+                                            for v in values["ancestor"]):
+            return False
+        labels = record.config["Config"].get("Labels") or {}
+        for value in values.get("label", []):
+            name, sep, wanted = value.partition("=")
+            if name not in labels or (sep and labels[name] != wanted):
+                return False
+        if "exited" in values and (state.get("Status") != "exited" or
+                                   str(state.get("ExitCode")) not in values["exited"]):
+            return False
+        if "health" in values:
+            health = (state.get("Health") or {}).get("Status") or "none"
+            if health not in values["health"]:
+                return False
+        if "volume" in values:
+            mounts = record.config.get("Mounts") or []
+            if not any(m.get("Name") == v or m.get("Source") == v or m.get("Destination") == v
+                       for m in mounts for v in values["volume"]):
+                return False
+        if "network" in values:
+            networks = (record.config.get("NetworkSettings") or {}).get("Networks") or {}
+            if not any(v in networks or any(n.get("NetworkID") == v for n in networks.values())
+                       for v in values["network"]):
+                return False
+        if "is-task" in values and any(v.lower() in ("true", "1") for v in values["is-task"]):
+            return False   # no swarm tasks here
+        created = record.config.get("Created", "")
+        for key, newer in (("before", False), ("since", True)):
+            for reference in values.get(key, []):
+                other = self._other(reference)
+                if other is None:
+                    return False
+                if newer and not created > other.config.get("Created", ""):
+                    return False
+                if not newer and not created < other.config.get("Created", ""):
+                    return False
+        return True
+
+    def _other(self, reference: str):
+        from pallet.runtime.container.state import ContainerStore
+        try:
+            return ContainerStore(self.root).resolve(reference)
+        except PalletError:
+            return None
+
+    def _is_ancestor(self, record, value: str) -> bool:
+        if record.config["Config"]["Image"] == value or record.config["Image"].startswith(
+                value if value.startswith("sha256:") else f"sha256:{value}"):
+            return True
+        from pallet.runtime.image.images import resolve_image
+        from pallet.runtime.store.content import Store
+        try:
+            return resolve_image(Store.open(self.root), value).id == record.config["Image"]
+        except PalletError:
+            return False
