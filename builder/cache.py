@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
+from pallet.base.errors import PalletError
+
 RECORD_FORMAT = 1
 
 
@@ -38,8 +40,20 @@ class LayerRef:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "LayerRef":
-        return cls(digest=data["digest"], diff_id=data["diff_id"], size=int(data["size"]),
-                   media_type=data["media_type"])
+        """Raises ValueError/KeyError/TypeError on anything but a well-formed layer: records
+        also arrive from --cache-from, where a digest is untrusted input."""
+        from pallet.runtime.store.content import check_digest
+
+        size, media_type = data["size"], data["media_type"]
+        if not isinstance(size, int) or isinstance(size, bool) or size < 0 or \
+                not isinstance(media_type, str):
+            raise ValueError(f"malformed layer {data!r:.200}")
+        try:
+            digest = check_digest(data["digest"], what="layer digest")
+            diff_id = check_digest(data["diff_id"], what="layer diff ID")
+        except PalletError as error:
+            raise ValueError(error.message) from error
+        return cls(digest=digest, diff_id=diff_id, size=size, media_type=media_type)
 
 
 @dataclass(frozen=True)
@@ -62,9 +76,15 @@ class CacheRecord:
     def from_json(cls, data: dict[str, Any]) -> "CacheRecord":
         if data.get("format") != RECORD_FORMAT:
             raise ValueError("unknown cache record format")
-        layer = data.get("layer")
-        return cls(key=data["key"], layer=LayerRef.from_json(layer) if layer else None,
-                   config=data["config"], history=data["history"], extra=data.get("extra") or {})
+        key, layer = data["key"], data.get("layer")
+        if not isinstance(key, str) or len(key) != 32 or key.strip("0123456789abcdef"):
+            raise ValueError(f"not a cache key: {key!r:.80}")
+        fields = {name: data[name] for name in ("config", "history")}
+        fields["extra"] = data.get("extra") or {}
+        for name, value in fields.items():
+            if not isinstance(value, dict):
+                raise ValueError(f"cache record {key}: {name} is not an object")
+        return cls(key=key, layer=LayerRef.from_json(layer) if layer else None, **fields)
 
 
 class CacheRecords:

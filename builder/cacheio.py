@@ -14,6 +14,12 @@ type=registry moves that layout's one artifact: export writes the layout to a te
 directory and pushes its blobs and manifest under ref (pallet.runtime.distribution.registry); import pulls
 them into a temporary layout and imports from there. A ref the registry does not have is no
 error on import (the first CI run), as a missing local directory is not.
+
+What is imported is untrusted (a cache restored by CI, a registry): every digest is checked
+(content.check_digest) before it names a file, the index, manifest and records are checked by
+pallet.runtime.image.documents and CacheRecord.from_json, a blob is read only as a regular file
+inside the layout, and a pulled blob is written to the store's tmp/ and renamed into the
+temporary layout only once its digest and size are verified.
 """
 
 from __future__ import annotations
@@ -22,10 +28,12 @@ import hashlib
 import json
 import os
 import shutil
+import stat
 from pathlib import Path
 
 from pallet.builder.cache import CacheRecord, CacheRecords, write_json_atomic
 from pallet.base.errors import PalletError
+from pallet.runtime.store.content import sha256_hex
 
 MT_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 MT_RECORDS = "application/vnd.pallet.buildcache.records.v1+json"
@@ -45,8 +53,7 @@ def parse_cache_spec(spec: str, *, flag: str) -> dict[str, str]:
 
 
 def _blob_path(directory: Path, digest: str) -> Path:
-    algorithm, _, hexdigest = digest.partition(":")
-    return directory / "blobs" / algorithm / hexdigest
+    return directory / "blobs" / "sha256" / sha256_hex(digest, what="cache blob digest")
 
 
 def _put_blob(directory: Path, data: bytes) -> dict:
@@ -126,24 +133,44 @@ def import_cache(*, store, root: Path, spec: str) -> int:
 
 
 def _import_layout(store, root: Path, directory: Path) -> int:
-    src = str(directory)
     try:
-        index = json.loads((directory / "index.json").read_text())
+        return _import_records(store, root, directory)
+    except PalletError as error:
+        raise PalletError(f"--cache-from {directory}: {error.message}",
+                          hint=error.hint or "export the cache again") from error
+
+
+def _import_records(store, root: Path, directory: Path) -> int:
+    from pallet.runtime.image import documents
+
+    try:
+        with _open_member(directory / "index.json") as handle:
+            data = handle.read(documents.JSON_LIMIT + 1)
     except FileNotFoundError:
         return 0
-    except (OSError, ValueError) as error:
-        raise PalletError(f"--cache-from {src}: unreadable index.json: {error}") from error
+    except OSError as error:
+        raise PalletError(f"unreadable index.json: {error.strerror or error}") from error
+    index = documents.parse_index(data, what="index.json")
     records = CacheRecords(root)
     count = 0
     for entry in index.get("manifests") or []:
         if entry.get("artifactType") != ARTIFACT_TYPE:
             continue
-        manifest = json.loads(_read_verified(directory, entry["digest"]))
-        payload = json.loads(_read_verified(directory, manifest["config"]["digest"]))
-        for data in payload.get("records") or []:
-            record = CacheRecord.from_json(data)
+        manifest = documents.parse_manifest(
+            _read_verified(directory, entry["digest"], entry["size"]), what=entry["digest"])
+        config = manifest["config"]
+        payload = documents.parse_json(_read_verified(directory, config["digest"], config["size"]),
+                                       what=f"cache records {config['digest']}")
+        entries = payload.get("records") if isinstance(payload, dict) else None
+        if not isinstance(entries, list):
+            raise PalletError(f"cache records {config['digest']} hold no list of records")
+        for data in entries:
+            try:
+                record = CacheRecord.from_json(data)
+            except (ValueError, KeyError, TypeError, AttributeError) as error:
+                raise PalletError(f"invalid cache record in {config['digest']}: {error}") from error
             if record.layer is not None and not store.has_blob(record.layer.digest):
-                with open(_blob_path(directory, record.layer.digest), "rb") as handle:
+                with _open_member(_blob_path(directory, record.layer.digest)) as handle:
                     store.put_blob(handle, expected_digest=record.layer.digest,
                                    expected_size=record.layer.size,
                                    media_type=record.layer.media_type)
@@ -153,9 +180,31 @@ def _import_layout(store, root: Path, directory: Path) -> int:
     return count
 
 
-def _read_verified(directory: Path, digest: str) -> bytes:
-    data = _blob_path(directory, digest).read_bytes()
-    if "sha256:" + hashlib.sha256(data).hexdigest() != digest:
+def _open_member(path: Path):
+    """Open a file of the layout for reading: a regular file, not through a final symlink and
+    without blocking on a FIFO (a restored cache directory is as untrusted as its content)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as error:
+        if error.errno == getattr(os, "ELOOP", 40):
+            raise PalletError(f"{path.name} in the cache layout is a symbolic link") from error
+        raise
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise PalletError(f"{path.name} in the cache layout is not a regular file")
+    return os.fdopen(fd, "rb")
+
+
+def _read_verified(directory: Path, digest: str, size: int) -> bytes:
+    from pallet.runtime.image.documents import JSON_LIMIT
+
+    path = _blob_path(directory, digest)
+    try:
+        with _open_member(path) as handle:
+            data = handle.read(min(size, JSON_LIMIT) + 1)
+    except FileNotFoundError as error:
+        raise PalletError(f"cache blob {digest} is missing from the layout") from error
+    if len(data) != size or "sha256:" + hashlib.sha256(data).hexdigest() != digest:
         raise PalletError(f"cache blob {digest} is corrupt", hint="export the cache again")
     return data
 
@@ -168,6 +217,37 @@ def _registry_client(ref: str, *, push: bool):
     return RegistryClient(parsed.domain, parsed.path, push=push), parsed.digest or parsed.tag
 
 
+def _download(client, digest: str, size: int, directory: Path) -> None:
+    """One blob into the layout: streamed to a temp name beside it while hashed, renamed only
+    once it has exactly size bytes and the digest its descriptor names."""
+    target = _blob_path(directory, digest)
+    if target.exists():
+        return
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(f".{target.name}.part")
+    hasher = hashlib.sha256()
+    written = 0
+    response = client.open_blob(digest)
+    try:
+        with open(partial, "wb") as handle:
+            while written <= size:
+                chunk = response.read(min(1 << 20, size + 1 - written))
+                if not chunk:
+                    break
+                hasher.update(chunk)
+                handle.write(chunk)
+                written += len(chunk)
+        if written != size or "sha256:" + hasher.hexdigest() != digest:
+            raise PalletError(f"blob {digest} does not match its descriptor (got "
+                              f"{'more than ' if written > size else ''}{written} bytes, "
+                              f"expected {size})",
+                              hint="the registry served other content; nothing was imported")
+        os.replace(partial, target)
+    finally:
+        response.close()
+        partial.unlink(missing_ok=True)
+
+
 def _push_layout(directory: Path, ref: str) -> None:
     """Upload the layout's artifact (config, layers, then the manifest) under ref."""
     from pallet.runtime.distribution.registry import RegistryError
@@ -175,7 +255,7 @@ def _push_layout(directory: Path, ref: str) -> None:
     client, tag = _registry_client(ref, push=True)
     index = json.loads((directory / "index.json").read_text())
     entry = index["manifests"][0]
-    manifest_bytes = _read_verified(directory, entry["digest"])
+    manifest_bytes = _read_verified(directory, entry["digest"], entry["size"])
     manifest = json.loads(manifest_bytes)
     try:
         client.ping()
@@ -189,9 +269,10 @@ def _push_layout(directory: Path, ref: str) -> None:
 
 
 def _pull_layout(ref: str, directory: Path) -> bool:
-    """Fetch ref's cache artifact into an OCI layout at directory; False if the registry does
-    not have ref."""
+    """Fetch ref's cache artifact into an OCI layout at directory (in the store's tmp/); False
+    if the registry does not have ref."""
     from pallet.runtime.distribution.registry import RegistryError
+    from pallet.runtime.image import documents
 
     client, reference = _registry_client(ref, push=False)
     try:
@@ -202,24 +283,22 @@ def _pull_layout(ref: str, directory: Path) -> bool:
             if getattr(error, "status", None) == 404:
                 return False
             raise
-        document = json.loads(manifest.data)
+        document = documents.parse_manifest(manifest.data, what=f"of {ref}")
         if document.get("artifactType") != ARTIFACT_TYPE:
             raise PalletError(f"--cache-from {ref}: not a pallet build cache "
                               f"(artifactType {document.get('artifactType')!r})")
+        blobs = [document["config"], *document.get("layers", [])]
+        for blob in blobs:   # every digest checked before the first download
+            _blob_path(directory, blob["digest"])
         _put_blob(directory, manifest.data)
-        for blob in [document["config"], *document.get("layers", [])]:
-            target = _blob_path(directory, blob["digest"])
-            target.parent.mkdir(parents=True, exist_ok=True)
-            response = client.open_blob(blob["digest"])
-            try:
-                with open(target, "wb") as handle:
-                    shutil.copyfileobj(response, handle, 1 << 20)
-            finally:
-                response.close()
+        for blob in blobs:
+            _download(client, blob["digest"], blob["size"], directory)
     except RegistryError as error:
         raise PalletError(f"--cache-from {ref}: {error.message}", hint=error.hint) from error
-    except (ValueError, KeyError, TypeError) as error:
-        raise PalletError(f"--cache-from {ref}: malformed cache manifest: {error}") from error
+    except PalletError as error:
+        if error.message.startswith("--cache-from"):
+            raise
+        raise PalletError(f"--cache-from {ref}: {error.message}", hint=error.hint) from error
     (directory / "index.json").write_text(json.dumps({
         "schemaVersion": 2, "manifests": [{"mediaType": MT_MANIFEST, "artifactType": ARTIFACT_TYPE,
                                            "digest": manifest.digest, "size": len(manifest.data)}]}))

@@ -2,8 +2,9 @@
 
     RegistryClient(domain, repository, *, push=False, credentials=None)   (None: the stored login)
         .get_manifest(reference) -> Manifest     tag or digest; verified when fetched by digest
-        .open_blob(digest) -> readable response  (follows redirects to blob storage)
-        .open_manifest(digest) -> readable response
+        .open_blob(digest) -> BlobStream         (follows redirects to blob storage; a stalled
+                                                  or cut transfer raises RegistryError)
+        .open_manifest(digest) -> BlobStream
         .has_blob(digest) -> bool
         .upload_blob(stream, digest, size)       monolithic: POST then PUT ?digest=
         .put_manifest(reference, data, media_type) -> digest the registry reports
@@ -18,13 +19,18 @@ Registries on loopback addresses are Docker's default insecure registries: HTTPS
 certificate checks first, plain HTTP if that fails; every other one over verified HTTPS.
 Written on http.client rather than a third-party HTTP library: four verbs, redirects and one
 auth scheme are all a registry needs, and the CLI's start-up stays free of them.
+
+A registry is untrusted: every digest it names is checked (content.check_digest) before it is
+put in a URL or a path, JSON answers go through the limits of pallet.runtime.image.documents,
+and a connection that goes quiet for TIMEOUT seconds (PALLET_REGISTRY_TIMEOUT overrides it)
+fails with an error saying what was being read.
 """
 
 from __future__ import annotations
 
 import http.client
 import ipaddress
-import json
+import os
 import re
 import urllib.parse
 from dataclasses import dataclass
@@ -39,7 +45,7 @@ MANIFEST_ACCEPT = ", ".join((
     "application/vnd.docker.distribution.manifest.v2+json",
 ))
 MANIFEST_LIMIT = 4 << 20
-TIMEOUT = 60
+TIMEOUT = 30   # seconds without a byte (connect, or any read): the registry has stalled
 CHUNK = 1 << 20
 
 
@@ -70,6 +76,74 @@ def _sha256(data: bytes) -> str:
     digest = new_sha256(len(data))
     digest.update(data)
     return "sha256:" + digest.hexdigest()
+
+
+def _digest_as(data: bytes, algorithm: str) -> str:
+    if algorithm == "sha256":
+        return _sha256(data)
+    import hashlib
+
+    return f"{algorithm}:" + hashlib.new(algorithm, data).hexdigest()
+
+
+def _timeout() -> float:
+    try:
+        value = float(os.environ.get("PALLET_REGISTRY_TIMEOUT") or TIMEOUT)
+    except ValueError:
+        return TIMEOUT
+    return value if value > 0 else TIMEOUT
+
+
+def _checked_digest(digest, what: str) -> str:
+    from pallet.runtime.store.content import check_digest
+
+    try:
+        return check_digest(digest, what=what)
+    except PalletError as error:
+        raise RegistryError(error.message, hint=error.hint) from error
+
+
+def _json_answer(data: bytes, what: str):
+    from pallet.runtime.image.documents import parse_json
+
+    try:
+        return parse_json(data, what=what, limit=MANIFEST_LIMIT)
+    except PalletError as error:
+        raise RegistryError(error.message, hint=error.hint) from error
+
+
+class BlobStream:
+    """A blob or manifest being read from the registry. A read that stalls past the timeout or a
+    connection cut short raises RegistryError naming the blob, instead of a socket error."""
+
+    def __init__(self, response, digest: str, host: str, timeout: float) -> None:
+        self._response = response
+        self._digest = digest
+        self._host = host
+        self._timeout = timeout
+        self.status = response.status
+
+    def getheader(self, name: str, default=None):
+        return self._response.getheader(name, default)
+
+    def read(self, n: int = -1) -> bytes:
+        try:
+            return self._response.read(n if n is not None and n >= 0 else None)
+        except TimeoutError as error:
+            raise RegistryError(f"reading {self._digest} from {self._host}: no data for "
+                                f"{self._timeout:g} s (read timeout)",
+                                hint="the registry stalled; try again (PALLET_REGISTRY_TIMEOUT "
+                                     "sets the timeout in seconds)") from error
+        except (OSError, http.client.HTTPException) as error:
+            raise RegistryError(f"reading {self._digest} from {self._host}: the connection "
+                                f"failed ({error.__class__.__name__}: {error})",
+                                hint="try again") from error
+
+    def readable(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        self._response.close()
 
 
 class RegistryClient:
@@ -107,8 +181,8 @@ class RegistryClient:
                 context = ssl.create_default_context()
                 context.check_hostname = False
                 context.verify_mode = ssl.CERT_NONE
-            return http.client.HTTPSConnection(netloc, timeout=TIMEOUT, context=context)
-        return http.client.HTTPConnection(netloc, timeout=TIMEOUT)
+            return http.client.HTTPSConnection(netloc, timeout=_timeout(), context=context)
+        return http.client.HTTPConnection(netloc, timeout=_timeout())
 
     def _url(self, path: str) -> str:
         return f"{self.scheme}://{self.host}{path}"
@@ -185,22 +259,32 @@ class RegistryClient:
         headers = {"Authorization": self._basic_header()} if self.credentials else {}
         try:
             response = self.request("GET", url, headers=headers, ok=(200,), authorized=True)
-            document = json.loads(_read_limited(response, MANIFEST_LIMIT) or b"{}")
-        except (ValueError, RegistryError) as error:
+            document = _json_answer(_read_limited(response, MANIFEST_LIMIT) or b"{}",
+                                    "the token answer")
+            if not isinstance(document, dict):
+                raise RegistryError("the answer is not a JSON object")
+            token = document.get("token") or document.get("access_token")
+            if token is not None and not isinstance(token, str):
+                raise RegistryError("the token is not a string")
+        except (OSError, http.client.HTTPException, RegistryError) as error:
             self.token = saved
             raise RegistryError(f"unauthorized: cannot get a token from {fields['realm']}: "
                                 f"{getattr(error, 'message', error)}") from error
-        self.token = document.get("token") or document.get("access_token")
+        self.token = token
 
     def _error(self, response, method: str, url: str) -> RegistryError:
-        body = _read_limited(response, MANIFEST_LIMIT)
-        response.close()
         try:
-            errors = json.loads(body).get("errors") or []
+            body = _read_limited(response, MANIFEST_LIMIT)
+            errors = _json_answer(body, "the error answer").get("errors") or []
             first = errors[0]
             text = f"{first.get('code', '').lower().replace('_', ' ')}: {first.get('message', '')}"
-        except (ValueError, AttributeError, IndexError, TypeError):
+            if not isinstance(first.get("code", ""), str) or not isinstance(first.get("message", ""), str):
+                raise TypeError("not strings")
+        except (PalletError, OSError, http.client.HTTPException, AttributeError, IndexError,
+                KeyError, TypeError):
             text = f"{response.status} {response.reason}"
+        finally:
+            response.close()
         error = RegistryError(text.strip(": "))
         error.status = response.status
         return error
@@ -228,7 +312,10 @@ class RegistryClient:
     def get_manifest(self, reference: str) -> Manifest:
         """The manifest a tag or digest names. A tag is resolved with HEAD first, as Docker
         does, and the manifest then fetched (and verified) by its digest."""
-        if not reference.startswith("sha256:"):
+        by_digest = ":" in reference
+        if by_digest:
+            _checked_digest(reference, "manifest digest")
+        else:
             try:
                 head = self.request("HEAD", self._url(
                     f"/v2/{self.repository}/manifests/{reference}"), headers={"Accept": MANIFEST_ACCEPT})
@@ -239,28 +326,40 @@ class RegistryClient:
             if head is not None:
                 head.read()
                 head.close()
-                reference = head.getheader("Docker-Content-Digest") or reference
+                named = head.getheader("Docker-Content-Digest")
+                if named:
+                    reference = _checked_digest(named, "Docker-Content-Digest header")
+                    by_digest = True
         response = self.request("GET", self._url(f"/v2/{self.repository}/manifests/{reference}"),
                                 headers={"Accept": MANIFEST_ACCEPT})
-        data = _read_limited(response, MANIFEST_LIMIT)
-        response.close()
+        stream = BlobStream(response, f"manifest {reference}", self.host, _timeout())
+        try:
+            data = _read_limited(stream, MANIFEST_LIMIT)
+        finally:
+            stream.close()
         media_type = (response.getheader("Content-Type") or "").split(";")[0].strip()
         digest = _sha256(data)
-        if reference.startswith("sha256:") and digest != reference:
+        if by_digest and _digest_as(data, reference.split(":", 1)[0]) != reference:
             raise RegistryError(f"manifest verification failed for digest {reference}",
                                 hint="the registry served other content; nothing was stored")
-        try:
-            media_type = json.loads(data).get("mediaType") or media_type
-        except (ValueError, AttributeError) as error:
-            raise RegistryError(f"invalid manifest for {self.repository}:{reference}") from error
+        document = _json_answer(data, f"manifest {self.repository}:{reference}")
+        if not isinstance(document, dict):
+            raise RegistryError(f"invalid manifest for {self.repository}:{reference}: "
+                                "not a JSON object", hint="the registry is broken or malicious")
+        if isinstance(document.get("mediaType"), str):
+            media_type = document["mediaType"]
         return Manifest(data=data, media_type=media_type, digest=digest)
 
-    def open_blob(self, digest: str):
-        return self.request("GET", self._url(f"/v2/{self.repository}/blobs/{digest}"))
+    def open_blob(self, digest: str) -> BlobStream:
+        _checked_digest(digest, "blob digest")
+        response = self.request("GET", self._url(f"/v2/{self.repository}/blobs/{digest}"))
+        return BlobStream(response, f"blob {digest}", self.host, _timeout())
 
-    def open_manifest(self, digest: str):
-        return self.request("GET", self._url(f"/v2/{self.repository}/manifests/{digest}"),
-                            headers={"Accept": MANIFEST_ACCEPT})
+    def open_manifest(self, digest: str) -> BlobStream:
+        _checked_digest(digest, "manifest digest")
+        response = self.request("GET", self._url(f"/v2/{self.repository}/manifests/{digest}"),
+                                headers={"Accept": MANIFEST_ACCEPT})
+        return BlobStream(response, f"manifest {digest}", self.host, _timeout())
 
     def has_blob(self, digest: str) -> bool:
         response = self.request("HEAD", self._url(f"/v2/{self.repository}/blobs/{digest}"),
@@ -291,7 +390,7 @@ class RegistryClient:
 
 
 def _read_limited(response, limit: int) -> bytes:
-    data = response.read(limit + 1)
+    data = response.read(limit + 1)   # http.client reads until this many bytes or EOF
     if len(data) > limit:
         raise RegistryError(f"response larger than {limit} bytes", hint="not a registry answer")
     return data

@@ -62,7 +62,8 @@ def _client(parsed: refs.Reference, *, push: bool) -> RegistryClient:
 
 
 class _RegistrySource:
-    """The archive loader's view of a registry: members named blobs/sha256/<hex>."""
+    """The archive loader's view of a registry: members named blobs/<algorithm>/<hex> (the
+    loader names only digests it has checked)."""
 
     def __init__(self, client: RegistryClient, manifests: dict[str, bytes]) -> None:
         self.client = client
@@ -74,7 +75,8 @@ class _RegistrySource:
 
     @contextlib.contextmanager
     def open(self, name: str):
-        digest = "sha256:" + name.rsplit("/", 1)[-1]
+        algorithm, hexdigest = name.split("/")[-2:]
+        digest = f"{algorithm}:{hexdigest}"
         if digest in self.manifests:
             yield io.BytesIO(self.manifests[digest])
             return
@@ -116,7 +118,7 @@ def pull_image(store: Store, reference: str, *, platform: str = "linux/amd64",
     descriptor = Descriptor(manifest.digest, len(manifest.data), manifest.media_type).to_json()
     tags = [] if parsed.digest and not parsed.tag else [full]   # by digest: the digest names it
     with store.lease():
-        loader = Loader(store, source, platform)
+        loader = Loader(store, source, platform, what=f"from {parsed.familiar()}")
         try:
             image = load_oci_manifest(loader, descriptor, tags)
         except BaseException:

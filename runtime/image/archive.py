@@ -15,7 +15,9 @@ manifest digests are kept); index.json names each image with io.containerd.image
 reference) and org.opencontainers.image.ref.name (the tag), as Docker and containerd do.
 
 Loading reads manifest.json (docker-archive) or index.json (OCI; nested indexes resolved to the
-platform asked for), copies each blob while verifying it against its descriptor, then unpacks each
+platform asked for), every JSON document checked by pallet.runtime.image.documents (limits, the
+OCI schemas, every digest well-formed before it names a member or a store path), copies each
+blob while verifying it against its descriptor, then unpacks each
 layer into layers/<diffid>/ (the safety checks of pallet.runtime.image.unpack, and the diff ID check)
 before the image is committed and tagged. On any error the blobs this load added are deleted:
 no partial image, no tag. A compressed or piped archive is first spooled (uncompressed) to tmp/.
@@ -33,16 +35,17 @@ from typing import BinaryIO
 
 from pallet.base.errors import PalletError
 from pallet.runtime.store import references as refs
-from pallet.runtime.image.images import (ANN_ID, INDEX_TYPES, MT_OCI_CONFIG, MT_OCI_MANIFEST, Image,
+from pallet.runtime.image.images import (ANN_ID, MT_OCI_CONFIG, MT_OCI_MANIFEST, Image,
                                    select_platform, store_manifest)
 from pallet.runtime.image.removal import live_content
 from pallet.runtime.image.archive_save import save_images  # noqa: F401 (re-exported API)
 from pallet.runtime.image.compression import DecompressingReader, sniff_compression
+from pallet.runtime.image import documents
 from pallet.runtime.image.layers import MT_OCI_GZIP, MT_OCI_TAR, MT_OCI_ZSTD, unpacked_layer_dir
-from pallet.runtime.store.content import REF_NAME, Descriptor, Store
+from pallet.runtime.store.content import REF_NAME, Descriptor, Store, sha256_hex
 
 CONTAINERD_NAME = "io.containerd.image.name"
-JSON_LIMIT = 32 << 20
+JSON_LIMIT = documents.JSON_LIMIT
 CHUNK = 1 << 20
 
 
@@ -100,35 +103,38 @@ class _Source:
                               hint="the archive is incomplete; nothing was loaded")
         yield self.tar.extractfile(info)
 
-    def read_json(self, name: str):
+    def read_bytes(self, name: str) -> bytes:
         with self.open(name) as handle:
             data = handle.read(JSON_LIMIT + 1)
         if len(data) > JSON_LIMIT:
             raise PalletError(f"cannot load: {name} is larger than {JSON_LIMIT} bytes")
-        try:
-            return json.loads(data), data
-        except (ValueError, UnicodeDecodeError) as error:
-            raise PalletError(f"cannot load: {name} is not valid JSON ({error})",
-                              hint="the archive is corrupt; nothing was loaded") from error
+        return data
+
+
+def _blob_name(digest: str) -> str:
+    algorithm, _, hexdigest = digest.partition(":")
+    return f"blobs/{algorithm}/{hexdigest}"
 
 
 class Loader:
     """One load into the store from a source of named blobs (an archive, a layout directory, a
-    registry: anything with open(name), read_json(name) and has(name)): copies and verifies
-    blobs, unpacks layers, and rolls back what it added when the load fails."""
+    registry: anything with open(name), read_bytes(name) and has(name)): copies and verifies
+    blobs, unpacks layers, and rolls back what it added when the load fails. what names the
+    source in error messages ("from REF")."""
 
-    def __init__(self, store: Store, source, platform: str, progress=None):
+    def __init__(self, store: Store, source, platform: str, progress=None, *, what: str = ""):
         self.store = store
         self.source = source
         self.platform = platform
         self.progress = progress or (lambda _line: None)
+        self.what = what
         self.added: list[str] = []
         self.added_dirs: list[str] = []
         # which image each tag named before this load, for Docker's "renaming" notice
         self.before = {(entry.get("annotations") or {}).get(REF_NAME):
                        (entry.get("annotations") or {}).get(ANN_ID) for entry in store.index_entries()}
 
-    def loaded_lines(self, tags: list[str], image: Image) -> list[str]:
+    def loaded_lines(self, tags: list[str], image: "Image") -> list[str]:
         lines = []
         for tag in tags:
             old = self.before.get(tag)
@@ -150,8 +156,8 @@ class Loader:
         return descriptor
 
     def unpack(self, descriptor: Descriptor, diff_id: str) -> None:
+        target = self.store.layers / sha256_hex(diff_id, what="diff ID")
         self.progress(f"Loading layer {diff_id[7:19]} ({descriptor.size} bytes)")
-        target = self.store.layers / diff_id.removeprefix("sha256:")
         existed = target.is_dir()
         unpacked_layer_dir(self.store, descriptor, diff_id)
         if not existed:
@@ -176,18 +182,15 @@ def _layer_media_type(store: Store, digest: str) -> str:
 
 
 def _load_docker(loader: Loader) -> list[str]:
-    manifest, _ = loader.source.read_json("manifest.json")
-    if not isinstance(manifest, list):
-        raise PalletError("cannot load: manifest.json is not a list of images")
+    manifest = documents.parse_docker_manifest(loader.source.read_bytes("manifest.json"),
+                                               what="manifest.json")
     lines = []
     for entry in manifest:
-        try:
-            config_name, layer_names = entry["Config"], list(entry.get("Layers") or [])
-            tags = [str(t) for t in entry.get("RepoTags") or []]
-        except (KeyError, TypeError) as error:
-            raise PalletError("cannot load: manifest.json entry is malformed") from error
-        config, config_bytes = loader.source.read_json(config_name)
-        diff_ids = (config.get("rootfs") or {}).get("diff_ids") or []
+        config_name, layer_names = entry["Config"], list(entry.get("Layers") or [])
+        tags = list(entry.get("RepoTags") or [])
+        config_bytes = loader.source.read_bytes(config_name)
+        config = documents.parse_config(config_bytes, what=config_name)
+        diff_ids = documents.diff_ids_of(config, what=config_name)
         if len(diff_ids) != len(layer_names):
             raise PalletError(f"cannot load: config has {len(diff_ids)} diff IDs for "
                               f"{len(layer_names)} layers", hint="the archive is corrupt")
@@ -207,29 +210,33 @@ def _load_docker(loader: Loader) -> list[str]:
     return lines
 
 
-def load_oci_manifest(loader: Loader, descriptor: dict, tags: list[str]) -> Image:
-    """Load one OCI/Docker manifest (an index: the loader's platform) with its config and layers."""
+def load_oci_manifest(loader: Loader, descriptor: dict, tags: list[str], depth: int = 0) -> Image:
+    """Load the image a descriptor names (an index is resolved to loader.platform) from
+    loader.source into the store; every document is checked before it is used."""
     desc = Descriptor.from_json(descriptor)
-    manifest_desc = loader.copy_blob(f"blobs/sha256/{desc.digest[7:]}", expected=desc,
-                                     media_type=desc.media_type)
-    manifest = loader.store.read_json_blob(manifest_desc.digest)
-    if desc.media_type in INDEX_TYPES or "manifests" in manifest:
-        return load_oci_manifest(loader, select_platform(manifest, loader.platform), tags)
-    try:
-        config_desc = Descriptor.from_json(manifest["config"])
-        layer_descs = [Descriptor.from_json(layer) for layer in manifest.get("layers") or []]
-    except (KeyError, TypeError) as error:
-        raise PalletError(f"cannot load: manifest {desc.digest} has no config") from error
-    loader.copy_blob(f"blobs/sha256/{config_desc.digest[7:]}", expected=config_desc,
+    where = f"{desc.digest}" + (f" {loader.what}" if loader.what else "")
+    loader.copy_blob(_blob_name(desc.digest), expected=desc, media_type=desc.media_type)
+    manifest_bytes = loader.store.read_blob(desc.digest, desc.size)
+    kind, manifest = documents.parse_manifest_or_index(manifest_bytes, what=where,
+                                                       media_type=desc.media_type)
+    if kind == "index":
+        if depth >= 4:   # an index of indexes of ... is a loop in disguise
+            raise PalletError(f"cannot load: image index {where} nests indexes too deeply")
+        return load_oci_manifest(loader, select_platform(manifest, loader.platform), tags,
+                                 depth + 1)
+    config_desc = Descriptor.from_json(manifest["config"])
+    layer_descs = [Descriptor.from_json(layer) for layer in manifest.get("layers") or []]
+    loader.copy_blob(_blob_name(config_desc.digest), expected=config_desc,
                      media_type=config_desc.media_type)
-    config = loader.store.read_json_blob(config_desc.digest, config_desc.size)
-    diff_ids = (config.get("rootfs") or {}).get("diff_ids") or []
+    config = documents.parse_config(loader.store.read_blob(config_desc.digest, config_desc.size),
+                                    what=f"{config_desc.digest}" +
+                                    (f" {loader.what}" if loader.what else ""))
+    diff_ids = documents.diff_ids_of(config, what=config_desc.digest)
     if len(diff_ids) != len(layer_descs):
         raise PalletError(f"cannot load: config has {len(diff_ids)} diff IDs for {len(layer_descs)} layers")
     for layer, diff_id in zip(layer_descs, diff_ids):
-        loader.copy_blob(f"blobs/sha256/{layer.digest[7:]}", expected=layer, media_type=layer.media_type)
+        loader.copy_blob(_blob_name(layer.digest), expected=layer, media_type=layer.media_type)
         loader.unpack(layer, diff_id)
-    manifest_bytes = loader.store.read_blob(manifest_desc.digest)
     return store_manifest(loader.store, manifest_bytes=manifest_bytes, tags=tags,
                           media_type=manifest.get("mediaType") or desc.media_type)
 
@@ -249,9 +256,9 @@ def _oci_tags(entry: dict) -> list[str]:
 
 
 def _load_oci(loader: Loader) -> list[str]:
-    index, _ = loader.source.read_json("index.json")
-    entries = index.get("manifests") if isinstance(index, dict) else None
-    if not isinstance(entries, list) or not entries:
+    index = documents.parse_index(loader.source.read_bytes("index.json"), what="index.json")
+    entries = index.get("manifests")
+    if not entries:
         raise PalletError("cannot load: index.json lists no images")
     lines = []
     for entry in entries:

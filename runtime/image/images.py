@@ -39,7 +39,8 @@ from datetime import datetime, timezone
 
 from pallet.base.errors import PalletError
 from pallet.runtime.store import references as refs
-from pallet.runtime.store.content import REF_NAME, Descriptor, Store, layer_content_size, layer_size
+from pallet.runtime.store.content import (REF_NAME, Descriptor, Store, check_digest,
+                                          layer_content_size, layer_size)
 
 MT_OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 MT_OCI_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -74,7 +75,8 @@ class Image:
 
     @property
     def created(self) -> str:
-        return self.config.get("created", "")
+        created = self.config.get("created")
+        return created if isinstance(created, str) else ""
 
     def layer_objects(self, store: Store | None = None) -> list:
         """The layers as Layer objects, e.g. to build on top of this image with commit_image."""
@@ -108,6 +110,25 @@ def select_platform(index: dict, platform: str = "linux/amd64") -> dict:
             return entry
     raise PalletError(f"no image for platform {platform} in the index",
                       hint="choose another --platform")
+
+
+def diff_ids_of(config, *, what: str) -> list[str]:
+    """rootfs.diff_ids of an image config, each a well-formed digest, else a PalletError (a
+    config from outside, or a damaged store: never an AttributeError on `rootfs: 5`)."""
+    rootfs = config.get("rootfs") if isinstance(config, dict) else None
+    diff_ids = rootfs.get("diff_ids") if isinstance(rootfs, dict) else None
+    if diff_ids is None and isinstance(rootfs, dict) and "diff_ids" not in rootfs:
+        diff_ids = []
+    if not isinstance(diff_ids, list):
+        raise PalletError(f"invalid image config {what}: rootfs.diff_ids is not a list",
+                          hint="the image is corrupt")
+    for index, diff_id in enumerate(diff_ids):
+        try:
+            check_digest(diff_id, what=f"diff ID at rootfs/diff_ids/{index}")
+        except PalletError as error:
+            raise PalletError(f"invalid image config {what}: {error.message}",
+                              hint=error.hint) from error
+    return diff_ids
 
 
 def now_rfc3339() -> str:
@@ -145,7 +166,7 @@ def _load_image(store: Store, entry: dict, entries: list[dict]) -> Image:
     except (KeyError, TypeError) as error:
         raise PalletError(f"manifest {descriptor.digest} is malformed: no config") from error
     config = store.read_json_blob(config_desc.digest, config_desc.size)
-    diff_ids = tuple((config.get("rootfs") or {}).get("diff_ids") or [])
+    diff_ids = tuple(diff_ids_of(config, what=config_desc.digest))
     if len(diff_ids) != len(layers):
         raise PalletError(f"image {config_desc.digest} is malformed: {len(layers)} layers but "
                           f"{len(diff_ids)} diff IDs")
@@ -375,7 +396,7 @@ def store_manifest(store: Store, *, manifest_bytes: bytes, tags,
         manifest = json.loads(manifest_bytes)
         config_desc = Descriptor.from_json(manifest["config"])
         layer_descs = [Descriptor.from_json(layer) for layer in manifest.get("layers") or []]
-    except (ValueError, KeyError, TypeError) as error:
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as error:
         raise PalletError(f"invalid image manifest: {error}") from error
     media_type = media_type or manifest.get("mediaType") or MT_OCI_MANIFEST
     for descriptor in [config_desc, *layer_descs]:
@@ -383,12 +404,14 @@ def store_manifest(store: Store, *, manifest_bytes: bytes, tags,
             raise PalletError(f"manifest points at a missing blob {descriptor.digest}",
                               hint="the image is incomplete; nothing was stored")
     config = store.read_json_blob(config_desc.digest, config_desc.size)
-    diff_ids = (config.get("rootfs") or {}).get("diff_ids") or []
+    diff_ids = diff_ids_of(config, what=config_desc.digest)
     if len(diff_ids) != len(layer_descs):
         raise PalletError(f"image config has {len(diff_ids)} diff IDs for {len(layer_descs)} layers")
     size = image_content_size(store, diff_ids, layer_descs)
     manifest_desc = store.put_bytes(manifest_bytes, media_type=media_type)
-    entry = index_entry(manifest_desc, config_desc.digest, config.get("created", ""), size, None)
+    created = config.get("created")
+    entry = index_entry(manifest_desc, config_desc.digest,
+                        created if isinstance(created, str) else "", size, None)
     _point_tags(store, entry, names)
     return image_by_manifest(store, manifest_desc.digest)
 

@@ -43,7 +43,7 @@ from pathlib import Path
 
 from pallet.base.errors import PalletError
 from pallet.runtime.store.content import (Descriptor, Store, check_digest, layer_content_size,  # noqa: F401
-                                  layer_size, record_layer_size)
+                                  layer_size, record_layer_size, sha256_hex)
 
 # compression (zlib, zstandard), tarpack and unpack (tarfile) are imported inside the functions
 # that pack or unpack: `run` of an image whose layers are already unpacked only needs
@@ -207,7 +207,7 @@ def unpacked_layer_dir(store: Store, descriptor: Descriptor | Layer, diff_id: st
     """layers/<diffid-hex>/, unpacking the blob first if no earlier call did."""
     if isinstance(descriptor, Layer):
         descriptor = descriptor.descriptor()
-    target = store.layers / check_digest(diff_id)[len("sha256:"):]
+    target = store.layers / sha256_hex(diff_id, what="diff ID")
     if target.is_dir():
         return target
     with store.lease():

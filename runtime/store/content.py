@@ -52,7 +52,9 @@ OCI_LAYOUT_VERSION = {"imageLayoutVersion": "1.0.0"}
 INDEX_MEDIA_TYPE = "application/vnd.oci.image.index.v1+json"
 REF_NAME = "org.opencontainers.image.ref.name"
 CHUNK = 1 << 20
-_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
+# The OCI image spec's registered algorithms, lower-case hex only; fullmatch, because `$` would
+# let a trailing newline through.
+_DIGEST = re.compile(r"sha256:[0-9a-f]{64}|sha512:[0-9a-f]{128}")
 SMALL_BLOB = 1 << 20
 
 
@@ -88,20 +90,37 @@ class Descriptor:
 
     @classmethod
     def from_json(cls, data: dict) -> "Descriptor":
-        try:
-            return cls(digest=data["digest"], size=int(data["size"]),
-                       media_type=data.get("mediaType", "application/octet-stream"),
-                       annotations=dict(data.get("annotations") or {}))
-        except (KeyError, TypeError, ValueError) as error:
-            raise PalletError(f"invalid descriptor: {data!r}",
-                              hint="the manifest or index is malformed") from error
+        shown = repr(data) if len(repr(data)) <= 300 else repr(data)[:300] + "..."
+        if not isinstance(data, dict) or not isinstance(data.get("size"), int) or \
+                isinstance(data["size"], bool) or data["size"] < 0 or \
+                not isinstance(data.get("mediaType", ""), str) or \
+                not isinstance(data.get("annotations") or {}, dict):
+            raise PalletError(f"invalid descriptor: {shown}",
+                              hint="the manifest or index is malformed")
+        return cls(digest=check_digest(data.get("digest"), what="descriptor digest"),
+                   size=data["size"], media_type=data.get("mediaType", "application/octet-stream"),
+                   annotations=dict(data.get("annotations") or {}))
 
 
-def check_digest(digest: str) -> str:
-    """Return the digest if it is a well-formed sha256 digest, else raise PalletError."""
-    if not isinstance(digest, str) or not _DIGEST.match(digest):
-        raise PalletError(f"invalid digest {digest!r}: expected sha256: and 64 lower-case hex digits")
+def check_digest(digest, *, what: str = "digest") -> str:
+    """Return digest if it is `sha256:` + 64 or `sha512:` + 128 lower-case hex digits, else raise
+    PalletError. Every digest that arrives from outside (a registry, an archive, a cache export)
+    passes here before any use: as a file name it would otherwise be a path (`sha256:../..`)."""
+    if not isinstance(digest, str) or not _DIGEST.fullmatch(digest):
+        shown = repr(digest) if len(repr(digest)) <= 200 else repr(digest)[:200] + "..."
+        raise PalletError(f"invalid {what} {shown}: invalid checksum digest format",
+                          hint="a digest is sha256: and 64 lower-case hex digits "
+                               "(or sha512: and 128); the source is corrupt or malicious")
     return digest
+
+
+def sha256_hex(digest, *, what: str = "digest") -> str:
+    """The hex part of a valid sha256 digest: the name the store files it under."""
+    check_digest(digest, what=what)
+    if not digest.startswith("sha256:"):
+        raise PalletError(f"unsupported {what} algorithm in {digest[:16]}...: this store keeps "
+                          "sha256 content only", hint="push or save the image with sha256 digests")
+    return digest[len("sha256:"):]
 
 
 def atomic_write(path: Path, data: bytes, *, tmp_dir: Path | None = None) -> None:
@@ -293,7 +312,7 @@ class Store:
     # ---- blobs -------------------------------------------------------------------------------
 
     def blob_path(self, digest: str) -> Path:
-        return self.blobs / check_digest(digest)[len("sha256:"):]
+        return self.blobs / sha256_hex(digest)
 
     def has_blob(self, digest: str) -> bool:
         return self.blob_path(digest).is_file()
@@ -313,7 +332,7 @@ class Store:
                  media_type: str = "application/octet-stream") -> Descriptor:
         """Copy a stream into the store; verify it against the expected digest/size if given."""
         if expected_digest is not None:
-            check_digest(expected_digest)
+            sha256_hex(expected_digest)
         with self.blob_writer(media_type=media_type) as writer:
             while True:
                 chunk = stream.read(CHUNK)
@@ -355,7 +374,7 @@ class Store:
         data = self.read_blob(digest, size)
         try:
             value = json.loads(data)
-        except (ValueError, UnicodeDecodeError) as error:
+        except (ValueError, UnicodeDecodeError, RecursionError) as error:
             raise PalletError(f"blob {digest} is not valid JSON: {error}") from error
         if not isinstance(value, dict):
             raise PalletError(f"blob {digest} is not a JSON object")
@@ -467,7 +486,7 @@ def record_layer_size(store: Store, diff_id: str, tar_size: int, content_size: i
     targets, hard links once: what Docker shows as a layer's SIZE)."""
     directory = store.root / "layerinfo"
     directory.mkdir(exist_ok=True)
-    path = directory / check_digest(diff_id)[len("sha256:"):]
+    path = directory / sha256_hex(diff_id, what="diff ID")
     if not path.exists():
         atomic_write(path, f"{tar_size} {content_size}".encode(), tmp_dir=store.tmp)
 
