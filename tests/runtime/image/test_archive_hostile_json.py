@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import run_pallet
-from tests.runtime.test_archive_bad_input import (assert_failed_cleanly, docker_archive, make_tar,
+from tests.runtime.image.test_archive_bad_input import (assert_failed_cleanly, docker_archive, make_tar,
                                                   member)
 
 
