@@ -85,7 +85,9 @@ def main(argv: list[str] | None = None) -> None:
     except PalletError as error:
         if debug:
             raise
-        click.echo(f"Error: {error.render()}", err=True)
+        # Some of Docker's messages stand alone ("template parsing error: ..."), no "Error:".
+        prefix = "" if getattr(error, "bare", False) else "Error: "
+        click.echo(f"{prefix}{error.render()}", err=True)
         sys.exit(error.exit_code)
     except click.exceptions.Exit as done:
         sys.exit(done.exit_code)

@@ -8,7 +8,7 @@ import time
 
 import click
 
-from pallet.commands.image_format import human_duration, render_template, tabulate
+from pallet.commands.image_format import human_duration
 from pallet.base.errors import PalletError
 
 
@@ -58,34 +58,15 @@ def ps(ctx, show_all, quiet, filters, format_, no_trunc, latest, last) -> None:
     records = [r for r in records if wanted.matches(r)]
     if last >= 0:
         records = records[:last]
-    if quiet:
+    if quiet and (not format_ or format_ == "table"):
         for record in records:
             click.echo(record.id if no_trunc else record.id[:12])
         return
+    from pallet.format.kinds import PS, listing
     names = _image_names(_root(ctx)) if records else {}
-    rows = [_ps_row(r, no_trunc, names) for r in records]
-    if format_ and format_.startswith("table"):
-        template = format_[len("table"):].strip() or "{{.ID}}\t{{.Image}}\t{{.Command}}\t" \
-            "{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}"
-        header = render_template(template, PS_HEADERS)
-        table = [header.split("\t")] + [render_template(template, row).split("\t") for row in rows]
-        click.echo(tabulate(table))
-        return
-    if format_:
-        template = "{{json .}}" if format_ == "json" else format_
-        for row in rows:
-            click.echo(render_template(template, row))
-        return
-    table = [["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"]]
-    table += [[row["ID"], row["Image"], row["Command"], row["RunningFor"], row["Status"], "",
-               row["Names"]] for row in rows]
-    click.echo(tabulate(table))
-
-
-PS_HEADERS = {"ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND", "CreatedAt": "CREATED AT",
-              "RunningFor": "CREATED", "Ports": "PORTS", "State": "STATE", "Status": "STATUS",
-              "Size": "SIZE", "Names": "NAMES", "Labels": "LABELS", "Mounts": "MOUNTS",
-              "Networks": "NETWORKS", "LocalVolumes": "LOCAL VOLUMES"}
+    rows = [{**_ps_row(r, no_trunc, names), "_labels": r.config["Config"].get("Labels") or {}}
+            for r in records]
+    click.echo(listing(format_, rows, PS), nl=False)
 
 
 def _image_names(root) -> dict[str, str]:

@@ -4,8 +4,7 @@
     human_size(n) -> str                       go-units HumanSizeWithPrecision(n, 3): "4.26MB"
     human_duration(seconds) -> str             go-units HumanDuration: "About a minute", "3 weeks"
     since(rfc3339) -> str                      "4 weeks ago"
-    render_template(template, obj) -> str      a subset of Go templates: {{.A.B}}, {{json .}},
-                                               {{json .A}}, "table " prefix handled by callers
+    render_template(template, obj) -> str      Go's text/template (pallet/format/gotemplate)
     go_json(obj) -> str                        JSON the way Go's encoding/json escapes it
     confirm(warning) -> bool                   Docker's prune prompt: warning, then [y/N]
 """
@@ -13,25 +12,15 @@
 from __future__ import annotations
 
 import json
-import re
 from datetime import datetime, timezone
 
 from pallet.base.humanize import human_duration, human_size  # noqa: F401 (the CLI's helpers)
 
 
 def tabulate(rows: list[list[str]]) -> str:
-    if not rows:
-        return ""
-    columns = max(len(row) for row in rows)
-    widths = [0] * columns
-    for row in rows:
-        for index, cell in enumerate(row[:-1]):
-            widths[index] = max(widths[index], len(cell) + 3, 10)
-    lines = []
-    for row in rows:
-        cells = [cell.ljust(widths[index]) for index, cell in enumerate(row[:-1])]
-        lines.append("".join(cells) + (row[-1] if row else ""))
-    return "\n".join(lines)
+    """Rows through Go's tabwriter as docker sets it up (pallet/format/tabwriter.py)."""
+    from pallet.format.tabwriter import tabwrite
+    return tabwrite("\n".join("\t".join(row) for row in rows)) if rows else ""
 
 
 def since(created: datetime | None) -> str:
@@ -46,40 +35,11 @@ def go_json(value) -> str:
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
-def _go_print(value) -> str:
-    if value is None:
-        return "<no value>"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, list):
-        return "[" + " ".join(_go_print(item) for item in value) + "]"
-    if isinstance(value, dict):
-        return "map[" + " ".join(f"{key}:{_go_print(val)}" for key, val in sorted(value.items())) + "]"
-    return str(value)
-
-
-_ACTION = re.compile(r"{{-?\s*(json\s+)?(\.[\w.]*)\s*-?}}")
-
-
-def _lookup(obj, path: str):
-    value = obj
-    for part in [p for p in path.split(".") if p]:
-        if isinstance(value, dict):
-            value = value.get(part)
-        else:
-            value = getattr(value, part, None)
-    return value
-
-
 def render_template(template: str, obj) -> str:
-    """Render {{.Field}}, {{.A.B}}, {{json .}} and {{json .Field}}; \\t and \\n are unescaped."""
-    text = template.replace("\\t", "\t").replace("\\n", "\n")
-
-    def action(match: re.Match) -> str:
-        value = _lookup(obj, match.group(2))
-        return go_json(value) if match.group(1) else _go_print(value)
-
-    return _ACTION.sub(action, text)
+    """Go's text/template over obj (pallet/format/gotemplate); \\t and \\n are unescaped as
+    docker does for --format."""
+    from pallet.format.gotemplate import parse
+    return parse(template.replace("\\t", "\t").replace("\\n", "\n")).execute(obj)
 
 
 def confirm(warning: str) -> bool:

@@ -4,14 +4,12 @@ tag, rmi, history -- Docker's flags, columns, messages and exit codes."""
 from __future__ import annotations
 
 import fnmatch
-import json
 import sys
 from datetime import timezone
 
 import click
 
-from pallet.commands.image_format import (confirm, go_json, human_size, render_template, since,
-                                          tabulate)
+from pallet.commands.image_format import confirm, human_size, since
 from pallet.base.errors import PalletError
 
 
@@ -119,7 +117,7 @@ def images(ctx, repository, all_, quiet, digests, no_trunc, filters, format_):
     dangling, references = _parse_filters(filters)
     rows = _image_rows(list_images(_store(ctx)), dangling_filter=dangling,
                        reference_filters=references, positional=repository)
-    if quiet:
+    if quiet and (not format_ or format_ == "table"):
         seen = []
         for row in rows:
             short = _short(row["ID"], no_trunc)
@@ -128,21 +126,13 @@ def images(ctx, repository, all_, quiet, digests, no_trunc, filters, format_):
         if seen:
             click.echo("\n".join(seen))
         return
-    if format_ and format_ not in ("table",):
-        for row in rows:
-            data = {"Containers": "N/A", "CreatedAt": _created_at(row["Created"]),
-                    "CreatedSince": since(row["Created"]), "Digest": row["Digest"],
-                    "ID": _short(row["ID"], no_trunc), "Repository": row["Repository"],
-                    "SharedSize": "N/A", "Size": human_size(row["Size"]), "Tag": row["Tag"],
-                    "UniqueSize": "N/A", "VirtualSize": human_size(row["Size"])}
-            click.echo(go_json(data) if format_ == "json" else render_template(format_, data))
-        return
-    header = ["REPOSITORY", "TAG"] + (["DIGEST"] if digests else []) + ["IMAGE ID", "CREATED", "SIZE"]
-    table = [header]
-    for row in rows:
-        table.append([row["Repository"], row["Tag"]] + ([row["Digest"]] if digests else []) +
-                     [_short(row["ID"], no_trunc), since(row["Created"]), human_size(row["Size"])])
-    click.echo(tabulate(table))
+    from pallet.format.kinds import IMAGES, IMAGES_DIGESTS, listing
+    data = [{"Containers": "N/A", "CreatedAt": _created_at(row["Created"]),
+             "CreatedSince": since(row["Created"]), "Digest": row["Digest"],
+             "ID": _short(row["ID"], no_trunc), "Repository": row["Repository"],
+             "SharedSize": "N/A", "Size": human_size(row["Size"]), "Tag": row["Tag"],
+             "UniqueSize": "N/A", "VirtualSize": human_size(row["Size"])} for row in rows]
+    click.echo(listing(format_, data, IMAGES_DIGESTS if digests else IMAGES), nl=False)
 
 
 # ---- inspect ----------------------------------------------------------------------------------
@@ -155,6 +145,9 @@ def image_inspect(ctx, names, format_):
     """Display detailed information on one or more images"""
     from pallet.runtime.image.images import resolve_image
     from pallet.runtime.image.views import inspect_document
+    from pallet.format.documents import compile_document_template
+    if format_ and format_ != "json":
+        compile_document_template(format_)  # a bad template fails before any lookup (exit 64)
     store = _store(ctx)
     documents, errors = [], []
     for name in names:
@@ -162,11 +155,13 @@ def image_inspect(ctx, names, format_):
             documents.append(inspect_document(resolve_image(store, name)))
         except PalletError as error:
             errors.append(error)
-    if format_:
-        for document in documents:
-            click.echo(go_json(document) if format_ == "json" else render_template(format_, document))
-    else:
-        click.echo(json.dumps(documents, indent=4))
+    from pallet.format.documents import inspect_output
+    text, failures = inspect_output(format_, documents)
+    click.echo(text, nl=False)
+    for message in failures:
+        click.echo(message, err=True)
+    if failures and not errors:
+        raise SystemExit(1)
     _raise_collected(errors)
 
 
@@ -210,14 +205,8 @@ def history(ctx, image, human, no_trunc, quiet, format_):
     if quiet:
         click.echo("\n".join(item["ID"] for item in out))
         return
-    if format_:
-        for item in out:
-            click.echo(go_json(item) if format_ == "json" else render_template(format_, item))
-        return
-    table = [["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"]]
-    table += [[item["ID"], item["CreatedSince"], item["CreatedBy"], item["Size"], item["Comment"]]
-              for item in out]
-    click.echo(tabulate(table))
+    from pallet.format.kinds import HISTORY, listing
+    click.echo(listing(format_, out, HISTORY), nl=False)
 
 
 # ---- tag / rmi / prune --------------------------------------------------------------------------

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
 
 import click
 
-from pallet.commands.image_format import go_json, render_template
 from pallet.base.errors import PalletError
 
 @click.command("inspect")
@@ -21,7 +19,10 @@ def inspect(ctx: click.Context, format_, type_, size, names) -> None:
     from pallet.runtime.container import state as cs
     from pallet.runtime.container.lifecycle import refresh
     from pallet.runtime.container.views import inspect_document as container_document
+    from pallet.format.documents import compile_document_template, inspect_output
     root = ctx.obj["root"]
+    if format_ and format_ != "json":
+        compile_document_template(format_)  # a bad template fails before any lookup (exit 64)
     store = cs.ContainerStore(root)
     documents, errors = [], []
     for name in names:
@@ -37,14 +38,11 @@ def inspect(ctx: click.Context, format_, type_, size, names) -> None:
             errors.append(f"Error: No such object: {name}")
         else:
             documents.append(document)
-    if format_:
-        for document in documents:
-            click.echo(go_json(document) if format_ == "json" else render_template(format_, document))
-    else:
-        click.echo(json.dumps(documents, indent=4))
-    for message in errors:
+    text, failures = inspect_output(format_, documents)
+    click.echo(text, nl=False)
+    for message in errors + failures:
         click.echo(message, err=True)
-    if errors:
+    if errors or failures:
         raise SystemExit(1)
 
 
