@@ -305,10 +305,15 @@ class StageCompiler:
 
     def _mount(self, mount, inst) -> MountSpec:
         from pallet.builder.plan_mounts import compile_mount
-        return compile_mount(mount, inst, expand=lambda text: self.expand(text, inst)
+        spec = compile_mount(mount, inst, expand=lambda text: self.expand(text, inst)
                              if text is not None else None,
                              stage_names=self.stage_names,
                              stage_count=len(self.buildfile.stages))
+        namespace = self.build_args.get("BUILDKIT_CACHE_MOUNT_NS")
+        if spec.type == "cache" and namespace:   # BuildKit's cache id namespace (and key)
+            import dataclasses
+            spec = dataclasses.replace(spec, id=f"{namespace}/{spec.id}")
+        return spec
 
     def _copy(self, inst, number: int, step_id: str) -> Step:
         from pallet.grammar import ast

@@ -104,6 +104,25 @@ def execute_run(runner, step: Step, state, work: Path, layer_dir: Path) -> None:
             span=step.span, source_line=step.source_line, exit_code=1)
 
 
+def cache_mount_dir(root: Path, mount: MountSpec) -> Path:
+    """The directory of a RUN --mount=type=cache: one per id (the planner prefixes the id with
+    BUILDKIT_CACHE_MOUNT_NS when the build sets it, as BuildKit does) in this store root only.
+    Created with the mode, uid and gid asked (BuildKit's defaults: 0755 root:root) whatever the
+    umask, private (0700) until it is owned and moded, so it is never world-writable unless
+    mode= asks for it; the parents are private to the store's owner."""
+    from pallet.runtime.store.content import private_dir
+
+    parent = private_dir(private_dir(root / "cache") / "mounts")
+    directory = parent / xxhash.xxh3_128_hexdigest(mount.id.encode())
+    try:
+        os.mkdir(directory, 0o700)
+    except FileExistsError:
+        return directory
+    os.chown(directory, mount.uid or 0, mount.gid or 0)
+    os.chmod(directory, mount.mode if mount.mode is not None else 0o755)
+    return directory
+
+
 def _container_mounts(runner, step: Step, mount: MountSpec, scratch: Path, env: list[str],
                       locks: list[int]) -> list:
     from pallet.runtime.isolation.core import Mount
@@ -112,11 +131,7 @@ def _container_mounts(runner, step: Step, mount: MountSpec, scratch: Path, env: 
         options = (f"size={mount.size}",) if mount.size else ()
         return [Mount(type="tmpfs", target=mount.target, options=options)]
     if mount.type == "cache":
-        directory = runner.root / "cache" / "mounts" / xxhash.xxh3_128_hexdigest(mount.id.encode())
-        if not directory.exists():
-            directory.mkdir(parents=True, exist_ok=True)
-            os.chmod(directory, mount.mode if mount.mode is not None else 0o755)
-            os.chown(directory, mount.uid or 0, mount.gid or 0)
+        directory = cache_mount_dir(runner.root, mount)
         if mount.sharing == "locked":
             fd = os.open(directory, os.O_RDONLY)
             fcntl.flock(fd, fcntl.LOCK_EX)

@@ -255,7 +255,12 @@ def _volume_mount(root: Path, name: str | None, target: str, readonly: bool,
     name = name or os.urandom(32).hex()
     data = root / "volumes" / name / "_data"
     if not data.is_dir():
-        data.mkdir(parents=True)
+        from pallet.runtime.store.content import private_dir
+
+        private_dir(data.parent)   # volumes/ and volumes/NAME: 0700, whatever the umask
+        private_dir(root / "volumes")
+        os.mkdir(data, 0o755)
+        os.chmod(data, 0o755)      # Docker's mode for a new volume (the image's, once populated)
         _populate(data, target, lower_dirs)
     return {"Type": "volume", "Name": name, "Source": str(data), "Destination": target,
             "Driver": "local", "Mode": "z" if not readonly else "ro", "RW": not readonly,

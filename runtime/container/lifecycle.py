@@ -66,12 +66,15 @@ def _create(store: cs.ContainerStore, root: Path, options: CreateOptions, image,
     with store.lock():
         name = options.name or cs.generate_name(store)
         store.check_name_free(name)
-        directory.mkdir(parents=True)
+        os.mkdir(directory, 0o700)
         try:
+            os.chmod(directory, 0o700)   # explicit modes, whatever the umask
             config = build_config(options, image, container_id, name.lstrip("/"), directory,
                                   lowers, root)
-            for sub in ("upper", "work"):
-                (directory / sub).mkdir()
+            # the upper dir's mode is the container's "/": 0755 as in an image, never 0777
+            for sub, mode in (("upper", 0o755), ("work", 0o700)):
+                os.mkdir(directory / sub, mode)
+                os.chmod(directory / sub, mode)
             write_etc_files(spec_from_config(config, directory), directory)
             cs.write_json(directory / "state.json", cs.initial_state())
             cs.write_json(directory / "config.json", config)

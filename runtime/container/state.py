@@ -111,7 +111,9 @@ class ContainerStore:
 
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:
-        self.dir.mkdir(parents=True, exist_ok=True)
+        from pallet.runtime.store.content import private_dir
+
+        private_dir(self.dir)
         fd = os.open(self.dir / ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)

@@ -23,10 +23,14 @@ Public API (other parts call these; the signatures are stable):
     store.lease() -> context manager (shared: hold it from writing blobs until they are referenced,
                      so a concurrent garbage collection cannot delete them)
     store.temp_dir(prefix) -> Path   (a private directory under tmp/, same filesystem as the store)
+    private_dir(path) -> Path   (mkdir 0700 whatever the umask; tightened if group/others can enter)
     record_layer_size(store, diff_id, tar_size, content_size); layer_size(store, diff_id) -> tar
     bytes | None; layer_content_size(store, diff_id) -> Docker's SIZE bytes | None (layerinfo/)
 
-Every write is atomic: a temp file in tmp/, fsync, rename, fsync of the directory. A blob is
+The root is 0700 (Docker's is 0710 for the same reason, CVE-2021-41091: layers hold setuid files
+and device nodes that another host user must not reach), as are its top-level directories; both
+are created with explicit modes whatever the umask, and tightened when an older, looser store is
+opened. Every write is atomic: a temp file in tmp/, fsync, rename, fsync of the directory. A blob is
 visible under its digest only once complete and verified, so a crash leaves at most a stray temp
 file, which `pallet system check --repair` removes.
 """
@@ -121,6 +125,27 @@ def sha256_hex(digest, *, what: str = "digest") -> str:
         raise PalletError(f"unsupported {what} algorithm in {digest[:16]}...: this store keeps "
                           "sha256 content only", hint="push or save the image with sha256 digests")
     return digest[len("sha256:"):]
+
+
+PRIVATE_MODE = 0o700
+
+
+def private_dir(path: Path) -> Path:
+    """Make path a directory only its owner can enter: created 0700 whatever the umask (parents
+    as usual), and tightened to 0700 if it exists with group or other bits."""
+    path = Path(path)
+    try:
+        os.mkdir(path, PRIVATE_MODE)
+    except FileNotFoundError:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(path, PRIVATE_MODE)
+    except FileExistsError:
+        pass
+    mode = os.stat(path).st_mode
+    if mode & 0o7777 != PRIVATE_MODE:   # the umask may have taken owner bits too
+        os.chmod(path, PRIVATE_MODE)
+    return path
 
 
 def atomic_write(path: Path, data: bytes, *, tmp_dir: Path | None = None) -> None:
@@ -295,8 +320,9 @@ class Store:
         """Open (creating if needed) the store at root."""
         store = cls(Path(root))
         try:
-            for directory in (store.blobs, store.layers, store.cache, store.tmp, store.locks):
-                directory.mkdir(parents=True, exist_ok=True)
+            for directory in (store.root, store.oci, store.oci / "blobs", store.blobs,
+                              store.layers, store.cache, store.tmp, store.locks):
+                private_dir(directory)
             layout = store.oci / "oci-layout"
             if not layout.exists():
                 atomic_write(layout, json.dumps(OCI_LAYOUT_VERSION).encode(), tmp_dir=store.tmp)
@@ -484,8 +510,7 @@ class Store:
 def record_layer_size(store: Store, diff_id: str, tar_size: int, content_size: int) -> None:
     """Remember a layer's uncompressed tar size and its content size (file bytes + symlink
     targets, hard links once: what Docker shows as a layer's SIZE)."""
-    directory = store.root / "layerinfo"
-    directory.mkdir(exist_ok=True)
+    directory = private_dir(store.root / "layerinfo")
     path = directory / sha256_hex(diff_id, what="diff ID")
     if not path.exists():
         atomic_write(path, f"{tar_size} {content_size}".encode(), tmp_dir=store.tmp)
