@@ -44,8 +44,9 @@ def build(*, root: Path, context: ContextSource, dockerfile: str | None = None,
           source_date_epoch: int | None = None, memory: int | None = None,
           cpus: float | None = None, cache_from: tuple[str, ...] = (),
           cache_to: tuple[str, ...] = (), progress_stream: TextIO | None = None,
-          compression: str = "none") -> BuildResult:
-    from pallet.builder.execute import BuildOptions, StageRunner, final_image_config
+          compression: str = "none", allow: frozenset[str] = frozenset()) -> BuildResult:
+    from pallet.builder.execute import (BuildOptions, StageRunner, check_entitlements,
+                                        final_image_config)
     from pallet.builder.progress import make_progress
     from pallet.runtime.store.content import Store
 
@@ -79,6 +80,9 @@ def build(*, root: Path, context: ContextSource, dockerfile: str | None = None,
             import_cache(store=store, root=root, spec=spec)
         built_plan = _plan(store, root, text=text, path=path, args=args, target=target,
                            platform=platform)
+        # buildx grants network.host itself for `--network host` on the command line.
+        granted = frozenset(allow) | ({"network.host"} if network == "host" else set())
+        check_entitlements(built_plan, granted)
         build_context = _open_context(root, context_dir, dockerfile_file,
                                       persistent=context.directory is not None)
         no_cache_stages = frozenset(s.index for s in built_plan.stages
@@ -87,7 +91,7 @@ def build(*, root: Path, context: ContextSource, dockerfile: str | None = None,
         options = BuildOptions(no_cache=no_cache, no_cache_stages=no_cache_stages,
                                source_date_epoch=source_date_epoch, network=network,
                                secrets=dict(secrets or {}), memory=memory, cpus=cpus,
-                               compression=compression)
+                               compression=compression, entitlements=granted)
         runner = StageRunner(store=store, context=build_context, progress=progress_view,
                              options=options, root=root)
         _run_stages(runner, built_plan)

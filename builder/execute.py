@@ -42,6 +42,27 @@ class BuildOptions:
     # Layers stay uncompressed in the local store, as in Docker's graph driver: packing
     # 300 MB with gzip costs seconds per rebuild; compression belongs to push/save time.
     compression: str = "none"
+    entitlements: frozenset[str] = frozenset()  # granted with --allow: network.host, ...
+
+
+ENTITLEMENTS = ("network.host", "security.insecure")
+
+
+def check_entitlements(plan, granted: frozenset[str]) -> None:
+    """BuildKit's rule, checked before anything runs (cached steps too): a RUN step of the
+    build may leave the sandbox only with the entitlement the caller granted on the command
+    line; a build file alone cannot ask for it."""
+    for stage in plan.stages:
+        for step in stage.steps:
+            if step.run is None:
+                continue
+            for wanted, entitlement in ((step.run.network == "host", "network.host"),
+                                        (step.run.security == "insecure", "security.insecure")):
+                if wanted and entitlement not in granted:
+                    raise PalletError(f"failed to load LLB: {entitlement} is not allowed",
+                                      span=step.span, source_line=step.source_line,
+                                      hint=f"if you trust this build file, grant it with "
+                                           f"`pallet build --allow {entitlement}`")
 
 
 class StepFailed(PalletError):

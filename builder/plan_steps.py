@@ -272,6 +272,10 @@ class StageCompiler:
             if name not in {n for n, _ in self.args}:
                 process_env.append(f"{name}={self.build_args[name]}")  # not in the key
         mounts = tuple(self._mount(m, inst) for m in inst.mounts)
+        for name, value in (("network", inst.network), ("security", inst.security)):
+            if value is not None and "$" in value:  # BuildKit does not expand these flags
+                raise PalletError(f"unsupported {name} mode {value!r}", span=inst.span,
+                                  source_line=source_line_of(inst))
         spec = RunSpec(argv=tuple(argv), env=tuple(process_env),
                        cwd=self.config.get("WorkingDir") or "/",
                        user=self.config.get("User") or "", mounts=mounts,
@@ -283,6 +287,12 @@ class StageCompiler:
                     "script": [script.name, script.data] if script else None,
                     "mounts": [mount_key(m) for m in mounts]}
         title = " ".join(argv[len(argv) - 1:]) if not command.exec_form else " ".join(argv)
+        # BuildKit names the step by its instruction as written, flags included, so a step that
+        # leaves the sandbox (--network=host, --security=insecure) says so in the progress.
+        flags = [f"--mount={m.raw}" for m in inst.mounts]
+        flags += [f"--{name}={value}" for name, value in
+                  (("network", inst.network), ("security", inst.security)) if value]
+        title = " ".join(flags + [title])
         return Step(id=step_id, stage=self.stage.index, kind="run",
                     title=f"{self.title_prefix(number)} RUN {title}", span=inst.span,
                     source_line=source_line_of(inst), config=copy.deepcopy(self.config),

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import xxhash
 
-FORMAT = b"pallet-plan-v1"
+FORMAT = b"pallet-plan-v2"  # v2: RUN titles carry their flags
 
 
 def plan_key(*, text: str, path: str, build_args: dict[str, str], target: str | None,

@@ -69,6 +69,19 @@ def _parse_secrets(values: tuple[str, ...]) -> dict[str, bytes]:
     return secrets
 
 
+def _parse_entitlements(values: tuple[str, ...]) -> frozenset[str]:
+    """--allow, repeated or comma-separated as buildx takes it."""
+    from pallet.builder.execute import ENTITLEMENTS
+    granted = set()
+    for value in values:
+        for name in filter(None, (part.strip() for part in value.split(","))):
+            if name not in ENTITLEMENTS:
+                raise PalletError(f"invalid value {name!r} for --allow: unknown entitlement {name}",
+                                  hint=f"pallet knows {', '.join(ENTITLEMENTS)}")
+            granted.add(name)
+    return frozenset(granted)
+
+
 def _parse_size(text: str | None) -> int | None:
     if text is None:
         return None
@@ -114,6 +127,9 @@ def _parse_size(text: str | None) -> int | None:
 @click.option("--compression", default="none", type=click.Choice(["none", "gzip", "zstd"]),
               help="Layer blob compression in the local store (default none, like Docker's "
                    "local layers; registries get compressed layers at push)")
+@click.option("--allow", "allow", multiple=True, metavar="ENTITLEMENT",
+              help="Allow extra privileged entitlement (e.g., \"network.host\", "
+                   "\"security.insecure\")")
 @click.option("--reproducible", is_flag=True,
               help="Pin timestamps (SOURCE_DATE_EPOCH, default 0) for bit-identical images")
 @click.pass_context
@@ -123,7 +139,7 @@ def build(ctx: click.Context, context_path: str, dockerfile: str | None, tags: t
           secrets: tuple[str, ...], progress: str, quiet: bool, iidfile: Path | None,
           platform: str | None, memory: str | None, cpus: float | None,
           cache_from: tuple[str, ...], cache_to: tuple[str, ...], compression: str,
-          reproducible: bool) -> None:
+          allow: tuple[str, ...], reproducible: bool) -> None:
     """Build an image from a build file."""
     from pallet.builder.build import ContextSource, build as run_build
 
@@ -169,6 +185,7 @@ def build(ctx: click.Context, context_path: str, dockerfile: str | None, tags: t
         labels=_parse_labels(labels), progress="quiet" if progress == "rawjson" else progress,
         quiet=quiet, iidfile=iidfile, secrets=_parse_secrets(secrets), network=network,
         platform=platform, source_date_epoch=epoch, memory=_parse_size(memory), cpus=cpus,
-        cache_from=cache_from, cache_to=cache_to, compression=compression)
+        cache_from=cache_from, cache_to=cache_to, compression=compression,
+        allow=_parse_entitlements(allow))
     if quiet:
         click.echo(result.image_id)

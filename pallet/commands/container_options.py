@@ -205,12 +205,7 @@ def create_options(params: dict):
             normalize_capability(cap)
         except ValueError:
             raise PalletError(f"invalid capability: {cap}", exit_code=125) from None
-    no_new_privs = False
-    for opt in params["security_opt"]:
-        if opt in ("no-new-privileges", "no-new-privileges:true", "no-new-privileges=true"):
-            no_new_privs = True
-        elif opt not in ("no-new-privileges:false", "no-new-privileges=false"):
-            raise PalletError(f"invalid --security-opt: {opt!r}", exit_code=125)
+    no_new_privs, seccomp = _security_opts(params["security_opt"])
     for host in params["add_host"]:
         if ":" not in host:
             raise PalletError(f"invalid argument \"{host}\" for \"--add-host\" flag: bad format "
@@ -236,12 +231,53 @@ def create_options(params: dict):
         volumes=tuple(volumes), readonly_rootfs=params["read_only"], network=params["network"],
         memory=memory, memory_swap=swap, cpus=cpus, pids_limit=params["pids_limit"],
         cap_add=tuple(params["cap_add"]), cap_drop=tuple(params["cap_drop"]),
-        privileged=params["privileged"], no_new_privileges=no_new_privs, init=params["init"],
+        privileged=params["privileged"], no_new_privileges=no_new_privs, seccomp=seccomp,
+        init=params["init"],
         auto_remove=params["auto_remove"], restart=params["restart"], labels=labels,
         extra_hosts=tuple(params["add_host"]), dns=tuple(params["dns"]),
         ulimits=tuple(_parse_ulimit(u) for u in params["ulimit"]),
         stop_signal=params["stop_signal"], stop_timeout=params["stop_timeout"],
         healthcheck=healthcheck)
+
+
+def _security_opts(values: tuple[str, ...]) -> tuple[bool, str]:
+    """--security-opt: no-new-privileges[:true|false] and seccomp=unconfined|builtin|PROFILE.json,
+    with Docker's CLI rules: the profile file is read here and travels as compact JSON, and it
+    is checked now, so a bad one leaves no container behind."""
+    no_new_privs, seccomp = False, "default"
+    for opt in values:
+        key, sep, value = opt.partition("=")
+        if not sep:
+            key, sep, value = opt.partition(":")
+        if key == "no-new-privileges" and value in ("", "true", "false"):
+            no_new_privs = value != "false"
+        elif key == "seccomp" and value:
+            seccomp = _seccomp_profile(value)
+        else:
+            raise PalletError(f"invalid --security-opt: {opt!r}", exit_code=125)
+    return no_new_privs, seccomp
+
+
+def _seccomp_profile(value: str) -> str:
+    if value in ("unconfined", "builtin"):
+        return "default" if value == "builtin" else value
+    import json
+
+    from pallet.runtime.isolation import seccomp
+    try:
+        text = Path(value).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        reason = error.strerror.lower() if isinstance(error, OSError) else "not UTF-8 text"
+        raise PalletError(f"opening seccomp profile ({value}) failed: open {value}: {reason}",
+                          exit_code=125) from error
+    try:
+        compact = json.dumps(json.loads(text), ensure_ascii=False, separators=(",", ":"))
+    except (ValueError, RecursionError) as error:
+        raise PalletError(f"compacting json for seccomp profile ({value}) failed: {error}",
+                          exit_code=125) from error
+    from pallet.runtime.isolation.spec import bounding_set
+    seccomp.resolve(seccomp.parse(compact), frozenset(f"CAP_{c}" for c in bounding_set()))
+    return compact
 
 
 def _health_options(params: dict) -> dict | None:

@@ -206,7 +206,7 @@ def exec_(ctx, detach, interactive, tty, env, user, workdir, privileged, contain
                    cwd=workdir or base.cwd, tty=tty, privileged=privileged or base.privileged)
     stdin = 0 if interactive and not tty else None
     running = exec_in_container(record.state["Pid"], spec, f"pallet-{record.id[:16]}",
-                                stdin=stdin, detach=detach)
+                                stdin=stdin, detach=detach, container_spec=base)
     if detach:
         if running.console is not None:
             os.close(running.console)

@@ -54,6 +54,7 @@ class CreateOptions:
     cap_drop: tuple[str, ...] = ()
     privileged: bool = False
     no_new_privileges: bool = False
+    seccomp: str = "default"  # "default", "unconfined" or a profile's compact JSON (as Docker)
     init: bool = False
     auto_remove: bool = False
     restart: str = "no"
@@ -107,6 +108,25 @@ def _cap_names(caps: tuple[str, ...]) -> list[str] | None:
     from pallet.runtime.isolation.spec import normalize_capability
     names = [normalize_capability(c) for c in caps]
     return [n if n == "ALL" else f"CAP_{n}" for n in names] or None
+
+
+def security_opt(options: CreateOptions) -> list[str] | None:
+    """HostConfig.SecurityOpt as Docker records it: a custom profile by its JSON text."""
+    opts = ["no-new-privileges"] if options.no_new_privileges else []
+    if options.seccomp != "default":
+        opts.append(f"seccomp={options.seccomp}")
+    return opts or None
+
+
+def seccomp_of(host_config: dict) -> str:
+    """The seccomp setting a container record carries: 'default', 'unconfined' or JSON."""
+    for opt in host_config.get("SecurityOpt") or ():
+        key, sep, value = opt.partition("=")
+        if not sep:
+            key, _, value = opt.partition(":")
+        if key == "seccomp":
+            return "default" if value == "builtin" else value
+    return "default"
 
 
 def parse_restart(policy: str) -> dict:
@@ -165,7 +185,7 @@ def build_config(options: CreateOptions, image, container_id: str, name: str,
             "CapDrop": _cap_names(options.cap_drop),
             "Privileged": options.privileged,
             "ReadonlyRootfs": options.readonly_rootfs,
-            "SecurityOpt": ["no-new-privileges"] if options.no_new_privileges else None,
+            "SecurityOpt": security_opt(options),
             "Memory": options.memory or 0,
             "MemorySwap": options.memory_swap or 0,
             "NanoCpus": int((options.cpus or 0) * 1e9),
@@ -178,7 +198,7 @@ def build_config(options: CreateOptions, image, container_id: str, name: str,
             "Ulimits": [{"Name": u.name, "Soft": u.soft, "Hard": u.hard} for u in options.ulimits],
             "LogConfig": {"Type": "json-file", "Config": {}},
             "PortBindings": {}, "DnsOptions": [], "DnsSearch": [], "GroupAdd": None,
-            "IpcMode": "private", "CgroupnsMode": "host", "ShmSize": 67108864,
+            "IpcMode": "private", "CgroupnsMode": "private", "ShmSize": 67108864,
             "Devices": [], "OomKillDisable": False, "Runtime": "pallet",
             "MaskedPaths": None if options.privileged else list(MASKED_PATHS),
             "ReadonlyPaths": None if options.privileged else list(READONLY_PATHS),
@@ -297,7 +317,7 @@ def spec_from_config(config: dict, directory: Path) -> ContainerSpec:
         dns=tuple(host.get("Dns") or ()), readonly_rootfs=host["ReadonlyRootfs"],
         cap_add=tuple(host.get("CapAdd") or ()), cap_drop=tuple(host.get("CapDrop") or ()),
         privileged=host["Privileged"], no_new_privileges=extra.get("NoNewPrivileges", False),
-        tty=config["Config"]["Tty"], init=bool(host.get("Init")),
+        seccomp=seccomp_of(host), tty=config["Config"]["Tty"], init=bool(host.get("Init")),
         ulimits=tuple(Ulimit(*u) for u in extra.get("Ulimits", [])),
         etc_dir=directory, cgroup_name=f"pallet-{config['Id'][:16]}",
     )

@@ -3,8 +3,8 @@
     exec_in_container(pid, spec, cgroup_name, stdin=, stdout=, stderr=) -> RunningExec
 
 spec is a ContainerSpec carrying argv/env/cwd/user and the container's capability settings
-(rootfs fields are unused). The new process joins the cgroup, then the IPC, UTS, network and
-mount namespaces of the container's PID 1 (the PID namespace via the same unshare-less trick
+(rootfs fields are unused). The new process joins the cgroup, then the cgroup, IPC, UTS, network
+and mount namespaces of the container's PID 1 (the PID namespace via the same unshare-less trick
 as isolation: setns for our next child only), chroots into PID 1's root, and runs the same
 user/capability/exec steps as the container's first process.
 """
@@ -17,18 +17,19 @@ import signal
 import socket
 from dataclasses import dataclass
 
-from pallet.runtime.isolation import linux, process
+from pallet.runtime.isolation import linux, process, seccomp
 from pallet.runtime.isolation.cgroups import Cgroup
 from pallet.runtime.isolation.core import StartError
 from pallet.runtime.isolation.rootfs import ChildContext
 from pallet.runtime.isolation.spec import ContainerSpec, ExitStatus
 
-NAMESPACES = (("ipc", linux.CLONE_NEWIPC), ("uts", linux.CLONE_NEWUTS),
-              ("net", linux.CLONE_NEWNET), ("mnt", linux.CLONE_NEWNS))
+NAMESPACES = (("cgroup", linux.CLONE_NEWCGROUP), ("ipc", linux.CLONE_NEWIPC),
+              ("uts", linux.CLONE_NEWUTS), ("net", linux.CLONE_NEWNET), ("mnt", linux.CLONE_NEWNS))
 
 EXEC_STEPS = (process.resolve_user, process.make_workdir, process.allocate_console,
-              process.drop_capabilities,
-              process.set_no_new_privs, process.switch_user, process.enter_workdir)
+              process.drop_capabilities, process.set_no_new_privs,
+              process.load_seccomp_before_user, process.switch_user, process.enter_workdir,
+              process.load_seccomp_last)
 
 
 @dataclass
@@ -46,7 +47,15 @@ class RunningExec:
 
 def exec_in_container(container_pid: int, spec: ContainerSpec, cgroup_name: str, *,
                       stdin: int | None = None, stdout: int | None = None,
-                      stderr: int | None = None, detach: bool = False) -> RunningExec:
+                      stderr: int | None = None, detach: bool = False,
+                      container_spec: ContainerSpec | None = None) -> RunningExec:
+    """container_spec is the container's own spec: its seccomp filter applies to the new
+    process, resolved against the container's capabilities, as Docker's exec keeps the
+    container's filter (`exec --privileged` widens the capabilities, not the filter)."""
+    try:
+        filter_program = seccomp.program_for(container_spec or spec)
+    except seccomp.ProfileError as error:
+        raise StartError(error.message, exit_code=126) from error
     fds = {name: os.open(f"/proc/{container_pid}/ns/{name}", os.O_RDONLY | os.O_CLOEXEC)
            for name, _ in NAMESPACES}
     pid_ns = os.open(f"/proc/{container_pid}/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
@@ -66,7 +75,8 @@ def exec_in_container(container_pid: int, spec: ContainerSpec, cgroup_name: str,
         if pid == 0:
             _child(spec, cgroup, fds, root_fd, write_fd,
                    (stdin if stdin is not None else null, stdout, stderr), detach,
-                   console_child.fileno() if console_child is not None else None)
+                   console_child.fileno() if console_child is not None else None,
+                   filter_program)
     finally:
         if pid != 0:
             linux.setns(own_pid_ns, linux.CLONE_NEWPID)
@@ -93,7 +103,8 @@ def exec_in_container(container_pid: int, spec: ContainerSpec, cgroup_name: str,
     return running
 
 
-def _child(spec, cgroup, fds, root_fd, report_fd, stdio, detach, console_fd) -> None:
+def _child(spec, cgroup, fds, root_fd, report_fd, stdio, detach, console_fd,
+           filter_program) -> None:
     code, message = 126, "exec failed"
     try:
         linux.reset_signal_dispositions()
@@ -109,7 +120,7 @@ def _child(spec, cgroup, fds, root_fd, report_fd, stdio, detach, console_fd) -> 
         os.chroot(".")
         os.umask(0o022)
         ctx = ChildContext(spec=spec, rootfs=None, etc_dir=None, empty_lower=None,  # type: ignore[arg-type]
-                           console_fd=console_fd, bind_console=False)
+                           console_fd=console_fd, bind_console=False, seccomp=filter_program)
         for step in EXEC_STEPS:
             step(ctx)
         if detach and os.fork() != 0:

@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pallet.runtime.isolation import linux
-
-WANTED = ("memory", "cpu", "pids", "freezer", "devices")
+from pallet.runtime.isolation.cgroup_layout import (WANTED, Layout, discover,  # noqa: F401
+                                                   own_cgroup_dirs, read_text)
 
 # runc's default device rules for Docker containers (libcontainer/specconv AllowedDevices):
 # mknod of anything, read/write only of the standard nodes, ptys and tun.
@@ -29,6 +29,7 @@ DEFAULT_DEVICE_RULES = ("c *:* m", "b *:* m", "c 1:3 rwm", "c 1:5 rwm", "c 1:7 r
                         "c 1:8 rwm", "c 1:9 rwm", "c 5:0 rwm", "c 5:1 rwm", "c 5:2 rwm",
                         "c 136:* rwm", "c 10:200 rwm")
 UNIFIED = "unified"
+NAMESPACE_ONLY = "ns:"  # key prefix of directories that only root the cgroup namespace
 CFS_PERIOD_US = 100_000
 
 
@@ -46,113 +47,6 @@ class Limits:
     restrict_devices: bool = False  # v1 devices controller: only DEFAULT_DEVICE_RULES
 
 
-@dataclass(frozen=True)
-class Layout:
-    """Where each controller lives for this process: controller -> our own cgroup directory."""
-
-    v1: dict[str, Path] = field(default_factory=dict)
-    unified: Path | None = None
-    unified_controllers: frozenset[str] = frozenset()
-
-
-def _cgroup_mounts() -> list[tuple[str, Path, str, set[str]]]:
-    """(fstype, mount point, root inside the hierarchy, super options) of cgroup mounts."""
-    mounts = []
-    with open("/proc/self/mountinfo") as handle:
-        for line in handle:
-            left, _, right = line.partition(" - ")
-            fields = left.split()
-            fstype, _source, superopts = right.split()[:3]
-            if fstype in ("cgroup", "cgroup2"):
-                mounts.append((fstype, Path(fields[4]), fields[3], set(superopts.split(","))))
-    return mounts
-
-
-def discover() -> Layout:
-    """Find this process's own cgroup directory for each wanted controller."""
-    own_v1: dict[str, str] = {}
-    own_v2: str | None = None
-    with open("/proc/self/cgroup") as handle:
-        for line in handle:
-            hier, controllers, path = line.rstrip("\n").split(":", 2)
-            if hier == "0" and controllers == "":
-                own_v2 = path
-            else:
-                for name in controllers.split(","):
-                    own_v1[name] = path
-    v1: dict[str, Path] = {}
-    unified: Path | None = None
-    for fstype, mount_point, root, opts in _cgroup_mounts():
-        if fstype == "cgroup":
-            for name in WANTED:
-                if name in opts and name in own_v1 and name not in v1:
-                    v1[name] = _join(mount_point, root, own_v1[name])
-        elif own_v2 is not None and unified is None:
-            unified = _join(mount_point, root, own_v2)
-    controllers: frozenset[str] = frozenset()
-    if unified is not None and unified.is_dir():
-        controllers = frozenset(_read(unified / "cgroup.subtree_control").split())
-        if unified == _unified_root(unified):
-            # At the root we may enable controllers for children ourselves (no process rule).
-            available = set(_read(unified / "cgroup.controllers").split())
-            missing = [c for c in WANTED if c in available and c not in controllers and c not in v1]
-            for name in missing:
-                try:
-                    (unified / "cgroup.subtree_control").write_text(f"+{name}")
-                except OSError:
-                    continue
-            controllers = frozenset(_read(unified / "cgroup.subtree_control").split())
-    return Layout(v1=v1, unified=unified, unified_controllers=controllers)
-
-
-def own_cgroup_dirs() -> dict[str, Path]:
-    """Per v1 hierarchy mounted under /sys/fs/cgroup: its name -> our cgroup dir in it.
-
-    Hybrid/v1 only; on a pure v2 machine returns {"": our v2 dir}. The cgroup2 'unified'
-    mount of a hybrid layout is left out, as Docker leaves it out.
-    """
-    own: dict[str, str] = {}
-    v2_path = None
-    with open("/proc/self/cgroup") as handle:
-        for line in handle:
-            hier, controllers, path = line.rstrip("\n").split(":", 2)
-            if hier == "0" and controllers == "":
-                v2_path = path
-            else:
-                own[controllers] = path
-    result: dict[str, Path] = {}
-    base = Path("/sys/fs/cgroup")
-    for fstype, mount_point, root, opts in _cgroup_mounts():
-        if fstype == "cgroup2" and mount_point == base and v2_path is not None:
-            return {"": _join(mount_point, root, v2_path)}
-        if fstype != "cgroup" or mount_point.parent != base:
-            continue
-        key = next((k for k in own if set(k.split(",")) <= opts), None)
-        if key is not None:
-            result[mount_point.name] = _join(mount_point, root, own[key])
-    return result
-
-
-def _unified_root(path: Path) -> Path:
-    for fstype, mount_point, _root, _opts in _cgroup_mounts():
-        if fstype == "cgroup2" and (path == mount_point or mount_point in path.parents):
-            return mount_point
-    return path
-
-
-def _join(mount_point: Path, root: str, own: str) -> Path:
-    # The mount may show a sub-tree (root != "/"); our path is relative to the hierarchy.
-    relative = os.path.relpath(own, root) if own.startswith(root) else own.lstrip("/")
-    return (mount_point / relative).resolve() if relative != "." else mount_point
-
-
-def _read(path: Path) -> str:
-    try:
-        return path.read_text()
-    except OSError:
-        return ""
-
-
 class Cgroup:
     """One container's cgroup: a directory per controller (see module doc)."""
 
@@ -167,8 +61,8 @@ class Cgroup:
         """Create the cgroup directories under our own cgroups and apply the limits."""
         layout = layout or discover()
         dirs: dict[str, Path] = {}
-        # pids and freezer always (process tracking, kill-all, pause); memory and cpu only when
-        # limited, since every v1 directory costs a mkdir and an rmdir on each run.
+        # pids and freezer always (process tracking, kill-all, pause); memory, cpu and devices
+        # as controllers only when limited (their control files are written only then).
         needed = {"pids", "freezer"}
         if limits.memory is not None or limits.memory_swap is not None:
             needed.add("memory")
@@ -179,16 +73,22 @@ class Cgroup:
         for controller, parent in layout.v1.items():
             if controller in needed:
                 dirs[controller] = parent / name
-        # The v2 device controller is eBPF-only: device rules apply on v1 hierarchies alone.
-        v2_needed = [c for c in needed if c not in layout.v1 and c != "devices"]
-        if layout.unified is not None and (v2_needed or not dirs):
+        # The v2 tree gets one whether or not a controller is used there, and so does every
+        # other v1 hierarchy, as Docker makes them: the container's cgroup namespace is rooted
+        # at the cgroups it joins, so in each it sees only its own.
+        if layout.unified is not None:
             dirs[UNIFIED] = layout.unified / name
+        taken = set(dirs.values())
+        for hierarchy, parent in layout.hierarchies.items():
+            if parent / name not in taken:
+                dirs[f"{NAMESPACE_ONLY}{hierarchy}"] = parent / name
         cgroup = cls(name, dirs, v2=UNIFIED in dirs)
         created: list[Path] = []
         try:
             for path in dict.fromkeys(dirs.values()):
                 path.mkdir()
                 created.append(path)
+                _inherit_cpuset(path)
             cgroup.apply(limits, layout)
         except BaseException:
             for path in reversed(created):
@@ -203,6 +103,10 @@ class Cgroup:
         dirs = {c: p / name for c, p in layout.v1.items() if (p / name).is_dir()}
         if layout.unified is not None and (layout.unified / name).is_dir():
             dirs[UNIFIED] = layout.unified / name
+        taken = set(dirs.values())
+        for hierarchy, parent in layout.hierarchies.items():
+            if parent / name not in taken and (parent / name).is_dir():
+                dirs[f"{NAMESPACE_ONLY}{hierarchy}"] = parent / name
         return cls(name, dirs, v2=UNIFIED in dirs)
 
     def apply(self, limits: Limits, layout: Layout) -> None:
@@ -268,16 +172,16 @@ class Cgroup:
     def pids(self) -> list[int]:
         found: set[int] = set()
         for path in dict.fromkeys(self.dirs.values()):
-            found.update(int(p) for p in _read(path / "cgroup.procs").split())
+            found.update(int(p) for p in read_text(path / "cgroup.procs").split())
         return sorted(found)
 
     # -- state -----------------------------------------------------------------------------
     def oom_killed(self) -> bool:
         """Whether the kernel OOM killer killed a process of this cgroup."""
         if "memory" in self.dirs:
-            text = _read(self.dirs["memory"] / "memory.oom_control")
+            text = read_text(self.dirs["memory"] / "memory.oom_control")
         elif UNIFIED in self.dirs:
-            text = _read(self.dirs[UNIFIED] / "memory.events")
+            text = read_text(self.dirs[UNIFIED] / "memory.events")
         else:
             return False
         for line in text.splitlines():
@@ -294,9 +198,9 @@ class Cgroup:
 
     def frozen(self) -> bool:
         if "freezer" in self.dirs:
-            return _read(self.dirs["freezer"] / "freezer.state").strip() == "FROZEN"
+            return read_text(self.dirs["freezer"] / "freezer.state").strip() == "FROZEN"
         if UNIFIED in self.dirs:
-            return _read(self.dirs[UNIFIED] / "cgroup.freeze").strip() == "1"
+            return read_text(self.dirs[UNIFIED] / "cgroup.freeze").strip() == "1"
         return False
 
     def _set_frozen(self, frozen: bool) -> None:
@@ -305,7 +209,7 @@ class Cgroup:
             state.write_text("FROZEN" if frozen else "THAWED")
             wanted = "FROZEN" if frozen else "THAWED"
             for _ in range(200):  # v1 freezing is asynchronous: wait until it settles
-                if _read(state).strip() == wanted:
+                if read_text(state).strip() == wanted:
                     return
                 time.sleep(0.005)
             raise OSError(errno.EBUSY, f"cgroup {self.name} did not reach {wanted}")
@@ -336,6 +240,15 @@ class Cgroup:
             _rmdir(path)
 
 
+def _inherit_cpuset(path: Path) -> None:
+    """A new v1 cpuset starts with no CPUs and no memory nodes, and nothing can join it until
+    it has some: give it its parent's (runc does the same)."""
+    for name in ("cpuset.cpus", "cpuset.mems"):
+        mine = path / name
+        if mine.exists() and not read_text(mine).strip():
+            mine.write_text(read_text(path.parent / name).strip() or "\n")
+
+
 def _rmdir(path: Path) -> None:
     # The kernel may briefly report EBUSY while the last task's exit is being accounted.
     for _ in range(400):
@@ -360,7 +273,8 @@ def sweep_stale(prefix: str, layout: Layout | None = None) -> list[str]:
     """
     layout = layout or discover()
     removed = []
-    parents = list(layout.v1.values()) + ([layout.unified] if layout.unified else [])
+    parents = (list(layout.v1.values()) + list(layout.hierarchies.values())
+               + ([layout.unified] if layout.unified else []))
     for parent in dict.fromkeys(parents):
         try:
             entries = [e for e in os.listdir(parent) if e.startswith(prefix)]
@@ -371,7 +285,7 @@ def sweep_stale(prefix: str, layout: Layout | None = None) -> list[str]:
             if not owner.isdigit() or linux.pid_exists(int(owner)):
                 continue
             path = Path(parent) / entry
-            for pid in _read(path / "cgroup.procs").split():
+            for pid in read_text(path / "cgroup.procs").split():
                 try:
                     os.kill(int(pid), signal.SIGKILL)
                 except ProcessLookupError:

@@ -24,11 +24,11 @@ cgroup and scratch dir.
 
 Set-up order (DESIGN.md), parent side then child side:
   parent: cgroup -> scratch dir (rootfs mount point, /etc files) -> fork into a new PID ns
-  child:  join cgroup -> uts/ipc/mount/net namespaces -> private propagation -> overlay
+  child:  join cgroup -> uts/ipc/mount/net/cgroup namespaces -> private propagation -> overlay
           rootfs -> /proc, /dev, /dev/pts, /dev/shm, /sys -> /etc bind mounts -> declared
           mounts -> hostname, lo -> pivot_root -> masked/readonly paths, read-only root ->
-          rlimits, user lookup, workdir -> capability bounding set, no_new_privs -> user ->
-          exec
+          rlimits, user lookup, workdir -> capability bounding set, no_new_privs -> seccomp
+          (without no_new_privs) -> user -> workdir -> seccomp (with no_new_privs) -> exec
 Each parent step registers its cleanup; child steps are undone by namespace teardown.
 """
 
@@ -49,7 +49,7 @@ from pathlib import Path
 from typing import Callable, Union
 
 from pallet.base.errors import PalletError
-from pallet.runtime.isolation import linux, process, rootfs
+from pallet.runtime.isolation import linux, process, rootfs, seccomp
 from pallet.runtime.isolation.init import run_init  # imported up front: the child cannot import after pivot_root
 from pallet.runtime.isolation.cgroups import Cgroup, Limits, sweep_stale
 from pallet.runtime.isolation.etcfiles import write_etc_files
@@ -86,8 +86,10 @@ CHILD_STEPS: tuple[Callable[[rootfs.ChildContext], None], ...] = (
     rootfs.readonly_rootfs,
     process.drop_capabilities,
     process.set_no_new_privs,
+    process.load_seccomp_before_user,
     process.switch_user,
     process.enter_workdir,
+    process.load_seccomp_last,
 )
 
 
@@ -212,6 +214,12 @@ def _pump(pumps: dict[int, Callable[[bytes], object]]) -> None:
 def start_container(spec: ContainerSpec, *, stdin: int | None = None, stdout: int | None = None,
                     stderr: int | None = None) -> RunningContainer:
     """Start spec's process and return once it has exec'd (or raise StartError)."""
+    try:
+        # Compiled (or read from the cache) before anything is created: a bad profile is a
+        # start error with nothing to undo. The child cannot import after pivot_root.
+        filter_program = seccomp.program_for(spec)
+    except seccomp.ProfileError as error:
+        raise StartError(error.message, exit_code=125) from error
     RUN_DIR.mkdir(parents=True, exist_ok=True)
     sweep_stale(CGROUP_PREFIX)
     _sweep_scratch()
@@ -225,7 +233,7 @@ def start_container(spec: ContainerSpec, *, stdin: int | None = None, stdout: in
         scratch = Path(tempfile.mkdtemp(prefix=f"ctr-{os.getpid()}-", dir=RUN_DIR))
         ctx = rootfs.ChildContext(spec=spec, rootfs=scratch / "rootfs",
                                   etc_dir=spec.etc_dir or scratch / "etc",
-                                  empty_lower=scratch / "empty")
+                                  empty_lower=scratch / "empty", seccomp=filter_program)
         ctx.rootfs.mkdir()
         ctx.empty_lower.mkdir()
         if spec.etc_dir is None:
@@ -363,7 +371,8 @@ def _child_main(ctx: rootfs.ChildContext, cgroup: Cgroup, report_fd: int,
         step_name = "join cgroup"
         cgroup.join_self()
         step_name = "unshare namespaces"
-        flags = linux.CLONE_NEWNS | linux.CLONE_NEWUTS | linux.CLONE_NEWIPC
+        # The cgroup namespace after joining the cgroups: its root is the container's own.
+        flags = linux.CLONE_NEWNS | linux.CLONE_NEWUTS | linux.CLONE_NEWIPC | linux.CLONE_NEWCGROUP
         if ctx.spec.network == "none":
             flags |= linux.CLONE_NEWNET
         linux.unshare(flags)

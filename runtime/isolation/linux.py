@@ -60,6 +60,8 @@ PR_CAP_AMBIENT_CLEAR_ALL = 4
 
 _MACHINE = os.uname().machine  # not platform.machine(): importing platform costs ~10 ms
 _SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41}.get(_MACHINE)
+_SYS_SECCOMP = {"x86_64": 317, "aarch64": 277}.get(_MACHINE)
+SECCOMP_SET_MODE_FILTER = 1
 
 _libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong,
                         ctypes.c_char_p]
@@ -110,6 +112,16 @@ def pivot_root(new_root: str | os.PathLike, put_old: str | os.PathLike) -> None:
         raise OSError(38, f"pivot_root: unsupported architecture {_MACHINE}")
     _check(_libc.syscall(_SYS_PIVOT_ROOT, _b(new_root), _b(put_old)), "pivot_root",
            os.fspath(new_root))
+
+
+def seccomp_set_mode_filter(flags: int, program_address: int) -> None:
+    """seccomp(SECCOMP_SET_MODE_FILTER, flags, prog): glibc has no wrapper. program_address
+    points at a struct sock_fprog whose program libseccomp compiled (see seccomp.py)."""
+    if _SYS_SECCOMP is None:
+        raise OSError(38, f"seccomp: unsupported architecture {_MACHINE}")
+    _check(_libc.syscall(ctypes.c_long(_SYS_SECCOMP), ctypes.c_long(SECCOMP_SET_MODE_FILTER),
+                         ctypes.c_long(flags),
+                         ctypes.c_void_p(program_address)), "seccomp")
 
 
 def sethostname(name: str) -> None:

@@ -173,6 +173,19 @@ def set_no_new_privs(ctx: ChildContext) -> None:
         linux.prctl(linux.PR_SET_NO_NEW_PRIVS, 1)
 
 
+def load_seccomp_before_user(ctx: ChildContext) -> None:
+    """runc's order without no_new_privs: loading a filter then takes CAP_SYS_ADMIN, which a
+    non-root user loses at setuid, so it goes in before the user switch."""
+    if ctx.seccomp is not None and not ctx.spec.no_new_privileges:
+        ctx.seccomp.load()
+
+
+def load_seccomp_last(ctx: ChildContext) -> None:
+    """runc's order with no_new_privs: as late as possible, so only exec runs under it."""
+    if ctx.seccomp is not None and ctx.spec.no_new_privileges:
+        ctx.seccomp.load()
+
+
 def switch_user(ctx: ChildContext) -> None:
     os.setgroups(list(ctx.groups))
     os.setgid(ctx.gid)

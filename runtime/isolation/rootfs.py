@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pallet.runtime.isolation import linux
-from pallet.runtime.isolation.cgroups import own_cgroup_dirs
+from pallet.runtime.isolation.cgroup_layout import hierarchy_mounts
 from pallet.runtime.isolation.spec import MASKED_PATHS, READONLY_PATHS, ContainerSpec
 
 _NOSUID_NODEV_NOEXEC = linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC
@@ -41,6 +41,7 @@ class ChildContext:
     copied_up: list[str] = field(default_factory=list)   # dirs overlay copied into upper_dir
     console_fd: int | None = None  # socket to hand the pty master back to the parent
     bind_console: bool = True      # bind the pty at /dev/console (the first process only)
+    seccomp: object | None = None  # seccomp.Program made by the parent, loaded before exec
     uid: int = 0
     gid: int = 0
     groups: tuple[int, ...] = ()
@@ -171,24 +172,26 @@ def mount_sys(ctx: ChildContext) -> None:
 
 
 def mount_sys_fs_cgroup(ctx: ChildContext) -> None:
-    """/sys/fs/cgroup as Docker shows it without a cgroup namespace: a tmpfs holding, per
-    hierarchy, a read-only bind of the container's own cgroup directory."""
+    """/sys/fs/cgroup as Docker's private cgroup namespace mode makes it: every hierarchy
+    mounted afresh from inside the container's cgroup namespace, whose root in each is the
+    container's own cgroup, so neither the host's tree nor other containers' cgroups are in
+    view (/proc/self/cgroup shows "/" everywhere). Read-only unless privileged."""
     target = ctx.rootfs / "sys" / "fs" / "cgroup"
     if not target.is_dir():
         return
-    dirs = own_cgroup_dirs()
-    if list(dirs) == [""]:  # pure v2: the one hierarchy is /sys/fs/cgroup itself
-        linux.mount(os.fspath(dirs[""]), target, None, linux.MS_BIND | linux.MS_REC)
-        linux.mount(None, target, None, linux.MS_BIND | linux.MS_REMOUNT | linux.MS_RDONLY
-                    | _NOSUID_NODEV_NOEXEC)
+    flags = _NOSUID_NODEV_NOEXEC | (0 if ctx.spec.privileged else linux.MS_RDONLY)
+    pure_v2, hierarchies, links = hierarchy_mounts()
+    if pure_v2:
+        linux.mount("cgroup2", target, "cgroup2", flags)
         return
     linux.mount("tmpfs", target, "tmpfs", _NOSUID_NODEV_NOEXEC, "mode=755")
-    for name, source in dirs.items():
+    for name, data in hierarchies:
         point = target / name
-        os.mkdir(point, 0o555)
-        linux.mount(os.fspath(source), point, None, linux.MS_BIND)
-        linux.mount(None, point, None, linux.MS_BIND | linux.MS_REMOUNT | linux.MS_RDONLY
-                    | _NOSUID_NODEV_NOEXEC)
+        os.mkdir(point, 0o755)
+        source = "systemd" if data == "name=systemd" else "cgroup"  # runc's source names
+        linux.mount(source, point, "cgroup", flags, data)
+    for name, link in links:
+        os.symlink(link, target / name)
 
 
 def bind_etc_files(ctx: ChildContext) -> None:

@@ -119,6 +119,7 @@ class ContainerSpec:
     cap_drop: tuple[str, ...] = ()
     privileged: bool = False
     no_new_privileges: bool = False
+    seccomp: str = "default"  # "default" (Docker's profile), "unconfined" or a profile's JSON text
     tty: bool = False
     console_size: tuple[int, int] | None = None  # (rows, columns) of the -t pty at start
     init: bool = False

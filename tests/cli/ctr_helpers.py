@@ -27,7 +27,8 @@ def container_leftovers(root: Path, container_id: str) -> list[str]:
     with open("/proc/self/mountinfo") as handle:
         found += [line.strip() for line in handle if container_id[:16] in line or str(directory) in line]
     layout = discover()
-    for parent in set(list(layout.v1.values()) + ([layout.unified] if layout.unified else [])):
+    for parent in set(list(layout.v1.values()) + list(layout.hierarchies.values())
+                      + ([layout.unified] if layout.unified else [])):
         if (parent / f"pallet-{container_id[:16]}").exists():
             found.append(str(parent / f"pallet-{container_id[:16]}"))
     for entry in os.listdir("/proc"):

@@ -33,7 +33,8 @@ def leftovers(*paths: Path) -> list[str]:
             if any(str(p) in line for p in paths):
                 found.append(line.strip())
     layout = discover()
-    parents = list(layout.v1.values()) + ([layout.unified] if layout.unified else [])
+    parents = (list(layout.v1.values()) + list(layout.hierarchies.values())
+               + ([layout.unified] if layout.unified else []))
     prefix = f"pallet-run-{os.getpid()}-"
     for parent in set(parents):
         found += [str(parent / e) for e in os.listdir(parent) if e.startswith(prefix)]

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from pallet.runtime.isolation.cgroups import Cgroup, Limits, discover, sweep_stale
+from pallet.runtime.isolation.cgroups import NAMESPACE_ONLY, Cgroup, Limits, discover, sweep_stale
 
 pytestmark = pytest.mark.root
 
@@ -35,9 +35,14 @@ def test_cgroups_are_created_beneath_our_own_cgroup_per_controller():
         assert str(directory).endswith(own[controller].rstrip("/")) or own[controller] == "/"
     cgroup = Cgroup.create(_name("nest"))
     try:
-        for controller, directory in cgroup.dirs.items():
-            parent = layout.v1.get(controller) or layout.unified
+        for key, directory in cgroup.dirs.items():
+            if key.startswith(NAMESPACE_ONLY):  # only the root of its cgroup namespace
+                parent = layout.hierarchies[key[len(NAMESPACE_ONLY):]]
+            else:
+                parent = layout.v1.get(key) or layout.unified
             assert directory.parent == parent and directory.is_dir()
+        # one in every hierarchy, so the container's cgroup namespace is rooted at its own
+        assert {d.parent for d in cgroup.dirs.values()} >= set(layout.hierarchies.values())
     finally:
         cgroup.destroy()
     assert not any(d.exists() for d in cgroup.dirs.values())

@@ -333,7 +333,7 @@ def test_interrupted_caller_leaves_nothing_behind(busybox_lower, layer_dirs):
     from pallet.runtime.isolation.cgroups import discover
 
     layout = discover()
-    for parent in set(layout.v1.values()):
+    for parent in set(layout.v1.values()) | set(layout.hierarchies.values()):
         assert not [e for e in os.listdir(parent) if e.startswith(f"pallet-run-{child_pid}-")]
     assert os.listdir(upper) == []
 
@@ -410,7 +410,7 @@ def test_a_sigkilled_caller_is_swept_by_the_next_run(busybox_lower, layer_dirs, 
     work2.mkdir()
     assert run(busybox_lower, (upper2, work2), "true")[0] == 0  # this run sweeps
     layout = discover()
-    for parent in set(layout.v1.values()):
+    for parent in set(layout.v1.values()) | set(layout.hierarchies.values()):
         assert not [e for e in os.listdir(parent) if e.startswith(f"pallet-run-{caller_pid}-")]
     assert not [e for e in os.listdir(RUN_DIR) if e.startswith(f"ctr-{caller_pid}-")]
     assert not leftovers(upper, work)
