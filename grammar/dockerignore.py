@@ -15,35 +15,24 @@ it walks top-down, carries each directory's per-pattern results down to its chil
 exception pattern could re-include something inside it. `excludes()` replays that walk
 along the path's ancestors, so it gives the walker's answer for any single path.
 
-Patterns become Python regular expressions the way patternmatcher builds Go ones; the few
-places where Go's regexp syntax differs from Python's are translated in `_compile`.
+Patterns become the Go regular expressions patternmatcher builds, matched without
+backtracking by pathpattern (linear in the path for any pattern).
 """
 
 from __future__ import annotations
 
-import re
-import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from pallet.base.errors import PalletError, Span
 
 from . import globmatch
+from .pathpattern import PathRegex, go_regex
 
 __all__ = ["IgnorePattern", "IgnoreRules"]
 
 _MAX_LINE = 64 * 1024  # bufio.Scanner's token limit: Docker fails on a longer line
-_REGEX_ESCAPE = set(".+()|{}$")  # regexp specials with no meaning in filepath.Match
 _PATTERN_CHARS = set("*[]?^\\")  # fsutil: an exception with these may match anywhere
-# Go's POSIX classes inside brackets, as Python class contents (ASCII, as in Go).
-_POSIX_CLASSES = {
-    "alnum": "0-9A-Za-z", "alpha": "A-Za-z", "ascii": "\\x00-\\x7f", "blank": "\\t ",
-    "cntrl": "\\x00-\\x1f\\x7f", "digit": "0-9", "graph": "!-~", "lower": "a-z",
-    "print": " -~", "punct": "!-/:-@\\[-`{-~", "space": "\\t\\n\\v\\f\\r ",
-    "upper": "A-Z", "word": "0-9A-Za-z_", "xdigit": "0-9A-Fa-f",
-}
-# Go regexp escapes (after `\`) that Python spells the same way (with re.ASCII).
-_SAME_ESCAPES = set("afnrtvdDsSwWbBA")
 
 
 @dataclass(frozen=True)
@@ -51,7 +40,7 @@ class IgnorePattern:
     text: str  # cleaned, without the leading `!`
     exclusion: bool  # a `!` exception: re-includes what it matches
     kind: str  # "exact", "prefix", "suffix" or "regex" (patternmatcher's match types)
-    regex: re.Pattern[str] | None
+    regex: PathRegex | None  # for the "regex" type
     line: int  # 1-based line in the ignore file; 0 when not from a file
 
     def matches(self, path: str) -> bool:
@@ -63,7 +52,7 @@ class IgnorePattern:
             suffix = self.text[2:]  # the pattern minus its leading **
             return path.endswith(suffix) or (suffix.startswith("/") and path == suffix[1:])
         assert self.regex is not None
-        return self.regex.match(path) is not None
+        return self.regex.fullmatch(path)
 
 
 @dataclass(frozen=True)
@@ -172,22 +161,28 @@ class IgnoreRules:
 
     # -- the walk ----------------------------------------------------------------------------
     def _walk_to(self, dirpath: str) -> tuple[bool, tuple[bool, ...] | None, bool]:
-        """(matched, per-pattern results, pruned) for a directory, reusing its ancestors'."""
-        state = self._dir_state.get(dirpath)
-        if state is not None:
-            return state
-        parent, _, _ = dirpath.rpartition("/")
-        parent_info = None
-        if parent:
-            _, parent_info, parent_pruned = self._walk_to(parent)
-            if parent_pruned:
-                state = (True, parent_info, True)
-                self._dir_state[dirpath] = state
-                return state
-        matched, info = self._match(dirpath, parent_info)
-        state = (matched, info, matched and not self._exception_may_reach(dirpath))
-        if len(self._dir_state) < 100_000:  # bound the memo on huge trees
-            self._dir_state[dirpath] = state
+        """(matched, per-pattern results, pruned) for a directory, reusing its ancestors'.
+
+        A loop, not recursion: a context may nest directories thousands deep."""
+        pending = []  # this directory and its ancestors without a memo, deepest first
+        state = None
+        path = dirpath
+        while path:
+            state = self._dir_state.get(path)
+            if state is not None:
+                break
+            pending.append(path)
+            path = path.rpartition("/")[0]
+        for path in reversed(pending):
+            parent_info = state[1] if state is not None else None
+            if state is not None and state[2]:
+                state = (True, parent_info, True)  # below a pruned directory
+            else:
+                matched, info = self._match(path, parent_info)
+                state = (matched, info, matched and not self._exception_may_reach(path))
+            if len(self._dir_state) < 100_000:  # bound the memo on huge trees
+                self._dir_state[path] = state
+        assert state is not None
         return state
 
     def _exception_may_reach(self, dirpath: str) -> bool:
@@ -266,102 +261,9 @@ def _new_pattern(text: str, *, line: int) -> IgnorePattern | None:
             raise ValueError('illegal exclusion pattern: "!"')
         text = text[1:]
     globmatch.match(text, ".")  # raises BadPattern for a malformed pattern
-    kind, regex = _compile(text)
+    kind, source = go_regex(text)
+    regex = PathRegex.compile(source) if source is not None else None
     return IgnorePattern(text=text, exclusion=exclusion, kind=kind, regex=regex, line=line)
-
-
-def _compile(pattern: str) -> tuple[str, re.Pattern[str] | None]:
-    """patternmatcher's Pattern.compile: pick the match type, build the regex if needed."""
-    out = ["^"]
-    kind = "exact"
-    in_class = False
-    i, n, step = 0, len(pattern), 0
-    while i < n:
-        ch = pattern[i]
-        i += 1
-        if ch == "*":
-            if i < n and pattern[i] == "*":
-                i += 1
-                if i < n and pattern[i] == "/":  # treat **/ as **
-                    i += 1
-                if i >= n:
-                    if kind == "exact":
-                        kind = "prefix"
-                    else:
-                        out.append(".*")
-                        kind = "regex"
-                else:
-                    out.append("(?:.*/)?")
-                    kind = "regex"
-                if step == 0:
-                    kind = "suffix"
-            else:
-                out.append("[^/]*")
-                kind = "regex"
-        elif ch == "?":
-            out.append("[^/]")
-            kind = "regex"
-        elif ch in _REGEX_ESCAPE:
-            out.append("\\" + ch)
-        elif ch == "\\":
-            if i < n:
-                out.append(_go_escape(pattern[i]))
-                i += 1
-                kind = "regex"
-            else:
-                out.append("\\\\")  # Go's regex would see `\$`; New rejected this anyway
-        elif ch in "[]":
-            kind = "regex"
-            if ch == "[" and in_class:
-                posix = re.match(r"\[:(\^?)([a-z]+):\]", pattern[i - 1:])
-                if posix and posix.group(2) in _POSIX_CLASSES:
-                    if posix.group(1):
-                        raise ValueError("negated POSIX classes ([:^name:]) are not supported")
-                    out.append(_POSIX_CLASSES[posix.group(2)])
-                    i += posix.end() - 1
-                else:
-                    out.append("\\[")
-            elif ch == "[":
-                in_class = True
-                out.append("[")
-                if pattern.startswith("^", i):
-                    out.append("^")
-                    i += 1
-                if pattern.startswith("]", i):  # a leading ] is a literal in both syntaxes
-                    out.append("\\]")
-                    i += 1
-            else:
-                in_class = False
-                out.append("]")
-        elif in_class and ch in "&~":
-            out.append("\\" + ch)  # literal in Go; escaped to keep Python from warning
-        else:
-            out.append(ch)
-        step += 1
-    if kind != "regex":
-        return kind, None
-    out.append(r"\Z")  # Go's `$`; Python's `$` would also match before a final newline
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", FutureWarning)
-            return kind, re.compile("".join(out), re.ASCII)
-    except re.error as err:
-        # Go's regexp rejects these too (e.g. a reversed range [z-a]); Docker reports
-        # the same "syntax error in pattern" when it first matches a path.
-        raise ValueError(f"syntax error in pattern ({err.msg})") from None
-
-
-def _go_escape(ch: str) -> str:
-    """`\\` + ch in a Go regexp, spelled for Python."""
-    if ch.isascii() and not ch.isalnum():
-        return "\\" + ch  # escaped punctuation is a literal in both
-    if ch in _SAME_ESCAPES:
-        return "\\" + ch
-    if ch == "z":
-        return r"\Z"
-    if ch == "0":
-        return r"\x00"
-    raise ValueError(f"syntax error in pattern (unsupported escape \\{ch})")
 
 
 def _without_trailing_glob(text: str) -> str:

@@ -2,8 +2,12 @@
 
 BuildKit turns the pattern into a Go regular expression (`*` -> `.*` or `.*?`, `?` -> `.`, every
 other character literal, no bracket expressions) and then uses Go's regexp search and replace.
-Python's `re` agrees with Go's leftmost-first matching for these simple expressions, but two
-Go details differ from Python's defaults and are reproduced by hand here:
+Go's regexp is RE2's design, and RE2 itself runs it here (the google-re2 binding, imported
+only when a pattern form is used): the same leftmost-first semantics in time linear in the
+value. Python's backtracking `re` took time exponential in the number of stars
+(`${v##*a*a*a*a*a*a*a*a*a*a*a*a*b}` on a long value ran for hours). A name holding bytes that
+are not UTF-8 (surrogate-escaped) is matched as Go matches it: each such byte is one U+FFFD.
+Two Go details of replacing are reproduced by hand here:
 
 * Go's `ReplaceAllString` skips an empty match that touches the end of the previous match
   (Python's `re.sub` replaces it since 3.7), and
@@ -18,12 +22,30 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
+from typing import Any
 
 __all__ = ["pattern_regex", "trim_prefix", "trim_suffix", "replace_first", "replace_all"]
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _go_text(text: str) -> str:
+    """Go sees each byte that is not UTF-8 as one U+FFFD; so does the regex here (same
+    length, so positions carry over to the original text)."""
+    return text if text.isascii() else _SURROGATE.sub("\ufffd", text)
+
+
+def _quote(ch: str) -> str:
+    """One literal character in RE2 syntax."""
+    if ch == "\x00":
+        return "\\x00"
+    if ch.isascii() and not (ch.isalnum() or ch == "_"):
+        return "\\" + ch
+    return ch
+
 
 @lru_cache(maxsize=256)
-def pattern_regex(pattern: str, *, greedy: bool, anchored: bool) -> re.Pattern[str]:
+def pattern_regex(pattern: str, *, greedy: bool, anchored: bool) -> Any:
     """Compile a `${}` shell pattern the way BuildKit's convertShellPatternToRegex does.
 
     Backslash (always backslash, whatever the Dockerfile escape character) escapes `*`, `?`
@@ -51,15 +73,19 @@ def pattern_regex(pattern: str, *, greedy: bool, anchored: bool) -> re.Pattern[s
             if nxt not in ("*", "?", "\\"):
                 # Go formats the end of input (-1) with %c as the replacement character.
                 raise ValueError(f"invalid escape '\\{nxt or chr(0xFFFD)}'")
-            out.append(re.escape(nxt))
+            out.append(_quote(nxt))
         else:
-            out.append(re.escape(ch))
-    return re.compile("".join(out))
+            out.append(_quote(ch))
+    import re2  # only builds that use a pattern form pay for loading RE2
+
+    options = re2.Options()
+    options.never_capture = True
+    return re2.compile(_go_text("".join(out)), options)
 
 
 def trim_prefix(pattern: str, value: str, *, greedy: bool) -> str:
     """`${v#p}` (shortest) / `${v##p}` (longest): drop the matching prefix, if any."""
-    match = _compile(pattern, greedy=greedy, anchored=True).search(value)
+    match = _compile(pattern, greedy=greedy, anchored=True).search(_go_text(value))
     return value[match.end():] if match else value
 
 
@@ -74,7 +100,7 @@ def trim_suffix(pattern: str, value: str, *, greedy: bool) -> str:
     return reversed_value[::-1]
 
 
-def _compile(pattern: str, *, greedy: bool, anchored: bool) -> re.Pattern[str]:
+def _compile(pattern: str, *, greedy: bool, anchored: bool) -> Any:
     """pattern_regex with BuildKit's full message. For `%` forms BuildKit names the
     *reversed* pattern in it, and so do we (the message is part of the contract)."""
     try:
@@ -104,31 +130,27 @@ def _reverse_pattern(pattern: str) -> str:
 
 def replace_first(pattern: str, value: str, replacement: str) -> str:
     """`${v/p/r}`: replace the first (longest-starting-leftmost) match, literally."""
-    match = _compile(pattern, greedy=True, anchored=False).search(value)
+    match = _compile(pattern, greedy=True, anchored=False).search(_go_text(value))
     if match is None:
         return value
     return value[:match.start()] + replacement + value[match.end():]
 
 
 def replace_all(pattern: str, value: str, replacement: str) -> str:
-    """`${v//p/r}`: Go's Regexp.ReplaceAllString, including its empty-match rule."""
+    """`${v//p/r}`: Go's Regexp.ReplaceAllString, including its empty-match rule.
+
+    RE2's finditer visits the matches Go's loop visits (after a match it searches on from
+    its end, after an empty one from one character further), in one linear pass."""
     regex = _compile(pattern, greedy=True, anchored=False)
     out: list[str] = []
     last_end = 0
-    search_pos = 0
-    end = len(value)
-    while search_pos <= end:
-        match = regex.search(value, search_pos)
-        if match is None:
-            break
+    for match in regex.finditer(_go_text(value)):
         start, stop = match.span()
         out.append(value[last_end:start])
         # No replacement for an empty match right after the previous match (Go's rule).
         if stop > last_end or start == 0:
             out.append(_expand_template(replacement, value[start:stop]))
         last_end = stop
-        # Always advance at least one character.
-        search_pos = max(search_pos + 1, stop)
     out.append(value[last_end:])
     return "".join(out)
 
