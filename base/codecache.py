@@ -60,19 +60,13 @@ def read_private(path: str) -> object | None:
 
 def write_private(path: str, value: object) -> None:
     """Atomically replace path with marshal(value), mode 0600; a failure only costs speed."""
-    temporary = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.{os.getpid()}.tmp")
+    from pallet.base.files import atomic_write   # only when a cache is (re)written
+
     try:
-        with open(temporary, "wb") as handle:
-            os.fchmod(handle.fileno(), 0o600)
-            handle.write(marshal.dumps(value))
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)  # concurrent writers each install a whole file
+        # concurrent writers each install a whole file
+        atomic_write(path, marshal.dumps(value), mode=0o600)
     except (OSError, ValueError):
-        try:
-            os.unlink(temporary)
-        except OSError:
-            pass
+        pass
 
 
 class _DataclassMethods:

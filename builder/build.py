@@ -10,7 +10,6 @@ succeeded, so a failed or interrupted build tags nothing.
 from __future__ import annotations
 
 import contextlib
-import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -310,9 +309,9 @@ def _open_context(root: Path, context_dir: Path | None, dockerfile: Path | None,
 
 
 def _write_iidfile(path: Path, image_id: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(image_id)
-    os.replace(tmp, path)
+    from pallet.base.files import atomic_write
+
+    atomic_write(path, image_id, mode=None, durable=False)
 
 
 def _run_stages(runner, built_plan) -> None:

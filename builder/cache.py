@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
 from pallet.base.errors import PalletError
+from pallet.base.files import atomic_write
 
 RECORD_FORMAT = 1
 
@@ -155,13 +155,4 @@ class CacheRecords:
 def write_json_atomic(path: Path, data: Any) -> None:
     """Temp file in the same directory, fsync, rename: readers see the old file or the new."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            json.dump(data, handle, sort_keys=True, separators=(",", ":"))
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, json.dumps(data, sort_keys=True, separators=(",", ":")))

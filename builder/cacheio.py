@@ -26,11 +26,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 import stat
 from pathlib import Path
 
+from pallet.base.files import atomic_file, atomic_write
 from pallet.builder.cache import CacheRecord, CacheRecords, write_json_atomic
 from pallet.base.errors import PalletError
 from pallet.runtime.store.content import sha256_hex
@@ -61,9 +61,7 @@ def _put_blob(directory: Path, data: bytes) -> dict:
     path = _blob_path(directory, digest)
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
+        atomic_write(path, data, mode=None, durable=False)
     return {"digest": digest, "size": len(data)}
 
 
@@ -98,9 +96,9 @@ def _write_layout(store, root: Path, directory: Path, keys: list[str]) -> None:
             target = _blob_path(directory, layer.digest)
             if not target.exists():
                 target.parent.mkdir(parents=True, exist_ok=True)
-                tmp = target.with_name(f".{target.name}.tmp")
-                shutil.copyfile(store.blob_path(layer.digest), tmp)
-                os.replace(tmp, target)
+                with open(store.blob_path(layer.digest), "rb") as source, \
+                        atomic_file(target, mode=None, durable=False) as copy:
+                    shutil.copyfileobj(source, copy, 1 << 20)
             layers[layer.digest] = {"mediaType": layer.media_type, "digest": layer.digest,
                                     "size": layer.size}
     config = _put_blob(directory, json.dumps({"records": exported}, sort_keys=True).encode())

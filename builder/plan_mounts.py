@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import os.path
-import re
 from typing import Any, Callable
 
 from pallet.builder.plan_common import source_line_of, stage_reference
 from pallet.builder.steps import MountSpec
 from pallet.base.errors import PalletError
 
-SIZE_UNITS = {"": 1, "b": 1, "k": 1 << 10, "kb": 1 << 10, "m": 1 << 20, "mb": 1 << 20,
-              "g": 1 << 30, "gb": 1 << 30}
 
 
 def compile_mount(mount, inst, *, expand: Callable[[str | None], str | None],
@@ -68,10 +65,13 @@ def _int(text: str | None, base: int, inst) -> int | None:
 
 
 def _size(text: str | None, inst) -> int | None:
+    """BuildKit reads a mount's size as go-units RAMInBytes."""
+    from pallet.base.units import parse_size
+
     if not text:
         return None
-    match = re.fullmatch(r"(\d+)\s*([a-zA-Z]*)", text)
-    if not match or match.group(2).lower() not in SIZE_UNITS:
+    try:
+        return parse_size(text)
+    except ValueError as error:
         raise PalletError(f"invalid size {text!r} in --mount", span=inst.span,
-                          source_line=source_line_of(inst))
-    return int(match.group(1)) * SIZE_UNITS[match.group(2).lower()]
+                          source_line=source_line_of(inst)) from error

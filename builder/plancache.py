@@ -10,9 +10,7 @@ ROOT/cache/plans/, written atomically; a stale or unreadable entry is a miss.
 
 from __future__ import annotations
 
-import os
 import pickle
-import tempfile
 from pathlib import Path
 
 import xxhash
@@ -49,12 +47,9 @@ def load(root: Path, key: str, resolve_id) -> object | None:
 def store(root: Path, key: str, plan: object, bases: dict[str, str]) -> None:
     directory = root / "cache" / "plans"
     directory.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            pickle.dump({"format": FORMAT, "plan": plan, "bases": bases}, handle,
-                        protocol=pickle.HIGHEST_PROTOCOL)
-        os.replace(tmp, directory / f"{key}.pickle")
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    from pallet.base.files import atomic_file
+
+    # not durable: a plan lost in a crash is only planned again
+    with atomic_file(directory / f"{key}.pickle", durable=False) as handle:
+        pickle.dump({"format": FORMAT, "plan": plan, "bases": bases}, handle,
+                    protocol=pickle.HIGHEST_PROTOCOL)

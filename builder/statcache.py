@@ -26,7 +26,6 @@ from __future__ import annotations
 import json
 import os
 import stat as statmod
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -126,16 +125,9 @@ class StatCache:
             return
         self.cache_file.parent.mkdir(parents=True, exist_ok=True)
         payload = {"format": FORMAT, "context": str(self.context_dir), "entries": self._entries}
-        fd, tmp = tempfile.mkstemp(dir=self.cache_file.parent, prefix=".stat-", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w") as handle:
-                json.dump(payload, handle, separators=(",", ":"))
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, self.cache_file)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        from pallet.base.files import atomic_write
+
+        atomic_write(self.cache_file, json.dumps(payload, separators=(",", ":")))
         self._dirty = False
 
 

@@ -19,7 +19,6 @@ INSTRUCTIONS = ("FROM", "RUN", "CMD", "LABEL", "MAINTAINER", "EXPOSE", "ENV", "A
                 "ENTRYPOINT", "VOLUME", "USER", "WORKDIR", "ARG", "ONBUILD", "STOPSIGNAL",
                 "HEALTHCHECK", "SHELL")
 STAGE_NAME = re.compile(r"[a-z][a-z0-9\-_.]*\Z")
-_DURATION_PART = re.compile(r"([0-9]*(?:\.[0-9]*)?)(ns|us|µs|μs|ms|s|m|h)")
 # containerd's platform specifiers: os[/arch[/variant]] or a bare architecture.
 KNOWN_OS = {"aix", "android", "darwin", "dragonfly", "freebsd", "hurd", "illumos", "ios", "js",
             "linux", "nacl", "netbsd", "openbsd", "plan9", "solaris", "wasip1", "windows", "zos"}
@@ -27,8 +26,6 @@ KNOWN_ARCH = {"386", "amd64", "amd64p32", "arm", "armbe", "arm64", "arm64be", "p
               "loong64", "mips", "mipsle", "mips64", "mips64le", "mips64p32", "mips64p32le", "ppc",
               "riscv", "riscv64", "s390", "s390x", "sparc", "sparc64", "wasm", "x86_64", "x86-64",
               "aarch64", "armhf", "armel", "i386", "i486", "i586", "i686"}
-_UNIT_NS = {"ns": 1, "us": 1_000, "µs": 1_000, "μs": 1_000, "ms": 1_000_000,
-            "s": 1_000_000_000, "m": 60_000_000_000, "h": 3_600_000_000_000}
 
 
 def _fail(node: Node, message: str, hint: str | None = None, span: Span | None = None) -> PalletError:
@@ -68,16 +65,15 @@ def _pairs(node: Node) -> tuple[A.KeyValue, ...]:
 
 
 def parse_duration(text: str, name: str, node: Node, span: Span) -> int:
-    """Go's time.ParseDuration ("1m30s", "500ms", "0") -> nanoseconds."""
-    body = text.lstrip("+-")
-    if body == "0":
-        return 0
-    parts = _DURATION_PART.findall(body) if body else []
-    if not parts or "".join(n + u for n, u in parts) != body or any(n in ("", ".") for n, _ in parts):
-        raise _fail(node, f"invalid duration {text!r} for --{name}", span=span,
-                    hint="use a Go duration such as 30s, 1m30s or 500ms")
-    total = sum(round(float(n) * _UNIT_NS[u]) for n, u in parts)
-    if text.startswith("-"):
+    """A HEALTHCHECK duration flag ("1m30s", "500ms", "0") -> nanoseconds."""
+    from pallet.base.units import parse_go_duration  # only HEALTHCHECK flags: `check` starts faster
+
+    try:
+        total = parse_go_duration(text)
+    except ValueError as error:
+        raise _fail(node, f"invalid duration {text!r} for --{name} ({error})", span=span,
+                    hint="use a Go duration such as 30s, 1m30s or 500ms") from error
+    if total < 0:
         raise _fail(node, f"--{name} cannot be negative", span=span)
     if 0 < total < 1_000_000:
         raise _fail(node, f"Interval {name!r} cannot be less than 1ms", span=span)

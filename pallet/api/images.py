@@ -11,8 +11,8 @@ def _store(request):
 
 
 def _unix(created: str) -> int:
-    from pallet.runtime.image.images import parse_time
-    moment = parse_time(created)
+    from pallet.base.units import parse_rfc3339
+    moment = parse_rfc3339(created)
     return int(moment.timestamp()) if moment else 0
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from pallet.base.errors import PalletError
+from pallet.commands.flags import size_flag
 
 
 def _interrupt(signum, frame) -> None:
@@ -80,19 +81,6 @@ def _parse_entitlements(values: tuple[str, ...]) -> frozenset[str]:
                                   hint=f"pallet knows {', '.join(ENTITLEMENTS)}")
             granted.add(name)
     return frozenset(granted)
-
-
-def _parse_size(text: str | None) -> int | None:
-    if text is None:
-        return None
-    units = {"b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
-    lowered = text.strip().lower().rstrip("b") or "0"
-    try:
-        if lowered[-1] in units:
-            return int(float(lowered[:-1]) * units[lowered[-1]])
-        return int(lowered)
-    except ValueError as error:
-        raise PalletError(f"invalid size: {text!r}", hint="use e.g. 512m or 1g") from error
 
 
 @click.command("build", context_settings={"help_option_names": ["-h", "--help"]})
@@ -184,7 +172,8 @@ def build(ctx: click.Context, context_path: str, dockerfile: str | None, tags: t
         target=target, no_cache=no_cache, no_cache_filter=no_cache_filter,
         labels=_parse_labels(labels), progress="quiet" if progress == "rawjson" else progress,
         quiet=quiet, iidfile=iidfile, secrets=_parse_secrets(secrets), network=network,
-        platform=platform, source_date_epoch=epoch, memory=_parse_size(memory), cpus=cpus,
+        platform=platform, source_date_epoch=epoch,
+        memory=size_flag(memory, "-m, --memory") if memory else None, cpus=cpus,
         cache_from=cache_from, cache_to=cache_to, compression=compression,
         allow=_parse_entitlements(allow))
     if quiet:

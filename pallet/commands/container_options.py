@@ -2,27 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import click
 
 from pallet.base.errors import PalletError
-
-_SIZE = re.compile(r"^(\d+(?:\.\d+)?) ?([kKmMgGtTpP])?[iI]?[bB]?$")
-_UNITS = {None: 1, "k": 1024, "m": 1024 ** 2, "g": 1024 ** 3, "t": 1024 ** 4, "p": 1024 ** 5}
-
-
-def ram_in_bytes(text: str, flag: str) -> int:
-    """go-units RAMInBytes: '64m', '1.5g', '512kb'; Docker's error for anything else."""
-    match = _SIZE.match(text.strip())
-    if not match:
-        raise PalletError(f'invalid argument "{text}" for "{flag}" flag: invalid size: \'{text}\'',
-                          hint="use a number with an optional unit: b, k, m or g (e.g. 256m)",
-                          exit_code=125)
-    unit = match.group(2).lower() if match.group(2) else None
-    return int(float(match.group(1)) * _UNITS[unit])
-
+from pallet.commands.flags import duration_flag, size_flag
 
 def run_options(command):
     """Decorate a click command with every run/create flag."""
@@ -135,7 +120,7 @@ def _parse_mount(text: str):
     readonly = fields.get("readonly", fields.get("ro", "false")) in ("true", "1")
     options = ["noexec", "nosuid", "nodev"] if kind == "tmpfs" else []
     if "tmpfs-size" in fields:
-        options.append(f"size={ram_in_bytes(fields['tmpfs-size'], '--mount')}")
+        options.append(f"size={size_flag(fields['tmpfs-size'], '--mount')}")
     if "tmpfs-mode" in fields:
         options.append(f"mode={fields['tmpfs-mode']}")
     source = fields.get("source") or fields.get("src") or ""
@@ -173,12 +158,12 @@ def create_options(params: dict):
     for path in params["env_file"]:
         env += _env_file(path)
     env += _expand_env(params["env"])
-    memory = ram_in_bytes(params["memory"], "-m, --memory") if params["memory"] else None
+    memory = size_flag(params["memory"], "-m, --memory") if params["memory"] else None
     if memory is not None and memory < 6 * 1024 * 1024:
         raise PalletError("Minimum memory limit allowed is 6MB", exit_code=125)
     swap = None
     if params["memory_swap"]:
-        swap = -1 if params["memory_swap"] == "-1" else ram_in_bytes(params["memory_swap"], "--memory-swap")
+        swap = -1 if params["memory_swap"] == "-1" else size_flag(params["memory_swap"], "--memory-swap")
         if memory is None:
             raise PalletError("You should always set the Memory limit when using Memoryswap limit, "
                               "see usage", exit_code=125)
@@ -281,7 +266,6 @@ def _seccomp_profile(value: str) -> str:
 
 
 def _health_options(params: dict) -> dict | None:
-    from pallet.runtime.container.health import parse_duration
     given = {}
     if params["no_healthcheck"]:
         if params["health_cmd"]:
@@ -292,11 +276,10 @@ def _health_options(params: dict) -> dict | None:
     for flag, key in (("health_interval", "Interval"), ("health_timeout", "Timeout"),
                       ("health_start_period", "StartPeriod")):
         if params[flag] is not None:
-            try:
-                given[key] = parse_duration(params[flag])
-            except ValueError as error:
-                raise PalletError(f'invalid argument "{params[flag]}" for '
-                                  f'"--{flag.replace("_", "-")}" flag: {error}', exit_code=125) from None
+            name = "--" + flag.replace("_", "-")
+            given[key] = duration_flag(params[flag], name)
+            if given[key] < 0:
+                raise PalletError(f"{name} cannot be negative", exit_code=125)
     if params["health_retries"] is not None:
         given["Retries"] = params["health_retries"]
     return given or None

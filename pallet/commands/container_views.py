@@ -89,9 +89,9 @@ def _ps_image(record, no_trunc: bool, names: dict[str, str]) -> str:
 
 
 def _ps_row(record, no_trunc: bool, names: dict[str, str]) -> dict:
-    from pallet.runtime.container.state import parse_time
+    from pallet.base.units import parse_rfc3339
     from pallet.runtime.container.views import status_text
-    created = parse_time(record.config["Created"])
+    created = parse_rfc3339(record.config["Created"])
     labels = record.config["Config"].get("Labels") or {}
     return {
         "Command": _command_text(record.config, no_trunc),
@@ -111,20 +111,13 @@ def _ps_row(record, no_trunc: bool, names: dict[str, str]) -> dict:
     }
 
 
-def _since(value: str) -> float:
-    from pallet.runtime.container.logs import parse_timestamp
-    import re
-    match = re.fullmatch(r"(\d+(?:\.\d+)?)(ns|us|ms|s|m|h)", value)
-    if match:
-        scale = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600}[match.group(2)]
-        return time.time() - float(match.group(1)) * scale
-    if re.fullmatch(r"\d+(\.\d+)?", value):
-        return float(value)
+def _since(value: str) -> int:
+    """--since as nanoseconds since the epoch (Docker's GetTimestamp forms)."""
+    from pallet.base.units import docker_timestamp
     try:
-        return parse_timestamp(value)
-    except ValueError:
-        raise PalletError(f'invalid value for "since": failed to parse value as time or '
-                          f"duration: \"{value}\"") from None
+        return round(docker_timestamp(value, time.time()) * 1e9)
+    except ValueError as error:
+        raise PalletError(f'invalid value for "since": {error}') from error
 
 
 @click.command("logs")
@@ -138,14 +131,15 @@ def logs(ctx, follow, tail, timestamps, since, container_ref) -> None:
     """Fetch the logs of a container"""
     from pallet.runtime.container import state as cs
     from pallet.runtime.container.lifecycle import get
-    from pallet.runtime.container.logs import format_entry, parse_timestamp, read_entries
+    from pallet.base.units import rfc3339_nanos
+    from pallet.runtime.container.logs import format_entry, read_entries
     record = get(_root(ctx), container_ref)
     path = record.directory / f"{record.id}-json.log"
     since_time = _since(since) if since else None
     if tail != "all" and not tail.lstrip("-").isdigit():
         raise PalletError(f'invalid value for "tail": "{tail}"')
     entries = [e for e in read_entries(path)
-               if since_time is None or parse_timestamp(e["time"]) >= since_time]
+               if since_time is None or rfc3339_nanos(e["time"]) >= since_time]
     if tail != "all" and int(tail) >= 0:
         entries = entries[len(entries) - int(tail):] if int(tail) else []
     for entry in entries:

@@ -55,14 +55,14 @@ def _created_at(moment) -> str:
 
 
 def _image_rows(summaries, *, dangling_filter, reference_filters, positional):
-    from pallet.runtime.image.images import parse_time
+    from pallet.base.units import parse_rfc3339
     rows = []
     for summary in summaries:
         if dangling_filter is True and not summary.dangling:
             continue
         if dangling_filter is False and summary.dangling:
             continue
-        created = parse_time(summary.created)
+        created = parse_rfc3339(summary.created)
         for repo, tag, digest in _repo_rows(summary.references):
             shown = f"{repo}:{tag}"
             if positional and not _matches_positional(positional, repo, tag):
@@ -185,7 +185,8 @@ def _raise_collected(errors: list[PalletError]) -> None:
 @click.pass_context
 def history(ctx, image, human, no_trunc, quiet, format_):
     """Show the history of an image"""
-    from pallet.runtime.image.images import parse_time, resolve_image
+    from pallet.base.units import parse_rfc3339
+    from pallet.runtime.image.images import resolve_image
     from pallet.runtime.image.views import history_entries
     store = _store(ctx)
     found = resolve_image(store, image)
@@ -194,7 +195,7 @@ def history(ctx, image, human, no_trunc, quiet, format_):
     out = []
     for position, row in enumerate(rows):
         image_id = _short(found.id, no_trunc) if position == 0 else "<missing>"
-        created = parse_time(row["Created"])
+        created = parse_rfc3339(row["Created"])
         created_text = (since(created) if human else (row["Created"] or "")) if created else "N/A"
         created_by = row["CreatedBy"].replace("\t", " ")
         if not no_trunc and len(created_by) > 45:

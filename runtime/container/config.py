@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pallet.base.errors import PalletError
-from pallet.runtime.container.state import now
+from pallet.base.units import now_rfc3339
 from pallet.runtime.isolation.spec import (DEFAULT_PATH, MASKED_PATHS, READONLY_PATHS, ContainerSpec,
                                  Mount, Ulimit)
 
@@ -162,7 +162,7 @@ def build_config(options: CreateOptions, image, container_id: str, name: str,
         raise PalletError("Conflicting options: --restart and --rm", exit_code=125)
     return {
         "Id": container_id,
-        "Created": now(),
+        "Created": now_rfc3339(),
         "Path": argv[0],
         "Args": argv[1:],
         "Image": image.id,

@@ -9,11 +9,11 @@ state.json as State.Health {Status: starting|healthy|unhealthy, FailingStreak, L
 from __future__ import annotations
 
 import os
-import re
 import signal
 import time
 from dataclasses import replace
 
+from pallet.base.units import now_rfc3339
 from pallet.runtime.container import state as cs
 from pallet.runtime.isolation.spec import ContainerSpec
 
@@ -22,19 +22,6 @@ DEFAULT_TIMEOUT = 30.0
 DEFAULT_RETRIES = 3
 KEEP_LOG = 5
 MAX_OUTPUT = 4096
-
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
-_SCALE = {"ns": 1, "us": 1_000, "µs": 1_000, "ms": 1_000_000, "s": 1_000_000_000,
-          "m": 60_000_000_000, "h": 3_600_000_000_000}
-
-
-def parse_duration(text: str) -> int:
-    """Go's time.ParseDuration ('1m30s', '500ms') -> nanoseconds; ValueError when malformed."""
-    parts = _DURATION.findall(text)
-    if not text or "".join(n + u for n, u in parts) != text:
-        raise ValueError(f"time: invalid duration \"{text}\"")
-    return int(sum(float(n) * _SCALE[u] for n, u in parts))
-
 
 def probe_argv(test: list[str]) -> tuple[str, ...] | None:
     if not test or test[0] == "NONE":
@@ -76,7 +63,7 @@ class Prober:
         from pallet.runtime.container.execute import exec_in_container
         from pallet.runtime.isolation.core import StartError
 
-        start = cs.now()
+        start = now_rfc3339()
         read_fd, write_fd = os.pipe2(os.O_CLOEXEC)
         spec = replace(self.spec, argv=self.argv, tty=False)
         output = b""
@@ -116,7 +103,7 @@ class Prober:
 
     def _record(self, start: str, code: int, output: str) -> None:
         health = self.health
-        health["Log"] = (health["Log"] + [{"Start": start, "End": cs.now(), "ExitCode": code,
+        health["Log"] = (health["Log"] + [{"Start": start, "End": now_rfc3339(), "ExitCode": code,
                                             "Output": output}])[-KEEP_LOG:]
         if code == 0:
             health["Status"] = "healthy"

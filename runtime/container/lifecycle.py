@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 from pallet.base.errors import PalletError
+from pallet.base.units import now_rfc3339
 from pallet.runtime.container import state as cs
 from pallet.runtime.isolation.cgroups import Cgroup
 from pallet.runtime.container.config import CreateOptions, build_config, spec_from_config
@@ -101,7 +102,7 @@ def refresh(store: cs.ContainerStore, record: cs.ContainerRecord) -> cs.Containe
     cgroup = Cgroup.attach(f"pallet-{record.id[:16]}")
     cgroup.destroy()
     state = store.update_state(record.id, Status="exited", Running=False, Paused=False, Pid=0,
-                               PidStart=None, ExitCode=137, FinishedAt=cs.now(), MonitorPid=0,
+                               PidStart=None, ExitCode=137, FinishedAt=now_rfc3339(), MonitorPid=0,
                                MonitorStart=None, Error="the container's monitor died")
     return cs.ContainerRecord(record.id, record.directory, record.config, state)
 

@@ -9,26 +9,13 @@ from __future__ import annotations
 
 import json
 import os
-import time
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator
 
+from pallet.base.units import now_rfc3339
+
 DEFAULT_MAX_SIZE = 20 * 1024 * 1024
 DEFAULT_MAX_FILES = 3
-
-
-def timestamp() -> str:
-    now = time.time_ns()
-    seconds, nanos = divmod(now, 1_000_000_000)
-    base = datetime.fromtimestamp(seconds, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
-    return f"{base}.{nanos:09d}Z"
-
-
-def parse_timestamp(text: str) -> float:
-    head, _, frac = text.rstrip("Z").partition(".")
-    base = datetime.fromisoformat(head).replace(tzinfo=timezone.utc).timestamp()
-    return base + (int(frac[:9].ljust(9, "0")) / 1e9 if frac else 0.0)
 
 
 class LogWriter:
@@ -54,7 +41,7 @@ class LogWriter:
 
     def _record(self, stream: str, raw: bytes) -> None:
         entry = {"log": raw.decode("utf-8", errors="replace"), "stream": stream,
-                 "time": timestamp()}
+                 "time": now_rfc3339()}
         self.handle.write(json.dumps(entry, ensure_ascii=False).encode() + b"\n")
         self.handle.flush()
         if self.handle.tell() >= self.max_size:

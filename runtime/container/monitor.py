@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Callable
 
 from pallet.base.errors import PalletError
+from pallet.base.units import ZERO_TIME, now_rfc3339
 from pallet.runtime.container import state as cs
 from pallet.runtime.container.config import spec_from_config
 from pallet.runtime.container.lifecycle import get, refresh, remove_container
@@ -118,7 +119,7 @@ def _run_once(store: cs.ContainerStore, record: cs.ContainerRecord, attach: Atta
             running = start_container(spec, stdin=child_stdio[0], stdout=child_stdio[1],
                                       stderr=child_stdio[2])
         except StartError as error:
-            ever_started = not record.state.get("StartedAt", cs.ZERO_TIME).startswith("0001")
+            ever_started = not record.state.get("StartedAt", ZERO_TIME).startswith("0001")
             store.update_state(record.id, Status="exited" if ever_started else "created",
                                ExitCode=error.exit_code, Error=error.message, Running=False)
             raise
@@ -135,7 +136,7 @@ def _run_once(store: cs.ContainerStore, record: cs.ContainerRecord, attach: Atta
         store.update_state(record.id, Status="running", Running=True, Paused=False,
                            Restarting=False, OOMKilled=False, Dead=False, Pid=running.pid,
                            PidStart=cs.process_start_time(running.pid), ExitCode=0, Error="",
-                           StartedAt=cs.now(), FinishedAt=cs.ZERO_TIME,
+                           StartedAt=now_rfc3339(), FinishedAt=ZERO_TIME,
                            MonitorPid=os.getpid(),
                            MonitorStart=cs.process_start_time(os.getpid()))
         if on_started:
@@ -152,7 +153,7 @@ def _run_once(store: cs.ContainerStore, record: cs.ContainerRecord, attach: Atta
             running.cleanup()
         store.update_state(record.id, Status="exited", Running=False, Paused=False, Pid=0,
                            PidStart=None, ExitCode=status.code, OOMKilled=status.oom_killed,
-                           FinishedAt=cs.now(), MonitorPid=0, MonitorStart=None)
+                           FinishedAt=now_rfc3339(), MonitorPid=0, MonitorStart=None)
         return status
     finally:
         for fd in child_ends + list(pipes) + held:

@@ -14,15 +14,14 @@ import fcntl
 import json
 import os
 import re
-import tempfile
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator
 
 from pallet.base.errors import PalletError
+from pallet.base.files import atomic_write
+from pallet.base.units import ZERO_TIME
 
-ZERO_TIME = "0001-01-01T00:00:00Z"
 NAME_RE = re.compile(r"^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
 
 
@@ -34,31 +33,9 @@ class NameConflict(PalletError):
     """The name belongs to another container."""
 
 
-def now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def parse_time(text: str) -> datetime | None:
-    if not text or text.startswith("0001-"):
-        return None
-    text = text.rstrip("Z")
-    if "." in text:
-        head, frac = text.split(".", 1)
-        text = f"{head}.{frac[:6]}"
-    return datetime.fromisoformat(text).replace(tzinfo=timezone.utc)
-
-
 def write_json(path: Path, document: dict) -> None:
-    """Atomic replace (no fsync: state is re-derived from live processes after a crash)."""
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            json.dump(document, handle)
-        os.replace(temp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temp)
-        raise
+    """Atomic replace (not durable: state is re-derived from live processes after a crash)."""
+    atomic_write(path, json.dumps(document), durable=False)
 
 
 def read_json(path: Path) -> dict:

@@ -39,19 +39,19 @@ def inspect_document(record) -> dict:
 
 
 def status_text(state: dict, now: float | None = None) -> str:
-    from pallet.runtime.container.state import parse_time
+    from pallet.base.units import parse_rfc3339
     now = time.time() if now is None else now
     status = state.get("Status", "created")
     if status == "created":
         return "Created"
     if status in ("running", "paused"):
-        started = parse_time(state.get("StartedAt", ""))
+        started = parse_rfc3339(state.get("StartedAt", ""))
         up = human_duration(now - started.timestamp()) if started else ""
         health = (state.get("Health") or {}).get("Status")
         suffix = {"starting": " (health: starting)", "healthy": " (healthy)",
                   "unhealthy": " (unhealthy)"}.get(health or "", "")
         return f"Up {up}" + (" (Paused)" if state.get("Paused") else suffix)
-    finished = parse_time(state.get("FinishedAt", ""))
+    finished = parse_rfc3339(state.get("FinishedAt", ""))
     ago = human_duration(now - finished.timestamp()) + " ago" if finished else ""
     if status == "restarting":
         return f"Restarting ({state.get('ExitCode', 0)}) {ago}"

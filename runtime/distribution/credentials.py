@@ -17,6 +17,7 @@ import os
 from pathlib import Path
 
 from pallet.base.errors import PalletError
+from pallet.base.files import atomic_write
 
 DOCKER_HUB_KEY = "https://index.docker.io/v1/"
 
@@ -58,11 +59,7 @@ def lookup(domain: str) -> tuple[str, str] | None:
 def _write(document: dict) -> Path:
     path = config_path()
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as handle:
-        json.dump(document, handle, indent="\t")
-        handle.write("\n")
-    os.replace(temporary, path)
+    atomic_write(path, json.dumps(document, indent="\t") + "\n", mode=0o600)
     return path
 
 

@@ -8,11 +8,9 @@ Re-exported by pallet.runtime.image.archive.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import io
 import json
-import os
 import tarfile
 from pathlib import Path
 
@@ -20,7 +18,8 @@ from pallet.base.errors import PalletError
 from pallet.runtime.store import references as refs
 from pallet.runtime.image.images import MT_OCI_CONFIG, MT_OCI_MANIFEST, Image, resolve_image
 from pallet.runtime.image.layers import MT_OCI_TAR, layer_size, open_layer_stream
-from pallet.runtime.store.content import INDEX_MEDIA_TYPE, REF_NAME, Descriptor, Store, fsync_dir
+from pallet.base.files import atomic_file
+from pallet.runtime.store.content import INDEX_MEDIA_TYPE, REF_NAME, Descriptor, Store
 
 CONTAINERD_NAME = "io.containerd.image.name"
 
@@ -146,19 +145,11 @@ def save_images(store: Store, names: list[str], dest, *, archive_format: str = "
             _write_archive(store, tar, selected, archive_format, progress or _quiet)
         return
     dest = Path(dest)
-    partial = dest.with_name(f".{dest.name}.partial-{os.getpid()}")
     try:
-        with open(partial, "wb") as handle:
+        with atomic_file(dest, mode=None) as handle:
             with tarfile.open(fileobj=handle, mode="w", format=tarfile.PAX_FORMAT) as tar:
                 _write_archive(store, tar, selected, archive_format, progress or _quiet)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(partial, dest)
-        fsync_dir(dest.parent)
     except OSError as error:
         raise PalletError(f"cannot write {dest}: {error.strerror or error}") from error
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(partial)
 
 

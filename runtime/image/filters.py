@@ -98,33 +98,28 @@ def _label_matches(labels: dict, wanted: str) -> bool:
 
 
 def _created(summary) -> float:
-    from pallet.runtime.image.images import parse_time
-    moment = parse_time(summary.created)
+    from pallet.base.units import parse_rfc3339
+    moment = parse_rfc3339(summary.created)
     return moment.timestamp() if moment else 0.0
 
 
 def _image_time(store, reference: str) -> float:
-    from pallet.runtime.image.images import ImageNotFound, parse_time, resolve_image
+    from pallet.base.units import parse_rfc3339
+    from pallet.runtime.image.images import ImageNotFound, resolve_image
     try:
         image = resolve_image(store, reference)
     except ImageNotFound as error:
         raise InvalidFilter(error.message) from error
-    moment = parse_time(image.created)
+    moment = parse_rfc3339(image.created)
     return moment.timestamp() if moment else 0.0
 
 
 def _timestamp(value: str) -> float:
-    """until=: a Unix time, an RFC 3339 time, or a Go duration before now."""
-    import re
+    """until=: Docker's GetTimestamp forms (a Go duration before now, a time, Unix seconds)."""
     import time
-    from pallet.runtime.image.images import parse_time
-    if re.fullmatch(r"\d+(\.\d+)?", value):
-        return float(value)
-    match = re.fullmatch(r"(\d+(?:\.\d+)?)(ns|us|ms|s|m|h)", value)
-    if match:
-        scale = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600}[match.group(2)]
-        return time.time() - float(match.group(1)) * scale
-    moment = parse_time(value)
-    if moment is None:
-        raise InvalidFilter(f"invalid filter 'until={value}'")
-    return moment.timestamp()
+
+    from pallet.base.units import docker_timestamp
+    try:
+        return docker_timestamp(value, time.time())
+    except ValueError as error:
+        raise InvalidFilter(f"invalid filter 'until={value}'") from error

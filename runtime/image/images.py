@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from pallet.base.errors import PalletError
+from pallet.base.units import now_rfc3339, parse_rfc3339
 from pallet.runtime.store import references as refs
 from pallet.runtime.store.content import (REF_NAME, Descriptor, Store, check_digest,
                                           layer_content_size, layer_size)
@@ -129,27 +130,6 @@ def diff_ids_of(config, *, what: str) -> list[str]:
             raise PalletError(f"invalid image config {what}: {error.message}",
                               hint=error.hint) from error
     return diff_ids
-
-
-def now_rfc3339() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def parse_time(text: str) -> datetime | None:
-    """Parse an RFC 3339 time as Docker writes it (nanoseconds allowed)."""
-    if not text:
-        return None
-    value = text.strip().replace("Z", "+00:00")
-    if "." in value:
-        head, rest = value.split(".", 1)
-        digits = "".join(ch for ch in rest if ch.isdigit())
-        zone = rest[len(digits):]
-        value = f"{head}.{digits[:6].ljust(6, '0')}{zone}"
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
 
 
 # ---- reading --------------------------------------------------------------------------------
@@ -330,7 +310,7 @@ def list_images(store: Store) -> list[ImageSummary]:
                               created=info["created"], size=info["size"])
                  for image_id, info in by_id.items()]
     epoch = datetime.fromtimestamp(0, timezone.utc)
-    summaries.sort(key=lambda s: (parse_time(s.created) or epoch, s.id), reverse=True)
+    summaries.sort(key=lambda s: (parse_rfc3339(s.created) or epoch, s.id), reverse=True)
     return summaries
 
 

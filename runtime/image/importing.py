@@ -18,7 +18,8 @@ import shlex
 
 from pallet.base.errors import PalletError
 from pallet.runtime.image.compression import DecompressingReader
-from pallet.runtime.image.images import Image, commit_image, now_rfc3339
+from pallet.base.units import now_rfc3339
+from pallet.runtime.image.images import Image, commit_image
 from pallet.runtime.image.layers import member_limit, pack_layer
 from pallet.runtime.store.content import Store
 from pallet.runtime.image.unpack import extract_layer

@@ -5,10 +5,10 @@ Written by the parent into a state/scratch dir (never into a layer), in Docker's
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
+from pallet.base.files import atomic_write
 from pallet.runtime.isolation.spec import ContainerSpec
 
 DEFAULT_HOSTS = (
@@ -55,10 +55,7 @@ def write_etc_files(spec: ContainerSpec, directory: Path) -> None:
     """Write hosts, resolv.conf and hostname into directory (atomically, mode 0644)."""
     for name, text in (("hosts", hosts_text(spec)), ("resolv.conf", resolv_text(spec)),
                        ("hostname", f"{spec.hostname}\n")):
-        temp = directory / f".{name}.tmp"
-        temp.write_text(text)
-        os.chmod(temp, 0o644)
-        os.replace(temp, directory / name)
+        atomic_write(directory / name, text, mode=0o644, durable=False)
 
 
 def _read(path: str) -> str:

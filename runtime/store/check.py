@@ -92,7 +92,8 @@ def check_store(store: Store, *, repair: bool = False) -> CheckReport:
     except (OSError, ValueError, AttributeError):
         report.problems.append("oci/oci-layout is missing or invalid")
         if repair:
-            from pallet.runtime.store.content import OCI_LAYOUT_VERSION, atomic_write
+            from pallet.base.files import atomic_write
+            from pallet.runtime.store.content import OCI_LAYOUT_VERSION
             atomic_write(layout, json.dumps(OCI_LAYOUT_VERSION).encode(), tmp_dir=store.tmp)
             report.repaired.append("rewrote oci/oci-layout")
     with store.gc_lock() if repair else contextlib.nullcontext(), store.lock():

@@ -51,6 +51,7 @@ from pathlib import Path
 from typing import BinaryIO, Callable, Iterator
 
 from pallet.base.errors import PalletError
+from pallet.base.files import atomic_write, fsync_dir
 
 OCI_LAYOUT_VERSION = {"imageLayoutVersion": "1.0.0"}
 INDEX_MEDIA_TYPE = "application/vnd.oci.image.index.v1+json"
@@ -146,31 +147,6 @@ def private_dir(path: Path) -> Path:
     if mode & 0o7777 != PRIVATE_MODE:   # the umask may have taken owner bits too
         os.chmod(path, PRIVATE_MODE)
     return path
-
-
-def atomic_write(path: Path, data: bytes, *, tmp_dir: Path | None = None) -> None:
-    """Write bytes to path atomically: temp file in the same filesystem, fsync, rename, fsync dir."""
-    directory = tmp_dir or path.parent
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-" + path.name + "-")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    fsync_dir(path.parent)
-
-
-def fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class VerifyingReader:
