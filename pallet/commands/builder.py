@@ -6,7 +6,7 @@ import click
 
 from pallet.base.errors import PalletError
 from pallet.commands.flags import size_flag
-from pallet.commands.image_format import human_size
+from pallet.base.humanize import human_size
 
 
 @click.group("builder", context_settings={"help_option_names": ["-h", "--help"]})
