@@ -34,7 +34,7 @@ class ContextSource:
 
 
 def build(*, root: Path, context: ContextSource, dockerfile: str | None = None,
-          dockerfile_text: str | None = None, tags: tuple[str, ...] = (),
+          dockerfile_text: str | bytes | None = None, tags: tuple[str, ...] = (),
           build_args: dict[str, str] | None = None, target: str | None = None,
           no_cache: bool = False, no_cache_filter: tuple[str, ...] = (),
           labels: dict[str, str] | None = None, progress: str = "auto", quiet: bool = False,
@@ -233,7 +233,7 @@ def _resolve_base(store, ref: str, span):
     return BaseImage(id=image.id, config=image.config)
 
 
-def _materialise_context(context: ContextSource, scratch: Path) -> tuple[Path | None, str | None]:
+def _materialise_context(context: ContextSource, scratch: Path) -> tuple[Path | None, bytes | None]:
     """A directory context is used in place; a stream is a tar (unpacked safely) or a bare
     build file (no context at all), as ``docker build - < X`` decides by content."""
     if context.directory is not None:
@@ -243,7 +243,7 @@ def _materialise_context(context: ContextSource, scratch: Path) -> tuple[Path | 
     data = context.stream.read()
     from pallet.builder.archives import compression_of
     if compression_of(data[:8]) is None and not _looks_like_tar(data):
-        return None, data.decode("utf-8", "replace")
+        return None, data  # decoded (strictly) with the build file's name
     import tempfile
     directory = scratch / "context"
     directory.mkdir()
@@ -267,10 +267,14 @@ def _looks_like_tar(data: bytes) -> bool:
 
 
 def _read_dockerfile(context_dir: Path | None, dockerfile: str | None,
-                     text: str | None) -> tuple[str, str, Path | None]:
+                     text: str | bytes | None) -> tuple[str, str, Path | None]:
     """(text, the name used in messages, the file itself or None when it came from stdin)."""
     if text is not None:
-        return text, dockerfile if dockerfile not in (None, "-") else "Dockerfile", None
+        shown = dockerfile if dockerfile not in (None, "-") else "Dockerfile"
+        if isinstance(text, bytes):
+            from pallet.grammar.lines import decode
+            text = decode(text, shown)
+        return text, shown, None
     from pallet.builder.context import default_dockerfile
     if dockerfile is not None:
         candidate = Path(dockerfile)
@@ -281,12 +285,17 @@ def _read_dockerfile(context_dir: Path | None, dockerfile: str | None,
         if candidate is None:
             raise PalletError("failed to read dockerfile: open Dockerfile: no such file or directory",
                               hint="add a Dockerfile to the context or name one with -f")
+    from pallet.grammar.lines import MAX_FILE_BYTES, decode
+    shown = str(dockerfile or candidate.name)
     try:
-        return (candidate.read_text(encoding="utf-8"), str(dockerfile or candidate.name),
-                candidate.absolute())
+        with open(candidate, "rb") as handle:
+            data = handle.read(MAX_FILE_BYTES + 1)  # one byte more tells it is too large
     except FileNotFoundError as error:
         raise PalletError(f"failed to read dockerfile: open {dockerfile}: no such file or directory",
                           hint="check the -f path") from error
+    except OSError as error:
+        raise PalletError(f"failed to read dockerfile {shown}: {error.strerror}") from error
+    return decode(data, shown), shown, candidate.absolute()
 
 
 def _open_context(root: Path, context_dir: Path | None, dockerfile: Path | None, *,

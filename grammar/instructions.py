@@ -281,6 +281,27 @@ def _located(error: PalletError, tree: SyntaxTree) -> PalletError:
     return error
 
 
+# Instructions whose arguments go to a shell or a program as written (the builder expands
+# only their flags).
+_NOT_EXPANDED = frozenset({"run", "cmd", "entrypoint", "healthcheck", "shell", "onbuild"})
+
+
+def _check_nesting(node: Node, escape: str) -> None:
+    """Refuse `${...}` nested deeper than the expander allows, at parse time, so `pallet
+    check` reports it and a build fails before doing any work."""
+    from pallet.grammar.substitution import MAX_NESTING, nesting_depth
+
+    texts = [flag.text for flag in node.flags]
+    if node.name not in _NOT_EXPANDED:
+        texts += node.args
+    for text in texts:
+        if "${" in text and nesting_depth(text, escape) > MAX_NESTING:
+            raise PalletError(f"{node.keyword.upper()}: ${{...}} nested more than "
+                              f"{MAX_NESTING} levels deep", span=node.span,
+                              hint="pallet expands at most this many nested ${...}; set "
+                                   "intermediate values with ARG or ENV instead")
+
+
 def build_file(tree: SyntaxTree, collect: list[PalletError] | None = None) -> A.BuildFile:
     """Group typed instructions into stages; meta ARGs are the ARGs before the first FROM."""
     meta_args: list[A.Arg] = []
@@ -295,6 +316,7 @@ def build_file(tree: SyntaxTree, collect: list[PalletError] | None = None) -> A.
 
     for node in tree.nodes:
         try:
+            _check_nesting(node, tree.escape)
             typed = instruction(node)
         except PalletError as error:
             report(error)

@@ -25,6 +25,10 @@ from pallet.base.errors import PalletError, Span
 # Go's bufio.Scanner refuses a token longer than this (the line plus its newline), so BuildKit
 # fails on longer lines; we do the same, which also keeps a 10 MB line fast to reject.
 MAX_LINE_BYTES = 64 * 1024
+# BuildKit moves the build file in one gRPC message, at most 16 MiB (its DefaultMaxRecvMsgSize);
+# a larger file fails there ("received message larger than max"), so it fails here too, before
+# a 1 GB file is read or parsed.
+MAX_FILE_BYTES = 16 * 1024 * 1024
 VALID_DIRECTIVES = ("syntax", "escape", "check")
 # Go's unicode.IsSpace, which BuildKit uses for left-trimming lines.
 GO_SPACE = "\t\n\v\f\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007" \
@@ -109,10 +113,25 @@ HeredocFinder = Callable[[LogicalLine], "list[tuple[str, bool]]"]
 
 
 def decode(data: bytes | str, path: str) -> str:
-    """Bytes -> text, refusing what is not a text build file (with the place it goes wrong)."""
+    """Bytes -> text, refusing what is not a text build file (with the place it goes wrong).
+
+    Like BuildKit: UTF-8 only, a UTF-8 byte-order mark dropped, at most MAX_FILE_BYTES."""
+    size = len(data) if isinstance(data, bytes) else (
+        len(data) if len(data) * 4 <= MAX_FILE_BYTES else len(data.encode("utf-8", "replace")))
+    if size > MAX_FILE_BYTES:
+        raise PalletError(
+            f"build file {path} is larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB",
+            span=Span(path, 1, 1, 1, 1),
+            hint="BuildKit refuses build files this large too (its 16 MiB message limit); "
+                 "split the build or move data into the context")
     if isinstance(data, str):
         text = data
     else:
+        if data.startswith((b"\xff\xfe", b"\xfe\xff")) or _looks_utf16(data):
+            raise PalletError(
+                f"build file {path} is UTF-16 encoded; build files are read as UTF-8",
+                span=Span(path, 1, 1, 1, 1),
+                hint="save it as UTF-8 (for example: iconv -f UTF-16 -t UTF-8)")
         nul = data.find(b"\x00")
         if nul >= 0:
             line = data.count(b"\n", 0, nul) + 1
@@ -144,6 +163,13 @@ def decode(data: bytes | str, path: str) -> str:
     if text.startswith("\ufeff"):
         text = text[1:]
     return text
+
+
+def _looks_utf16(data: bytes) -> bool:
+    """UTF-16 without a byte-order mark: ASCII text with a NUL after (or before) each byte."""
+    head = data[:64]
+    return len(head) >= 4 and (head[1::2].count(0) == len(head[1::2])
+                               or head[0::2].count(0) == len(head[0::2]))
 
 
 def _printable(text: str) -> str:

@@ -24,7 +24,12 @@ from pallet.base.errors import PalletError
 from . import shellpattern
 from .goquote import go_quote
 
-__all__ = ["Expansion", "WordsExpansion", "SubstitutionError", "expand_word", "expand_words"]
+__all__ = ["Expansion", "WordsExpansion", "SubstitutionError", "expand_word", "expand_words",
+           "MAX_NESTING", "nesting_depth"]
+
+# `${...}` inside `${...}`: BuildKit recurses on Go's growable stack; Python's is bounded, so a
+# build file may nest this deep (real files nest two or three) and deeper is a clear error.
+MAX_NESTING = 100
 
 _EOF = ""  # what _Lexer.peek()/next() return at the end of the input
 _SPECIAL_PARAMS = frozenset("@*#?-$!0")
@@ -55,7 +60,8 @@ class SubstitutionError(PalletError):
     (e.g. "x: is not allowed to be unset"); `message` wraps it as `docker build` prints it."""
 
     def __init__(self, reason: str, *, word: str, hint: str | None = None) -> None:
-        super().__init__(f"failed to process {go_quote(word)}: {reason}", hint=hint)
+        shown = go_quote(word) if len(word) <= 200 else go_quote(word[:200]) + "..."
+        super().__init__(f"failed to process {shown}: {reason}", hint=hint)
         self.reason = reason
         self.word = word
 
@@ -150,6 +156,7 @@ class _Lexer:
         self.raw_escapes = False
         self.matched: set[str] = set()
         self.unmatched: set[str] = set()
+        self.depth = 0
 
     def used(self) -> frozenset[str]:
         return frozenset(self.matched | self.unmatched)
@@ -268,6 +275,17 @@ class _Lexer:
             return value
 
         self.next()  # the {
+        if self.depth >= MAX_NESTING:
+            raise _LexError(f"${{...}} nested more than {MAX_NESTING} levels deep",
+                            hint="pallet expands at most this many nested ${...}; "
+                                 "set intermediate values with ARG or ENV instead")
+        self.depth += 1
+        try:
+            return self._process_braces()
+        finally:
+            self.depth -= 1
+
+    def _process_braces(self) -> str:
         ch = self.peek()
         if ch == _EOF:
             raise _LexError("syntax error: missing '}'")
@@ -366,6 +384,38 @@ class _Lexer:
             return self.env[name], True
         self.unmatched.add(name)
         return "", False
+
+
+def nesting_depth(text: str, escape: str = "\\") -> int:
+    """How deep `${...}` nest in a text, read as the expander reads it (quotes inside a
+    `${...}` start afresh; single-quoted text and escaped characters are literal), without
+    expanding anything: the grammar uses it to refuse a build file before any build."""
+    deepest = depth = 0
+    outer_quotes: list[str] = []  # the quote state outside each open ${
+    quote = ""
+    i, n = 0, len(text)
+    while i < n:
+        ch = text[i]
+        i += 1
+        if quote == "'":
+            if ch == "'":
+                quote = ""
+        elif ch == escape:
+            i += 1
+        elif ch == '"':
+            quote = "" if quote == '"' else '"'
+        elif ch == "'" and not quote:
+            quote = "'"
+        elif ch == "$" and text.startswith("{", i):
+            i += 1
+            outer_quotes.append(quote)
+            quote = ""
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch == "}" and depth and not quote:
+            quote = outer_quotes.pop()
+            depth -= 1
+    return deepest
 
 
 def _pattern_call(function, *args, **kwargs) -> str:

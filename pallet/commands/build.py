@@ -146,7 +146,8 @@ def build(ctx: click.Context, context_path: str, dockerfile: str | None, tags: t
     else:
         context = ContextSource(directory=Path(context_path))
         if dockerfile == "-":
-            dockerfile_text = sys.stdin.buffer.read().decode("utf-8", "replace")
+            from pallet.grammar.lines import MAX_FILE_BYTES
+            dockerfile_text = sys.stdin.buffer.read(MAX_FILE_BYTES + 1)
     if platform is not None:
         from pallet.builder.plan import host_arch
         if platform.split("/")[:2] != ["linux", host_arch()]:

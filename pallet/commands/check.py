@@ -37,11 +37,14 @@ def check(file: str | None, context: str) -> None:
     from pallet.grammar.lint import check as run_check
 
     shown, path = _locate(context, file)
+    from pallet.grammar.lines import MAX_FILE_BYTES
+
     if path is None:
-        data = sys.stdin.buffer.read()
+        data = sys.stdin.buffer.read(MAX_FILE_BYTES + 1)
     else:
         try:
-            data = path.read_bytes()
+            with open(path, "rb") as handle:
+                data = handle.read(MAX_FILE_BYTES + 1)  # one byte more tells it is too large
         except OSError as error:
             raise PalletError(f"cannot read build file {shown}: {error.strerror}",
                               hint="check the path given with -f") from error
