@@ -190,7 +190,7 @@ def create_options(params: dict):
             normalize_capability(cap)
         except ValueError:
             raise PalletError(f"invalid capability: {cap}", exit_code=125) from None
-    no_new_privs, seccomp = _security_opts(params["security_opt"])
+    no_new_privs, seccomp, security_opt = _security_opts(params["security_opt"])
     for host in params["add_host"]:
         if ":" not in host:
             raise PalletError(f"invalid argument \"{host}\" for \"--add-host\" flag: bad format "
@@ -217,7 +217,7 @@ def create_options(params: dict):
         memory=memory, memory_swap=swap, cpus=cpus, pids_limit=params["pids_limit"],
         cap_add=tuple(params["cap_add"]), cap_drop=tuple(params["cap_drop"]),
         privileged=params["privileged"], no_new_privileges=no_new_privs, seccomp=seccomp,
-        init=params["init"],
+        security_opt=security_opt, init=params["init"],
         auto_remove=params["auto_remove"], restart=params["restart"], labels=labels,
         extra_hosts=tuple(params["add_host"]), dns=tuple(params["dns"]),
         ulimits=tuple(_parse_ulimit(u) for u in params["ulimit"]),
@@ -225,22 +225,29 @@ def create_options(params: dict):
         healthcheck=healthcheck)
 
 
-def _security_opts(values: tuple[str, ...]) -> tuple[bool, str]:
+def _security_opts(values: tuple[str, ...]) -> tuple[bool, str, tuple[str, ...]]:
     """--security-opt: no-new-privileges[:true|false] and seccomp=unconfined|builtin|PROFILE.json,
-    with Docker's CLI rules: the profile file is read here and travels as compact JSON, and it
-    is checked now, so a bad one leaves no container behind."""
-    no_new_privs, seccomp = False, "default"
+    with Docker's rules and words (the CLI's for the form, the daemon's for unknown keys). The
+    profile file is read here and recorded as seccomp=<compact JSON>, as Docker's CLI sends it,
+    and checked now, so a bad one leaves no container behind. Returns (no_new_privs, seccomp,
+    the options as HostConfig.SecurityOpt records them)."""
+    no_new_privs, seccomp, recorded = False, "default", []
     for opt in values:
         key, sep, value = opt.partition("=")
         if not sep:
             key, sep, value = opt.partition(":")
+        if (not sep or not value) and key != "no-new-privileges":
+            raise PalletError(f'Invalid --security-opt: "{opt}"', exit_code=125)
         if key == "no-new-privileges" and value in ("", "true", "false"):
             no_new_privs = value != "false"
-        elif key == "seccomp" and value:
+        elif key == "seccomp":
             seccomp = _seccomp_profile(value)
+            if seccomp not in ("default", "unconfined"):
+                opt = f"seccomp={seccomp}"
         else:
-            raise PalletError(f"invalid --security-opt: {opt!r}", exit_code=125)
-    return no_new_privs, seccomp
+            raise PalletError(f'invalid --security-opt 2: "{opt}"', exit_code=125)
+        recorded.append(opt)
+    return no_new_privs, seccomp, tuple(recorded)
 
 
 def _seccomp_profile(value: str) -> str:

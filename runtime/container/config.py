@@ -55,6 +55,7 @@ class CreateOptions:
     privileged: bool = False
     no_new_privileges: bool = False
     seccomp: str = "default"  # "default", "unconfined" or a profile's compact JSON (as Docker)
+    security_opt: tuple[str, ...] = ()  # as given (profile files as seccomp=<JSON>), for inspect
     init: bool = False
     auto_remove: bool = False
     restart: str = "no"
@@ -111,7 +112,10 @@ def _cap_names(caps: tuple[str, ...]) -> list[str] | None:
 
 
 def security_opt(options: CreateOptions) -> list[str] | None:
-    """HostConfig.SecurityOpt as Docker records it: a custom profile by its JSON text."""
+    """HostConfig.SecurityOpt as Docker records it: the options as given, a custom profile by
+    its JSON text."""
+    if options.security_opt:
+        return list(options.security_opt)
     opts = ["no-new-privileges"] if options.no_new_privileges else []
     if options.seccomp != "default":
         opts.append(f"seccomp={options.seccomp}")

@@ -72,14 +72,16 @@ def test_a_custom_profile_file(both, probe, tmp_path):
     ours, theirs = side_by_side(both, probe, *opt, IMAGE, "/probe", "keyctl")
     assert out(ours) == theirs.stdout.decode() == "keyctl=ok\n"
     root, engine = both
-    created = pallet(root, "create", *opt, IMAGE, "true")
-    assert created.returncode == 0, created.stderr
-    theirs_id = engine.docker("create", *opt, IMAGE, "true").stdout.decode().strip()
     fields = "{{json .HostConfig.SecurityOpt}}"
-    assert (out(pallet(root, "inspect", "-f", fields, out(created).strip()))
-            == engine.docker("inspect", "-f", fields, theirs_id).stdout.decode())
-    engine.docker("rm", theirs_id)
-    assert pallet(root, "rm", out(created).strip()).returncode == 0
+    for opts in (opt, ("--security-opt", "seccomp:unconfined", "--security-opt",
+                       "no-new-privileges")):
+        created = pallet(root, "create", *opts, IMAGE, "true")
+        assert created.returncode == 0, created.stderr
+        theirs_id = engine.docker("create", *opts, IMAGE, "true").stdout.decode().strip()
+        assert (out(pallet(root, "inspect", "-f", fields, out(created).strip()))
+                == engine.docker("inspect", "-f", fields, theirs_id).stdout.decode())
+        engine.docker("rm", theirs_id)
+        assert pallet(root, "rm", out(created).strip()).returncode == 0
 
 
 def test_profile_file_errors_match(both, probe, tmp_path):
