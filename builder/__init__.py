@@ -20,5 +20,6 @@ Public API (the CLI and the API server call these; nothing else is needed):
 On disk (under the store root): cache/records/ (step key -> layer + config + history),
 cache/stat/ (stat cache per context), cache/plans/ (compiled plans), cache/copyreuse/,
 cache/mounts/ (RUN --mount=type=cache). Build layers are ordinary store blobs and layers/<diffid>
-directories; blobs named by cache/records/*.json ("layer": {"digest", "diff_id"}) are build cache.
+directories, kept by the store's garbage-collection roots (roots/buildcache/<key>.json, one per
+record with a layer, written through pallet.runtime.store.roots): the engine reads no record.
 """

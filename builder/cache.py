@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
@@ -87,11 +86,17 @@ class CacheRecord:
         return cls(key=key, layer=LayerRef.from_json(layer) if layer else None, **fields)
 
 
-class CacheRecords:
-    """The record directory of one store root."""
+ROOT_HOLDER = "buildcache"
 
-    def __init__(self, root: Path) -> None:
-        self.directory = root / "cache" / "records"
+
+class CacheRecords:
+    """The record directory of one store, and the garbage-collection roots that keep the layers
+    the records name (runtime/store/roots.py, holder "buildcache", one root per key): the engine
+    keeps what the roots name and never reads a record."""
+
+    def __init__(self, store) -> None:
+        self.store = store
+        self.directory = store.cache / "records"
 
     def _path(self, key: str) -> Path:
         if len(key) != 32 or any(ch not in "0123456789abcdef" for ch in key):
@@ -117,12 +122,51 @@ class CacheRecords:
         return record
 
     def put(self, record: CacheRecord) -> None:
-        """Write a record atomically; the caller has already committed its layer."""
-        path = self._path(record.key)
-        write_json_atomic(path, record.to_json())
+        """Write a record atomically; the caller has already committed its layer and holds the
+        store's lease. The root goes first: a crash between the two leaves a root without a
+        record (reconcile drops it), never a record whose layer garbage collection may take."""
+        if record.layer is not None:
+            self._set_root(record)
+        write_json_atomic(self._path(record.key), record.to_json())
 
     def remove(self, key: str) -> None:
+        from pallet.runtime.store.roots import drop_root
+
         self._path(key).unlink(missing_ok=True)
+        drop_root(self.store, ROOT_HOLDER, key)
+
+    def _set_root(self, record: CacheRecord) -> None:
+        from pallet.runtime.store.roots import set_root
+
+        set_root(self.store, ROOT_HOLDER, record.key, blobs=[record.layer.digest],
+                 diff_ids=[record.layer.diff_id])
+
+    def reconcile(self) -> None:
+        """Make the roots match the records: a root for each record with a layer (stores made
+        before roots existed), none for a record that is gone. Dropping needs the gc lock held
+        (a build writes a root just before its record)."""
+        from pallet.runtime.store.roots import drop_root, root_names
+
+        keys = set()
+        for _, record in self:
+            keys.add(record.key)
+            if record.layer is not None:
+                self._set_root(record)
+        for name in root_names(self.store, ROOT_HOLDER):
+            if name not in keys:
+                drop_root(self.store, ROOT_HOLDER, name)
+
+    def adopt_older_records(self) -> None:
+        """Once per store: records written before roots existed get theirs (only adds, so it
+        is safe beside other builds; one stat when already done)."""
+        from pallet.runtime.store.roots import holder_known, register_holder
+
+        if holder_known(self.store, ROOT_HOLDER):
+            return
+        for _, record in self:
+            if record.layer is not None:
+                self._set_root(record)
+        register_holder(self.store, ROOT_HOLDER)   # last: a crash before it adopts again
 
     def __iter__(self) -> Iterator[tuple[Path, CacheRecord]]:
         if not self.directory.is_dir():
@@ -135,21 +179,6 @@ class CacheRecords:
                     yield path, CacheRecord.from_json(json.loads(path.read_text()))
                 except (OSError, ValueError, KeyError, TypeError):
                     continue
-
-    def prune(self, *, older_than_s: float | None = None) -> list[CacheRecord]:
-        """Remove records unused for ``older_than_s`` seconds (all when None); returns them."""
-        now = time.time()
-        removed = []
-        for path, record in list(self):
-            if older_than_s is not None:
-                try:
-                    if now - path.stat().st_mtime < older_than_s:
-                        continue
-                except FileNotFoundError:
-                    continue
-            path.unlink(missing_ok=True)
-            removed.append(record)
-        return removed
 
 
 def write_json_atomic(path: Path, data: Any) -> None:

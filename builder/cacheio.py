@@ -84,7 +84,7 @@ def export_cache(*, store, root: Path, spec: str, keys: list[str]) -> None:
 
 def _write_layout(store, root: Path, directory: Path, keys: list[str]) -> None:
     directory.mkdir(parents=True, exist_ok=True)
-    records = CacheRecords(root)
+    records = CacheRecords(store)
     exported = []
     layers: dict[str, dict] = {}
     for key in keys:
@@ -150,7 +150,7 @@ def _import_records(store, root: Path, directory: Path) -> int:
     except OSError as error:
         raise PalletError(f"unreadable index.json: {error.strerror or error}") from error
     index = documents.parse_index(data, what="index.json")
-    records = CacheRecords(root)
+    records = CacheRecords(store)
     count = 0
     for entry in index.get("manifests") or []:
         if entry.get("artifactType") != ARTIFACT_TYPE:

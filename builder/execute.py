@@ -86,7 +86,8 @@ class StageRunner:
         self.progress = progress
         self.options = options
         self.root = root
-        self.records = CacheRecords(root)
+        self.records = CacheRecords(store)
+        self.records.adopt_older_records()
         self.states: dict[int, StageState] = {}
         self.stats = {"cached": 0, "executed": 0, "containers": 0}
         self._keys: list[tuple[int, str]] = []  # (stage, key) in execution order

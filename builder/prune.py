@@ -29,7 +29,7 @@ def cache_usage(root: Path) -> tuple[int, int]:
     seen: set[str] = set()
     total = 0
     count = 0
-    for _, record in CacheRecords(root):
+    for _, record in CacheRecords(store):
         count += 1
         if record.layer and record.layer.digest not in seen and store.has_blob(record.layer.digest):
             seen.add(record.layer.digest)
@@ -56,11 +56,11 @@ def _content_bytes(directory: Path) -> int:
 
 def prune_cache(root: Path, *, all_records: bool, older_than_s: float | None,
                 keep_storage: int | None) -> PruneResult:
-    from pallet.runtime.image.removal import container_roots, referenced_blobs
+    from pallet.runtime.image.removal import live_content
     from pallet.runtime.store.content import Store
 
     store = Store.open(root)
-    records = CacheRecords(root)
+    records = CacheRecords(store)
     entries = sorted(records, key=lambda item: item[0].stat().st_mtime)  # least recently used first
     now = time.time()
     doomed = []
@@ -86,22 +86,22 @@ def prune_cache(root: Path, *, all_records: bool, older_than_s: float | None,
     # The gc lock waits for builds (they hold a lease from a cache hit until the image that
     # reuses the layer is committed), as garbage collection does.
     with store.gc_lock(), store.lock():
-        image_blobs, image_diff_ids = referenced_blobs(store)
-        image_diff_ids |= container_roots(store)   # a container outlives its image's rmi -f
-        alive = {r.layer.digest for _, r in kept if r.layer}
-        for path, record in doomed:
-            path.unlink(missing_ok=True)
+        for _, record in doomed:
+            records.remove(record.key)
+        records.reconcile()
+        # What images, containers and the remaining records' roots still keep.
+        live_blobs, live_diff_ids = live_content(store)
         for _, record in doomed:
             layer = record.layer
-            if layer is None or layer.digest in alive or layer.digest in image_blobs:
+            if layer is None or layer.digest in live_blobs:
                 continue
             if store.has_blob(layer.digest):
                 reclaimed += store.blob_size(layer.digest)
                 store.delete_blob(layer.digest)
             layer_dir = store.layers / layer.diff_id.split(":", 1)[1]
-            if layer.diff_id not in image_diff_ids and layer_dir.is_dir():
+            if layer.diff_id not in live_diff_ids and layer_dir.is_dir():
                 store.remove_tree(layer_dir)
-            alive.add(layer.digest)  # deleted once
+            live_blobs.add(layer.digest)  # deleted once
     if all_records:
         mounts = root / "cache" / "mounts"
         if mounts.is_dir():

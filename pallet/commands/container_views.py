@@ -132,7 +132,7 @@ def logs(ctx, follow, tail, timestamps, since, container_ref) -> None:
     from pallet.runtime.container import state as cs
     from pallet.runtime.container.lifecycle import get
     from pallet.base.units import rfc3339_nanos
-    from pallet.runtime.container.logs import format_entry, read_entries
+    from pallet.runtime.container.logs import read_entries
     record = get(_root(ctx), container_ref)
     path = record.directory / f"{record.id}-json.log"
     since_time = _since(since) if since else None

@@ -14,11 +14,12 @@
     class ImageConflict(PalletError)   the daemon-side refusals (the CLI prints Docker's
         "Error response from daemon: conflict: ..." for these)
     referenced_blobs(store) -> (blob digests, diff IDs) reachable from index.json (images only)
-    cache_roots(store) -> (blob digests, diff IDs) named by build-cache records
     container_roots(store) -> diff IDs of the layer directories containers are made of
     chain_ids(diff_ids) -> Docker's layer chain IDs (rmi's "Deleted: <layer>" lines)
+    live_content(store) -> (blob digests, diff IDs) all of the above plus the garbage-collection
+        roots (store/roots.py: how the build cache keeps its layers; no builder format read here)
     collect_garbage(store) -> int   bytes freed: blobs and unpacked layer dirs that neither an
-        image, a build-cache record nor a container references, under the exclusive gc lock
+        image, a root nor a container references, under the exclusive gc lock
         (waits for every store.lease() holder).
 """
 
@@ -33,6 +34,7 @@ from pallet.runtime.store import references as refs
 from pallet.runtime.container.state import alive
 from pallet.runtime.image.images import (entry_image_id, familiar_tag, index_entry, resolve_image)
 from pallet.runtime.store.content import REF_NAME, Descriptor, Store
+from pallet.runtime.store.roots import root_content
 
 
 def image_users(store: Store, image_id: str) -> list[str]:
@@ -162,31 +164,6 @@ def referenced_blobs(store: Store, entries: list[dict] | None = None) -> tuple[s
     return blobs, diff_ids
 
 
-def cache_roots(store: Store) -> tuple[set[str], set[str]]:
-    """(blob digests, diff IDs) named by build-cache records: cache/records/**/*.json with
-    "layer": {"digest", "diff_id"} (the builder's format). `rmi` and image prune leave the build
-    cache alone, as Docker does; `builder prune` is what removes cached layers."""
-    blobs: set[str] = set()
-    diff_ids: set[str] = set()
-    records = store.cache / "records"
-    if not records.is_dir():
-        return blobs, diff_ids
-    for directory, _dirs, files in os.walk(records):
-        for name in files:
-            if not name.endswith(".json"):
-                continue
-            try:
-                layer = json.loads(Path(directory, name).read_bytes()).get("layer")
-            except (OSError, ValueError, AttributeError):
-                continue
-            if isinstance(layer, dict):
-                if isinstance(layer.get("digest"), str):
-                    blobs.add(layer["digest"])
-                if isinstance(layer.get("diff_id"), str):
-                    diff_ids.add(layer["diff_id"])
-    return blobs, diff_ids
-
-
 def _container_layers(store: Store) -> list[list[str]]:
     """Each container's layer diff IDs, bottom first, from its config.json's
     GraphDriver.Data.LowerDir (topmost first, overlayfs order)."""
@@ -244,17 +221,17 @@ def _chains_in_use(store: Store) -> set[str]:
     return in_use
 
 
-def live_content(store: Store) -> tuple[set[str], set[str]]:
-    """Everything garbage collection must keep: what images reference, the build cache, and
-    the layers of containers."""
+def live_content(store: Store, *, skip_damaged_roots: bool = False) -> tuple[set[str], set[str]]:
+    """Everything garbage collection must keep: what images reference, the layers of
+    containers, and what the garbage-collection roots name (the build cache's, store/roots.py)."""
     blobs, diff_ids = referenced_blobs(store)
-    cached_blobs, cached_diff_ids = cache_roots(store)
-    return blobs | cached_blobs, diff_ids | cached_diff_ids | container_roots(store)
+    rooted_blobs, rooted_diff_ids = root_content(store, skip_damaged=skip_damaged_roots)
+    return blobs | rooted_blobs, diff_ids | rooted_diff_ids | container_roots(store)
 
 
 def collect_garbage(store: Store) -> int:
-    """Delete blobs and unpacked layers that neither an image nor a build-cache record
-    references; returns the bytes freed."""
+    """Delete blobs and unpacked layers that neither an image, a container nor a root keeps;
+    returns the bytes freed."""
     freed = 0
     with store.gc_lock(), store.lock():
         blobs, diff_ids = live_content(store)

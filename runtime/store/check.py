@@ -23,6 +23,7 @@ from pathlib import Path
 from pallet.base.errors import PalletError
 from pallet.runtime.image import images as images_mod
 from pallet.runtime.image import removal
+from pallet.runtime.store import roots
 from pallet.runtime.store import references as refs
 from pallet.runtime.store.content import REF_NAME, Store, layer_content_size
 
@@ -127,7 +128,13 @@ def check_store(store: Store, *, repair: bool = False) -> CheckReport:
             for digest in bad_blobs:
                 store.delete_blob(digest)
                 report.repaired.append(f"deleted corrupt blob {digest}")
-        live, diff_ids = removal.live_content(store)
+        for path in roots.damaged_roots(store):
+            name = os.path.relpath(path, store.root)
+            report.problems.append(f"garbage-collection root {name} is unreadable")
+            if repair:
+                os.unlink(path)
+                report.repaired.append(f"dropped the unreadable root {name}")
+        live, diff_ids = removal.live_content(store, skip_damaged_roots=True)
         for digest in store.list_blobs():
             if digest not in live and digest not in bad_blobs:
                 report.garbage.append(f"unreferenced blob {digest}")

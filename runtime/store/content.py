@@ -4,6 +4,7 @@ Layout under the store root (DESIGN.md "On-disk state"):
 
     oci/oci-layout, oci/index.json, oci/blobs/sha256/<hex>   -- an OCI image layout
     layers/<diffid-hex>/                                       -- unpacked layers (pallet.runtime.image.layers)
+    roots/<holder>/<name>.json                                 -- garbage-collection roots (roots.py)
     cache/  tmp/  locks/
 
 Public API (other parts call these; the signatures are stable):

@@ -173,14 +173,15 @@ def test_rmi_and_prune_keep_layers_the_build_cache_records(pallet_root: Path):
     store = Store.open(pallet_root)
     layer = resolve_image(store, "busybox").layers[0]
     diff_id = resolve_image(store, "busybox").diff_ids[0]
-    record = pallet_root / "cache/records/ab/abcdef.json"
-    record.parent.mkdir(parents=True)
-    record.write_text(json.dumps({"format": 1, "key": "abcdef", "layer": {
-        "digest": layer.digest, "diff_id": diff_id, "size": layer.size, "media_type": layer.media_type}}))
+    from pallet.builder.cache import CacheRecord, CacheRecords, LayerRef
+    records = CacheRecords(store)
+    records.put(CacheRecord(key="ab" * 16, layer=LayerRef(
+        digest=layer.digest, diff_id=diff_id, size=layer.size, media_type=layer.media_type),
+        config={}, history={}))
     out(run_pallet("rmi", "busybox", root=pallet_root))
     assert store.has_blob(layer.digest) and (store.layers / diff_id[7:]).is_dir()
     check = out(run_pallet("system", "check", root=pallet_root))
     assert "0 problem(s), 0 leftover(s)" in check
-    record.unlink()
+    records.remove("ab" * 16)
     out(run_pallet("system", "prune", "-f", root=pallet_root))
     assert not store.has_blob(layer.digest) and not (store.layers / diff_id[7:]).exists()
