@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from fractions import Fraction
 from pathlib import Path
 
 import click
 
 from pallet.base.errors import PalletError
 from pallet.commands.flags import duration_flag, size_flag
+from pallet.commands.go_values import int_flag
+from pallet.commands.mount_options import parse_mount, parse_tmpfs, parse_volume
 
 def run_options(command):
     """Decorate a click command with every run/create flag."""
@@ -31,13 +34,13 @@ def run_options(command):
         click.option("-m", "--memory", default=None, help="Memory limit"),
         click.option("--memory-swap", default=None, help="Swap limit equal to memory plus swap: '-1' to enable unlimited swap"),
         click.option("--cpus", default=None, help="Number of CPUs"),
-        click.option("--pids-limit", default=None, type=int, help="Tune container pids limit (set -1 for unlimited)"),
+        click.option("--pids-limit", default=None, help="Tune container pids limit (set -1 for unlimited)"),
         click.option("--cap-add", multiple=True, help="Add Linux capabilities"),
         click.option("--cap-drop", multiple=True, help="Drop Linux capabilities"),
         click.option("--privileged", is_flag=True, help="Give extended privileges to this container"),
         click.option("--security-opt", multiple=True, help="Security Options"),
         click.option("--stop-signal", default=None, help="Signal to stop the container"),
-        click.option("--stop-timeout", default=None, type=int, help="Timeout (in seconds) to stop a container"),
+        click.option("--stop-timeout", default=None, help="Timeout (in seconds) to stop a container"),
         click.option("--restart", default="no", help="Restart policy to apply when a container exits"),
         click.option("-l", "--label", "labels", multiple=True, help="Set meta data on a container"),
         click.option("--network", "--net", "network", default="none", help="Connect a container to a network (none or host)"),
@@ -48,7 +51,7 @@ def run_options(command):
         click.option("--health-interval", default=None, help="Time between running the check (ms|s|m|h)"),
         click.option("--health-timeout", default=None, help="Maximum time to allow one check to run (ms|s|m|h)"),
         click.option("--health-start-period", default=None, help="Start period for the container to initialize (ms|s|m|h)"),
-        click.option("--health-retries", default=None, type=int, help="Consecutive failures needed to report unhealthy"),
+        click.option("--health-retries", default=None, help="Consecutive failures needed to report unhealthy"),
         click.option("--no-healthcheck", is_flag=True, help="Disable any container-specified HEALTHCHECK"),
         click.argument("image"),
         click.argument("command", nargs=-1, type=click.UNPROCESSED),
@@ -63,12 +66,21 @@ def _env_file(path: str) -> list[str]:
         lines = Path(path).read_text().splitlines()
     except OSError as error:
         raise PalletError(f"open {path}: {error.strerror.lower()}", exit_code=125) from error
+    except UnicodeDecodeError as error:
+        raise PalletError(f"invalid env file ({path}): not UTF-8 text", exit_code=125) from error
     result = []
     import os
     for line in lines:
-        line = line.strip()
+        line = line.lstrip()
         if not line or line.startswith("#"):
             continue
+        name = line.split("=", 1)[0]
+        if any(space in name for space in " \t\n\v\f\r"):
+            raise PalletError(f"invalid env file ({path}): variable '{name}' contains whitespaces",
+                              exit_code=125)
+        if not name:
+            raise PalletError(f"invalid env file ({path}): no variable name on line '{line}'",
+                              exit_code=125)
         if "=" not in line:
             if line in os.environ:
                 result.append(f"{line}={os.environ[line]}")
@@ -81,6 +93,9 @@ def _expand_env(items: tuple[str, ...]) -> list[str]:
     import os
     result = []
     for item in items:
+        if item.split("=", 1)[0] == "":
+            raise PalletError(f'invalid argument "{item}" for "-e, --env" flag: invalid '
+                              f"environment variable: {item}", exit_code=125)
         if "=" in item:
             result.append(item)
         elif item in os.environ:
@@ -88,65 +103,95 @@ def _expand_env(items: tuple[str, ...]) -> list[str]:
     return result
 
 
-def _parse_volume(text: str):
-    from pallet.runtime.container.config import VolumeSpec
-    parts = text.split(":")
-    if len(parts) == 1:
-        return VolumeSpec(type="volume", source="", target=parts[0])
-    if len(parts) > 3 or not parts[1]:
-        raise PalletError(f"invalid volume specification: '{text}'", exit_code=125)
-    source, target = parts[0], parts[1]
-    mode = parts[2] if len(parts) == 3 else ""
-    if mode not in ("", "ro", "rw", "z", "Z"):
-        raise PalletError(f"invalid mode: {mode}", exit_code=125)
-    kind = "bind" if source.startswith(("/", ".")) else "volume"
-    return VolumeSpec(type=kind, source=source, target=target, readonly=mode == "ro")
-
-
-def _parse_mount(text: str):
-    from pallet.runtime.container.config import VolumeSpec
-    fields: dict[str, str] = {}
-    for part in text.split(","):
-        key, _, value = part.partition("=")
-        fields[key.strip()] = value.strip() if value else "true"
-    kind = fields.get("type", "volume")
-    target = fields.get("target") or fields.get("destination") or fields.get("dst")
-    if not target:
-        raise PalletError(f"invalid argument \"{text}\" for \"--mount\" flag: target is required",
-                          exit_code=125)
-    if kind not in ("bind", "volume", "tmpfs"):
-        raise PalletError(f"invalid argument \"{text}\" for \"--mount\" flag: unsupported mount "
-                          f"type: {kind}", exit_code=125)
-    readonly = fields.get("readonly", fields.get("ro", "false")) in ("true", "1")
-    options = ["noexec", "nosuid", "nodev"] if kind == "tmpfs" else []
-    if "tmpfs-size" in fields:
-        options.append(f"size={size_flag(fields['tmpfs-size'], '--mount')}")
-    if "tmpfs-mode" in fields:
-        options.append(f"mode={fields['tmpfs-mode']}")
-    source = fields.get("source") or fields.get("src") or ""
-    if kind == "bind" and not source:
-        raise PalletError(f"invalid argument \"{text}\" for \"--mount\" flag: source is required "
-                          "for bind mounts", exit_code=125)
-    return VolumeSpec(type=kind, source=source, target=target, readonly=readonly,
-                      options=tuple(options))
-
-
-def _parse_tmpfs(text: str):
-    """--tmpfs PATH[:OPTIONS]: Docker's defaults are noexec,nosuid,nodev (options may undo)."""
-    from pallet.runtime.container.config import VolumeSpec
-    target, _, opts = text.partition(":")
-    options = ("noexec", "nosuid", "nodev") + tuple(o for o in opts.split(",") if o)
-    return VolumeSpec(type="tmpfs", source="", target=target, options=options)
-
-
 def _parse_ulimit(text: str):
+    """go-units ParseUlimit, with its texts."""
+    from pallet.commands.go_values import parse_int
     from pallet.runtime.isolation.process import RLIMITS
     from pallet.runtime.isolation.spec import Ulimit
-    name, _, values = text.partition("=")
-    soft, _, hard = values.partition(":")
-    if name not in RLIMITS or not soft.lstrip("-").isdigit() or (hard and not hard.lstrip("-").isdigit()):
-        raise PalletError(f'invalid argument "{text}" for "--ulimit" flag: invalid ulimit', exit_code=125)
-    return Ulimit(name=name, soft=int(soft), hard=int(hard or soft))
+
+    def bad(message: str) -> PalletError:
+        return PalletError(f'invalid argument "{text}" for "--ulimit" flag: {message}', exit_code=125)
+
+    name, has_value, values = text.partition("=")
+    if not has_value:
+        raise bad(f"invalid ulimit argument: {text}")
+    if name not in RLIMITS:
+        raise bad(f"invalid ulimit type: {name}")
+    limits = values.split(":")
+    if len(limits) > 2:
+        raise bad(f"too many limit value arguments - {values}, can only have up to two, "
+                  "`soft[:hard]`")
+    try:
+        hard = parse_int(limits[1]) if len(limits) == 2 else None
+        soft = parse_int(limits[0])
+    except ValueError as error:
+        raise bad(str(error)) from None
+    hard = soft if hard is None else hard
+    if hard != -1 and soft > hard:
+        raise bad(f"ulimit soft limit must be less than or equal to hard limit: {soft} > {hard}")
+    return Ulimit(name=name, soft=soft, hard=hard)
+
+
+def _cpus(text: str | None) -> float | None:
+    """--cpus: a rational number of CPUs, in nano-CPUs exactly; 0 means no limit (Docker)."""
+    import os
+
+    from pallet.commands.go_values import parse_rational
+    if text is None:
+        return None
+    try:
+        value = parse_rational(text)
+    except ValueError as error:
+        raise PalletError(f'invalid argument "{text}" for "--cpus" flag: {error}',
+                          exit_code=125) from None
+    if (value * 10 ** 9).denominator != 1:
+        raise PalletError(f'invalid argument "{text}" for "--cpus" flag: value is too precise',
+                          exit_code=125)
+    count = os.cpu_count() or 1
+    if value == 0:
+        return None
+    if value < 0 or value > count or value < Fraction(1, 100):
+        # Docker's daemon allows (0, 0.01) and then fails in the cgroup write; refused here
+        raise PalletError(f"Range of CPUs is from 0.01 to {float(count):.2f}, as there are only "
+                          f"{count} CPUs available", exit_code=125)
+    return float(value)
+
+
+def _check_ip(text: str) -> bool:
+    """Go's net.ParseIP (after TrimSpace): a plain IPv4 or IPv6 address, no zone."""
+    import ipaddress
+    if "%" in text:
+        return False
+    try:
+        ipaddress.ip_address(text.strip())
+    except ValueError:
+        return False
+    return True
+
+
+def _extra_host(text: str) -> str:
+    """opts.ValidateExtraHost: NAME:IP or NAME=IP, IP may be [v6] or host-gateway."""
+    name, sep, address = text.partition("=")
+    if not sep:
+        name, sep, address = text.partition(":")
+    if not sep or not name or ":" in name:
+        raise PalletError(f'invalid argument "{text}" for "--add-host" flag: bad format for '
+                          f'add-host: "{text}"', exit_code=125)
+    if address != "host-gateway":
+        if len(address) > 2 and address[0] == "[" and address[-1] == "]":
+            address = address[1:-1]
+        if not _check_ip(address):
+            raise PalletError(f'invalid argument "{text}" for "--add-host" flag: invalid IP '
+                              f'address in add-host: "{address}"', exit_code=125)
+    return f"{name}:{address}"
+
+
+def _label(text: str) -> tuple[str, str]:
+    key, _, value = text.partition("=")
+    if not key.strip():
+        raise PalletError(f'invalid argument "{text}" for "-l, --label" flag: invalid label '
+                          f"'{text}': empty name", exit_code=125)
+    return key, value
 
 
 def create_options(params: dict):
@@ -170,38 +215,32 @@ def create_options(params: dict):
         if swap != -1 and swap < memory:
             raise PalletError("Minimum memoryswap limit should be larger than memory limit, see usage",
                               exit_code=125)
-    cpus = None
-    if params["cpus"] is not None:
-        try:
-            cpus = float(params["cpus"])
-        except ValueError:
-            raise PalletError(f'invalid argument "{params["cpus"]}" for "--cpus" flag: failed to '
-                              f'parse {params["cpus"]} as a rational number', exit_code=125) from None
-        import os
-        if cpus <= 0 or cpus > (os.cpu_count() or 1):
-            raise PalletError(f"range of CPUs is from 0.01 to {float(os.cpu_count() or 1):.2f}, as "
-                              f"there are only {os.cpu_count()} CPUs available", exit_code=125)
+    cpus = _cpus(params["cpus"])
     if params["network"] not in ("none", "host"):
         raise PalletError(f"network {params['network']} not found",
                           hint="pallet runs containers with --network none (the default) or host",
                           exit_code=125)
-    for cap in params["cap_add"] + params["cap_drop"]:
-        try:
-            normalize_capability(cap)
-        except ValueError:
-            raise PalletError(f"invalid capability: {cap}", exit_code=125) from None
+    for field, caps in (("CapAdd", params["cap_add"]), ("CapDrop", params["cap_drop"])):
+        for cap in caps:
+            try:
+                normalize_capability(cap)
+            except ValueError:
+                shown = cap.upper() if cap.upper().startswith("CAP_") else "CAP_" + cap.upper()
+                raise PalletError(f'invalid {field}: unknown capability: "{shown}"',
+                                  exit_code=125) from None
     no_new_privs, seccomp, security_opt = _security_opts(params["security_opt"])
-    for host in params["add_host"]:
-        if ":" not in host:
-            raise PalletError(f"invalid argument \"{host}\" for \"--add-host\" flag: bad format "
-                              "for add-host", exit_code=125)
-    labels = {}
-    for label in params["labels"]:
-        key, _, value = label.partition("=")
-        labels[key] = value
-    volumes = [_parse_volume(v) for v in params["volumes"]]
-    volumes += [_parse_mount(m) for m in params["mounts"]]
-    volumes += [_parse_tmpfs(t) for t in params["tmpfs"]]
+    extra_hosts = tuple(_extra_host(host) for host in params["add_host"])
+    for server in params["dns"]:
+        if not _check_ip(server):
+            raise PalletError(f'invalid argument "{server}" for "--dns" flag: IP address is not '
+                              f"correctly formatted: {server}", exit_code=125)
+    labels = dict(_label(label) for label in params["labels"])
+    if params["workdir"] and not params["workdir"].startswith("/"):
+        raise PalletError(f"the working directory '{params['workdir']}' is invalid, it needs to "
+                          "be an absolute path", exit_code=125)
+    volumes = [parse_volume(v) for v in params["volumes"]]
+    volumes += [parse_mount(m) for m in params["mounts"]]
+    volumes += [parse_tmpfs(t) for t in params["tmpfs"]]
     if params["stop_signal"]:
         from pallet.runtime.container.lifecycle import parse_signal
         try:
@@ -214,14 +253,16 @@ def create_options(params: dict):
         name=params["name"], env=tuple(env), workdir=params["workdir"], user=params["user"],
         hostname=params["hostname"], tty=params["tty"], interactive=params["interactive"],
         volumes=tuple(volumes), readonly_rootfs=params["read_only"], network=params["network"],
-        memory=memory, memory_swap=swap, cpus=cpus, pids_limit=params["pids_limit"],
+        memory=memory, memory_swap=swap, cpus=cpus,
+        pids_limit=int_flag(params["pids_limit"], "--pids-limit"),
         cap_add=tuple(params["cap_add"]), cap_drop=tuple(params["cap_drop"]),
         privileged=params["privileged"], no_new_privileges=no_new_privs, seccomp=seccomp,
         security_opt=security_opt, init=params["init"],
         auto_remove=params["auto_remove"], restart=params["restart"], labels=labels,
-        extra_hosts=tuple(params["add_host"]), dns=tuple(params["dns"]),
+        extra_hosts=extra_hosts, dns=tuple(server.strip() for server in params["dns"]),
         ulimits=tuple(_parse_ulimit(u) for u in params["ulimit"]),
-        stop_signal=params["stop_signal"], stop_timeout=params["stop_timeout"],
+        stop_signal=params["stop_signal"],
+        stop_timeout=int_flag(params["stop_timeout"], "--stop-timeout"),
         healthcheck=healthcheck)
 
 
@@ -287,6 +328,9 @@ def _health_options(params: dict) -> dict | None:
             given[key] = duration_flag(params[flag], name)
             if given[key] < 0:
                 raise PalletError(f"{name} cannot be negative", exit_code=125)
-    if params["health_retries"] is not None:
-        given["Retries"] = params["health_retries"]
+    retries = int_flag(params["health_retries"], "--health-retries")
+    if retries is not None:
+        if retries < 0:
+            raise PalletError("--health-retries cannot be negative", exit_code=125)
+        given["Retries"] = retries
     return given or None

@@ -134,12 +134,22 @@ def seccomp_of(host_config: dict) -> str:
 
 
 def parse_restart(policy: str) -> dict:
-    name, _, count = policy.partition(":")
-    if name not in ("no", "always", "unless-stopped", "on-failure") or (count and name != "on-failure"):
-        raise PalletError(f"invalid restart policy: {policy}", exit_code=125)
-    if count and not count.isdigit():
-        raise PalletError(f"maximum retry count must be an integer: {count}", exit_code=125)
-    return {"Name": name, "MaximumRetryCount": int(count or 0)}
+    """--restart NAME[:COUNT], with the texts of Docker's CLI (format) and daemon (policy)."""
+    name, colon, count = policy.partition(":")
+    if colon and not name:
+        raise PalletError("invalid restart policy format: no policy provided before colon",
+                          exit_code=125)
+    if count and not re.fullmatch(r"[+-]?[0-9]+", count):
+        raise PalletError("invalid restart policy format: maximum retry count must be an integer",
+                          exit_code=125)
+    if name not in ("", "no", "always", "unless-stopped", "on-failure"):
+        raise PalletError(f"invalid restart policy '{name}'", exit_code=125)
+    if count and name != "on-failure":
+        raise PalletError(f"maximum retry count cannot be used with restart policy '{name}'",
+                          exit_code=125)
+    if count and int(count) < 0:
+        raise PalletError("maximum retry count cannot be negative", exit_code=125)
+    return {"Name": name or "no", "MaximumRetryCount": int(count or 0)}
 
 
 def build_config(options: CreateOptions, image, container_id: str, name: str,
@@ -160,10 +170,16 @@ def build_config(options: CreateOptions, image, container_id: str, name: str,
     else:
         hostname = options.hostname or container_id[:12]
     env = merge_user_env(list(image_config.get("Env") or []), list(options.env))
-    mounts = resolve_volumes(options, image_config, root, container_id, lower_dirs)
     restart = parse_restart(options.restart)
     if restart["Name"] != "no" and options.auto_remove:
-        raise PalletError("Conflicting options: --restart and --rm", exit_code=125)
+        raise PalletError("conflicting options: cannot specify both --restart and --rm",
+                          exit_code=125)
+    workdir = options.workdir if options.workdir is not None else image_config.get("WorkingDir", "")
+    if workdir and (not isinstance(workdir, str) or not workdir.startswith("/")):
+        # the image's WORKDIR too: an image from elsewhere is untrusted input
+        raise PalletError(f"the working directory '{workdir}' is invalid, it needs to be an "
+                          "absolute path", exit_code=125)
+    mounts = resolve_volumes(options, image_config, root, container_id, lower_dirs)  # creates volumes: last
     return {
         "Id": container_id,
         "Created": now_rfc3339(),
@@ -214,7 +230,7 @@ def build_config(options: CreateOptions, image, container_id: str, name: str,
             "Tty": options.tty, "OpenStdin": options.interactive, "StdinOnce": options.interactive,
             "Env": env, "Cmd": cmd or None, "Image": options.image,
             "Volumes": image_config.get("Volumes"),
-            "WorkingDir": options.workdir if options.workdir is not None else image_config.get("WorkingDir", ""),
+            "WorkingDir": workdir,
             "Entrypoint": entrypoint or None, "OnBuild": None,
             "Labels": {**(image_config.get("Labels") or {}), **options.labels},
             **({"StopSignal": options.stop_signal or image_config["StopSignal"]}
@@ -243,8 +259,8 @@ def resolve_volumes(options: CreateOptions, image_config: dict, root: Path,
     for volume in options.volumes:
         target = os.path.normpath(volume.target)
         if not target.startswith("/"):
-            raise PalletError(f"invalid mount config: mount path must be absolute: {volume.target}",
-                              exit_code=125)
+            raise PalletError(f"invalid mount config for type \"{volume.type}\": invalid mount "
+                              f"path: '{volume.target}' mount path must be absolute", exit_code=125)
         targets.add(target)
         if volume.type == "bind":
             if not os.path.exists(volume.source):
@@ -266,7 +282,7 @@ def resolve_volumes(options: CreateOptions, image_config: dict, root: Path,
     return mounts
 
 
-VOLUME_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
+VOLUME_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")   # Docker takes one-character names
 
 
 def _volume_mount(root: Path, name: str | None, target: str, readonly: bool,
