@@ -16,6 +16,8 @@ where
   (for RUN, the ARGs in scope with their values; undeclared proxy args are left out, as Docker
   leaves them out). Mount *definitions* are part of it; the contents of cache mounts and the
   values of secrets never are.
+  A metadata step (ENV, LABEL, ARG, CMD, ...) holds only what it changes, expanded: its
+  parent's key already stands for the config before it.
 * ``digest(inputs)`` is ``xxh3_128`` over the sorted entries of every file the step reads:
   for each entry ``(path as it lands, type, mode, uid, gid, link target, xxh3_128(content))``,
   framed by length so no two different entry lists can encode alike. mtime is never part of

@@ -17,6 +17,7 @@ from typing import Any
 
 from pallet.builder import cachekey
 from pallet.builder.cache import CacheRecord, CacheRecords, LayerRef
+from pallet.builder.history import History
 from pallet.builder.steps import Step
 from pallet.base.errors import PalletError
 
@@ -25,7 +26,7 @@ from pallet.base.errors import PalletError
 class StageState:
     layers: tuple  # pallet.runtime.image.layers.Layer, bottom first
     lowerdirs: tuple[Path, ...]  # top-most first
-    history: tuple[dict, ...]
+    history: History
     key: str
     image_config: dict  # architecture/os/variant of the base
 
@@ -119,13 +120,13 @@ class StageRunner:
         if step.base_stage is not None:
             return self.states[step.base_stage]
         if step.base_image is None:
-            return StageState(layers=(), lowerdirs=(), history=(),
+            return StageState(layers=(), lowerdirs=(), history=History(),
                               key=cachekey.scratch_base_key(),
                               image_config={"architecture": _arch(), "os": "linux"})
         image = resolve_image(self.store, step.base_image)
         dirs = layer_dirs(self.store, image)
         return StageState(layers=tuple(image.layer_objects(self.store)), lowerdirs=tuple(dirs),
-                          history=tuple(image.config.get("history") or ()),
+                          history=History.of(image.config.get("history") or ()),
                           key=cachekey.image_base_key(image.id),
                           image_config={k: image.config[k] for k in
                                         ("architecture", "os", "variant") if k in image.config})
@@ -138,8 +139,8 @@ class StageRunner:
             if step.history is not None:
                 # a metadata step takes the time of the step before it, so a fully cached
                 # rebuild reproduces the same config and image ID (as BuildKit's does)
-                history = history + (history_entry(step.history,
-                                                   created=last_created(state, self.options)),)
+                history = history.add(history_entry(step.history,
+                                                    created=last_created(state, self.options)))
             return replace(state, key=key, history=history)
         if step.kind == "copy":
             from pallet.builder.copyinputs import prepare_copy
@@ -215,8 +216,8 @@ class StageRunner:
             layers = layers + (layer,)
         self.progress.cached(step.id, step.title)
         self.stats["cached"] += 1
-        history = state.history + (history_entry(
-            record.history, created=record.history.get("created") or created_time(self.options)),)
+        history = state.history.add(history_entry(
+            record.history, created=record.history.get("created") or created_time(self.options)))
         return replace(state, layers=layers, lowerdirs=lowerdirs, history=history, key=key)
 
     def _commit(self, step: Step, state: StageState, key: str, layer_dir: Path) -> StageState:
@@ -249,7 +250,7 @@ class StageRunner:
                              config=step.config, history=history)
         self.records.put(record)
         return replace(state, layers=layers, lowerdirs=lowerdirs,
-                       history=state.history + (history,), key=key)
+                       history=state.history.add(history), key=key)
 
 
 def history_entry(line: dict, *, created: str, empty_layer: bool | None = None) -> dict:

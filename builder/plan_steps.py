@@ -6,6 +6,11 @@ STOPSIGNAL, USER, VOLUME, WORKDIR, ARG defaults and in the values of ``RUN --mou
 ``--from`` may not hold variables at all. Each instruction sees the scope from *before* it.
 The scope of a stage: ENV of the config in effect, plus the ARGs declared so far in the
 stage (ENV wins over an ARG of the same name).
+
+The compiler keeps one config per stage and changes it in place; layer steps and the last
+step of a stage carry a copy, metadata steps in between carry none (copying the whole config
+at each of 100,000 LABEL lines made planning quadratic). A metadata step's cache key holds only
+what it changed: its parent's key already stands for everything before it.
 """
 
 from __future__ import annotations
@@ -13,7 +18,8 @@ from __future__ import annotations
 import copy
 import dataclasses
 import re
-from typing import Any
+from collections import ChainMap
+from typing import Any, Mapping
 
 from pallet.builder import steps_meta as meta
 from pallet.builder.plan_common import PROXY_ARGS, BaseImage, source_line_of, stage_reference
@@ -39,17 +45,26 @@ class StageCompiler:
         self.resolve_base = resolve_base
         self.declared_meta = declared_meta
         self.config: dict[str, Any] = {}
-        self.args: list[tuple[str, str | None]] = []  # ARGs in scope, in declaration order
+        self.env = meta.EnvList([])  # self.config["Env"], indexed
+        self.args: dict[str, str | None] = {}  # ARGs in scope, in declaration order
+        self.arg_values: dict[str, str] = {}  # those of them that have a value
         self.author: str | None = None
         self.cmd_set = False
         self.final_config: dict[str, Any] = {}
         self.image_config: dict[str, Any] = {}  # architecture/os/... of the base (not "config")
 
     # -- scope ----------------------------------------------------------------------------------
-    def scope(self) -> dict[str, str]:
-        values = {name: value for name, value in self.args if value is not None}
-        values.update(meta.env_dict(self.config))
-        return values
+    def scope(self) -> Mapping[str, str]:
+        return ChainMap(self.env.values, self.arg_values)  # a view: O(1), ENV first
+
+    def _use_config(self, config: dict[str, Any]) -> None:
+        if not isinstance(config.get("Env"), list):
+            config["Env"] = []
+        self.config = config
+        self.env = meta.EnvList(config["Env"])
+
+    def _snapshot(self) -> dict[str, Any]:
+        return copy.deepcopy(self.config)
 
     def expand(self, word: str | None, instruction) -> str | None:
         if word is None:
@@ -85,7 +100,9 @@ class StageCompiler:
             step = self._compile_one(instruction, number, f"{stage.index}.{number - 1}")
             if step is not None:
                 steps.append(step)
-        self.final_config = copy.deepcopy(self.config)
+        self.final_config = self._snapshot()
+        if steps[-1].config is None:
+            steps[-1] = dataclasses.replace(steps[-1], config=self.final_config)
         return steps
 
     def _from_step(self) -> Step:
@@ -94,13 +111,14 @@ class StageCompiler:
         base_image = None
         base_stage = None
         if self.parent is not None:
-            self.config = copy.deepcopy(self.parent.final_config)
-            self.args = list(self.parent.args)
+            self._use_config(copy.deepcopy(self.parent.final_config))
+            self.args = dict(self.parent.args)
+            self.arg_values = dict(self.parent.arg_values)
             self.author = self.parent.author
             self.image_config = dict(self.parent.image_config)
             base_stage = self.parent.stage.index
         elif text == "scratch":
-            self.config = meta.empty_config()
+            self._use_config(meta.empty_config())
             self.image_config = {"architecture": self.global_scope["TARGETARCH"], "os": "linux"}
         else:
             if "$" in stage.base and not text:
@@ -108,9 +126,10 @@ class StageCompiler:
                                   span=stage.span, source_line=source_line_of(stage.from_))
             image: BaseImage = self.resolve_base(text, stage.from_.span)
             full = image.config
-            self.config = copy.deepcopy(full.get("config") or {})
-            if not self.config.get("Env"):
-                self.config["Env"] = [f"PATH={meta.DEFAULT_PATH}"]
+            config = copy.deepcopy(full.get("config") or {})
+            if not config.get("Env"):
+                config["Env"] = [f"PATH={meta.DEFAULT_PATH}"]
+            self._use_config(config)
             self.author = full.get("author")
             self.image_config = {k: full[k] for k in ("architecture", "os", "variant")
                                  if k in full}
@@ -118,7 +137,7 @@ class StageCompiler:
         return Step(id=f"{stage.index}.0", stage=stage.index, kind="from",
                     title=f"[{stage.name or f'stage-{stage.index}'} 1/x] FROM {text}",
                     span=stage.from_.span, source_line=source_line_of(stage.from_),
-                    config=copy.deepcopy(self.config), history=None,
+                    config=self._snapshot(), history=None,
                     key_desc={"op": "from", "base": text}, base_image=base_image,
                     base_stage=base_stage, author=self.author)
 
@@ -139,13 +158,13 @@ class StageCompiler:
                 "comment": meta.HISTORY_COMMENT}
 
     def _meta_step(self, instruction, number: int, step_id: str, line: meta.HistoryLine | None,
-                   title: str) -> Step:
+                   title: str, change: Any) -> Step:
         return Step(id=step_id, stage=self.stage.index, kind="meta",
                     title=f"{self.title_prefix(number)} {title}", span=instruction.span,
-                    source_line=source_line_of(instruction), config=copy.deepcopy(self.config),
+                    source_line=source_line_of(instruction), config=None,
                     history=self._history(line) if line else None,
-                    key_desc={"op": "meta", "config": self.config,
-                              "history": line.created_by if line else None,
+                    key_desc={"op": "meta", "instruction": instruction.keyword.upper(),
+                              "change": change, "history": line.created_by if line else None,
                               "author": self.author},
                     author=self.author)
 
@@ -161,9 +180,11 @@ class StageCompiler:
                 raise PalletError(error.message, span=inst.span,
                                   source_line=source_line_of(inst)) from error
             kv = [(p.key, p.value or "") for p in pairs]
-            apply = meta.apply_env if isinstance(inst, ast.Env) else meta.apply_label
-            self.config, line = apply(self.config, kv)
-            return self._meta_step(inst, number, step_id, line, title)
+            if isinstance(inst, ast.Env):
+                line = meta.apply_env(self.env, kv)
+            else:
+                line = meta.apply_label(self.config, kv)
+            return self._meta_step(inst, number, step_id, line, title, kv)
         if isinstance(inst, ast.Arg):
             return self._arg(inst, number, step_id, title)
         if isinstance(inst, ast.Run):
@@ -171,61 +192,57 @@ class StageCompiler:
         if isinstance(inst, (ast.Copy, ast.Add)):
             return self._copy(inst, number, step_id)
         if isinstance(inst, ast.Workdir):
-            self.config, line, workdir = meta.apply_workdir(self.config, self.expand(inst.path, inst))
+            line, workdir = meta.apply_workdir(self.config, self.expand(inst.path, inst))
             return Step(id=step_id, stage=self.stage.index, kind="workdir",
                         title=f"{self.title_prefix(number)} WORKDIR {workdir}", span=inst.span,
-                        source_line=source_line_of(inst), config=copy.deepcopy(self.config),
+                        source_line=source_line_of(inst), config=self._snapshot(),
                         history=self._history(line),
                         key_desc={"op": "workdir", "path": workdir,
                                   "user": self.config.get("User") or ""},
                         workdir=workdir, user=self.config.get("User") or "", author=self.author)
+        change: Any
         if isinstance(inst, ast.Cmd):
-            argv = self._command_argv(inst.command)
-            self.config, line = meta.apply_cmd(self.config, argv)
+            change = argv = self._command_argv(inst.command)
+            line = meta.apply_cmd(self.config, argv)
             self.cmd_set = True
         elif isinstance(inst, ast.Entrypoint):
             argv = self._command_argv(inst.command)
-            self.config, line = meta.apply_entrypoint(self.config, argv,
-                                                      cmd_set_in_stage=self.cmd_set)
+            change = [argv, self.cmd_set]
+            line = meta.apply_entrypoint(self.config, argv, cmd_set_in_stage=self.cmd_set)
         elif isinstance(inst, ast.Shell):
-            self.config, line = meta.apply_shell(self.config, list(inst.args))
+            change = list(inst.args)
+            line = meta.apply_shell(self.config, change)
         elif isinstance(inst, ast.User):
-            self.config, line = meta.apply_user(self.config, self.expand(inst.user, inst))
+            change = self.expand(inst.user, inst)
+            line = meta.apply_user(self.config, change)
         elif isinstance(inst, ast.Volume):
-            paths = [self.expand(p, inst) for p in inst.paths]
-            self.config, line = meta.apply_volume(self.config, paths, span=inst.span)
+            change = [self.expand(p, inst) for p in inst.paths]
+            line = meta.apply_volume(self.config, change, span=inst.span)
         elif isinstance(inst, ast.Expose):
-            words = [w for port in inst.ports for w in self.expand_words(port, inst)]
-            self.config, line = meta.apply_expose(self.config, words, span=inst.span)
+            change = [w for port in inst.ports for w in self.expand_words(port, inst)]
+            line = meta.apply_expose(self.config, change, span=inst.span)
         elif isinstance(inst, ast.Stopsignal):
-            self.config, line = meta.apply_stopsignal(self.config, self.expand(inst.signal, inst),
-                                                      span=inst.span)
+            change = self.expand(inst.signal, inst)
+            line = meta.apply_stopsignal(self.config, change, span=inst.span)
         elif isinstance(inst, ast.Healthcheck):
-            self.config, line = meta.apply_healthcheck(self.config, self._healthcheck(inst))
+            change = meta.healthcheck_of(inst)
+            line = meta.apply_healthcheck(self.config, change)
         elif isinstance(inst, ast.Onbuild):
-            self.config = meta.apply_onbuild(self.config, inst.expression)
+            change = inst.expression
+            meta.apply_onbuild(self.config, change)
             line = None
         elif isinstance(inst, ast.Maintainer):
-            self.author = inst.name
+            change = self.author = inst.name
             line = meta.maintainer_history(inst.name)
         else:
             raise PalletError(f"unknown instruction: {inst.keyword}", span=inst.span,
                               source_line=source_line_of(inst))
-        return self._meta_step(inst, number, step_id, line, title)
+        return self._meta_step(inst, number, step_id, line, title, change)
 
     def _command_argv(self, command) -> list[str]:
         if command.exec_form:
             return list(command.args)
         return meta.with_shell(self.config, " ".join(command.args))
-
-    def _healthcheck(self, inst) -> dict[str, Any]:
-        if inst.none:
-            return {"Test": ["NONE"]}
-        command = inst.command
-        test = ["CMD", *command.args] if command.exec_form else ["CMD-SHELL", " ".join(command.args)]
-        return {"Test": test, "Interval": inst.interval or 0, "Timeout": inst.timeout or 0,
-                "StartPeriod": inst.start_period or 0, "StartInterval": inst.start_interval or 0,
-                "Retries": inst.retries or 0}
 
     def _arg(self, inst, number: int, step_id: str, title: str) -> Step:
         committed: list[tuple[str, str | None]] = []
@@ -240,18 +257,23 @@ class StageCompiler:
                 value = self.global_scope[pair.name]
             else:
                 value = None
-            self.args = [(n, v) for n, v in self.args if n != pair.name] + [(pair.name, value)]
+            self.args.pop(pair.name, None)  # a redeclared ARG moves to the end
+            self.args[pair.name] = value
+            if value is None:
+                self.arg_values.pop(pair.name, None)
+            else:
+                self.arg_values[pair.name] = value
             committed.append((pair.name, value))
-        return self._meta_step(inst, number, step_id, meta.arg_history(committed), title)
+        return self._meta_step(inst, number, step_id, meta.arg_history(committed), title,
+                               committed)
 
     def _run_env(self) -> tuple[list[str], list[tuple[str, str]]]:
-        env = list(self.config.get("Env") or [])
-        env_names = {item.split("=", 1)[0] for item in env}
+        env = list(self.env.items)
         arg_values = []
-        for name, value in self.args:
-            shown = meta.env_dict(self.config).get(name, value if value is not None else "")
+        for name, value in self.args.items():
+            shown = self.env.values.get(name, value if value is not None else "")
             arg_values.append((name, shown))
-            if value is not None and name not in env_names:
+            if value is not None and name not in self.env.first:
                 env.append(f"{name}={value}")
         return env, arg_values
 
@@ -269,7 +291,7 @@ class StageCompiler:
         env, arg_values = self._run_env()
         process_env = list(env)
         for name in sorted(PROXY_ARGS & self.build_args.keys()):
-            if name not in {n for n, _ in self.args}:
+            if name not in self.args:
                 process_env.append(f"{name}={self.build_args[name]}")  # not in the key
         mounts = tuple(self._mount(m, inst) for m in inst.mounts)
         for name, value in (("network", inst.network), ("security", inst.security)):
@@ -295,7 +317,7 @@ class StageCompiler:
         title = " ".join(flags + [title])
         return Step(id=step_id, stage=self.stage.index, kind="run",
                     title=f"{self.title_prefix(number)} RUN {title}", span=inst.span,
-                    source_line=source_line_of(inst), config=copy.deepcopy(self.config),
+                    source_line=source_line_of(inst), config=self._snapshot(),
                     history=self._history(line), key_desc=key_desc, run=spec,
                     user=spec.user, author=self.author)
 
@@ -371,6 +393,6 @@ class StageCompiler:
                     "exclude": list(spec.exclude), "checksum": checksum, "unpack": spec.unpack}
         return Step(id=step_id, stage=self.stage.index, kind="copy",
                     title=f"{self.title_prefix(number)} {words[0]} {shown}", span=inst.span,
-                    source_line=source_line_of(inst), config=copy.deepcopy(self.config),
+                    source_line=source_line_of(inst), config=self._snapshot(),
                     history=self._history(line), key_desc=key_desc, copy=spec,
                     user=self.config.get("User") or "", author=self.author)

@@ -82,7 +82,9 @@ class Step:
     title: str                    # progress title, e.g. "[build 2/4] RUN make"
     span: Span | None
     source_line: str | None
-    config: dict[str, Any]        # the container config after this step
+    # The container config after this step; None for a metadata step that is not the last
+    # of its stage (the planner copies the config only where an executor needs it).
+    config: dict[str, Any] | None
     history: dict[str, Any] | None  # {"created_by", "empty_layer", "comment"} or None
     key_desc: dict[str, Any]      # the canonical step (cachekey.step_key's ``step``)
     run: RunSpec | None = None

@@ -2,6 +2,8 @@
 
 These run at plan time: an image config is a pure function of the base config and the
 instructions, so the planner knows the config after every step before anything executes.
+Each ``apply_*`` changes the planner's config *in place* and costs what the instruction adds,
+not what the config already holds: 100,000 LABEL lines must plan in linear time.
 The history ``created_by`` strings follow BuildKit's dockerfile2llb (``commitToHistory``):
 Go's ``%q`` / ``%v`` renderings of string lists and port sets included, because tools (and
 people) grep ``docker history`` for them.
@@ -9,7 +11,6 @@ people) grep ``docker history`` for them.
 
 from __future__ import annotations
 
-import copy
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -38,59 +39,72 @@ def empty_config() -> dict[str, Any]:
     return {"Env": [f"PATH={DEFAULT_PATH}"]}
 
 
-def env_list_set(env: list[str], key: str, value: str) -> list[str]:
-    out = list(env)
-    for index, item in enumerate(out):
-        if item.split("=", 1)[0] == key:
-            out[index] = f"{key}={value}"
-            return out
-    out.append(f"{key}={value}")
-    return out
+class EnvList:
+    """A config's ``Env`` (Docker's ``K=V`` list, which ``items`` is) with O(1) set and lookup.
+
+    Setting replaces the first entry of that name or appends one (BuildKit's addEnv); a lookup
+    sees the last entry of a name, as the list read into a dict does."""
+
+    def __init__(self, items: list[str]) -> None:
+        self.items = items
+        self.first: dict[str, int] = {}
+        self.last: dict[str, int] = {}
+        self.values: dict[str, str] = {}
+        for index, item in enumerate(items):
+            key, _, value = item.partition("=")
+            self.first.setdefault(key, index)
+            self.last[key] = index
+            self.values[key] = value
+
+    def set(self, key: str, value: str) -> None:
+        index = self.first.get(key)
+        if index is None:
+            index = self.first[key] = self.last[key] = len(self.items)
+            self.items.append(f"{key}={value}")
+        else:
+            self.items[index] = f"{key}={value}"
+        if self.last[key] == index:
+            self.values[key] = value
 
 
-def env_dict(config: dict[str, Any]) -> dict[str, str]:
-    return dict(item.split("=", 1) if "=" in item else (item, "")
-                for item in config.get("Env") or [])
+def _owned(config: dict[str, Any], key: str) -> dict:
+    """The dict under key, created if the base had none (or had null)."""
+    value = config.get(key)
+    if not isinstance(value, dict):
+        value = config[key] = {}
+    return value
 
 
-def apply_env(config: dict[str, Any], pairs: list[tuple[str, str]]) -> tuple[dict, HistoryLine]:
-    out = copy.deepcopy(config)
-    env = out.get("Env") or []
+def apply_env(env: EnvList, pairs: list[tuple[str, str]]) -> HistoryLine:
     for key, value in pairs:
-        env = env_list_set(env, key, value)
-    out["Env"] = env
-    return out, HistoryLine("ENV " + " ".join(f"{k}={v}" for k, v in pairs), True)
+        env.set(key, value)
+    return HistoryLine("ENV " + " ".join(f"{k}={v}" for k, v in pairs), True)
 
 
-def apply_label(config: dict[str, Any], pairs: list[tuple[str, str]]) -> tuple[dict, HistoryLine]:
-    out = copy.deepcopy(config)
-    labels = dict(out.get("Labels") or {})
+def apply_label(config: dict[str, Any], pairs: list[tuple[str, str]]) -> HistoryLine:
+    labels = _owned(config, "Labels")
     for key, value in pairs:
         labels[key] = value
-    out["Labels"] = labels
-    return out, HistoryLine("LABEL " + " ".join(f"{k}={v}" for k, v in pairs), True)
+    return HistoryLine("LABEL " + " ".join(f"{k}={v}" for k, v in pairs), True)
 
 
-def apply_cmd(config: dict[str, Any], argv: list[str]) -> tuple[dict, HistoryLine]:
-    out = copy.deepcopy(config)
-    out["Cmd"] = list(argv)
-    out["ArgsEscaped"] = True
-    return out, HistoryLine(f"CMD {go_quote_list(argv)}", True)
+def apply_cmd(config: dict[str, Any], argv: list[str]) -> HistoryLine:
+    config["Cmd"] = list(argv)
+    config["ArgsEscaped"] = True
+    return HistoryLine(f"CMD {go_quote_list(argv)}", True)
 
 
 def apply_entrypoint(config: dict[str, Any], argv: list[str], *,
-                     cmd_set_in_stage: bool) -> tuple[dict, HistoryLine]:
-    out = copy.deepcopy(config)
-    out["Entrypoint"] = list(argv)
+                     cmd_set_in_stage: bool) -> HistoryLine:
+    config["Entrypoint"] = list(argv)
     if not cmd_set_in_stage:
-        out.pop("Cmd", None)  # ENTRYPOINT resets the CMD inherited from the base
-    return out, HistoryLine(f"ENTRYPOINT {go_quote_list(argv)}", True)
+        config.pop("Cmd", None)  # ENTRYPOINT resets the CMD inherited from the base
+    return HistoryLine(f"ENTRYPOINT {go_quote_list(argv)}", True)
 
 
-def apply_user(config: dict[str, Any], user: str) -> tuple[dict, HistoryLine]:
-    out = copy.deepcopy(config)
-    out["User"] = user
-    return out, HistoryLine(f"USER {user}", True)
+def apply_user(config: dict[str, Any], user: str) -> HistoryLine:
+    config["User"] = user
+    return HistoryLine(f"USER {user}", True)
 
 
 def normalize_workdir(current: str, path: str) -> str:
@@ -101,25 +115,22 @@ def normalize_workdir(current: str, path: str) -> str:
     return "/" + "/".join(split_path(joined))
 
 
-def apply_workdir(config: dict[str, Any], path: str) -> tuple[dict, HistoryLine, str]:
-    out = copy.deepcopy(config)
-    workdir = normalize_workdir(out.get("WorkingDir") or "/", path)
-    out["WorkingDir"] = workdir
+def apply_workdir(config: dict[str, Any], path: str) -> tuple[HistoryLine, str]:
+    workdir = normalize_workdir(config.get("WorkingDir") or "/", path)
+    config["WorkingDir"] = workdir
     # BuildKit creates the directory (a layer) unless it is "/"; an existing directory gives an
     # empty diff, which the commit turns into an empty_layer entry.
-    return out, HistoryLine(f"WORKDIR {workdir}", workdir == "/"), workdir
+    return HistoryLine(f"WORKDIR {workdir}", workdir == "/"), workdir
 
 
 def apply_volume(config: dict[str, Any], paths: list[str], *, span: Span | None = None
-                 ) -> tuple[dict, HistoryLine]:
-    out = copy.deepcopy(config)
-    volumes = dict(out.get("Volumes") or {})
+                 ) -> HistoryLine:
+    if any(path == "" for path in paths):
+        raise PalletError("VOLUME specified can not be an empty string", span=span)
+    volumes = _owned(config, "Volumes")
     for path in paths:
-        if path == "":
-            raise PalletError("VOLUME specified can not be an empty string", span=span)
         volumes[path] = {}
-    out["Volumes"] = volumes
-    return out, HistoryLine(f"VOLUME {go_plain_list(paths)}", True)
+    return HistoryLine(f"VOLUME {go_plain_list(paths)}", True)
 
 
 _PORT = re.compile(r"^(?:(?:[^:]*):)?(?:(?:[^:]*):)?(\d+)(?:-(\d+))?(?:/(\w+))?$")
@@ -142,15 +153,13 @@ def parse_ports(words: list[str], *, span: Span | None = None) -> list[str]:
 
 
 def apply_expose(config: dict[str, Any], words: list[str], *, span: Span | None = None
-                 ) -> tuple[dict, HistoryLine]:
-    out = copy.deepcopy(config)
-    exposed = dict(out.get("ExposedPorts") or {})
+                 ) -> HistoryLine:
     ports = parse_ports(words, span=span)
+    exposed = _owned(config, "ExposedPorts")
     for port in ports:
         exposed[port] = {}
-    out["ExposedPorts"] = exposed
     rendered = " ".join(f"{p}:{{}}" for p in sorted(set(ports)))
-    return out, HistoryLine(f"EXPOSE map[{rendered}]", True)
+    return HistoryLine(f"EXPOSE map[{rendered}]", True)
 
 
 SIGNALS = {name: number for number, name in enumerate(
@@ -161,36 +170,43 @@ SIGNALS = {name: number for number, name in enumerate(
 
 
 def apply_stopsignal(config: dict[str, Any], signal: str, *, span: Span | None = None
-                     ) -> tuple[dict, HistoryLine]:
+                     ) -> HistoryLine:
     name = signal.upper()
     valid = (signal.isdigit() and 0 < int(signal) < 65) or name in SIGNALS \
         or f"SIG{name}" in SIGNALS or re.fullmatch(r"SIGRTM(IN|AX)([+-]\d+)?", name)
     if not valid:
         raise PalletError(f"invalid signal: {signal}", span=span)
-    out = copy.deepcopy(config)
-    out["StopSignal"] = signal
-    return out, HistoryLine(f"STOPSIGNAL {signal}", True)
+    config["StopSignal"] = signal
+    return HistoryLine(f"STOPSIGNAL {signal}", True)
 
 
-def apply_shell(config: dict[str, Any], argv: list[str]) -> tuple[dict, HistoryLine]:
-    out = copy.deepcopy(config)
-    out["Shell"] = list(argv)
-    return out, HistoryLine(f"SHELL {go_plain_list(argv)}", True)
+def apply_shell(config: dict[str, Any], argv: list[str]) -> HistoryLine:
+    config["Shell"] = list(argv)
+    return HistoryLine(f"SHELL {go_plain_list(argv)}", True)
 
 
-def apply_healthcheck(config: dict[str, Any], healthcheck: dict[str, Any]
-                      ) -> tuple[dict, HistoryLine]:
+def healthcheck_of(inst) -> dict[str, Any]:
+    """A HEALTHCHECK instruction as Docker's HealthConfig (durations in ns)."""
+    if inst.none:
+        return {"Test": ["NONE"]}
+    command = inst.command
+    test = ["CMD", *command.args] if command.exec_form else ["CMD-SHELL", " ".join(command.args)]
+    return {"Test": test, "Interval": inst.interval or 0, "Timeout": inst.timeout or 0,
+            "StartPeriod": inst.start_period or 0, "StartInterval": inst.start_interval or 0,
+            "Retries": inst.retries or 0}
+
+
+def apply_healthcheck(config: dict[str, Any], healthcheck: dict[str, Any]) -> HistoryLine:
     """``healthcheck`` is Docker's HealthConfig (Test, Interval, Timeout, StartPeriod,
     StartInterval, Retries; durations in ns, omitted ones 0). It replaces the inherited one."""
-    out = copy.deepcopy(config)
-    out["Healthcheck"] = {k: v for k, v in healthcheck.items() if v not in (0, None)
+    config["Healthcheck"] = {k: v for k, v in healthcheck.items() if v not in (0, None)
                           or k == "Test"}
     test = healthcheck.get("Test") or []
     fields = [go_quote_list(test)] + [
         f'"{_go_duration(healthcheck.get(k) or 0)}"'
         for k in ("Interval", "Timeout", "StartPeriod", "StartInterval")]
     fields.append(go_quote_rune(healthcheck.get("Retries") or 0))   # BuildKit's %q of an int
-    return out, HistoryLine("HEALTHCHECK &{" + " ".join(fields) + "}", True)
+    return HistoryLine("HEALTHCHECK &{" + " ".join(fields) + "}", True)
 
 
 def _go_duration(ns: int) -> str:
@@ -208,11 +224,12 @@ def _go_duration(ns: int) -> str:
     return text + (f"{seconds}.{frac}s" if frac else f"{seconds}s")
 
 
-def apply_onbuild(config: dict[str, Any], expression: str) -> dict[str, Any]:
+def apply_onbuild(config: dict[str, Any], expression: str) -> None:
     """ONBUILD records its raw trigger; BuildKit writes no history line for it."""
-    out = copy.deepcopy(config)
-    out["OnBuild"] = list(out.get("OnBuild") or []) + [expression]
-    return out
+    triggers = config.get("OnBuild")
+    if not isinstance(triggers, list):
+        triggers = config["OnBuild"] = []
+    triggers.append(expression)
 
 
 def arg_history(pairs: list[tuple[str, str | None]]) -> HistoryLine:

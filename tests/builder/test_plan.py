@@ -57,11 +57,12 @@ def test_no_expansion_in_cmd_entrypoint_shell_but_in_workdir_user_copy():
                   "CMD echo $D\nENTRYPOINT [\"$D\"]\n")
     steps = _steps(built)
     assert steps["0.2"].workdir == "/srv/x"
-    assert steps["0.3"].config["User"] == "app"
+    assert steps["0.4"].config["User"] == "app"  # a layer step carries the config
     assert steps["0.4"].copy.sources == ("/srv",) and steps["0.4"].copy.dest == "/app/"
-    assert steps["0.5"].config["Cmd"] == ["/bin/sh", "-c", "echo $D"]
+    assert steps["0.5"].config is None  # a metadata step in between carries none
     # ENTRYPOINT after CMD in the same stage keeps that CMD
-    assert steps["0.6"].config["Entrypoint"] == ["$D"] and steps["0.6"].config["Cmd"]
+    assert steps["0.6"].config["Entrypoint"] == ["$D"]
+    assert steps["0.6"].config["Cmd"] == ["/bin/sh", "-c", "echo $D"]
 
 
 def test_entrypoint_resets_the_inherited_cmd():
@@ -135,7 +136,7 @@ def test_metadata_history_lines_follow_buildkit():
     assert steps["0.1"].history["created_by"] == "EXPOSE map[53/udp:{} 80/tcp:{}]"
     assert steps["0.2"].history["created_by"] == "VOLUME [/data /logs]"
     assert steps["0.3"].history["created_by"] == "SHELL [/bin/bash -c]"
-    assert steps["0.4"].config["Labels"] == {"a": "b"}
+    assert steps["0.5"].config["Labels"] == {"a": "b"}
     assert steps["0.5"].config["StopSignal"] == "SIGKILL"
     assert all(steps[i].history["empty_layer"] for i in ("0.1", "0.2", "0.3", "0.4", "0.5"))
 
