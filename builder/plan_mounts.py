@@ -12,10 +12,14 @@ from pallet.base.errors import PalletError
 
 
 def compile_mount(mount, inst, *, expand: Callable[[str | None], str | None],
-                  stage_names: dict[str, int], stage_count: int) -> MountSpec:
+                  stage_names: dict[str, int], stage_count: int, workdir: str) -> MountSpec:
     """One parsed mount (grammar.ast.RunMount) -> MountSpec: values expanded, ids and
-    targets defaulted (cache id = target; secret id = basename of target, target
-    /run/secrets/<id> unless only env= is wanted), ``from`` resolved to a stage or image."""
+    targets defaulted (cache id = the cleaned target as written; secret id = basename of
+    target, target /run/secrets/<id> unless only env= is wanted), a relative target joined
+    to the WORKDIR in effect (as BuildKit does: `docker init`'s Python template mounts
+    ``target=requirements.txt``), ``from`` resolved to a stage or image."""
+    from pallet.grammar.globmatch import clean
+
     value = expand
     kind = mount.type
     target = value(mount.target) or ""
@@ -27,10 +31,16 @@ def compile_mount(mount, inst, *, expand: Callable[[str | None], str | None],
         if not target and not env:
             target = f"/run/secrets/{mount_id}"
     elif kind == "cache":
-        mount_id = mount_id or target
+        mount_id = mount_id or clean(target)
     if not target and kind != "secret":
         raise PalletError(f"mount type {kind} requires a target", span=inst.span,
                           source_line=source_line_of(inst))
+    if target and not clean(target).startswith("/"):
+        target = clean(f"/{workdir}/{target}")  # Go's filepath.Join("/", dir, target)
+    if target == "/":
+        raise PalletError(f'invalid mount target "{target}"', span=inst.span,
+                          source_line=source_line_of(inst),
+                          hint="a RUN --mount cannot cover the whole root; name a directory")
     from_stage = from_image = None
     if mount.from_:
         from_stage = stage_reference(mount.from_, stage_names,

@@ -340,7 +340,8 @@ class StageCompiler:
         spec = compile_mount(mount, inst, expand=lambda text: self.expand(text, inst)
                              if text is not None else None,
                              stage_names=self.stage_names,
-                             stage_count=len(self.buildfile.stages))
+                             stage_count=len(self.buildfile.stages),
+                             workdir=self.config.get("WorkingDir") or "/")
         namespace = self.build_args.get("BUILDKIT_CACHE_MOUNT_NS")
         if spec.type == "cache" and namespace:   # BuildKit's cache id namespace (and key)
             import dataclasses

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import xxhash
 
-FORMAT = b"pallet-plan-v2"  # v2: RUN titles carry their flags
+FORMAT = b"pallet-plan-v3"  # v2: RUN titles carry their flags; v3: metadata steps carry no
+# config copy and key only their change, relative RUN --mount targets join the WORKDIR
 
 
 def plan_key(*, text: str, path: str, build_args: dict[str, str], target: str | None,
