@@ -2,15 +2,18 @@
 
 Public API (the CLI and the API server call these; nothing else is needed):
 
-    from pallet.builder.build import build, BuildResult, ContextSource
-    result = build(root=Path, context=ContextSource(directory=Path) | ContextSource(stream=BinaryIO),
-                   dockerfile=None | "path" | "-", dockerfile_text=None, tags=("app:1",),
-                   build_args={}, target=None, no_cache=False, no_cache_filter=(),
-                   labels={}, progress="auto"|"tty"|"plain"|"quiet", quiet=False,
-                   iidfile=None, secrets={"id": b"value"}, network="default"|"none"|"host",
-                   platform=None, source_date_epoch=None, memory=None, cpus=None,
-                   cache_from=("type=local,src=DIR",), cache_to=("type=local,dest=DIR",),
-                   progress_stream=None, compression="none"|"gzip"|"zstd")
+    from pallet.builder.build import build, BuildResult
+    from pallet.builder.request import BuildRequest, ContextSource
+    request = BuildRequest(context=ContextSource(directory=Path) | ContextSource(stream=BinaryIO),
+                           dockerfile=None | "path" | "-", dockerfile_text=None, tags=("app:1",),
+                           build_args={}, target=None, labels={}, no_cache=False,
+                           no_cache_filter=(), pull=False, secrets={"id": b"value"},
+                           network="default"|"none"|"host", platform=None,
+                           source_date_epoch=None, memory=None, cpus=None,
+                           cache_from=("type=local,src=DIR",), cache_to=("type=local,dest=DIR",),
+                           compression="none"|"gzip"|"zstd", allow=frozenset())
+    result = build(request, root=Path, progress="auto"|"tty"|"plain"|"quiet", quiet=False,
+                   progress_stream=None)
     result.image_id, result.tags, result.stats  # stats: cached / executed / containers
 
     from pallet.builder.plan import plan, BaseImage      # AST -> BuildPlan (steps, edges, stage_dependencies())

@@ -1,6 +1,7 @@
 """The build orchestrator: context + build file -> plan -> cached, isolated steps -> image.
 
-    build(*, root, context, dockerfile, tags, build_args, target, no_cache, ...) -> BuildResult
+    build(request: BuildRequest, *, root, progress="auto", quiet=False, progress_stream=None)
+        -> BuildResult            (the request: builder/request.py)
 
 Stages run in dependency order; stages that do not depend on each other run on two threads
 (the machine has two cores). The image is committed and tags moved only after every step
@@ -13,9 +14,10 @@ import contextlib
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, TextIO
+from typing import TextIO
 
 from pallet.base.errors import PalletError
+from pallet.builder.request import BuildRequest, ContextSource
 
 
 @dataclass(frozen=True)
@@ -25,32 +27,17 @@ class BuildResult:
     stats: dict = field(default_factory=dict, compare=False)
 
 
-@dataclass(frozen=True)
-class ContextSource:
-    """Where the context comes from: a directory, or a stream (a tar, or a bare build file)."""
-
-    directory: Path | None = None
-    stream: BinaryIO | None = None
-
-
-def build(*, root: Path, context: ContextSource, dockerfile: str | None = None,
-          dockerfile_text: str | bytes | None = None, tags: tuple[str, ...] = (),
-          build_args: dict[str, str] | None = None, target: str | None = None,
-          no_cache: bool = False, no_cache_filter: tuple[str, ...] = (),
-          labels: dict[str, str] | None = None, progress: str = "auto", quiet: bool = False,
-          iidfile: Path | None = None, secrets: dict[str, bytes] | None = None,
-          network: str = "default", platform: str | None = None,
-          source_date_epoch: int | None = None, memory: int | None = None,
-          cpus: float | None = None, cache_from: tuple[str, ...] = (),
-          cache_to: tuple[str, ...] = (), progress_stream: TextIO | None = None,
-          compression: str = "none", allow: frozenset[str] = frozenset()) -> BuildResult:
+def build(request: BuildRequest, *, root: Path, progress: str = "auto", quiet: bool = False,
+          progress_stream: TextIO | None = None) -> BuildResult:
+    """Build what request asks in the store at root; progress is shown as asked (a front's
+    choice: auto, tty, plain, quiet) on progress_stream (stderr by default)."""
     from pallet.builder.execute import (BuildOptions, StageRunner, check_entitlements,
                                         final_image_config)
     from pallet.builder.progress import make_progress
     from pallet.runtime.store.content import Store
 
     from pallet.runtime.image.images import normalize_tags
-    normalize_tags(tags)  # a bad -t fails before any work, as docker build does
+    normalize_tags(request.tags)  # a bad -t fails before any work, as docker build does
     store = Store.open(root)
     # Garbage collection (rmi, image prune, system check --repair) waits while the build runs:
     # from the scratch dirs in tmp/ and each freshly packed layer until the image is committed
@@ -66,54 +53,54 @@ def build(*, root: Path, context: ContextSource, dockerfile: str | None = None,
         raise
     runner = None
     try:
-        context_dir, stream_dockerfile = _materialise_context(context, scratch)
-        text, path, dockerfile_file = _read_dockerfile(context_dir, dockerfile,
-                                                       dockerfile_text or stream_dockerfile)
-        args = dict(build_args or {})
+        context_dir, stream_dockerfile = _materialise_context(request.context, scratch)
+        text, path, dockerfile_file = _read_dockerfile(
+            context_dir, request.dockerfile, request.dockerfile_text or stream_dockerfile)
+        args = dict(request.build_args)
+        source_date_epoch = request.source_date_epoch
         if source_date_epoch is None and "SOURCE_DATE_EPOCH" in args:
             source_date_epoch = _epoch(args["SOURCE_DATE_EPOCH"])
         if source_date_epoch is not None:
             args.setdefault("SOURCE_DATE_EPOCH", str(source_date_epoch))
-        for spec in cache_from:
+        for spec in request.cache_from:
             from pallet.builder.cacheio import import_cache
             import_cache(store=store, root=root, spec=spec)
-        built_plan = _plan(store, root, text=text, path=path, args=args, target=target,
-                           platform=platform)
+        built_plan = _plan(store, root, text=text, path=path, args=args, target=request.target,
+                           platform=request.platform, pull=request.pull)
         # buildx grants network.host itself for `--network host` on the command line.
-        granted = frozenset(allow) | ({"network.host"} if network == "host" else set())
+        granted = request.allow | ({"network.host"} if request.network == "host" else set())
         check_entitlements(built_plan, granted)
         build_context = _open_context(root, context_dir, dockerfile_file,
-                                      persistent=context.directory is not None)
+                                      persistent=request.context.directory is not None)
         no_cache_stages = frozenset(s.index for s in built_plan.stages
-                                    if s.name in set(no_cache_filter)
-                                    or str(s.index) in set(no_cache_filter))
-        options = BuildOptions(no_cache=no_cache, no_cache_stages=no_cache_stages,
-                               source_date_epoch=source_date_epoch, network=network,
-                               secrets=dict(secrets or {}), memory=memory, cpus=cpus,
-                               compression=compression, entitlements=granted)
+                                    if s.name in set(request.no_cache_filter)
+                                    or str(s.index) in set(request.no_cache_filter))
+        options = BuildOptions(no_cache=request.no_cache, no_cache_stages=no_cache_stages,
+                               source_date_epoch=source_date_epoch, network=request.network,
+                               secrets=dict(request.secrets), memory=request.memory,
+                               cpus=request.cpus, compression=request.compression,
+                               entitlements=granted)
         runner = StageRunner(store=store, context=build_context, progress=progress_view,
                              options=options, root=root)
         _run_stages(runner, built_plan)
         final_stage = next(s for s in built_plan.stages if s.index == built_plan.target)
         state = runner.states[final_stage.index]
         config = final_image_config(state=state, step=final_stage.steps[-1],
-                                    labels=labels or {}, options=options)
+                                    labels=dict(request.labels), options=options)
         from pallet.runtime.image.images import commit_image
         progress_view.message("exporting layers")
-        image = _already_tagged(store, config, state.layers, tags) or commit_image(
-            store, config=config, layers=list(state.layers), tags=list(tags))
+        image = _already_tagged(store, config, state.layers, request.tags) or commit_image(
+            store, config=config, layers=list(state.layers), tags=list(request.tags))
         progress_view.message(f"writing image {image.id}")
         for name in image.references:
             progress_view.message(f"naming to {name}")
         if build_context is not None:
             build_context.stat_cache.save()
-        for spec in cache_to:
+        for spec in request.cache_to:
             from pallet.builder.cacheio import export_cache
             export_cache(store=store, root=root, spec=spec,
                          keys=runner.used_keys(None if _cache_mode(spec) == "max"
                                                else _final_chain(built_plan)))
-        if iidfile is not None:
-            _write_iidfile(iidfile, image.id)
         return BuildResult(image_id=image.id, tags=tuple(image.references),
                            stats=dict(runner.stats))
     finally:
@@ -127,15 +114,26 @@ def build(*, root: Path, context: ContextSource, dockerfile: str | None = None,
 
 
 def _plan(store, root: Path, *, text: str, path: str, args: dict[str, str],
-          target: str | None, platform: str | None):
-    """Plan the build, or reuse the plan of an identical earlier build (plancache.py)."""
+          target: str | None, platform: str | None, pull: bool):
+    """Plan the build, or reuse the plan of an identical earlier build (plancache.py). With
+    pull, every base image is pulled first (once per name), so a cached plan is reused only
+    while the registry still has the image it was made with."""
     from pallet.builder import plancache
 
     key = plancache.plan_key(text=text, path=path, build_args=args, target=target,
                              platform=platform)
+    pulled: set[str] = set()
+
+    def fresh(ref: str) -> None:
+        if pull and ref not in pulled:
+            from pallet.builder.plan_common import host_arch
+            from pallet.runtime.distribution.transfer import pull_image
+            pull_image(store, ref, platform=platform or f"linux/{host_arch()}")
+            pulled.add(ref)
 
     def current_id(ref: str) -> str | None:
         from pallet.runtime.image.images import resolve_image
+        fresh(ref)
         try:
             return resolve_image(store, ref).id
         except PalletError:
@@ -150,6 +148,7 @@ def _plan(store, root: Path, *, text: str, path: str, args: dict[str, str],
     bases: dict[str, str] = {}
 
     def resolve(ref, span):
+        fresh(ref)
         base = _resolve_base(store, ref, span)
         bases[ref] = base.id
         return base
@@ -315,12 +314,6 @@ def _open_context(root: Path, context_dir: Path | None, dockerfile: Path | None,
     stat_cache = StatCache.for_context(root=root, context_dir=context_dir) if persistent \
         else StatCache(context_dir=context_dir, cache_file=None)
     return BuildContext(directory=context_dir, ignore=ignore, stat_cache=stat_cache)
-
-
-def _write_iidfile(path: Path, image_id: str) -> None:
-    from pallet.base.files import atomic_write
-
-    atomic_write(path, image_id, mode=None, durable=False)
 
 
 def _run_stages(runner, built_plan) -> None:

@@ -18,6 +18,7 @@ from typing import Any
 from pallet.builder import cachekey
 from pallet.builder.cache import CacheRecord, CacheRecords, LayerRef
 from pallet.builder.history import History
+from pallet.builder.plan_common import host_arch
 from pallet.builder.steps import Step
 from pallet.base.errors import PalletError
 
@@ -44,9 +45,6 @@ class BuildOptions:
     # 300 MB with gzip costs seconds per rebuild; compression belongs to push/save time.
     compression: str = "none"
     entitlements: frozenset[str] = frozenset()  # granted with --allow: network.host, ...
-
-
-ENTITLEMENTS = ("network.host", "security.insecure")
 
 
 def check_entitlements(plan, granted: frozenset[str]) -> None:
@@ -122,7 +120,7 @@ class StageRunner:
         if step.base_image is None:
             return StageState(layers=(), lowerdirs=(), history=History(),
                               key=cachekey.scratch_base_key(),
-                              image_config={"architecture": _arch(), "os": "linux"})
+                              image_config={"architecture": host_arch(), "os": "linux"})
         image = resolve_image(self.store, step.base_image)
         dirs = layer_dirs(self.store, image)
         return StageState(layers=tuple(image.layer_objects(self.store)), lowerdirs=tuple(dirs),
@@ -275,11 +273,6 @@ def last_created(state: StageState, options: BuildOptions) -> str:
     return created_time(options)
 
 
-def _arch() -> str:
-    from pallet.builder.plan import host_arch
-    return host_arch()
-
-
 def final_image_config(*, state: StageState, step: Step, labels: dict[str, str],
                        options: BuildOptions) -> dict[str, Any]:
     """The OCI image config of the built image (BuildKit's shape)."""
@@ -287,8 +280,8 @@ def final_image_config(*, state: StageState, step: Step, labels: dict[str, str],
     if labels:
         config["Labels"] = {**(config.get("Labels") or {}), **labels}
     image: dict[str, Any] = dict(state.image_config)
-    if "architecture" not in image:  # host_arch is in plan.py, not loaded when the plan is cached
-        image["architecture"] = _arch()
+    if "architecture" not in image:
+        image["architecture"] = host_arch()
     image.setdefault("os", "linux")
     image["config"] = config
     image["created"] = last_created(state, options)

@@ -13,19 +13,14 @@
 
 from __future__ import annotations
 
-import platform as host_platform
 from typing import Any
 
 # BaseImage is part of this module's API (plan's resolve_base returns one); it is defined with
 # the other names the planner's modules share, in plan_common.py.
-from pallet.builder.plan_common import BaseImage, ResolveBase, source_line_of, stage_reference  # noqa: F401
+from pallet.builder.plan_common import (BaseImage, ResolveBase, host_arch,  # noqa: F401
+                                        source_line_of, stage_reference)
 from pallet.builder.steps import BuildPlan, StagePlan
 from pallet.base.errors import PalletError
-
-
-def host_arch() -> str:
-    machine = host_platform.machine().lower()
-    return {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386"}.get(machine, machine)
 
 
 def platform_args(platform: str | None, target_stage: str) -> dict[str, str]:

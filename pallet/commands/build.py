@@ -70,17 +70,10 @@ def _parse_secrets(values: tuple[str, ...]) -> dict[str, bytes]:
     return secrets
 
 
-def _parse_entitlements(values: tuple[str, ...]) -> frozenset[str]:
-    """--allow, repeated or comma-separated as buildx takes it."""
-    from pallet.builder.execute import ENTITLEMENTS
-    granted = set()
-    for value in values:
-        for name in filter(None, (part.strip() for part in value.split(","))):
-            if name not in ENTITLEMENTS:
-                raise PalletError(f"invalid value {name!r} for --allow: unknown entitlement {name}",
-                                  hint=f"pallet knows {', '.join(ENTITLEMENTS)}")
-            granted.add(name)
-    return frozenset(granted)
+def _entitlements(values: tuple[str, ...]) -> frozenset[str]:
+    """--allow, repeated or comma-separated as buildx takes it (the request checks the names)."""
+    return frozenset(name for value in values
+                     for name in (part.strip() for part in value.split(",")) if name)
 
 
 @click.command("build", context_settings={"help_option_names": ["-h", "--help"]})
@@ -129,7 +122,8 @@ def build(ctx: click.Context, context_path: str, dockerfile: str | None, tags: t
           cache_from: tuple[str, ...], cache_to: tuple[str, ...], compression: str,
           allow: tuple[str, ...], reproducible: bool) -> None:
     """Build an image from a build file."""
-    from pallet.builder.build import ContextSource, build as run_build
+    from pallet.builder.build import build as run_build
+    from pallet.builder.request import BuildRequest, ContextSource
 
     # `docker stop`-style SIGTERM (CI cancelling a job) cleans up like Ctrl-C: the running
     # build container is killed and removed, nothing is tagged, the temp dirs are deleted.
@@ -148,16 +142,6 @@ def build(ctx: click.Context, context_path: str, dockerfile: str | None, tags: t
         if dockerfile == "-":
             from pallet.grammar.lines import MAX_FILE_BYTES
             dockerfile_text = sys.stdin.buffer.read(MAX_FILE_BYTES + 1)
-    if platform is not None:
-        from pallet.builder.plan import host_arch
-        if platform.split("/")[:2] != ["linux", host_arch()]:
-            raise PalletError(f"cannot build for {platform}: RUN steps would need CPU emulation, "
-                              f"which pallet does not do",
-                              hint=f"this machine builds linux/{host_arch()}")
-    if pull:
-        # no registry client in this build of pallet yet: say so instead of silently ignoring
-        click.echo("warning: --pull: no registry client available; using the local images",
-                   err=True)
     epoch = None
     env_epoch = os.environ.get("SOURCE_DATE_EPOCH")
     if env_epoch:
@@ -167,15 +151,19 @@ def build(ctx: click.Context, context_path: str, dockerfile: str | None, tags: t
             raise PalletError(f"invalid SOURCE_DATE_EPOCH {env_epoch!r}") from error
     elif reproducible:
         epoch = 0
-    result = run_build(
-        root=ctx.obj["root"], context=context, dockerfile=dockerfile,
-        dockerfile_text=dockerfile_text, tags=tags, build_args=_parse_build_args(build_args),
-        target=target, no_cache=no_cache, no_cache_filter=no_cache_filter,
-        labels=_parse_labels(labels), progress="quiet" if progress == "rawjson" else progress,
-        quiet=quiet, iidfile=iidfile, secrets=_parse_secrets(secrets), network=network,
-        platform=platform, source_date_epoch=epoch,
-        memory=size_flag(memory, "-m, --memory") if memory else None, cpus=cpus,
-        cache_from=cache_from, cache_to=cache_to, compression=compression,
-        allow=_parse_entitlements(allow))
+    request = BuildRequest(
+        context=context, dockerfile=dockerfile, dockerfile_text=dockerfile_text, tags=tags,
+        build_args=_parse_build_args(build_args), target=target, labels=_parse_labels(labels),
+        no_cache=no_cache, no_cache_filter=no_cache_filter, pull=pull,
+        secrets=_parse_secrets(secrets), network=network, platform=platform,
+        source_date_epoch=epoch, memory=size_flag(memory, "-m, --memory") if memory else None,
+        cpus=cpus, cache_from=cache_from, cache_to=cache_to, compression=compression,
+        allow=_entitlements(allow))
+    result = run_build(request, root=ctx.obj["root"],
+                       progress="quiet" if progress == "rawjson" else progress, quiet=quiet)
+    if iidfile is not None:
+        # written by the client, as docker's CLI does (the engine knows no iidfile)
+        from pallet.base.files import atomic_write
+        atomic_write(iidfile, result.image_id, mode=None, durable=False)
     if quiet:
         click.echo(result.image_id)

@@ -31,14 +31,16 @@ def write_tree(base: Path, files: dict[str, str | bytes]) -> Path:
     return base
 
 
-def build_image(root: Path, context: Path, *, quiet_stream=None, **options):
-    """Run the library build with plain progress captured; returns (result, progress text)."""
-    from pallet.builder.build import ContextSource, build
+def build_image(root: Path, context: Path, *, quiet_stream=None, progress: str = "plain",
+                quiet: bool = False, **request):
+    """Run the library build with plain progress captured; returns (result, progress text).
+    request: BuildRequest's fields."""
+    from pallet.builder.build import build
+    from pallet.builder.request import BuildRequest, ContextSource
 
     stream = quiet_stream or io.StringIO()
-    options.setdefault("progress", "plain")
-    result = build(root=root, context=ContextSource(directory=context), progress_stream=stream,
-                   **options)
+    result = build(BuildRequest(context=ContextSource(directory=context), **request), root=root,
+                   progress=progress, quiet=quiet, progress_stream=stream)
     return result, stream.getvalue()
 
 
