@@ -132,6 +132,7 @@ class StageRunner:
     # -- one step -------------------------------------------------------------------------------
     def run_step(self, step: Step, state: StageState) -> StageState:
         if step.kind == "meta":
+            self.progress.instant(step.id, step.title)  # every step gets its line
             key = cachekey.step_key(parent=state.key, step=step.key_desc, inputs=cachekey.NO_INPUTS)
             history = state.history
             if step.history is not None:

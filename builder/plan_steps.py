@@ -26,7 +26,7 @@ from pallet.builder.plan_common import PROXY_ARGS, BaseImage, source_line_of, st
 from pallet.builder.plan_mounts import mount_key
 from pallet.builder.steps import CopySpec, InlineFile, MountSpec, RunSpec, Step
 from pallet.base.errors import PalletError
-
+from pallet.grammar.globmatch import clean
 
 
 class StageCompiler:
@@ -199,7 +199,8 @@ class StageCompiler:
                         history=self._history(line),
                         key_desc={"op": "workdir", "path": workdir,
                                   "user": self.config.get("User") or ""},
-                        workdir=workdir, user=self.config.get("User") or "", author=self.author)
+                        workdir=clean(workdir),  # the directory to create
+                        user=self.config.get("User") or "", author=self.author)
         change: Any
         if isinstance(inst, ast.Cmd):
             change = argv = self._command_argv(inst.command)
@@ -344,7 +345,6 @@ class StageCompiler:
                              workdir=self.config.get("WorkingDir") or "/")
         namespace = self.build_args.get("BUILDKIT_CACHE_MOUNT_NS")
         if spec.type == "cache" and namespace:   # BuildKit's cache id namespace (and key)
-            import dataclasses
             spec = dataclasses.replace(spec, id=f"{namespace}/{spec.id}")
         return spec
 

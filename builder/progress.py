@@ -101,6 +101,14 @@ class Progress:
             view.finished = time.monotonic()
             self._on_error(view, message)
 
+    def instant(self, step_id: str, title: str) -> None:
+        """A step that does its work at once (ENV, LABEL, ARG, ...): its line, done."""
+        with self.lock:
+            view = self._view(step_id, title)
+            view.started = view.finished = time.monotonic()
+            view.status = "done"
+            self._on_instant(view)
+
     def message(self, title: str, detail: str = "done") -> None:
         """A one-shot event such as "exporting layers" or "naming to ..."."""
         with self.lock:
@@ -119,6 +127,10 @@ class Progress:
     def _on_error(self, view: _StepView, message: str) -> None: ...
     def _on_message(self, number: int, title: str, detail: str) -> None: ...
     def _on_close(self) -> None: ...
+
+    def _on_instant(self, view: _StepView) -> None:
+        self._on_start(view)
+        self._on_done(view)
 
 
 class QuietProgress(Progress):
@@ -152,14 +164,16 @@ class PlainProgress(Progress):
 
 
 class TtyProgress(Progress):
-    """Redraws the step list in place: status, elapsed time and the output tail of running
-    steps. Finished steps scroll up and are never redrawn."""
+    """A live region at the bottom (elapsed time, running steps with their output tail),
+    redrawn in place; a step that ends is written once above it and never redrawn, so a build
+    of 100,000 steps costs 100,000 short writes, not 100,000 redraws of everything."""
 
     def __init__(self, stream: TextIO | None = None) -> None:
         super().__init__(stream)
         self._drawn = 0
         self._last_draw = 0.0
-        self._messages: list[str] = []
+        self._live: dict[int, _StepView] = {}  # running steps, by number
+        self._settled: list[str] = []  # ended steps and messages not yet written
         self._ticker = threading.Thread(target=self._tick, daemon=True)
         self._stop = threading.Event()
         self._ticker.start()
@@ -184,17 +198,23 @@ class TtyProgress(Progress):
         out = []
         if self._drawn:
             out.append(f"\x1b[{self._drawn}F\x1b[J")
+        if self._settled:
+            out.append("\n".join(self._settled) + "\n")
+            self._settled = []
         lines = [f"[+] Building {time.monotonic() - self.started:.1f}s"]
-        for view in self.steps.values():
+        for view in self._live.values():
             lines.append(self._line_for(view))
-            if view.status == "running":
-                lines.extend(f" => => # {tail[:150]}" for tail in view.tail)
-        lines.extend(self._messages)
+            lines.extend(f" => => # {tail[:150]}" for tail in view.tail)
         out.append("\n".join(lines) + "\n")
         self.stream.write("".join(out))
         self.stream.flush()
         self._drawn = len(lines)
         self._last_draw = time.monotonic()
+
+    def _settle(self, view: _StepView) -> None:
+        self._live.pop(view.number, None)
+        self._settled.append(self._line_for(view))
+        self._redraw()
 
     def _on_line(self, view, line):
         # output can arrive in thousands of lines a second: redraw at most every 50 ms
@@ -202,15 +222,17 @@ class TtyProgress(Progress):
         if now - self._last_draw >= 0.05:
             self._redraw()
 
-    def _on_start(self, view): self._redraw()
-    def _on_cached(self, view): self._redraw()
-    def _on_done(self, view): self._redraw()
-
-    def _on_error(self, view, message):
+    def _on_start(self, view):
+        self._live[view.number] = view
         self._redraw()
 
+    def _on_cached(self, view): self._settle(view)
+    def _on_done(self, view): self._settle(view)
+    def _on_instant(self, view): self._settle(view)
+    def _on_error(self, view, message): self._settle(view)
+
     def _on_message(self, number, title, detail):
-        self._messages.append(f" => {title} {detail}".rstrip())
+        self._settled.append(f" => {title} {detail}".rstrip())
         self._redraw()
 
     def _on_close(self) -> None:

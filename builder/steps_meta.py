@@ -108,11 +108,14 @@ def apply_user(config: dict[str, Any], user: str) -> HistoryLine:
 
 
 def normalize_workdir(current: str, path: str) -> str:
-    """BuildKit's NormalizeWorkdir: relative paths join the current one; result is clean."""
-    from pallet.builder.layerview import split_path
+    """BuildKit's NormalizeWorkdir: an absolute path is kept as written (`WORKDIR /app/` stays
+    `/app/`, as Docker stores it); a relative one joins the current one, cleaned (Go's
+    filepath.Join)."""
+    from pallet.grammar.globmatch import clean
 
-    joined = path if path.startswith("/") else f"{current or '/'}/{path}"
-    return "/" + "/".join(split_path(joined))
+    if path.startswith("/"):
+        return path
+    return clean(f"/{current or '/'}/{path}")
 
 
 def apply_workdir(config: dict[str, Any], path: str) -> tuple[HistoryLine, str]:

@@ -39,8 +39,33 @@ def test_tty_view_redraws_in_place_with_the_output_tail():
     assert "=> => # line 9" in snapshot and "\x1b[" in snapshot  # cursor-up redraw
     view.done("0.1")
     view.close()
-    final = stream.getvalue().rsplit("[+] Building", 1)[1]
-    assert "=> [1/2] RUN build" in final and "line 9" not in final  # tail hidden when done
+    # an ended step is written once, above the live region, with its tail gone
+    text = stream.getvalue()
+    assert re.search(r"\x1b\[J => \[1/2\] RUN build  \d+\.\ds\n\[\+\] Building", text)
+    assert "line 9" not in text.rsplit("RUN build  ", 1)[1]
+
+
+def test_tty_view_writes_each_ended_step_once():
+    stream = io.StringIO()
+    view = TtyProgress(stream)
+    for index in range(2000):
+        view.instant(f"0.{index}", f"[s {index}/2000] LABEL a{index}=b")
+    view.close()
+    text = stream.getvalue()
+    assert text.count("LABEL a1999=b") == 1 and text.count("LABEL a0=b") == 1
+    assert len(text) < 2000 * 120  # no redraw of the whole list per step
+
+
+def test_every_metadata_step_gets_its_line():
+    stream = io.StringIO()
+    view = PlainProgress(stream)
+    view.start("0.1", "[base 1/3] FROM busybox")
+    view.done("0.1")
+    view.instant("0.2", "[base 2/3] ENV A=1")
+    view.cached("0.3", "[base 3/3] RUN true")
+    lines = stream.getvalue().splitlines()
+    assert lines[2] == "#2 [base 2/3] ENV A=1" and re.fullmatch(r"#2 DONE 0\.\ds", lines[3])
+    assert lines[4] == "#3 [base 3/3] RUN true"
 
 
 def test_quiet_prints_nothing_and_auto_picks_plain_off_a_tty():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import tarfile
 from pathlib import Path
 
@@ -93,7 +94,10 @@ def test_cache_export_then_import_into_a_fresh_root(root, context, tmp_path):
                         f"type=local,src={cache_dir}", str(context), root=fresh)
     assert second.returncode == 0, second.stderr
     assert "CACHED" in second.stderr.decode()
-    assert second.stderr.decode().count("DONE") == 1  # only the FROM: no step executed
+    log = second.stderr.decode()
+    # DONE: the FROM, and the CMD (a metadata step, done at once); no step executed
+    assert re.findall(r"^#\d+ DONE", log, re.M) == ["#1 DONE", "#3 DONE"], log
+    assert "#2 [stage-0 2/3] COPY hello.txt /hello.txt\n#2 CACHED" in log
 
 
 def test_builder_prune_removes_records_and_reports(root, context):
