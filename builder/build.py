@@ -239,30 +239,8 @@ def _materialise_context(context: ContextSource, scratch: Path) -> tuple[Path | 
         if not context.directory.is_dir():
             raise PalletError(f"unable to prepare context: path {str(context.directory)!r} not found")
         return context.directory.resolve(), None
-    data = context.stream.read()
-    from pallet.builder.archives import compression_of
-    if compression_of(data[:8]) is None and not _looks_like_tar(data):
-        return None, data  # decoded (strictly) with the build file's name
-    import tempfile
-    directory = scratch / "context"
-    directory.mkdir()
-    with tempfile.NamedTemporaryFile(dir=scratch) as handle:
-        handle.write(data)
-        handle.flush()
-        from pallet.builder.archives import extract_archive_into
-        extract_archive_into(Path(handle.name), directory, owner=None)
-    return directory, None
-
-
-def _looks_like_tar(data: bytes) -> bool:
-    if len(data) < 512:
-        return False
-    import tarfile
-    try:
-        tarfile.TarInfo.frombuf(data[:512], "utf-8", "surrogateescape")
-    except tarfile.HeaderError:
-        return False
-    return True
+    from pallet.builder.context import context_from_stream
+    return context_from_stream(context.stream.read(), scratch)
 
 
 def _read_dockerfile(context_dir: Path | None, dockerfile: str | None,

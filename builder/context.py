@@ -302,6 +302,38 @@ def _class_body(body: str) -> str:
     return "".join(out)
 
 
+def context_from_stream(data: bytes, scratch: Path) -> tuple[Path | None, bytes | None]:
+    """``docker build - < X``: a (compressed) tar is unpacked into scratch/context by the
+    runtime's extractor (confined to that directory, hard links only to its own members);
+    anything else is a bare build file, returned as bytes (the reader decodes it strictly,
+    with the build file's name). Returns (context directory, build file)."""
+    import io
+    from pallet.runtime.image.compression import DecompressingReader, sniff_compression
+    if sniff_compression(data[:4]) == "none" and not _looks_like_tar(data):
+        return None, data
+    from pallet.runtime.image.unpack import extract_layer
+    directory = scratch / "context"
+    directory.mkdir(mode=0o700)
+    reader = DecompressingReader(io.BytesIO(data), name="build context from stdin")
+    try:
+        extract_layer(reader, directory, whiteouts="keep")
+        reader.drain()
+    finally:
+        reader.close()
+    return directory, None
+
+
+def _looks_like_tar(data: bytes) -> bool:
+    if len(data) < 512:
+        return False
+    import tarfile
+    try:
+        tarfile.TarInfo.frombuf(data[:512], "utf-8", "surrogateescape")
+    except tarfile.HeaderError:
+        return False
+    return True
+
+
 def default_dockerfile(context_dir: Path) -> Path | None:
     """``Dockerfile``, else ``Containerfile``, else lowercase ``dockerfile`` in the context."""
     for name in ("Dockerfile", "Containerfile", "dockerfile"):

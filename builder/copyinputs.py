@@ -81,7 +81,7 @@ def prepare_copy(runner, step: Step, state) -> PreparedCopy:
                 if not spec.is_add:
                     raise PalletError("source can't be a URL for COPY", span=step.span,
                                       source_line=step.source_line, hint="use ADD for URLs")
-                from pallet.builder.archives import download, url_filename
+                from pallet.builder.download import download, url_filename
                 path, _ = download(source, scratch, checksum=spec.checksum, span=step.span)
                 trees.append(SourceTree(kind="file", name=url_filename(source), entries=(
                     SourceEntry(relpath="", host_path=path, kind="file", mode=0o600, uid=0,
@@ -100,9 +100,9 @@ def prepare_copy(runner, step: Step, state) -> PreparedCopy:
                 found = trees_from_context(runner.context, source, span=step.span,
                                            source_line=step.source_line, parents=spec.parents)
                 if spec.is_add and spec.unpack is not False:
-                    from pallet.builder.archives import is_archive
+                    from pallet.runtime.image.unpack import is_tar
                     found = [_mark_archive(t) if t.kind == "file"
-                             and is_archive(t.entries[0].host_path) else t for t in found]
+                             and is_tar(t.entries[0].host_path) else t for t in found]
                 trees += found
         for inline in spec.inline:
             trees.append(inline_tree(inline.name, inline.data, scratch=scratch))

@@ -32,6 +32,7 @@ class CopyReuse:
         self.written: dict[str, list] = {}
         self.linked = 0
         self._lock = threading.Lock()
+        self._previous = None           # confine.Root of previous_dir, opened on first use
         try:
             data = json.loads(self.path.read_text())
             self.previous = data["files"]
@@ -44,29 +45,41 @@ class CopyReuse:
         return xxhash.xxh3_128_hexdigest(context_dir.encode() + b"\0" + step_desc)
 
     def link_or_none(self, relpath: str, *, source_st: os.stat_result, content_hash: str,
-                     mode: int, uid: int, gid: int, target: Path) -> bool:
-        """Hard-link the previous layer's identical file at ``target``; True when done."""
+                     mode: int, uid: int, gid: int, root) -> bool:
+        """Hard-link the previous layer's identical file at ``relpath`` in ``root`` (the new
+        layer's confine.Root); True when done. Both ends are resolved inside their layer."""
         signature = [content_hash, mode, uid, gid, source_st.st_size, source_st.st_mtime_ns]
         with self._lock:
             self.written[relpath] = signature
         if not content_hash or self.previous.get(relpath) != signature or \
                 self.previous_dir is None:
             return False
-        old = self.previous_dir / relpath
         try:
-            st = os.lstat(old)
+            previous = self._previous_root()
+            st = previous.lstat(relpath)
         except OSError:
             return False
-        if not statmod.S_ISREG(st.st_mode) or (statmod.S_IMODE(st.st_mode), st.st_uid, st.st_gid,
+        if st is None or not statmod.S_ISREG(st.st_mode) or (statmod.S_IMODE(st.st_mode), st.st_uid, st.st_gid,
                                                st.st_size, st.st_mtime_ns) != tuple(signature[1:]):
             return False
         try:
-            os.link(old, target)
+            root.link(relpath, relpath, source=previous)
         except OSError:
             return False
         with self._lock:
             self.linked += 1
         return True
+
+    def _previous_root(self):
+        if self._previous is None:
+            from pallet.runtime.isolation.confine import Root
+            self._previous = Root(self.previous_dir)
+        return self._previous
+
+    def close(self) -> None:
+        if self._previous is not None:
+            self._previous.close()
+            self._previous = None
 
     def save(self, diff_id: str | None) -> None:
         if diff_id is None or not self.written:

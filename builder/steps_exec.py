@@ -36,9 +36,14 @@ def execute_copy(runner, step: Step, state, prepared: PreparedCopy, layer_dir: P
         lineage = CopyReuse.lineage(context_dir=str(runner.context.directory),
                                     step_desc=canonical(step.key_desc))
         reuse = CopyReuse(root=runner.root, lineage=lineage, layers_dir=runner.store.layers)
-    write_copy(layer_dir=layer_dir, view=view, trees=prepared.trees, dest=spec.dest,
-               workdir=spec.workdir, owner=prepared.owner, chmod=prepared.chmod,
-               wildcard=len(spec.sources) + len(spec.inline) > 1, span=step.span, reuse=reuse)
+    try:
+        write_copy(layer_dir=layer_dir, view=view, trees=prepared.trees, dest=spec.dest,
+                   workdir=spec.workdir, owner=prepared.owner, chmod=prepared.chmod,
+                   wildcard=len(spec.sources) + len(spec.inline) > 1, span=step.span,
+                   reuse=reuse)
+    finally:
+        if reuse is not None:
+            reuse.close()
     return reuse
 
 
@@ -48,7 +53,8 @@ def execute_workdir(runner, step: Step, state, layer_dir: Path) -> None:
     if existing is not None and stat.S_ISDIR(existing.st_mode):
         return  # nothing to create: an empty diff, recorded as an empty layer
     owner = resolve_chown(step.user, view, span=step.span) if step.user else Ownership(0, 0)
-    LayerWriter(layer_dir=layer_dir, view=view, owner=owner, chmod=None).ensure_dir(step.workdir)
+    with LayerWriter(layer_dir=layer_dir, view=view, owner=owner, chmod=None) as writer:
+        writer.ensure_dir(step.workdir)
 
 
 # -- RUN -----------------------------------------------------------------------------------------

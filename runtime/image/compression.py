@@ -1,6 +1,6 @@
 """Layer compression: gzip (zlib) and zstd, streaming, with the diff ID hashed on the way.
 
-    sniff_compression(head: bytes) -> "gzip" | "zstd" | "none"
+    sniff_compression(head: bytes) -> "gzip" | "zstd" | "bzip2" | "xz" | "none"
     Compressor(compression, level)                 .compress(data) / .flush()
     DecompressingReader(raw, *, name, threaded=True)
         .read(n), .tell(), forward .seek(pos): a sequential file for tarfile's "r:" mode
@@ -26,10 +26,16 @@ CHUNK = 1 << 20
 
 
 def sniff_compression(head: bytes) -> str:
+    """From the first 4 bytes, as Docker's DetectCompression (bzip2 and xz only ever come from
+    a user's archive: `import`, ADD; layers are gzip, zstd or plain)."""
     if head[:2] == b"\x1f\x8b":
         return "gzip"
     if head[:4] == b"\x28\xb5\x2f\xfd":
         return "zstd"
+    if head[:3] == b"BZh":
+        return "bzip2"
+    if head[:4] == b"\xfd7zX":
+        return "xz"
     return "none"
 
 
@@ -70,6 +76,17 @@ class _Producer:
             import zstandard
             self.zstd = zstandard
             self.obj = zstandard.ZstdDecompressor().decompressobj()
+        else:
+            self.obj = self._stdlib_decompressor()
+
+    def _stdlib_decompressor(self):
+        if self.compression == "bzip2":
+            import bz2
+            return bz2.BZ2Decompressor()
+        if self.compression == "xz":
+            import lzma
+            return lzma.LZMADecompressor()
+        return None
 
     def next_chunk(self) -> bytes:
         """The next non-empty chunk, or b"" at the end of the stream."""
@@ -89,33 +106,35 @@ class _Producer:
             return chunk
         if not chunk:
             self.done = True
-            if self.compression == "gzip" and not self.obj.eof:
-                raise PalletError(f"{self.name}: the gzip stream is truncated",
-                                  hint="the archive is incomplete; nothing was stored")
-            if self.compression == "zstd" and not self.obj.eof:
-                raise PalletError(f"{self.name}: the zstd stream is truncated",
+            if not self.obj.eof:
+                raise PalletError(f"{self.name}: the {self.compression} stream is truncated",
                                   hint="the archive is incomplete; nothing was stored")
             return b""
         try:
             data = self.obj.decompress(chunk)
             while self.obj.eof and self.obj.unused_data:   # concatenated members/frames
                 rest = self.obj.unused_data
-                self.obj = zlib.decompressobj(47) if self.compression == "gzip" else \
-                    self.zstd.ZstdDecompressor().decompressobj()
+                if self.compression == "gzip":
+                    self.obj = zlib.decompressobj(47)
+                elif self.compression == "zstd":
+                    self.obj = self.zstd.ZstdDecompressor().decompressobj()
+                else:
+                    self.obj = self._stdlib_decompressor()
                 data += self.obj.decompress(rest)
             return data
-        except zlib.error as error:
-            raise PalletError(f"{self.name}: corrupt gzip stream ({error})",
+        except (zlib.error, OSError, EOFError) as error:   # bz2 raises OSError
+            raise PalletError(f"{self.name}: corrupt {self.compression} stream ({error})",
                               hint="the archive is damaged; nothing was stored") from error
         except Exception as error:
-            if self.compression == "zstd" and isinstance(error, self.zstd.ZstdError):
-                raise PalletError(f"{self.name}: corrupt zstd stream ({error})",
+            if self.compression == "xz" or (self.compression == "zstd"
+                                            and isinstance(error, self.zstd.ZstdError)):
+                raise PalletError(f"{self.name}: corrupt {self.compression} stream ({error})",
                                   hint="the archive is damaged; nothing was stored") from error
             raise
 
 
 class DecompressingReader:
-    """Sequential reader of the uncompressed bytes of a gzip, zstd or plain stream."""
+    """Sequential reader of the uncompressed bytes of a gzip, zstd, bzip2, xz or plain stream."""
 
     def __init__(self, raw, *, name: str = "layer", threaded: bool = True) -> None:
         head = raw.read(4)

@@ -130,7 +130,7 @@ def _import_tree(store: Store, source, *, config: dict, tags, source_name: str,
         os.chmod(rootfs, 0o755)
         reader = DecompressingReader(source, name=f"import {source_name}")
         try:
-            extract_layer(reader, rootfs, allow_devices=False, whiteouts="overlay",
+            extract_layer(reader, rootfs, whiteouts="overlay",
                           max_member_bytes=member_limit(store, source_size, reader.compression))
             reader.drain()
         finally:

@@ -1,23 +1,34 @@
-"""Extract one layer tar stream into an empty directory, safely, as an overlayfs lowerdir.
+"""Extract a tar stream (a layer, an imported rootfs, an ADD archive, a build context, a `cp`
+payload) into a directory, confined to it. The one extractor of the project.
 
-    extract_layer(stream, dest: Path, *, allow_devices: bool = False,
-                  max_member_bytes: int | None = None, whiteouts: str = "overlay") -> ExtractStats
+    extract_layer(stream, dest: Path | Root, *, into: str = "", merge: bool = False,
+                  allow_devices: bool = True, max_member_bytes: int | None = None,
+                  whiteouts: str = "overlay", owner: tuple | None = None) -> ExtractStats
+    is_tar(path) -> bool                       # Docker's ADD sniffing: a (compressed) tar?
+    extract_archive(path, dest, **options)     # a local, possibly compressed, tar file
 
 `stream` is the uncompressed tar, read sequentially (forward seeks only), so memory stays flat.
-OCI whiteouts become what overlayfs expects in a lowerdir (whiteouts="overlay"):
-`DIR/.wh.NAME` -> a 0/0 character device DIR/NAME; `DIR/.wh..wh..opq` -> xattr
-trusted.overlay.opaque=y on DIR. whiteouts="keep" leaves them as plain files (for import).
+Members land under `into` (a path inside dest). OCI whiteouts become what overlayfs expects in
+a lowerdir (whiteouts="overlay"): `DIR/.wh.NAME` -> a 0/0 character device DIR/NAME;
+`DIR/.wh..wh..opq` -> xattr trusted.overlay.opaque=y on DIR. whiteouts="keep" leaves them as
+plain files (ADD, cp). owner=(uid, gid) replaces the archive's owners (None keeps that half).
 
 Safety (every check raises PalletError naming the member; the caller deletes dest):
+- every file operation goes through confine.Root: paths are resolved by the kernel inside dest
+  (openat2 RESOLVE_IN_ROOT), the last component is never followed, so nothing an archive or an
+  existing tree holds can lead a write, chown, chmod or link out of dest;
 - member names are made relative (a leading "./" is dropped); absolute names and ".." components
   are refused (tarsafe's containment test, applied per member because we stream);
-- nothing is written through a symlink: every parent of a member must be a real directory
-  created by this extraction (so a symlink pointing outside cannot be used to escape);
+- merge=False (a fresh directory: layers, import, ADD, a context, cp out): nothing is written
+  through a symlink, every parent of a member must be a real directory, and a member may not
+  replace a directory; merge=True (cp into a container): symlinks already in the tree are
+  followed, inside dest, and an entry in the way is replaced, as Docker's untar does;
 - hard links must point at a regular file already extracted from this same tar;
-- character/block devices are refused unless allow_devices (0/0 whiteout devices excepted);
+- device nodes and set-id files are kept, as Docker keeps them (the store is not reachable by
+  other users); allow_devices=False refuses devices (what `cp` writes onto the host);
 - a member larger than max_member_bytes (decompression-bomb guard) or a truncated stream is an error.
 We do not use tarsafe's extractall: it needs random access and refuses absolute symlink targets,
-which are normal inside a root filesystem (we never follow them, so they cannot escape).
+which are normal inside a root filesystem (we never follow them out of it).
 """
 
 from __future__ import annotations
@@ -31,6 +42,7 @@ from pathlib import Path
 from tarsafe import TarSafe
 
 from pallet.base.errors import PalletError
+from pallet.runtime.isolation.confine import Root
 
 WHITEOUT_PREFIX = ".wh."
 OPAQUE_MARKER = ".wh..wh..opq"
@@ -45,7 +57,7 @@ class ExtractStats:
 
 
 def _bad(member: str, why: str) -> PalletError:
-    return PalletError(f"unsafe layer content: member {member!r} {why}",
+    return PalletError(f"unsafe archive content: member {member!r} {why}",
                        hint="the archive is malformed or malicious; nothing was stored")
 
 
@@ -55,7 +67,7 @@ def clean_member_name(name: str) -> str:
         raise _bad(name, "has an absolute path")
     # tarsafe's containment test: the joined path must stay under the extraction root.
     if not TarSafe._is_contained("/root", os.path.normpath(os.path.join("/root", name))):
-        raise _bad(name, "climbs out of the layer with '..'")
+        raise _bad(name, "climbs out of the destination with '..'")
     parts = [part for part in name.split("/") if part not in ("", ".")]
     if ".." in parts:
         raise _bad(name, "contains a '..' component")
@@ -63,19 +75,26 @@ def clean_member_name(name: str) -> str:
 
 
 class _Extractor:
-    def __init__(self, dest: Path, allow_devices: bool, max_member_bytes: int | None, whiteouts: str):
-        self.dest = os.fspath(dest)
+    def __init__(self, root: Root, into: str, *, merge: bool, allow_devices: bool,
+                 max_member_bytes: int | None, whiteouts: str, owner: tuple | None) -> None:
+        self.root = root
+        self.into = "/".join(p for p in into.split("/") if p not in ("", "."))
+        self.merge = merge
         self.allow_devices = allow_devices
         self.max_member_bytes = max_member_bytes
         self.overlay = whiteouts == "overlay"
-        self.dirs: set[str] = {""}          # directories this extraction made (never symlinks)
+        self.owner = owner if owner is not None and owner != (None, None) else None
+        self.dirs: set[str] = {""}          # directories made or checked (never symlinks)
         self.files: set[str] = set()         # regular files (hard-link targets)
         self.dir_attrs: list[tuple[str, tarfile.TarInfo]] = []
         self.entries = 0
         self.content_bytes = 0
 
     def path(self, rel: str) -> str:
-        return os.path.join(self.dest, rel) if rel else self.dest
+        """The path inside the root of a member path (relative to `into`)."""
+        if not self.into:
+            return rel
+        return f"{self.into}/{rel}" if rel else self.into
 
     def ensure_parent(self, rel: str, member: str) -> None:
         parent = rel.rpartition("/")[0]
@@ -86,60 +105,77 @@ class _Extractor:
             built = f"{built}/{part}" if built else part
             if built in self.dirs:
                 continue
-            full = self.path(built)
-            try:
-                st = os.lstat(full)
-            except FileNotFoundError:
-                os.mkdir(full)
-                os.chmod(full, 0o755)      # implicit parents are 0755 whatever the umask
+            st = self.root.lstat(self.path(built))
+            if st is None:
+                self.root.mkdir(self.path(built), 0o755)
+                self.root.chmod(self.path(built), 0o755)   # 0755 whatever the umask
                 self.dirs.add(built)
                 continue
             if stat.S_ISLNK(st.st_mode):
-                raise _bad(member, f"would be written through the symlink {built!r}")
-            if not stat.S_ISDIR(st.st_mode):
-                raise _bad(member, f"has a parent {built!r} that is not a directory")
+                if not self.merge:
+                    raise _bad(member, f"would be written through the symlink {built!r}")
+                if not self.root.isdir(self.path(built)):
+                    raise _bad(member, f"has a parent {built!r} that is not a directory")
+            elif not stat.S_ISDIR(st.st_mode):
+                if not self.merge:
+                    raise _bad(member, f"has a parent {built!r} that is not a directory")
+                self.root.unlink(self.path(built))       # Docker's untar: replaced
+                self.root.mkdir(self.path(built), 0o755)
+                self.root.chmod(self.path(built), 0o755)
             self.dirs.add(built)
 
     def remove_existing(self, rel: str, keep_dir: bool) -> None:
-        full = self.path(rel)
-        try:
-            st = os.lstat(full)
-        except FileNotFoundError:
+        st = self.root.lstat(self.path(rel))
+        if st is None:
             return
         if stat.S_ISDIR(st.st_mode):
             if keep_dir:
                 return
-            raise _bad(rel, "replaces a directory of the same layer")
-        os.unlink(full)
+            if not self.merge:
+                raise _bad(rel, "replaces a directory of the same archive")
+            self.root.remove_tree(self.path(rel))
+            self.dirs = {d for d in self.dirs if d != rel and not d.startswith(rel + "/")}
+        else:
+            self.root.unlink(self.path(rel))
         self.files.discard(rel)
 
-    def apply_attrs(self, full, info: tarfile.TarInfo, is_link: bool = False) -> None:
-        """Owner, mode (after chown, which clears set-id bits), xattrs, mtime; full is a path
-        or an open descriptor."""
-        if isinstance(full, int):
-            os.fchown(full, info.uid, info.gid)
-            os.fchmod(full, info.mode & 0o7777)
-        else:
-            os.chown(full, info.uid, info.gid, follow_symlinks=not is_link)
-            if not is_link:
-                os.chmod(full, info.mode & 0o7777)
+    def ids(self, info: tarfile.TarInfo) -> tuple[int, int]:
+        if self.owner is None:
+            return info.uid, info.gid
+        uid, gid = self.owner
+        return (info.uid if uid is None else uid), (info.gid if gid is None else gid)
+
+    def xattrs(self, info: tarfile.TarInfo):
         for key, value in info.pax_headers.items():
             if key.startswith("SCHILY.xattr."):
                 name = key[len("SCHILY.xattr."):]
                 if name.startswith("trusted.overlay."):
                     continue  # an image must not smuggle overlay metadata into our lowerdirs
-                try:
-                    if isinstance(full, int):
-                        os.setxattr(full, name, value.encode("utf-8", "surrogateescape"))
-                    else:
-                        os.setxattr(full, name, value.encode("utf-8", "surrogateescape"),
-                                    follow_symlinks=not is_link)
-                except OSError as error:
-                    raise PalletError(f"cannot set xattr {name} on {info.name}: {error.strerror}") from error
-        if isinstance(full, int):
-            os.utime(full, (info.mtime, info.mtime))
-        else:
-            os.utime(full, (info.mtime, info.mtime), follow_symlinks=not is_link)
+                yield name, value.encode("utf-8", "surrogateescape")
+
+    def apply_attrs(self, rel: str, info: tarfile.TarInfo) -> None:
+        """Owner, mode (after chown, which clears set-id bits), xattrs, mtime of the entry at
+        rel itself (a symlink is never followed)."""
+        where = self.path(rel)
+        self.root.chown(where, *self.ids(info))
+        if not info.issym():
+            self.root.chmod(where, info.mode & 0o7777)
+        for name, value in self.xattrs(info):
+            try:
+                self.root.setxattr(where, name, value)
+            except OSError as error:
+                raise PalletError(f"cannot set xattr {name} on {info.name}: {error.strerror}") from error
+        self.root.utime(where, ns=(info.mtime * 10**9, info.mtime * 10**9))
+
+    def apply_attrs_fd(self, fd: int, info: tarfile.TarInfo) -> None:
+        os.fchown(fd, *self.ids(info))
+        os.fchmod(fd, info.mode & 0o7777)
+        for name, value in self.xattrs(info):
+            try:
+                os.setxattr(fd, name, value)
+            except OSError as error:
+                raise PalletError(f"cannot set xattr {name} on {info.name}: {error.strerror}") from error
+        os.utime(fd, (info.mtime, info.mtime))
 
     def member(self, tar: tarfile.TarFile, info: tarfile.TarInfo) -> None:
         rel = clean_member_name(info.name)
@@ -153,67 +189,69 @@ class _Extractor:
         base = rel.rpartition("/")[2]
         parent = rel.rpartition("/")[0]
         if self.overlay and base == OPAQUE_MARKER:
-            os.setxattr(self.path(parent), OPAQUE_XATTR, b"y")
+            self.root.setxattr(self.path(parent), OPAQUE_XATTR, b"y")
             return
         if self.overlay and base.startswith(WHITEOUT_PREFIX):
             target = (parent + "/" if parent else "") + base[len(WHITEOUT_PREFIX):]
             if not base[len(WHITEOUT_PREFIX):] or base[len(WHITEOUT_PREFIX):] in (".", ".."):
                 raise _bad(info.name, "is a whiteout of nothing")
             self.remove_existing(target, keep_dir=False)
-            os.mknod(self.path(target), stat.S_IFCHR | 0o000, os.makedev(0, 0))
+            self.root.mknod(self.path(target), stat.S_IFCHR | 0o000, os.makedev(0, 0))
             return
-        full = self.path(rel)
+        where = self.path(rel)
         if info.isdir():
             try:
-                os.mkdir(full, 0o700)
+                self.root.mkdir(where, 0o700)
             except FileExistsError:
                 self.remove_existing(rel, keep_dir=True)
-                if not os.path.isdir(full):
-                    os.mkdir(full, 0o700)
+                st = self.root.lstat(where)
+                if st is None or not stat.S_ISDIR(st.st_mode):
+                    self.root.mkdir(where, 0o700)
             self.dirs.add(rel)
             self.dir_attrs.append((rel, info))
             return
         if info.isreg():
-            self.write_file(tar, info, rel, full)
+            self.write_file(tar, info, rel)
             self.files.add(rel)
             return
         self.remove_existing(rel, keep_dir=False)
         if info.issym():
-            os.symlink(info.linkname, full)
+            self.root.symlink(info.linkname, where)
             self.content_bytes += len(os.fsencode(info.linkname))
-            self.apply_attrs(full, info, is_link=True)
+            self.apply_attrs(rel, info)
         elif info.islnk():
             try:
                 target = clean_member_name(info.linkname)
             except PalletError:
-                raise _bad(info.name, f"is a hard link to {info.linkname!r}, outside the layer") from None
+                raise _bad(info.name, f"is a hard link to {info.linkname!r}, outside the archive") from None
             if target not in self.files:
                 raise _bad(info.name, f"is a hard link to {info.linkname!r}, which is not a file "
-                                      "earlier in this layer")
-            os.link(self.path(target), full, follow_symlinks=False)
+                                      "earlier in this archive")
+            self.root.link(self.path(target), where)
+            if self.owner is not None:
+                self.root.chown(where, *self.ids(info))
         elif info.ischr() or info.isblk():
             if not self.allow_devices:
                 raise _bad(info.name, "is a device node, which is not allowed here")
             kind = stat.S_IFCHR if info.ischr() else stat.S_IFBLK
-            os.mknod(full, kind | (info.mode & 0o7777), os.makedev(info.devmajor, info.devminor))
-            self.apply_attrs(full, info)
+            self.root.mknod(where, kind | 0o600, os.makedev(info.devmajor, info.devminor))
+            self.apply_attrs(rel, info)
         elif info.isfifo():
-            os.mkfifo(full, info.mode & 0o7777)
-            self.apply_attrs(full, info)
+            self.root.mkfifo(where, 0o600)
+            self.apply_attrs(rel, info)
         else:
             raise _bad(info.name, f"has an unsupported tar type {info.type!r}")
 
-    def write_file(self, tar: tarfile.TarFile, info: tarfile.TarInfo, rel: str, full: str) -> None:
+    def write_file(self, tar: tarfile.TarFile, info: tarfile.TarInfo, rel: str) -> None:
         if self.max_member_bytes is not None and info.size > self.max_member_bytes:
             raise _bad(info.name, f"declares {info.size} bytes, more than the archive can hold "
                                   f"({self.max_member_bytes} bytes at most)")
         source = tar.extractfile(info)
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
         try:
-            fd = os.open(full, flags, 0o600)
+            fd = self.root.create(self.path(rel), 0o600)
         except FileExistsError:          # a later entry replaces an earlier one
             self.remove_existing(rel, keep_dir=False)
-            fd = os.open(full, flags, 0o600)
+            fd = self.root.create(self.path(rel), 0o600)
         try:
             remaining = info.size
             while remaining:
@@ -222,11 +260,11 @@ class _Extractor:
                 except tarfile.ReadError:
                     chunk = b""
                 if not chunk:
-                    raise PalletError(f"layer is truncated: member {info.name!r} ends early",
+                    raise PalletError(f"archive is truncated: member {info.name!r} ends early",
                                       hint="the archive is incomplete or corrupt; nothing was stored")
                 _write_all(fd, chunk)
                 remaining -= len(chunk)
-            self.apply_attrs(fd, info)    # through the descriptor: no more path lookups
+            self.apply_attrs_fd(fd, info)    # through the descriptor: no more path lookups
         finally:
             os.close(fd)
         self.content_bytes += info.size
@@ -234,7 +272,7 @@ class _Extractor:
     def finish(self) -> None:
         # Directory times last, deepest first, so writing children does not disturb them.
         for rel, info in reversed(self.dir_attrs):
-            self.apply_attrs(self.path(rel), info)
+            self.apply_attrs(rel, info)
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -244,10 +282,13 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[written:]
 
 
-def extract_layer(stream, dest: Path, *, allow_devices: bool = False,
-                  max_member_bytes: int | None = None, whiteouts: str = "overlay") -> ExtractStats:
-    """Extract the tar read from stream into dest (an existing empty directory)."""
-    extractor = _Extractor(dest, allow_devices, max_member_bytes, whiteouts)
+def extract_layer(stream, dest: Path | Root, *, into: str = "", merge: bool = False,
+                  allow_devices: bool = True, max_member_bytes: int | None = None,
+                  whiteouts: str = "overlay", owner: tuple | None = None) -> ExtractStats:
+    """Extract the tar read from stream under into (an existing directory) inside dest."""
+    root = dest if isinstance(dest, Root) else Root(dest, symlinks=merge)
+    extractor = _Extractor(root, into, merge=merge, allow_devices=allow_devices,
+                           max_member_bytes=max_member_bytes, whiteouts=whiteouts, owner=owner)
     try:
         # "r:" (not the stream mode "r|"): the reader supports forward seeks, and tarfile then
         # reads member data straight from it instead of re-buffering every block.
@@ -255,13 +296,59 @@ def extract_layer(stream, dest: Path, *, allow_devices: bool = False,
                           errors="surrogateescape") as tar:
             for info in tar:
                 extractor.member(tar, info)
+        extractor.finish()
     except tarfile.ReadError as error:
         raise PalletError(f"not a valid tar archive: {error}",
                           hint="the file is truncated, corrupt or not a tar; nothing was stored") from error
     except (EOFError, tarfile.HeaderError) as error:
-        raise PalletError(f"layer is truncated or corrupt: {error}",
+        raise PalletError(f"archive is truncated or corrupt: {error}",
                           hint="nothing was stored") from error
     except OSError as error:
-        raise PalletError(f"cannot extract layer: {error}") from error
-    extractor.finish()
+        raise PalletError(f"cannot extract archive: {error}") from error
+    finally:
+        if root is not dest:
+            root.close()
     return ExtractStats(entries=extractor.entries, content_bytes=extractor.content_bytes)
+
+
+def _open_archive(path, *, name: str, threaded: bool = True):
+    from pallet.runtime.image.compression import DecompressingReader
+    raw = open(path, "rb")
+    try:
+        return raw, DecompressingReader(raw, name=name, threaded=threaded)
+    except BaseException:
+        raw.close()
+        raise
+
+
+def is_tar(path) -> bool:
+    """Whether path holds a tar, plain or gzip/bzip2/xz/zstd-compressed: ADD decides by
+    content, never by name, as Docker does."""
+    try:
+        raw, reader = _open_archive(path, name=os.path.basename(path), threaded=False)
+    except OSError:
+        return False
+    try:
+        block = reader.read(512)
+    except PalletError:
+        return False
+    finally:
+        reader.close()
+        raw.close()
+    if len(block) < 512:
+        return False
+    try:
+        tarfile.TarInfo.frombuf(block, "utf-8", "surrogateescape")
+    except tarfile.HeaderError:
+        return False
+    return True
+
+
+def extract_archive(path, dest: Path | Root, **options) -> ExtractStats:
+    """Extract a local (possibly compressed) tar file: extract_layer's options."""
+    raw, reader = _open_archive(path, name=os.path.basename(path))
+    try:
+        return extract_layer(reader, dest, **options)
+    finally:
+        reader.close()
+        raw.close()

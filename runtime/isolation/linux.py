@@ -1,6 +1,7 @@
 """The few Linux system calls Python 3.11 lacks, through one small ctypes module.
 
-os.unshare/os.setns only arrive in Python 3.12, and mount/umount2/pivot_root/prctl never did.
+os.unshare/os.setns only arrive in Python 3.12; mount/umount2/pivot_root/prctl and openat2
+(path resolution confined to a root, Linux >= 5.6; used by confine.py) never did.
 Every wrapper raises OSError built from errno (so callers see "mount /x: Permission denied"),
 never returns a C status code.
 """
@@ -8,6 +9,7 @@ never returns a C status code.
 from __future__ import annotations
 
 import ctypes
+import errno
 import os
 import signal
 
@@ -58,10 +60,28 @@ PR_GET_NO_NEW_PRIVS = 39
 PR_CAP_AMBIENT = 47
 PR_CAP_AMBIENT_CLEAR_ALL = 4
 
+# openat2(2) resolve flags (linux/openat2.h).
+RESOLVE_NO_XDEV = 0x01
+RESOLVE_NO_MAGICLINKS = 0x02
+RESOLVE_NO_SYMLINKS = 0x04
+RESOLVE_BENEATH = 0x08
+RESOLVE_IN_ROOT = 0x10
+
+# *at(2) flags (linux/fcntl.h).
+AT_SYMLINK_NOFOLLOW = 0x100
+AT_EMPTY_PATH = 0x1000
+
 _MACHINE = os.uname().machine  # not platform.machine(): importing platform costs ~10 ms
 _SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41}.get(_MACHINE)
 _SYS_SECCOMP = {"x86_64": 317, "aarch64": 277}.get(_MACHINE)
 SECCOMP_SET_MODE_FILTER = 1
+_SYS_OPENAT2 = 437       # the same number on every architecture (new syscalls are unified)
+_SYS_FCHMODAT2 = 452     # Linux >= 6.6; the first with AT_SYMLINK_NOFOLLOW / AT_EMPTY_PATH
+
+
+class _OpenHow(ctypes.Structure):
+    _fields_ = [("flags", ctypes.c_uint64), ("mode", ctypes.c_uint64),
+                ("resolve", ctypes.c_uint64)]
 
 _libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong,
                         ctypes.c_char_p]
@@ -69,6 +89,9 @@ _libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
 _libc.unshare.argtypes = [ctypes.c_int]
 _libc.setns.argtypes = [ctypes.c_int, ctypes.c_int]
 _libc.sethostname.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
+_libc.syscall.restype = ctypes.c_long
+_libc.fchownat.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_uint, ctypes.c_uint,
+                           ctypes.c_int]
 _libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong,
                         ctypes.c_ulong]
 
@@ -122,6 +145,51 @@ def seccomp_set_mode_filter(flags: int, program_address: int) -> None:
     _check(_libc.syscall(ctypes.c_long(_SYS_SECCOMP), ctypes.c_long(SECCOMP_SET_MODE_FILTER),
                          ctypes.c_long(flags),
                          ctypes.c_void_p(program_address)), "seccomp")
+
+
+def openat2(dirfd: int, path: str | bytes, flags: int, mode: int, resolve: int) -> int:
+    """openat2(2): a descriptor for path resolved from dirfd under the RESOLVE_* rules.
+
+    The kernel answers EAGAIN when a rename anywhere on the system raced a ".." lookup under
+    RESOLVE_IN_ROOT/BENEATH (it cannot prove containment then); the lookup is simply retried."""
+    if not flags & (os.O_CREAT | os.O_TMPFILE):
+        mode = 0                 # openat2 refuses a mode it would not use (EINVAL)
+    how = _OpenHow(flags | os.O_CLOEXEC, mode, resolve)
+    raw = os.fsencode(path) or b"."
+    for _ in range(128):
+        fd = _libc.syscall(ctypes.c_long(_SYS_OPENAT2), ctypes.c_int(dirfd), raw, ctypes.byref(how),
+                           ctypes.c_size_t(ctypes.sizeof(how)))
+        if fd >= 0:
+            return fd
+        err = ctypes.get_errno()
+        if err not in (errno.EAGAIN, errno.EINTR):
+            break
+    raise OSError(err, os.strerror(err), os.fsdecode(raw))
+
+
+def fchownat_empty(fd: int, uid: int, gid: int) -> None:
+    """Change the owner of what fd (also an O_PATH descriptor) refers to: AT_EMPTY_PATH."""
+    if _libc.fchownat(fd, b"", uid, gid, AT_EMPTY_PATH) == -1:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err))
+
+
+def fchmodat_empty(fd: int, mode: int) -> None:
+    """chmod what fd (also an O_PATH descriptor) refers to. fchmodat2's AT_EMPTY_PATH where the
+    kernel has it (>= 6.6), else the descriptor's /proc/self/fd entry, as glibc does."""
+    global _HAVE_FCHMODAT2
+    if _HAVE_FCHMODAT2:
+        if _libc.syscall(ctypes.c_long(_SYS_FCHMODAT2), ctypes.c_int(fd), b"", ctypes.c_uint(mode),
+                         ctypes.c_int(AT_EMPTY_PATH)) == 0:
+            return
+        err = ctypes.get_errno()
+        if err not in (errno.ENOSYS, errno.EINVAL):
+            raise OSError(err, os.strerror(err))
+        _HAVE_FCHMODAT2 = False
+    os.chmod(f"/proc/self/fd/{fd}", mode)
+
+
+_HAVE_FCHMODAT2 = True
 
 
 def sethostname(name: str) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from pallet.builder.archives import is_archive
+from pallet.runtime.image.unpack import is_tar as is_archive
 from pallet.builder.layerview import LayeredView
 from pallet.builder.steps_copy import (Ownership, SourceEntry, SourceTree, parse_chmod,
                                        resolve_chown, resolve_dest, write_copy)

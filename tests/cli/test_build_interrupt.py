@@ -137,7 +137,7 @@ def test_builds_killed_at_random_points_never_leave_a_record_without_its_layer(r
 # planner and parser (the plan cache answers), image removal, OpenSSL (metadata is small).
 NOT_ON_THE_CACHED_PATH = (
     "pyroute2", "networkx", "lark", "concurrent.futures", "tarfile", "secrets",
-    "pallet.builder.steps_exec", "pallet.builder.steps_copy", "pallet.builder.archives",
+    "pallet.builder.steps_exec", "pallet.builder.steps_copy", "pallet.builder.download",
     "pallet.builder.plan", "pallet.grammar.parser", "pallet.runtime.isolation.core",
     "pallet.runtime.image.tarpack", "pallet.runtime.image.unpack", "pallet.runtime.image.removal",
     "_hashlib")
