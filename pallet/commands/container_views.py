@@ -243,23 +243,21 @@ def _pump_pty(master: int, interactive: bool) -> None:
 def export(ctx, output, container_ref) -> None:
     """Export a container's filesystem as a tar archive"""
     from pallet.runtime.container.lifecycle import get
-    from pallet.runtime.container.access import tar_tree, with_rootfs
+    from pallet.runtime.container.access import export_rootfs
     record = get(_root(ctx), container_ref)
     if output is None and sys.stdout.isatty():
         raise PalletError("cowardly refusing to save to a terminal. Use the -o flag or redirect")
-
-    def action(root):
-        with (open(output, "wb") if output else os.fdopen(1, "wb", closefd=False)) as out:
-            tar_tree(root, root, out, arcname=".")
-
-    with_rootfs(record, action, live=False)
+    with (open(output, "wb") if output else os.fdopen(1, "wb", closefd=False)) as out:
+        export_rootfs(record, out)
 
 
 @click.command("cp")
+@click.option("-a", "--archive", is_flag=True, help="Archive mode (copy all uid/gid information)")
+@click.option("-L", "--follow-link", is_flag=True, help="Always follow symbol link in SRC_PATH")
 @click.argument("source")
 @click.argument("destination")
 @click.pass_context
-def cp(ctx, source, destination) -> None:
+def cp(ctx, archive, follow_link, source, destination) -> None:
     """Copy files/folders between a container and the local filesystem"""
     from pallet.runtime.container.lifecycle import get
     from pallet.runtime.container.access import copy_in, copy_out
@@ -270,9 +268,10 @@ def cp(ctx, source, destination) -> None:
                           "must specify at least one container source")
     record = get(_root(ctx), src_ctr or dst_ctr)
     if src_ctr:
-        copy_out(record, src_path, dst_path)
+        copy_out(record, src_path, dst_path, archive=archive, follow_link=follow_link)
     else:
-        copy_in(record, os.path.abspath(src_path), dst_path)
+        copy_in(record, os.path.abspath(src_path), dst_path, archive=archive,
+                follow_link=follow_link)
 
 
 def _is_container_path(text: str) -> bool:

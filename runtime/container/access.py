@@ -10,16 +10,18 @@ from __future__ import annotations
 
 import os
 import shutil
-import tarfile
+import stat
 import tempfile
 from pathlib import Path
 from typing import Callable
 
 from pallet.base.errors import PalletError
-from pallet.runtime.isolation import linux
 from pallet.runtime.container.state import ContainerRecord
-from pallet.runtime.isolation.rootfs import overlay_mount_data
+from pallet.runtime.image.tarpack import write_entry_tar
 from pallet.runtime.image.unpack import extract_layer
+from pallet.runtime.isolation import linux
+from pallet.runtime.isolation.confine import Root
+from pallet.runtime.isolation.rootfs import overlay_mount_data
 
 
 def with_rootfs(record: ContainerRecord, action: Callable[[Path], None], *,
@@ -72,87 +74,131 @@ def _enter(record: ContainerRecord, scratch: Path, writable: bool, live: bool) -
     return target
 
 
-def tar_tree(root: Path, member_root: Path, out, *, arcname: str) -> None:
-    """Write a tar of member_root (inside root) to the binary stream out."""
-    with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as archive:
-        archive.add(member_root, arcname=arcname, recursive=True)
+def export_rootfs(record: ContainerRecord, out) -> None:
+    """`export`: the container's whole filesystem as a tar written to the binary stream out,
+    read by descriptor from the host side (numeric owners, nothing of the container run)."""
+    def pack(root: Path) -> None:
+        with Root(root) as confined:
+            write_entry_tar(confined, "", out, arcname=".")
+        out.flush()       # this is a forked child: os._exit would drop what is buffered
+
+    with_rootfs(record, pack, live=False)
 
 
 # -- cp ---------------------------------------------------------------------------------------
-# Every path inside the container is resolved by the kernel after chroot into the container's
-# root, so a symlink the container planted (/tmp/x -> /etc/shadow) can never reach the host;
-# what crosses the boundary is a tar stream, unpacked on the far side by the layer extractor's checks.
+# The container's side is always a confine.Root of its root directory: paths are resolved by the
+# kernel inside it (openat2 RESOLVE_IN_ROOT), so a symlink the container planted (/tmp/x ->
+# /etc/shadow, /target -> /etc) means the container's /etc, never the host's, even while the
+# container swaps it. Nothing runs chrooted in the container and nothing looks a user name up:
+# a lookup would load the NSS modules the container's /etc/nsswitch.conf names, as root
+# (Docker's CVE-2019-14271). What crosses the boundary is a tar stream of numeric owners,
+# unpacked by the runtime's one extractor.
 
-def copy_out(record: ContainerRecord, source: str, destination: str) -> None:
-    """`cp CONTAINER:SRC DEST` with Docker's rule: into DEST if it is a directory, else as DEST."""
+def copy_out(record: ContainerRecord, source: str, destination: str, *,
+             archive: bool = False, follow_link: bool = False) -> None:
+    """`cp CONTAINER:SRC DEST` with Docker's rules: into DEST if it is a directory, else as
+    DEST; the files become the caller's unless archive (-a); follow_link (-L) copies what a
+    symlink SRC points at (inside the container)."""
+    if os.path.isdir(destination):
+        parent, final = destination, _member_name(source)
+    else:
+        parent, final = os.path.dirname(destination) or ".", os.path.basename(destination)
+        if not os.path.isdir(parent):
+            raise PalletError(f"no such directory: {parent}")
     with tempfile.TemporaryFile() as spool:
         def pack(root: Path) -> None:
-            os.chroot(root)
-            os.chdir("/")
-            if not os.path.lexists(source):
-                raise PalletError(f"Could not find the file {source} in container {record.name}")
-            with os.fdopen(os.dup(spool.fileno()), "wb") as out, \
-                    tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as archive:
-                archive.add(source, arcname=_member_name(source))
+            with Root(root) as confined:
+                rel = _follow(confined, source) if follow_link else source
+                if confined.lstat(rel) is None:
+                    raise PalletError(f"Could not find the file {source} in container {record.name}")
+                with os.fdopen(os.dup(spool.fileno()), "wb") as out:
+                    write_entry_tar(confined, rel, out, arcname=final)
 
         with_rootfs(record, pack)
         spool.seek(0)
-        _unpack_as(spool, destination, _member_name(source), owned_by_caller=True)
+        owner = None if archive else (os.geteuid(), os.getegid())
+        _unpack_on_host(spool, parent, final, owner=owner)
 
 
-def _chown_tree(top: Path, uid: int, gid: int) -> None:
-    os.chown(top, uid, gid, follow_symlinks=False)
-    for directory, dirs, files in os.walk(top):
-        for entry in dirs + files:
-            os.chown(os.path.join(directory, entry), uid, gid, follow_symlinks=False)
+def _follow(root: Root, path: str) -> str:
+    """The path a symlink chain at path leads to, inside the root (-L)."""
+    for _ in range(40):
+        st = root.lstat(path)
+        if st is None or not stat.S_ISLNK(st.st_mode):
+            return path
+        target = root.readlink(path)
+        path = target if target.startswith("/") else f"{os.path.dirname(path.rstrip('/'))}/{target}"
+    raise PalletError(f"{path}: too many levels of symbolic links")
 
 
-def copy_in(record: ContainerRecord, source: str, destination: str) -> None:
-    """`cp SRC CONTAINER:DEST`: the host side packs, the container side unpacks chrooted."""
+def copy_in(record: ContainerRecord, source: str, destination: str, *,
+            archive: bool = False, follow_link: bool = False) -> None:
+    """`cp SRC CONTAINER:DEST`: the container's side is written through a confine.Root of its
+    root; owners become the container's root unless archive (-a)."""
     if not os.path.lexists(source):
         raise PalletError(f"stat {source}: no such file or directory")
-    with tempfile.TemporaryFile() as spool:
-        with tarfile.open(fileobj=spool, mode="w", format=tarfile.PAX_FORMAT) as archive:
-            archive.add(source, arcname=_member_name(source))
-        spool.seek(0)
+    if follow_link:
+        source = os.path.realpath(source)
+    host_parent, host_name = os.path.split(os.path.normpath(source))
 
-        def unpack(root: Path) -> None:
-            os.chroot(root)
-            os.chdir("/")
-            with os.fdopen(os.dup(spool.fileno()), "rb") as data:
-                _unpack_as(data, destination, _member_name(source))
+    def unpack(root: Path) -> None:
+        with Root(root) as confined:
+            into, final = _destination_in(confined, destination, _member_name(source))
+            with tempfile.TemporaryFile() as spool, Root(host_parent or "/") as host:
+                write_entry_tar(host, host_name, spool, arcname=final)
+                spool.seek(0)
+                try:
+                    extract_layer(spool, confined, into=into, merge=True, whiteouts="keep",
+                                  owner=None if archive else (0, 0))
+                except PalletError as error:
+                    raise PalletError(f"refusing to copy {host_name}: {error.message}") from error
 
-        with_rootfs(record, unpack, writable=True)
+    with_rootfs(record, unpack, writable=True)
 
 
 def _member_name(path: str) -> str:
     return os.path.basename(os.path.normpath(path)) or "root"
 
 
-def _unpack_as(stream, destination: str, name: str, *, owned_by_caller: bool = False) -> None:
-    """Unpack the one-entry tar as destination, through the layer extractor's checks: no
-    absolute or '..' member names, nothing written through a symlink (not even one the archive
-    itself made), hard links only to files of the same archive, no device nodes. Symlinks are
-    kept as they are (Docker copies a link, not its target); modes are kept as Docker keeps them.
-    owned_by_caller: every entry becomes the caller's (Docker's rule for files copied out)."""
-    if os.path.isdir(destination):
-        parent, final = destination, name
-    else:
-        parent, final = os.path.dirname(destination) or ".", os.path.basename(destination)
-        if not os.path.isdir(parent):
-            raise PalletError(f"no such directory: {parent}")
-    staging = Path(tempfile.mkdtemp(prefix=".pallet-cp-", dir=parent))
-    try:
+def _destination_in(root: Root, destination: str, name: str) -> tuple[str, str]:
+    """Docker's destination rules inside the container: an existing directory receives the
+    entry by its name; otherwise the entry becomes DEST, whose parent must exist."""
+    dest = "/" + "/".join(p for p in destination.split("/") if p not in ("", "."))
+    if root.isdir(dest):
+        return dest, name
+    if destination.endswith("/"):
+        raise PalletError(f"no such directory: {destination} (in the container)")
+    into, _, final = dest.rpartition("/")
+    if final in ("", "..") or not root.isdir(into or "/"):
+        raise PalletError(f"no such directory: {into or '/'} (in the container)")
+    return into or "/", final
+
+
+def _unpack_on_host(stream, parent: str, final: str, *, owner) -> None:
+    """Unpack the one-entry tar (its top entry named final) into the host directory parent,
+    confined to it, through the extractor's checks: no absolute or '..' member names, nothing
+    written through a symlink (not even one the archive made), hard links only to files of
+    the same archive, no device nodes. Symlinks are kept as they are (Docker copies a link,
+    not its target); modes are kept as Docker keeps them. A new entry appears whole (unpacked
+    beside it, then renamed); a directory merges into an existing one."""
+    with Root(parent) as host:
+        existing = host.lstat(final)
+        staging = os.path.basename(tempfile.mkdtemp(prefix=".pallet-cp-", dir=parent))
         try:
-            extract_layer(stream, staging, whiteouts="keep")
-        except PalletError as error:
-            raise PalletError(f"refusing to copy {name}: {error.message}") from error
-        if owned_by_caller:
-            _chown_tree(staging / name, os.geteuid(), os.getegid())
-        target = Path(parent) / final
-        if target.is_dir() and not target.is_symlink() and (staging / name).is_dir():
-            shutil.copytree(staging / name, target, symlinks=True, dirs_exist_ok=True)
-        else:
-            os.replace(staging / name, target)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+            try:
+                extract_layer(stream, host, into=staging, allow_devices=False,
+                              whiteouts="keep", owner=owner)
+            except PalletError as error:
+                raise PalletError(f"refusing to copy {final}: {error.message}") from error
+            staged = host.lstat(f"{staging}/{final}")
+            if existing is not None and stat.S_ISDIR(existing.st_mode):
+                if staged is None or not stat.S_ISDIR(staged.st_mode):
+                    raise PalletError(f"cannot overwrite directory {parent}/{final} with a "
+                                      "non-directory")
+                stream.seek(0)     # checked whole above: now merged into what is there
+                extract_layer(stream, host, merge=True, allow_devices=False, whiteouts="keep",
+                              owner=owner)
+            else:
+                host.rename(f"{staging}/{final}", final)
+        finally:
+            host.remove(staging)

@@ -2,6 +2,14 @@
 
     write_layer_tar(source_dir: Path, sink, *, source_date_epoch: int | None = None,
                     overlay_upper: bool = True) -> PackStats
+    write_entry_tar(root: Root, rel: str, sink, *, arcname: str) -> PackStats
+        one entry (and what is below it) of a confined root: `cp` out of a container, `export`
+
+The tree is read by descriptor: each directory is opened relative to its parent with
+O_NOFOLLOW and every entry is examined and opened through its directory's descriptor, so a
+tree that changes while it is read (a running container's root) can never lead the reader to a
+file outside it; owners are numbers, never looked up by name (CVE-2019-14271: a lookup would
+load the NSS modules a container names).
 
 Determinism: entries in byte order of their names, parents before children; uname/gname empty;
 integer mtimes, clamped to SOURCE_DATE_EPOCH when it is given (so identical content gives an
@@ -25,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pallet.base.errors import PalletError
+from pallet.runtime.isolation.confine import Root, open_child
 
 WHITEOUT_PREFIX = ".wh."
 OPAQUE_MARKER = ".wh..wh..opq"
@@ -41,9 +50,12 @@ class PackStats:
 UNSUPPORTED_OVERLAY_XATTRS = ("trusted.overlay.redirect", "trusted.overlay.metacopy")
 
 
-def _xattrs(path: str) -> dict[str, str]:
+def _xattrs(where, shown: str) -> dict[str, str]:
+    """where: an open descriptor, or the "/proc/self/fd/DIR/NAME" path of an entry that must
+    not be opened (a symlink, a device, a fifo), whose last component is not followed."""
+    follow = isinstance(where, int)
     try:
-        names = os.listxattr(path, follow_symlinks=False)
+        names = os.listxattr(where, follow_symlinks=follow)
     except OSError:
         return {}
     records: dict[str, str] = {}
@@ -51,13 +63,13 @@ def _xattrs(path: str) -> dict[str, str]:
         if name in UNSUPPORTED_OVERLAY_XATTRS:
             # With redirect_dir/metacopy the upper dir is not a self-contained diff: packing it
             # would silently lose renamed directories or file contents.
-            raise PalletError(f"cannot pack {path}: it carries {name} (an overlayfs upper dir "
+            raise PalletError(f"cannot pack {shown}: it carries {name} (an overlayfs upper dir "
                               "mounted with redirect_dir or metacopy)",
                               hint="mount container overlays with redirect_dir=off,metacopy=off")
         if name.startswith(SKIPPED_XATTRS):
             continue
         try:
-            value = os.getxattr(path, name, follow_symlinks=False)
+            value = os.getxattr(where, name, follow_symlinks=follow)
         except OSError:
             continue
         # PAX records are UTF-8 text; tarfile round-trips arbitrary bytes via surrogateescape.
@@ -65,17 +77,17 @@ def _xattrs(path: str) -> dict[str, str]:
     return records
 
 
-def _is_opaque(path: str) -> bool:
+def _is_opaque(fd: int) -> bool:
     try:
-        return os.getxattr(path, OPAQUE_XATTR, follow_symlinks=False) == b"y"
+        return os.getxattr(fd, OPAQUE_XATTR) == b"y"
     except OSError:
         return False
 
 
 class _Packer:
-    def __init__(self, tar: tarfile.TarFile, root: str, epoch: int | None, overlay_upper: bool):
+    def __init__(self, tar: tarfile.TarFile, shown: str, epoch: int | None, overlay_upper: bool):
         self.tar = tar
-        self.root = root
+        self.shown = shown            # the tree's host path, for messages
         self.epoch = epoch
         self.overlay_upper = overlay_upper
         self.links: dict[tuple[int, int], str] = {}
@@ -88,81 +100,105 @@ class _Packer:
             mtime = self.epoch
         return max(mtime, 0)
 
-    def _info(self, name: str, st: os.stat_result, path: str) -> tarfile.TarInfo:
+    def _info(self, name: str, st: os.stat_result, xattrs: dict[str, str]) -> tarfile.TarInfo:
         info = tarfile.TarInfo(name)
         info.mode = stat.S_IMODE(st.st_mode)
         info.uid, info.gid = st.st_uid, st.st_gid
         info.uname = info.gname = ""
         info.mtime = self._mtime(st)
-        xattrs = _xattrs(path)
         if xattrs:
             info.pax_headers = xattrs
         return info
 
-    def add_tree(self) -> None:
-        self._walk(self.root, "")
-
-    def _walk(self, directory: str, prefix: str) -> None:
+    def walk(self, dirfd: int, prefix: str) -> None:
         try:
-            names = sorted(os.listdir(directory), key=os.fsencode)
+            names = sorted(os.listdir(dirfd), key=os.fsencode)
         except OSError as error:
-            raise PalletError(f"cannot read directory {directory}: {error.strerror}") from error
+            raise PalletError(f"cannot read directory {self.shown}/{prefix}: {error.strerror}") from error
         for name in names:
-            path = os.path.join(directory, name)
-            arcname = prefix + name
-            st = os.lstat(path)
-            mode = st.st_mode
-            if stat.S_ISDIR(mode):
-                info = self._info(arcname, st, path)
+            self.entry(dirfd, name, prefix + name)
+
+    def entry(self, dirfd: int, name: str, arcname: str) -> None:
+        """Add the entry name of the directory dirfd (and what is below it) as arcname."""
+        shown = f"{self.shown}/{arcname}"
+        try:
+            st = os.stat(name, dir_fd=dirfd, follow_symlinks=False)
+        except FileNotFoundError:
+            return                      # removed while we read (a running container)
+        mode = st.st_mode
+        if stat.S_ISDIR(mode):
+            try:
+                fd = open_child(dirfd, name, os.O_RDONLY | os.O_DIRECTORY)
+            except (FileNotFoundError, NotADirectoryError, OSError) as error:
+                if error.errno in (2, 20, 40):   # replaced since the stat: skip, never follow
+                    return
+                raise PalletError(f"cannot read directory {shown}: {error.strerror}") from error
+            try:
+                info = self._info(arcname, os.fstat(fd), _xattrs(fd, shown))
                 info.type = tarfile.DIRTYPE
-                opaque = self.overlay_upper and _is_opaque(path)
                 self._add(info)
-                if opaque:
+                if self.overlay_upper and _is_opaque(fd):
                     marker = tarfile.TarInfo(arcname + "/" + OPAQUE_MARKER)
                     marker.mode = info.mode & 0o777
                     marker.uid, marker.gid = info.uid, info.gid
                     marker.uname = marker.gname = ""
                     marker.mtime = info.mtime
                     self._add(marker)
-                self._walk(path, arcname + "/")
-            elif stat.S_ISCHR(mode) and self.overlay_upper and st.st_rdev == 0:
-                info = tarfile.TarInfo(prefix + WHITEOUT_PREFIX + name)
-                info.mode = 0o600
-                info.uid, info.gid = st.st_uid, st.st_gid
-                info.uname = info.gname = ""
-                info.mtime = self._mtime(st)
-                self._add(info)
-            elif stat.S_ISREG(mode):
-                info = self._info(arcname, st, path)
+                self.walk(fd, arcname + "/")
+            finally:
+                os.close(fd)
+        elif stat.S_ISCHR(mode) and self.overlay_upper and st.st_rdev == 0:
+            prefix, _, base = arcname.rpartition("/")
+            info = tarfile.TarInfo((prefix + "/" if prefix else "") + WHITEOUT_PREFIX + base)
+            info.mode = 0o600
+            info.uid, info.gid = st.st_uid, st.st_gid
+            info.uname = info.gname = ""
+            info.mtime = self._mtime(st)
+            self._add(info)
+        elif stat.S_ISREG(mode):
+            try:
+                fd = open_child(dirfd, name, os.O_RDONLY)
+            except OSError as error:
+                if error.errno in (2, 40):       # gone, or a symlink now: never followed
+                    return
+                raise PalletError(f"cannot read {shown}: {error.strerror}") from error
+            with os.fdopen(fd, "rb") as handle:
+                st = os.fstat(fd)
+                if not stat.S_ISREG(st.st_mode):
+                    return
+                info = self._info(arcname, st, _xattrs(fd, shown))
                 key = (st.st_dev, st.st_ino)
                 if st.st_nlink > 1 and key in self.links:
                     info.type = tarfile.LNKTYPE
                     info.linkname = self.links[key]
                     self._add(info)
-                    continue
+                    return
                 if st.st_nlink > 1:
                     self.links[key] = arcname
                 info.type = tarfile.REGTYPE
                 info.size = st.st_size
                 try:
-                    with open(path, "rb") as handle:
-                        self._add(info, handle)
+                    self._add(info, handle)
                 except OSError as error:
-                    raise PalletError(f"cannot read {path}: {error.strerror}") from error
+                    raise PalletError(f"cannot read {shown}: {error.strerror}") from error
                 self.content_bytes += st.st_size
-            elif stat.S_ISLNK(mode):
-                info = self._info(arcname, st, path)
+        else:
+            # Never opened (a fifo would block, a device would be opened): attributes through
+            # the directory's descriptor, the last component not followed.
+            where = f"/proc/self/fd/{dirfd}/{name}"
+            if stat.S_ISLNK(mode):
+                info = self._info(arcname, st, _xattrs(where, shown))
                 info.type = tarfile.SYMTYPE
-                info.linkname = os.readlink(path)
+                info.linkname = os.readlink(name, dir_fd=dirfd)
                 self.content_bytes += len(os.fsencode(info.linkname))
                 self._add(info)
             elif stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-                info = self._info(arcname, st, path)
+                info = self._info(arcname, st, _xattrs(where, shown))
                 info.type = tarfile.CHRTYPE if stat.S_ISCHR(mode) else tarfile.BLKTYPE
                 info.devmajor, info.devminor = os.major(st.st_rdev), os.minor(st.st_rdev)
                 self._add(info)
             elif stat.S_ISFIFO(mode):
-                info = self._info(arcname, st, path)
+                info = self._info(arcname, st, _xattrs(where, shown))
                 info.type = tarfile.FIFOTYPE
                 self._add(info)
             # sockets (and anything else) are skipped, as Docker's archiver does
@@ -172,19 +208,72 @@ class _Packer:
         self.entries += 1
 
 
-def write_layer_tar(source_dir: Path, sink, *, source_date_epoch: int | None = None,
-                    overlay_upper: bool = True) -> PackStats:
-    """Write the tree under source_dir to sink (a binary file-like with write() and tell())."""
-    root = os.fspath(source_dir)
-    if not os.path.isdir(root):
-        raise PalletError(f"cannot pack {root}: not a directory")
+class _Counted:
+    """A sink that knows its position: tarfile asks for tell(), which a pipe cannot answer."""
+
+    def __init__(self, sink) -> None:
+        self.sink = sink
+        self.position = 0
+
+    def write(self, data) -> int:
+        self.sink.write(data)
+        self.position += len(data)
+        return len(data)
+
+    def tell(self) -> int:
+        return self.position
+
+
+def _open_tar(sink) -> tarfile.TarFile:
     tar = tarfile.TarFile(fileobj=sink, mode="w", format=tarfile.PAX_FORMAT,
                           encoding="utf-8", errors="surrogateescape")
     tar.copybufsize = 1 << 20
-    packer = _Packer(tar, root, source_date_epoch, overlay_upper)
-    packer.add_tree()
+    return tar
+
+
+def _close_tar(tar: tarfile.TarFile, sink) -> None:
     # End of archive as Go's archive/tar (Docker, BuildKit) writes it: two zero blocks and no
     # padding to tarfile's 10 KiB record size, so an empty diff is Docker's well-known empty layer.
     sink.write(tarfile.NUL * (2 * tarfile.BLOCKSIZE))
     tar.closed = True
+
+
+def write_layer_tar(source_dir: Path, sink, *, source_date_epoch: int | None = None,
+                    overlay_upper: bool = True) -> PackStats:
+    """Write the tree under source_dir to sink (a binary file-like with write() and tell())."""
+    root = os.fspath(source_dir)
+    try:
+        fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError:
+        raise PalletError(f"cannot pack {root}: not a directory") from None
+    try:
+        tar = _open_tar(sink)
+        packer = _Packer(tar, root, source_date_epoch, overlay_upper)
+        packer.walk(fd, "")
+        _close_tar(tar, sink)
+    finally:
+        os.close(fd)
+    return PackStats(entries=packer.entries, content_bytes=packer.content_bytes)
+
+
+def write_entry_tar(root: Root, rel: str, sink, *, arcname: str) -> PackStats:
+    """Write the entry rel of a confined root (its parents resolved inside the root, itself
+    never followed) as arcname, with everything below it: a plain tree, no whiteouts."""
+    sink = _Counted(sink)
+    tar = _open_tar(sink)
+    packer = _Packer(tar, root.path, None, overlay_upper=False)
+    parts = [p for p in rel.split("/") if p not in ("", ".")]
+    if not parts:
+        fd = root.opendir("")
+        try:
+            info = packer._info(arcname, os.fstat(fd), _xattrs(fd, root.path))
+            info.type = tarfile.DIRTYPE
+            packer._add(info)
+            packer.walk(fd, arcname.rstrip("/") + "/")
+        finally:
+            os.close(fd)
+    else:
+        dirfd, name = root.parent(rel)
+        packer.entry(dirfd, name, arcname)
+    _close_tar(tar, sink)
     return PackStats(entries=packer.entries, content_bytes=packer.content_bytes)

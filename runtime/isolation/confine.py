@@ -233,8 +233,10 @@ class Root:
 
     def unlink(self, rel: str) -> None:
         dirfd, name = self.parent(rel)
-        self._forget()
-        os.unlink(name, dir_fd=dirfd)
+        try:
+            os.unlink(name, dir_fd=dirfd)
+        finally:
+            self._forget()
 
     def remove(self, rel: str) -> None:
         """Remove whatever rel is (a directory with everything below it); missing is fine."""

@@ -152,7 +152,7 @@ def openat2(dirfd: int, path: str | bytes, flags: int, mode: int, resolve: int) 
 
     The kernel answers EAGAIN when a rename anywhere on the system raced a ".." lookup under
     RESOLVE_IN_ROOT/BENEATH (it cannot prove containment then); the lookup is simply retried."""
-    if not flags & (os.O_CREAT | os.O_TMPFILE):
+    if not flags & os.O_CREAT and flags & os.O_TMPFILE != os.O_TMPFILE:
         mode = 0                 # openat2 refuses a mode it would not use (EINVAL)
     how = _OpenHow(flags | os.O_CLOEXEC, mode, resolve)
     raw = os.fsencode(path) or b"."
