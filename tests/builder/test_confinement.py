@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from pallet.base.errors import PalletError
-from pallet.builder.build import ContextSource, build
+from pallet.builder.build import build
+from pallet.builder.request import BuildRequest, ContextSource
 from tests.builder.conftest import build_image, flatten, read_file, write_tree
 
 pytestmark = pytest.mark.root
@@ -145,8 +146,8 @@ def test_a_tar_context_on_stdin_with_an_outside_hard_link_touches_no_host_file(
                             linkname=linkname.replace("ABS", victim.lstrip("/")
                                                       if linkname != "ABS" else victim))])
     with pytest.raises(PalletError, match="hard link"):
-        build(root=busybox_root, context=ContextSource(stream=io.BytesIO(archive)),
-              progress_stream=io.StringIO(), progress="plain")
+        build(BuildRequest(context=ContextSource(stream=io.BytesIO(archive))),
+              root=busybox_root, progress_stream=io.StringIO(), progress="plain")
     _untouched(host)
 
 
@@ -154,7 +155,8 @@ def test_a_tar_context_on_stdin_builds(busybox_root, tmp_path):
     archive = _tar([_member("Dockerfile", b"FROM busybox\nCOPY . /ctx/\n"),
                     _member("dir/a", b"A"), _member("dir/b", type=tarfile.LNKTYPE,
                                                     linkname="dir/a")])
-    result = build(root=busybox_root, context=ContextSource(stream=io.BytesIO(archive)),
-                   progress_stream=io.StringIO(), progress="plain", tags=("stdin:1",))
+    result = build(BuildRequest(context=ContextSource(stream=io.BytesIO(archive)),
+                                tags=("stdin:1",)),
+                   root=busybox_root, progress_stream=io.StringIO(), progress="plain")
     assert result.image_id
     assert read_file(busybox_root, "stdin:1", "/ctx/dir/b") == "A"
