@@ -167,8 +167,10 @@ def inline_tree(name: str, data: str, *, scratch: Path, mode: int = 0o644) -> So
 
 def apply_excludes(trees: list[SourceTree], patterns: tuple[str, ...]) -> list[SourceTree]:
     """``--exclude``: drop entries matching the patterns (patternmatcher rules, as BuildKit;
-    a pattern matching a directory drops everything below it). Paths are relative to the
-    source root; a file source is matched by its name."""
+    a pattern matching a directory drops everything below it, unless a "!" pattern takes some
+    of it back). Paths are relative to the source root; a file source is matched by its name.
+    The directories above a kept entry are kept too (BuildKit's walker emits an excluded
+    parent of an included file), so ``--exclude=s --exclude=!s/sub`` copies s/sub in s."""
     if not patterns:
         return trees
     from pallet.grammar.dockerignore import IgnoreRules
@@ -179,8 +181,14 @@ def apply_excludes(trees: list[SourceTree], patterns: tuple[str, ...]) -> list[S
             if not rules.excludes(tree.name):
                 out.append(tree)
             continue
-        kept = tuple(e for e in tree.entries if e.relpath == "" or not rules.excludes(e.relpath))
-        out.append(dataclasses.replace(tree, entries=kept))
+        kept = {e.relpath for e in tree.entries if e.relpath and not rules.excludes(e.relpath)}
+        for relpath in list(kept):
+            parent = relpath.rpartition("/")[0]
+            while parent and parent not in kept:
+                kept.add(parent)
+                parent = parent.rpartition("/")[0]
+        out.append(dataclasses.replace(tree, entries=tuple(
+            e for e in tree.entries if e.relpath == "" or e.relpath in kept)))
     return out
 
 

@@ -49,6 +49,23 @@ def test_exclude_drops_matching_files(busybox_root, tmp_path):
     assert files == {"/dst", "/dst/keep.c", "/dst/sub", "/dst/sub/notes.md"}
 
 
+def test_exclude_with_a_negation_keeps_the_excluded_parent_of_what_it_takes_back(
+        busybox_root, tmp_path):
+    # Issue 16: FileNotFoundError (the kept s/sub had no parent in the layer). BuildKit's
+    # walker emits an excluded directory that holds re-included entries.
+    context = write_tree(tmp_path / "ctx", {
+        "Dockerfile": "FROM busybox\nCOPY --exclude=s --exclude=!s/sub dirA dirB /dest/\n",
+        "dirA/s/sub/f": "1", "dirA/s/other": "2", "dirA/keep": "3",
+        "dirB/s/sub/g": "4", "dirB/s/deeper/h": "5", "dirB/x": "6"})
+    os.chmod(context / "dirA" / "s", 0o750)
+    build_image(busybox_root, context, tags=("neg:1",))
+    files = flatten(busybox_root, "neg:1")
+    assert sorted(p for p in files if p.startswith("/dest")) == [
+        "/dest", "/dest/keep", "/dest/s", "/dest/s/sub", "/dest/s/sub/f", "/dest/s/sub/g",
+        "/dest/x"]
+    assert files["/dest/s"][:2] == ("dir", 0o755)   # dirB's s, copied after dirA's
+
+
 def test_chmod_applies_to_files_and_directories(busybox_root, tmp_path):
     context = write_tree(tmp_path / "ctx", {
         "Dockerfile": "FROM busybox\nCOPY --chmod=0640 d /d/\n", "d/f": "f", "d/s/g": "g"})
