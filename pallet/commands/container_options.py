@@ -28,6 +28,7 @@ def run_options(command):
         click.option("-h", "--hostname", default=None, help="Container host name"),
         click.option("-v", "--volume", "volumes", multiple=True, help="Bind mount a volume"),
         click.option("--mount", "mounts", multiple=True, help="Attach a filesystem mount to the container"),
+        click.option("--volumes-from", multiple=True, help="Mount volumes from the specified container(s)"),
         click.option("--tmpfs", multiple=True, help="Mount a tmpfs directory"),
         click.option("--read-only", "read_only", is_flag=True, help="Mount the container's root filesystem as read only"),
         click.option("--init", "init", is_flag=True, help="Run an init inside the container that forwards signals and reaps processes"),
@@ -263,7 +264,7 @@ def create_options(params: dict):
         ulimits=tuple(_parse_ulimit(u) for u in params["ulimit"]),
         stop_signal=params["stop_signal"],
         stop_timeout=int_flag(params["stop_timeout"], "--stop-timeout"),
-        healthcheck=healthcheck)
+        healthcheck=healthcheck, volumes_from=tuple(params.get("volumes_from") or ()))
 
 
 def _security_opts(values: tuple[str, ...]) -> tuple[bool, str, tuple[str, ...]]:

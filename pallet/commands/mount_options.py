@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from pallet.base.errors import PalletError
 
-VOLUME_MODES = ("", "ro", "rw", "z", "Z")
+VOLUME_MODES = ("ro", "rw", "z", "Z", "nocopy", "private", "rprivate", "shared", "rshared",
+                "slave", "rslave")  # -v's mode: a comma list of these
 PROPAGATIONS = ("private", "rprivate", "shared", "rshared", "slave", "rslave")
 # mount.ParseTmpfsOptions: mount flags, or these data keys
 TMPFS_DATA = ("size", "mode", "uid", "gid", "nr_inodes", "nr_blocks", "mpol")
@@ -41,14 +42,16 @@ def parse_volume(text: str):
     if any(part == "" for part in parts):
         raise _error(f"invalid spec: {text}: empty section between colons")
     if len(parts) == 1:
-        return VolumeSpec(type="volume", source="", target=parts[0])
+        return VolumeSpec(type="volume", source="", target=parts[0], mode="", spec=text)
     source, target = parts[0], parts[1]
     mode = parts[2] if len(parts) == 3 else ""
-    if mode not in VOLUME_MODES:
+    flags = mode.split(",") if mode else []
+    if any(flag not in VOLUME_MODES for flag in flags):
         raise _error(f"invalid mode: {mode}")
     kind = "bind" if source.startswith(("/", ".")) else "volume"
     _absolute(target, kind, text)
-    return VolumeSpec(type=kind, source=source, target=target, readonly=mode == "ro")
+    return VolumeSpec(type=kind, source=source, target=target, readonly="ro" in flags,
+                      mode=mode, nocopy="nocopy" in flags, spec=text)
 
 
 def parse_mount(text: str):
@@ -62,7 +65,7 @@ def parse_mount(text: str):
         return _error(f'invalid argument "{text}" for "--mount" flag: {message}')
 
     fields: dict[str, str] = {"type": "volume"}
-    readonly = False
+    readonly = nocopy = False
     options: list[str] = []
     for field in text.split(","):
         key, has_value, value = field.partition("=")
@@ -86,6 +89,7 @@ def parse_mount(text: str):
             except ValueError:
                 raise bad(f"invalid value for {key}: {value}") from None
             readonly = flag if key in ("readonly", "ro") else readonly
+            nocopy = flag if key == "volume-nocopy" else nocopy
         elif key == "tmpfs-size":
             try:
                 options.append(f"size={parse_size(value)}")
@@ -119,7 +123,7 @@ def parse_mount(text: str):
         raise _error('invalid mount config for type "volume": must not set ReadOnly mode when '
                      "using anonymous volumes")
     return VolumeSpec(type=kind, source=source, target=target, readonly=readonly,
-                      options=tuple(options))
+                      options=tuple(options), nocopy=nocopy, spec=text)
 
 
 def parse_tmpfs(text: str):

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import socket
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +28,9 @@ class VolumeSpec:
     target: str
     readonly: bool = False
     options: tuple[str, ...] = ()
+    mode: str | None = None    # -v's mode text as given ("ro", "rw,nocopy"); None for --mount
+    nocopy: bool = False
+    spec: str = ""             # the -v text (HostConfig.Binds) or the --mount text
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,7 @@ class CreateOptions:
     stop_signal: str | None = None
     stop_timeout: int | None = None
     healthcheck: dict | None = None  # Docker's Healthcheck shape; None keeps the image's
+    volumes_from: tuple[str, ...] = ()
 
 
 def merge_env(base: list[str], overrides: list[str]) -> list[str]:
@@ -196,8 +199,10 @@ def build_config(options: CreateOptions, image, container_id: str, name: str,
         "Platform": "linux",
         "MountLabel": "", "ProcessLabel": "", "AppArmorProfile": "",
         "HostConfig": {
-            "Binds": [f"{m['Source']}:{m['Destination']}{'' if m['RW'] else ':ro'}"
-                      for m in mounts if m["Type"] == "bind"] or None,
+            "Binds": [v.spec for v in options.volumes if v.mode is not None] or None,
+            "Mounts": [_host_mount(v) for v in options.volumes
+                       if v.mode is None and v.type != "tmpfs"] or None,
+            "VolumesFrom": list(options.volumes_from) or None,
             "NetworkMode": options.network,
             "RestartPolicy": restart,
             "AutoRemove": options.auto_remove,
@@ -251,68 +256,103 @@ def build_config(options: CreateOptions, image, container_id: str, name: str,
     }
 
 
+def _host_mount(volume: VolumeSpec) -> dict:
+    """HostConfig.Mounts' entry for a --mount flag, as Docker records it."""
+    entry = {"Type": volume.type, "Source": volume.source, "Target": volume.target}
+    if not volume.source:
+        del entry["Source"]
+    if volume.readonly:
+        entry["ReadOnly"] = True
+    if volume.nocopy:
+        entry["VolumeOptions"] = {"NoCopy": True, "DriverConfig": {}}
+    return entry
+
+
 def resolve_volumes(options: CreateOptions, image_config: dict, root: Path,
                     container_id: str, lower_dirs: list[Path]) -> list[dict]:
-    """Docker's Mounts list; creates named/anonymous volumes (populated from the image)."""
-    mounts: list[dict] = []
-    targets = set()
+    """Docker's Mounts list: -v/--mount/--tmpfs, then --volumes-from, then the image's VOLUMEs
+    not already covered. Everything is checked before any volume is created, so a refused
+    request leaves no volume behind; new volumes are filled from the image (copy-up)."""
+    from pallet.runtime.volume.store import check_name
+    requests = []
     for volume in options.volumes:
         target = os.path.normpath(volume.target)
-        if not target.startswith("/"):
-            raise PalletError(f"invalid mount config for type \"{volume.type}\": invalid mount "
-                              f"path: '{volume.target}' mount path must be absolute", exit_code=125)
-        targets.add(target)
+        if not volume.target.startswith("/"):
+            raise PalletError(f"invalid volume specification: '{volume.spec}': invalid mount "
+                              f'config for type "{volume.type}": invalid mount path: '
+                              f"'{volume.target}' mount path must be absolute", exit_code=125)
+        if volume.type == "volume" and volume.source:
+            try:
+                check_name(volume.source, short_ok=True)   # docker run -v x:/d is accepted
+            except PalletError as error:
+                raise PalletError(error.message, exit_code=125) from None
+        if volume.type == "bind" and not os.path.exists(volume.source) and volume.mode is None:
+            raise PalletError(f"invalid mount config for type \"bind\": bind source path does "
+                              f"not exist: {volume.source}", exit_code=125)
+        requests.append((volume, target))
+    inherited = _volumes_from(root, options.volumes_from)
+    targets = {target for _, target in requests} | {m["Destination"] for m in inherited}
+    mounts: list[dict] = []
+    for volume, target in requests:
         if volume.type == "bind":
             if not os.path.exists(volume.source):
-                raise PalletError(f"invalid mount config for type \"bind\": bind source path does "
-                                  f"not exist: {volume.source}", exit_code=125)
+                os.makedirs(volume.source, mode=0o755, exist_ok=True)  # -v creates it, as Docker
             mounts.append({"Type": "bind", "Source": os.path.abspath(volume.source),
-                           "Destination": target, "Mode": "ro" if volume.readonly else "",
+                           "Destination": target, "Mode": volume.mode or "",
                            "RW": not volume.readonly, "Propagation": "rprivate"})
         elif volume.type == "tmpfs":
             mounts.append({"Type": "tmpfs", "Source": "", "Destination": target, "Mode": "",
                            "RW": not volume.readonly, "Propagation": "",
                            "Options": list(volume.options)})
         else:
+            mode = volume.mode if volume.mode is not None else "z"
+            if volume.mode == "" and volume.source:
+                mode = "z"
             mounts.append(_volume_mount(root, volume.source or None, target, volume.readonly,
-                                        lower_dirs))
+                                        lower_dirs, mode, volume.nocopy))
+    mounts += inherited
     for target in sorted(image_config.get("Volumes") or {}):
         if os.path.normpath(target) not in targets:
-            mounts.append(_volume_mount(root, None, os.path.normpath(target), False, lower_dirs))
+            mounts.append(_volume_mount(root, None, os.path.normpath(target), False, lower_dirs,
+                                        "", False))
     return mounts
 
 
-VOLUME_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")   # Docker takes one-character names
+def _volumes_from(root: Path, references: tuple[str, ...]) -> list[dict]:
+    """--volumes-from CONTAINER[:ro|:rw]: that container's volumes and binds, same sources."""
+    from pallet.runtime.container.state import ContainerStore
+    found = []
+    for reference in references:
+        name, _, mode = reference.partition(":")
+        if mode not in ("", "ro", "rw"):
+            raise PalletError(f"invalid mode: {mode}", exit_code=125)
+        try:
+            record = ContainerStore(root).resolve(name)
+        except PalletError as error:
+            raise PalletError(error.message, exit_code=125) from None
+        for mount in record.config.get("Mounts") or []:
+            if mount["Type"] in ("volume", "bind"):
+                copied = {k: v for k, v in mount.items() if k != "Anonymous"}
+                if mode:
+                    copied["RW"] = mode == "rw"
+                found.append(copied)
+    return found
 
 
 def _volume_mount(root: Path, name: str | None, target: str, readonly: bool,
-                  lower_dirs: list[Path]) -> dict:
-    if name is not None and not VOLUME_NAME.match(name):
-        raise PalletError(f'create {name}: "{name}" includes invalid characters for a local '
-                          "volume name, only \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed. If you "
-                          "intended to pass a host directory, use absolute path", exit_code=125)
-    anonymous = name is None
-    name = name or os.urandom(32).hex()
-    data = root / "volumes" / name / "_data"
-    if not data.is_dir():
-        from pallet.runtime.store.content import private_dir
-
-        private_dir(data.parent)   # volumes/ and volumes/NAME: 0700, whatever the umask
-        private_dir(root / "volumes")
-        os.mkdir(data, 0o755)
-        os.chmod(data, 0o755)      # Docker's mode for a new volume (the image's, once populated)
-        _populate(data, target, lower_dirs)
-    return {"Type": "volume", "Name": name, "Source": str(data), "Destination": target,
-            "Driver": "local", "Mode": "z" if not readonly else "ro", "RW": not readonly,
-            "Propagation": "", "Anonymous": anonymous}
-
-
-def _populate(data: Path, target: str, lower_dirs: list[Path]) -> None:
-    """A new volume starts as a copy of the image's content at its path (bottom layer first)."""
-    for lower in reversed(lower_dirs):
-        source = lower / target.lstrip("/")
-        if source.is_dir() and not source.is_symlink():
-            shutil.copytree(source, data, symlinks=True, dirs_exist_ok=True)
+                  lower_dirs: list[Path], mode: str, nocopy: bool) -> dict:
+    from pallet.runtime.volume.mounting import copy_up, mount_volume
+    from pallet.runtime.volume.store import create_volume
+    try:
+        volume = create_volume(root, name, anonymous=name is None, short_ok=True)
+        if not nocopy and "nocopy" not in mode.split(","):
+            mount_volume(volume)
+            copy_up(volume, target, lower_dirs)
+    except PalletError as error:
+        raise PalletError(error.message, exit_code=125) from None
+    return {"Type": "volume", "Name": volume.name, "Source": str(volume.data),
+            "Destination": target, "Driver": "local", "Mode": mode, "RW": not readonly,
+            "Propagation": "", "Anonymous": volume.anonymous}
 
 
 def spec_from_config(config: dict, directory: Path) -> ContainerSpec:

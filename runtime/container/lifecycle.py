@@ -210,12 +210,22 @@ def remove_container(store: cs.ContainerStore, container_id: str, *, force: bool
         trash = store.dir / f".removing-{record.id}"
         os.replace(record.directory, trash)
     Cgroup.attach(f"pallet-{record.id[:16]}").destroy()
-    if volumes:
-        for mount in record.config.get("Mounts", []):
-            if mount["Type"] == "volume" and mount.get("Anonymous"):
-                shutil.rmtree(Path(mount["Source"]).parent, ignore_errors=True)
     shutil.rmtree(trash, ignore_errors=True)
+    if volumes:
+        _remove_anonymous_volumes(store.root, record.config.get("Mounts", []))
     _release_image_layers(store, record.config.get("Image"))
+
+
+def _remove_anonymous_volumes(root: Path, mounts: list[dict]) -> None:
+    """rm -v / --rm: the container's anonymous volumes go, unless another container (through
+    --volumes-from) still uses one; Docker keeps it then."""
+    from pallet.runtime.volume.store import remove_volume
+    for mount in mounts:
+        if mount["Type"] == "volume" and mount.get("Anonymous"):
+            try:
+                remove_volume(root, mount["Name"])
+            except PalletError:
+                continue
 
 
 def _release_image_layers(store: cs.ContainerStore, image_id: str | None) -> None:
