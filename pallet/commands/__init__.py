@@ -22,6 +22,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "push": ("pallet.commands.registry", "push", "Upload an image to a registry"),
     "login": ("pallet.commands.registry", "login", "Log in to a registry"),
     "logout": ("pallet.commands.registry", "logout", "Log out from a registry"),
+    "volume": ("pallet.commands.volumes", "volume", "Manage volumes"),
     "system": ("pallet.commands.system", "system", "Manage pallet (df, prune, check)"),
     # containers
     "run": ("pallet.commands.containers", "run", "Create and run a new container from an image"),

@@ -267,14 +267,18 @@ def disk_usage(store: Store) -> list[UsageRow]:
     active_size = sum(layer_bytes[d] for d in active_layers)
     containers_dir = store.root / "containers"
     containers = [Path(e.path) for e in os.scandir(containers_dir)] if containers_dir.is_dir() else []
-    volumes_dir = store.root / "volumes"
-    volumes = [Path(e.path) for e in os.scandir(volumes_dir)] if volumes_dir.is_dir() else []
+    from pallet.runtime.volume.store import list_volumes, volume_users
+    volumes = list_volumes(store.root)
+    used = volume_users(store.root)
     container_size = sum(_tree_size(path) for path in containers)
-    volume_size = sum(_tree_size(path) for path in volumes)
+    sizes = {v.name: _tree_size(v.data) for v in volumes}
+    volume_size = sum(sizes.values())
+    unused_size = sum(size for name, size in sizes.items() if name not in used)
+    active_volumes = sum(1 for v in volumes if v.name in used)
     cache_size = _tree_size(store.cache)
     return [
         UsageRow("Images", len(summaries), len(active), image_size, max(image_size - active_size, 0)),
         UsageRow("Containers", len(containers), 0, container_size, container_size),
-        UsageRow("Local Volumes", len(volumes), 0, volume_size, volume_size),
+        UsageRow("Local Volumes", len(volumes), active_volumes, volume_size, unused_size),
         UsageRow("Build Cache", 0, 0, cache_size, cache_size),
     ]
