@@ -88,7 +88,9 @@ def test_volumes_binds_tmpfs_and_read_only(root, tmp_path):
     text = out(result)
     assert text.startswith("host\n") and text.count("Read-only file system") == 2
     assert (data / "out").read_text() == "new\n"
-    missing = pallet(root, "run", "--rm", "-v", f"{tmp_path}/nope:/x", "busybox", "true")
+    # -v makes a missing bind source, as Docker does; --mount type=bind refuses it
+    missing = pallet(root, "run", "--rm", "--mount", f"type=bind,src={tmp_path}/nope,dst=/x",
+                     "busybox", "true")
     assert missing.returncode == 125 and "bind source path does not exist" in missing.stderr.decode()
 
 
