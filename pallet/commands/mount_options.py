@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from pallet.base.errors import PalletError
 
-VOLUME_MODES = ("ro", "rw", "z", "Z", "nocopy", "private", "rprivate", "shared", "rshared",
-                "slave", "rslave")  # -v's mode: a comma list of these
 PROPAGATIONS = ("private", "rprivate", "shared", "rshared", "slave", "rslave")
+_MODE_KIND = {"rw": "rw", "ro": "rw", "z": "label", "Z": "label", "nocopy": "copy",
+              **{name: "propagation" for name in PROPAGATIONS}}
 # mount.ParseTmpfsOptions: mount flags, or these data keys
 TMPFS_DATA = ("size", "mode", "uid", "gid", "nr_inodes", "nr_blocks", "mpol")
 TMPFS_FLAGS = ("defaults", "ro", "rw", "suid", "nosuid", "dev", "nodev", "exec", "noexec", "sync",
@@ -46,10 +46,15 @@ def parse_volume(text: str):
     source, target = parts[0], parts[1]
     mode = parts[2] if len(parts) == 3 else ""
     flags = mode.split(",") if mode else []
-    if any(flag not in VOLUME_MODES for flag in flags):
+    # volume/mounts ValidMountMode: known words, at most one of each kind
+    kinds = [_MODE_KIND.get(flag) for flag in flags]
+    if None in kinds or len(set(kinds)) != len(kinds):
         raise _error(f"invalid mode: {mode}")
     kind = "bind" if source.startswith(("/", ".")) else "volume"
     _absolute(target, kind, text)
+    if kind == "bind" and "nocopy" in flags:
+        raise _error(f"invalid volume specification: '{text}': invalid mount config for type "
+                     '"bind": field VolumeOptions must not be specified')
     return VolumeSpec(type=kind, source=source, target=target, readonly="ro" in flags,
                       mode=mode, nocopy="nocopy" in flags, spec=text)
 

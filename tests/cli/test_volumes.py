@@ -48,6 +48,8 @@ def test_volume_lifecycle_and_listing(root):
 def test_bad_volume_names_refused(root, name, message):
     made = pallet(root, "volume", "create", name)
     assert made.returncode == 1 and message in made.stderr.decode()
+    if name == "x":
+        return   # docker run -v x:/d takes a one-character name; only volume create refuses it
     # (-v ..:/d is a bind of the parent directory, for docker's CLI too: --mount names a volume)
     flag, spec = ("-v", f"{name}:/d") if name == "x" else ("--mount", f"type=volume,src={name},dst=/d")
     run = pallet(root, "run", "--rm", flag, spec, "busybox", "true")
