@@ -61,9 +61,10 @@ def copy_up(volume, target: str, lower_dirs: list[Path]) -> None:
     """Fill an empty volume with what the image has at target (Docker's copy-up).
 
     The image's view is an overlay of its layers (whiteouts honoured) mounted read-only in a
-    child's private mount namespace, so a crash leaves no mount behind; every component of
-    target is checked not to be a symlink, and copytree copies links as links into a volume
-    that starts empty, so nothing is read or written outside the image and the volume."""
+    child's private mount namespace, so a crash leaves no mount behind; target is resolved
+    inside that view (runtime/isolation/confine: a symlink to /etc means the image's /etc, as in
+    the container), and copytree copies links as links into a volume that starts empty, so
+    nothing is read or written outside the image and the volume."""
     if not lower_dirs or any(os.scandir(volume.data)):
         return
     pid = os.fork()
@@ -92,11 +93,15 @@ def _copy_child(data: Path, target: str, lower_dirs: list[Path]) -> int:
         else:
             linux.mount("overlay", view, "overlay", linux.MS_RDONLY,
                         "lowerdir=" + ":".join(str(p) for p in lower_dirs))
-        source = view
-        for part in [p for p in target.split("/") if p]:
-            source = os.path.join(source, part)
-            if os.path.islink(source) or not os.path.isdir(source):
-                return 0  # nothing (or not a directory) to copy: the volume stays empty
+        from pallet.runtime.isolation.confine import Root
+        with Root(view) as image_root:   # the path resolved as in the container, never out
+            try:
+                inside = image_root.realpath(target)
+            except OSError:
+                return 0  # nothing there to copy: the volume stays empty
+        source = view.rstrip("/") + inside
+        if os.path.islink(source) or not os.path.isdir(source):
+            return 0
         shutil.copytree(source, data, symlinks=True, dirs_exist_ok=True)
         shutil.copystat(source, data)
         st = os.lstat(source)

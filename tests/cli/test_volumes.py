@@ -167,3 +167,23 @@ def test_copy_up_never_follows_an_image_symlink_out(pallet_root, tmp_path):
         assert os.listdir(mounts[0]["Source"]) == []
     finally:
         pallet(root, "rm", "-v", "evil-c")
+
+
+def test_copy_up_resolves_an_image_symlink_inside_the_image(pallet_root, tmp_path):
+    """VOLUME /data where the image's /data is a symlink to /srv: the volume is filled from the
+    image's /srv (resolved inside the image, as in the container), not from the host's."""
+    root = pallet_root
+    rootfs = tmp_path / "rootfs"
+    (rootfs / "srv").mkdir(parents=True)
+    (rootfs / "srv" / "inside-image").write_text("x")
+    os.symlink("/srv", rootfs / "data")
+    archive = tmp_path / "linked.tar"
+    subprocess.run(["tar", "-C", str(rootfs), "-cf", str(archive), "."], check=True)
+    assert pallet(root, "import", "-c", "VOLUME /data", "-c", 'CMD ["true"]', str(archive),
+                  "linked:1").returncode == 0
+    assert pallet(root, "create", "--name", "linked-c", "linked:1").returncode == 0
+    try:
+        mounts = json.loads(out(pallet(root, "inspect", "-f", "{{json .Mounts}}", "linked-c")))
+        assert os.listdir(mounts[0]["Source"]) == ["inside-image"]
+    finally:
+        pallet(root, "rm", "-v", "linked-c")
