@@ -170,8 +170,10 @@ def start(ctx: click.Context, attach: bool, interactive: bool, containers) -> No
 @click.pass_context
 def stop(ctx: click.Context, timeout, sig, containers) -> None:
     """Stop one or more running containers"""
-    from pallet.runtime.container.lifecycle import stop_container
-    _for_each(ctx, containers, lambda name: stop_container(_root(ctx), name, timeout))
+    from pallet.runtime.container.lifecycle import parse_signal, stop_container
+    if sig is not None:
+        parse_signal(sig)   # a bad signal fails before any container is touched
+    _for_each(ctx, containers, lambda name: stop_container(_root(ctx), name, timeout, sig))
 
 
 @click.command("kill")
@@ -187,15 +189,18 @@ def kill(ctx: click.Context, sig: str, containers) -> None:
 
 @click.command("restart")
 @click.option("-t", "--time", "timeout", type=int, default=None, help="Seconds to wait before killing the container")
+@click.option("-s", "--signal", "sig", default=None, help="Signal to send to the container")
 @click.argument("containers", nargs=-1, required=True)
 @click.pass_context
-def restart(ctx: click.Context, timeout, containers) -> None:
+def restart(ctx: click.Context, timeout, sig, containers) -> None:
     """Restart one or more containers"""
-    from pallet.runtime.container.lifecycle import stop_container
+    from pallet.runtime.container.lifecycle import parse_signal, stop_container
     from pallet.runtime.container.monitor import start_detached
+    if sig is not None:
+        parse_signal(sig)
 
     def _one(name):
-        stop_container(_root(ctx), name, timeout)
+        stop_container(_root(ctx), name, timeout, sig)
         start_detached(_root(ctx), name)
 
     _for_each(ctx, containers, _one)

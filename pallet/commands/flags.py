@@ -31,3 +31,15 @@ def duration_flag(text: str, flag: str) -> int:
         return parse_go_duration(text)
     except ValueError as error:
         raise _invalid(text, flag, error) from error
+
+
+def filter_flags(values) -> dict[str, list[str]]:
+    """Repeated --filter name=value, as docker's opts.FilterOpt collects them."""
+    filters: dict[str, list[str]] = {}
+    for item in values:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise PalletError(f'invalid argument "{item}" for "-f, --filter" flag: bad format '
+                              "of filter (expected name=value)", exit_code=125)
+        filters.setdefault(key.strip().lower(), []).append(value)
+    return filters

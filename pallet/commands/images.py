@@ -3,7 +3,6 @@ tag, rmi, history -- Docker's flags, columns, messages and exit codes."""
 
 from __future__ import annotations
 
-import fnmatch
 import sys
 from datetime import timezone
 
@@ -22,89 +21,16 @@ def _short(image_id: str, no_trunc: bool) -> str:
     return image_id if no_trunc else image_id.split(":", 1)[-1][:12]
 
 
-def _split_ref(name: str) -> tuple[str, str]:
-    from pallet.runtime.store.references import familiar
-    repo, _, tag = name.rpartition(":")
-    if "/" in tag or not repo:
-        return familiar(name), "<none>"
-    return familiar(repo), tag
-
-
-def _repo_rows(references) -> list[tuple[str, str, str]]:
-    """Docker's rows: one per tag, with its repository's registry digest (or <none>), and one
-    <none>-tagged row for a repository known only by digest; <none> <none> for no name."""
-    from pallet.runtime.store.references import familiar
-    tags: dict[str, list[str]] = {}
-    digests: dict[str, str] = {}
-    for name in references:
-        if "@" in name:
-            repo, _, digest = name.partition("@")
-            digests.setdefault(familiar(repo), digest)
-        else:
-            repo, tag = _split_ref(name)
-            tags.setdefault(repo, []).append(tag)
-    rows = [(repo, tag, digests.get(repo, "<none>")) for repo, names in tags.items() for tag in names]
-    rows += [(repo, "<none>", digest) for repo, digest in digests.items() if repo not in tags]
-    return rows or [("<none>", "<none>", "<none>")]
-
-
 def _created_at(moment) -> str:
     if moment is None:
         return ""
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S +0000 UTC")
 
 
-def _image_rows(summaries, *, dangling_filter, reference_filters, positional):
-    from pallet.base.units import parse_rfc3339
-    rows = []
-    for summary in summaries:
-        if dangling_filter is True and not summary.dangling:
-            continue
-        if dangling_filter is False and summary.dangling:
-            continue
-        created = parse_rfc3339(summary.created)
-        for repo, tag, digest in _repo_rows(summary.references):
-            shown = f"{repo}:{tag}"
-            if positional and not _matches_positional(positional, repo, tag):
-                continue
-            if reference_filters and not any(fnmatch.fnmatchcase(shown, pattern) or
-                                             fnmatch.fnmatchcase(repo, pattern)
-                                             for pattern in reference_filters):
-                continue
-            rows.append({"Repository": repo, "Tag": tag, "ID": summary.id,
-                         "Digest": digest, "Created": created, "Size": summary.size})
-    return rows
-
-
-def _matches_positional(positional: str, repo: str, tag: str) -> bool:
-    from pallet.runtime.store.references import familiar, parse_reference
-    try:
-        parsed = parse_reference(positional)
-    except PalletError:
-        return False
-    if familiar(parsed.name) != repo:
-        return False
-    return parsed.tag is None or parsed.tag == tag
-
-
-def _parse_filters(filters):
-    dangling, references = None, []
-    for item in filters:
-        key, _, value = item.partition("=")
-        if key == "dangling":
-            if value.lower() not in ("true", "false", "1", "0"):
-                raise PalletError(f"Invalid filter 'dangling={value}'")
-            dangling = value.lower() in ("true", "1")
-        elif key == "reference":
-            references.append(value)
-        else:
-            raise PalletError(f"invalid filter '{key}'", hint="supported: dangling=true|false, reference=PATTERN")
-    return dangling, references
-
-
 @click.command("images")
 @click.argument("repository", required=False)
-@click.option("-a", "--all", "all_", is_flag=True, help="Show all images (default hides intermediate images)")
+@click.option("-a", "--all", "all_", is_flag=True,
+              help="Show all images (pallet makes no intermediate images: the same list)")
 @click.option("-q", "--quiet", is_flag=True, help="Only show image IDs")
 @click.option("--digests", is_flag=True, help="Show digests")
 @click.option("--no-trunc", is_flag=True, help="Don't truncate output")
@@ -113,25 +39,31 @@ def _parse_filters(filters):
 @click.pass_context
 def images(ctx, repository, all_, quiet, digests, no_trunc, filters, format_):
     """List images"""
-    from pallet.runtime.image.images import list_images
-    dangling, references = _parse_filters(filters)
-    rows = _image_rows(list_images(_store(ctx)), dangling_filter=dangling,
-                       reference_filters=references, positional=repository)
+    from pallet.base.units import parse_rfc3339
+    from pallet.commands.flags import filter_flags
+    from pallet.runtime.image.views import image_rows
+    wanted = filter_flags(filters)
+    if repository:
+        wanted.setdefault("reference", []).append(repository)   # as docker's CLI sends it
+    rows = image_rows(_store(ctx), wanted)
     if quiet and (not format_ or format_ == "table"):
         seen = []
         for row in rows:
-            short = _short(row["ID"], no_trunc)
+            short = _short(row.id, no_trunc)
             if short not in seen:
                 seen.append(short)
         if seen:
             click.echo("\n".join(seen))
         return
     from pallet.format.kinds import IMAGES, IMAGES_DIGESTS, listing
-    data = [{"Containers": "N/A", "CreatedAt": _created_at(row["Created"]),
-             "CreatedSince": since(row["Created"]), "Digest": row["Digest"],
-             "ID": _short(row["ID"], no_trunc), "Repository": row["Repository"],
-             "SharedSize": "N/A", "Size": human_size(row["Size"]), "Tag": row["Tag"],
-             "UniqueSize": "N/A", "VirtualSize": human_size(row["Size"])} for row in rows]
+    data = []
+    for row in rows:
+        created = parse_rfc3339(row.created)
+        data.append({"Containers": "N/A", "CreatedAt": _created_at(created),
+                     "CreatedSince": since(created), "Digest": row.digest,
+                     "ID": _short(row.id, no_trunc), "Repository": row.repository,
+                     "SharedSize": "N/A", "Size": human_size(row.size), "Tag": row.tag,
+                     "UniqueSize": "N/A", "VirtualSize": human_size(row.size)})
     click.echo(listing(format_, data, IMAGES_DIGESTS if digests else IMAGES), nl=False)
 
 
@@ -273,12 +205,18 @@ def _daemon_reference(name: str) -> str:
 @click.pass_context
 def prune(ctx, all_, force, filters):
     """Remove unused images"""
+    from pallet.commands.flags import filter_flags
+    from pallet.runtime.image.filters import prune_selection
     from pallet.runtime.store.check import prune_images
+    store = _store(ctx)
+    wanted = filter_flags(filters)
+    wanted["dangling"] = ["false" if all_ else "true"]    # as docker's CLI sends -a
+    all_images, selected = prune_selection(store, wanted)   # bad filters fail before the prompt
     warning = ("WARNING! This will remove all images without at least one container associated to them."
                if all_ else "WARNING! This will remove all dangling images.")
     if not force and not confirm(warning):
         return
-    deleted, reclaimed = prune_images(_store(ctx), all_images=all_)
+    deleted, reclaimed = prune_images(store, all_images=all_images, selected=selected)
     if deleted:
         click.echo("Deleted Images:")
         for action, subject in deleted:

@@ -2,7 +2,7 @@
 
     create_container(root, options: CreateOptions) -> ContainerRecord
     (starting is the monitor's: monitor.start_detached, monitor.supervise)
-    stop_container(root, ref, timeout=None), kill_container(root, ref, signal="KILL")
+    stop_container(root, ref, timeout=None, sig=None), kill_container(root, ref, sig="KILL")
     wait_container(root, ref) -> int, remove_container(store, id, force, volumes)
     refresh(store, record) -> record             # corrects state after dead monitors/PIDs
 
@@ -150,7 +150,11 @@ def wait_exited(store: cs.ContainerStore, container_id: str, timeout: float | No
         delay = min(delay * 2, 0.05)
 
 
-def stop_container(root: Path, reference: str, timeout: int | None = None) -> cs.ContainerRecord:
+def stop_container(root: Path, reference: str, timeout: int | None = None,
+                   sig: str | int | None = None) -> cs.ContainerRecord:
+    """Docker's stop: sig (default: the container's StopSignal, else SIGTERM), then SIGKILL
+    after timeout seconds (default: its StopTimeout, else 10)."""
+    stop_signal = parse_signal(sig) if sig is not None else None
     store = cs.ContainerStore(root)
     record = get(root, reference)
     if not record.state.get("Running"):
@@ -164,7 +168,8 @@ def stop_container(root: Path, reference: str, timeout: int | None = None) -> cs
     if record.state.get("Paused"):
         Cgroup.attach(f"pallet-{record.id[:16]}").thaw()
         store.update_state(record.id, Paused=False)
-    stop_signal = parse_signal(record.config["Config"].get("StopSignal") or "SIGTERM")
+    if stop_signal is None:
+        stop_signal = parse_signal(record.config["Config"].get("StopSignal") or "SIGTERM")
     try:
         os.kill(record.state["Pid"], stop_signal)
     except ProcessLookupError:

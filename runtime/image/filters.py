@@ -3,6 +3,9 @@
     ImageFilter.parse(store, {"dangling": ["true"], "label": ["a=b"], ...}, allowed=...) -> ImageFilter
     flt.matches(summary, labels) -> bool
     flt.tags(summary) -> the familiar tags a `reference` filter lets through
+    image_labels(store, summary) -> dict      the image's labels (for label filters)
+    prune_selection(store, filters) -> (all_images, selected)   `image prune`'s filters, for
+        check.prune_images: dangling=true (the default) or false (-a), label, label!, until
 
 Keys as moby's daemon knows them: dangling, label, before, since, reference (list), until
 (prune). An unknown key or a bad value is Docker's "invalid filter" error.
@@ -77,6 +80,11 @@ class ImageFilter:
             return False
         return True
 
+    def repository_matches(self, repository: str) -> bool:
+        """Whether a repository (familiar name) passes the reference filter, if any."""
+        return not self.references or any(fnmatch.fnmatchcase(repository, pattern)
+                                          for pattern in self.references)
+
     def tags(self, summary) -> list[str]:
         """The image's familiar tags (name:tag), only those a reference filter matches."""
         from pallet.runtime.store.references import familiar_string
@@ -85,6 +93,32 @@ class ImageFilter:
             return tags
         return [tag for tag in tags if any(_reference_matches(tag, pattern)
                                            for pattern in self.references)]
+
+
+def image_labels(store, summary) -> dict:
+    from pallet.runtime.image.images import ImageNotFound, image_by_manifest
+    try:
+        config = image_by_manifest(store, summary.manifest_digest).config
+    except ImageNotFound:
+        return {}    # removed while we listed: no labels to show
+    return (config.get("config") or {}).get("Labels") or {}
+
+
+def prune_selection(store, filters: dict[str, list[str]]):
+    """What `image prune` (and POST /images/prune) removes: dangling images unless
+    dangling=false (the CLI's -a), narrowed by the other prune filters."""
+    filters = dict(filters)
+    dangling_only = True
+    for value in filters.pop("dangling", []):
+        if value.lower() not in ("true", "false", "1", "0"):
+            raise InvalidFilter(f"Invalid filter 'dangling={value}'")
+        dangling_only = value.lower() in ("true", "1")
+    wanted = ImageFilter.parse(store, filters, allowed=PRUNE_KEYS)
+
+    def selected(summary) -> bool:
+        return wanted.matches(summary, image_labels(store, summary) if wanted.needs_labels else None)
+
+    return not dangling_only, selected
 
 
 def _reference_matches(tag: str, pattern: str) -> bool:

@@ -3,6 +3,8 @@ documents, the Engine API serialises them): the inspect document and the history
 
     inspect_document(image) -> dict        Docker's `image inspect` document
     history_entries(store, image) -> list[HistoryEntry]   newest first, with layer sizes
+    image_rows(store, filters) -> list[ImageRow]   `images`: one row per repository:tag (and per
+        repository known only by digest), newest image first, filtered as moby filters
 """
 
 from __future__ import annotations
@@ -93,3 +95,43 @@ def history_entries(store, image) -> list[HistoryEntry]:
                                    comment=entry.get("comment", ""), size=size, empty_layer=empty))
     result.reverse()
     return result
+
+
+@dataclass(frozen=True)
+class ImageRow:
+    repository: str      # familiar, "<none>" for a dangling image
+    tag: str
+    id: str
+    digest: str          # the repository's registry digest (pull/push), or "<none>"
+    created: str         # RFC 3339
+    size: int
+
+
+def image_rows(store, filters: dict[str, list[str]] | None = None) -> list[ImageRow]:
+    """What `images` lists. There are no intermediate images (pallet's builder makes none, and
+    no image records a parent), so Docker's -a would list the same rows."""
+    from pallet.runtime.image.filters import ImageFilter, image_labels
+    from pallet.runtime.image.images import list_images
+    from pallet.runtime.store.references import familiar
+
+    wanted = ImageFilter.parse(store, filters or {})
+    rows = []
+    for summary in list_images(store):
+        if not wanted.matches(summary, image_labels(store, summary) if wanted.needs_labels
+                              else None):
+            continue
+        digests: dict[str, str] = {}
+        for name in summary.references:
+            if "@" in name:
+                repository, _, digest = name.partition("@")
+                digests.setdefault(familiar(repository), digest)
+        pairs = [tag.rsplit(":", 1) for tag in wanted.tags(summary)]
+        tagged = {repository for repository, _ in pairs}
+        pairs += [(repository, "<none>") for repository in digests
+                  if repository not in tagged and wanted.repository_matches(repository)]
+        if not summary.references:
+            pairs = [("<none>", "<none>")]
+        rows += [ImageRow(repository=repository, tag=tag, id=summary.id,
+                          digest=digests.get(repository, "<none>"), created=summary.created,
+                          size=summary.size) for repository, tag in pairs]
+    return rows

@@ -1,0 +1,78 @@
+"""Flags that used to be accepted and ignored: each now does what Docker's does (or, where
+pallet has nothing for it to change, says so in its help)."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.builder.conftest import write_tree
+from tests.cli.ctr_helpers import out, pallet
+
+pytestmark = pytest.mark.root
+
+
+def _state(root: Path, ref: str) -> dict:
+    return json.loads(out(pallet(root, "inspect", ref)))[0]["State"]
+
+
+def test_stop_and_restart_send_the_signal_asked_for(root: Path):
+    script = "trap 'exit 42' USR1; while true; do sleep 0.05; done"
+    started = pallet(root, "run", "-d", "--name", "trapper", "busybox", "sh", "-c", script)
+    assert started.returncode == 0, started.stderr
+    time.sleep(0.3)
+    began = time.monotonic()
+    assert pallet(root, "stop", "-t", "20", "-s", "USR1", "trapper").returncode == 0
+    assert _state(root, "trapper")["ExitCode"] == 42     # the trap ran: not SIGTERM's 137
+    assert time.monotonic() - began < 10
+    assert pallet(root, "start", "trapper").returncode == 0
+    time.sleep(0.3)
+    assert pallet(root, "restart", "-t", "20", "-s", "SIGUSR1", "trapper").returncode == 0
+    assert _state(root, "trapper")["Running"]
+    refused = pallet(root, "stop", "-s", "NOSUCH", "trapper")
+    assert refused.returncode != 0 and b"Invalid signal: NOSUCH" in refused.stderr
+    assert _state(root, "trapper")["Running"]
+
+
+def _dangling(root: Path, tmp_path: Path, label: str, run: str = "") -> str:
+    """An image with LABEL label that loses its tag to the next build."""
+    context = write_tree(tmp_path / label.replace("=", "-"),
+                         {"Dockerfile": f"FROM busybox\nLABEL {label}\n{run}"})
+    image_id = out(pallet(root, "build", "-q", "-t", "moving:1", str(context))).strip()
+    return image_id
+
+
+def test_image_prune_filters_choose_what_goes(root: Path, tmp_path: Path):
+    keep = _dangling(root, tmp_path, "group=keep")
+    drop = _dangling(root, tmp_path, "group=drop")
+    _dangling(root, tmp_path, "group=last")          # holds the tag: the two above dangle
+    listed = out(pallet(root, "images", "-q", "--no-trunc", "--filter", "dangling=true"))
+    assert set(listed.split()) == {keep, drop}
+    pruned = pallet(root, "image", "prune", "-f", "--filter", "label=group=drop")
+    assert pruned.returncode == 0, pruned.stderr
+    assert f"deleted: {drop}" in out(pruned) and keep not in out(pruned)
+    remaining = out(pallet(root, "images", "-q", "--no-trunc", "--filter", "dangling=true"))
+    assert remaining.split() == [keep]
+    nothing = pallet(root, "image", "prune", "-f", "--filter", "until=2000-01-01T00:00:00Z")
+    assert nothing.returncode == 0 and keep not in out(nothing)
+    bad = pallet(root, "image", "prune", "-f", "--filter", "colour=red")
+    assert bad.returncode != 0 and b"invalid filter 'colour'" in bad.stderr
+    assert keep in out(pallet(root, "images", "-q", "--no-trunc"))
+
+
+def test_images_filters_are_the_library_ones(root: Path, tmp_path: Path):
+    first = _dangling(root, tmp_path, "tier=one")
+    out(pallet(root, "tag", first, "app:first"))
+    second = _dangling(root, tmp_path, "tier=two", "RUN touch /made-later\n")   # newer
+    by_label = out(pallet(root, "images", "--format", "{{.Repository}}:{{.Tag}}",
+                          "--filter", "label=tier=two"))
+    assert by_label.split() == ["moving:1"]
+    since = out(pallet(root, "images", "-q", "--no-trunc", "--filter", f"since={first}"))
+    assert since.split() == [second]
+    positional = out(pallet(root, "images", "--format", "{{.Repository}}:{{.Tag}}", "app"))
+    assert positional.split() == ["app:first"]
+    listing = ("--format", "{{.ID}} {{.Repository}}:{{.Tag}} {{.Size}}")
+    assert out(pallet(root, "images", "-a", *listing)) == out(pallet(root, "images", *listing))
