@@ -138,7 +138,10 @@ def logs(ctx, follow, tail, timestamps, since, container_ref) -> None:
     since_time = _since(since) if since else None
     if tail != "all" and not tail.lstrip("-").isdigit():
         raise PalletError(f'invalid value for "tail": "{tail}"')
-    entries = [e for e in read_entries(path)
+    # One read serves the backlog and the follow position: counting again later would skip
+    # lines written in between (the container may write right after we print the backlog).
+    everything = list(read_entries(path))
+    entries = [e for e in everything
                if since_time is None or rfc3339_nanos(e["time"]) >= since_time]
     if tail != "all" and int(tail) >= 0:
         entries = entries[len(entries) - int(tail):] if int(tail) else []
@@ -146,7 +149,7 @@ def logs(ctx, follow, tail, timestamps, since, container_ref) -> None:
         _emit(entry, timestamps)
     if not follow:
         return
-    seen = sum(1 for _ in read_entries(path))
+    seen = len(everything)
     store = cs.ContainerStore(_root(ctx))
     while True:
         fresh = list(read_entries(path))
