@@ -85,7 +85,7 @@ def _should_restart(policy: dict, status: ExitStatus, restarts: int, stopped: bo
 
 def _run_once(store: cs.ContainerStore, record: cs.ContainerRecord, attach: Attach,
               on_started) -> ExitStatus:
-    from pallet.runtime.volume.mounting import mount_container_volumes
+    from pallet.runtime.volume.store import mount_container_volumes
     mount_container_volumes(store.root, record.config.get("Mounts") or [])
     spec = spec_from_config(record.config, record.directory)
     if spec.tty and attach.stdin is not None and os.isatty(attach.stdin):

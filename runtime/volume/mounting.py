@@ -39,18 +39,6 @@ def mount_volume(volume) -> Path:
     return volume.data
 
 
-def mount_container_volumes(root: Path, mounts: list[dict]) -> None:
-    """Before a start: the devices of the container's option volumes are mounted."""
-    from pallet.runtime.volume.store import VolumeNotFound, get_volume
-    for mount in mounts:
-        if mount.get("Type") == "volume" and mount.get("Name"):
-            try:
-                volume = get_volume(root, mount["Name"])
-            except VolumeNotFound as error:
-                raise PalletError(error.message, exit_code=125) from error
-            mount_volume(volume)
-
-
 def unmount_volume(volume) -> None:
     from pallet.runtime.isolation import linux
     while volume.options and _mounted(volume.data):

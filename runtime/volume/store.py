@@ -197,6 +197,18 @@ def _containers_locked(root: Path) -> Iterator[None]:
         os.close(fd)
 
 
+def mount_container_volumes(root: Path, mounts: list[dict]) -> None:
+    """Before a start: the devices of the container's option volumes are mounted."""
+    from pallet.runtime.volume.mounting import mount_volume
+    for mount in mounts:
+        if mount.get("Type") == "volume" and mount.get("Name"):
+            try:
+                volume = get_volume(root, mount["Name"])
+            except VolumeNotFound as error:
+                raise PalletError(error.message, exit_code=125) from error
+            mount_volume(volume)
+
+
 def _delete(root: Path, volume: Volume) -> int:
     """Unmount (an options volume), rename out of sight, then delete; returns bytes freed."""
     from pallet.runtime.volume.mounting import unmount_volume
