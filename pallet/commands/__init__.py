@@ -22,6 +22,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "push": ("pallet.commands.registry", "push", "Upload an image to a registry"),
     "login": ("pallet.commands.registry", "login", "Log in to a registry"),
     "logout": ("pallet.commands.registry", "logout", "Log out from a registry"),
+    "commit": ("pallet.commands.commit", "commit", "Create a new image from a container's changes"),
+    "diff": ("pallet.commands.commit", "diff", "Inspect changes to files or directories on a container's filesystem"),
     "volume": ("pallet.commands.volumes", "volume", "Manage volumes"),
     "system": ("pallet.commands.system", "system", "Manage pallet (df, prune, check)"),
     # containers

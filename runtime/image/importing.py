@@ -13,6 +13,7 @@ Only then is the image committed and tagged: a failure or a kill leaves no image
 from __future__ import annotations
 
 import json
+import re
 import os
 import shlex
 
@@ -80,6 +81,8 @@ def apply_changes(config: dict, changes) -> dict:
             section.setdefault("Labels", {}).update(_pairs("LABEL", value))
         elif upper == "EXPOSE":
             for port in value.split():
+                if not re.fullmatch(r"[0-9]+(-[0-9]+)?(/(tcp|udp|sctp))?", port, re.I):
+                    raise PalletError(f"Invalid containerPort: {port.split('/')[0]}")
                 section.setdefault("ExposedPorts", {})[port if "/" in port else port + "/tcp"] = {}
         elif upper == "VOLUME":
             for volume in _json_or_shell(value, shell=False):

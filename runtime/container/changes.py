@@ -1,0 +1,128 @@
+"""What a container changed, and its changes as a new image (docker diff, docker commit).
+
+    container_changes(record) -> list[Change]        sorted by path; kind "A", "C" or "D"
+    commit_container(root, record, reference=None, *, author="", message="", changes=(),
+                     pause=True) -> Image
+
+The changes are read from the container's overlayfs upper directory, as Docker's overlay2
+driver does: a 0/0 character device is a deletion, an entry the image also has is a change,
+anything else an addition. Whether the image has a path is asked of each layer through the
+confined Root (runtime/isolation/confine), so a symlink in a layer never leads the question to
+the host. The mount points the runtime itself creates for /etc/hosts, /etc/hostname and
+/etc/resolv.conf (Docker keeps those in its init layer) are not the container's changes.
+
+commit packs the upper directory with the builder's layer packer (runtime/image/layers.py:
+pack_layer, overlay whiteouts to OCI whiteouts), on top of the container's image, with the
+container's config and the --change instructions (runtime/image/importing.apply_changes).
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+
+INIT_PATHS = frozenset({"/etc/hosts", "/etc/hostname", "/etc/resolv.conf", "/etc/mtab",
+                        "/.dockerenv", "/dev/console"})
+
+
+@dataclass(frozen=True)
+class Change:
+    kind: str   # "A", "C" or "D"
+    path: str
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.path}"
+
+
+def _lowers(record) -> list[Path]:
+    text = record.config["GraphDriver"]["Data"].get("LowerDir") or ""
+    return [Path(p) for p in text.split(":") if p]
+
+
+def _in_image(roots, rel: str) -> bool:
+    for root in roots:             # topmost layer first
+        found = root.lstat(rel)
+        if found is None:
+            continue
+        return not (stat.S_ISCHR(found.st_mode) and found.st_rdev == 0)
+    return False
+
+
+def container_changes(record) -> list[Change]:
+    from pallet.runtime.isolation.confine import Root
+    upper = record.directory / "upper"
+    roots = [Root(path) for path in _lowers(record)]
+    try:
+        found: list[Change] = []
+        init_only_dirs: set[str] = set()
+        for base, dirs, files in os.walk(upper):   # names only: nothing in upper is opened
+            dirs.sort()
+            rel_base = "/" + os.path.relpath(base, upper) if base != str(upper) else ""
+            for name in sorted(dirs + files):
+                path = f"{rel_base}/{name}"
+                info = os.lstat(os.path.join(base, name))
+                if stat.S_ISCHR(info.st_mode) and info.st_rdev == 0:
+                    found.append(Change("D", path))
+                elif _in_image(roots, path.lstrip("/")):
+                    found.append(Change("C", path))
+                elif path in INIT_PATHS and stat.S_ISREG(info.st_mode) and info.st_size == 0:
+                    init_only_dirs.add(rel_base)
+                else:
+                    found.append(Change("A", path))
+    finally:
+        for root in roots:
+            root.close()
+    # a directory that is only in upper because the runtime put a mount point in it
+    kept = []
+    for change in found:
+        if change.kind == "C" and change.path in init_only_dirs and not any(
+                other.path.startswith(change.path + "/") for other in found):
+            continue
+        kept.append(change)
+    return sorted(kept, key=lambda c: c.path)
+
+
+def commit_container(root: Path, record, reference: str | None = None, *, author: str = "",
+                     message: str = "", changes=(), pause: bool = True):
+    from pallet.base.units import now_rfc3339
+    from pallet.runtime.image.images import commit_image, resolve_image
+    from pallet.runtime.image.importing import apply_changes
+    from pallet.runtime.image.layers import pack_layer
+    from pallet.runtime.isolation.cgroups import Cgroup
+    from pallet.runtime.store.content import Store
+
+    store = Store.open(root)
+    base = resolve_image(store, record.config["Image"])
+    config = copy.deepcopy(base.config)
+    section = config.setdefault("config", {})
+    container = record.config["Config"]
+    for key in ("User", "Env", "Cmd", "Entrypoint", "WorkingDir", "Labels", "Volumes",
+                "ExposedPorts", "StopSignal", "Healthcheck", "OnBuild"):
+        if container.get(key) not in (None, "", [], {}):
+            section[key] = copy.deepcopy(container[key])
+    apply_changes(config, list(changes))     # a change that does not parse fails before packing
+    freeze = pause and record.state.get("Running") and not record.state.get("Paused")
+    cgroup = Cgroup.attach(f"pallet-{record.id[:16]}") if freeze else None
+    if cgroup is not None:
+        cgroup.freeze()
+    try:
+        layer = pack_layer(store, record.directory / "upper", overlay_upper=True)
+    finally:
+        if cgroup is not None:
+            cgroup.thaw()
+    created = now_rfc3339()
+    config["created"] = created
+    config["author"] = author           # Docker's image Author and Comment: this commit's
+    config["comment"] = message
+    entry = {"created": created, "created_by": " ".join([record.config["Path"],
+                                                          *record.config["Args"]])}
+    if author:
+        entry["author"] = author
+    if message:
+        entry["comment"] = message
+    config["history"] = list(config.get("history") or []) + [entry]
+    return commit_image(store, config=config, layers=base.layer_objects(store) + [layer],
+                        tags=[reference] if reference else [])
