@@ -386,7 +386,13 @@ class RegistryClient:
                                 body=data, ok=(201, 200), headers={"Content-Type": media_type})
         response.read()
         response.close()
-        return response.getheader("Docker-Content-Digest") or _sha256(data)
+        digest = _sha256(data)
+        reported = response.getheader("Docker-Content-Digest")
+        if reported and _checked_digest(reported, "Docker-Content-Digest header") != digest:
+            raise RegistryError(f"the registry reported digest {reported} for the manifest "
+                                f"pallet pushed, whose digest is {digest}",
+                                hint="the registry is broken or malicious")
+        return digest
 
 
 def _read_limited(response, limit: int) -> bytes:

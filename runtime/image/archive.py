@@ -27,8 +27,10 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import posixpath
 import shutil
+import stat
 import tarfile
 from pathlib import Path
 from typing import BinaryIO
@@ -91,11 +93,17 @@ class _Source:
     def open(self, name: str):
         if self.directory is not None:
             try:
-                with open(self._dir_path(name), "rb") as handle:
-                    yield handle
+                # non-blocking: a FIFO planted in the layout must not hang the load
+                fd = os.open(self._dir_path(name), os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
             except FileNotFoundError as error:
                 raise PalletError(f"cannot load: {name} is missing from the layout",
                                   hint="the image is incomplete; nothing was loaded") from error
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                os.close(fd)
+                raise PalletError(f"cannot load: {name} in the layout is not a regular file",
+                                  hint="nothing was loaded")
+            with os.fdopen(fd, "rb") as handle:
+                yield handle
             return
         info = self._resolve(name)
         if info is None:

@@ -266,3 +266,20 @@ def test_a_stalled_blob_fails_after_the_read_timeout_saying_what_stalled(tmp_pat
     assert elapsed < 25, elapsed   # the 2 s asked for, not the old minute (a bound, not a benchmark)
     _store_is_empty(root)
     assert list((root / "tmp").iterdir()) == []
+
+
+def test_push_refuses_a_manifest_digest_the_registry_made_up(tmp_path, fake):
+    from tests.images import make_busybox_image
+
+    root = tmp_path / "root"
+    make_busybox_image(root, f"{fake.host}/evil/img:1")
+    fake.route("POST", "/v2/evil/img/blobs/uploads/", status=202, headers={"Location": "/upload"})
+    fake.route("PUT", "/upload", status=201)
+    fake.route("PUT", "/v2/evil/img/manifests/1", status=201,
+               headers={"Docker-Content-Digest": "sha256:../../../x"})
+    result = run_pallet("push", f"{fake.host}/evil/img:1", root=root)
+    err = _error(result)
+    assert "invalid Docker-Content-Digest header 'sha256:../../../x'" in err, err
+    index = json.loads((root / "oci/index.json").read_text())
+    names = [(e.get("annotations") or {}).get("org.opencontainers.image.ref.name") for e in index["manifests"]]
+    assert not any("@" in (name or "") for name in names), names

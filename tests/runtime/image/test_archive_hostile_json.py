@@ -221,3 +221,14 @@ def test_gzip_docker_archive_with_valid_json_still_loads(pallet_root, tmp_path):
     result = _load(pallet_root, tmp_path, gzip.compress(docker_archive(_layer())))
     assert result.returncode == 0, result.stderr.decode()
     assert "Loaded image: evil:1" in result.stdout.decode()
+
+
+def test_load_of_a_layout_with_a_fifo_for_a_blob_fails_without_hanging(pallet_root, tmp_path):
+    from tests.runtime.image.test_archive_bad_input import _oci_archive_of_busybox
+
+    layout, manifest = _oci_archive_of_busybox(tmp_path)
+    config_blob = layout / "blobs/sha256" / manifest["config"]["digest"][7:]
+    config_blob.unlink()
+    os.mkfifo(config_blob)
+    result = run_pallet("load", "-i", str(layout), root=pallet_root, timeout=60)
+    assert_failed_cleanly(result, pallet_root, "in the layout is not a regular file")
