@@ -60,7 +60,7 @@ def _image_view(runner, reference: str, step: Step) -> LayeredView:
 def prepare_copy(runner, step: Step, state) -> PreparedCopy:
     """Resolve sources, ownership and mode; compute the input digest (before any write)."""
     spec = step.copy
-    scratch = Path(tempfile.mkdtemp(prefix="copy-", dir=runner.store.root / "tmp"))
+    scratch = Path(tempfile.mkdtemp(prefix="copy-", dir=runner.store.tmp))
     try:
         dest_view = LayeredView(list(state.lowerdirs))
         owner = Ownership(None, None)

@@ -71,6 +71,19 @@ def cli(ctx: click.Context, root: Path | None, debug: bool) -> None:
     ctx.ensure_object(dict)
     ctx.obj["root"] = (root or default_root()).absolute()
     ctx.obj["debug"] = debug
+    _sweep_scratch(ctx.obj["root"] / "tmp")
+
+
+def _sweep_scratch(tmp: Path) -> None:
+    """Every command first clears what killed pallet processes left in the store's tmp/
+    (runtime/store/scratch.py); a store with nothing there costs one directory read."""
+    try:
+        if not any(os.scandir(tmp)):
+            return
+    except OSError:
+        return  # no store yet, or not ours to read: the command reports what matters
+    from pallet.runtime.store import scratch
+    scratch.sweep(tmp)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -40,8 +40,11 @@ def make_busybox_image(root: Path, ref: str = "busybox:latest", *,
     from pallet.runtime.image.importing import import_rootfs
     from pallet.runtime.store.content import Store
 
+    from pallet.runtime.store import scratch
+
     store = Store.open(Path(root))
     with open(busybox_rootfs_tarball(), "rb") as source:
         image = import_rootfs(store, source, tags=[ref] if ref else [], changes=list(changes),
                               source_name="busybox-rootfs.tar")
+    scratch.release(store.tmp_base)  # the test process keeps no scratch in the store it made
     return image.id

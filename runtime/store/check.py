@@ -145,11 +145,11 @@ def check_store(store: Store, *, repair: bool = False) -> CheckReport:
                 report.garbage.append(f"unreferenced layer directory layers/{entry.name}")
                 if repair:
                     store.remove_tree(Path(entry.path))
-        for entry in os.scandir(store.tmp):
-            report.garbage.append(f"leftover temporary tmp/{entry.name}")
+        from pallet.runtime.store import scratch
+        for path in scratch.leftovers(store.tmp_base):  # a live process's scratch is not garbage
+            report.garbage.append(f"leftover temporary tmp/{path.name}")
             if repair:
-                path = Path(entry.path)
-                store.remove_tree(path) if entry.is_dir(follow_symlinks=False) else path.unlink()
+                scratch.sweep_one(path)
         _check_containers(store, report, repair=repair)
         if repair and report.garbage:
             report.repaired.append(f"removed {len(report.garbage)} leftover(s)")

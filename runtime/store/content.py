@@ -24,6 +24,8 @@ Public API (other parts call these; the signatures are stable):
     store.lease() -> context manager (shared: hold it from writing blobs until they are referenced,
                      so a concurrent garbage collection cannot delete them)
     store.temp_dir(prefix) -> Path   (a private directory under tmp/, same filesystem as the store)
+    store.tmp -> Path   (this process's scratch directory, tmp/p<pid>-<random>/: see scratch.py;
+                     Store.open sweeps the directories of processes that are gone)
     private_dir(path) -> Path   (mkdir 0700 whatever the umask; tightened if group/others can enter)
     record_layer_size(store, diff_id, tar_size, content_size); layer_size(store, diff_id) -> tar
     bytes | None; layer_content_size(store, diff_id) -> Docker's SIZE bytes | None (layerinfo/)
@@ -33,7 +35,7 @@ and device nodes that another host user must not reach), as are its top-level di
 are created with explicit modes whatever the umask, and tightened when an older, looser store is
 opened. Every write is atomic: a temp file in tmp/, fsync, rename, fsync of the directory. A blob is
 visible under its digest only once complete and verified, so a crash leaves at most a stray temp
-file, which `pallet system check --repair` removes.
+file in its process's scratch directory, which the next command opening the store removes.
 """
 
 from __future__ import annotations
@@ -288,9 +290,15 @@ class Store:
         self.index_path = self.oci / "index.json"
         self.layers = self.root / "layers"
         self.cache = self.root / "cache"
-        self.tmp = self.root / "tmp"
+        self.tmp_base = self.root / "tmp"
         self.locks = self.root / "locks"
         self._local = threading.local()
+
+    @property
+    def tmp(self) -> Path:
+        """This process's scratch directory, made (and locked) on first use."""
+        from pallet.runtime.store import scratch
+        return scratch.process_dir(private_dir(self.tmp_base))
 
     @classmethod
     def open(cls, root: Path) -> "Store":
@@ -298,7 +306,7 @@ class Store:
         store = cls(Path(root))
         try:
             for directory in (store.root, store.oci, store.oci / "blobs", store.blobs,
-                              store.layers, store.cache, store.tmp, store.locks):
+                              store.layers, store.cache, store.tmp_base, store.locks):
                 private_dir(directory)
             layout = store.oci / "oci-layout"
             if not layout.exists():
@@ -310,6 +318,8 @@ class Store:
         except OSError as error:
             raise PalletError(f"cannot open the store at {root}: {error.strerror}",
                               hint="check --root / PALLET_ROOT and the permissions") from error
+        from pallet.runtime.store import scratch
+        scratch.sweep(store.tmp_base)  # what killed processes left (best effort, never raises)
         return store
 
     # ---- blobs -------------------------------------------------------------------------------
