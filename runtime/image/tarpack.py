@@ -134,17 +134,7 @@ class _Packer:
                     return
                 raise PalletError(f"cannot read directory {shown}: {error.strerror}") from error
             try:
-                info = self._info(arcname, os.fstat(fd), _xattrs(fd, shown))
-                info.type = tarfile.DIRTYPE
-                self._add(info)
-                if self.overlay_upper and _is_opaque(fd):
-                    marker = tarfile.TarInfo(arcname + "/" + OPAQUE_MARKER)
-                    marker.mode = info.mode & 0o777
-                    marker.uid, marker.gid = info.uid, info.gid
-                    marker.uname = marker.gname = ""
-                    marker.mtime = info.mtime
-                    self._add(marker)
-                self.walk(fd, arcname + "/")
+                self.directory(fd, arcname, shown)
             finally:
                 os.close(fd)
         elif stat.S_ISCHR(mode) and self.overlay_upper and st.st_rdev == 0:
@@ -202,6 +192,21 @@ class _Packer:
                 info.type = tarfile.FIFOTYPE
                 self._add(info)
             # sockets (and anything else) are skipped, as Docker's archiver does
+
+    def directory(self, fd: int, arcname: str, shown: str) -> None:
+        """The open directory fd as arcname, then its entries (an opaque marker first)."""
+        info = self._info(arcname, os.fstat(fd), _xattrs(fd, shown))
+        info.type = tarfile.DIRTYPE
+        self._add(info)
+        prefix = arcname.rstrip("/") + "/"
+        if self.overlay_upper and _is_opaque(fd):
+            marker = tarfile.TarInfo(prefix + OPAQUE_MARKER)
+            marker.mode = info.mode & 0o777
+            marker.uid, marker.gid = info.uid, info.gid
+            marker.uname = marker.gname = ""
+            marker.mtime = info.mtime
+            self._add(marker)
+        self.walk(fd, prefix)
 
     def _add(self, info: tarfile.TarInfo, handle=None) -> None:
         self.tar.addfile(info, handle)
@@ -266,10 +271,7 @@ def write_entry_tar(root: Root, rel: str, sink, *, arcname: str) -> PackStats:
     if not parts:
         fd = root.opendir("")
         try:
-            info = packer._info(arcname, os.fstat(fd), _xattrs(fd, root.path))
-            info.type = tarfile.DIRTYPE
-            packer._add(info)
-            packer.walk(fd, arcname.rstrip("/") + "/")
+            packer.directory(fd, arcname, root.path)
         finally:
             os.close(fd)
     else:

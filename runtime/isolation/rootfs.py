@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pallet.runtime.isolation import linux
+from pallet.runtime.isolation.confine import Root
 from pallet.runtime.isolation.cgroup_layout import hierarchy_mounts
 from pallet.runtime.isolation.spec import MASKED_PATHS, READONLY_PATHS, ContainerSpec
 
@@ -110,12 +111,25 @@ def ensure_mountpoint(ctx: ChildContext, target: str, *, directory: bool) -> Pat
             if not last and not os.path.lexists(upper / relative):
                 ctx.copied_up.append(relative)
             continue
-        if not last or directory:
-            os.mkdir(current, 0o755)
-        else:
-            os.close(os.open(current, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o644))
+        with Root(ctx.rootfs, symlinks=False) as root:   # made inside the root, never through a link
+            if not last or directory:
+                root.mkdir(relative, 0o755)
+            else:
+                os.close(root.create(relative, 0o644))
         ctx.created.append(relative)
+    _check_no_links(ctx, "/".join(parts))
     return current
+
+
+def _check_no_links(ctx: ChildContext, relative: str) -> None:
+    """The path the mount will use must lead where the walk above found it: resolved by the
+    kernel inside the root with no symlink on the way (ELOOP otherwise)."""
+    with Root(ctx.rootfs, symlinks=False) as root:
+        try:
+            os.close(root.open(relative, os.O_PATH))
+        except OSError as error:
+            raise OSError(error.errno, f"mount target /{relative} changed while it was "
+                          f"prepared: {error.strerror}") from error
 
 
 def _resolve_in_root(root: Path, relative: str) -> str:

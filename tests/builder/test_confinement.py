@@ -160,3 +160,20 @@ def test_a_tar_context_on_stdin_builds(busybox_root, tmp_path):
                    root=busybox_root, progress_stream=io.StringIO(), progress="plain")
     assert result.image_id
     assert read_file(busybox_root, "stdin:1", "/ctx/dir/b") == "A"
+
+
+@pytest.mark.parametrize("target", ["ABS", "../../../../../../../../ABS"])
+def test_run_mount_targets_through_image_symlinks_stay_in_the_container(
+        busybox_root, tmp_path, target):
+    host = _host_dir(tmp_path)
+    link_target = str(host) if target == "ABS" else target.replace("ABS", str(host).lstrip("/"))
+    context = write_tree(tmp_path / "ctx", {
+        "Dockerfile": "FROM busybox\nCOPY links/ /\n"
+                      "RUN --mount=type=bind,source=f,target=/lnk/sub/f "
+                      "--mount=type=tmpfs,target=/lnk/tmp cat /lnk/sub/f > /seen\n",
+        "f": "mounted\n"})
+    (context / "links").mkdir()
+    os.symlink(link_target, context / "links" / "lnk")
+    build_image(busybox_root, context, tags=("mnt:1",))
+    _untouched(host)
+    assert read_file(busybox_root, "mnt:1", "/seen") == "mounted\n"
