@@ -126,9 +126,8 @@ def _plan(store, root: Path, *, text: str, path: str, args: dict[str, str],
 
     def fresh(ref: str) -> None:
         if pull and ref not in pulled:
-            from pallet.builder.plan_common import host_arch
             from pallet.runtime.distribution.transfer import pull_image
-            pull_image(store, ref, platform=platform or f"linux/{host_arch()}")
+            pull_image(store, ref, platform=platform)
             pulled.add(ref)
 
     def current_id(ref: str) -> str | None:

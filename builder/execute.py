@@ -18,7 +18,7 @@ from typing import Any
 from pallet.builder import cachekey
 from pallet.builder.cache import CacheRecord, CacheRecords, LayerRef
 from pallet.builder.history import History
-from pallet.builder.plan_common import host_arch
+from pallet.base.platforms import host_arch
 from pallet.builder.steps import Step
 from pallet.base.errors import PalletError
 

@@ -17,7 +17,8 @@ from typing import Any
 
 # BaseImage is part of this module's API (plan's resolve_base returns one); it is defined with
 # the other names the planner's modules share, in plan_common.py.
-from pallet.builder.plan_common import (BaseImage, ResolveBase, host_arch,  # noqa: F401
+from pallet.base.platforms import host_arch
+from pallet.builder.plan_common import (BaseImage, ResolveBase,  # noqa: F401 (BaseImage: API)
                                         source_line_of, stage_reference)
 from pallet.builder.steps import BuildPlan, StagePlan
 from pallet.base.errors import PalletError

@@ -3,7 +3,6 @@ they import it instead of each other."""
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -22,12 +21,6 @@ class BaseImage:
 
 
 ResolveBase = Callable[[str, "Span | None"], BaseImage]
-
-
-def host_arch() -> str:
-    """This machine's architecture, in Go's names (what RUN steps run as)."""
-    machine = os.uname().machine.lower()
-    return {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386"}.get(machine, machine)
 
 
 def source_line_of(instruction) -> str | None:

@@ -64,8 +64,14 @@ class BuildRequest:
                 raise PalletError(f"invalid value {name!r} for --allow: unknown entitlement {name}",
                                   hint=f"pallet knows {', '.join(ENTITLEMENTS)}")
         if self.platform is not None:
-            from pallet.builder.plan_common import host_arch
-            if self.platform.split("/")[:2] != ["linux", host_arch()]:
+            from pallet.base.platforms import host_platform, parse_platform
+            try:
+                wanted = parse_platform(self.platform)
+            except ValueError as error:
+                raise PalletError(f"invalid --platform: {error}") from error
+            host = host_platform()
+            if (wanted.os, wanted.architecture) != (host.os, host.architecture):
                 raise PalletError(f"cannot build for {self.platform}: RUN steps would need CPU "
                                   "emulation, which pallet does not do",
-                                  hint=f"this machine builds linux/{host_arch()}")
+                                  hint=f"this machine builds {host}")
+            object.__setattr__(self, "platform", str(wanted))   # normalised: linux/amd64

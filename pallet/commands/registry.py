@@ -22,7 +22,7 @@ def _refused(error) -> None:
 
 @click.command("pull")
 @click.argument("name")
-@click.option("--platform", default="linux/amd64", help="Set platform if server is multi-platform capable")
+@click.option("--platform", default=None, help="Set platform if server is multi-platform capable")
 @click.option("-q", "--quiet", is_flag=True, help="Suppress verbose output")
 @click.pass_context
 def pull(ctx, name, platform, quiet):

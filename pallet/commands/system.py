@@ -19,11 +19,16 @@ def system():
 
 
 @system.command("df")
-@click.option("-v", "--verbose", is_flag=True, help="Show detailed information on space usage")
+@click.option("-v", "--verbose", is_flag=True, help="Show detailed information on space usage (not yet: refused)")
 @click.option("--format", "format_", default=None, help="Format output using a custom template ('json')")
 @click.pass_context
 def df(ctx, verbose, format_):
     """Show pallet disk usage"""
+    if verbose:
+        raise PalletError("system df --verbose: the per-image, per-container and per-volume "
+                          "listing is not implemented in pallet yet",
+                          hint="run `pallet system df` for the totals, `pallet images`, "
+                               "`pallet ps -a` and `pallet volume ls` for the objects")
     from pallet.commands.image_format import go_json
     from pallet.runtime.store.check import disk_usage
     rows = disk_usage(_store(ctx))

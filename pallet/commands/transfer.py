@@ -83,8 +83,8 @@ def save(ctx, names, output, format_):
 @click.command("load")
 @click.option("-i", "--input", "input_", default=None, help="Read from tar archive file, instead of STDIN")
 @click.option("-q", "--quiet", is_flag=True, help="Suppress the load output")
-@click.option("--platform", default="linux/amd64", show_default=True,
-              help="Platform to load from a multi-platform image index")
+@click.option("--platform", default=None,
+              help="Platform to load from a multi-platform image index (default: this machine's)")
 @click.pass_context
 def load(ctx, input_, quiet, platform):
     """Load an image from a tar archive (docker-archive or oci-archive) or an OCI layout directory"""

@@ -1,6 +1,6 @@
 """`pull` and `push`: images between the store and an OCI Distribution registry.
 
-    pull_image(store, reference, *, platform="linux/amd64", on_resolved=None) -> PullResult
+    pull_image(store, reference, *, platform=None (this machine's), on_resolved=None) -> PullResult
     push_image(store, reference) -> PushResult   (NotLocal when the store lacks the name)
 
 pull resolves the tag (or digest) to a manifest, picks the platform from an index or manifest
@@ -93,12 +93,14 @@ class _RegistrySource:
             response.close()
 
 
-def pull_image(store: Store, reference: str, *, platform: str = "linux/amd64",
+def pull_image(store: Store, reference: str, *, platform: str | None = None,
                on_resolved=None) -> PullResult:
     """on_resolved(): called once the registry has answered for the manifest (Docker prints
     its "Pulling from" line only then)."""
     from pallet.runtime.image.archive import Loader, load_oci_manifest
+    from pallet.runtime.image.images import wanted_platform
 
+    wanted_platform(platform)   # a bad --platform fails before the registry is asked
     parsed = refs.parse_reference(reference).with_default_tag()
     client = _client(parsed, push=False)
     client.ping()   # as Docker does first: an unreachable registry reads the same

@@ -2,7 +2,7 @@
 
     save_images(store, names: list[str], dest: Path | BinaryIO, *, archive_format="docker-archive",
                 progress: Callable[[str], None] | None = None)
-    load_images(store, source: Path | BinaryIO, *, platform: str = "linux/amd64",
+    load_images(store, source: Path | BinaryIO, *, platform: str | None = None (this machine's),
                 progress: Callable[[str], None] | None = None) -> list[str]
         returns Docker's lines: "Loaded image: busybox:latest" / "Loaded image ID: sha256:..."
 
@@ -38,7 +38,7 @@ from typing import BinaryIO
 from pallet.base.errors import PalletError
 from pallet.runtime.store import references as refs
 from pallet.runtime.image.images import (ANN_ID, MT_OCI_CONFIG, MT_OCI_MANIFEST, Image,
-                                   select_platform, store_manifest)
+                                   select_platform, store_manifest, wanted_platform)
 from pallet.runtime.image.removal import live_content
 from pallet.runtime.image.archive_save import save_images  # noqa: F401 (re-exported API)
 from pallet.runtime.image.compression import DecompressingReader, sniff_compression
@@ -288,8 +288,9 @@ def _spool(store: Store, stream: BinaryIO, work: Path) -> Path:
     return target
 
 
-def load_images(store: Store, source, *, platform: str = "linux/amd64", progress=None) -> list[str]:
+def load_images(store: Store, source, *, platform: str | None = None, progress=None) -> list[str]:
     """Load every image of a docker-archive, oci-archive or OCI layout directory."""
+    wanted_platform(platform)   # a bad --platform fails before anything is read
     with store.lease(), contextlib.ExitStack() as stack:
         work = store.temp_dir("load-")
         stack.callback(store.remove_tree, work)

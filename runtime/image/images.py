@@ -15,7 +15,8 @@ Public API (stable):
         that loses its last tag stays as a dangling <none> image, as in Docker.
     store_manifest(store, *, manifest_bytes: bytes, tags, media_type=None) -> Image
         (load/pull path: config and layer blobs must already be in the store)
-    select_platform(index: dict, platform: str = "linux/amd64") -> dict   (index/list entry)
+    select_platform(index: dict, platform: str | None = None) -> dict   (index/list entry; None:
+        this machine's platform)
     tag_image(store, source: str, target: str) -> Image
     add_repo_digest(store, image, repository, digest)  name@digest, as pull/push record it
     list_images(store) -> list[ImageSummary]         newest first
@@ -100,16 +101,27 @@ class ImageSummary:
         return not self.references
 
 
-def select_platform(index: dict, platform: str = "linux/amd64") -> dict:
-    """The descriptor for platform ("os/arch[/variant]") in an OCI index or Docker manifest list."""
-    os_name, _, arch = platform.partition("/")
-    arch, _, variant = arch.partition("/")
+def wanted_platform(platform: str | None):
+    """The platform a pull or load asks for (None: this machine's), or a clear error."""
+    from pallet.base.platforms import host_platform, parse_platform
+    try:
+        return parse_platform(platform) if platform else host_platform()
+    except ValueError as error:
+        raise PalletError(str(error), hint="use os/arch[/variant], e.g. linux/amd64") from error
+
+
+def select_platform(index: dict, platform: str | None = None) -> dict:
+    """The descriptor for platform ("os/arch[/variant]", normalised as containerd does) in an
+    OCI index or Docker manifest list."""
+    wanted = wanted_platform(platform)
     for entry in index.get("manifests") or []:
-        wanted = entry.get("platform") or {}
-        if wanted.get("os") == os_name and wanted.get("architecture") == arch and \
-                (not variant or wanted.get("variant") == variant):
+        offered = entry.get("platform") if isinstance(entry, dict) else None
+        if isinstance(offered, dict) and all(isinstance(offered.get(k, ""), str)
+                                             for k in ("os", "architecture", "variant")) and \
+                wanted.matches(offered.get("os", ""), offered.get("architecture", ""),
+                               offered.get("variant", "")):
             return entry
-    raise PalletError(f"no image for platform {platform} in the index",
+    raise PalletError(f"no image for platform {wanted} in the index",
                       hint="choose another --platform")
 
 

@@ -98,13 +98,15 @@ def apply_changes(config: dict, changes) -> dict:
     return config
 
 
-def _platform(platform: str | None) -> tuple[str, str]:
-    if not platform:
-        return "linux", "amd64"
-    parts = platform.split("/")
-    if len(parts) < 2 or parts[0] != "linux":
-        raise PalletError(f"unsupported platform {platform!r}", hint="use linux/amd64")
-    return parts[0], parts[1]
+def _platform(platform: str | None):
+    from pallet.base.platforms import host_platform, parse_platform
+    try:
+        parsed = parse_platform(platform) if platform else host_platform()
+    except ValueError as error:
+        raise PalletError(str(error), hint="use os/arch[/variant], e.g. linux/amd64") from error
+    if parsed.os != "linux":
+        raise PalletError(f'image operating system "{parsed.os}" cannot be used on this platform')
+    return parsed
 
 
 def import_rootfs(store: Store, source, *, tags, changes=(), message: str | None = None,
@@ -113,9 +115,12 @@ def import_rootfs(store: Store, source, *, tags, changes=(), message: str | None
     """Import a rootfs tarball read from source (a binary stream) as a one-layer image.
 
     source_size (the file's size, when known) bounds what a member may declare."""
-    os_name, arch = _platform(platform)
+    target = _platform(platform)
     created = now_rfc3339()
-    config = {"architecture": arch, "os": os_name, "created": created, "config": {}}
+    config = {"architecture": target.architecture, "os": target.os, "created": created,
+              "config": {}}
+    if target.variant:
+        config["variant"] = target.variant
     apply_changes(config, changes)
     config["history"] = [{"created": created,
                           "comment": message if message else f"Imported from {source_name}"}]

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from pallet.base.errors import PalletError
-from pallet.builder.plan_common import host_arch
+from pallet.base.platforms import host_arch
 from pallet.builder.request import BuildRequest, ContextSource
 
 CONTEXT = ContextSource(directory=Path("."))

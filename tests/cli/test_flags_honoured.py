@@ -4,6 +4,7 @@ pallet has nothing for it to change, says so in its help)."""
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -76,3 +77,31 @@ def test_images_filters_are_the_library_ones(root: Path, tmp_path: Path):
     assert positional.split() == ["app:first"]
     listing = ("--format", "{{.ID}} {{.Repository}}:{{.Tag}} {{.Size}}")
     assert out(pallet(root, "images", "-a", *listing)) == out(pallet(root, "images", *listing))
+
+
+def test_platform_values_are_read_everywhere_as_containerd_reads_them(root: Path, tmp_path: Path):
+    from tests.images import busybox_rootfs_tarball
+    bad_pull = pallet(root, "pull", "--platform", "foo", "127.0.0.1:9/x:1")
+    assert bad_pull.returncode != 0
+    assert b'"foo": unknown operating system or architecture' in bad_pull.stderr
+    assert b"127.0.0.1:9" not in bad_pull.stderr          # refused before any connection
+    bad_load = pallet(root, "load", "--platform", "linux/nosuch", "-i", str(tmp_path / "none.tar"))
+    assert bad_load.returncode != 0 and b"unknown operating system" in bad_load.stderr
+    imported = pallet(root, "import", "--platform", "linux/aarch64", str(busybox_rootfs_tarball()),
+                      "arm:1")
+    assert imported.returncode == 0, imported.stderr
+    config = json.loads(out(pallet(root, "image", "inspect", "arm:1")))[0]
+    assert (config["Os"], config["Architecture"]) == ("linux", "arm64")
+    refused = pallet(root, "import", "--platform", "windows/amd64", str(busybox_rootfs_tarball()))
+    assert refused.returncode != 0 and b'operating system "windows"' in refused.stderr
+    context = write_tree(tmp_path / "ctx", {"Dockerfile": "FROM busybox\nENV A=1\n"})
+    assert pallet(root, "build", "-q", "--platform", "x86_64" if os.uname().machine == "x86_64"
+                  else os.uname().machine, str(context)).returncode == 0
+    other = pallet(root, "build", "-q", "--platform", "linux/s390x", str(context))
+    assert other.returncode != 0 and b"CPU emulation" in other.stderr
+
+
+def test_system_df_verbose_is_refused_rather_than_ignored(root: Path):
+    verbose = pallet(root, "system", "df", "-v")
+    assert verbose.returncode != 0 and b"not implemented" in verbose.stderr
+    assert pallet(root, "system", "df").returncode == 0
