@@ -72,18 +72,20 @@ def overlay_mount_data(*, lowerdir: str, upper_dir: str | os.PathLike,
 
 
 def mount_overlay_rootfs(ctx: ChildContext) -> None:
+    from pallet.runtime.isolation import lowerdirs
+
     spec = ctx.spec
-    lowers = ":".join(os.fspath(p) for p in spec.rootfs_lowerdirs) or os.fspath(ctx.empty_lower)
+    layers = [os.fspath(p) for p in spec.rootfs_lowerdirs]
+    if len(layers) > lowerdirs.MAX_LOWERS:
+        layers = lowerdirs.flatten_bottom(layers, keep_dir=Path(spec.upper_dir).parent,
+                                          scratch=ctx.empty_lower.parent)
+    lowers = ":".join(layers) or os.fspath(ctx.empty_lower)
     data = overlay_mount_data(lowerdir=lowers, upper_dir=spec.upper_dir, work_dir=spec.work_dir)
     if len(data) > MOUNT_DATA_LIMIT:
         # Many layers overflow the page: name each lowerdir by a short symlink and mount from
         # inside that directory (overlay resolves the links at mount time), as overlay2's l/.
-        links = ctx.empty_lower.parent / "l"
-        links.mkdir(exist_ok=True)
-        for index, path in enumerate(spec.rootfs_lowerdirs):
-            os.symlink(os.fspath(path), links / f"{index:x}")
-        os.chdir(links)
-        short = ":".join(f"{index:x}" for index in range(len(spec.rootfs_lowerdirs)))
+        short = lowerdirs.short_lowerdir(layers, ctx.empty_lower.parent / "l")
+        os.chdir(ctx.empty_lower.parent / "l")
         data = overlay_mount_data(lowerdir=short, upper_dir=spec.upper_dir,
                                   work_dir=spec.work_dir)
     linux.mount("overlay", ctx.rootfs, "overlay", 0, data)

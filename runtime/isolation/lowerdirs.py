@@ -1,0 +1,89 @@
+"""The lowerdir= list of a container overlay, whatever the number of layers.
+
+Two kernel limits stand in the way of a many-layer image. mount(2) copies one page of
+options, so a long list of store paths is passed as short names: a symlink per layer in a
+scratch directory, the overlay mounted from inside it (overlay resolves the names at mount
+time), as Docker's overlay2 does with its l/ directory. And overlayfs stacks at most 500 lower
+layers (the kernel's OVL_MAX_STACK; Docker's overlay2 stops at 128). Beyond that the bottom
+layers are flattened: merged by a read-only overlay of just those and copied (cp -a: owners,
+modes, times, xattrs, hard links, device nodes) into one plain directory beside the
+container's upper directory, which then stands for them. A read-only overlay mount cannot
+stand for them itself: overlayfs hides the whiteouts of an overlay used as a lower layer, so
+files deleted by the layers above it would show again. The copy is made once per container
+(kept with it) and runs in the container's own mount namespace.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+from pallet.runtime.isolation import linux
+
+MAX_LOWERS = 500
+MOUNT_DATA_LIMIT = 4000  # mount(2) copies at most one page of options
+
+
+def flatten_bottom(lowers: list[str], *, keep_dir: Path, scratch: Path) -> list[str]:
+    """lowers (topmost first) with the bottom ones merged until at most MAX_LOWERS remain.
+
+    keep_dir: where the flattened directories live (beside the upper dir: they are removed
+    with the container); scratch: a directory for the temporary merge mount."""
+    lowers = list(lowers)
+    while len(lowers) > MAX_LOWERS:
+        take = min(len(lowers) - MAX_LOWERS + 1, MAX_LOWERS)
+        bottom = lowers[-take:]
+        name = "flat-" + hashlib.sha256("\0".join(bottom).encode()).hexdigest()[:16]
+        flat = keep_dir / name
+        done = keep_dir / f"{name}.complete"
+        if not done.exists():
+            _merge_into(bottom, flat, scratch / name)
+            done.touch()
+        lowers = lowers[:-take] + [os.fspath(flat)]
+    return lowers
+
+
+def short_lowerdir(lowers: list[str], links: Path) -> str:
+    """Name each layer by a short symlink in links; the caller mounts from inside links."""
+    links.mkdir(exist_ok=True)
+    for index, path in enumerate(lowers):
+        link = links / f"{index:x}"
+        if link.is_symlink():
+            link.unlink()
+        os.symlink(path, link)
+    return ":".join(f"{index:x}" for index in range(len(lowers)))
+
+
+def _merge_into(bottom: list[str], flat: Path, mountpoint: Path) -> None:
+    if flat.exists():
+        shutil.rmtree(flat)  # a copy cut short before it completed
+    mountpoint.mkdir(parents=True, exist_ok=True)
+    joined = ":".join(bottom)
+    cwd = None
+    if len(joined) + len("lowerdir=") > MOUNT_DATA_LIMIT:
+        cwd = os.getcwd()
+        links = mountpoint.parent / f"{mountpoint.name}-l"
+        joined = short_lowerdir(bottom, links)
+        os.chdir(links)
+    try:
+        linux.mount("overlay", mountpoint, "overlay", linux.MS_RDONLY, f"lowerdir={joined}")
+    finally:
+        if cwd is not None:
+            os.chdir(cwd)
+    try:
+        flat.mkdir(mode=0o700)
+        subprocess.run(["cp", "-a", "--", f"{mountpoint}/.", f"{flat}/"], check=True,
+                       stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.PIPE)
+        # the merged root's own owner and mode, as the image has them
+        stat = os.stat(mountpoint)
+        os.chown(flat, stat.st_uid, stat.st_gid)
+        os.chmod(flat, stat.st_mode & 0o7777)
+    except subprocess.CalledProcessError as error:
+        raise OSError(f"flattening {len(bottom)} layers failed: "
+                      f"{error.stderr.decode(errors='replace').strip()}") from error
+    finally:
+        linux.umount2(mountpoint, linux.MNT_DETACH)
