@@ -12,23 +12,22 @@ into checked Python values before anything else looks at them.
 Each parse is: one size limit, json.loads with its recursion turned into a user error, a
 nesting-depth limit (walked without recursion) so nothing later can recurse without bound,
 then the OCI image-spec's own JSON schemas (vendored in schemas/, with their licence and
-upstream commit), then what those schemas leave to code: every digest per algorithm
+upstream commit; checked by doctypes, their translation into code, which the tests hold to
+jsonschema's verdicts), then what those schemas leave to code: every digest per algorithm
 (pallet.runtime.store.content.check_digest), media types of manifests and indexes, diff IDs.
 Any failure is a PalletError that names the document and the field: "invalid image config
-from REF: rootfs: 5 is not of type 'object'".
-
-jsonschema (and its referencing/rpds dependencies) is imported on the first validation only:
-`run` and a cached build read documents the store already validated and never import it.
+from REF: rootfs: 5 is not of type 'object'". `run` and a cached build read documents the
+store already checked and never import this module.
 """
 
 from __future__ import annotations
 
-import functools
 import json
 from pathlib import Path
 from typing import Any
 
 from pallet.base.errors import PalletError
+from pallet.runtime.image import doctypes
 from pallet.runtime.image.images import diff_ids_of
 from pallet.runtime.store.content import check_digest
 
@@ -42,7 +41,7 @@ INDEX_TYPES = {"application/vnd.oci.image.index.v1+json",
 
 # Every `id` a sub-schema declares moves the base URI its relative `$ref`s resolve against, so
 # each file is registered under all the URIs it is reached by (../shared/specs/README.md).
-_ALIASES = {
+ALIASES = {
     "config-schema.json": ["https://opencontainers.org/schema/image/config"],
     "content-descriptor.json": ["https://opencontainers.org/schema/descriptor",
                                 "https://opencontainers.org/schema/image/content-descriptor.json"],
@@ -92,24 +91,10 @@ def _depth_exceeds(value: Any, limit: int) -> bool:
     return False
 
 
-@functools.lru_cache(maxsize=None)
-def _validator(name: str):
-    from jsonschema import Draft4Validator
-    from referencing import Registry, Resource
-    from referencing.jsonschema import DRAFT4
-
-    schemas = {file: json.loads((SCHEMAS / file).read_text()) for file in _ALIASES}
-    _relax(schemas)
-    registry = Registry()
-    for file, urls in _ALIASES.items():
-        resource = Resource.from_contents(schemas[file], default_specification=DRAFT4)
-        for url in urls:
-            registry = registry.with_resource(url, resource)
-    return Draft4Validator(schemas[name], registry=registry)
-
-
-def _relax(schemas: dict) -> None:
-    """Where Docker and BuildKit write documents the schema refuses but every engine loads."""
+def relaxed_schemas() -> dict[str, dict]:
+    """The vendored schemas with pallet's relaxations (what doctypes implements), by file name;
+    with ALIASES, what a Draft 4 validator needs (tests judge doctypes with it)."""
+    schemas = {file: json.loads((SCHEMAS / file).read_text()) for file in ALIASES}
     # an image with no filesystem change (FROM scratch + LABEL) has no layers: the prose says
     # SHOULD have one, the schema says minItems 1
     schemas["image-manifest-schema.json"]["properties"]["layers"].pop("minItems", None)
@@ -119,23 +104,13 @@ def _relax(schemas: dict) -> None:
     for key in ("Env", "ExposedPorts"):
         field = config["properties"][key]
         config["properties"][key] = {"oneOf": [field, {"type": "null"}]}
+    return schemas
 
 
-def _validate(value: Any, schema: str, kind: str, what: str) -> None:
-    error = _first_error(value, schema)
-    if error is not None:
-        raise PalletError(f"invalid {kind} {what}: {error}", hint="the source is corrupt or malicious")
-
-
-def _first_error(value: Any, schema: str) -> str | None:
-    import jsonschema
-
-    error = jsonschema.exceptions.best_match(_validator(schema).iter_errors(value))
-    if error is None:
-        return None
-    where = "/".join(str(part) for part in error.absolute_path) or "(document)"
-    message = error.message if len(error.message) <= 200 else error.message[:200] + "..."
-    return f"{where}: {message}"
+def _validate(value: Any, problem, kind: str, what: str) -> None:
+    found = problem(value)
+    if found is not None:
+        raise PalletError(f"invalid {kind} {what}: {found}", hint="the source is corrupt or malicious")
 
 
 def _descriptor_digests(document: Any, kind: str, what: str) -> None:
@@ -166,7 +141,7 @@ def parse_manifest(data: bytes, *, what: str) -> dict:
 
 def _check_manifest(document: Any, what: str) -> None:
     _descriptor_digests(document, "image manifest", what)
-    _validate(document, "image-manifest-schema.json", "image manifest", what)
+    _validate(document, doctypes.manifest_problem, "image manifest", what)
     media_type = document.get("mediaType")
     if media_type is not None and media_type not in MANIFEST_TYPES:
         raise PalletError(f"invalid image manifest {what}: unsupported media type {media_type!r}")
@@ -180,7 +155,7 @@ def parse_index(data: bytes, *, what: str) -> dict:
 
 def _check_index(document: Any, what: str) -> None:
     _descriptor_digests(document, "image index", what)
-    _validate(document, "image-index-schema.json", "image index", what)
+    _validate(document, doctypes.index_problem, "image index", what)
     media_type = document.get("mediaType")
     if media_type is not None and media_type not in INDEX_TYPES:
         raise PalletError(f"invalid image index {what}: unsupported media type {media_type!r}")
@@ -203,7 +178,7 @@ def parse_manifest_or_index(data: bytes, *, what: str, media_type: str = "") -> 
 
 def parse_config(data: bytes, *, what: str) -> dict:
     document = parse_json(data, what=f"image config {what}")
-    _validate(document, "config-schema.json", "image config", what)
+    _validate(document, doctypes.config_problem, "image config", what)
     diff_ids_of(document, what=what)   # the schema's pattern is generic: digests per algorithm
     return document
 
