@@ -1,0 +1,103 @@
+"""Start-up after the house-keeping (issue 10): two commits of pallet, interleaved A/B.
+
+    .venv/bin/python bench/bench_house.py --a REV --b REV [--rounds 40]
+                                          [--out bench/RESULTS-house.md]
+
+Each revision runs from its own worktree and venv (bench_sandbox.install: made once under
+/tmp/pallet-bench-venvs/<commit>) with its own store holding the same busybox image. Per round,
+in alternating order (A then B, then B then A), wall clock of:
+  1. `pallet --help`
+  2. `pallet check` of bench_check's generated 1,000-line build file
+  3. a fully cached `pallet build -q` (two stages, COPY and RUN, nothing changed)
+  4. `pallet run --rm busybox true`
+and, in the same rounds, `docker --help` and `docker run --rm --network none busybox true` on a
+private dockerd (the peer tool's figures on the same machine at the same time). Medians, with
+bytecode caches on (as users run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from bench.bench_check import generate  # noqa: E402
+from bench.bench_sandbox import install, machine, timed  # noqa: E402
+from tests.dockerd import private_dockerd  # noqa: E402
+from tests.images import busybox_rootfs_tarball  # noqa: E402
+
+DOCKERFILE = "FROM busybox AS first\nCOPY a /a\nRUN cat /a > /b\nFROM busybox\nCOPY --from=first /b /c\n"
+TASKS = ("--help", "check 1,000 lines", "cached build", "run --rm true")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--a", required=True, help="the revision before (A)")
+    parser.add_argument("--b", required=True, help="the revision after (B)")
+    parser.add_argument("--rounds", type=int, default=40)
+    parser.add_argument("--out", type=Path, default=REPO / "bench" / "RESULTS-house.md")
+    args = parser.parse_args()
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)  # users have bytecode caches
+    engines = {"A": install(args.a), "B": install(args.b)}
+    work = Path(tempfile.mkdtemp(prefix="pallet-bench-house-"))
+    context = work / "ctx"
+    context.mkdir()
+    (context / "Dockerfile").write_text(DOCKERFILE)
+    (context / "a").write_text("a\n")
+    buildfile = work / "Dockerfile.1000"
+    buildfile.write_text(generate(1000))
+    tarball = busybox_rootfs_tarball()
+    commands: dict[str, dict[str, list[str]]] = {}
+    for label, (_, cli) in engines.items():
+        store = work / f"store-{label}"
+        base = [str(cli), "--root", str(store)]
+        subprocess.run(base + ["import", "--change", 'CMD ["sh"]', str(tarball), "busybox:latest"],
+                       check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(base + ["build", "-q", str(context)], check=True, stdout=subprocess.DEVNULL)
+        commands[label] = {"--help": [str(cli), "--help"],
+                           "check 1,000 lines": [str(cli), "check", "-f", str(buildfile), str(work)],
+                           "cached build": base + ["build", "-q", str(context)],
+                           "run --rm true": base + ["run", "--rm", "busybox", "true"]}
+    times: dict[tuple[str, str], list[float]] = {}
+    start_machine = machine()
+    with private_dockerd() as engine:
+        engine.docker("import", "--change", 'CMD ["sh"]', str(tarball), "busybox:latest")
+        env = {k: v for k, v in engine.env().items() if k != "PYTHONDONTWRITEBYTECODE"}
+        docker = {"--help": ["docker", "--help"],
+                  "run --rm true": ["docker", "run", "--rm", "--network", "none", "busybox", "true"]}
+        for label in ("A", "B"):          # warm-up: bytecode caches, page cache
+            for argv in commands[label].values():
+                subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for round_number in range(args.rounds):
+            order = ("A", "B") if round_number % 2 == 0 else ("B", "A")
+            for task in TASKS:
+                for label in order:
+                    times.setdefault((label, task), []).append(timed(commands[label][task]))
+                if task in docker:
+                    times.setdefault(("docker", task), []).append(timed(docker[task], env=env))
+    subprocess.run(["rm", "-rf", str(work)], check=False)
+    lines = [f"# Start-up A/B: {args.a} (A) against {args.b} (B)", "",
+             f"`bench/bench_house.py`, {args.rounds} interleaved rounds, medians in ms.", "",
+             f"A = {engines['A'][0][:12]}, B = {engines['B'][0][:12]}", "",
+             f"Machine: {start_machine}", "",
+             "| task | A | B | B/A | docker |", "|---|---|---|---|---|"]
+    for task in TASKS:
+        a = statistics.median(times[("A", task)]) * 1000
+        b = statistics.median(times[("B", task)]) * 1000
+        peer = times.get(("docker", task))
+        peer_text = f"{statistics.median(peer) * 1000:.1f}" if peer else "-"
+        lines.append(f"| {task} | {a:.1f} | {b:.1f} | {b / a:.2f} | {peer_text} |")
+    text = "\n".join(lines) + "\n"
+    args.out.write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
