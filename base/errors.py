@@ -1,8 +1,9 @@
 """The one root error type, shared by every stage.
 
-DESIGN.md says grammar/ and runtime/ import nothing of ours; this module is the single,
-deliberate exception: it imports nothing itself (stdlib dataclasses only), so every stage can
-raise the same structured error without creating a cycle or pulling in start-up weight.
+grammar/ and runtime/ import nothing of ours but pallet.base (docs/architecture.md); this
+module is part of that base: it imports nothing itself (stdlib dataclasses only), so every
+stage can raise the same structured error without creating a cycle or pulling in start-up
+weight.
 """
 
 from __future__ import annotations

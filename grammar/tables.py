@@ -1,6 +1,6 @@
 """The LALR parser for buildfile.lark, built once per grammar version and cached on disk.
 
-Start-up time is a feature (DESIGN.md): importing lark and loading its table cache cost more
+Start-up time is a feature (docs/architecture.md): importing lark and loading its table cache cost more
 than parsing a 1,000-line file. So the first process that needs the grammar builds it with
 lark and renders it with lark's own stand-alone generator (lark.tools.standalone: the LALR
 tables plus lark's small runtime, no ``import lark`` needed), compiles that to a code object

@@ -10,7 +10,7 @@
         .put_manifest(reference, data, media_type) -> digest the registry reports
     RegistryError(PalletError)                   with Docker's texts ("manifest unknown", ...)
 
-The protocol (opencontainers/distribution-spec, ../shared/docs/field-notes.md section E):
+The protocol (opencontainers/distribution-spec):
 GET /v2/ first; a 401 with `WWW-Authenticate: Bearer realm=...,service=...` is answered by a
 token from the realm (anonymous, or asked for with the stored credentials), cached for the
 client's scope, and the request is retried once; a `Basic` challenge is answered with the stored

@@ -40,7 +40,7 @@ INDEX_TYPES = {"application/vnd.oci.image.index.v1+json",
                "application/vnd.docker.distribution.manifest.list.v2+json"}
 
 # Every `id` a sub-schema declares moves the base URI its relative `$ref`s resolve against, so
-# each file is registered under all the URIs it is reached by (../shared/specs/README.md).
+# each file is registered under all the URIs it is reached by (the schemas' own `id`s).
 ALIASES = {
     "config-schema.json": ["https://opencontainers.org/schema/image/config"],
     "content-descriptor.json": ["https://opencontainers.org/schema/descriptor",

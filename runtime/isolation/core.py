@@ -22,7 +22,7 @@ If the caller is SIGKILLed, PDEATHSIG (armed before anything else; a lifeline pi
 instant before) kills the container, and the next start_container sweeps the dead caller's
 cgroup and scratch dir.
 
-Set-up order (DESIGN.md), parent side then child side:
+Set-up order (docs/architecture.md), parent side then child side:
   parent: cgroup -> scratch dir (rootfs mount point, /etc files) -> fork into a new PID ns
   child:  join cgroup -> uts/ipc/mount/net/cgroup namespaces -> private propagation -> overlay
           rootfs -> /proc, /dev, /dev/pts, /dev/shm, /sys -> /etc bind mounts -> declared

@@ -1,6 +1,6 @@
 """The content store: an OCI image layout of sha256 blobs plus named references, on disk.
 
-Layout under the store root (DESIGN.md "On-disk state"):
+Layout under the store root (docs/architecture.md, "On disk"):
 
     oci/oci-layout, oci/index.json, oci/blobs/sha256/<hex>   -- an OCI image layout
     layers/<diffid-hex>/                                       -- unpacked layers (pallet.runtime.image.layers)
