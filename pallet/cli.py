@@ -116,12 +116,44 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(0)
     except KeyboardInterrupt:
         sys.exit(130)
+    except OSError as error:
+        from pallet.base.diskspace import is_no_space, no_space_error
+        if debug or not is_no_space(error):
+            _internal_error(error, debug)
+        # a write site that did not say what it was writing: name the command at least
+        command = _command_name(args)
+        where = getattr(error, "filename", None) or f"the store at {_root_of(args)}"
+        message = no_space_error(f"running `pallet {command}`", where)
+        click.echo(f"Error: {message.render()}", err=True)
+        sys.exit(125 if command in ("run", "create", "start") else 1)
     except Exception as error:  # noqa: BLE001 - last line of defence: a bug, not a user mistake
-        if debug:
-            raise
-        click.echo(f"Error: internal error: {type(error).__name__}: {error}\n"
-                   "(this is a bug in pallet; rerun with --debug for the traceback)", err=True)
-        sys.exit(125)
+        _internal_error(error, debug)
+
+
+def _command_name(args: list[str]) -> str:
+    """The subcommand in argv (after the global options)."""
+    words = iter(args)
+    for word in words:
+        if word == "--root":
+            next(words, None)
+        elif not word.startswith("-"):
+            return word
+    return ""
+
+
+def _root_of(args: list[str]) -> Path:
+    for index, word in enumerate(args[:-1]):
+        if word == "--root":
+            return Path(args[index + 1])
+    return Path(os.environ.get("PALLET_ROOT") or default_root())
+
+
+def _internal_error(error: BaseException, debug: bool) -> None:
+    if debug:
+        raise error
+    click.echo(f"Error: internal error: {type(error).__name__}: {error}\n"
+               "(this is a bug in pallet; rerun with --debug for the traceback)", err=True)
+    sys.exit(125)
 
 
 if __name__ == "__main__":

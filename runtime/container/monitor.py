@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from pallet.base.diskspace import is_no_space
 from pallet.base.errors import PalletError
 from pallet.base.units import ZERO_TIME, now_rfc3339
 from pallet.runtime.container import state as cs
@@ -50,7 +51,13 @@ def supervise(store: cs.ContainerStore, container_id: str, *, attach: Attach | N
     (store.dir / container_id / "stopping").unlink(missing_ok=True)  # a fresh start clears it
     while True:
         record = store.load(container_id)
-        status = _run_once(store, record, attach, on_started)
+        try:
+            status = _run_once(store, record, attach, on_started)
+        except OSError as error:
+            # A full disk must not leave a --rm container behind: removing it frees space.
+            if is_no_space(error) and record.config["HostConfig"]["AutoRemove"]:
+                remove_container(store, container_id, force=True, volumes=True)
+            raise
         on_started = None
         policy = record.config["HostConfig"]["RestartPolicy"]
         if not _should_restart(policy, status, restarts, stop_requested(record)):
@@ -163,7 +170,11 @@ def _run_once(store: cs.ContainerStore, record: cs.ContainerRecord, attach: Atta
                 os.close(fd)
             except OSError:
                 continue
-        log.close()
+        try:
+            log.close()
+        except OSError as error:
+            if not is_no_space(error):
+                raise  # a partial last line that found no room is lost, as above
 
 
 def _copy_window_size(source: int | None, target: int) -> None:
@@ -209,7 +220,13 @@ def _pump(pipes: dict[int, str], log: LogWriter, attach: Attach, pty_master: int
                     open_fds.discard(key.fd)
                     continue
                 stream = pipes[key.fd]
-                log.write(stream, chunk)
+                try:
+                    log.write(stream, chunk)
+                except OSError as error:
+                    if not is_no_space(error):
+                        raise
+                    # The disk is full: this output is lost from the log (Docker's json-file
+                    # logger drops it too) while the container runs on, unblocked.
                 sink = attach.stdout if stream == "stdout" else attach.stderr
                 if sink is not None:
                     sink(chunk)

@@ -10,6 +10,7 @@ processes cannot both take a name.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import json
 import os
@@ -34,8 +35,36 @@ class NameConflict(PalletError):
 
 
 def write_json(path: Path, document: dict) -> None:
-    """Atomic replace (not durable: state is re-derived from live processes after a crash)."""
-    atomic_write(path, json.dumps(document), durable=False)
+    """Atomic replace (not durable: state is re-derived from live processes after a crash).
+
+    On a full disk the replacement cannot be made; the document is then written over the
+    old one in the blocks that file already has, so `ps`, `rm -f` and a container's monitor
+    keep recording state until space is freed (a reader may, for that instant, see a torn
+    file; readers treat that as unreadable state, not as a crash)."""
+    data = json.dumps(document).encode()
+    try:
+        atomic_write(path, data, durable=False)
+    except OSError as error:
+        if error.errno not in (errno.ENOSPC, errno.EDQUOT) or not _rewrite_in_place(path, data):
+            raise
+
+
+def _rewrite_in_place(path: Path, data: bytes) -> bool:
+    """Overwrite path within its allocated blocks; False when data does not fit them."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        if os.fstat(fd).st_blocks * 512 < len(data):
+            return False
+        os.pwrite(fd, data, 0)
+        os.ftruncate(fd, len(data))
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
 
 
 def read_json(path: Path) -> dict:

@@ -53,6 +53,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Callable, Iterator
 
+from pallet.base.diskspace import writing
 from pallet.base.errors import PalletError
 from pallet.base.files import atomic_write, fsync_dir
 
@@ -217,7 +218,8 @@ class BlobWriter:
     def __init__(self, store: "Store", media_type: str) -> None:
         self._store = store
         self._media_type = media_type
-        fd, name = tempfile.mkstemp(dir=store.tmp, prefix="blob-")
+        with writing("writing a blob into the store", store.root):
+            fd, name = tempfile.mkstemp(dir=store.tmp, prefix="blob-")
         self._path = Path(name)
         self._handle = os.fdopen(fd, "wb")
         import hashlib
@@ -227,7 +229,8 @@ class BlobWriter:
 
     def write(self, data: bytes) -> int:
         self._hash.update(data)
-        self._handle.write(data)
+        with writing("writing a blob into the store", self._store.root):
+            self._handle.write(data)
         self.size += len(data)
         return len(data)
 
@@ -247,9 +250,10 @@ class BlobWriter:
             if expected_digest is not None and expected_digest != digest:
                 raise PalletError(f"digest mismatch: content is {digest}, its descriptor says "
                                   f"{expected_digest}", hint="the source is corrupt or was tampered with")
-            self._handle.flush()
-            os.fsync(self._handle.fileno())
-            self._handle.close()
+            with writing("writing a blob into the store", self._store.root):
+                self._handle.flush()
+                os.fsync(self._handle.fileno())
+                self._handle.close()
             target = self._store.blob_path(digest)
             if target.exists():
                 os.unlink(self._path)
@@ -298,7 +302,8 @@ class Store:
     def tmp(self) -> Path:
         """This process's scratch directory, made (and locked) on first use."""
         from pallet.runtime.store import scratch
-        return scratch.process_dir(private_dir(self.tmp_base))
+        with writing("making a scratch directory in the store", self.root):
+            return scratch.process_dir(private_dir(self.tmp_base))
 
     @classmethod
     def open(cls, root: Path) -> "Store":
@@ -463,7 +468,9 @@ class Store:
     def write_index(self, manifests: list[dict]) -> None:
         """Replace index.json wholesale (the caller holds the store lock: update_index, repair)."""
         body = {"schemaVersion": 2, "mediaType": INDEX_MEDIA_TYPE, "manifests": manifests}
-        atomic_write(self.index_path, json.dumps(body, indent=2).encode() + b"\n", tmp_dir=self.tmp)
+        with writing("updating the image index", self.index_path):
+            atomic_write(self.index_path, json.dumps(body, indent=2).encode() + b"\n",
+                         tmp_dir=self.tmp)
 
     def update_index(self, change: Callable[[list[dict]], list[dict]]) -> list[dict]:
         """Read-modify-write index.json under the store lock; returns the new manifests list."""
@@ -475,7 +482,8 @@ class Store:
     # ---- scratch space ----------------------------------------------------------------------
 
     def temp_dir(self, prefix: str = "work-") -> Path:
-        return Path(tempfile.mkdtemp(dir=self.tmp, prefix=prefix))
+        with writing("making a scratch directory in the store", self.root):
+            return Path(tempfile.mkdtemp(dir=self.tmp, prefix=prefix))
 
     def remove_tree(self, path: Path) -> None:
         """Remove a directory tree we created (files may be read-only or immutable-free)."""
