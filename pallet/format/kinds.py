@@ -7,7 +7,7 @@
 
 from __future__ import annotations
 
-from pallet.format.gotemplate import Struct
+from pallet.format.gotemplate import GoMap, Struct
 from pallet.format.listing import ListingKind, render_listing
 
 PS = ListingKind(
@@ -61,7 +61,7 @@ HISTORY = ListingKind(
 
 def row_struct(kind: ListingKind, row: dict) -> Struct:
     fields = {k: v for k, v in row.items() if not k.startswith("_")}
-    json_fields = row.get("_json", dict(fields))
+    json_fields = row.get("_json", GoMap(fields))   # a context marshals as a map: keys sorted
     labels = row.get("_labels")
     if labels is not None:
         fields["Label"] = lambda name: labels.get(name, "")

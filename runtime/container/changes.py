@@ -124,5 +124,14 @@ def commit_container(root: Path, record, reference: str | None = None, *, author
     if message:
         entry["comment"] = message
     config["history"] = list(config.get("history") or []) + [entry]
-    return commit_image(store, config=config, layers=base.layer_objects(store) + [layer],
-                        tags=[reference] if reference else [])
+    image = commit_image(store, config=config, layers=base.layer_objects(store) + [layer],
+                         tags=[reference] if reference else [])
+    from pallet.runtime.store.events import container_event, record_event
+    if reference:
+        from pallet.runtime.store.references import familiar, parse_reference
+        labels = section.get("Labels") or {}
+        name = familiar(str(parse_reference(reference).with_default_tag()))
+        record_event(root, "image", "tag", image.id, {**labels, "name": name})
+    container_event(root, record, "commit", comment=message, imageID=image.id,
+                    imageRef=reference or "")
+    return image

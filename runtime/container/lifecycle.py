@@ -24,6 +24,7 @@ from pallet.base.units import now_rfc3339
 from pallet.runtime.container import state as cs
 from pallet.runtime.isolation.cgroups import Cgroup
 from pallet.runtime.container.config import CreateOptions, build_config, spec_from_config
+from pallet.runtime.store.events import container_event
 from pallet.runtime.isolation.etcfiles import write_etc_files
 
 
@@ -82,7 +83,9 @@ def _create(store: cs.ContainerStore, root: Path, options: CreateOptions, image,
         except BaseException:
             shutil.rmtree(directory, ignore_errors=True)
             raise
-    return store.load(container_id)
+    record = store.load(container_id)
+    container_event(root, record, "create")
+    return record
 
 
 def refresh(store: cs.ContainerStore, record: cs.ContainerRecord) -> cs.ContainerRecord:
@@ -130,7 +133,9 @@ def kill_container(root: Path, reference: str, sig: str | int = "KILL") -> cs.Co
     record = get(root, reference)
     if record.state.get("Running"):
         (record.directory / "stopping").touch()  # Docker: kill does not trigger a restart either
-    return signal_container(root, reference, number)
+    record = signal_container(root, reference, number)
+    container_event(root, record, "kill", signal=number)
+    return record
 
 
 def wait_exited(store: cs.ContainerStore, container_id: str, timeout: float | None) -> bool:
@@ -170,16 +175,19 @@ def stop_container(root: Path, reference: str, timeout: int | None = None,
         store.update_state(record.id, Paused=False)
     if stop_signal is None:
         stop_signal = parse_signal(record.config["Config"].get("StopSignal") or "SIGTERM")
+    container_event(root, record, "kill", signal=stop_signal)
     try:
         os.kill(record.state["Pid"], stop_signal)
     except ProcessLookupError:
         pass
     if not wait_exited(store, record.id, timeout):
+        container_event(root, record, "kill", signal=int(signal.SIGKILL))
         try:
             os.kill(record.state["Pid"], signal.SIGKILL)
         except ProcessLookupError:
             pass
         wait_exited(store, record.id, None)
+    container_event(root, record, "stop")
     return record
 
 
@@ -216,6 +224,7 @@ def remove_container(store: cs.ContainerStore, container_id: str, *, force: bool
         os.replace(record.directory, trash)
     Cgroup.attach(f"pallet-{record.id[:16]}").destroy()
     shutil.rmtree(trash, ignore_errors=True)
+    container_event(store.root, record, "destroy")
     if volumes:
         _remove_anonymous_volumes(store.root, record.config.get("Mounts", []))
     _release_image_layers(store, record.config.get("Image"))
@@ -270,6 +279,7 @@ def set_paused(root: Path, reference: str, paused: bool) -> cs.ContainerRecord:
     else:
         cgroup.thaw()
     store.update_state(record.id, Paused=paused, Status="paused" if paused else "running")
+    container_event(root, record, "pause" if paused else "unpause")
     return record
 
 
@@ -283,3 +293,4 @@ def rename_container(root: Path, reference: str, new_name: str) -> None:
         config = store.load(record.id).config
         config["Name"] = f"/{new_name.lstrip('/')}"
         store.save_config(record.id, config)
+    container_event(root, store.load(record.id), "rename", oldName=f"/{record.name}")

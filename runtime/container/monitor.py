@@ -148,6 +148,8 @@ def _run_once(store: cs.ContainerStore, record: cs.ContainerRecord, attach: Atta
                            StartedAt=now_rfc3339(), FinishedAt=ZERO_TIME,
                            MonitorPid=os.getpid(),
                            MonitorStart=cs.process_start_time(os.getpid()))
+        from pallet.runtime.store.events import container_event
+        container_event(store.root, record, "start")
         if on_started:
             on_started(running.pid)
         prober = None
@@ -163,6 +165,11 @@ def _run_once(store: cs.ContainerStore, record: cs.ContainerRecord, attach: Atta
         store.update_state(record.id, Status="exited", Running=False, Paused=False, Pid=0,
                            PidStart=None, ExitCode=status.code, OOMKilled=status.oom_killed,
                            FinishedAt=now_rfc3339(), MonitorPid=0, MonitorStart=None)
+        try:
+            current = store.load(record.id)   # renamed while it ran: the event names it now
+        except PalletError:
+            current = record
+        container_event(store.root, current, "die", exitCode=status.code)
         return status
     finally:
         for fd in child_ends + list(pipes) + held:

@@ -460,4 +460,10 @@ def tag_image(store: Store, source: str, target: str) -> Image:
     entry = index_entry(Descriptor(image.manifest_digest, image.manifest_size, image.media_type),
                          image.id, image.created, image.size, None)
     _point_tags(store, entry, names)
+    from pallet.runtime.store.events import record_event
+    from pallet.runtime.store.references import familiar
+    labels = (image.config.get("config") or {}).get("Labels") or {}
+    for name in names:
+        record_event(store.root, "image", "tag", image.id,
+                     {**labels, "name": familiar(name)})
     return image_by_manifest(store, image.manifest_digest)

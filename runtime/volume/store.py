@@ -141,6 +141,8 @@ def create_volume(root: Path, name: str | None = None, labels: dict | None = Non
         except BaseException:
             shutil.rmtree(temp, ignore_errors=True)
             raise
+    from pallet.runtime.store.events import record_event
+    record_event(root, "volume", "create", name, {"driver": "local"})
     return _load(target)
 
 
@@ -217,6 +219,8 @@ def _delete(root: Path, volume: Volume) -> int:
     trash = volume.directory.parent / f".removing-{uuid.uuid4().hex}"
     os.rename(volume.directory, trash)
     shutil.rmtree(trash, ignore_errors=True)
+    from pallet.runtime.store.events import record_event
+    record_event(root, "volume", "destroy", volume.name, {"driver": "local"})
     return size
 
 

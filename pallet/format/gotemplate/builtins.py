@@ -227,8 +227,9 @@ def _jsonable(value):
     if isinstance(value, (list, tuple)):
         return [_jsonable(v) for v in value]
     if isinstance(value, Struct):
-        fields = value.json_fields if value.json_fields is not None else {
-            k: v for k, v in value.fields.items() if not callable(v)}
+        if value.json_fields is not None:
+            return _jsonable(value.json_fields)
+        fields = {k: v for k, v in value.fields.items() if not callable(v)}
         return {k: _jsonable(fields[k]) for k in sorted(fields)}
     if isinstance(value, float) and not isinstance(value, bool):
         return _GoNumber(value)
@@ -238,7 +239,7 @@ def _jsonable(value):
 def _json(value):
     # A formatter context marshals itself with json.Marshal (HTML-escaped); the encoder keeps
     # that; anything else is encoded with HTML escaping off.
-    return go_json_text(value, escape_html=isinstance(value, Struct))
+    return go_json_text(value, escape_html=isinstance(value, Struct) and value.escape_html)
 
 
 def _split(text, separator):

@@ -48,10 +48,14 @@ class Struct:
     """A formatter context (docker/cli's *formatter.ContainerContext and friends): every field is
     a method. A plain value is a method without arguments; a callable takes the arguments."""
 
-    def __init__(self, type_name: str, fields: dict, json_fields: dict | None = None) -> None:
+    def __init__(self, type_name: str, fields: dict, json_fields: dict | None = None,
+                 escape_html: bool = True) -> None:
         self.type_name = type_name
         self.fields = fields
         self.json_fields = json_fields
+        # docker's formatter contexts marshal themselves (json.Marshal escapes <, >, &); a
+        # plain API struct goes through the encoder with HTML escaping off
+        self.escape_html = escape_html
 
     def __repr__(self) -> str:
         return f"Struct({self.type_name})"
