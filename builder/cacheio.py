@@ -168,6 +168,7 @@ def _import_records(store, root: Path, directory: Path) -> int:
                 record = CacheRecord.from_json(data)
             except (ValueError, KeyError, TypeError, AttributeError) as error:
                 raise PalletError(f"invalid cache record in {config['digest']}: {error}") from error
+            _check_record_config(record, config["digest"])
             if record.layer is not None and not store.has_blob(record.layer.digest):
                 with _open_member(_blob_path(directory, record.layer.digest)) as handle:
                     store.put_blob(handle, expected_digest=record.layer.digest,
@@ -177,6 +178,18 @@ def _import_records(store, root: Path, directory: Path) -> int:
                 records.put(record)
                 count += 1
     return count
+
+
+def _check_record_config(record: CacheRecord, where: str) -> None:
+    """A record's config becomes an image's container config and its history an image's
+    history entry: both typed as the image spec types them, before any build uses them."""
+    from pallet.runtime.image import doctypes
+
+    problem = doctypes.container_config_problem(record.config) or \
+        doctypes.config_problem({"architecture": "", "os": "", "history": [record.history],
+                                 "rootfs": {"type": "layers", "diff_ids": []}})
+    if problem:
+        raise PalletError(f"invalid cache record {record.key} in {where}: {problem}")
 
 
 def _open_member(path: Path):

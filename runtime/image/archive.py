@@ -218,11 +218,21 @@ def _load_docker(loader: Loader) -> list[str]:
     return lines
 
 
+def _small_enough(desc: Descriptor, what: str) -> None:
+    """A JSON document's descriptor may not claim more than JSON_LIMIT bytes: it is refused
+    before a byte is fetched, not after gigabytes went to tmp/."""
+    if desc.size > JSON_LIMIT:
+        raise PalletError(f"cannot load: {what} claims {desc.size} bytes, more than the "
+                          f"{JSON_LIMIT} a JSON document may have",
+                          hint="the source is corrupt or malicious; nothing was loaded")
+
+
 def load_oci_manifest(loader: Loader, descriptor: dict, tags: list[str], depth: int = 0) -> Image:
     """Load the image a descriptor names (an index is resolved to loader.platform) from
     loader.source into the store; every document is checked before it is used."""
     desc = Descriptor.from_json(descriptor)
     where = f"{desc.digest}" + (f" {loader.what}" if loader.what else "")
+    _small_enough(desc, f"manifest {where}")
     loader.copy_blob(_blob_name(desc.digest), expected=desc, media_type=desc.media_type)
     manifest_bytes = loader.store.read_blob(desc.digest, desc.size)
     kind, manifest = documents.parse_manifest_or_index(manifest_bytes, what=where,
@@ -234,6 +244,7 @@ def load_oci_manifest(loader: Loader, descriptor: dict, tags: list[str], depth: 
                                  depth + 1)
     config_desc = Descriptor.from_json(manifest["config"])
     layer_descs = [Descriptor.from_json(layer) for layer in manifest.get("layers") or []]
+    _small_enough(config_desc, f"image config {config_desc.digest}")
     loader.copy_blob(_blob_name(config_desc.digest), expected=config_desc,
                      media_type=config_desc.media_type)
     config = documents.parse_config(loader.store.read_blob(config_desc.digest, config_desc.size),

@@ -4,6 +4,11 @@
     index_problem(value) -> str | None        image-index-schema.json
     config_problem(value) -> str | None       config-schema.json
     (each with the relaxations of documents.relaxed_schemas(); None: the document conforms)
+    docker_config_problem(value) -> str | None  an image config's Docker fields, which the OCI
+                                              schema lets through unchecked (moby's
+                                              docker-image-spec: Healthcheck, OnBuild, Shell,
+                                              StopTimeout): the runtime and builder use them
+    container_config_problem(value) -> str | None  a container config alone (cache records)
 
 Why by hand rather than through jsonschema: importing jsonschema (with referencing, rpds and
 attrs) costs 0.3-0.5 s here, paid by every `load`, `pull` and `build --cache-from`, which is
@@ -159,6 +164,22 @@ _config = _object({
     ("architecture", "os", "rootfs"))
 
 
+_duration = _integer(0, INT64[1])   # Go time.Duration nanoseconds; Docker refuses negative ones
+_docker_fields = _nullable(_object({
+    "Healthcheck": _nullable(_object({"Test": _string_list_or_null, "Interval": _duration,
+                                      "Timeout": _duration, "StartPeriod": _duration,
+                                      "StartInterval": _duration,
+                                      "Retries": _integer(0, INT64[1])})),
+    "OnBuild": _string_list_or_null, "Shell": _string_list_or_null,
+    "StopTimeout": _nullable(_integer(*INT64))}))
+_docker_config = _object({"config": _docker_fields})
+
+
+def _both(value, path) -> None:
+    _container_config(value, path)
+    _docker_fields(value, path)
+
+
 def _problem(check: Callable, value: Any) -> str | None:
     try:
         check(value, "")
@@ -177,3 +198,11 @@ def index_problem(value: Any) -> str | None:
 
 def config_problem(value: Any) -> str | None:
     return _problem(_config, value)
+
+
+def docker_config_problem(value: Any) -> str | None:
+    return _problem(_docker_config, value)
+
+
+def container_config_problem(value: Any) -> str | None:
+    return _problem(_both, value)

@@ -179,6 +179,7 @@ def parse_manifest_or_index(data: bytes, *, what: str, media_type: str = "") -> 
 def parse_config(data: bytes, *, what: str) -> dict:
     document = parse_json(data, what=f"image config {what}")
     _validate(document, doctypes.config_problem, "image config", what)
+    _validate(document, doctypes.docker_config_problem, "image config", what)
     diff_ids_of(document, what=what)   # the schema's pattern is generic: digests per algorithm
     return document
 

@@ -283,3 +283,34 @@ def test_push_refuses_a_manifest_digest_the_registry_made_up(tmp_path, fake):
     index = json.loads((root / "oci/index.json").read_text())
     names = [(e.get("annotations") or {}).get("org.opencontainers.image.ref.name") for e in index["manifests"]]
     assert not any("@" in (name or "") for name in names), names
+
+
+@pytest.mark.parametrize("extra, problem", [
+    ({"OnBuild": 5}, "config/OnBuild: 5 is not of type 'array'"),   # was a TypeError in FROM
+    ({"Healthcheck": {"Test": 5}}, "config/Healthcheck/Test: 5 is not of type 'array'"),
+    ({"Healthcheck": {"Test": ["CMD", "x"], "Interval": "1s"}},
+     "config/Healthcheck/Interval: '1s' is not of type 'integer'"),
+    ({"StopTimeout": "x"}, "config/StopTimeout: 'x' is not of type 'integer'"),
+])
+def test_pull_types_the_docker_fields_the_oci_schema_leaves_open(tmp_path, fake, extra, problem):
+    root = tmp_path / "root"
+    result = run_pallet("pull", _image(fake, config_extra={"config": extra}), root=root)
+    err = _error(result)
+    assert "invalid image config" in err and problem in err, err
+    _store_is_empty(root)
+
+
+def test_a_config_descriptor_claiming_gigabytes_is_refused_before_download(tmp_path, fake):
+    root = tmp_path / "root"
+    reference = _image(fake)
+    manifest_path = next(path for (method, path) in fake.routes
+                         if method == "GET" and "/manifests/sha256:" in path)
+    manifest = json.loads(fake.routes[("GET", manifest_path)][2])
+    config_digest = manifest["config"]["digest"]
+    manifest["config"]["size"] = 10 << 30
+    fake.manifest("evil/img", "big", manifest)
+    result = run_pallet("pull", f"{fake.host}/evil/img:big", root=root)
+    err = _error(result)
+    assert "claims 10737418240 bytes" in err, err
+    assert ("GET", f"/v2/evil/img/blobs/{config_digest}") not in fake.requests
+    _store_is_empty(root)

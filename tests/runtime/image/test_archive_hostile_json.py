@@ -232,3 +232,19 @@ def test_load_of_a_layout_with_a_fifo_for_a_blob_fails_without_hanging(pallet_ro
     os.mkfifo(config_blob)
     result = run_pallet("load", "-i", str(layout), root=pallet_root, timeout=60)
     assert_failed_cleanly(result, pallet_root, "in the layout is not a regular file")
+
+
+@pytest.mark.parametrize("field, value, problem", [
+    ("config", {"Env": 5}, "Env: 5 is not of type 'array'"),
+    ("config", {"OnBuild": "RUN x"}, "OnBuild: 'RUN x' is not of type 'array'"),
+    ("history", {"empty_layer": "yes"}, "history/0/empty_layer: 'yes' is not of type 'boolean'"),
+])
+def test_local_cache_import_types_a_records_config_and_history(pallet_root, tmp_path, field,
+                                                               value, problem):
+    record = {"format": 1, "key": "0" * 32, "layer": None, "config": {}, "history": {}}
+    record[field] = value
+    cache = tmp_path / "cache"
+    _cache_layout(cache, [record])
+    err = _cache_error(_build_with_cache(pallet_root, tmp_path, cache))
+    assert f"invalid cache record {'0' * 32}" in err and problem in err, err
+    assert not (pallet_root / "cache/records/00").exists()
