@@ -1,6 +1,7 @@
 """Sizes and durations for people, as Docker prints them (go-units).
 
     human_size(n) -> str          HumanSizeWithPrecision(n, 3): "4.26MB" (decimal units)
+    human_size_binary(n) -> str   BytesSize: "23.54GiB" (binary units, %.4g)
     human_duration(seconds) -> str  HumanDuration: "About a minute", "3 weeks"
 
 Here (pallet.base) because both fronts and the engine's views print them.
@@ -22,6 +23,16 @@ def human_size(size: float, precision: int = 3) -> str:
         value /= 1000.0
         index += 1
     return _go_g(value, precision) + units[index]
+
+
+def human_size_binary(size: float) -> str:
+    units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB"]
+    index = 0
+    value = float(size)
+    while value >= 1024.0 and index < len(units) - 1:
+        value /= 1024.0
+        index += 1
+    return _go_g(value, 4) + units[index]
 
 
 def human_duration(seconds: float) -> str:

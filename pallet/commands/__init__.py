@@ -24,6 +24,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "logout": ("pallet.commands.registry", "logout", "Log out from a registry"),
     "commit": ("pallet.commands.commit", "commit", "Create a new image from a container's changes"),
     "diff": ("pallet.commands.commit", "diff", "Inspect changes to files or directories on a container's filesystem"),
+    "version": ("pallet.commands.info", "version", "Show the pallet version information"),
+    "info": ("pallet.commands.info", "info", "Display system-wide information"),
     "events": ("pallet.commands.events", "events", "Get real time events from the server"),
     "volume": ("pallet.commands.volumes", "volume", "Manage volumes"),
     "system": ("pallet.commands.system", "system", "Manage pallet (df, prune, check)"),

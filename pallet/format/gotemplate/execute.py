@@ -22,7 +22,8 @@ class _Continue(Exception):
 
 
 class Template:
-    def __init__(self, text: str, trees: dict, funcs: dict) -> None:
+    def __init__(self, text: str, trees: dict, funcs: dict, name: str = "") -> None:
+        self.name = name
         self.text = text
         self.trees = trees
         self.funcs = funcs
@@ -34,7 +35,7 @@ class Template:
         not). ``funcs`` replaces functions by name (docker's table header does that)."""
         state = _State(self, {**self.funcs, **(funcs or {})}, missingkey)
         state.vars = [("$", data)]
-        state.walk(data, self.trees[""])
+        state.walk(data, self.trees[self.name])
         return "".join(state.out)
 
     def execute_partial(self, data, funcs: dict | None = None) -> str:
@@ -42,15 +43,15 @@ class Template:
         state = _State(self, {**self.funcs, **(funcs or {})}, "default")
         state.vars = [("$", data)]
         try:
-            state.walk(data, self.trees[""])
+            state.walk(data, self.trees[self.name])
         except TemplateError:
             pass
         return "".join(state.out)
 
 
-def parse(text: str, funcs: dict | None = None) -> Template:
+def parse(text: str, funcs: dict | None = None, name: str = "") -> Template:
     functions = {**BUILTINS, **DOCKER_FUNCTIONS, **(funcs or {})}
-    return Template(text, parse_trees(text, functions), functions)
+    return Template(text, parse_trees(text, functions, name), functions, name)
 
 
 class _State:
@@ -58,7 +59,7 @@ class _State:
         self.template = template
         self.funcs = funcs
         self.missingkey = missingkey
-        self.name = ""
+        self.name = template.name
         self.out: list[str] = []
         self.vars: list[tuple[str, object]] = []
         self.node: n.Node | None = None
@@ -75,7 +76,7 @@ class _State:
         column = pos if newline < 0 else pos - newline - 1
         line = 1 + before.count("\n")
         context = self.node.string()
-        raise TemplateError(f'template: :{line}:{column}: executing "{self.name}" at '
+        raise TemplateError(f'template: {self.template.name}:{line}:{column}: executing "{self.name}" at '
                             f"<{context}>: {message}")
 
     # variables ---------------------------------------------------------------------------

@@ -83,7 +83,8 @@ def _number(token: lx.Item) -> n.NumberNode:
 
 
 class Parser:
-    def __init__(self, items: list[lx.Item], funcs) -> None:
+    def __init__(self, items: list[lx.Item], funcs, name: str = "") -> None:
+        self.name = name
         self.items = items
         self.index = 0
         self.funcs = funcs
@@ -119,7 +120,7 @@ class Parser:
         return item
 
     def error(self, message: str):
-        raise TemplateError(f"template: :{self.last_line}: {message}")
+        raise TemplateError(f"template: {self.name}:{self.last_line}: {message}")
 
     def expect(self, kind: str, context: str) -> lx.Item:
         token = self.next_non_space()
@@ -146,7 +147,7 @@ class Parser:
             if isinstance(node, (n.EndNode, n.ElseNode)):
                 self.error(f"unexpected {node.string()}")
             root.nodes.append(node)
-        self.trees[""] = root
+        self.trees[self.name] = root
         return self.trees
 
     @property
@@ -384,5 +385,5 @@ class Parser:
         return None
 
 
-def parse_trees(text: str, funcs) -> dict[str, n.ListNode]:
-    return Parser(lx.lex(text), funcs).parse()
+def parse_trees(text: str, funcs, name: str = "") -> dict[str, n.ListNode]:
+    return Parser(lx.lex(text), funcs, name).parse()
