@@ -1,0 +1,62 @@
+"""`stats`: live resource use of containers, docker's columns and --format."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import click
+
+from pallet.base.errors import PalletError
+
+WINDOW = 0.1   # seconds between the two readings a CPU percentage needs
+
+
+@click.command("stats")
+@click.option("-a", "--all", "all_", is_flag=True, help="Show all containers (default shows just running)")
+@click.option("--format", "format_", default=None, help="Format output using a custom template")
+@click.option("--no-stream", is_flag=True, help="Disable streaming stats and only pull the first result")
+@click.option("--no-trunc", is_flag=True, help="Do not truncate output")
+@click.argument("containers", nargs=-1)
+@click.pass_context
+def stats(ctx, all_, format_, no_stream, no_trunc, containers) -> None:
+    """Display a live stream of container(s) resource usage statistics"""
+    from pallet.format.kinds import STATS, listing
+    from pallet.format.listing import compile_listing
+    from pallet.runtime.container import state as cs
+    from pallet.runtime.container.lifecycle import get, refresh
+    from pallet.runtime.container.stats import stats_row, take_sample
+    root = ctx.obj["root"]
+    compile_listing(format_, STATS)          # a bad template fails before anything is read
+    store = cs.ContainerStore(root)
+    if containers:
+        chosen, failed = [], []
+        for name in containers:
+            try:
+                chosen.append((name, get(root, name)))
+            except PalletError as error:
+                failed.append(f"Error response from daemon: {error.message}")
+        if failed:
+            click.echo("\n".join(failed), err=True)
+            sys.exit(1)
+    else:
+        records = [refresh(store, r) for r in store.all()]
+        chosen = [(None, r) for r in records if all_ or r.state.get("Running")]
+    while True:
+        before = [take_sample(record) for _, record in chosen]
+        time.sleep(WINDOW)
+        rows = []
+        for (name, record), first in zip(chosen, before):
+            row = stats_row(record, first, take_sample(record), name)
+            if no_trunc:
+                row["ID"] = record.id
+            rows.append(row)
+        text = listing(format_, rows, STATS)
+        if no_stream:
+            click.echo(text, nl=False)
+            return
+        sys.stdout.write("\033[2J\033[H" + text)
+        sys.stdout.flush()
+        time.sleep(max(0.0, 1.0 - WINDOW))
+        chosen = [(name, refresh(store, record)) for name, record in chosen
+                  if (record.directory / "config.json").exists()]
