@@ -87,13 +87,23 @@ def main() -> None:
              f"`bench/bench_house.py`, {args.rounds} interleaved rounds, medians in ms.", "",
              f"A = {engines['A'][0][:12]}, B = {engines['B'][0][:12]}", "",
              f"Machine: {start_machine}", "",
-             "| task | A | B | B/A | docker |", "|---|---|---|---|---|"]
+             "| task | A median (IQR) | B median (IQR) | B/A of medians | B/A paired, median "
+             "(IQR) | docker |", "|---|---|---|---|---|---|"]
+
+    def spread(values: list[float]) -> str:
+        q1, q2, q3 = statistics.quantiles(values, n=4)
+        return f"{q2 * 1000:.1f} ({q1 * 1000:.1f}-{q3 * 1000:.1f})"
+
     for task in TASKS:
-        a = statistics.median(times[("A", task)]) * 1000
-        b = statistics.median(times[("B", task)]) * 1000
+        a_times, b_times = times[("A", task)], times[("B", task)]
+        a, b = statistics.median(a_times), statistics.median(b_times)
+        # each round ran A and B back to back: their ratio cancels the load of that moment
+        ratios = [y / x for x, y in zip(a_times, b_times)]
+        r1, r2, r3 = statistics.quantiles(ratios, n=4)
         peer = times.get(("docker", task))
         peer_text = f"{statistics.median(peer) * 1000:.1f}" if peer else "-"
-        lines.append(f"| {task} | {a:.1f} | {b:.1f} | {b / a:.2f} | {peer_text} |")
+        lines.append(f"| {task} | {spread(a_times)} | {spread(b_times)} | {b / a:.3f} | "
+                     f"{r2:.3f} ({r1:.3f}-{r3:.3f}) | {peer_text} |")
     text = "\n".join(lines) + "\n"
     args.out.write_text(text)
     print(text)

@@ -97,6 +97,7 @@ class CacheRecords:
     def __init__(self, store) -> None:
         self.store = store
         self.directory = store.cache / "records"
+        self._adopted = False
 
     def _path(self, key: str) -> Path:
         if len(key) != 32 or any(ch not in "0123456789abcdef" for ch in key):
@@ -125,6 +126,10 @@ class CacheRecords:
         """Write a record atomically; the caller has already committed its layer and holds the
         store's lease. The root goes first: a crash between the two leaves a root without a
         record (reconcile drops it), never a record whose layer garbage collection may take."""
+        if not self._adopted:
+            # Once per store, at the first write (a fully cached build stays off this path).
+            self.adopt_older_records()
+            self._adopted = True
         if record.layer is not None:
             self._set_root(record)
         write_json_atomic(self._path(record.key), record.to_json())
@@ -158,7 +163,8 @@ class CacheRecords:
 
     def adopt_older_records(self) -> None:
         """Once per store: records written before roots existed get theirs (only adds, so it
-        is safe beside other builds; one stat when already done)."""
+        is safe beside other builds; one stat when already done). Also done by reconcile, so
+        `builder prune` adopts them too."""
         from pallet.runtime.store.roots import holder_known, register_holder
 
         if holder_known(self.store, ROOT_HOLDER):

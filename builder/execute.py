@@ -18,7 +18,6 @@ from typing import Any
 from pallet.builder import cachekey
 from pallet.builder.cache import CacheRecord, CacheRecords, LayerRef
 from pallet.builder.history import History
-from pallet.base.platforms import host_arch
 from pallet.builder.steps import Step
 from pallet.base.errors import PalletError
 
@@ -86,7 +85,6 @@ class StageRunner:
         self.options = options
         self.root = root
         self.records = CacheRecords(store)
-        self.records.adopt_older_records()
         self.states: dict[int, StageState] = {}
         self.stats = {"cached": 0, "executed": 0, "containers": 0}
         self._keys: list[tuple[int, str]] = []  # (stage, key) in execution order
@@ -118,6 +116,7 @@ class StageRunner:
         if step.base_stage is not None:
             return self.states[step.base_stage]
         if step.base_image is None:
+            from pallet.base.platforms import host_arch  # FROM scratch only: cached builds skip it
             return StageState(layers=(), lowerdirs=(), history=History(),
                               key=cachekey.scratch_base_key(),
                               image_config={"architecture": host_arch(), "os": "linux"})
@@ -282,6 +281,7 @@ def final_image_config(*, state: StageState, step: Step, labels: dict[str, str],
         config["Labels"] = {**(config.get("Labels") or {}), **labels}
     image: dict[str, Any] = dict(state.image_config)
     if "architecture" not in image:
+        from pallet.base.platforms import host_arch  # rare (scratch): cached builds skip it
         image["architecture"] = host_arch()
     image.setdefault("os", "linux")
     image["config"] = config

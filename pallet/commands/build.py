@@ -10,7 +10,6 @@ from pathlib import Path
 import click
 
 from pallet.base.errors import PalletError
-from pallet.commands.flags import size_flag
 
 
 def _interrupt(signum, frame) -> None:
@@ -68,6 +67,13 @@ def _parse_secrets(values: tuple[str, ...]) -> dict[str, bytes]:
             raise PalletError(f"invalid secret {value!r}: no src or env",
                               hint="use id=NAME,src=FILE or id=NAME,env=VAR")
     return secrets
+
+
+def _memory(text: str | None) -> int | None:
+    if text is None:
+        return None
+    from pallet.commands.flags import size_flag  # only with -m: a cached build stays light
+    return size_flag(text, "-m, --memory")
 
 
 def _entitlements(values: tuple[str, ...]) -> frozenset[str]:
@@ -156,7 +162,7 @@ def build(ctx: click.Context, context_path: str, dockerfile: str | None, tags: t
         build_args=_parse_build_args(build_args), target=target, labels=_parse_labels(labels),
         no_cache=no_cache, no_cache_filter=no_cache_filter, pull=pull,
         secrets=_parse_secrets(secrets), network=network, platform=platform,
-        source_date_epoch=epoch, memory=size_flag(memory, "-m, --memory") if memory else None,
+        source_date_epoch=epoch, memory=_memory(memory),
         cpus=cpus, cache_from=cache_from, cache_to=cache_to, compression=compression,
         allow=_entitlements(allow))
     result = run_build(request, root=ctx.obj["root"],

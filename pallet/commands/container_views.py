@@ -16,21 +16,6 @@ def _root(ctx: click.Context):
     return ctx.obj["root"]
 
 
-def _records(root):
-    from pallet.runtime.container import state as cs
-    from pallet.runtime.container.lifecycle import refresh
-    store = cs.ContainerStore(root)
-    return [refresh(store, r) for r in store.all()]
-
-
-def _command_text(config: dict, no_trunc: bool) -> str:
-    from pallet.runtime.container.views import command_text
-    text = command_text(config)
-    if not no_trunc and len(text) > 20:
-        text = text[:19] + "…"
-    return f'"{text}"'
-
-
 @click.command("ps")
 @click.option("-a", "--all", "show_all", is_flag=True, help="Show all containers (default shows just running)")
 @click.option("-q", "--quiet", is_flag=True, help="Only display container IDs")
@@ -42,72 +27,40 @@ def _command_text(config: dict, no_trunc: bool) -> str:
 @click.pass_context
 def ps(ctx, show_all, quiet, filters, format_, no_trunc, latest, last) -> None:
     """List containers"""
-    from pallet.runtime.container.views import ContainerFilter
-    parsed: dict[str, list[str]] = {}
-    for item in filters:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise PalletError(f"bad format of filter (expected name=value): {item}")
-        parsed.setdefault(key, []).append(value)
-    wanted = ContainerFilter.parse(_root(ctx), parsed)
-    records = sorted(_records(_root(ctx)), key=lambda r: r.config["Created"], reverse=True)
-    if latest:
-        last = 1
-    if not show_all and last < 0 and not wanted.has_status:
-        records = [r for r in records if r.state.get("Running")]
-    records = [r for r in records if wanted.matches(r)]
-    if last >= 0:
-        records = records[:last]
+    from pallet.commands.flags import filter_flags
+    from pallet.runtime.container.views import container_rows
+    rows = container_rows(_root(ctx), filter_flags(filters), all_=show_all,
+                          last=1 if latest else last)
     if quiet and (not format_ or format_ == "table"):
-        for record in records:
-            click.echo(record.id if no_trunc else record.id[:12])
+        for row in rows:
+            click.echo(row.id if no_trunc else row.id[:12])
         return
     from pallet.format.kinds import PS, listing
-    names = _image_names(_root(ctx)) if records else {}
-    rows = [{**_ps_row(r, no_trunc, names), "_labels": r.config["Config"].get("Labels") or {}}
-            for r in records]
-    click.echo(listing(format_, rows, PS), nl=False)
+    click.echo(listing(format_, [_ps_row(row, no_trunc) for row in rows], PS), nl=False)
 
 
-def _image_names(root) -> dict[str, str]:
-    from pallet.runtime.image.images import names_to_ids
-    from pallet.runtime.store.content import Store
-    try:
-        return names_to_ids(Store.open(root))
-    except PalletError:
-        return {}
-
-
-def _ps_image(record, no_trunc: bool, names: dict[str, str]) -> str:
-    """Docker's IMAGE column: the name the container was made from while it still names the
-    container's image, else the image ID (12 hex digits unless --no-trunc)."""
-    from pallet.runtime.image.images import still_names
-    image, image_id = record.config["Config"]["Image"], record.config["Image"]
-    if image != image_id and not still_names(image, image_id, names):
-        image = image_id
-    return image_id[7:19] if image == image_id and not no_trunc else image
-
-
-def _ps_row(record, no_trunc: bool, names: dict[str, str]) -> dict:
+def _ps_row(row, no_trunc: bool) -> dict:
+    """A library row as docker's CLI prints it: truncated IDs and command, times for people."""
     from pallet.base.units import parse_rfc3339
-    from pallet.runtime.container.views import status_text
-    created = parse_rfc3339(record.config["Created"])
-    labels = record.config["Config"].get("Labels") or {}
+    created = parse_rfc3339(row.created)
+    command = row.command if no_trunc or len(row.command) <= 20 else row.command[:19] + "…"
+    image = row.image_id[7:19] if row.image == row.image_id and not no_trunc else row.image
     return {
-        "Command": _command_text(record.config, no_trunc),
+        "Command": f'"{command}"',
         "CreatedAt": created.strftime("%Y-%m-%d %H:%M:%S +0000 UTC") if created else "",
-        "ID": record.id if no_trunc else record.id[:12],
-        "Image": _ps_image(record, no_trunc, names),
-        "Labels": ",".join(f"{k}={v}" for k, v in sorted(labels.items())),
-        "LocalVolumes": str(sum(1 for m in record.config["Mounts"] if m["Type"] == "volume")),
-        "Mounts": ",".join(m.get("Name", m["Source"])[:15] for m in record.config["Mounts"]),
-        "Names": record.name,
-        "Networks": record.config["HostConfig"]["NetworkMode"],
+        "ID": row.id if no_trunc else row.id[:12],
+        "Image": image,
+        "Labels": ",".join(f"{k}={v}" for k, v in sorted(row.labels.items())),
+        "LocalVolumes": str(row.local_volumes),
+        "Mounts": ",".join(mount[:15] for mount in row.mounts),
+        "Names": row.name,
+        "Networks": row.network,
         "Ports": "",
         "RunningFor": human_duration(time.time() - created.timestamp()) + " ago" if created else "",
         "Size": "0B",
-        "State": record.state.get("Status", "created"),
-        "Status": status_text(record.state),
+        "State": row.state,
+        "Status": row.status,
+        "_labels": row.labels,
     }
 
 

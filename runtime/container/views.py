@@ -5,6 +5,9 @@ Engine API serialises them).
     status_text(state, now=None) -> str     ps's STATUS: "Up 3 minutes", "Exited (0) 2 hours ago"
     command_text(config) -> str             ps's COMMAND, untruncated, unquoted
     ContainerFilter.parse(root, {"label": ["a=b"], ...}) -> ContainerFilter;  .matches(record)
+    container_rows(root, filters, all_=False, last=-1) -> list[ContainerRow]   what `ps` (and
+        GET /containers/json) lists: newest first, running only unless all_, a status filter or
+        a count (last) asks for more
 """
 
 from __future__ import annotations
@@ -62,6 +65,61 @@ def command_text(config: dict) -> str:
     # moby's container list: arguments containing a space are wrapped in single quotes.
     args = [f"'{arg}'" if " " in arg else arg for arg in config["Args"]]
     return " ".join([config["Path"], *args])
+
+
+@dataclass(frozen=True)
+class ContainerRow:
+    id: str
+    name: str
+    image: str            # the name it was created from while that still names its image, else the ID
+    image_id: str
+    command: str          # untruncated (command_text)
+    created: str          # RFC 3339
+    state: str
+    status: str           # status_text: "Up 3 minutes"
+    labels: dict = field(default_factory=dict, compare=False, hash=False)
+    mounts: tuple[str, ...] = ()   # volume names or bind sources
+    local_volumes: int = 0
+    network: str = ""
+
+
+def container_rows(root: Path, filters: dict[str, list[str]] | None = None, *,
+                   all_: bool = False, last: int = -1) -> list[ContainerRow]:
+    from pallet.runtime.container import state as cs
+    from pallet.runtime.container.lifecycle import refresh
+    from pallet.runtime.image.images import names_to_ids, still_names
+    from pallet.runtime.store.content import Store
+
+    wanted = ContainerFilter.parse(root, filters or {})
+    store = cs.ContainerStore(root)
+    records = sorted((refresh(store, r) for r in store.all()),
+                     key=lambda r: r.config["Created"], reverse=True)
+    if not all_ and last < 0 and not wanted.has_status:
+        records = [r for r in records if r.state.get("Running")]
+    records = [r for r in records if wanted.matches(r)]
+    if last >= 0:
+        records = records[:last]
+    try:
+        names = names_to_ids(Store.open(root)) if records else {}
+    except PalletError:
+        names = {}
+    now = time.time()
+    rows = []
+    for record in records:
+        config = record.config
+        image, image_id = config["Config"]["Image"], config["Image"]
+        if image != image_id and not still_names(image, image_id, names):
+            image = image_id
+        mounts = config.get("Mounts") or []
+        rows.append(ContainerRow(
+            id=record.id, name=record.name, image=image, image_id=image_id,
+            command=command_text(config), created=config["Created"],
+            state=record.state.get("Status", "created"), status=status_text(record.state, now),
+            labels=dict(config["Config"].get("Labels") or {}),
+            mounts=tuple(m.get("Name") or m["Source"] for m in mounts),
+            local_volumes=sum(1 for m in mounts if m["Type"] == "volume"),
+            network=config["HostConfig"]["NetworkMode"]))
+    return rows
 
 
 class InvalidFilter(PalletError):

@@ -36,12 +36,12 @@ def test_every_layer_record_has_its_root_and_survives_rmi(busybox_root: Path, tm
     assert result.stats["executed"] == 0 and result.stats["cached"] == 2
 
 
-def test_records_of_an_older_store_are_adopted_by_the_next_build(busybox_root: Path,
-                                                                  tmp_path: Path):
+def test_records_of_an_older_store_are_adopted_by_the_next_build_that_writes(busybox_root: Path,
+                                                                             tmp_path: Path):
     context = write_tree(tmp_path / "ctx", {"Dockerfile": DOCKERFILE, "a": "a"})
     build_image(busybox_root, context, tags=("old:1",))
     shutil.rmtree(busybox_root / "roots" / ROOT_HOLDER)      # as a store made before roots
-    other = write_tree(tmp_path / "other", {"Dockerfile": "FROM busybox\nENV X=1\n"})
+    other = write_tree(tmp_path / "other", {"Dockerfile": "FROM busybox\nRUN echo x > /x\n"})
     build_image(busybox_root, other, tags=("other:1",))
     store = Store.open(busybox_root)
     assert set(root_names(store, ROOT_HOLDER)) == _layer_keys(store) != set()
