@@ -25,7 +25,7 @@ def stats(ctx, all_, format_, no_stream, no_trunc, containers) -> None:
     from pallet.format.listing import compile_listing
     from pallet.runtime.container import state as cs
     from pallet.runtime.container.lifecycle import get, refresh
-    from pallet.runtime.container.stats import stats_row, take_sample
+    from pallet.runtime.container.stats import Sampler, stats_row
     root = ctx.obj["root"]
     compile_listing(format_, STATS)          # a bad template fails before anything is read
     store = cs.ContainerStore(root)
@@ -42,12 +42,14 @@ def stats(ctx, all_, format_, no_stream, no_trunc, containers) -> None:
     else:
         records = [refresh(store, r) for r in store.all()]
         chosen = [(None, r) for r in records if all_ or r.state.get("Running")]
+    sampler = Sampler()
     while True:
-        before = [take_sample(record) for _, record in chosen]
+        before = sampler.take([record for _, record in chosen])
         time.sleep(WINDOW)
+        after = sampler.take([record for _, record in chosen])
         rows = []
-        for (name, record), first in zip(chosen, before):
-            row = stats_row(record, first, take_sample(record), name)
+        for (name, record), first, second in zip(chosen, before, after):
+            row = stats_row(record, first, second, name)
             if no_trunc:
                 row["ID"] = record.id
             rows.append(row)

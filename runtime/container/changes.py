@@ -109,7 +109,9 @@ def commit_container(root: Path, record, reference: str | None = None, *, author
     if cgroup is not None:
         cgroup.freeze()
     try:
-        layer = pack_layer(store, record.directory / "upper", overlay_upper=True)
+        # uncompressed, as Docker keeps a committed layer (gzip on push, as for every local layer)
+        layer = pack_layer(store, record.directory / "upper", compression="none",
+                           overlay_upper=True)
     finally:
         if cgroup is not None:
             cgroup.thaw()

@@ -1,6 +1,6 @@
 """A container's resource use, read from its cgroups (v1 or v2) and its network namespace.
 
-    take_sample(record) -> Sample            one reading (zeros for a container not running)
+    Sampler().take(records) -> list[Sample]  one reading each (zeros for one not running)
     stats_row(record, before, after) -> dict docker stats' columns, CPU % over the two samples
 
 Every cgroup directory the container has is searched for each file (a controller lives on a v1
@@ -110,31 +110,53 @@ def _network(pid: int) -> tuple[int, int]:
     return rx, tx
 
 
-def take_sample(record) -> Sample:
-    from pallet.runtime.isolation.cgroups import Cgroup
-    if not record.state.get("Running"):
-        return Sample()
-    dirs = list(dict.fromkeys(Cgroup.attach(f"pallet-{record.id[:16]}").dirs.values()))
-    cpu = _read(dirs, "cpuacct.usage")
-    cpu_ns = int(cpu) if cpu and cpu.strip().isdigit() else \
-        _keyed(_read(dirs, "cpu.stat")).get("usage_usec", 0) * 1000
-    usage_text = _read(dirs, "memory.usage_in_bytes") or _read(dirs, "memory.current") or "0"
-    memory_stat = _keyed(_read(dirs, "memory.stat"))
-    usage = int(usage_text)
-    inactive = memory_stat.get("total_inactive_file", memory_stat.get("inactive_file", 0))
-    if inactive < usage:
-        usage -= inactive
-    limit_text = (_read(dirs, "memory.limit_in_bytes") or _read(dirs, "memory.max") or "max").strip()
-    machine = _machine_memory()
-    limit = int(limit_text) if limit_text.isdigit() else UNLIMITED
-    pids = _read(dirs, "pids.current")
-    read, write = _block_io(dirs)
-    rx, tx = (0, 0) if record.config["HostConfig"].get("NetworkMode") == "host" else \
-        _network(record.state.get("Pid") or 0)
-    return Sample(when_ns=time.monotonic_ns(), cpu_ns=cpu_ns, system_ns=_system_ns(),
-                  memory=usage, memory_limit=min(limit, machine) if machine else limit,
-                  pids=int(pids) if pids and pids.strip().isdigit() else 0, block_read=read,
-                  block_write=write, net_rx=rx, net_tx=tx, online_cpus=os.cpu_count() or 1)
+class Sampler:
+    """Readings of many containers: the cgroup layout, their directories and the machine's
+    memory are looked up once, /proc/stat once per round."""
+
+    def __init__(self) -> None:
+        from pallet.runtime.isolation.cgroup_layout import discover
+        self.layout = discover()
+        self.machine = _machine_memory()
+        self.dirs: dict[str, list[Path]] = {}
+
+    def _dirs(self, record) -> list[Path]:
+        from pallet.runtime.isolation.cgroups import Cgroup
+        if record.id not in self.dirs:
+            cgroup = Cgroup.attach(f"pallet-{record.id[:16]}", self.layout)
+            self.dirs[record.id] = list(dict.fromkeys(cgroup.dirs.values()))
+        return self.dirs[record.id]
+
+    def take(self, records) -> list[Sample]:
+        system = _system_ns()
+        return [self._one(record, system) for record in records]
+
+    def _one(self, record, system_ns: int) -> Sample:
+        if not record.state.get("Running"):
+            return Sample()
+        dirs = self._dirs(record)
+        cpu = _read(dirs, "cpuacct.usage")
+        cpu_ns = int(cpu) if cpu and cpu.strip().isdigit() else \
+            _keyed(_read(dirs, "cpu.stat")).get("usage_usec", 0) * 1000
+        usage_text = _read(dirs, "memory.usage_in_bytes") or _read(dirs, "memory.current") or "0"
+        memory_stat = _keyed(_read(dirs, "memory.stat"))
+        usage = int(usage_text)
+        inactive = memory_stat.get("total_inactive_file", memory_stat.get("inactive_file", 0))
+        if inactive < usage:
+            usage -= inactive
+        limit_text = (_read(dirs, "memory.limit_in_bytes") or _read(dirs, "memory.max")
+                      or "max").strip()
+        limit = int(limit_text) if limit_text.isdigit() else UNLIMITED
+        pids = _read(dirs, "pids.current")
+        read, write = _block_io(dirs)
+        rx, tx = (0, 0) if record.config["HostConfig"].get("NetworkMode") == "host" else \
+            _network(record.state.get("Pid") or 0)
+        return Sample(when_ns=time.monotonic_ns(), cpu_ns=cpu_ns, system_ns=system_ns,
+                      memory=usage,
+                      memory_limit=min(limit, self.machine) if self.machine else limit,
+                      pids=int(pids) if pids and pids.strip().isdigit() else 0,
+                      block_read=read, block_write=write, net_rx=rx, net_tx=tx,
+                      online_cpus=os.cpu_count() or 1)
 
 
 def stats_row(record, before: Sample, after: Sample, reference: str | None = None) -> dict:
