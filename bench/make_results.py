@@ -14,7 +14,8 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parent
 AREAS = [("grammar", "Grammar and `pallet check`"), ("shell", "Variable substitution and .dockerignore"),
          ("store", "Image store"), ("runtime", "Container runtime"), ("build", "Builder and cache"),
-         ("registry", "Registries (push, pull)"), ("sandbox", "Sandbox cost (seccomp, cgroup namespace)")]
+         ("registry", "Registries (push, pull)"), ("sandbox", "Sandbox cost (seccomp, cgroup namespace)"),
+         ("parity", "stats and commit")]
 
 
 def machine() -> str:
