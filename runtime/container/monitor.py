@@ -59,6 +59,10 @@ def supervise(store: cs.ContainerStore, container_id: str, *, attach: Attach | N
                 remove_container(store, container_id, force=True, volumes=True)
             raise
         on_started = None
+        try:
+            record = store.load(container_id)   # `update` may have changed the policy meanwhile
+        except PalletError:
+            break
         policy = record.config["HostConfig"]["RestartPolicy"]
         if not _should_restart(policy, status, restarts, stop_requested(record)):
             break

@@ -1,0 +1,87 @@
+"""update side by side with a private dockerd (same texts, exit codes, recorded limits), and
+pallet's limits reaching the running container's cgroups and its restart policy."""
+
+from __future__ import annotations
+
+import re
+import time
+
+import pytest
+
+from tests.cli.ctr_helpers import out, pallet, remove_all_containers
+from tests.dockerd import dockerd  # noqa: F401  (module-scoped fixture)
+from tests.images import make_busybox_image
+
+pytestmark = [pytest.mark.docker, pytest.mark.server, pytest.mark.root]
+
+IMAGE = "updcmp/busybox:1"
+
+
+@pytest.fixture(scope="module")
+def both(dockerd, tmp_path_factory):  # noqa: F811
+    root = tmp_path_factory.mktemp("updcmp") / "store"
+    make_busybox_image(root, IMAGE, changes=('CMD ["sh"]',))
+    archive = root.parent / "image.tar"
+    assert pallet(root, "save", "-o", str(archive), IMAGE).returncode == 0
+    dockerd.docker("load", "-i", str(archive))
+    for runner in (lambda *a: dockerd.docker(*a, check=False), lambda *a: pallet(root, *a)):
+        runner("run", "-d", "--network", "none", "--name", "upd-a", IMAGE, "sleep", "300")
+        runner("run", "-d", "--rm", "--network", "none", "--name", "upd-rm", IMAGE, "sleep", "300")
+    yield root, dockerd
+    for name in ("upd-a", "upd-rm"):
+        dockerd.docker("rm", "-f", name, check=False)
+    remove_all_containers(root)
+
+
+def _normal(text: str) -> str:
+    return re.sub(r"[0-9a-f]{64}", "ID", text)
+
+
+@pytest.mark.parametrize("args", [
+    ("update", "-m", "32m", "upd-a"),
+    ("update", "-m", "128m", "--memory-swap", "256m", "upd-a"),
+    ("update", "--cpus", "0.5", "--pids-limit", "10", "--restart", "on-failure:3", "upd-a"),
+    ("inspect", "-f", "{{.HostConfig.Memory}} {{.HostConfig.MemorySwap}} {{.HostConfig.NanoCpus}} "
+     "{{.HostConfig.PidsLimit}} {{.HostConfig.RestartPolicy.Name}} "
+     "{{.HostConfig.RestartPolicy.MaximumRetryCount}}", "upd-a"),
+    ("update", "-m", "1m", "upd-a"), ("update", "--cpus", "9", "upd-a"),
+    ("update", "--restart", "bogus", "upd-a"), ("update", "-m", "10m", "upd-nosuch"),
+    ("update", "upd-a"), ("update", "--restart", "always", "upd-rm"),
+    ("update", "-m", "7m", "upd-a"),
+])
+def test_update_matches_docker(both, args):
+    root, engine = both
+    theirs = engine.docker(*args, check=False)
+    ours = pallet(root, *args)
+    assert (ours.returncode, out(ours), _normal(ours.stderr.decode())) == \
+        (theirs.returncode, theirs.stdout.decode(), _normal(theirs.stderr.decode()))
+
+
+def test_update_reaches_the_cgroups_and_the_restart_policy(both):
+    root, _ = both
+    from pallet.runtime.container.update import _cgroup_dirs
+    from pallet.runtime.container.lifecycle import get
+    cid = out(pallet(root, "run", "-d", "--network", "none", IMAGE, "sleep", "300")).strip()
+    try:
+        assert pallet(root, "update", "-m", "96m", "--memory-swap", "-1", "--cpus", "0.25",
+                      "--pids-limit", "7", cid).returncode == 0
+        dirs = _cgroup_dirs(get(root, cid))
+        assert (dirs["memory"] / "memory.limit_in_bytes").read_text().strip() == str(96 << 20)
+        assert (dirs["pids"] / "pids.max").read_text().strip() == "7"
+        assert (dirs["cpu"] / "cpu.cfs_quota_us").read_text().strip() == "25000"
+        shown = pallet(root, "exec", cid, "sh", "-c", "for i in 1 2 3 4 5 6 7 8; do sleep 5 & done")
+        assert shown.returncode != 0                       # the 7-process limit holds
+    finally:
+        pallet(root, "rm", "-f", cid)
+    flaky = out(pallet(root, "run", "-d", "--network", "none", IMAGE, "sh", "-c",
+                       "sleep 1; exit 3")).strip()
+    try:
+        assert pallet(root, "update", "--restart", "on-failure:2", flaky).returncode == 0
+        for _ in range(100):
+            state = out(pallet(root, "inspect", "-f", "{{.RestartCount}} {{.State.Status}}", flaky))
+            if state.startswith("2 exited"):
+                break
+            time.sleep(0.1)
+        assert state.split() == ["2", "exited"]
+    finally:
+        pallet(root, "rm", "-f", flaky)
