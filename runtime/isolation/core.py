@@ -214,9 +214,7 @@ def _pump(pumps: dict[int, Callable[[bytes], object]]) -> None:
 def start_container(spec: ContainerSpec, *, stdin: int | None = None, stdout: int | None = None,
                     stderr: int | None = None) -> RunningContainer:
     """Start spec's process and return once it has exec'd (or raise StartError)."""
-    try:
-        # Compiled (or read from the cache) before anything is created: a bad profile is a
-        # start error with nothing to undo. The child cannot import after pivot_root.
+    try:  # compiled (or read from its cache) first: a bad profile leaves nothing to undo
         filter_program = seccomp.program_for(spec)
     except seccomp.ProfileError as error:
         raise StartError(error.message, exit_code=125) from error
@@ -371,7 +369,6 @@ def _child_main(ctx: rootfs.ChildContext, cgroup: Cgroup, report_fd: int,
         step_name = "join cgroup"
         cgroup.join_self()
         step_name = "unshare namespaces"
-        # The cgroup namespace after joining the cgroups: its root is the container's own.
         flags = linux.CLONE_NEWNS | linux.CLONE_NEWUTS | linux.CLONE_NEWIPC | linux.CLONE_NEWCGROUP
         if ctx.spec.network == "none":
             flags |= linux.CLONE_NEWNET
