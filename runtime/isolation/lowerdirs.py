@@ -15,10 +15,7 @@ files deleted by the layers above it would show again. The copy is made once per
 
 from __future__ import annotations
 
-import hashlib
 import os
-import shutil
-import subprocess
 from pathlib import Path
 
 from pallet.runtime.isolation import linux
@@ -32,6 +29,8 @@ def flatten_bottom(lowers: list[str], *, keep_dir: Path, scratch: Path) -> list[
 
     keep_dir: where the flattened directories live (beside the upper dir: they are removed
     with the container); scratch: a directory for the temporary merge mount."""
+    import hashlib  # here, not at the top: every container start imports this module
+
     lowers = list(lowers)
     while len(lowers) > MAX_LOWERS:
         take = min(len(lowers) - MAX_LOWERS + 1, MAX_LOWERS)
@@ -58,6 +57,9 @@ def short_lowerdir(lowers: list[str], links: Path) -> str:
 
 
 def _merge_into(bottom: list[str], flat: Path, mountpoint: Path) -> None:
+    import shutil
+    import subprocess
+
     if flat.exists():
         shutil.rmtree(flat)  # a copy cut short before it completed
     mountpoint.mkdir(parents=True, exist_ok=True)
