@@ -20,22 +20,24 @@ certificate checks first, plain HTTP if that fails; every other one over verifie
 Written on http.client rather than a third-party HTTP library: four verbs, redirects and one
 auth scheme are all a registry needs, and the CLI's start-up stays free of them.
 
-A registry is untrusted: every digest it names is checked (content.check_digest) before it is
-put in a URL or a path, JSON answers go through the limits of pallet.runtime.image.documents,
-and a connection that goes quiet for TIMEOUT seconds (PALLET_REGISTRY_TIMEOUT overrides it)
-fails with an error saying what was being read.
+A registry is untrusted (pallet.runtime.distribution.answers): every digest it names is checked
+before it is put in a URL or a path, JSON answers go through the limits of
+pallet.runtime.image.documents, and a connection that goes quiet for TIMEOUT seconds
+(PALLET_REGISTRY_TIMEOUT overrides it) fails with an error saying what was being read.
 """
 
 from __future__ import annotations
 
 import http.client
 import ipaddress
-import os
 import re
 import urllib.parse
 from dataclasses import dataclass
 
 from pallet.base.errors import PalletError
+from pallet.runtime.distribution.answers import (MANIFEST_LIMIT, TIMEOUT, BlobStream,  # noqa: F401
+                                                 RegistryError, checked_digest, digest_as,
+                                                 json_answer, read_limited, sha256_of, timeout)
 
 DOCKER_HUB = "registry-1.docker.io"
 MANIFEST_ACCEPT = ", ".join((
@@ -44,13 +46,7 @@ MANIFEST_ACCEPT = ", ".join((
     "application/vnd.docker.distribution.manifest.list.v2+json",
     "application/vnd.docker.distribution.manifest.v2+json",
 ))
-MANIFEST_LIMIT = 4 << 20
-TIMEOUT = 30   # seconds without a byte (connect, or any read): the registry has stalled
 CHUNK = 1 << 20
-
-
-class RegistryError(PalletError):
-    """The registry refused or failed (Docker prints these as daemon errors)."""
 
 
 @dataclass(frozen=True)
@@ -68,82 +64,6 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(name).is_loopback
     except ValueError:
         return False
-
-
-def _sha256(data: bytes) -> str:
-    from pallet.runtime.store.content import new_sha256
-
-    digest = new_sha256(len(data))
-    digest.update(data)
-    return "sha256:" + digest.hexdigest()
-
-
-def _digest_as(data: bytes, algorithm: str) -> str:
-    if algorithm == "sha256":
-        return _sha256(data)
-    import hashlib
-
-    return f"{algorithm}:" + hashlib.new(algorithm, data).hexdigest()
-
-
-def _timeout() -> float:
-    try:
-        value = float(os.environ.get("PALLET_REGISTRY_TIMEOUT") or TIMEOUT)
-    except ValueError:
-        return TIMEOUT
-    return value if value > 0 else TIMEOUT
-
-
-def _checked_digest(digest, what: str) -> str:
-    from pallet.runtime.store.content import check_digest
-
-    try:
-        return check_digest(digest, what=what)
-    except PalletError as error:
-        raise RegistryError(error.message, hint=error.hint) from error
-
-
-def _json_answer(data: bytes, what: str):
-    from pallet.runtime.image.documents import parse_json
-
-    try:
-        return parse_json(data, what=what, limit=MANIFEST_LIMIT)
-    except PalletError as error:
-        raise RegistryError(error.message, hint=error.hint) from error
-
-
-class BlobStream:
-    """A blob or manifest being read from the registry. A read that stalls past the timeout or a
-    connection cut short raises RegistryError naming the blob, instead of a socket error."""
-
-    def __init__(self, response, digest: str, host: str, timeout: float) -> None:
-        self._response = response
-        self._digest = digest
-        self._host = host
-        self._timeout = timeout
-        self.status = response.status
-
-    def getheader(self, name: str, default=None):
-        return self._response.getheader(name, default)
-
-    def read(self, n: int = -1) -> bytes:
-        try:
-            return self._response.read(n if n is not None and n >= 0 else None)
-        except TimeoutError as error:
-            raise RegistryError(f"reading {self._digest} from {self._host}: no data for "
-                                f"{self._timeout:g} s (read timeout)",
-                                hint="the registry stalled; try again (PALLET_REGISTRY_TIMEOUT "
-                                     "sets the timeout in seconds)") from error
-        except (OSError, http.client.HTTPException) as error:
-            raise RegistryError(f"reading {self._digest} from {self._host}: the connection "
-                                f"failed ({error.__class__.__name__}: {error})",
-                                hint="try again") from error
-
-    def readable(self) -> bool:
-        return True
-
-    def close(self) -> None:
-        self._response.close()
 
 
 class RegistryClient:
@@ -181,8 +101,8 @@ class RegistryClient:
                 context = ssl.create_default_context()
                 context.check_hostname = False
                 context.verify_mode = ssl.CERT_NONE
-            return http.client.HTTPSConnection(netloc, timeout=_timeout(), context=context)
-        return http.client.HTTPConnection(netloc, timeout=_timeout())
+            return http.client.HTTPSConnection(netloc, timeout=timeout(), context=context)
+        return http.client.HTTPConnection(netloc, timeout=timeout())
 
     def _url(self, path: str) -> str:
         return f"{self.scheme}://{self.host}{path}"
@@ -259,7 +179,7 @@ class RegistryClient:
         headers = {"Authorization": self._basic_header()} if self.credentials else {}
         try:
             response = self.request("GET", url, headers=headers, ok=(200,), authorized=True)
-            document = _json_answer(_read_limited(response, MANIFEST_LIMIT) or b"{}",
+            document = json_answer(read_limited(response, MANIFEST_LIMIT) or b"{}",
                                     "the token answer")
             if not isinstance(document, dict):
                 raise RegistryError("the answer is not a JSON object")
@@ -274,8 +194,8 @@ class RegistryClient:
 
     def _error(self, response, method: str, url: str) -> RegistryError:
         try:
-            body = _read_limited(response, MANIFEST_LIMIT)
-            errors = _json_answer(body, "the error answer").get("errors") or []
+            body = read_limited(response, MANIFEST_LIMIT)
+            errors = json_answer(body, "the error answer").get("errors") or []
             first = errors[0]
             text = f"{first.get('code', '').lower().replace('_', ' ')}: {first.get('message', '')}"
             if not isinstance(first.get("code", ""), str) or not isinstance(first.get("message", ""), str):
@@ -314,7 +234,7 @@ class RegistryClient:
         does, and the manifest then fetched (and verified) by its digest."""
         by_digest = ":" in reference
         if by_digest:
-            _checked_digest(reference, "manifest digest")
+            checked_digest(reference, "manifest digest")
         else:
             try:
                 head = self.request("HEAD", self._url(
@@ -328,21 +248,21 @@ class RegistryClient:
                 head.close()
                 named = head.getheader("Docker-Content-Digest")
                 if named:
-                    reference = _checked_digest(named, "Docker-Content-Digest header")
+                    reference = checked_digest(named, "Docker-Content-Digest header")
                     by_digest = True
         response = self.request("GET", self._url(f"/v2/{self.repository}/manifests/{reference}"),
                                 headers={"Accept": MANIFEST_ACCEPT})
-        stream = BlobStream(response, f"manifest {reference}", self.host, _timeout())
+        stream = BlobStream(response, f"manifest {reference}", self.host, timeout())
         try:
-            data = _read_limited(stream, MANIFEST_LIMIT)
+            data = read_limited(stream, MANIFEST_LIMIT)
         finally:
             stream.close()
         media_type = (response.getheader("Content-Type") or "").split(";")[0].strip()
-        digest = _sha256(data)
-        if by_digest and _digest_as(data, reference.split(":", 1)[0]) != reference:
+        digest = sha256_of(data)
+        if by_digest and digest_as(data, reference.split(":", 1)[0]) != reference:
             raise RegistryError(f"manifest verification failed for digest {reference}",
                                 hint="the registry served other content; nothing was stored")
-        document = _json_answer(data, f"manifest {self.repository}:{reference}")
+        document = json_answer(data, f"manifest {self.repository}:{reference}")
         if not isinstance(document, dict):
             raise RegistryError(f"invalid manifest for {self.repository}:{reference}: "
                                 "not a JSON object", hint="the registry is broken or malicious")
@@ -351,15 +271,15 @@ class RegistryClient:
         return Manifest(data=data, media_type=media_type, digest=digest)
 
     def open_blob(self, digest: str) -> BlobStream:
-        _checked_digest(digest, "blob digest")
+        checked_digest(digest, "blob digest")
         response = self.request("GET", self._url(f"/v2/{self.repository}/blobs/{digest}"))
-        return BlobStream(response, f"blob {digest}", self.host, _timeout())
+        return BlobStream(response, f"blob {digest}", self.host, timeout())
 
     def open_manifest(self, digest: str) -> BlobStream:
-        _checked_digest(digest, "manifest digest")
+        checked_digest(digest, "manifest digest")
         response = self.request("GET", self._url(f"/v2/{self.repository}/manifests/{digest}"),
                                 headers={"Accept": MANIFEST_ACCEPT})
-        return BlobStream(response, f"manifest {digest}", self.host, _timeout())
+        return BlobStream(response, f"manifest {digest}", self.host, timeout())
 
     def has_blob(self, digest: str) -> bool:
         response = self.request("HEAD", self._url(f"/v2/{self.repository}/blobs/{digest}"),
@@ -386,20 +306,13 @@ class RegistryClient:
                                 body=data, ok=(201, 200), headers={"Content-Type": media_type})
         response.read()
         response.close()
-        digest = _sha256(data)
+        digest = sha256_of(data)
         reported = response.getheader("Docker-Content-Digest")
-        if reported and _checked_digest(reported, "Docker-Content-Digest header") != digest:
+        if reported and checked_digest(reported, "Docker-Content-Digest header") != digest:
             raise RegistryError(f"the registry reported digest {reported} for the manifest "
                                 f"pallet pushed, whose digest is {digest}",
                                 hint="the registry is broken or malicious")
         return digest
-
-
-def _read_limited(response, limit: int) -> bytes:
-    data = response.read(limit + 1)   # http.client reads until this many bytes or EOF
-    if len(data) > limit:
-        raise RegistryError(f"response larger than {limit} bytes", hint="not a registry answer")
-    return data
 
 
 def _describe(error: BaseException, netloc: str) -> str:
