@@ -100,7 +100,10 @@ def _start_failed(root, record, error: PalletError) -> PalletError:
     from pallet.runtime.container import state as cs
     from pallet.runtime.container.lifecycle import remove_container
     if record.config["HostConfig"]["AutoRemove"]:
-        remove_container(cs.ContainerStore(root), record.id, force=True, volumes=True)
+        try:   # the monitor removes it when the process failed to start; not before that
+            remove_container(cs.ContainerStore(root), record.id, force=True, volumes=True)
+        except cs.ContainerNotFound:
+            pass
     return PalletError(error.message, hint=error.hint, exit_code=error.exit_code)
 
 

@@ -43,7 +43,9 @@ def create_container(root: Path, options: CreateOptions) -> cs.ContainerRecord:
     from pallet.runtime.image.images import ImageNotFound, resolve_image
     from pallet.runtime.image.layers import layer_dirs
     from pallet.runtime.store.content import Store
+    from pallet.runtime.container.config import check_options
 
+    check_options(options)
     store = cs.ContainerStore(root)
     try:
         image_store = Store.open(root)
@@ -54,10 +56,11 @@ def create_container(root: Path, options: CreateOptions) -> cs.ContainerRecord:
     with image_store.lease():
         try:
             image = resolve_image(image_store, options.image)
+        except ImageNotFound as error:
+            raise ImageNotFound(f"Unable to find image '{options.image}' locally",
+                                hint=error.hint, exit_code=125) from error
         except PalletError as error:
-            raise PalletError(f"Unable to find image '{options.image}' locally"
-                              if isinstance(error, ImageNotFound) else error.message,
-                              hint=error.hint, exit_code=125) from error
+            raise PalletError(error.message, hint=error.hint, exit_code=125) from error
         return _create(store, root, options, image, layer_dirs(image_store, image))
 
 

@@ -15,7 +15,6 @@ import contextlib
 import fcntl
 import json
 import os
-import selectors
 import signal
 import time
 from dataclasses import dataclass
@@ -29,7 +28,9 @@ from pallet.runtime.container import state as cs
 from pallet.runtime.container.config import spec_from_config
 from pallet.runtime.container.lifecycle import get, refresh, remove_container
 from pallet.runtime.isolation.core import StartError, start_container
+from pallet.runtime.container.attach import AttachHub
 from pallet.runtime.container.logs import LogWriter
+from pallet.runtime.container.pump import pump
 from pallet.runtime.isolation.process import fd_limit
 from pallet.runtime.isolation.spec import ExitStatus
 
@@ -44,15 +45,33 @@ class Attach:
 
 
 def supervise(store: cs.ContainerStore, container_id: str, *, attach: Attach | None = None,
-              on_started: Callable[[int], None] | None = None) -> ExitStatus:
-    """Run the container until it exits for good (after restarts); returns the last status."""
+              on_started: Callable[[int], None] | None = None, clients=()) -> ExitStatus:
+    """Run the container until it exits for good (after restarts); returns the last status.
+    clients: attach connections made before the start (see attach.py), served from byte one."""
     attach = attach or Attach()
-    restarts = 0
     (store.dir / container_id / "stopping").unlink(missing_ok=True)  # a fresh start clears it
+    hub = AttachHub(store.dir / container_id, clients)
+    try:
+        status = _supervise(store, container_id, attach, on_started, hub)
+    except StartError:
+        hub.close()
+        # Docker removes an --rm container whose start failed, whoever asked for the start
+        if store.load(container_id).config["HostConfig"]["AutoRemove"]:
+            remove_container(store, container_id, force=True, volumes=True)
+        raise
+    hub.close()
+    record = store.load(container_id)
+    if record.config["HostConfig"]["AutoRemove"]:
+        remove_container(store, container_id, force=True, volumes=True)
+    return status
+
+
+def _supervise(store, container_id, attach, on_started, hub) -> ExitStatus:
+    restarts = 0
     while True:
         record = store.load(container_id)
         try:
-            status = _run_once(store, record, attach, on_started)
+            status = _run_once(store, record, attach, on_started, hub)
         except OSError as error:
             # A full disk must not leave a --rm container behind: removing it frees space.
             if is_no_space(error) and record.config["HostConfig"]["AutoRemove"]:
@@ -74,9 +93,6 @@ def supervise(store: cs.ContainerStore, container_id: str, *, attach: Attach | N
         if stop_requested(store.load(container_id)):  # stop/kill during the back-off
             store.update_state(container_id, Restarting=False, Status="exited")
             break
-    record = store.load(container_id)
-    if record.config["HostConfig"]["AutoRemove"]:
-        remove_container(store, container_id, force=True, volumes=True)
     return status
 
 
@@ -95,7 +111,7 @@ def _should_restart(policy: dict, status: ExitStatus, restarts: int, stopped: bo
 
 
 def _run_once(store: cs.ContainerStore, record: cs.ContainerRecord, attach: Attach,
-              on_started) -> ExitStatus:
+              on_started, hub: AttachHub) -> ExitStatus:
     from pallet.runtime.volume.store import mount_container_volumes
     mount_container_volumes(store.root, record.config.get("Mounts") or [])
     spec = spec_from_config(record.config, record.directory)
@@ -110,8 +126,8 @@ def _run_once(store: cs.ContainerStore, record: cs.ContainerRecord, attach: Atta
     log = LogWriter(record.directory / f"{record.id}-json.log")
     pipes: dict[int, str] = {}
     child_ends: list[int] = []
-    held: list[int] = []   # our ends the container must not see closed while it runs
     pty_master = None
+    stdin_w = None   # the write end of an open stdin (-i): the hub's once the container runs
     try:
         if spec.tty:
             child_stdio = (None, None, None)  # the container allocates its own console
@@ -126,7 +142,6 @@ def _run_once(store: cs.ContainerStore, record: cs.ContainerRecord, attach: Atta
                 # writes to it until an attach), so `cat` waits instead of reading EOF.
                 stdin, stdin_w = os.pipe2(os.O_CLOEXEC)
                 child_ends.append(stdin)
-                held.append(stdin_w)
             child_stdio = (stdin, out_w, err_w)
         try:
             running = start_container(spec, stdin=child_stdio[0], stdout=child_stdio[1],
@@ -139,6 +154,7 @@ def _run_once(store: cs.ContainerStore, record: cs.ContainerRecord, attach: Atta
         for fd in child_ends:
             os.close(fd)
         child_ends.clear()
+        open_stdin = bool(record.config["Config"].get("OpenStdin"))
         if running.console is not None:
             pty_master = running.console
             pipes[pty_master] = "stdout"
@@ -154,6 +170,10 @@ def _run_once(store: cs.ContainerStore, record: cs.ContainerRecord, attach: Atta
                            MonitorStart=cs.process_start_time(os.getpid()))
         from pallet.runtime.store.events import container_event
         container_event(store.root, record, "start")
+        hub.started(stdin_w if stdin_w is not None else (pty_master if open_stdin else None),
+                    tty=spec.tty, stdin_once=bool(record.config["Config"].get("StdinOnce")),
+                    console=pty_master)
+        stdin_w = None   # the hub closes it (at the client's EOF with StdinOnce, or at exit)
         if on_started:
             on_started(running.pid)
         prober = None
@@ -162,7 +182,7 @@ def _run_once(store: cs.ContainerStore, record: cs.ContainerRecord, attach: Atta
             prober = Prober(store, record.id, record.config["Config"]["Healthcheck"], spec,
                             running.pid)
         try:
-            _pump(pipes, log, attach, pty_master, prober)
+            pump(pipes, log, attach, hub, pty_master, prober)
             status = running.wait()
         finally:
             running.cleanup()
@@ -174,9 +194,11 @@ def _run_once(store: cs.ContainerStore, record: cs.ContainerRecord, attach: Atta
         except PalletError:
             current = record
         container_event(store.root, current, "die", exitCode=status.code)
+        hub.exited(status.code)
         return status
     finally:
-        for fd in child_ends + list(pipes) + held:
+        hub.exited_quietly()
+        for fd in child_ends + list(pipes) + ([stdin_w] if stdin_w is not None else []):
             try:
                 os.close(fd)
             except OSError:
@@ -197,54 +219,9 @@ def _copy_window_size(source: int | None, target: int) -> None:
     fcntl.ioctl(target, termios.TIOCSWINSZ, size)
 
 
-def _pump(pipes: dict[int, str], log: LogWriter, attach: Attach, pty_master: int | None,
-          prober=None) -> None:
-    """Copy container output into the log (and the terminal) until every stream closes."""
-    with selectors.DefaultSelector() as selector:
-        for fd in pipes:
-            selector.register(fd, selectors.EVENT_READ)
-        stdin_open = pty_master is not None and attach.stdin is not None
-        if stdin_open:
-            selector.register(attach.stdin, selectors.EVENT_READ)
-        open_fds = set(pipes)
-        while open_fds:
-            wait = prober.due() if prober is not None else None
-            if wait == 0:
-                prober.run()
-                continue
-            for key, _ in selector.select(wait):
-                if stdin_open and key.fd == attach.stdin:
-                    data = os.read(key.fd, 65536)
-                    if data:
-                        os.write(pty_master, data)
-                    else:
-                        selector.unregister(key.fd)
-                        stdin_open = False
-                        os.write(pty_master, b"\x04")  # EOF on a terminal is ^D
-                    continue
-                try:
-                    chunk = os.read(key.fd, 65536)
-                except OSError:  # a pty master reads EIO once the last slave closes
-                    chunk = b""
-                if not chunk:
-                    selector.unregister(key.fd)
-                    open_fds.discard(key.fd)
-                    continue
-                stream = pipes[key.fd]
-                try:
-                    log.write(stream, chunk)
-                except OSError as error:
-                    if not is_no_space(error):
-                        raise
-                    # The disk is full: this output is lost from the log (Docker's json-file
-                    # logger drops it too) while the container runs on, unblocked.
-                sink = attach.stdout if stream == "stdout" else attach.stderr
-                if sink is not None:
-                    sink(chunk)
-
-
-def spawn_detached(store: cs.ContainerStore, container_id: str) -> int:
-    """Fork a monitor that outlives us; return once the container runs (or raise its error)."""
+def spawn_detached(store: cs.ContainerStore, container_id: str, clients=()) -> int:
+    """Fork a monitor that outlives us; return once the container runs (or raise its error).
+    clients: sockets of attaches made before the start; the monitor takes them over."""
     read_fd, write_fd = os.pipe2(os.O_CLOEXEC)
     first = os.fork()
     if first == 0:
@@ -254,10 +231,15 @@ def spawn_detached(store: cs.ContainerStore, container_id: str) -> int:
             if os.fork() != 0:
                 os._exit(0)
             _become_daemon()
-            # Nothing of the CLI's (store locks, pipes to its caller) may live on in the monitor.
-            os.closerange(3, write_fd)
-            os.closerange(write_fd + 1, fd_limit())
-            _monitor_main(store, container_id, write_fd)
+            # Nothing of the caller's (store locks, pipes to its caller, a server's listening
+            # sockets) may live on in the monitor: only the notify pipe and the clients.
+            keep = sorted({write_fd, *(sock.fileno() for sock in clients)})
+            low = 3
+            for fd in keep:
+                os.closerange(low, fd)
+                low = fd + 1
+            os.closerange(low, fd_limit())
+            _monitor_main(store, container_id, write_fd, clients)
         finally:
             os._exit(0)
     os.close(write_fd)
@@ -272,14 +254,14 @@ def spawn_detached(store: cs.ContainerStore, container_id: str) -> int:
     return message["pid"]
 
 
-def start_detached(root: Path, reference: str) -> cs.ContainerRecord:
+def start_detached(root: Path, reference: str, clients=()) -> cs.ContainerRecord:
     store = cs.ContainerStore(root)
     record = get(root, reference)
     with start_lock(record):
         record = refresh(store, store.load(record.id))  # another start may have won
         if record.state.get("Running"):
             return record
-        spawn_detached(store, record.id)
+        spawn_detached(store, record.id, clients)
     return store.load(record.id)
 
 
@@ -302,17 +284,22 @@ def _become_daemon() -> None:
     for fd in (0, 1, 2):
         os.dup2(null, fd)
     os.close(null)
+    # SIGPIPE ignored: an attached client or a container's stdin that went away is an EPIPE
+    # to handle, not the monitor's death (the container's own process resets every signal).
     for sig in (signal.SIGINT, signal.SIGHUP, signal.SIGPIPE):
-        signal.signal(sig, signal.SIG_IGN if sig != signal.SIGPIPE else signal.SIG_DFL)
+        signal.signal(sig, signal.SIG_IGN)
+    # A server forked us: its SIGTERM handler (stop serving) is not ours.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
-def _monitor_main(store: cs.ContainerStore, container_id: str, notify_fd: int) -> None:
+def _monitor_main(store: cs.ContainerStore, container_id: str, notify_fd: int,
+                  clients=()) -> None:
     def started(pid: int) -> None:
         os.write(notify_fd, json.dumps({"pid": pid}).encode())
         os.close(notify_fd)
 
     try:
-        supervise(store, container_id, on_started=started)
+        supervise(store, container_id, on_started=started, clients=clients)
     except PalletError as error:
         try:
             os.write(notify_fd, json.dumps({"error": error.message, "code": error.exit_code}).encode())
