@@ -11,6 +11,7 @@ succeeded, so a failed or interrupted build tags nothing.
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,8 +55,12 @@ def build(request: BuildRequest, *, root: Path, progress: str = "auto", quiet: b
     runner = None
     try:
         context_dir, stream_dockerfile = _materialise_context(request.context, scratch)
-        text, path, dockerfile_file = _read_dockerfile(
-            context_dir, request.dockerfile, request.dockerfile_text or stream_dockerfile)
+        if request.dockerfile_in_context and context_dir is not None and \
+                request.dockerfile_text is None and stream_dockerfile is None:
+            text, path, dockerfile_file = _read_dockerfile_in(context_dir, request.dockerfile)
+        else:
+            text, path, dockerfile_file = _read_dockerfile(
+                context_dir, request.dockerfile, request.dockerfile_text or stream_dockerfile)
         args = dict(request.build_args)
         source_date_epoch = request.source_date_epoch
         if source_date_epoch is None and "SOURCE_DATE_EPOCH" in args:
@@ -272,6 +277,25 @@ def _read_dockerfile(context_dir: Path | None, dockerfile: str | None,
     except OSError as error:
         raise PalletError(f"failed to read dockerfile {shown}: {error.strerror}") from error
     return decode(data, shown), shown, candidate.absolute()
+
+
+def _read_dockerfile_in(context_dir: Path, dockerfile: str | None) -> tuple[str, str, Path]:
+    """The build file named inside the context, opened confined to it (RESOLVE_IN_ROOT: a
+    symlink in a client's tar can never make it a host file)."""
+    from pallet.grammar.lines import MAX_FILE_BYTES, decode
+    from pallet.runtime.isolation.confine import Root
+    name = dockerfile or "Dockerfile"
+    rel = "/".join(part for part in name.split("/") if part not in ("", "."))
+    with Root(context_dir) as context:
+        try:
+            fd = context.open(rel, os.O_RDONLY)
+        except OSError as error:
+            raise PalletError(f"Cannot locate specified Dockerfile: {name}",
+                              hint="name a file inside the build context") from error
+        with os.fdopen(fd, "rb") as handle:
+            data = handle.read(MAX_FILE_BYTES + 1)
+        real = context.realpath(rel)
+    return decode(data, name), name, context_dir / real.lstrip("/")
 
 
 def _open_context(root: Path, context_dir: Path | None, dockerfile: Path | None, *,

@@ -33,6 +33,9 @@ class ContextSource:
 class BuildRequest:
     context: ContextSource
     dockerfile: str | None = None           # a path (in the context or not); "-": dockerfile_text
+    # the dockerfile is a path inside the context, never the host's (the Engine API's clients
+    # send it in the context's tar): resolved confined to the context, symlinks included
+    dockerfile_in_context: bool = False
     dockerfile_text: str | bytes | None = None
     tags: tuple[str, ...] = ()
     build_args: Mapping[str, str] = field(default_factory=dict)

@@ -140,20 +140,15 @@ def _emit(entry: dict, timestamps: bool) -> None:
 @click.pass_context
 def exec_(ctx, detach, interactive, tty, env, user, workdir, privileged, container_ref, command) -> None:
     """Execute a command in a running container"""
-    from pallet.runtime.container.config import merge_env, spec_from_config
     from pallet.runtime.container.lifecycle import get
-    from pallet.runtime.container.execute import exec_in_container
-    from dataclasses import replace
+    from pallet.runtime.container.execute import exec_in_container, exec_spec
     record = get(_root(ctx), container_ref)
     if not record.state.get("Running"):
         raise PalletError(f"container {record.id} is not running")
     if record.state.get("Paused"):
         raise PalletError(f"container {record.id} is paused, unpause the container before exec")
-    base = spec_from_config(record.config, record.directory)
-    exec_env = merge_env(list(base.env), ["TERM=xterm"] if tty else [])
-    spec = replace(base, argv=tuple(command), env=tuple(merge_env(exec_env, list(env))),
-                   user=user if user is not None else base.user,
-                   cwd=workdir or base.cwd, tty=tty, privileged=privileged or base.privileged)
+    spec, base = exec_spec(record, command, env=env, user=user, workdir=workdir, tty=tty,
+                           privileged=privileged)
     stdin = 0 if interactive and not tty else None
     running = exec_in_container(record.state["Pid"], spec, f"pallet-{record.id[:16]}",
                                 stdin=stdin, detach=detach, container_spec=base)
@@ -241,23 +236,19 @@ def _is_container_path(text: str) -> bool:
 @click.pass_context
 def top(ctx, container_ref, ps_args) -> None:
     """Display the running processes of a container"""
-    import subprocess
-    from pallet.runtime.isolation.cgroups import Cgroup
     from pallet.runtime.container.lifecycle import get
+    from pallet.runtime.container.views import top_processes
     record = get(_root(ctx), container_ref)
     if not record.state.get("Running"):
         raise PalletError(f"container {record.id} is not running")
-    pids = Cgroup.attach(f"pallet-{record.id[:16]}").pids()
-    args = list(ps_args) or ["-ef"]
-    result = subprocess.run(["ps", *args], capture_output=True, text=True)
-    lines = result.stdout.splitlines()
-    header = lines[0].split()
-    pid_column = header.index("PID") if "PID" in header else 1
-    click.echo(lines[0])
-    for line in lines[1:]:
-        fields = line.split()
-        if len(fields) > pid_column and fields[pid_column].isdigit() and int(fields[pid_column]) in pids:
-            click.echo(line)
+    titles, processes = top_processes(record, list(ps_args))
+    # docker top's tabwriter: minimum width 20, padding 3
+    widths = [max([len(titles[i])] + [len(row[i]) for row in processes if i < len(row)]) + 3
+              for i in range(len(titles))]
+    for row in [titles] + processes:
+        cells = [cell.ljust(max(widths[i], 20)) if i < len(row) - 1 else cell
+                 for i, cell in enumerate(row)]
+        click.echo("".join(cells).rstrip())
 
 
 @click.command("prune")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from datetime import datetime, timezone
@@ -65,7 +64,7 @@ def _struct(event: dict):
 def events(ctx, filters, format_, since, until) -> None:
     """Get real time events from the server"""
     from pallet.format.gotemplate import TemplateError, parse
-    from pallet.runtime.store.events import matches, read_events
+    from pallet.runtime.store.events import follow_events
     now = time.time()
     start, stop = _moment(since, now), _moment(until, now)
     wanted: dict[str, list[str]] = {}
@@ -84,10 +83,7 @@ def events(ctx, filters, format_, since, until) -> None:
             template.execute(empty)
         except TemplateError as error:
             raise BareError(f"Error parsing format: {error.message}", exit_code=64) from None
-    begin = int((start if start is not None else now) * 1e9)
-    end = int(stop * 1e9) if stop is not None else None
     root = ctx.obj["root"]
-    last = begin - 1 if start is not None else int(now * 1e9)
 
     def emit(event: dict) -> None:
         if template is None:
@@ -100,15 +96,7 @@ def events(ctx, filters, format_, since, until) -> None:
         sys.stdout.write(line + "\n")
         sys.stdout.flush()
 
-    while True:
-        for event in read_events(root):
-            stamp = event["timeNano"]
-            if stamp <= last or (end is not None and stamp > end):
-                continue
-            if matches(event, wanted):
-                emit(event)
-            last = max(last, stamp)
-        if end is not None and time.time_ns() > end:
-            return
-        time.sleep(0.1)
-        os.sched_yield()
+    for event in follow_events(root, since_ns=int(start * 1e9) if start is not None else None,
+                               until_ns=int(stop * 1e9) if stop is not None else None,
+                               filters=wanted):
+        emit(event)

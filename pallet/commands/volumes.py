@@ -57,35 +57,17 @@ def create(ctx, driver, labels, opts, name, name_arg) -> None:
 
 
 def _filters(items) -> dict[str, list[str]]:
+    from pallet.runtime.volume.views import InvalidFilter, check_filters
     parsed: dict[str, list[str]] = {}
     for item in items:
         key, sep, value = item.partition("=")
         if not sep:
             raise PalletError(f"bad format of filter (expected name=value): {item}")
-        if key not in ("dangling", "label", "name", "driver"):
-            raise DaemonError(f"Invalid filter '{key}'")
         parsed.setdefault(key, []).append(value)
-    for value in parsed.get("dangling", []):
-        if value.lower() not in ("true", "false", "1", "0"):
-            raise DaemonError(f"Invalid filter 'dangling=[{value}]'")
-    return parsed
-
-
-def _matches(volume, users: dict, filters: dict[str, list[str]]) -> bool:
-    for value in filters.get("dangling", []):
-        if (volume.name not in users) != (value.lower() in ("true", "1")):
-            return False
-    names = filters.get("name")
-    if names and not any(n in volume.name for n in names):
-        return False
-    drivers = filters.get("driver")
-    if drivers and "local" not in drivers:
-        return False
-    for item in filters.get("label", []):
-        key, sep, value = item.partition("=")
-        if key not in volume.labels or (sep and volume.labels[key] != value):
-            return False
-    return True
+    try:
+        return check_filters(parsed)
+    except InvalidFilter as error:
+        raise DaemonError(error.message) from error
 
 
 @volume.command("ls")
@@ -97,9 +79,10 @@ def ls(ctx, quiet, filters, format_) -> None:
     """List volumes"""
     from pallet.format.kinds import VOLUMES, listing
     from pallet.runtime.volume.store import list_volumes, volume_users
+    from pallet.runtime.volume.views import matches
     wanted = _filters(filters)
     users = volume_users(_root(ctx))
-    found = [v for v in list_volumes(_root(ctx)) if _matches(v, users, wanted)]
+    found = [v for v in list_volumes(_root(ctx)) if matches(v, users, wanted)]
     if quiet and (not format_ or format_ == "table"):
         for item in found:
             click.echo(item.name)

@@ -37,7 +37,7 @@ class VolumeSpec:
 class CreateOptions:
     image: str
     command: tuple[str, ...] = ()
-    entrypoint: str | None = None
+    entrypoint: str | tuple[str, ...] | None = None   # the API gives a list; "" or () clears it
     name: str | None = None
     env: tuple[str, ...] = ()
     workdir: str | None = None
@@ -45,6 +45,7 @@ class CreateOptions:
     hostname: str | None = None
     tty: bool = False
     interactive: bool = False
+    stdin_once: bool | None = None   # None: as interactive (the CLI's -i is attached)
     volumes: tuple[VolumeSpec, ...] = ()
     readonly_rootfs: bool = False
     network: str = "none"
@@ -69,6 +70,40 @@ class CreateOptions:
     stop_timeout: int | None = None
     healthcheck: dict | None = None  # Docker's Healthcheck shape; None keeps the image's
     volumes_from: tuple[str, ...] = ()
+
+
+def check_options(options: CreateOptions) -> None:
+    """The engine's own checks of a create request, whichever front built it (Docker's
+    daemon-side messages)."""
+    from pallet.runtime.isolation.spec import normalize_capability
+    if options.memory is not None and 0 < options.memory < 6 * 1024 * 1024:
+        raise PalletError("Minimum memory limit allowed is 6MB", exit_code=125)
+    if options.memory_swap not in (None, 0, -1):
+        if not options.memory:
+            raise PalletError("You should always set the Memory limit when using Memoryswap "
+                              "limit, see usage", exit_code=125)
+        if options.memory_swap < options.memory:
+            raise PalletError("Minimum memoryswap limit should be larger than memory limit, "
+                              "see usage", exit_code=125)
+    if options.cpus is not None and options.cpus != 0:
+        count = os.cpu_count() or 1
+        if options.cpus < 0.01 or options.cpus > count:
+            raise PalletError(f"range of CPUs is from 0.01 to {float(count):.2f}, as there are "
+                              f"only {count} CPUs available", exit_code=125)
+    for field_name, caps in (("CapAdd", options.cap_add), ("CapDrop", options.cap_drop)):
+        for cap in caps:
+            try:
+                normalize_capability(cap)
+            except ValueError:
+                shown = cap.upper() if cap.upper().startswith("CAP_") else "CAP_" + cap.upper()
+                raise PalletError(f'invalid {field_name}: unknown capability: "{shown}"',
+                                  exit_code=125) from None
+    for host in options.extra_hosts:
+        name, sep, address = host.partition(":")
+        if not sep or not name or any(c.isspace() for c in host):
+            raise PalletError(f'invalid argument "{host}" for "--add-host" flag: bad format '
+                              f'for add-host: "{host}"', exit_code=125)
+    parse_restart(options.restart)
 
 
 def merge_env(base: list[str], overrides: list[str]) -> list[str]:
@@ -159,7 +194,11 @@ def build_config(options: CreateOptions, image, container_id: str, name: str,
                  directory: Path, lower_dirs: list[Path], root: Path) -> dict:
     image_config = image.config.get("config") or {}
     if options.entrypoint is not None:
-        entrypoint = [options.entrypoint] if options.entrypoint else []
+        if isinstance(options.entrypoint, tuple):
+            # [""] is how API clients ask for no entrypoint at all
+            entrypoint = list(options.entrypoint) if any(options.entrypoint) else []
+        else:
+            entrypoint = [options.entrypoint] if options.entrypoint else []
         cmd = list(options.command)
     else:
         entrypoint = list(image_config.get("Entrypoint") or [])
@@ -232,7 +271,8 @@ def build_config(options: CreateOptions, image, container_id: str, name: str,
         "Config": {
             "Hostname": hostname, "Domainname": "", "User": options.user if options.user is not None else image_config.get("User", ""),
             "AttachStdin": options.interactive, "AttachStdout": True, "AttachStderr": True,
-            "Tty": options.tty, "OpenStdin": options.interactive, "StdinOnce": options.interactive,
+            "Tty": options.tty, "OpenStdin": options.interactive,
+            "StdinOnce": options.interactive if options.stdin_once is None else options.stdin_once,
             "Env": env, "Cmd": cmd or None, "Image": options.image,
             "Volumes": {**(image_config.get("Volumes") or {}),
                         **{v.target: {} for v in options.volumes

@@ -45,6 +45,20 @@ class RunningExec:
         return self.status
 
 
+def exec_spec(record, command, *, env=(), user: str | None = None, workdir: str | None = None,
+              tty: bool = False, privileged: bool = False) -> tuple[ContainerSpec, ContainerSpec]:
+    """(the exec'd process's spec, the container's own): the container's with Docker's exec
+    overrides (TERM for a TTY, then the given environment; the container's user and workdir
+    unless given). The container's spec goes to exec_in_container as container_spec."""
+    from dataclasses import replace
+    from pallet.runtime.container.config import merge_env, spec_from_config
+    base = spec_from_config(record.config, record.directory)
+    exec_env = merge_env(list(base.env), ["TERM=xterm"] if tty else [])
+    return replace(base, argv=tuple(command), env=tuple(merge_env(exec_env, list(env))),
+                   user=user if user is not None else base.user, cwd=workdir or base.cwd,
+                   tty=tty, privileged=privileged or base.privileged), base
+
+
 def exec_in_container(container_pid: int, spec: ContainerSpec, cgroup_name: str, *,
                       stdin: int | None = None, stdout: int | None = None,
                       stderr: int | None = None, detach: bool = False,

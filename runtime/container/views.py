@@ -81,6 +81,10 @@ class ContainerRow:
     mounts: tuple[str, ...] = ()   # volume names or bind sources
     local_volumes: int = 0
     network: str = ""
+    # what the API's ContainerSummary carries beyond ps's columns
+    mount_points: tuple = field(default=(), compare=False, hash=False)   # Mounts entries
+    networks: dict = field(default_factory=dict, compare=False, hash=False)
+    health: dict | None = field(default=None, compare=False, hash=False)
 
 
 def container_rows(root: Path, filters: dict[str, list[str]] | None = None, *,
@@ -118,7 +122,10 @@ def container_rows(root: Path, filters: dict[str, list[str]] | None = None, *,
             labels=dict(config["Config"].get("Labels") or {}),
             mounts=tuple(m.get("Name") or m["Source"] for m in mounts),
             local_volumes=sum(1 for m in mounts if m["Type"] == "volume"),
-            network=config["HostConfig"]["NetworkMode"]))
+            network=config["HostConfig"]["NetworkMode"],
+            mount_points=tuple(mounts),
+            networks=dict((config.get("NetworkSettings") or {}).get("Networks") or {}),
+            health=record.state.get("Health")))
     return rows
 
 
@@ -217,3 +224,27 @@ class ContainerFilter:
             return resolve_image(Store.open(self.root), value).id == record.config["Image"]
         except PalletError:
             return False
+
+
+def top_processes(record, ps_args: list[str]) -> tuple[list[str], list[list[str]]]:
+    """`top`: ps's columns for the container's processes (those in its cgroup), as Docker
+    runs ps on the host and keeps the rows whose PID is the container's."""
+    import subprocess
+    from pallet.runtime.isolation.cgroups import Cgroup
+    pids = set(Cgroup.attach(f"pallet-{record.id[:16]}").pids())
+    result = subprocess.run(["ps", *(ps_args or ["-ef"])], capture_output=True, text=True)
+    if result.returncode != 0:
+        raise PalletError(f"ps: {result.stderr.strip() or 'failed'}")
+    lines = result.stdout.splitlines()
+    if not lines:
+        return [], []
+    titles = lines[0].split()
+    if "PID" not in titles:
+        raise PalletError("Couldn't find PID field in ps output")
+    column = titles.index("PID")
+    rows = []
+    for line in lines[1:]:
+        fields = line.split(None, len(titles) - 1)
+        if len(fields) > column and fields[column].isdigit() and int(fields[column]) in pids:
+            rows.append(fields)
+    return titles, rows

@@ -57,8 +57,10 @@ class PushResult:
     layers: tuple[tuple[str, bool], ...]   # (diff ID, uploaded now)
 
 
-def _client(parsed: refs.Reference, *, push: bool) -> RegistryClient:
-    return RegistryClient(parsed.domain, parsed.path, push=push)
+def _client(parsed: refs.Reference, *, push: bool, credentials=None) -> RegistryClient:
+    """credentials: (user, password); None reads the caller's stored login, () is anonymous
+    (the Engine API passes what its client sent, never the server's own logins)."""
+    return RegistryClient(parsed.domain, parsed.path, push=push, credentials=credentials)
 
 
 class _RegistrySource:
@@ -94,7 +96,7 @@ class _RegistrySource:
 
 
 def pull_image(store: Store, reference: str, *, platform: str | None = None,
-               on_resolved=None) -> PullResult:
+               on_resolved=None, credentials=None) -> PullResult:
     """on_resolved(): called once the registry has answered for the manifest (Docker prints
     its "Pulling from" line only then)."""
     from pallet.runtime.image.archive import Loader, load_oci_manifest
@@ -102,7 +104,7 @@ def pull_image(store: Store, reference: str, *, platform: str | None = None,
 
     wanted_platform(platform)   # a bad --platform fails before the registry is asked
     parsed = refs.parse_reference(reference).with_default_tag()
-    client = _client(parsed, push=False)
+    client = _client(parsed, push=False, credentials=credentials)
     client.ping()   # as Docker does first: an unreachable registry reads the same
     try:
         manifest = client.get_manifest(parsed.digest or parsed.tag)
@@ -135,7 +137,7 @@ def pull_image(store: Store, reference: str, *, platform: str | None = None,
                           fetched for _, fetched in layers))
 
 
-def push_image(store: Store, reference: str) -> PushResult:
+def push_image(store: Store, reference: str, *, credentials=None) -> PushResult:
     from pallet.runtime.image.images import resolve_image
 
     parsed = refs.parse_reference(reference)
@@ -147,7 +149,7 @@ def push_image(store: Store, reference: str) -> PushResult:
     except PalletError as error:
         raise NotLocal(f"An image does not exist locally with the tag: {parsed.familiar_name}",
                        exit_code=1) from error
-    client = _client(parsed, push=True)
+    client = _client(parsed, push=True, credentials=credentials)
     client.ping()
     layers = []
     pushed = []

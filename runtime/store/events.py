@@ -147,3 +147,51 @@ def matches(event: dict, filters: dict[str, list[str]]) -> bool:
         if key == "scope" and event.get("scope") not in values:
             return False
     return True
+
+
+def follow_events(root: Path, *, since_ns: int | None = None, until_ns: int | None = None,
+                  filters: dict[str, list[str]] | None = None, stop=None,
+                  poll: float = 0.1):
+    """The events after since (from now when None) that match filters, as they are written,
+    until until passes (forever when None, or until stop() says so). Reads only what was
+    appended since the last look; a compaction (a new file) is read again from its start."""
+    filters = filters or {}
+    # Appended lines are new whatever their stamp (processes race to append); only the
+    # first read (since) and a re-read after a compaction skip by time.
+    floor = since_ns if since_ns is not None else time.time_ns()
+    newest = floor - 1
+    path = Path(root) / LOG
+    inode, offset, pending = None, 0, b""
+    while True:
+        try:
+            with open(path, "rb") as handle:
+                info = os.fstat(handle.fileno())
+                if info.st_ino != inode or info.st_size < offset:
+                    if inode is not None:
+                        floor = newest + 1   # compacted: what we saw is in the new file too
+                    inode, offset, pending = info.st_ino, 0, b""
+                handle.seek(offset)
+                data = handle.read()
+        except FileNotFoundError:
+            data = b""
+        offset += len(data)
+        pending += data
+        *lines, pending = pending.split(b"\n")
+        for line in lines:
+            try:
+                event = json.loads(line)
+            except ValueError:
+                continue
+            if not isinstance(event, dict) or not isinstance(event.get("timeNano"), int):
+                continue
+            stamp = event["timeNano"]
+            if stamp < floor or (until_ns is not None and stamp > until_ns):
+                continue
+            newest = max(newest, stamp)
+            if matches(event, filters):
+                yield event
+        if until_ns is not None and time.time_ns() > until_ns:
+            return
+        if stop is not None and stop():
+            return
+        time.sleep(poll)
