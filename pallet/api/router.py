@@ -104,7 +104,8 @@ def error_status(error: PalletError) -> int:
     from pallet.runtime.image.images import ImageNotFound
     from pallet.runtime.image.removal import ImageConflict
     from pallet.runtime.container.state import ContainerNotFound, NameConflict
-    if isinstance(error, (ImageNotFound, ContainerNotFound)):
+    from pallet.runtime.volume.store import VolumeNotFound
+    if isinstance(error, (ImageNotFound, ContainerNotFound, VolumeNotFound)):
         return 404
     if isinstance(error, (ImageConflict, NameConflict)):
         return 409

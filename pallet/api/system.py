@@ -42,3 +42,38 @@ def auth(request) -> dict:
     except RegistryError as error:
         raise ApiError(401, error.message) from error
     return {"Status": "Login Succeeded", "IdentityToken": ""}
+
+
+def _nanos(text: str | None, name: str) -> int | None:
+    """since/until as clients send them: Unix seconds, maybe with a fraction ("1700.5",
+    the docker CLI's "1700000000.000000001")."""
+    if not text:
+        return None
+    seconds, _, fraction = text.partition(".")
+    if not seconds.lstrip("-").isdigit() or (fraction and not fraction.isdigit()):
+        raise ApiError(400, f"invalid {name}: {text!r} (Unix seconds expected)")
+    return int(seconds) * 1_000_000_000 + int(fraction[:9].ljust(9, "0") if fraction else 0)
+
+
+def events(request) -> None:
+    from pallet.api.streams import client_gone
+    from pallet.runtime.store.events import FILTER_KEYS, follow_events
+    filters = request.filters()
+    for key in filters:
+        if key not in FILTER_KEYS:
+            raise ApiError(400, f"invalid filter '{key}'")
+    since = _nanos(request.arg("since"), "since")
+    until = _nanos(request.arg("until"), "until")
+    connection = request.handler.connection
+    listeners = request.server.registry("event_listeners", lambda: [0])
+    writer = request.stream("application/json")
+    listeners[0] += 1
+    try:
+        for event in follow_events(request.server.root, since_ns=since, until_ns=until,
+                                   filters=filters, stop=lambda: client_gone(connection)):
+            writer.json(event)
+        writer.close()
+    except OSError:
+        pass   # the client went away
+    finally:
+        listeners[0] -= 1
