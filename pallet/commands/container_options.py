@@ -62,7 +62,7 @@ def run_options(command):
     return command
 
 
-def _env_file(path: str) -> list[str]:
+def read_env_file(path: str) -> list[str]:
     try:
         lines = Path(path).read_text().splitlines()
     except OSError as error:
@@ -90,7 +90,7 @@ def _env_file(path: str) -> list[str]:
     return result
 
 
-def _expand_env(items: tuple[str, ...]) -> list[str]:
+def expand_env(items: tuple[str, ...]) -> list[str]:
     import os
     result = []
     for item in items:
@@ -202,8 +202,8 @@ def create_options(params: dict):
 
     env = []
     for path in params["env_file"]:
-        env += _env_file(path)
-    env += _expand_env(params["env"])
+        env += read_env_file(path)
+    env += expand_env(params["env"])
     memory = size_flag(params["memory"], "-m, --memory") if params["memory"] else None
     if memory is not None and memory < 6 * 1024 * 1024:
         raise PalletError("Minimum memory limit allowed is 6MB", exit_code=125)

@@ -12,6 +12,13 @@ from pallet.commands.image_format import human_duration
 from pallet.base.errors import PalletError
 
 
+class _BareError(PalletError):
+    bare = True
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message, exit_code=exit_code)
+
+
 def _root(ctx: click.Context):
     return ctx.obj["root"]
 
@@ -64,13 +71,18 @@ def _ps_row(row, no_trunc: bool) -> dict:
     }
 
 
-def _since(value: str) -> int:
-    """--since as nanoseconds since the epoch (Docker's GetTimestamp forms)."""
-    from pallet.base.units import docker_timestamp
+def _since(value: str, flag: str = "since") -> int:
+    """--since/--until as nanoseconds since the epoch (Docker's GetTimestamp forms)."""
+    from pallet.base.units import docker_timestamp, rfc3339_nanos
+    try:
+        if "T" in value and value[:4].isdigit():
+            return rfc3339_nanos(value)      # exact to the nanosecond (a float is not)
+    except ValueError:
+        pass
     try:
         return round(docker_timestamp(value, time.time()) * 1e9)
     except ValueError as error:
-        raise PalletError(f'invalid value for "since": {error}') from error
+        raise _BareError(f'invalid value for "{flag}": {error}', 1) from error
 
 
 @click.command("logs")
@@ -78,9 +90,11 @@ def _since(value: str) -> int:
 @click.option("-n", "--tail", default="all", help='Number of lines to show from the end of the logs')
 @click.option("-t", "--timestamps", is_flag=True, help="Show timestamps")
 @click.option("--since", default=None, help="Show logs since timestamp or relative (e.g. 42m)")
+@click.option("--until", default=None, help="Show logs before a timestamp or relative (e.g. 42m)")
+@click.option("--details", is_flag=True, help="Show extra details provided to logs")
 @click.argument("container_ref", metavar="CONTAINER")
 @click.pass_context
-def logs(ctx, follow, tail, timestamps, since, container_ref) -> None:
+def logs(ctx, follow, tail, timestamps, since, until, details, container_ref) -> None:
     """Fetch the logs of a container"""
     from pallet.runtime.container import state as cs
     from pallet.runtime.container.lifecycle import get
@@ -89,40 +103,50 @@ def logs(ctx, follow, tail, timestamps, since, container_ref) -> None:
     record = get(_root(ctx), container_ref)
     path = record.directory / f"{record.id}-json.log"
     since_time = _since(since) if since else None
+    until_time = _since(until, "until") if until else None
+    emit = (lambda entry: _emit(entry, timestamps, details))
     if tail != "all" and not tail.lstrip("-").isdigit():
         raise PalletError(f'invalid value for "tail": "{tail}"')
     # One read serves the backlog and the follow position: counting again later would skip
     # lines written in between (the container may write right after we print the backlog).
     everything = list(read_entries(path))
     entries = [e for e in everything
-               if since_time is None or rfc3339_nanos(e["time"]) >= since_time]
+               if (since_time is None or rfc3339_nanos(e["time"]) >= since_time)
+               and (until_time is None or rfc3339_nanos(e["time"]) <= until_time)]
     if tail != "all" and int(tail) >= 0:
         entries = entries[len(entries) - int(tail):] if int(tail) else []
     for entry in entries:
-        _emit(entry, timestamps)
-    if not follow:
+        emit(entry)
+    if not follow or (until_time is not None and time.time_ns() > until_time):
         return
     seen = len(everything)
     store = cs.ContainerStore(_root(ctx))
     while True:
         fresh = list(read_entries(path))
         for entry in fresh[seen:]:
-            _emit(entry, timestamps)
+            if until_time is not None and rfc3339_nanos(entry["time"]) > until_time:
+                return
+            emit(entry)
         seen = len(fresh)
         try:
             from pallet.runtime.container.lifecycle import refresh
             if not refresh(store, store.load(record.id)).state.get("Running"):
                 for entry in list(read_entries(path))[seen:]:
-                    _emit(entry, timestamps)
+                    if until_time is None or rfc3339_nanos(entry["time"]) <= until_time:
+                        emit(entry)
                 return
         except PalletError:
             return
         time.sleep(0.1)
 
 
-def _emit(entry: dict, timestamps: bool) -> None:
+def _emit(entry: dict, timestamps: bool, details: bool = False) -> None:
     from pallet.runtime.container.logs import format_entry
     stream = sys.stderr if entry.get("stream") == "stderr" else sys.stdout
+    if details:
+        # docker's --details: the log driver's extra attributes (none here), then a space
+        attrs = ",".join(f"{k}={v}" for k, v in sorted((entry.get("attrs") or {}).items()))
+        entry = {**entry, "log": f"{attrs} {entry['log']}"}
     stream.write(format_entry(entry, timestamps=timestamps))
     stream.flush()
 
@@ -132,14 +156,27 @@ def _emit(entry: dict, timestamps: bool) -> None:
 @click.option("-i", "--interactive", is_flag=True, help="Keep STDIN open even if not attached")
 @click.option("-t", "--tty", is_flag=True, help="Allocate a pseudo-TTY")
 @click.option("-e", "--env", multiple=True, help="Set environment variables")
+@click.option("--env-file", multiple=True, help="Read in a file of environment variables")
 @click.option("-u", "--user", default=None, help="Username or UID (format: <name|uid>[:<group|gid>])")
 @click.option("-w", "--workdir", default=None, help="Working directory inside the container")
 @click.option("--privileged", is_flag=True, help="Give extended privileges to the command")
 @click.argument("container_ref", metavar="CONTAINER")
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 @click.pass_context
-def exec_(ctx, detach, interactive, tty, env, user, workdir, privileged, container_ref, command) -> None:
+def exec_(ctx, detach, interactive, tty, env, env_file, user, workdir, privileged, container_ref,
+          command) -> None:
     """Execute a command in a running container"""
+    from pallet.commands.container_options import expand_env, read_env_file
+    given = []
+    try:
+        for path in env_file:
+            given += read_env_file(path)
+        given += expand_env(env)
+        # -e NAME without a value in our environment unsets NAME in the process (docker
+        # hands the bare name to the daemon, whose merge drops it)
+        given += [name for name in env if "=" not in name and name not in os.environ]
+    except PalletError as error:
+        raise _BareError(error.message, 1) from None
     from pallet.runtime.container.lifecycle import get
     from pallet.runtime.container.execute import exec_in_container, exec_spec
     record = get(_root(ctx), container_ref)
@@ -147,11 +184,19 @@ def exec_(ctx, detach, interactive, tty, env, user, workdir, privileged, contain
         raise PalletError(f"container {record.id} is not running")
     if record.state.get("Paused"):
         raise PalletError(f"container {record.id} is paused, unpause the container before exec")
-    spec, base = exec_spec(record, command, env=env, user=user, workdir=workdir, tty=tty,
+    if workdir is not None and not workdir.startswith("/"):   # runc's check, after the lookup
+        click.echo("OCI runtime exec failed: exec failed: Cwd must be an absolute path: unknown")
+        sys.exit(126)
+    spec, base = exec_spec(record, command, env=given, user=user, workdir=workdir, tty=tty,
                            privileged=privileged)
     stdin = 0 if interactive and not tty else None
-    running = exec_in_container(record.state["Pid"], spec, f"pallet-{record.id[:16]}",
-                                stdin=stdin, detach=detach, container_spec=base)
+    try:
+        running = exec_in_container(record.state["Pid"], spec, f"pallet-{record.id[:16]}",
+                                    stdin=stdin, detach=detach, container_spec=base)
+    except PalletError as error:
+        # docker prints the runtime's refusal as the exec's output (stdout), alone
+        click.echo(error.message)
+        sys.exit(error.exit_code)
     if detach:
         if running.console is not None:
             os.close(running.console)

@@ -26,7 +26,8 @@ from pallet.runtime.isolation.spec import ContainerSpec, ExitStatus
 NAMESPACES = (("cgroup", linux.CLONE_NEWCGROUP), ("ipc", linux.CLONE_NEWIPC),
               ("uts", linux.CLONE_NEWUTS), ("net", linux.CLONE_NEWNET), ("mnt", linux.CLONE_NEWNS))
 
-EXEC_STEPS = (process.resolve_user, process.make_workdir, process.allocate_console,
+# No make_workdir: docker exec -w does not create the directory (run -w does).
+EXEC_STEPS = (process.resolve_user, process.allocate_console,
               process.drop_capabilities, process.set_no_new_privs,
               process.load_seccomp_before_user, process.switch_user, process.enter_workdir,
               process.load_seccomp_last)
@@ -142,13 +143,18 @@ def _child(spec, cgroup, fds, root_fd, report_fd, stdio, detach, console_fd,
         process.exec_command(ctx, report_fd)
     except process.ChildFailure as failure:
         # docker exec (engine 20.10, the one tests compare with) reports every start failure,
-        # not-found included, as 126.
+        # not-found included, as 126; a daemon-side failure (an unknown user) without runc's
+        # wording around it.
         message = failure.message
+        if not failure.runtime:
+            os.write(report_fd, json.dumps({"error": message, "code": code}).encode() + b"\n")
+            os._exit(code)
     except BaseException as error:  # noqa: BLE001 - every failure must reach the caller
         message = str(error)
     try:
         os.write(report_fd, json.dumps({"error": f"OCI runtime exec failed: exec failed: "
-                                                 f"unable to start container process: {message}",
+                                                 f"unable to start container process: {message}"
+                                                 ": unknown",
                                         "code": code}).encode() + b"\n")
     finally:
         os._exit(code)

@@ -196,7 +196,7 @@ def enter_workdir(ctx: ChildContext) -> None:
     try:
         os.chdir(ctx.spec.cwd)
     except OSError as error:
-        raise ChildFailure(f"chdir to cwd ({ctx.spec.cwd!r}) set in config.json failed: "
+        raise ChildFailure(f'chdir to cwd ("{ctx.spec.cwd}") set in config.json failed: '
                            f"{error.strerror.lower()}", 126) from error
 
 
