@@ -249,11 +249,12 @@ def _release_image_layers(store: cs.ContainerStore, image_id: str | None) -> Non
     """After a forced `rmi`, the container was what kept its image's layers (Docker frees
     them with the container): collect them once no image in the store has that ID."""
     from pallet.runtime.image.images import entry_image_id
-    from pallet.runtime.image.removal import collect_garbage
     from pallet.runtime.store.content import Store
 
     images = Store.open(store.root)
     if image_id and not any(entry_image_id(images, e) == image_id for e in images.index_entries()):
+        # only after a forced rmi: `run --rm` of an image that is still there stays light
+        from pallet.runtime.image.removal import collect_garbage
         collect_garbage(images)
 
 
