@@ -10,7 +10,7 @@ def _store(request):
     return Store.open(request.server.root)
 
 
-def _unix(created: str) -> int:
+def unix_time(created: str) -> int:
     from pallet.base.units import parse_rfc3339
     moment = parse_rfc3339(created)
     return int(moment.timestamp()) if moment else 0
@@ -42,7 +42,7 @@ def list_images(request) -> list:
         document = {
             "Id": summary.id, "ParentId": "", "RepoTags": tags,
             "RepoDigests": digests if with_digests else [],
-            "Created": _unix(summary.created), "Size": summary.size, "SharedSize": -1,
+            "Created": unix_time(summary.created), "Size": summary.size, "SharedSize": -1,
             "Labels": labels, "Containers": -1,
         }
         if request.version < (1, 44):
@@ -73,7 +73,7 @@ def history(request) -> list:
     image = resolve_image(store, request.params["name"])
     entries = history_entries(store, image)
     return [{"Id": image.id if position == 0 else "<missing>",
-             "Created": _unix(entry.created), "CreatedBy": entry.created_by,
+             "Created": unix_time(entry.created), "CreatedBy": entry.created_by,
              "Tags": list(image.repo_tags) if position == 0 else [], "Size": entry.size,
              "Comment": entry.comment}
             for position, entry in enumerate(entries)]
