@@ -13,15 +13,14 @@ that leads out of the context (``../x``, an absolute path, a symlink pointing ou
 from __future__ import annotations
 
 import os
-import re
 import stat as statmod
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import Iterator, Protocol
 
 from pallet.builder.statcache import StatCache
 from pallet.base.errors import PalletError, Span
+from pallet.grammar import globmatch
 
 MAX_SYMLINK_HOPS = 40
 
@@ -84,7 +83,7 @@ class BuildContext:
         if clean == "":
             origins = [""]
         elif has_wildcard(clean):
-            origins = self._glob(clean)
+            origins = self._glob(clean, span=span, source_line=source_line)
         else:
             origins = [clean] if self._exists(clean) else []
         if not origins:
@@ -122,11 +121,12 @@ class BuildContext:
             return False
         return os.path.lexists(self.directory / relpath)
 
-    def _glob(self, pattern: str) -> list[str]:
+    def _glob(self, pattern: str, *, span: Span | None, source_line: str | None) -> list[str]:
         """Match a cleaned pattern component by component (``*`` never crosses ``/``)."""
         candidates = [""]
         for component in pattern.split("/"):
-            matcher = go_match_regex(component) if has_wildcard(component) else None
+            matcher = (wildcard_matcher(component, span=span, source_line=source_line)
+                       if has_wildcard(component) else None)
             next_candidates = []
             for base in candidates:
                 base_dir = self.directory / base if base else self.directory
@@ -140,7 +140,7 @@ class BuildContext:
                 except (NotADirectoryError, FileNotFoundError):
                     continue
                 for name in names:
-                    if matcher.fullmatch(name):
+                    if matcher.match(name):
                         next_candidates.append(f"{base}/{name}" if base else name)
             candidates = next_candidates
         return [c for c in candidates if not self._excluded(c)]
@@ -241,65 +241,19 @@ def _escape_error(origin: str, span: Span | None, source_line: str | None) -> Pa
 
 
 def has_wildcard(pattern: str) -> bool:
-    return any(ch in pattern for ch in "*?[")
+    return globmatch.has_meta(pattern)
 
 
-@lru_cache(maxsize=256)
-def go_match_regex(pattern: str) -> re.Pattern[str]:
-    """Translate one path component of Go's ``filepath.Match`` syntax into a regex.
-
-    Written by hand because Python's fnmatch differs: it negates classes with ``!`` (Go uses
-    ``^``), treats ``\\`` literally, and lets ``*`` match ``/``.
-    """
-    out: list[str] = []
-    i = 0
-    while i < len(pattern):
-        ch = pattern[i]
-        if ch == "*":
-            out.append("[^/]*")
-        elif ch == "?":
-            out.append("[^/]")
-        elif ch == "\\" and i + 1 < len(pattern):
-            i += 1
-            out.append(re.escape(pattern[i]))
-        elif ch == "[":
-            end = i + 1
-            if end < len(pattern) and pattern[end] == "^":
-                end += 1
-            if end < len(pattern) and pattern[end] == "]":
-                end += 1
-            while end < len(pattern) and pattern[end] != "]":
-                end += 2 if pattern[end] == "\\" else 1
-            if end >= len(pattern):
-                raise PalletError(f"syntax error in pattern {pattern!r}: unclosed '['")
-            body = pattern[i + 1:end]
-            negate = body.startswith("^")
-            if negate:
-                body = body[1:]
-            out.append(f"[{'^' if negate else ''}{_class_body(body)}]")
-            i = end
-        else:
-            out.append(re.escape(ch))
-        i += 1
-    return re.compile("".join(out))
-
-
-def _class_body(body: str) -> str:
-    """A Go class body as a Python one: ``\\x`` is a literal x; Python's set-operator and
-    nested-class characters are escaped so they stay literal."""
-    out: list[str] = []
-    i = 0
-    while i < len(body):
-        ch = body[i]
-        if ch == "\\" and i + 1 < len(body):
-            i += 1
-            out.append(re.escape(body[i]))
-        elif ch in "[&~|^":
-            out.append("\\" + ch)
-        else:
-            out.append(ch)
-        i += 1
-    return "".join(out)
+def wildcard_matcher(pattern: str, *, span: Span | None = None,
+                     source_line: str | None = None) -> globmatch.Glob:
+    """One path component of a COPY source as Go's ``filepath.Match`` reads it (BuildKit
+    resolves source wildcards with it), matched in time linear in the name."""
+    try:
+        return globmatch.compile(pattern)
+    except globmatch.BadPattern as exc:
+        raise PalletError(f"COPY source pattern {pattern!r}: syntax error in pattern",
+                          span=span, source_line=source_line,
+                          hint="a [ needs its ], and a \\ escapes the next character") from exc
 
 
 def context_from_stream(data: bytes, scratch: Path) -> tuple[Path | None, bytes | None]:

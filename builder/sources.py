@@ -15,7 +15,7 @@ from pathlib import Path
 import xxhash
 
 from pallet.builder.cachekey import InputDigest
-from pallet.builder.context import BuildContext, go_match_regex, has_wildcard
+from pallet.builder.context import BuildContext, has_wildcard, wildcard_matcher
 from pallet.builder.layerview import LayeredView, split_path
 from pallet.builder.statcache import hash_file_content
 from pallet.base.errors import PalletError, Span
@@ -96,9 +96,9 @@ def trees_from_view(view: LayeredView, source: str, *, span: Span | None,
         for base in candidates:
             resolved = view.resolve(base)
             if has_wildcard(part):
-                matcher = go_match_regex(part)
+                matcher = wildcard_matcher(part, span=span, source_line=source_line)
                 next_candidates += [f"{resolved.rstrip('/')}/{n}" for n in view.listdir(resolved)
-                                    if matcher.fullmatch(n)]
+                                    if matcher.match(n)]
             else:
                 candidate = f"{resolved.rstrip('/')}/{part}"
                 if view.lookup(view.resolve(candidate, follow_last=False)) is not None:

@@ -9,7 +9,11 @@ where Go's Clean makes it `/`. So both are written out here, following the Go so
 
 from __future__ import annotations
 
-__all__ = ["BadPattern", "match", "clean"]
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Union
+
+__all__ = ["BadPattern", "Glob", "clean", "compile", "has_meta", "match"]
 
 _SEPARATOR = "/"
 
@@ -44,6 +48,134 @@ def clean(path: str) -> str:
     return joined or "."
 
 
+def has_meta(pattern: str) -> bool:
+    """BuildKit's containsWildcards: an unescaped `*`, `?` or `[` (a `\\` skips the next)."""
+    i = 0
+    while i < len(pattern):
+        ch = pattern[i]
+        if ch == "\\":
+            i += 1
+        elif ch in "*?[":
+            return True
+        i += 1
+    return False
+
+
+@dataclass(frozen=True)
+class _Class:
+    negated: bool
+    ranges: tuple[tuple[str, str], ...]
+
+    def has(self, ch: str) -> bool:
+        return any(lo <= ch <= hi for lo, hi in self.ranges) != self.negated
+
+
+# An atom consumes exactly one character: a literal (str of length 1), `?` (None: anything but
+# the separator) or a class.
+_Atom = Union[str, None, _Class]
+
+
+@dataclass(frozen=True)
+class Glob:
+    """A filepath.Match pattern, checked once: star-led chunks of fixed-width atoms."""
+
+    chunks: tuple[tuple[bool, tuple[_Atom, ...]], ...]
+
+    def match(self, name: str) -> bool:
+        """Go's Match loop (each chunk committed at its first fit; only the last may slide on
+        to use the name up), on indexes: O(len(name) * atoms) however many stars there are."""
+        pos, n = 0, len(name)
+        last = len(self.chunks) - 1
+        for index, (star, atoms) in enumerate(self.chunks):
+            if star and not atoms:
+                # A trailing * matches the rest of the name unless it holds a separator.
+                return _SEPARATOR not in name[pos:]
+            end = _match_at(atoms, name, pos)
+            if end >= 0 and (end == n or index < last):
+                pos = end
+                continue
+            if not star:
+                return False
+            start = pos
+            pos = -1
+            while start < n and name[start] != _SEPARATOR:
+                end = _match_at(atoms, name, start + 1)
+                start += 1
+                if end >= 0 and (end == n or index < last):
+                    pos = end
+                    break
+            if pos < 0:
+                return False
+        return pos == n
+
+
+def _match_at(atoms: tuple[_Atom, ...], name: str, pos: int) -> int:
+    """Where a chunk matched at `pos` ends, or -1."""
+    if len(atoms) > len(name) - pos:
+        return -1
+    for atom in atoms:
+        ch = name[pos]
+        if atom is None:
+            if ch == _SEPARATOR:
+                return -1
+        elif isinstance(atom, str):
+            if atom != ch:
+                return -1
+        elif not atom.has(ch):
+            return -1
+        pos += 1
+    return pos
+
+
+@lru_cache(maxsize=256)
+def compile(pattern: str) -> Glob:
+    """Check a pattern as Go's Match does (the whole of it, whatever the name) and split it
+    into chunks. Raises BadPattern."""
+    chunks = []
+    i, n = 0, len(pattern)
+    while i < n or not chunks:
+        star = False
+        while i < n and pattern[i] == "*":
+            i += 1
+            star = True
+        atoms: list[_Atom] = []
+        while i < n and pattern[i] != "*":
+            ch = pattern[i]
+            if ch == "[":
+                atom, i = _class(pattern, i + 1)
+                atoms.append(atom)
+                continue
+            if ch == "?":
+                atoms.append(None)
+            else:
+                if ch == "\\":
+                    i += 1
+                    if i == n:
+                        raise BadPattern()
+                atoms.append(pattern[i])
+            i += 1
+        chunks.append((star, tuple(atoms)))
+        if i >= n:
+            break
+    return Glob(tuple(chunks))
+
+
+def _class(pattern: str, i: int) -> tuple[_Class, int]:
+    """The class whose `[` is just before `i`: (class, index after its `]`)."""
+    negated = i < len(pattern) and pattern[i] == "^"
+    if negated:
+        i += 1
+    ranges = []
+    while True:
+        if i < len(pattern) and pattern[i] == "]" and ranges:
+            return _Class(negated, tuple(ranges)), i + 1
+        lo, i = _get_esc(pattern, i)
+        hi = lo
+        if pattern[i] == "-":
+            hi, i = _get_esc(pattern, i + 1)
+        ranges.append((lo, hi))
+
+
 def match(pattern: str, name: str) -> bool:
     """filepath.Match: does `name` match the shell pattern? Raises BadPattern.
 
@@ -51,126 +183,18 @@ def match(pattern: str, name: str) -> bool:
     (`[^...]` negated, ranges `a-z`), `\\` escapes the next character. Like Go (since 1.16),
     the whole pattern is checked for syntax errors even once the match has failed.
     """
-    while pattern:
-        star, chunk, pattern = _scan_chunk(pattern)
-        if star and chunk == "":
-            # A trailing * matches the rest of the name unless it holds a separator.
-            return _SEPARATOR not in name
-        rest, ok = _match_chunk(chunk, name)
-        # On the last chunk the name must be used up, or the star may still help.
-        if ok and (rest == "" or pattern):
-            name = rest
-            continue
-        if star:
-            # Try letting the star eat i+1 characters (never a separator).
-            matched_here = False
-            for i in range(len(name)):
-                if name[i] == _SEPARATOR:
-                    break
-                rest, ok = _match_chunk(chunk, name[i + 1:])
-                if ok:
-                    if not pattern and rest:
-                        continue
-                    name = rest
-                    matched_here = True
-                    break
-            if matched_here:
-                continue
-        # Fail, but only after checking the rest of the pattern is well-formed.
-        while pattern:
-            _, chunk, pattern = _scan_chunk(pattern)
-            _match_chunk(chunk, "")
-        return False
-    return name == ""
+    return compile(pattern).match(name)
 
 
-def _scan_chunk(pattern: str) -> tuple[bool, str, str]:
-    """Split off leading stars and the following chunk (up to the next unbracketed star)."""
-    star = False
-    while pattern.startswith("*"):
-        pattern = pattern[1:]
-        star = True
-    in_range = False
-    i = 0
-    while i < len(pattern):
-        ch = pattern[i]
-        if ch == "\\":
-            if i + 1 < len(pattern):
-                i += 1  # the error for a trailing backslash comes from _match_chunk
-        elif ch == "[":
-            in_range = True
-        elif ch == "]":
-            in_range = False
-        elif ch == "*" and not in_range:
-            break
-        i += 1
-    return star, pattern[:i], pattern[i:]
-
-
-def _match_chunk(chunk: str, s: str) -> tuple[str, bool]:
-    """Match a star-free chunk at the start of `s`: (rest of s, ok). Raises BadPattern.
-
-    After a mismatch the loop keeps going over the chunk without reading `s`, purely to
-    find syntax errors (Go's `failed` flag).
-    """
-    failed = False
-    while chunk:
-        if not failed and not s:
-            failed = True
-        head = chunk[0]
-        if head == "[":
-            r = ""
-            if not failed:
-                r, s = s[0], s[1:]
-            chunk = chunk[1:]
-            negated = chunk.startswith("^")
-            if negated:
-                chunk = chunk[1:]
-            matched = False
-            ranges = 0
-            while True:
-                if chunk.startswith("]") and ranges > 0:
-                    chunk = chunk[1:]
-                    break
-                lo, chunk = _get_esc(chunk)
-                hi = lo
-                if chunk[0] == "-":
-                    hi, chunk = _get_esc(chunk[1:])
-                if not failed and lo <= r <= hi:
-                    matched = True
-                ranges += 1
-            if matched == negated:
-                failed = True
-        elif head == "?":
-            if not failed:
-                if s[0] == _SEPARATOR:
-                    failed = True
-                s = s[1:]
-            chunk = chunk[1:]
-        else:
-            if head == "\\":
-                chunk = chunk[1:]
-                if not chunk:
-                    raise BadPattern()
-            if not failed:
-                if chunk[0] != s[0]:
-                    failed = True
-                s = s[1:]
-            chunk = chunk[1:]
-    if failed:
-        return "", False
-    return s, True
-
-
-def _get_esc(chunk: str) -> tuple[str, str]:
+def _get_esc(pattern: str, i: int) -> tuple[str, int]:
     """One (possibly escaped) character of a class; the class must go on after it."""
-    if not chunk or chunk[0] in "-]":
+    n = len(pattern)
+    if i >= n or pattern[i] in "-]":
         raise BadPattern()
-    if chunk[0] == "\\":
-        chunk = chunk[1:]
-        if not chunk:
+    if pattern[i] == "\\":
+        i += 1
+        if i >= n:
             raise BadPattern()
-    ch, rest = chunk[0], chunk[1:]
-    if not rest:
+    if i + 1 >= n:
         raise BadPattern()
-    return ch, rest
+    return pattern[i], i + 1

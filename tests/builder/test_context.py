@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from pallet.builder.cachekey import selections_digest, step_key
-from pallet.builder.context import BuildContext, go_match_regex
+from pallet.builder.context import BuildContext, has_wildcard, wildcard_matcher
 from pallet.builder.statcache import StatCache
 from pallet.base.errors import PalletError
 
@@ -115,8 +115,37 @@ def test_wildcards_follow_go_filepath_match(project):
     assert [s.root_origin for s in context.select("*.txt")] == ["a1.txt", "b2.txt", "notes.txt"]
     assert [s.root_origin for s in context.select("[^a]?.txt")] == ["b2.txt"]
     assert [s.root_origin for s in context.select("src/*.c")] == ["src/main.c"]
-    assert go_match_regex("*").fullmatch("a/b") is None
-    assert go_match_regex(r"\*").fullmatch("*") and not go_match_regex(r"\*").fullmatch("x")
+    assert not wildcard_matcher("*").match("a/b")
+    assert wildcard_matcher(r"\*").match("*") and not wildcard_matcher(r"\*").match("x")
+    # BuildKit's containsWildcards: an escaped wildcard alone makes a plain path.
+    assert has_wildcard("a*") and not has_wildcard(r"a\*") and has_wildcard(r"a\**")
+
+
+STALLING = "*a*a*a*a*a*a*a*a*a*a*a*a*"  # 12 stars: ~n^12 steps for a backtracking regex
+
+
+@pytest.mark.timeout(60)
+def test_a_stalling_source_wildcard_is_matched_in_linear_time(tmp_path):
+    # The old matcher was a Python regex per component: this pattern on one 250-character
+    # name ran for hours. Go's filepath.Match (what BuildKit uses) is linear; so is ours.
+    (tmp_path / ("a" * 250)).write_text("no")
+    (tmp_path / ("a" * 249 + "b")).write_text("yes")
+    (tmp_path / ("a" * 200)).mkdir()
+    (tmp_path / ("a" * 200) / ("a" * 250)).write_text("deep")
+    context = _context(tmp_path)
+    assert [s.root_origin for s in context.select(STALLING + "b")] == ["a" * 249 + "b"]
+    with pytest.raises(PalletError, match="file not found in build context"):
+        context.select(STALLING + "c")
+    with pytest.raises(PalletError, match="file not found in build context"):
+        context.select(f"{STALLING}/{STALLING}c")
+    assert wildcard_matcher("*?" * 20000 + "b").match("a" * 254 + "b") is False
+    assert wildcard_matcher("*" + "[a]" * 20000).match("a" * 255) is False
+
+
+def test_a_malformed_source_wildcard_is_a_clear_error(tmp_path):
+    (tmp_path / "x").write_text("x")
+    with pytest.raises(PalletError, match="syntax error in pattern"):
+        _context(tmp_path).select("x[")
 
 
 def test_sources_outside_the_context_are_errors(project, tmp_path):

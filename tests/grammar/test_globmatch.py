@@ -66,3 +66,15 @@ def test_differs_from_fnmatch_where_go_differs():
 ])
 def test_clean_like_go(path, expected):
     assert clean(path) == expected
+
+
+@pytest.mark.timeout(20)
+def test_match_is_linear_in_long_patterns_and_many_stars():
+    # The old port sliced the pattern and the name once per character (quadratic in a
+    # 60,000-character chunk: 30 s for one name) and COPY called it per directory entry.
+    assert match("*" + "[a]" * 20000 + "*b", "a" * 255) is False
+    assert match("*" + "a" * 60000 + "*b", "a" * 255) is False
+    assert match("*a" * 20000 + "*", "a" * 255) is False
+    assert match("*a" * 100 + "*", "a" * 255) is True
+    with pytest.raises(BadPattern):
+        match("*" + "[a]" * 20000 + "[", "a" * 255)
