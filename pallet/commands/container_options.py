@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from fractions import Fraction
 from pathlib import Path
 
 import click
@@ -151,7 +150,7 @@ def _cpus(text: str | None) -> float | None:
     count = os.cpu_count() or 1
     if value == 0:
         return None
-    if value < 0 or value > count or value < Fraction(1, 100):
+    if value < 0 or value > count or value * 100 < 1:
         # Docker's daemon allows (0, 0.01) and then fails in the cgroup write; refused here
         raise PalletError(f"Range of CPUs is from 0.01 to {float(count):.2f}, as there are only "
                           f"{count} CPUs available", exit_code=125)

@@ -14,9 +14,12 @@ not ('nan', 'inf', ' 1', '1_0' in places) and reject what it accepts ('3/2').
 from __future__ import annotations
 
 import re
-from fractions import Fraction
+from typing import TYPE_CHECKING
 
 from pallet.base.errors import PalletError
+
+if TYPE_CHECKING:
+    from fractions import Fraction
 
 _INT = re.compile(r"[+-]?[0-9]+")
 _RATIONAL = re.compile(r"[+-]?(?:(?:[0-9]+(?:_[0-9]+)*)(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
@@ -51,6 +54,9 @@ def parse_bool(text: str) -> bool:
 
 
 def parse_rational(text: str) -> Fraction:
+    # fractions imports decimal (10-40 ms here): only `--cpus` pays for it, not every `run`
+    from fractions import Fraction
+
     if not _RATIONAL.fullmatch(text):
         raise ValueError(f"failed to parse {text} as a rational number")
     numerator, slash, denominator = text.replace("_", "").partition("/")
