@@ -105,13 +105,13 @@ def _engine_id(root: Path) -> str:
 
 def _counts(root: Path) -> dict:
     from pallet.base.errors import PalletError
-    from pallet.runtime.container.lifecycle import refresh
+    from pallet.runtime.container.lifecycle import refreshed
     from pallet.runtime.container.state import ContainerStore
     from pallet.runtime.image.images import list_images
     from pallet.runtime.store.content import Store
 
     store = ContainerStore(root)
-    records = [refresh(store, record) for record in store.all()]
+    records = refreshed(store)
     running = sum(1 for r in records if r.state.get("Running") and not r.state.get("Paused"))
     paused = sum(1 for r in records if r.state.get("Paused"))
     try:

@@ -24,7 +24,8 @@ def stats(ctx, all_, format_, no_stream, no_trunc, containers) -> None:
     from pallet.format.kinds import STATS, listing
     from pallet.format.listing import compile_listing
     from pallet.runtime.container import state as cs
-    from pallet.runtime.container.lifecycle import get, refresh
+    from pallet.runtime.container.lifecycle import get, refresh, refreshed
+    from pallet.runtime.container.state import ContainerNotFound
     from pallet.runtime.container.stats import Sampler, stats_row
     root = ctx.obj["root"]
     compile_listing(format_, STATS)          # a bad template fails before anything is read
@@ -40,7 +41,7 @@ def stats(ctx, all_, format_, no_stream, no_trunc, containers) -> None:
             click.echo("\n".join(failed), err=True)
             sys.exit(1)
     else:
-        records = [refresh(store, r) for r in store.all()]
+        records = refreshed(store)
         chosen = [(None, r) for r in records if all_ or r.state.get("Running")]
     sampler = Sampler()
     while True:
@@ -60,5 +61,10 @@ def stats(ctx, all_, format_, no_stream, no_trunc, containers) -> None:
         sys.stdout.write("\033[2J\033[H" + text)
         sys.stdout.flush()
         time.sleep(max(0.0, 1.0 - WINDOW))
-        chosen = [(name, refresh(store, record)) for name, record in chosen
-                  if (record.directory / "config.json").exists()]
+        still = []
+        for name, record in chosen:
+            try:
+                still.append((name, refresh(store, record)))
+            except ContainerNotFound:
+                continue  # removed meanwhile (rm, or a dead --rm container's clean-up)
+        chosen = still

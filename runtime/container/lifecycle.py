@@ -5,10 +5,13 @@
     stop_container(root, ref, timeout=None, sig=None), kill_container(root, ref, sig="KILL")
     wait_container(root, ref) -> int, remove_container(store, id, force, volumes)
     refresh(store, record) -> record             # corrects state after dead monitors/PIDs
+    refreshed(store) -> [record]                 # every container, refreshed
 
 State lives in ROOT/containers/<id>/ (container_state.py); the live processes are the truth,
 so every read goes through refresh(): a "running" record whose PID or monitor is gone is
-recorded as exited (137: its monitor's death SIGKILLed it) and its cgroup is removed.
+recorded as exited (137: its monitor's death SIGKILLed it) and its cgroup is removed. An
+`--rm` container found so is removed with its anonymous volumes, as Docker's daemon removes
+AutoRemove containers when it restarts: refresh then raises ContainerNotFound.
 """
 
 from __future__ import annotations
@@ -68,6 +71,14 @@ def _create(store: cs.ContainerStore, root: Path, options: CreateOptions, image,
             lowers: list[Path]) -> cs.ContainerRecord:
     container_id = store.new_id()
     directory = store.dir / container_id
+    if options.name:
+        # A dead --rm container holding the name goes first (outside the lock: removal takes it)
+        for record in store.all():
+            if record.name == options.name.lstrip("/"):
+                try:
+                    refresh(store, record)
+                except cs.ContainerNotFound:
+                    pass
     with store.lock():
         name = options.name or cs.generate_name(store)
         store.check_name_free(name)
@@ -110,12 +121,33 @@ def refresh(store: cs.ContainerStore, record: cs.ContainerRecord) -> cs.Containe
     state = store.update_state(record.id, Status="exited", Running=False, Paused=False, Pid=0,
                                PidStart=None, ExitCode=137, FinishedAt=now_rfc3339(), MonitorPid=0,
                                MonitorStart=None, Error="the container's monitor died")
+    if fresh.config["HostConfig"].get("AutoRemove"):
+        # Its monitor would have removed it: nobody else will (there is no daemon to restart).
+        try:
+            remove_container(store, record.id, force=True, volumes=True)
+        except cs.ContainerNotFound:
+            pass  # another command removed it first
+        raise cs.ContainerNotFound(f"No such container: {record.id}")
     return cs.ContainerRecord(record.id, record.directory, record.config, state)
+
+
+def refreshed(store: cs.ContainerStore) -> list[cs.ContainerRecord]:
+    """Every container, refreshed; dead --rm containers are removed on the way."""
+    records = []
+    for record in store.all():
+        try:
+            records.append(refresh(store, record))
+        except cs.ContainerNotFound:
+            continue
+    return records
 
 
 def get(root: Path, reference: str) -> cs.ContainerRecord:
     store = cs.ContainerStore(root)
-    return refresh(store, store.resolve(reference))
+    try:
+        return refresh(store, store.resolve(reference))
+    except cs.ContainerNotFound as error:
+        raise cs.ContainerNotFound(f"No such container: {reference}") from error
 
 
 def signal_container(root: Path, reference: str, sig: int) -> cs.ContainerRecord:
@@ -263,7 +295,7 @@ def prune_containers(root: Path) -> list[str]:
     returns the removed IDs in listing order."""
     store = cs.ContainerStore(root)
     removed = []
-    for record in (refresh(store, r) for r in store.all()):
+    for record in refreshed(store):
         if not record.state.get("Running"):
             remove_container(store, record.id)
             removed.append(record.id)

@@ -90,13 +90,13 @@ class ContainerRow:
 def container_rows(root: Path, filters: dict[str, list[str]] | None = None, *,
                    all_: bool = False, last: int = -1) -> list[ContainerRow]:
     from pallet.runtime.container import state as cs
-    from pallet.runtime.container.lifecycle import refresh
+    from pallet.runtime.container.lifecycle import refreshed
     from pallet.runtime.image.images import names_to_ids, still_names
     from pallet.runtime.store.content import Store
 
     wanted = ContainerFilter.parse(root, filters or {})
     store = cs.ContainerStore(root)
-    records = sorted((refresh(store, r) for r in store.all()),
+    records = sorted(refreshed(store),
                      key=lambda r: r.config["Created"], reverse=True)
     if not all_ and last < 0 and not wanted.has_status:
         records = [r for r in records if r.state.get("Running")]

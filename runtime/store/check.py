@@ -178,7 +178,10 @@ def _check_containers(store: Store, report: CheckReport, *, repair: bool) -> Non
         if repair:
             # The same correction `ps` makes on sight (it re-checks under a fresh read).
             from pallet.runtime.container.lifecycle import refresh
-            refresh(containers, record)
+            try:
+                refresh(containers, record)
+            except cs.ContainerNotFound:
+                pass  # an --rm container: refresh removed it, as its monitor would have
 
 
 def _recover_entries(store: Store) -> list[dict]:

@@ -294,3 +294,35 @@ def test_detached_interactive_container_keeps_its_stdin_open(root):
     assert state(root, waiting)["ExitCode"] == 137   # cat is PID 1: SIGTERM does not end it
     pallet(root, "rm", "reader", "eof")
     assert not container_leftovers(root, waiting)
+
+
+def test_a_dead_monitors_rm_container_is_removed_by_the_next_command(root):
+    # Docker's daemon removes AutoRemove containers when it restarts; pallet has no daemon, so
+    # the next command that looks at containers does it, with the anonymous volumes.
+    cid = detached(root, "--rm", "--name", "doomed", "-v", "/scratch", "busybox", "sleep", "300")
+    volume = json.loads(out(pallet(root, "inspect", cid)))[0]["Mounts"][0]["Name"]
+    monitor = json.loads((root / "containers" / cid / "state.json").read_text())["MonitorPid"]
+    os.kill(monitor, signal.SIGKILL)
+    deadline = time.time() + 10
+    while time.time() < deadline and os.path.exists(f"/proc/{monitor}"):
+        time.sleep(0.05)
+    listed = pallet(root, "ps", "-a", "--no-trunc", "-q")
+    assert listed.returncode == 0, listed.stderr
+    assert cid not in out(listed)
+    assert container_leftovers(root, cid) == []
+    assert volume not in out(pallet(root, "volume", "ls", "-q"))
+    gone = pallet(root, "inspect", "doomed")
+    assert gone.returncode == 1 and "No such object: doomed" in gone.stderr.decode()
+
+
+def test_the_name_of_a_dead_monitors_rm_container_is_free_again(root):
+    cid = detached(root, "--rm", "--name", "again", "busybox", "sleep", "300")
+    monitor = json.loads((root / "containers" / cid / "state.json").read_text())["MonitorPid"]
+    os.kill(monitor, signal.SIGKILL)
+    deadline = time.time() + 10
+    while time.time() < deadline and os.path.exists(f"/proc/{monitor}"):
+        time.sleep(0.05)
+    rerun = pallet(root, "run", "--rm", "--name", "again", "busybox", "echo", "hi")
+    assert rerun.returncode == 0, rerun.stderr
+    assert out(rerun) == "hi\n"
+    assert container_leftovers(root, cid) == []
