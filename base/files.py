@@ -3,6 +3,7 @@
     atomic_write(path, data, *, mode=0o600, durable=True, tmp_dir=None)
     with atomic_file(path, ...) as handle: ...      the same, for writers that stream
     fsync_dir(path)                                 make a rename in directory path durable
+    tree_size(path) -> int                          bytes under a directory, as Docker counts
 
 The temporary file sits beside the target (or in tmp_dir, on the same filesystem) under a name
 no other writer picks, is made with the final mode (``mode=None``: what open() would give, 0666 less the umask, for
@@ -58,3 +59,23 @@ def fsync_dir(path: str | os.PathLike) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def tree_size(path: str | os.PathLike) -> int:
+    """The bytes of everything under path but its directories, links not followed, a file with
+    several hard links counted once (moby's pkg/directory.Size); entries that vanish while we
+    walk are skipped."""
+    total = 0
+    seen: set[tuple[int, int]] = set()
+    for directory, _dirs, files in os.walk(path):
+        for name in files:
+            try:
+                info = os.lstat(os.path.join(directory, name))
+            except OSError:
+                continue
+            if info.st_nlink > 1:
+                if (info.st_dev, info.st_ino) in seen:
+                    continue
+                seen.add((info.st_dev, info.st_ino))
+            total += info.st_size
+    return total

@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from pallet.base.files import tree_size
 from pallet.builder.cache import CacheRecords
 
 
@@ -38,20 +39,8 @@ def cache_usage(root: Path) -> tuple[int, int]:
     if mounts.is_dir():
         for child in mounts.iterdir():
             count += 1
-            total += _content_bytes(child)
+            total += tree_size(child)
     return count, total
-
-
-def _content_bytes(directory: Path) -> int:
-    """Bytes of the regular files under a directory (links are not followed)."""
-    total = 0
-    for path in directory.rglob("*"):
-        try:
-            if path.is_file() and not path.is_symlink():
-                total += path.lstat().st_size
-        except OSError:
-            continue  # a concurrent build removed it
-    return total
 
 
 def prune_cache(root: Path, *, all_records: bool, older_than_s: float | None,
@@ -106,6 +95,6 @@ def prune_cache(root: Path, *, all_records: bool, older_than_s: float | None,
         mounts = root / "cache" / "mounts"
         if mounts.is_dir():
             for child in mounts.iterdir():
-                reclaimed += _content_bytes(child)
+                reclaimed += tree_size(child)
                 shutil.rmtree(child, ignore_errors=True)
     return PruneResult(records=len(doomed), reclaimed=reclaimed)

@@ -29,7 +29,7 @@ def inspect(ctx: click.Context, format_, type_, size, names) -> None:
         document = None
         if type_ in (None, "container"):
             try:
-                document = container_document(refresh(store, store.resolve(name)))
+                document = container_document(refresh(store, store.resolve(name)), size=size)
             except PalletError:
                 document = None
         if document is None and type_ in (None, "image"):

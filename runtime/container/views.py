@@ -26,8 +26,9 @@ FILTER_KEYS = frozenset({"status", "name", "id", "ancestor", "label", "exited", 
                          "expose", "publish"})
 
 
-def inspect_document(record) -> dict:
-    """config.json plus State, in Docker's field order, without our supervision fields."""
+def inspect_document(record, *, size: bool = False) -> dict:
+    """config.json plus State, in Docker's field order, without our supervision fields; with
+    size, Docker's SizeRw (the container's own files) and SizeRootFs (its image's too)."""
     state = {k: v for k, v in record.state.items() if k not in PRIVATE_STATE}
     document = {}
     for key, value in record.config.items():
@@ -36,9 +37,24 @@ def inspect_document(record) -> dict:
         document[key] = value
         if key == "Args":
             document["State"] = state
+        if key == "GraphDriver" and size:
+            document.update(_sizes(record))
     document["Mounts"] = [{k: v for k, v in m.items() if k not in ("Anonymous", "Options")}
                           for m in record.config.get("Mounts", [])]
     return document
+
+
+def _sizes(record) -> dict:
+    from pallet.base.files import tree_size
+    from pallet.runtime.image.images import ImageNotFound, resolve_image
+    from pallet.runtime.store.content import Store
+
+    own = tree_size(record.directory / "upper")
+    try:
+        image = resolve_image(Store.open(record.directory.parent.parent), record.config["Image"])
+    except ImageNotFound:
+        return {"SizeRw": own, "SizeRootFs": own}     # its image was removed (rmi -f)
+    return {"SizeRw": own, "SizeRootFs": image.size + own}
 
 
 def status_text(state: dict, now: float | None = None) -> str:

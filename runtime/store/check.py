@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pallet.base.errors import PalletError
+from pallet.base.files import tree_size
 from pallet.runtime.image import images as images_mod
 from pallet.runtime.image import removal
 from pallet.runtime.store import roots
@@ -239,17 +240,6 @@ class UsageRow:
     reclaimable: int
 
 
-def _tree_size(path: Path) -> int:
-    total = 0
-    for directory, _dirs, files in os.walk(path):
-        for name in files:
-            try:
-                total += os.lstat(os.path.join(directory, name)).st_size
-            except OSError:
-                continue
-    return total
-
-
 def disk_usage(store: Store) -> list[UsageRow]:
     summaries = images_mod.list_images(store)
     active = {s.id for s in summaries if removal.image_users(store, s.id)}
@@ -273,12 +263,12 @@ def disk_usage(store: Store) -> list[UsageRow]:
     from pallet.runtime.volume.store import list_volumes, volume_users
     volumes = list_volumes(store.root)
     used = volume_users(store.root)
-    container_size = sum(_tree_size(path) for path in containers)
-    sizes = {v.name: _tree_size(v.data) for v in volumes}
+    container_size = sum(tree_size(path) for path in containers)
+    sizes = {v.name: tree_size(v.data) for v in volumes}
     volume_size = sum(sizes.values())
     unused_size = sum(size for name, size in sizes.items() if name not in used)
     active_volumes = sum(1 for v in volumes if v.name in used)
-    cache_size = _tree_size(store.cache)
+    cache_size = tree_size(store.cache)
     return [
         UsageRow("Images", len(summaries), len(active), image_size, max(image_size - active_size, 0)),
         UsageRow("Containers", len(containers), 0, container_size, container_size),

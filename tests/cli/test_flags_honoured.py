@@ -105,3 +105,18 @@ def test_system_df_verbose_is_refused_rather_than_ignored(root: Path):
     verbose = pallet(root, "system", "df", "-v")
     assert verbose.returncode != 0 and b"not implemented" in verbose.stderr
     assert pallet(root, "system", "df").returncode == 0
+
+
+def test_inspect_size_adds_the_container_sizes(root: Path):
+    made = pallet(root, "run", "--name", "writer", "busybox", "sh", "-c",
+                  "head -c 12345 /dev/zero > /twelve")
+    assert made.returncode == 0, made.stderr
+    plain = json.loads(out(pallet(root, "inspect", "writer")))[0]
+    assert "SizeRw" not in plain and "SizeRootFs" not in plain
+    sized = json.loads(out(pallet(root, "container", "inspect", "-s", "writer")))[0]
+    image = json.loads(out(pallet(root, "image", "inspect", "busybox")))[0]
+    assert sized["SizeRw"] == 12345
+    assert sized["SizeRootFs"] == image["Size"] + 12345
+    keys = list(sized)
+    # right after GraphDriver, where Docker's ContainerJSONBase puts them
+    assert keys.index("GraphDriver") + 1 == keys.index("SizeRw") == keys.index("SizeRootFs") - 1
