@@ -14,6 +14,12 @@ def _store(ctx: click.Context):
     return Store.open(ctx.obj["root"])
 
 
+def _display(quiet: bool):
+    """Docker's progress display on stdout: live on a terminal, plain lines off one."""
+    from pallet.format.progress import display_for
+    return display_for(sys.stdout, "quiet" if quiet else "auto")
+
+
 def _refused(error) -> None:
     """What the registry refused, as Docker's CLI shows the engine's error; exit 1."""
     click.echo(f"Error response from daemon: {error.message}", err=True)
@@ -31,30 +37,15 @@ def pull(ctx, name, platform, quiet):
     from pallet.runtime.distribution.registry import RegistryError
     from pallet.runtime.distribution.transfer import pull_image
 
-    parsed = refs.parse_reference(name).with_default_tag()
-
-    def announce() -> None:   # Docker names the repository path without its registry here
-        if not quiet:
-            click.echo(f"{parsed.tag or parsed.digest}: Pulling from {parsed.path}")
-
+    refs.parse_reference(name)   # a bad name fails before any display
+    display = _display(quiet)
     try:
-        result = pull_image(_store(ctx), name, platform=platform, on_resolved=announce)
+        result = pull_image(_store(ctx), name, platform=platform, progress=display)
     except RegistryError as error:
+        display.close()
         _refused(error)
-    if not quiet:
-        # Docker's plain (non-terminal) progress, in its order: every layer is announced, then
-        # each download completes, then each layer is extracted.
-        fetched = [digest[7:19] for digest, new in result.layers if new]
-        for digest, new in result.layers:
-            click.echo(f"{digest[7:19]}: {'Pulling fs layer' if new else 'Already exists'}")
-        for short in fetched:
-            click.echo(f"{short}: Verifying Checksum")
-            click.echo(f"{short}: Download complete")
-        for short in fetched:
-            click.echo(f"{short}: Pull complete")
-        click.echo(f"Digest: {result.digest}")
-        status = "Image is up to date for" if result.up_to_date else "Downloaded newer image for"
-        click.echo(f"Status: {status} {refs.familiar_string(result.reference)}")
+    finally:
+        display.close()
     click.echo(result.reference)
 
 
@@ -83,25 +74,23 @@ def push(ctx, name, all_tags, quiet):
             sys.exit(1)
     else:
         names = [str(parsed.with_default_tag())]
-    if not quiet:
-        click.echo(f"The push refers to repository [{parsed.name}]")
+    from pallet.base.progress import Note
+
+    display = _display(quiet)
+    display.emit(Note("", f"The push refers to repository [{parsed.name}]"))
     for full in names:
         try:
-            result = push_image(store, full)
+            push_image(store, full, progress=display)
         except NotLocal as error:
+            display.close()
             click.echo(error.message, err=True)
             sys.exit(1)
         except RegistryError as error:
+            display.close()
             _refused(error)
         if quiet:
             click.echo(full)
-            continue
-        top_first = list(reversed(result.layers))   # Docker lists the top layer first
-        for diff_id, _ in top_first:
-            click.echo(f"{diff_id[7:19]}: Preparing")
-        for diff_id, uploaded in top_first:
-            click.echo(f"{diff_id[7:19]}: {'Pushed' if uploaded else 'Layer already exists'}")
-        click.echo(f"{result.tag}: digest: {result.digest} size: {result.size}")
+    display.close()
 
 
 @click.command("login")

@@ -21,11 +21,11 @@ def _root_ctx(ctx: click.Context) -> click.Context:
     return ctx.find_root()
 
 
-def _progress():
-    """Per-layer progress lines on stderr when it is a terminal (plain output stays clean)."""
-    if sys.stderr.isatty():
-        return lambda message: click.echo(message, err=True)
-    return None
+def _transient():
+    """save and import: Docker shows nothing, so pallet draws the progress on stderr when it
+    is a terminal and erases it at the end (the final screen stays Docker's)."""
+    from pallet.format.progress import display_for
+    return display_for(sys.stderr, transient=True)
 
 
 @click.command("import")
@@ -44,8 +44,13 @@ def import_(ctx, source, reference, changes, message, platform):
         from pallet.runtime.image.images import normalize_tags
         normalize_tags(tags)   # a bad name fails before any work
     if source == "-":
-        image = import_rootfs(store, sys.stdin.buffer, tags=tags, changes=changes, message=message,
-                              source_name="-", platform=platform)
+        display = _transient()
+        try:
+            image = import_rootfs(store, sys.stdin.buffer, tags=tags, changes=changes,
+                                  message=message, source_name="-", platform=platform,
+                                  progress=display)
+        finally:
+            display.close()
     else:
         path = Path(source)
         if "://" in source:
@@ -55,10 +60,15 @@ def import_(ctx, source, reference, changes, message, platform):
             handle = open(path, "rb")
         except OSError as error:
             raise PalletError(f"open {source}: {error.strerror.lower()}") from error
+        display = _transient()
         with handle:
             size = os.fstat(handle.fileno()).st_size if path.is_file() else None
-            image = import_rootfs(store, handle, tags=tags, changes=changes, message=message,
-                                  source_name=source, platform=platform, source_size=size)
+            try:
+                image = import_rootfs(store, handle, tags=tags, changes=changes, message=message,
+                                      source_name=source, platform=platform, source_size=size,
+                                      progress=display)
+            finally:
+                display.close()
     click.echo(image.id)
 
 
@@ -72,12 +82,14 @@ def save(ctx, names, output, format_):
     """Save one or more images to a tar archive (streamed to STDOUT by default)"""
     from pallet.runtime.image.archive import save_images
     store = _store(_root_ctx(ctx))
-    if output is None:
-        if sys.stdout.isatty():
-            raise PalletError("cowardly refusing to save to a terminal. Use the -o flag or redirect")
-        save_images(store, list(names), sys.stdout.buffer, archive_format=format_, progress=_progress())
-        return
-    save_images(store, list(names), Path(output), archive_format=format_, progress=_progress())
+    if output is None and sys.stdout.isatty():
+        raise PalletError("cowardly refusing to save to a terminal. Use the -o flag or redirect")
+    display = _transient()
+    try:
+        save_images(store, list(names), sys.stdout.buffer if output is None else Path(output),
+                    archive_format=format_, progress=display)
+    finally:
+        display.close()
 
 
 @click.command("load")
@@ -88,17 +100,18 @@ def save(ctx, names, output, format_):
 @click.pass_context
 def load(ctx, input_, quiet, platform):
     """Load an image from a tar archive (docker-archive or oci-archive) or an OCI layout directory"""
+    from pallet.format.progress import display_for
     from pallet.runtime.image.archive import load_images
     store = _store(_root_ctx(ctx))
-    if input_ is None:
-        if sys.stdin.isatty():
-            raise PalletError("requested load from stdin, but stdin is empty",
-                              hint="use -i FILE or pipe an archive in")
-        loaded = load_images(store, sys.stdin.buffer, platform=platform,
-                             progress=None if quiet else _progress())
-    else:
-        loaded = load_images(store, Path(input_), platform=platform,
-                             progress=None if quiet else _progress())
-    if not quiet:
-        for line in loaded:
-            click.echo(line)
+    if input_ is None and sys.stdin.isatty():
+        raise PalletError("requested load from stdin, but stdin is empty",
+                          hint="use -i FILE or pipe an archive in")
+    # Docker: "Loading layer" bars on a terminal; off one (or with -q) only the result lines
+    display = display_for(sys.stdout, "quiet" if quiet else "auto")
+    try:
+        loaded = load_images(store, sys.stdin.buffer if input_ is None else Path(input_),
+                             platform=platform, progress=display)
+    finally:
+        display.close()
+    for line in loaded:
+        click.echo(line)

@@ -1,7 +1,14 @@
 """`pull` and `push`: images between the store and an OCI Distribution registry.
 
-    pull_image(store, reference, *, platform=None (this machine's), on_resolved=None) -> PullResult
-    push_image(store, reference) -> PushResult   (NotLocal when the store lacks the name)
+    pull_image(store, reference, *, platform=None (this machine's), on_resolved=None,
+               credentials=None, progress=None) -> PullResult
+    push_image(store, reference, *, credentials=None, progress=None) -> PushResult
+                                                   (NotLocal: not in the store)
+
+progress is a pallet.base.progress sink: the events dockerd streams for the same work, as the
+work happens ("Pulling from", per layer Pulling fs layer / Downloading n of m / Verifying
+Checksum / Download complete / Extracting / Pull complete, "Digest:", "Status:"; per layer
+Preparing / Pushing / Pushed or Layer already exists, "TAG: digest: D size: N").
 
 pull resolves the tag (or digest) to a manifest, picks the platform from an index or manifest
 list, and then runs the same loader as `load` (runtime/archive.py) over the registry: every blob
@@ -25,6 +32,7 @@ import shutil
 from dataclasses import dataclass
 
 from pallet.base.errors import PalletError
+from pallet.base.progress import NULL, Meter, Note, State
 from pallet.runtime.store import references as refs
 from pallet.runtime.distribution.registry import RegistryClient, RegistryError
 from pallet.runtime.store.content import REF_NAME, Descriptor, Store
@@ -96,7 +104,7 @@ class _RegistrySource:
 
 
 def pull_image(store: Store, reference: str, *, platform: str | None = None,
-               on_resolved=None, credentials=None) -> PullResult:
+               on_resolved=None, credentials=None, progress=None) -> PullResult:
     """on_resolved(): called once the registry has answered for the manifest (Docker prints
     its "Pulling from" line only then)."""
     from pallet.runtime.image.archive import Loader, load_oci_manifest
@@ -113,8 +121,11 @@ def pull_image(store: Store, reference: str, *, platform: str | None = None,
             raise RegistryError(f"manifest for {parsed.familiar()} not found: {error.message}",
                                 hint="check the name and tag") from error
         raise
+    progress = progress or NULL
     if on_resolved is not None:
         on_resolved()
+    # Docker names the repository path without its registry here
+    progress.emit(Note(parsed.tag or parsed.digest, f"Pulling from {parsed.path}"))
     full = str(parsed)
     before = {(e.get("annotations") or {}).get(REF_NAME): e.get("digest")
               for e in store.index_entries()}
@@ -122,7 +133,8 @@ def pull_image(store: Store, reference: str, *, platform: str | None = None,
     descriptor = Descriptor(manifest.digest, len(manifest.data), manifest.media_type).to_json()
     tags = [] if parsed.digest and not parsed.tag else [full]   # by digest: the digest names it
     with store.lease():
-        loader = Loader(store, source, platform, what=f"from {parsed.familiar()}")
+        loader = Loader(store, source, platform, progress, what=f"from {parsed.familiar()}",
+                        pulling=True)
         try:
             image = load_oci_manifest(loader, descriptor, tags)
         except BaseException:
@@ -132,12 +144,16 @@ def pull_image(store: Store, reference: str, *, platform: str | None = None,
 
     add_repo_digest(store, image, parsed.name, manifest.digest)
     layers = tuple((layer.digest, layer.digest in source.fetched) for layer in image.layers)
-    return PullResult(reference=full, digest=manifest.digest, layers=layers,
-                      up_to_date=before.get(full) == image.manifest_digest and not any(
-                          fetched for _, fetched in layers))
+    result = PullResult(reference=full, digest=manifest.digest, layers=layers,
+                        up_to_date=before.get(full) == image.manifest_digest and not any(
+                            fetched for _, fetched in layers))
+    progress.emit(Note("", f"Digest: {result.digest}"))
+    status = "Image is up to date for" if result.up_to_date else "Downloaded newer image for"
+    progress.emit(Note("", f"Status: {status} {refs.familiar_string(result.reference)}"))
+    return result
 
 
-def push_image(store: Store, reference: str, *, credentials=None) -> PushResult:
+def push_image(store: Store, reference: str, *, credentials=None, progress=None) -> PushResult:
     from pallet.runtime.image.images import resolve_image
 
     parsed = refs.parse_reference(reference)
@@ -149,21 +165,30 @@ def push_image(store: Store, reference: str, *, credentials=None) -> PushResult:
     except PalletError as error:
         raise NotLocal(f"An image does not exist locally with the tag: {parsed.familiar_name}",
                        exit_code=1) from error
+    progress = progress or NULL
     client = _client(parsed, push=True, credentials=credentials)
     client.ping()
-    layers = []
+    # Docker works from the top layer down and lists the layers in that order
+    top_first = list(zip(image.layers, image.diff_ids))[::-1]
+    for _, diff_id in top_first:
+        progress.emit(State(diff_id[7:19], "Preparing"))
+    layers = {}
     pushed = []
     with store.lease(), contextlib.ExitStack() as stack:
         work = store.temp_dir("push-")
         stack.callback(store.remove_tree, work)
-        for blob, diff_id in zip(image.layers, image.diff_ids):
-            path, descriptor = _distributable(store, blob, work)
+        for blob, diff_id in top_first:
+            short = diff_id[7:19]
+            path, descriptor = _distributable(store, blob, work, progress, short)
             uploaded = not client.has_blob(descriptor.digest)
             if uploaded:
                 with open(path, "rb") as handle:
-                    client.upload_blob(handle, descriptor.digest, descriptor.size)
-            layers.append(descriptor)
+                    client.upload_blob(Meter(handle, progress, short, "Pushing", descriptor.size),
+                                       descriptor.digest, descriptor.size)
+            progress.emit(State(short, "Pushed" if uploaded else "Layer already exists"))
+            layers[diff_id] = descriptor
             pushed.append((diff_id, uploaded))
+        pushed.reverse()
         config = image.manifest["config"]
         if not client.has_blob(config["digest"]):
             with open(store.blob_path(config["digest"]), "rb") as handle:
@@ -172,9 +197,10 @@ def push_image(store: Store, reference: str, *, credentials=None) -> PushResult:
                 "config": {"mediaType": config.get("mediaType") or
                            "application/vnd.oci.image.config.v1+json",
                            "digest": config["digest"], "size": config["size"]},
-                "layers": [layer.to_json() for layer in layers]}
+                "layers": [layers[diff_id].to_json() for diff_id in image.diff_ids]}
         data = json.dumps(body, separators=(",", ":")).encode()
         digest = client.put_manifest(parsed.tag, data, MT_OCI_MANIFEST)
+    progress.emit(Note("", f"{parsed.tag}: digest: {digest} size: {len(data)}"))
     from pallet.runtime.image.images import add_repo_digest
 
     add_repo_digest(store, image, parsed.name, digest)   # Docker's RepoDigests after a push
@@ -182,8 +208,11 @@ def push_image(store: Store, reference: str, *, credentials=None) -> PushResult:
                       layers=tuple(pushed))
 
 
-def _distributable(store: Store, blob: Descriptor, work) -> tuple[str, Descriptor]:
-    """(file to upload, its descriptor): the stored blob, or a gzip of an uncompressed one."""
+def _distributable(store: Store, blob: Descriptor, work, progress=NULL,
+                   short: str = "") -> tuple[str, Descriptor]:
+    """(file to upload, its descriptor): the stored blob, or a gzip of an uncompressed one.
+    Compressing reports "Pushing" over the layer's bytes, as Docker counts a push (it
+    compresses while it uploads); the upload of the result then reports its own bytes."""
     if blob.media_type not in UNCOMPRESSED:
         return str(store.blob_path(blob.digest)), blob
     from pallet.runtime.store.content import new_sha256
@@ -194,7 +223,7 @@ def _distributable(store: Store, blob: Descriptor, work) -> tuple[str, Descripto
         # mtime 0 and no file name: the same layer always compresses to the same blob
         with gzip.GzipFile(fileobj=_Hashing(raw, digest), mode="wb", mtime=0, filename="",
                            compresslevel=6) as out:   # Go's gzip.DefaultCompression, as Docker
-            shutil.copyfileobj(source, out, CHUNK)
+            shutil.copyfileobj(Meter(source, progress, short, "Pushing", blob.size), out, CHUNK)
     size = os.path.getsize(target)
     return target, Descriptor("sha256:" + digest.hexdigest(), size, MT_OCI_GZIP)
 

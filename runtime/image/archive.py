@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from pallet.base.errors import PalletError
+from pallet.base.progress import NULL, Meter, State
 from pallet.runtime.store import references as refs
 from pallet.runtime.image.images import (ANN_ID, MT_OCI_CONFIG, MT_OCI_MANIFEST, Image,
                                    select_platform, store_manifest, wanted_platform)
@@ -128,13 +129,16 @@ class Loader:
     """One load into the store from a source of named blobs (an archive, a layout directory, a
     registry: anything with open(name), read_bytes(name) and has(name)): copies and verifies
     blobs, unpacks layers, and rolls back what it added when the load fails. what names the
-    source in error messages ("from REF")."""
+    source in error messages ("from REF"). progress: a pallet.base.progress sink; a pull
+    (pulling=True) reports Docker's pull states and byte counts, a load "Loading layer"."""
 
-    def __init__(self, store: Store, source, platform: str, progress=None, *, what: str = ""):
+    def __init__(self, store: Store, source, platform: str, progress=None, *, what: str = "",
+                 pulling: bool = False):
         self.store = store
         self.source = source
         self.platform = platform
-        self.progress = progress or (lambda _line: None)
+        self.progress = progress or NULL
+        self.pulling = pulling
         self.what = what
         self.added: list[str] = []
         self.added_dirs: list[str] = []
@@ -152,24 +156,43 @@ class Loader:
             lines.append(f"Loaded image: {refs.familiar_string(tag)}")
         return lines or [f"Loaded image ID: {image.id}"]
 
-    def copy_blob(self, name: str, *, expected: Descriptor | None = None, media_type: str) -> Descriptor:
+    def copy_blob(self, name: str, *, expected: Descriptor | None = None, media_type: str,
+                  layer: bool = False) -> Descriptor:
         digest = expected.digest if expected else None
         if digest and self.store.has_blob(digest):
             return Descriptor(digest, self.store.blob_size(digest), media_type)
+        shown = self.pulling and layer and expected is not None
         with self.source.open(name) as handle:
+            if shown:
+                # put_blob reads until b"": pieces of 128 kB show a slow link's progress
+                handle = Meter(handle, self.progress, digest[7:19], "Downloading", expected.size,
+                               piece=128 << 10)
             descriptor = self.store.put_blob(handle, expected_digest=digest,
                                              expected_size=expected.size if expected else None,
                                              media_type=media_type)
         self.added.append(descriptor.digest)
+        if shown:   # the digest was checked as the bytes went by; put_blob verified it
+            self.progress.emit(State(digest[7:19], "Verifying Checksum"))
+            self.progress.emit(State(digest[7:19], "Download complete"))
         return descriptor
+
+    def layer_exists(self, descriptor: Descriptor, diff_id: str) -> bool:
+        return ((self.store.layers / sha256_hex(diff_id, what="diff ID")).is_dir()
+                and self.store.has_blob(descriptor.digest))
 
     def unpack(self, descriptor: Descriptor, diff_id: str) -> None:
         target = self.store.layers / sha256_hex(diff_id, what="diff ID")
-        self.progress(f"Loading layer {diff_id[7:19]} ({descriptor.size} bytes)")
         existed = target.is_dir()
-        unpacked_layer_dir(self.store, descriptor, diff_id)
-        if not existed:
-            self.added_dirs.append(diff_id)
+        if existed:
+            return
+        # Docker counts extraction in bytes of the blob it reads (compressed, for a pull)
+        short, action = ((descriptor.digest[7:19], "Extracting") if self.pulling
+                         else (diff_id[7:19], "Loading layer"))
+        unpacked_layer_dir(self.store, descriptor, diff_id, meter=lambda raw: Meter(
+            raw, self.progress, short, action, descriptor.size))
+        self.added_dirs.append(diff_id)
+        if self.pulling:
+            self.progress.emit(State(short, "Pull complete"))
 
     def rollback(self) -> None:
         # Only what this load added and no image references (never shared content).
@@ -245,6 +268,7 @@ def load_oci_manifest(loader: Loader, descriptor: dict, tags: list[str], depth: 
     config_desc = Descriptor.from_json(manifest["config"])
     layer_descs = [Descriptor.from_json(layer) for layer in manifest.get("layers") or []]
     _small_enough(config_desc, f"image config {config_desc.digest}")
+    had_config = loader.store.has_blob(config_desc.digest)
     loader.copy_blob(_blob_name(config_desc.digest), expected=config_desc,
                      media_type=config_desc.media_type)
     config = documents.parse_config(loader.store.read_blob(config_desc.digest, config_desc.size),
@@ -253,8 +277,17 @@ def load_oci_manifest(loader: Loader, descriptor: dict, tags: list[str], depth: 
     diff_ids = documents.diff_ids_of(config, what=config_desc.digest)
     if len(diff_ids) != len(layer_descs):
         raise PalletError(f"cannot load: config has {len(diff_ids)} diff IDs for {len(layer_descs)} layers")
+    exists = [loader.layer_exists(layer, diff_id) for layer, diff_id in zip(layer_descs, diff_ids)]
+    if loader.pulling and not (had_config and all(exists)):
+        # Docker announces every layer before the first byte moves (none for an image it has)
+        for layer, present in zip(layer_descs, exists):
+            loader.progress.emit(State(layer.digest[7:19],
+                                       "Already exists" if present else "Pulling fs layer"))
+    # every blob first, then the layers in order, as Docker shows them
+    for layer in layer_descs:
+        loader.copy_blob(_blob_name(layer.digest), expected=layer, media_type=layer.media_type,
+                         layer=True)
     for layer, diff_id in zip(layer_descs, diff_ids):
-        loader.copy_blob(_blob_name(layer.digest), expected=layer, media_type=layer.media_type)
         loader.unpack(layer, diff_id)
     return store_manifest(loader.store, manifest_bytes=manifest_bytes, tags=tags,
                           media_type=manifest.get("mediaType") or desc.media_type)

@@ -1,7 +1,7 @@
 """`save`: write images as a docker-archive or an oci-archive (see archive.py for the formats).
 
     save_images(store, names: list[str], dest: Path | BinaryIO, *, archive_format="docker-archive",
-                progress: Callable[[str], None] | None = None)
+                progress=None)     a pallet.base.progress sink: "Saving layer" bytes per layer
 A path is written atomically (a .partial file renamed at the end); a stream is written as it goes.
 Re-exported by pallet.runtime.image.archive.
 """
@@ -15,6 +15,7 @@ import tarfile
 from pathlib import Path
 
 from pallet.base.errors import PalletError
+from pallet.base.progress import NULL, Meter
 from pallet.runtime.store import references as refs
 from pallet.runtime.image.images import MT_OCI_CONFIG, MT_OCI_MANIFEST, Image, resolve_image
 from pallet.runtime.image.layers import MT_OCI_TAR, layer_size, open_layer_stream
@@ -78,9 +79,9 @@ def _write_archive(store: Store, tar: tarfile.TarFile, selected, archive_format:
                     written.add(layer.digest)
                     info = tarfile.TarInfo(f"blobs/sha256/{layer.digest[7:]}")
                     info.size, info.mode, info.mtime = layer.size, 0o644, 0
-                    progress(f"Saving layer {layer.digest[7:19]} ({layer.size} bytes)")
                     with store.open_blob(layer.digest, layer.size) as blob:
-                        tar.addfile(info, blob)
+                        tar.addfile(info, Meter(blob, progress, layer.digest[7:19],
+                                                "Saving layer", layer.size))
                         blob.verify_rest()
             manifest_digest = image.manifest_digest
             media_type = image.media_type
@@ -92,9 +93,9 @@ def _write_archive(store: Store, tar: tarfile.TarFile, selected, archive_format:
                 info = tarfile.TarInfo(f"blobs/sha256/{diff_id[7:]}")
                 sizes[diff_id] = _uncompressed_size(store, layer, diff_id)
                 info.size, info.mode, info.mtime = sizes[diff_id], 0o644, 0
-                progress(f"Saving layer {diff_id[7:19]} ({info.size} bytes)")
                 with open_layer_stream(store, layer) as reader:
-                    tar.addfile(info, reader)
+                    tar.addfile(info, Meter(reader, progress, diff_id[7:19], "Saving layer",
+                                            info.size))
                 if reader.diff_id() != diff_id:
                     raise PalletError(f"layer {layer.digest} does not match diff ID {diff_id}",
                                       hint="run `pallet system check --repair`")
@@ -128,10 +129,6 @@ def _write_archive(store: Store, tar: tarfile.TarFile, selected, archive_format:
         _add_bytes(tar, "repositories", json.dumps(repositories).encode())
 
 
-def _quiet(_message: str) -> None:
-    return None
-
-
 def save_images(store: Store, names: list[str], dest, *, archive_format: str = "docker-archive",
                 progress=None) -> None:
     """Write the named images to dest (a path, written atomically, or a binary stream)."""
@@ -142,13 +139,13 @@ def save_images(store: Store, names: list[str], dest, *, archive_format: str = "
                 ((name, resolve_image(store, name)) for name in names)]
     if not isinstance(dest, (str, Path)):
         with tarfile.open(fileobj=dest, mode="w|", format=tarfile.PAX_FORMAT) as tar:
-            _write_archive(store, tar, selected, archive_format, progress or _quiet)
+            _write_archive(store, tar, selected, archive_format, progress or NULL)
         return
     dest = Path(dest)
     try:
         with atomic_file(dest, mode=None) as handle:
             with tarfile.open(fileobj=handle, mode="w", format=tarfile.PAX_FORMAT) as tar:
-                _write_archive(store, tar, selected, archive_format, progress or _quiet)
+                _write_archive(store, tar, selected, archive_format, progress or NULL)
     except OSError as error:
         raise PalletError(f"cannot write {dest}: {error.strerror or error}") from error
 

@@ -1,7 +1,9 @@
 """`import`: turn a root filesystem tarball into a one-layer image (Docker's `docker import`).
 
     import_rootfs(store, source, *, tags: list[str], changes: list[str] = (), message: str | None
-                  = None, source_name: str = "-", platform: str | None = None) -> Image
+                  = None, source_name: str = "-", platform: str | None = None,
+                  source_size: int | None = None, progress=None) -> Image
+        progress: a pallet.base.progress sink ("Importing" bytes of the tarball read)
     apply_changes(config: dict, changes: list[str]) -> dict     (the --change instructions)
 
 The tarball (plain, gzip or zstd) is extracted safely into a private directory under tmp/
@@ -18,6 +20,7 @@ import os
 import shlex
 
 from pallet.base.errors import PalletError
+from pallet.base.progress import NULL, Meter
 from pallet.runtime.image.compression import DecompressingReader
 from pallet.base.units import now_rfc3339
 from pallet.runtime.image.images import Image, commit_image
@@ -111,7 +114,7 @@ def _platform(platform: str | None):
 
 def import_rootfs(store: Store, source, *, tags, changes=(), message: str | None = None,
                   source_name: str = "-", platform: str | None = None,
-                  source_size: int | None = None) -> Image:
+                  source_size: int | None = None, progress=None) -> Image:
     """Import a rootfs tarball read from source (a binary stream) as a one-layer image.
 
     source_size (the file's size, when known) bounds what a member may declare."""
@@ -125,7 +128,9 @@ def import_rootfs(store: Store, source, *, tags, changes=(), message: str | None
     config["history"] = [{"created": created,
                           "comment": message if message else f"Imported from {source_name}"}]
     with store.lease():
-        return _import_tree(store, source, config=config, tags=tags, source_name=source_name,
+        return _import_tree(store, Meter(source, progress or NULL, "", "Importing",
+                                         source_size or 0),
+                            config=config, tags=tags, source_name=source_name,
                             source_size=source_size)
 
 

@@ -6,10 +6,12 @@ Public API (stable):
     pack_layer(store, source_dir: Path, *, compression: str = "gzip",
                source_date_epoch: int | None = None, overlay_upper: bool = True,
                compression_level: int | None = None) -> Layer
-    unpacked_layer_dir(store, descriptor: Descriptor | Layer, diff_id: str) -> Path
+    unpacked_layer_dir(store, descriptor: Descriptor | Layer, diff_id: str, *, meter=None) -> Path
     layer_dirs(store, image) -> list[Path]     # TOPMOST FIRST, ready for overlayfs lowerdir=
     open_layer_stream(store, descriptor) -> context manager yielding the uncompressed tar stream
-    extract_blob(store, descriptor, diff_id, dest, *, allow_devices=True, whiteouts="overlay") -> str
+    extract_blob(store, descriptor, diff_id, dest, *, allow_devices=True, whiteouts="overlay",
+                 meter=None) -> str
+        meter(stream) -> stream: wraps the blob as it is read (progress: base.progress.Meter)
 
 Concurrency: a packed layer is unreferenced until commit_image tags it; hold
 `with store.lease():` from pack_layer to commit_image (and while using layer_dirs of an image
@@ -180,13 +182,14 @@ def member_limit(store: Store, compressed_size: int | None, compression: str) ->
 
 
 def extract_blob(store: Store, descriptor: Descriptor, diff_id: str | None, dest: Path, *,
-                 allow_devices: bool = True, whiteouts: str = "overlay") -> str:
+                 allow_devices: bool = True, whiteouts: str = "overlay", meter=None) -> str:
     """Extract a stored layer blob into dest, verifying the blob digest and the diff ID."""
     from pallet.runtime.image.compression import DecompressingReader
     from pallet.runtime.image.unpack import extract_layer
 
     with store.open_blob(descriptor.digest, descriptor.size) as raw:
-        reader = DecompressingReader(raw, name=f"layer {descriptor.digest[:19]}")
+        reader = DecompressingReader(meter(raw) if meter else raw,
+                                     name=f"layer {descriptor.digest[:19]}")
         try:
             limit = member_limit(store, descriptor.size, reader.compression)
             stats = extract_layer(reader, dest, allow_devices=allow_devices, max_member_bytes=limit,
@@ -203,7 +206,8 @@ def extract_blob(store: Store, descriptor: Descriptor, diff_id: str | None, dest
     return actual
 
 
-def unpacked_layer_dir(store: Store, descriptor: Descriptor | Layer, diff_id: str) -> Path:
+def unpacked_layer_dir(store: Store, descriptor: Descriptor | Layer, diff_id: str, *,
+                       meter=None) -> Path:
     """layers/<diffid-hex>/, unpacking the blob first if no earlier call did."""
     if isinstance(descriptor, Layer):
         descriptor = descriptor.descriptor()
@@ -211,16 +215,17 @@ def unpacked_layer_dir(store: Store, descriptor: Descriptor | Layer, diff_id: st
     if target.is_dir():
         return target
     with store.lease():
-        return _unpack_into(store, descriptor, diff_id, target)
+        return _unpack_into(store, descriptor, diff_id, target, meter)
 
 
-def _unpack_into(store: Store, descriptor: Descriptor, diff_id: str, target: Path) -> Path:
+def _unpack_into(store: Store, descriptor: Descriptor, diff_id: str, target: Path,
+                 meter=None) -> Path:
     work = store.temp_dir("unpack-")
     try:
         dest = work / "rootfs"
         dest.mkdir()
         os.chmod(dest, 0o755)   # the image's / unless the tar says otherwise; not the umask's
-        extract_blob(store, descriptor, diff_id, dest)
+        extract_blob(store, descriptor, diff_id, dest, meter=meter)
         try:
             os.rename(dest, target)
         except OSError:
