@@ -41,16 +41,27 @@ def _store(request):
 
 
 class _Progress:
-    """Headers go out with the first line; until then an error is still an HTTP status."""
+    """Headers go out with the first line; until then an error is still an HTTP status.
+    Also the engine's progress sink (pallet.base.progress): each event is one of dockerd's
+    JSON lines, written as the work happens, from whichever thread does it."""
 
     def __init__(self, request) -> None:
+        import threading
+
         self.request = request
         self.writer = None
+        self.lock = threading.Lock()
 
     def line(self, document: dict) -> None:
-        if self.writer is None:
-            self.writer = self.request.stream("application/json")
-        self.writer.json(document)
+        from pallet.base.progress import json_line
+        with self.lock:
+            if self.writer is None:
+                self.writer = self.request.stream("application/json")
+            self.writer.write(json_line(document))
+
+    def emit(self, event) -> None:
+        from pallet.base.progress import json_message
+        self.line(json_message(event))
 
     def fail(self, error) -> None:
         from pallet.runtime.distribution.registry import RegistryError
@@ -88,30 +99,13 @@ def create_image(request) -> None:
     credentials = registry_auth(request)
     platform = request.arg("platform") or "linux/amd64"
     progress = _Progress(request)
-    shown_tag = parsed.tag or parsed.digest
-
-    def resolved() -> None:
-        progress.line({"status": f"Pulling from {parsed.path}", "id": shown_tag})
-
-    try:
-        result = pull_image(_store(request), reference, platform=platform, on_resolved=resolved,
-                            credentials=credentials)
+    try:   # the engine streams "Pulling from", each layer's states and bytes, Digest, Status
+        pull_image(_store(request), reference, platform=platform, credentials=credentials,
+                   progress=progress)
     except PalletError as error:
         progress.fail(error)
         progress.close()
         return
-    for digest, new in result.layers:
-        short = digest.split(":", 1)[1][:12]
-        progress.line({"status": "Pulling fs layer" if new else "Already exists",
-                       "progressDetail": {}, "id": short})
-    for digest, new in result.layers:
-        if new:
-            short = digest.split(":", 1)[1][:12]
-            progress.line({"status": "Download complete", "progressDetail": {}, "id": short})
-            progress.line({"status": "Pull complete", "progressDetail": {}, "id": short})
-    progress.line({"status": f"Digest: {result.digest}"})
-    word = "Image is up to date for" if result.up_to_date else "Downloaded newer image for"
-    progress.line({"status": f"Status: {word} {refs.familiar_string(result.reference)}"})
     progress.close()
 
 
@@ -160,7 +154,8 @@ def push(request) -> None:
                             f"{parsed.familiar_name}") from error
     progress.line({"status": f"The push refers to repository [{parsed.familiar_name}]"})
     try:
-        result = push_image(_store(request), str(parsed), credentials=credentials)
+        result = push_image(_store(request), str(parsed), credentials=credentials,
+                            progress=progress)
     except NotLocal as error:
         progress.fail(error)
         progress.close()
@@ -169,10 +164,6 @@ def push(request) -> None:
         progress.fail(error)
         progress.close()
         return
-    for diff_id, uploaded in reversed(result.layers):
-        progress.line({"status": "Pushed" if uploaded else "Layer already exists",
-                       "progressDetail": {}, "id": diff_id.split(":", 1)[1][:12]})
-    progress.line({"status": f"{result.tag}: digest: {result.digest} size: {result.size}"})
     progress.line({"progressDetail": {}, "aux": {"Tag": result.tag, "Digest": result.digest,
                                                  "Size": result.size}})
     progress.close()

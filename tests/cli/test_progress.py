@@ -12,14 +12,13 @@ docker's line for line.
 
 from __future__ import annotations
 
-import io
 import os
 import re
 import subprocess
-import tarfile
 
 import pytest
 
+from tests.bigimage import push_big_image
 from tests.conftest import PALLET
 from tests.dockerd import DOCKER, dockerd  # noqa: F401  (module-scoped fixture)
 from tests.ptyrun import final_screen, run_in_pty
@@ -51,19 +50,8 @@ def _env(extra: dict | None = None) -> dict:
 def big(tmp_path_factory):
     """(store, registry, reference): a one-layer image of 16 MB of random bytes, pushed."""
     work = tmp_path_factory.mktemp("progress")
-    archive = work / "rootfs.tar"
-    with tarfile.open(archive, "w") as tar:
-        data = os.urandom(LAYER)
-        info = tarfile.TarInfo("big.bin")
-        info.size = len(data)
-        tar.addfile(info, io.BytesIO(data))
-    store = work / "store"
     with private_registry(work / "registry") as registry:
-        reference = f"{registry.host}/prog/big:1"
-        for args in (("import", str(archive), reference), ("push", reference)):
-            result = subprocess.run(_pallet_argv(store, *args), capture_output=True,
-                                    env=_env(), timeout=120)
-            assert result.returncode == 0, result.stderr.decode()
+        store, reference = push_big_image(work, registry.host, LAYER)
         yield store, registry, reference
 
 
