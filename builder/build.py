@@ -318,12 +318,40 @@ def _open_context(root: Path, context_dir: Path | None, dockerfile: Path | None,
 
 
 def _run_stages(runner, built_plan) -> None:
-    """Run every stage once the stages it needs are done; independent ones in parallel."""
+    """Run every needed stage once the stages it needs are done; independent ones in
+    parallel. A stage only read by steps whose definition keys hit is not run at all
+    (builder/defkeys.py); it is built on demand if such a record vanishes meanwhile."""
+    import threading
     from graphlib import TopologicalSorter
 
-    order = TopologicalSorter(built_plan.stage_dependencies())
-    order.prepare()          # plan() already refused circles, with the instructions named
     stages = {s.index: s for s in built_plan.stages}
+    needed = set(stages)
+    options = runner.options
+    if not options.no_cache:
+        from pallet.builder import defkeys
+        if defkeys.reads_other_stages(built_plan):
+            scratch = runner.store.temp_dir("defkeys-")
+            runner.work_dirs.append(scratch)
+            runner.definition_keys = defkeys.definition_keys(runner, built_plan, scratch)
+            needed = defkeys.needed_stages(runner, built_plan, runner.definition_keys)
+            for index in sorted(set(stages) - needed):
+                # what mode=max exports of a stage not run: its records, where they exist
+                for step in stages[index].steps[1:]:
+                    if runner.definition_keys.get(step.id):
+                        runner.note_key(index, runner.definition_keys[step.id])
+    locks = {index: threading.Lock() for index in stages}
+
+    def ensure(index: int) -> None:
+        with locks[index]:
+            if index not in runner.states:
+                _run_stage(runner, stages[index], ensure)
+
+    runner.ensure_stage = ensure
+    dependencies = {index: needs & needed
+                    for index, needs in built_plan.stage_dependencies().items()
+                    if index in needed}
+    order = TopologicalSorter(dependencies)
+    order.prepare()          # plan() already refused circles, with the instructions named
     waiting: list[int] = []
     # The pool (and concurrent.futures, ~6 ms of imports) only when two stages are ready at
     # once: a chain of stages, the common case, runs on this thread with no pool at all.
@@ -335,7 +363,7 @@ def _run_stages(runner, built_plan) -> None:
             if not running and len(waiting) == 1:
                 # one stage at a time: run it here, so Ctrl-C reaches the container code
                 index = waiting.pop()
-                _run_stage(runner, stages[index])
+                ensure(index)
                 order.done(index)
                 continue
             if waiting:
@@ -343,7 +371,7 @@ def _run_stages(runner, built_plan) -> None:
                     from concurrent.futures import ThreadPoolExecutor
                     pool = ThreadPoolExecutor(max_workers=2)
                 for index in waiting:
-                    running[pool.submit(_run_stage, runner, stages[index])] = index
+                    running[pool.submit(ensure, index)] = index
                 waiting = []
             from concurrent.futures import FIRST_COMPLETED, wait
             finished, _ = wait(running, return_when=FIRST_COMPLETED)
@@ -356,8 +384,10 @@ def _run_stages(runner, built_plan) -> None:
             pool.shutdown(wait=True)
 
 
-def _run_stage(runner, stage) -> None:
+def _run_stage(runner, stage, ensure) -> None:
     steps = list(stage.steps)
+    if steps[0].base_stage is not None:
+        ensure(steps[0].base_stage)   # already built, unless built on demand
     if steps[0].base_image is not None:
         runner.progress.start(steps[0].id, steps[0].title)
         state = runner.start_stage(steps[0])
@@ -368,4 +398,3 @@ def _run_stage(runner, stage) -> None:
         state = runner.run_step(step, state)
         runner.note_key(stage.index, state.key)
     runner.states[stage.index] = state
-

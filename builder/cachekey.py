@@ -26,6 +26,32 @@ where
   ``COPY --from`` and ``RUN --mount=type=bind`` hash the files they read from the other stage
   or the context the same way.
 
+Every step also has a **definition key**, the same formula over the build definition alone:
+
+    def(step) = xxh3_128( "pallet-step-v1" || def(parent)
+                          || canonical(step)
+                          || digest_def(inputs) )
+
+* ``def(parent)`` chains the same way, through definition keys (the base image's and
+  scratch's are the same as above; a stage built FROM another starts from that stage's last
+  definition key).
+* ``digest_def(inputs)`` replaces what only a run can know: the files a ``COPY --from=STAGE``
+  or ``RUN --mount=type=bind,from=STAGE`` reads become the definition key of STAGE's last
+  step, and an image's files its id. Context files, downloads and heredocs are digested as
+  for the content key (with each file's own owner and mode; ``--chown``/``--chmod`` are in
+  ``canonical(step)``), so a stage that reads no other stage and uses neither flag has
+  definition keys equal to its content keys.
+
+The rule (builder/defkeys.py, execute.StageRunner.run_step): a step that reads a stage whose
+content is not at hand (that stage has not run in this build) is looked up by its definition
+key first; that record names the content key the stage's chain goes on with. Only when it
+misses is the stage built and the step looked up by its content key. Every other step is looked
+up by its content key. A step that reads another stage records its result under both keys
+(the definition key's record carries ``extra.content_key``). So a fresh CI runner with a
+mode=min cache of the final stage builds no other stage, while the content key's guarantees
+stay: a touch or a fresh clone changes neither key, a changed file that any stage reads
+changes the definition keys of every step downstream of it.
+
 All keys are 32 hex characters. They are internal: OCI digests and diff IDs stay sha256.
 """
 

@@ -71,47 +71,62 @@ def prepare_copy(runner, step: Step, state) -> PreparedCopy:
         if spec.chmod:
             from pallet.builder.steps_copy import parse_chmod
             chmod = parse_chmod(spec.chmod, span=step.span)
-        trees: list[SourceTree] = []
-        for source in spec.sources:
-            if _is_git(source):
-                raise PalletError(f"ADD of a git repository is not supported: {source}",
-                                  span=step.span, source_line=step.source_line,
-                                  hint="clone it into the context and COPY it")
-            if _is_url(source):
-                if not spec.is_add:
-                    raise PalletError("source can't be a URL for COPY", span=step.span,
-                                      source_line=step.source_line, hint="use ADD for URLs")
-                from pallet.builder.download import download, url_filename
-                path, _ = download(source, scratch, checksum=spec.checksum, span=step.span)
-                trees.append(SourceTree(kind="file", name=url_filename(source), entries=(
-                    SourceEntry(relpath="", host_path=path, kind="file", mode=0o600, uid=0,
-                                gid=0),)))
-            elif spec.from_stage is not None or spec.from_image is not None:
-                view = _stage_view(runner, spec.from_stage) if spec.from_stage is not None \
-                    else _image_view(runner, spec.from_image, step)
-                what = f"stage {spec.from_stage}" if spec.from_stage is not None \
-                    else spec.from_image
-                trees += trees_from_view(view, source, span=step.span,
-                                         source_line=step.source_line, what=what)
-            else:
-                if runner.context is None:
-                    raise PalletError("COPY from the build context, but the build has no context",
-                                      span=step.span, source_line=step.source_line)
-                found = trees_from_context(runner.context, source, span=step.span,
-                                           source_line=step.source_line, parents=spec.parents)
-                if spec.is_add and spec.unpack is not False:
-                    from pallet.runtime.image.unpack import is_tar
-                    found = [_mark_archive(t) if t.kind == "file"
-                             and is_tar(t.entries[0].host_path) else t for t in found]
-                trees += found
-        for inline in spec.inline:
-            trees.append(inline_tree(inline.name, inline.data, scratch=scratch))
-        trees = apply_excludes(trees, spec.exclude)
-        digest = trees_digest(trees, uid=owner.uid, gid=owner.gid, chmod=chmod)
+        gathered = runner.gathered.get(step.id)   # the definition keys' pass read them already
+        if gathered is None:
+            trees = gather_trees(runner, step, scratch)
+            raw_digest = None
+        else:
+            trees, raw_digest = gathered
+        if raw_digest is not None and owner == Ownership(None, None) and chmod is None:
+            digest = raw_digest
+        else:
+            digest = trees_digest(trees, uid=owner.uid, gid=owner.gid, chmod=chmod)
         return PreparedCopy(trees=trees, owner=owner, chmod=chmod, digest=digest, scratch=scratch)
     except BaseException:
         shutil.rmtree(scratch, ignore_errors=True)
         raise
+
+
+def gather_trees(runner, step: Step, scratch: Path) -> list[SourceTree]:
+    """The trees a COPY/ADD writes, before ownership and mode (downloads and heredoc bodies go
+    to scratch, which must live as long as the trees are used)."""
+    spec = step.copy
+    trees: list[SourceTree] = []
+    for source in spec.sources:
+        if _is_git(source):
+            raise PalletError(f"ADD of a git repository is not supported: {source}",
+                              span=step.span, source_line=step.source_line,
+                              hint="clone it into the context and COPY it")
+        if _is_url(source):
+            if not spec.is_add:
+                raise PalletError("source can't be a URL for COPY", span=step.span,
+                                  source_line=step.source_line, hint="use ADD for URLs")
+            from pallet.builder.download import download, url_filename
+            path, _ = download(source, scratch, checksum=spec.checksum, span=step.span)
+            trees.append(SourceTree(kind="file", name=url_filename(source), entries=(
+                SourceEntry(relpath="", host_path=path, kind="file", mode=0o600, uid=0,
+                            gid=0),)))
+        elif spec.from_stage is not None or spec.from_image is not None:
+            view = _stage_view(runner, spec.from_stage) if spec.from_stage is not None \
+                else _image_view(runner, spec.from_image, step)
+            what = f"stage {spec.from_stage}" if spec.from_stage is not None \
+                else spec.from_image
+            trees += trees_from_view(view, source, span=step.span,
+                                     source_line=step.source_line, what=what)
+        else:
+            if runner.context is None:
+                raise PalletError("COPY from the build context, but the build has no context",
+                                  span=step.span, source_line=step.source_line)
+            found = trees_from_context(runner.context, source, span=step.span,
+                                       source_line=step.source_line, parents=spec.parents)
+            if spec.is_add and spec.unpack is not False:
+                from pallet.runtime.image.unpack import is_tar
+                found = [_mark_archive(t) if t.kind == "file"
+                         and is_tar(t.entries[0].host_path) else t for t in found]
+            trees += found
+    for inline in spec.inline:
+        trees.append(inline_tree(inline.name, inline.data, scratch=scratch))
+    return apply_excludes(trees, spec.exclude)
 
 
 def _mark_archive(tree: SourceTree) -> SourceTree:

@@ -17,6 +17,7 @@ from typing import Any
 
 from pallet.builder import cachekey
 from pallet.builder.cache import CacheRecord, CacheRecords, LayerRef
+from pallet.builder.defkeys import stage_reads
 from pallet.builder.history import History
 from pallet.builder.steps import Step
 from pallet.base.errors import PalletError
@@ -89,6 +90,12 @@ class StageRunner:
         self.stats = {"cached": 0, "executed": 0, "containers": 0}
         self._keys: list[tuple[int, str]] = []  # (stage, key) in execution order
         self.work_dirs: list[Path] = []  # swept again at the end, whatever interrupted a step
+        # Set by the orchestrator when some step reads another stage (builder/defkeys.py):
+        # step id -> definition key, the trees that pass read (step id -> (trees, digest)),
+        # and how to build a stage on demand when a definition key's record went missing.
+        self.definition_keys: dict[str, str | None] = {}
+        self.gathered: dict[str, tuple] = {}
+        self.ensure_stage = _no_stage_on_demand
 
     def sweep(self) -> None:
         """Remove every step work dir still present (an interrupt can land mid-cleanup)."""
@@ -140,6 +147,19 @@ class StageRunner:
                 history = history.add(history_entry(step.history,
                                                     created=last_created(state, self.options)))
             return replace(state, key=key, history=history)
+        use_cache = not self.options.no_cache and step.stage not in self.options.no_cache_stages
+        reads = stage_reads(step)
+        definition = self.definition_keys.get(step.id) if reads else None
+        if reads and any(index not in self.states for index in reads):
+            # The content of a stage it reads is not at hand: the definition key first, and
+            # the stage is built only when that misses.
+            if use_cache and definition is not None:
+                hit = self._from_cache(step, state, definition, by_definition=True)
+                if hit is not None:
+                    self.note_key(step.stage, definition)
+                    return hit
+            for index in reads:
+                self.ensure_stage(index)
         if step.kind == "copy":
             from pallet.builder.copyinputs import prepare_copy
             prepared = prepare_copy(self, step, state)
@@ -151,9 +171,10 @@ class StageRunner:
                 from pallet.builder.copyinputs import bind_mounts_digest
                 inputs = bind_mounts_digest(self, step)
         key = cachekey.step_key(parent=state.key, step=step.key_desc, inputs=inputs)
-        use_cache = not self.options.no_cache and step.stage not in self.options.no_cache_stages
+        if definition == key:
+            definition = None   # one key, one record
         if use_cache:
-            hit = self._from_cache(step, state, key)
+            hit = self._from_cache(step, state, key, definition=definition)
             if hit is not None:
                 if prepared is not None:
                     prepared.cleanup()
@@ -178,7 +199,7 @@ class StageRunner:
                 steps_exec.execute_workdir(self, step, state, layer_dir)
             else:
                 raise PalletError(f"internal: unknown step kind {step.kind}")
-            result = self._commit(step, state, key, layer_dir)
+            result = self._commit(step, state, key, layer_dir, definition)
             if reuse is not None:
                 top = result.layers[-1].diff_id if len(result.layers) > len(state.layers) \
                     else None
@@ -196,12 +217,27 @@ class StageRunner:
         self.stats["executed"] += 1
         return result
 
-    def _from_cache(self, step: Step, state: StageState, key: str) -> StageState | None:
+    def _from_cache(self, step: Step, state: StageState, key: str, *,
+                    by_definition: bool = False, definition: str | None = None
+                    ) -> StageState | None:
+        """The state after a recorded step. ``by_definition``: key is a definition key, and the
+        record names the content key the chain goes on with. ``definition``: a definition key
+        to record beside this content key's record if it is not there yet (a cache made
+        before definition keys, or the stage it reads was built in this run)."""
         from pallet.runtime.image.layers import Layer, unpacked_layer_dir
 
         record = self.records.get(key)
         if record is None:
             return None
+        if by_definition:
+            key = record.extra.get("content_key")
+            if not _is_key(key):
+                return None
+        elif definition is not None:
+            if self.records.get(definition) is None and \
+                    (record.layer is None or self.store.has_blob(record.layer.digest)):
+                self._put_alias(record, definition)
+            self.note_key(step.stage, definition)
         layers = state.layers
         lowerdirs = state.lowerdirs
         if record.layer is not None:
@@ -218,7 +254,14 @@ class StageRunner:
             record.history, created=record.history.get("created") or created_time(self.options)))
         return replace(state, layers=layers, lowerdirs=lowerdirs, history=history, key=key)
 
-    def _commit(self, step: Step, state: StageState, key: str, layer_dir: Path) -> StageState:
+    def _put_alias(self, record: CacheRecord, definition: str) -> None:
+        """The record again under the step's definition key, naming its content key."""
+        self.records.put(CacheRecord(key=definition, layer=record.layer, config=record.config,
+                                     history=record.history,
+                                     extra={**record.extra, "content_key": record.key}))
+
+    def _commit(self, step: Step, state: StageState, key: str, layer_dir: Path,
+                definition: str | None = None) -> StageState:
         from pallet.runtime.image.layers import pack_layer
 
         created = created_time(self.options)
@@ -247,8 +290,19 @@ class StageRunner:
                              if layer else None,
                              config=step.config, history=history)
         self.records.put(record)
+        if definition is not None:
+            self._put_alias(record, definition)
+            self.note_key(step.stage, definition)
         return replace(state, layers=layers, lowerdirs=lowerdirs,
                        history=state.history.add(history), key=key)
+
+
+def _is_key(value) -> bool:
+    return isinstance(value, str) and len(value) == 32 and not value.strip("0123456789abcdef")
+
+
+def _no_stage_on_demand(index: int) -> None:
+    raise PalletError(f"internal: stage {index} is needed but was not built")
 
 
 def history_entry(line: dict, *, created: str, empty_layer: bool | None = None) -> dict:
