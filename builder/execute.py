@@ -11,7 +11,8 @@ it as a lowerdir without unpacking the blob again.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -26,10 +27,18 @@ from pallet.base.errors import PalletError
 @dataclass(frozen=True)
 class StageState:
     layers: tuple  # pallet.runtime.image.layers.Layer, bottom first
-    lowerdirs: tuple[Path, ...]  # top-most first
     history: History
     key: str
     image_config: dict  # architecture/os/variant of the base
+    store: Any = field(compare=False, repr=False)
+
+    @cached_property
+    def lowerdirs(self) -> tuple[Path, ...]:
+        """The layers' directories, top-most first, unpacked only when a step first needs a
+        filesystem: a build whose steps all hit (a fresh CI runner) unpacks nothing."""
+        from pallet.runtime.image.layers import unpacked_layer_dir
+        return tuple(unpacked_layer_dir(self.store, layer, layer.diff_id)
+                     for layer in reversed(self.layers))
 
 
 @dataclass(frozen=True)
@@ -118,18 +127,16 @@ class StageRunner:
     # -- FROM -----------------------------------------------------------------------------------
     def start_stage(self, step: Step) -> StageState:
         from pallet.runtime.image.images import resolve_image
-        from pallet.runtime.image.layers import layer_dirs
 
         if step.base_stage is not None:
             return self.states[step.base_stage]
         if step.base_image is None:
             from pallet.base.platforms import host_arch  # FROM scratch only: cached builds skip it
-            return StageState(layers=(), lowerdirs=(), history=History(),
+            return StageState(layers=(), history=History(), store=self.store,
                               key=cachekey.scratch_base_key(),
                               image_config={"architecture": host_arch(), "os": "linux"})
         image = resolve_image(self.store, step.base_image)
-        dirs = layer_dirs(self.store, image)
-        return StageState(layers=tuple(image.layer_objects(self.store)), lowerdirs=tuple(dirs),
+        return StageState(layers=tuple(image.layer_objects(self.store)), store=self.store,
                           history=History.of(image.config.get("history") or ()),
                           key=cachekey.image_base_key(image.id),
                           image_config={k: image.config[k] for k in
@@ -224,7 +231,7 @@ class StageRunner:
         record names the content key the chain goes on with. ``definition``: a definition key
         to record beside this content key's record if it is not there yet (a cache made
         before definition keys, or the stage it reads was built in this run)."""
-        from pallet.runtime.image.layers import Layer, unpacked_layer_dir
+        from pallet.runtime.image.layers import Layer
 
         record = self.records.get(key)
         if record is None:
@@ -239,20 +246,18 @@ class StageRunner:
                 self._put_alias(record, definition)
             self.note_key(step.stage, definition)
         layers = state.layers
-        lowerdirs = state.lowerdirs
         if record.layer is not None:
             ref = record.layer
             if not self.store.has_blob(ref.digest):
                 return None  # the layer was pruned: rebuild the step (and rewrite the record)
             layer = Layer(digest=ref.digest, size=ref.size, media_type=ref.media_type,
                           diff_id=ref.diff_id)
-            lowerdirs = (unpacked_layer_dir(self.store, layer, ref.diff_id),) + lowerdirs
             layers = layers + (layer,)
         self.progress.cached(step.id, step.title)
         self.stats["cached"] += 1
         history = state.history.add(history_entry(
             record.history, created=record.history.get("created") or created_time(self.options)))
-        return replace(state, layers=layers, lowerdirs=lowerdirs, history=history, key=key)
+        return replace(state, layers=layers, history=history, key=key)
 
     def _put_alias(self, record: CacheRecord, definition: str) -> None:
         """The record again under the step's definition key, naming its content key."""
@@ -274,7 +279,7 @@ class StageRunner:
                 layer = None
         history = history_entry(step.history or {"created_by": step.title}, created=created,
                                 empty_layer=layer is None)
-        layers, lowerdirs = state.layers, state.lowerdirs
+        layers = state.layers
         if layer is not None:
             target = self.store.layers / layer.diff_id.split(":", 1)[1]
             if not target.exists():
@@ -284,7 +289,6 @@ class StageRunner:
                     if not target.is_dir():
                         raise
             layers = layers + (layer,)
-            lowerdirs = (target,) + lowerdirs
         record = CacheRecord(key=key, layer=LayerRef(digest=layer.digest, diff_id=layer.diff_id,
                                                      size=layer.size, media_type=layer.media_type)
                              if layer else None,
@@ -293,8 +297,7 @@ class StageRunner:
         if definition is not None:
             self._put_alias(record, definition)
             self.note_key(step.stage, definition)
-        return replace(state, layers=layers, lowerdirs=lowerdirs,
-                       history=state.history.add(history), key=key)
+        return replace(state, layers=layers, history=state.history.add(history), key=key)
 
 
 def _is_key(value) -> bool:

@@ -66,6 +66,12 @@ def test_fresh_root_with_a_min_cache_runs_no_step_and_gives_the_same_image(
     assert result.stats["cached"] == 2, log          # the final stage's COPY --from and RUN
     assert "[build" not in log, log                  # the build stage is not even looked at
     assert result.image_id == made.image_id
+    # nothing ran on them, so the cached layers stay packed (unpacked when a step needs them)
+    from pallet.runtime.image.images import resolve_image
+    from pallet.runtime.store.content import Store
+    store = Store.open(fresh)
+    diff_ids = resolve_image(store, result.image_id).diff_ids
+    assert not any((store.layers / d.split(":")[1]).exists() for d in diff_ids[1:])
 
 
 def test_a_changed_file_the_build_stage_reads_runs_both_stages(roots, project, tmp_path):
