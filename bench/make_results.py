@@ -15,7 +15,8 @@ BENCH = Path(__file__).resolve().parent
 AREAS = [("grammar", "Grammar and `pallet check`"), ("shell", "Variable substitution and .dockerignore"),
          ("store", "Image store"), ("runtime", "Container runtime"), ("build", "Builder and cache"),
          ("registry", "Registries (push, pull)"), ("sandbox", "Sandbox cost (seccomp, cgroup namespace)"),
-         ("parity", "stats and commit"), ("house", "Start-up across the house-keeping (issue 10)")]
+         ("parity", "stats and commit"), ("house", "Start-up across the house-keeping (issue 10)"),
+         ("progress", "Progress display cost")]
 
 
 def machine() -> str:
