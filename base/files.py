@@ -4,9 +4,13 @@
     with atomic_file(path, ...) as handle: ...      the same, for writers that stream
     fsync_dir(path)                                 make a rename in directory path durable
     tree_size(path) -> int                          bytes under a directory, as Docker counts
+    set_temp_home(root, provider)                   temporaries for targets below root
 
-The temporary file sits beside the target (or in tmp_dir, on the same filesystem) under a name
-no other writer picks, is made with the final mode (``mode=None``: what open() would give, 0666 less the umask, for
+The temporary file sits in tmp_dir, else in the temp home of the root the target lies below
+(the store registers its per-process scratch directory, which the next command sweeps once
+its owner is gone: a SIGKILL between write and rename then leaves nothing behind), else
+beside the target; always on the target's filesystem, under a name
+no other writer picks, and is made with the final mode (``mode=None``: what open() would give, 0666 less the umask, for
 files the user asked for), and is renamed over the target; it is removed if writing fails.
 ``durable`` fsyncs the data before the rename and the directory after it (what must survive a
 power cut: store index, cache records); state re-derived from live processes skips both.
@@ -19,14 +23,39 @@ from __future__ import annotations
 import contextlib
 import os
 from pathlib import Path
-from typing import BinaryIO, Iterator
+from typing import BinaryIO, Callable, Iterator
+
+# root (absolute, no trailing /) -> a callable giving the directory for its temporaries
+_temp_homes: dict[str, Callable[[], Path]] = {}
+
+
+def set_temp_home(root: str | os.PathLike, provider: Callable[[], Path]) -> None:
+    """Atomic writes below root keep their temporaries in provider()'s directory (called on
+    the first such write: it may create and lock it). base knows no store: the store registers."""
+    _temp_homes[os.path.abspath(root)] = provider
+
+
+def _temp_dir_for(target: Path) -> Path:
+    if _temp_homes:
+        path = os.path.abspath(target)
+        for root, provider in _temp_homes.items():
+            if path.startswith(root + "/"):
+                try:
+                    home = provider()
+                    # a rename cannot cross filesystems (a tmpfs mounted inside the root)
+                    if os.stat(home).st_dev == os.stat(target.parent).st_dev:
+                        return home
+                except OSError:
+                    pass  # no room for the home (a full disk): the writer has its own way out
+                break
+    return target.parent
 
 
 @contextlib.contextmanager
 def atomic_file(path: str | os.PathLike, *, mode: int | None = 0o600, durable: bool = True,
                 tmp_dir: str | os.PathLike | None = None) -> Iterator[BinaryIO]:
     target = Path(path)
-    directory = Path(tmp_dir) if tmp_dir is not None else target.parent
+    directory = Path(tmp_dir) if tmp_dir is not None else _temp_dir_for(target)
     temporary = directory / f".tmp-{target.name}-{os.getpid()}-{os.urandom(4).hex()}"
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC,
                  0o666 if mode is None else mode)

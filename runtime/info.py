@@ -89,9 +89,9 @@ def _engine_id(root: Path) -> str:
         pass
     import uuid
     identity = str(uuid.uuid4())
+    from pallet.runtime.store.content import scratch_dir
     try:
-        root.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_name(f".engine-id.{os.getpid()}")
+        temporary = scratch_dir(root) / "engine-id"   # swept if we are killed before the link
         temporary.write_text(identity)
         os.link(temporary, path)   # the first writer wins
         temporary.unlink()

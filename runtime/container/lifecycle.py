@@ -82,20 +82,24 @@ def _create(store: cs.ContainerStore, root: Path, options: CreateOptions, image,
     with store.lock():
         name = options.name or cs.generate_name(store)
         store.check_name_free(name)
-        os.mkdir(directory, 0o700)
+        # Made in this process's scratch directory and renamed into place whole: a SIGKILL
+        # half-way leaves it where the next command sweeps it, never a half container.
+        stage = store.scratch() / f"create-{container_id}"
+        os.mkdir(stage, 0o700)
         try:
-            os.chmod(directory, 0o700)   # explicit modes, whatever the umask
+            os.chmod(stage, 0o700)   # explicit modes, whatever the umask
             config = build_config(options, image, container_id, name.lstrip("/"), directory,
                                   lowers, root)
             # the upper dir's mode is the container's "/": 0755 as in an image, never 0777
             for sub, mode in (("upper", 0o755), ("work", 0o700)):
-                os.mkdir(directory / sub, mode)
-                os.chmod(directory / sub, mode)
-            write_etc_files(spec_from_config(config, directory), directory)
-            cs.write_json(directory / "state.json", cs.initial_state())
-            cs.write_json(directory / "config.json", config)
+                os.mkdir(stage / sub, mode)
+                os.chmod(stage / sub, mode)
+            write_etc_files(spec_from_config(config, directory), stage)
+            cs.write_json(stage / "state.json", cs.initial_state())
+            cs.write_json(stage / "config.json", config)
+            os.rename(stage, directory)
         except BaseException:
-            shutil.rmtree(directory, ignore_errors=True)
+            shutil.rmtree(stage, ignore_errors=True)
             raise
     record = store.load(container_id)
     container_event(root, record, "create")
@@ -254,8 +258,9 @@ def remove_container(store: cs.ContainerStore, container_id: str, *, force: bool
     with store.lock():
         if not record.directory.exists():
             return
-        # Rename first so a half-removed directory is never listed as a container.
-        trash = store.dir / f".removing-{record.id}"
+        # Rename first so a half-removed directory is never listed as a container; into the
+        # scratch directory, so what a SIGKILL during the removal leaves is swept.
+        trash = store.scratch() / f"removing-{record.id}"
         os.replace(record.directory, trash)
     Cgroup.attach(f"pallet-{record.id[:16]}").destroy()
     shutil.rmtree(trash, ignore_errors=True)

@@ -241,6 +241,8 @@ def spawn_detached(store: cs.ContainerStore, container_id: str, clients=()) -> i
             os.closerange(low, fd_limit())
             _monitor_main(store, container_id, write_fd, clients)
         finally:
+            from pallet.runtime.store import scratch
+            scratch.remove_own()   # os._exit runs no atexit handlers
             os._exit(0)
     os.close(write_fd)
     os.waitpid(first, 0)

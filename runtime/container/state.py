@@ -112,8 +112,11 @@ class ContainerStore:
     """All containers under one store root."""
 
     def __init__(self, root: Path) -> None:
+        from pallet.runtime.store.content import adopt_temp_home
+
         self.root = Path(root)
         self.dir = self.root / "containers"
+        adopt_temp_home(self.root)
 
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:
@@ -126,6 +129,11 @@ class ContainerStore:
             yield
         finally:
             os.close(fd)
+
+    def scratch(self) -> Path:
+        """This process's scratch directory in the store (swept once the process is gone)."""
+        from pallet.runtime.store.content import scratch_dir
+        return scratch_dir(self.root)
 
     def ids(self) -> list[str]:
         if not self.dir.is_dir():

@@ -55,7 +55,7 @@ from typing import BinaryIO, Callable, Iterator
 
 from pallet.base.diskspace import writing
 from pallet.base.errors import PalletError
-from pallet.base.files import atomic_write, fsync_dir
+from pallet.base.files import atomic_write, fsync_dir, set_temp_home
 
 OCI_LAYOUT_VERSION = {"imageLayoutVersion": "1.0.0"}
 INDEX_MEDIA_TYPE = "application/vnd.oci.image.index.v1+json"
@@ -151,6 +151,23 @@ def private_dir(path: Path) -> Path:
     if mode & 0o7777 != PRIVATE_MODE:   # the umask may have taken owner bits too
         os.chmod(path, PRIVATE_MODE)
     return path
+
+
+def scratch_dir(root: Path) -> Path:
+    """This process's scratch directory under root's tmp/ (see scratch.py), made on first use."""
+    from pallet.runtime.store import scratch
+    base = Path(root) / "tmp"
+    existing = scratch.owned_dir(base)
+    if existing is not None:
+        return existing
+    private_dir(root)   # a root made here is private too, not left to the umask
+    return scratch.process_dir(private_dir(base))
+
+
+def adopt_temp_home(root: Path) -> None:
+    """Atomic writes anywhere below root keep their temporaries in this process's scratch
+    directory, so what a SIGKILL leaves between write and rename is swept with it."""
+    set_temp_home(root, lambda: scratch_dir(root))
 
 
 class VerifyingReader:
@@ -297,13 +314,13 @@ class Store:
         self.tmp_base = self.root / "tmp"
         self.locks = self.root / "locks"
         self._local = threading.local()
+        adopt_temp_home(self.root)
 
     @property
     def tmp(self) -> Path:
         """This process's scratch directory, made (and locked) on first use."""
-        from pallet.runtime.store import scratch
         with writing("making a scratch directory in the store", self.root):
-            return scratch.process_dir(private_dir(self.tmp_base))
+            return scratch_dir(self.root)
 
     @classmethod
     def open(cls, root: Path) -> "Store":

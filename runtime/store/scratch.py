@@ -35,12 +35,20 @@ LEGACY_AGE = 600  # seconds: an unowned entry this old has no writer left
 _owned: dict[str, tuple[int, Path, int]] = {}  # tmp base -> (pid, directory, lock fd)
 
 
+def owned_dir(base: Path) -> Path | None:
+    """This process's scratch directory under base if it has one already."""
+    entry = _owned.get(str(base))
+    if entry is not None and entry[0] == os.getpid() and entry[1].is_dir():
+        return entry[1]
+    return None
+
+
 def process_dir(base: Path) -> Path:
     """This process's scratch directory under base (tmp/), made and locked on first use."""
     key = str(base)
-    entry = _owned.get(key)
-    if entry is not None and entry[0] == os.getpid() and entry[1].is_dir():
-        return entry[1]
+    existing = owned_dir(base)
+    if existing is not None:
+        return existing
     name = f"{OWNER_PREFIX}{os.getpid()}-{os.urandom(6).hex()}"
     staging = base / f"{NEW_PREFIX}{name}"
     fd = os.open(staging, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
@@ -78,7 +86,9 @@ def release(base: Path) -> None:
 
 
 @atexit.register
-def _remove_own() -> None:
+def remove_own() -> None:
+    """Remove this process's scratch directories (at exit; a forked process that ends with
+    os._exit calls it itself)."""
     for pid, path, fd in list(_owned.values()):
         if pid != os.getpid():
             continue  # a forked child exiting: the directory is its parent's

@@ -66,6 +66,11 @@ def volumes_dir(root: Path) -> Path:
     return private_dir(Path(root) / "volumes")
 
 
+def _scratch(root: Path) -> Path:
+    from pallet.runtime.store.content import scratch_dir
+    return scratch_dir(root)
+
+
 @contextlib.contextmanager
 def _lock(root: Path) -> Iterator[None]:
     fd = os.open(volumes_dir(root) / ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
@@ -125,7 +130,8 @@ def create_volume(root: Path, name: str | None = None, labels: dict | None = Non
     with _lock(root):
         if (target / "volume.json").exists():
             return _load(target)
-        temp = parent / f".new-{uuid.uuid4().hex}"
+        # made in this process's scratch directory (swept if we are killed), renamed in whole
+        temp = _scratch(root) / f"volume-{uuid.uuid4().hex}"
         temp.mkdir(mode=0o700)
         try:
             os.chmod(temp, 0o700)                  # whatever the umask
@@ -216,7 +222,7 @@ def _delete(root: Path, volume: Volume) -> int:
     from pallet.runtime.volume.mounting import unmount_volume
     unmount_volume(volume)
     size = _tree_size(volume.data)
-    trash = volume.directory.parent / f".removing-{uuid.uuid4().hex}"
+    trash = _scratch(root) / f"removing-{uuid.uuid4().hex}"
     os.rename(volume.directory, trash)
     shutil.rmtree(trash, ignore_errors=True)
     from pallet.runtime.store.events import record_event
