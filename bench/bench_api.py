@@ -57,9 +57,10 @@ def median(values: list[float]) -> float:
 def start_server(root: Path, socket_path: Path) -> subprocess.Popen:
     env = dict(os.environ)
     env.pop("PALLET_ROOT", None)
+    log = open(socket_path.with_name("serve.log"), "wb")
     process = subprocess.Popen([str(PALLET), "--root", str(root), "serve", "-H",
-                                f"unix://{socket_path}"], stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL, env=env)
+                                f"unix://{socket_path}"], stdout=log, stderr=subprocess.STDOUT,
+                               env=env)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         ok = subprocess.run([DOCKER, "-H", f"unix://{socket_path}", "version"],
@@ -91,6 +92,8 @@ def main() -> None:
         pallet_host = f"unix://{sock}"
         with private_dockerd() as engine:
             engine.docker("load", "-i", str(work / "bb.tar"))
+            if server.poll() is not None:
+                raise SystemExit("pallet serve died: " + (work / "serve.log").read_text())
             docker_host = engine.host
             run = hyperfine({
                 "pallet serve: docker run --rm": f"{DOCKER} -H {pallet_host} run --rm "

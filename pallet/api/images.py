@@ -16,17 +16,8 @@ def unix_time(created: str) -> int:
     return int(moment.timestamp()) if moment else 0
 
 
-def _labels(store, summary) -> dict:
-    from pallet.runtime.image.images import image_by_manifest
-    try:
-        config = image_by_manifest(store, summary.manifest_digest).config
-    except Exception:  # noqa: BLE001 - removed while we listed: no labels to show
-        return {}
-    return (config.get("config") or {}).get("Labels") or {}
-
-
 def list_images(request) -> list:
-    from pallet.runtime.image.filters import ImageFilter
+    from pallet.runtime.image.filters import ImageFilter, image_labels
     from pallet.runtime.image.images import list_images as summaries_of
     from pallet.runtime.store.references import familiar_string
     store = _store(request)
@@ -34,7 +25,7 @@ def list_images(request) -> list:
     with_digests = request.flag("digests", True)
     documents = []
     for summary in summaries_of(store):
-        labels = _labels(store, summary)
+        labels = image_labels(store, summary)
         if not wanted.matches(summary, labels):
             continue
         tags = wanted.tags(summary)
@@ -103,20 +94,11 @@ def delete(request) -> list:
 
 
 def prune(request) -> dict:
-    from pallet.runtime.image.filters import PRUNE_KEYS, ImageFilter
+    from pallet.runtime.image.filters import prune_selection
     from pallet.runtime.store.check import prune_images
     store = _store(request)
-    filters = request.filters()
-    dangling_only = True
-    if "dangling" in filters:
-        dangling_only = any(v.lower() in ("true", "1") for v in filters["dangling"])
-        filters = {k: v for k, v in filters.items() if k != "dangling"}
-    wanted = ImageFilter.parse(store, filters, allowed=PRUNE_KEYS)
-
-    def selected(summary) -> bool:
-        return wanted.matches(summary, _labels(store, summary) if wanted.needs_labels else None)
-
-    lines, reclaimed = prune_images(store, all_images=not dangling_only, selected=selected)
+    all_images, selected = prune_selection(store, request.filters())
+    lines, reclaimed = prune_images(store, all_images=all_images, selected=selected)
     return {"ImagesDeleted": [{action: subject} for action, subject in lines] or None,
             "SpaceReclaimed": reclaimed}
 
