@@ -42,9 +42,13 @@ def hyperfine(commands: dict[str, str], runs: int, workdir: Path) -> dict:
     for _ in range(rounds):
         for name, command in commands.items():
             export = workdir / "hyperfine.json"
-            subprocess.run(["hyperfine", "--warmup", "1", "--runs", "5", "--export-json",
-                            str(export), "--style", "none", "-n", name, command], check=True,
-                           stdout=subprocess.DEVNULL)
+            result = subprocess.run(["hyperfine", "--warmup", "1", "--runs", "5",
+                                     "--export-json", str(export),
+                                     "--show-output", "-n", name, command],
+                                    capture_output=True, text=True)
+            if result.returncode != 0:   # a failed run is a finding, not a number
+                raise SystemExit(f"{command} failed:\n{result.stdout[-3000:]}\n"
+                                 f"{result.stderr[-2000:]}")
             pooled[name] += json.loads(export.read_text())["results"][0]["times"]
     return {name: sorted(times) for name, times in pooled.items()}
 

@@ -269,8 +269,33 @@ def _write_pidfile(path: Path) -> None:
     os.replace(temporary, path)
 
 
+# Imported before the first request: a container's monitor and an exec are forked from a
+# request's thread, and a forked child that imports a module another thread was importing at
+# that instant would wait forever on that module's lock. The lazy imports of the run, exec, cp
+# and volume paths are taken here, once, while the server is still single-threaded.
+WARM_IMPORTS = (
+    "pallet.runtime.container.monitor", "pallet.runtime.container.health",
+    "pallet.runtime.container.execute", "pallet.runtime.container.access",
+    "pallet.runtime.container.archive", "pallet.runtime.store.events",
+    "pallet.runtime.volume.store", "pallet.runtime.volume.mounting",
+    "pallet.runtime.isolation.lowerdirs", "pallet.runtime.image.images",
+    "pallet.runtime.image.layers", "pallet.runtime.image.removal", "pallet.api.streams",
+    "pallet.api.containers", "pallet.api.create", "pallet.api.execs", "pallet.api.images",
+)
+
+
+def _warm_imports() -> None:
+    import importlib
+    for name in WARM_IMPORTS:
+        try:
+            importlib.import_module(name)
+        except ModuleNotFoundError:
+            continue   # a part this build lacks: its endpoints answer 501
+
+
 def serve(root: Path, hosts: list[str], *, tls: TlsFiles | None = None,
           pidfile: Path | None = None, debug: bool = False, ready=None) -> None:
+    _warm_imports()
     engine = _Engine(root, debug)
     if pidfile is not None:
         _write_pidfile(pidfile)
