@@ -7,6 +7,8 @@ Measures with hyperfine, interleaved in one run on this machine, the same docker
   1. `docker run --rm busybox true`          (target: pallet at most 0.7x dockerd)
   2. `docker images` with 100 images          (target: under 50 ms)
   3. `docker ps -a` with 100 containers       (target: under 50 ms)
+  4. the same two lists as bare requests (the server's own time, without the CLI's start-up,
+     which on a loaded machine alone exceeds 50 ms)
 Both engines run their containers without a network (dockerd: --network none).
 """
 
@@ -51,6 +53,29 @@ def hyperfine(commands: dict[str, str], runs: int, workdir: Path) -> dict:
                                  f"{result.stderr[-2000:]}")
             pooled[name] += json.loads(export.read_text())["results"][0]["times"]
     return {name: sorted(times) for name, times in pooled.items()}
+
+
+def direct(socket_path: str, path: str, runs: int) -> list[float]:
+    """The server's own time for one request (no CLI start-up): a fresh connection per call."""
+    import http.client
+    import socket as sockets
+
+    class Unix(http.client.HTTPConnection):
+        def connect(self) -> None:
+            self.sock = sockets.socket(sockets.AF_UNIX)
+            self.sock.connect(socket_path)
+
+    times = []
+    for _ in range(runs):
+        connection = Unix("localhost")
+        started = time.perf_counter()
+        connection.request("GET", path)
+        response = connection.getresponse()
+        response.read()
+        times.append(time.perf_counter() - started)
+        connection.close()
+        assert response.status == 200, (path, response.status)
+    return sorted(times)
 
 
 def median(values: list[float]) -> float:
@@ -124,6 +149,14 @@ def main() -> None:
             }, args.runs, work)
             for name, times in listing.items():
                 rows.append(("list", name, median(times), times[-1] - times[0]))
+            for label, path in (("GET /v1.41/images/json", "/v1.41/images/json"),
+                                ("GET /v1.41/containers/json?all=1",
+                                 "/v1.41/containers/json?all=1")):
+                for engine_name, sock_path in (("pallet serve", str(sock)),
+                                               ("dockerd", str(engine.socket))):
+                    times = direct(sock_path, path, args.runs)
+                    rows.append(("request", f"{engine_name}: {label} ({args.objects})",
+                                 median(times), times[-1] - times[0]))
             for host in (pallet_host, docker_host):
                 ids = subprocess.run([DOCKER, "-H", host, "ps", "-aq"], capture_output=True,
                                      text=True).stdout.split()
