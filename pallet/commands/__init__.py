@@ -26,6 +26,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "diff": ("pallet.commands.commit", "diff", "Inspect changes to files or directories on a container's filesystem"),
     "version": ("pallet.commands.info", "version", "Show the pallet version information"),
     "info": ("pallet.commands.info", "info", "Display system-wide information"),
+    "attach": ("pallet.commands.attach", "attach", "Attach local standard input, output, and error streams to a running container"),
     "update": ("pallet.commands.update", "update", "Update configuration of one or more containers"),
     "stats": ("pallet.commands.stats", "stats", "Display a live stream of container(s) resource usage statistics"),
     "events": ("pallet.commands.events", "events", "Get real time events from the server"),

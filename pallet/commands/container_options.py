@@ -263,7 +263,9 @@ def create_options(params: dict):
         ulimits=tuple(_parse_ulimit(u) for u in params["ulimit"]),
         stop_signal=params["stop_signal"],
         stop_timeout=int_flag(params["stop_timeout"], "--stop-timeout"),
-        healthcheck=healthcheck, volumes_from=tuple(params.get("volumes_from") or ()))
+        healthcheck=healthcheck, volumes_from=tuple(params.get("volumes_from") or ()),
+        # run -d -i: nobody is attached, so a client that detaches must not close stdin
+        stdin_once=False if params.get("detach") else None)
 
 
 def _security_opts(values: tuple[str, ...]) -> tuple[bool, str, tuple[str, ...]]:
