@@ -54,7 +54,7 @@ def build(request: BuildRequest, *, root: Path, progress: str = "auto", quiet: b
         raise
     runner = None
     try:
-        context_dir, stream_dockerfile = _materialise_context(request.context, scratch)
+        context_dir, stream_dockerfile = _materialise_context(request.context, scratch, progress_view)
         if request.dockerfile_in_context and context_dir is not None and \
                 request.dockerfile_text is None and stream_dockerfile is None:
             text, path, dockerfile_file = _read_dockerfile_in(context_dir, request.dockerfile)
@@ -69,7 +69,7 @@ def build(request: BuildRequest, *, root: Path, progress: str = "auto", quiet: b
             args.setdefault("SOURCE_DATE_EPOCH", str(source_date_epoch))
         for spec in request.cache_from:
             from pallet.builder.cacheio import import_cache
-            import_cache(store=store, root=root, spec=spec)
+            import_cache(store=store, root=root, spec=spec, progress=progress_view)
         built_plan = _plan(store, root, text=text, path=path, args=args, target=request.target,
                            platform=request.platform, pull=request.pull)
         # buildx grants network.host itself for `--network host` on the command line.
@@ -103,9 +103,8 @@ def build(request: BuildRequest, *, root: Path, progress: str = "auto", quiet: b
             build_context.stat_cache.save()
         for spec in request.cache_to:
             from pallet.builder.cacheio import export_cache
-            export_cache(store=store, root=root, spec=spec,
-                         keys=runner.used_keys(None if _cache_mode(spec) == "max"
-                                               else _final_chain(built_plan)))
+            keys = runner.used_keys(None if _cache_mode(spec) == "max" else _final_chain(built_plan))
+            export_cache(store=store, root=root, spec=spec, keys=keys, progress=progress_view)
         return BuildResult(image_id=image.id, tags=tuple(image.references),
                            stats=dict(runner.stats))
     finally:
@@ -236,15 +235,16 @@ def _resolve_base(store, ref: str, span):
     return BaseImage(id=image.id, config=image.config)
 
 
-def _materialise_context(context: ContextSource, scratch: Path) -> tuple[Path | None, bytes | None]:
-    """A directory context is used in place; a stream is a tar (unpacked safely) or a bare
-    build file (no context at all), as ``docker build - < X`` decides by content."""
+def _materialise_context(context: ContextSource, scratch: Path,
+                         progress) -> tuple[Path | None, bytes | None]:
+    """A directory context is used in place; a stream is a tar (unpacked safely, shown as a
+    transfer) or a bare build file (no context), as ``docker build - < X`` decides by content."""
     if context.directory is not None:
         if not context.directory.is_dir():
             raise PalletError(f"unable to prepare context: path {str(context.directory)!r} not found")
         return context.directory.resolve(), None
-    from pallet.builder.context import context_from_stream
-    return context_from_stream(context.stream.read(), scratch)
+    from pallet.builder.context import load_stream_context
+    return load_stream_context(context.stream, scratch, progress)
 
 
 def _read_dockerfile(context_dir: Path | None, dockerfile: str | None,

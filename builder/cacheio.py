@@ -66,23 +66,54 @@ def _put_blob(directory: Path, data: bytes) -> dict:
     return {"digest": digest, "size": len(data)}
 
 
-def export_cache(*, store, root: Path, spec: str, keys: list[str]) -> None:
+class _Shown:
+    """BuildKit's cache vertex in the build's progress view ("exporting cache to registry",
+    a status line per layer with its size and time); nothing without a view."""
+
+    def __init__(self, progress, step_id: str, title: str) -> None:
+        self.progress, self.step_id = progress, step_id
+        if progress is not None:
+            progress.start(step_id, title)
+
+    def status(self, text: str) -> None:
+        if self.progress is not None:
+            self.progress.status(self.step_id, text)
+
+    def layer(self, verb: str, digest: str, size: int, started: float) -> None:
+        import time
+
+        from pallet.builder.progress import transfer_size
+        self.status(f"{verb} {digest} {transfer_size(size)} {time.monotonic() - started:.1f}s done")
+
+    def done(self) -> None:
+        if self.progress is not None:
+            self.progress.done(self.step_id)
+
+
+def export_cache(*, store, root: Path, spec: str, keys: list[str], progress=None) -> None:
     fields = parse_cache_spec(spec, flag="--cache-to")
     if fields["type"] == "registry":
+        shown = _Shown(progress, "cache-export", "exporting cache to registry")
         directory = store.temp_dir("cache-export-")
         try:
             _write_layout(store, root, directory, keys)
-            _push_layout(directory, fields["ref"])
+            _push_layout(directory, fields["ref"], shown)
         finally:
             store.remove_tree(directory)
+        shown.done()
         return
     dest = fields.get("dest")
     if not dest:
         raise PalletError("--cache-to type=local needs dest=DIR")
-    _write_layout(store, root, Path(dest), keys)
+    shown = _Shown(progress, "cache-export", "exporting cache to client directory")
+    _write_layout(store, root, Path(dest), keys, shown)
+    shown.done()
 
 
-def _write_layout(store, root: Path, directory: Path, keys: list[str]) -> None:
+def _write_layout(store, root: Path, directory: Path, keys: list[str], shown=None) -> None:
+    import time
+
+    shown = shown or _Shown(None, "", "")
     directory.mkdir(parents=True, exist_ok=True)
     records = CacheRecords(store)
     exported = []
@@ -96,10 +127,12 @@ def _write_layout(store, root: Path, directory: Path, keys: list[str]) -> None:
             layer = record.layer
             target = _blob_path(directory, layer.digest)
             if not target.exists():
+                started = time.monotonic()
                 target.parent.mkdir(parents=True, exist_ok=True)
                 with open(store.blob_path(layer.digest), "rb") as source, \
                         atomic_file(target, mode=None, durable=False) as copy:
                     shutil.copyfileobj(source, copy, 1 << 20)
+                shown.layer("writing layer", layer.digest, layer.size, started)
             layers[layer.digest] = {"mediaType": layer.media_type, "digest": layer.digest,
                                     "size": layer.size}
     config = _put_blob(directory, json.dumps({"records": exported}, sort_keys=True).encode())
@@ -107,6 +140,7 @@ def _write_layout(store, root: Path, directory: Path, keys: list[str]) -> None:
                 "config": {"mediaType": MT_RECORDS, **config},
                 "layers": list(layers.values())}
     manifest_desc = _put_blob(directory, json.dumps(manifest, sort_keys=True).encode())
+    shown.status(f"writing cache manifest {manifest_desc['digest']} done")
     write_json_atomic(directory / "oci-layout", {"imageLayoutVersion": "1.0.0"})
     write_json_atomic(directory / "index.json", {
         "schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
@@ -114,21 +148,28 @@ def _write_layout(store, root: Path, directory: Path, keys: list[str]) -> None:
                        "annotations": {REF_NAME: CACHE_REF}}]})
 
 
-def import_cache(*, store, root: Path, spec: str) -> int:
+def import_cache(*, store, root: Path, spec: str, progress=None) -> int:
     """Copy the records and layer blobs of an exported cache into the store; returns the
     number of records imported. A missing source is not an error (first CI run)."""
     fields = parse_cache_spec(spec, flag="--cache-from")
     if fields["type"] == "registry":
+        shown = _Shown(progress, f"cache-import-{fields['ref']}",
+                       f"importing cache manifest from {fields['ref']}")
         directory = store.temp_dir("cache-import-")
         try:
-            return _import_layout(store, root, directory) if _pull_layout(
-                fields["ref"], directory) else 0
+            count = _import_layout(store, root, directory) if _pull_layout(
+                fields["ref"], directory, shown) else 0
         finally:
             store.remove_tree(directory)
+        shown.done()
+        return count
     src = fields.get("src")
     if not src:
         raise PalletError("--cache-from type=local needs src=DIR")
-    return _import_layout(store, root, Path(src))
+    shown = _Shown(progress, f"cache-import-{src}", f"importing cache manifest from {src}")
+    count = _import_layout(store, root, Path(src))
+    shown.done()
+    return count
 
 
 def _import_layout(store, root: Path, directory: Path) -> int:
@@ -260,7 +301,7 @@ def _download(client, digest: str, size: int, directory: Path) -> None:
         partial.unlink(missing_ok=True)
 
 
-def _push_layout(directory: Path, ref: str) -> None:
+def _push_layout(directory: Path, ref: str, shown) -> None:
     """Upload the layout's artifact (config, layers, then the manifest) under ref."""
     from pallet.runtime.distribution.registry import RegistryError
 
@@ -271,16 +312,19 @@ def _push_layout(directory: Path, ref: str) -> None:
     manifest = json.loads(manifest_bytes)
     try:
         client.ping()
+        import time
         for blob in [manifest["config"], *manifest["layers"]]:
             if not client.has_blob(blob["digest"]):
+                started = time.monotonic()
                 with open(_blob_path(directory, blob["digest"]), "rb") as handle:
                     client.upload_blob(handle, blob["digest"], blob["size"])
+                shown.layer("pushing layer", blob["digest"], blob["size"], started)
         client.put_manifest(tag, manifest_bytes, MT_MANIFEST)
     except RegistryError as error:
         raise PalletError(f"--cache-to {ref}: {error.message}", hint=error.hint) from error
 
 
-def _pull_layout(ref: str, directory: Path) -> bool:
+def _pull_layout(ref: str, directory: Path, shown) -> bool:
     """Fetch ref's cache artifact into an OCI layout at directory (in the store's tmp/); False
     if the registry does not have ref."""
     from pallet.runtime.distribution.registry import RegistryError
@@ -303,8 +347,11 @@ def _pull_layout(ref: str, directory: Path) -> bool:
         for blob in blobs:   # every digest checked before the first download
             _blob_path(directory, blob["digest"])
         _put_blob(directory, manifest.data)
+        import time
         for blob in blobs:
+            started = time.monotonic()
             _download(client, blob["digest"], blob["size"], directory)
+            shown.layer("importing layer", blob["digest"], blob["size"], started)
     except RegistryError as error:
         raise PalletError(f"--cache-from {ref}: {error.message}", hint=error.hint) from error
     except PalletError as error:

@@ -256,6 +256,23 @@ def wildcard_matcher(pattern: str, *, span: Span | None = None,
                           hint="a [ needs its ], and a \\ escapes the next character") from exc
 
 
+def load_stream_context(stream, scratch: Path, progress) -> tuple[Path | None, bytes | None]:
+    """context_from_stream over a stream that is a transfer (a remote build, `build - <
+    ctx.tar`), shown as BuildKit's "[internal] load build context" step with its
+    "transferring context: SIZE TIME done" status."""
+    import time
+
+    from pallet.builder.progress import transfer_size
+    progress.start("internal-context", "[internal] load build context")
+    started = time.monotonic()
+    data = stream.read()
+    found = context_from_stream(data, scratch)
+    progress.status("internal-context", f"transferring context: {transfer_size(len(data))} "
+                                        f"{time.monotonic() - started:.1f}s done")
+    progress.done("internal-context")
+    return found
+
+
 def context_from_stream(data: bytes, scratch: Path) -> tuple[Path | None, bytes | None]:
     """``docker build - < X``: a (compressed) tar is unpacked into scratch/context by the
     runtime's extractor (confined to that directory, hard links only to its own members);

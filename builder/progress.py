@@ -10,6 +10,9 @@ Plain format (BuildKit's ``--progress plain``)::
     #3 DONE 1.3s
     #4 [3/4] COPY app /app
     #4 CACHED
+    #5 [internal] load build context
+    #5 transferring context: 313.12MB 2.1s done
+    #5 DONE 2.1s
 """
 
 from __future__ import annotations
@@ -109,6 +112,14 @@ class Progress:
             view.status = "done"
             self._on_instant(view)
 
+    def status(self, step_id: str, text: str) -> None:
+        """A status line of a running step (BuildKit's vertex statuses: "transferring
+        context: 313.12MB 2.1s done", "writing layer sha256:... 12.5MB 0.3s done")."""
+        with self.lock:
+            view = self.steps.get(step_id)
+            if view is not None:
+                self._on_status(view, text)
+
     def message(self, title: str, detail: str = "done") -> None:
         """A one-shot event such as "exporting layers" or "naming to ..."."""
         with self.lock:
@@ -126,6 +137,7 @@ class Progress:
     def _on_done(self, view: _StepView) -> None: ...
     def _on_error(self, view: _StepView, message: str) -> None: ...
     def _on_message(self, number: int, title: str, detail: str) -> None: ...
+    def _on_status(self, view: _StepView, text: str) -> None: ...
     def _on_close(self) -> None: ...
 
     def _on_instant(self, view: _StepView) -> None:
@@ -161,6 +173,9 @@ class PlainProgress(Progress):
 
     def _on_message(self, number: int, title: str, detail: str) -> None:
         self._write(f"#{number} {title} {detail}".rstrip())
+
+    def _on_status(self, view: _StepView, text: str) -> None:
+        self._write(f"#{view.number} {text}")
 
 
 class TtyProgress(Progress):
@@ -235,9 +250,26 @@ class TtyProgress(Progress):
         self._settled.append(f" => {title} {detail}".rstrip())
         self._redraw()
 
+    def _on_status(self, view, text):
+        self._settled.append(f" => => {text}")
+        self._redraw()
+
     def _on_close(self) -> None:
         self._stop.set()
         self._redraw()
+
+
+def transfer_size(count: int) -> str:
+    """BuildKit's size in statuses (tonistiigi/units "%.2f"): 1024-based, "2B", "1.50kB",
+    "313.12MB"."""
+    if count < 1024:
+        return f"{count}B"
+    value = float(count)
+    for unit in ("kB", "MB", "GB", "TB"):
+        value /= 1024
+        if value < 1024 or unit == "TB":
+            return f"{value:.2f}{unit}"
+    return f"{value:.2f}TB"
 
 
 def make_progress(mode: str, *, quiet: bool, stream: TextIO | None = None) -> Progress:

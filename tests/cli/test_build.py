@@ -95,9 +95,11 @@ def test_cache_export_then_import_into_a_fresh_root(root, context, tmp_path):
     assert second.returncode == 0, second.stderr
     assert "CACHED" in second.stderr.decode()
     log = second.stderr.decode()
-    # DONE: the FROM, and the CMD (a metadata step, done at once); no step executed
-    assert re.findall(r"^#\d+ DONE", log, re.M) == ["#1 DONE", "#3 DONE"], log
-    assert "#2 [stage-0 2/3] COPY hello.txt /hello.txt\n#2 CACHED" in log
+    # #1 is the cache import (BuildKit's "importing cache manifest from"), then DONE: the
+    # FROM and the CMD (a metadata step, done at once); no step executed
+    assert f"#1 importing cache manifest from {cache_dir}\n#1 DONE" in log, log
+    assert re.findall(r"^#\d+ DONE", log, re.M) == ["#1 DONE", "#2 DONE", "#4 DONE"], log
+    assert "#3 [stage-0 2/3] COPY hello.txt /hello.txt\n#3 CACHED" in log
 
 
 def test_builder_prune_removes_records_and_reports(root, context):
