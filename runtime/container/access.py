@@ -21,14 +21,18 @@ from pallet.runtime.image.tarpack import write_entry_tar
 from pallet.runtime.image.unpack import extract_layer
 from pallet.runtime.isolation import linux
 from pallet.runtime.isolation.confine import Root
-from pallet.runtime.isolation.rootfs import overlay_mount_data
+from pallet.runtime.isolation.lowerdirs import mount_layers
+from pallet.runtime.isolation.rootfs import OVERLAY_FULL_DIFF_OPTIONS
 
 
 def with_rootfs(record: ContainerRecord, action: Callable[[Path], None], *,
                 writable: bool = False, live: bool = True) -> None:
     """Run action(root) in a forked child that sees the container's root at `root`."""
+    from pallet.runtime.store.content import scratch_dir
     read_fd, write_fd = os.pipe2(os.O_CLOEXEC)
-    scratch = Path(tempfile.mkdtemp(prefix="pallet-rootfs-"))
+    # in the store's scratch (swept if we are killed), not the host's /tmp
+    store_root = record.directory.parent.parent
+    scratch = Path(tempfile.mkdtemp(prefix="rootfs-", dir=scratch_dir(store_root)))
     pid = os.fork()
     if pid == 0:
         code = 1
@@ -63,14 +67,12 @@ def _enter(record: ContainerRecord, scratch: Path, writable: bool, live: bool) -
     lowers = [p for p in data["LowerDir"].split(":") if p]
     target = scratch / "merged"
     target.mkdir()
-    if writable:
-        options = overlay_mount_data(lowerdir=":".join(lowers) or os.fspath(scratch),
-                                     upper_dir=data["UpperDir"], work_dir=data["WorkDir"])
-        linux.mount("overlay", target, "overlay", 0, options)
-    else:
-        # Read-only: the upper dir is simply the topmost lower layer (whiteouts still apply).
-        linux.mount("overlay", target, "overlay", linux.MS_RDONLY,
-                    f"lowerdir={':'.join([data['UpperDir'], *lowers])}")
+    # Read-only, the upper dir is simply the topmost lower layer (whiteouts still apply).
+    # Flattened layers are kept with the container, as a start of it keeps them.
+    mount_layers(target, lowers, keep_dir=record.directory, scratch=scratch,
+                 upper=data["UpperDir"], work=data["WorkDir"] if writable else None,
+                 options=OVERLAY_FULL_DIFF_OPTIONS if writable else "",
+                 flags=0 if writable else linux.MS_RDONLY)
     return target
 
 

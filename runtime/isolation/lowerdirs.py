@@ -24,22 +24,76 @@ MAX_LOWERS = 500
 MOUNT_DATA_LIMIT = 4000  # mount(2) copies at most one page of options
 
 
+def mount_layers(target: str | os.PathLike, lowers: list, *, keep_dir: Path, scratch: Path,
+                 upper: str | os.PathLike | None = None, work: str | os.PathLike | None = None,
+                 options: str = "", flags: int = 0) -> None:
+    """Mount at target an overlay of lowers (topmost first), however many there are: the one
+    way every overlay of image layers is mounted (a container's root, `cp`/`export` of a
+    stopped container, a volume's copy-up). With upper and work it is writable; with upper
+    alone, upper is read as the topmost layer (a read-only view of a container). No layers:
+    an empty directory in scratch. keep_dir holds flattened layers (flatten_bottom); scratch
+    holds the short names. Runs in a private mount namespace (the caller's)."""
+    target = os.path.abspath(target)   # the mount may be made from inside the links directory
+    layers = [os.fspath(p) for p in lowers]
+    readonly_upper = upper is not None and work is None
+    if len(layers) + readonly_upper > MAX_LOWERS:
+        layers = flatten_bottom(layers, keep_dir=keep_dir, scratch=scratch)
+    if readonly_upper:
+        layers.insert(0, os.fspath(upper))
+    if not layers:
+        empty = Path(scratch) / "empty"
+        empty.mkdir(exist_ok=True)
+        layers = [os.fspath(empty)]
+
+    def data(lowerdir: str) -> str:
+        return overlay_data(lowerdir, upper=upper if work is not None else None, work=work,
+                            options=options)
+
+    text = data(":".join(layers))
+    if len(text) <= MOUNT_DATA_LIMIT:
+        linux.mount("overlay", target, "overlay", flags, text)
+        return
+    # Many layers overflow the page: name each lowerdir by a short symlink and mount from
+    # inside that directory (overlay resolves the links at mount time), as overlay2's l/.
+    links = Path(scratch) / "l"
+    text = data(short_lowerdir(layers, links))
+    cwd = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.chdir(links)
+        linux.mount("overlay", target, "overlay", flags, text)
+    finally:
+        os.fchdir(cwd)
+        os.close(cwd)
+
+
+def overlay_data(lowerdir: str, *, upper: str | os.PathLike | None = None,
+                 work: str | os.PathLike | None = None, options: str = "") -> str:
+    """The mount(2) data of an overlay."""
+    text = f"lowerdir={lowerdir}"
+    if upper is not None:
+        text += f",upperdir={os.fspath(upper)},workdir={os.fspath(work)}"
+    return f"{text},{options}" if options else text
+
+
 def flatten_bottom(lowers: list[str], *, keep_dir: Path, scratch: Path) -> list[str]:
-    """lowers (topmost first) with the bottom ones merged until at most MAX_LOWERS remain.
+    """lowers (topmost first) with the bottom ones merged until at most MAX_LOWERS - 1 remain
+    (one place left, so a read-only view that stacks a container's upper dir on top uses the
+    same flattened directory as the container's own root).
 
     keep_dir: where the flattened directories live (beside the upper dir: they are removed
     with the container); scratch: a directory for the temporary merge mount."""
     import hashlib  # here, not at the top: every container start imports this module
 
     lowers = list(lowers)
-    while len(lowers) > MAX_LOWERS:
-        take = min(len(lowers) - MAX_LOWERS + 1, MAX_LOWERS)
+    limit = MAX_LOWERS - 1
+    while len(lowers) > limit:
+        take = min(len(lowers) - limit + 1, MAX_LOWERS)
         bottom = lowers[-take:]
         name = "flat-" + hashlib.sha256("\0".join(bottom).encode()).hexdigest()[:16]
         flat = keep_dir / name
         done = keep_dir / f"{name}.complete"
         if not done.exists():
-            _merge_into(bottom, flat, scratch / name)
+            _merge_into(bottom, flat, scratch / f"{name}.mnt")  # never keep_dir/name
             done.touch()
         lowers = lowers[:-take] + [os.fspath(flat)]
     return lowers
@@ -63,18 +117,9 @@ def _merge_into(bottom: list[str], flat: Path, mountpoint: Path) -> None:
     if flat.exists():
         shutil.rmtree(flat)  # a copy cut short before it completed
     mountpoint.mkdir(parents=True, exist_ok=True)
-    joined = ":".join(bottom)
-    cwd = None
-    if len(joined) + len("lowerdir=") > MOUNT_DATA_LIMIT:
-        cwd = os.getcwd()
-        links = mountpoint.parent / f"{mountpoint.name}-l"
-        joined = short_lowerdir(bottom, links)
-        os.chdir(links)
-    try:
-        linux.mount("overlay", mountpoint, "overlay", linux.MS_RDONLY, f"lowerdir={joined}")
-    finally:
-        if cwd is not None:
-            os.chdir(cwd)
+    helper = mountpoint.parent / f"{mountpoint.name}-s"
+    helper.mkdir(exist_ok=True)
+    mount_layers(mountpoint, bottom, keep_dir=helper, scratch=helper, flags=linux.MS_RDONLY)
     try:
         flat.mkdir(mode=0o700)
         subprocess.run(["cp", "-a", "--", f"{mountpoint}/.", f"{flat}/"], check=True,

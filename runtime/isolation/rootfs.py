@@ -54,8 +54,6 @@ def make_mounts_private(ctx: ChildContext) -> None:
     linux.mount(None, "/", None, linux.MS_REC | linux.MS_PRIVATE)
 
 
-MOUNT_DATA_LIMIT = 4000  # mount(2) copies at most one page of options
-
 # The upper dir must stay a self-contained diff that pack_layer can turn into a layer: with
 # redirect_dir a renamed lower directory is recorded as a trusted.overlay.redirect xattr (the
 # contents stay in the lower layer), with metacopy a chmod/chown copies up only the metadata.
@@ -64,31 +62,14 @@ MOUNT_DATA_LIMIT = 4000  # mount(2) copies at most one page of options
 OVERLAY_FULL_DIFF_OPTIONS = "redirect_dir=off,metacopy=off"
 
 
-def overlay_mount_data(*, lowerdir: str, upper_dir: str | os.PathLike,
-                       work_dir: str | os.PathLike) -> str:
-    """The mount(2) data of a writable container overlay whose upper dir packs as a layer."""
-    return (f"lowerdir={lowerdir},upperdir={os.fspath(upper_dir)},workdir={os.fspath(work_dir)},"
-            f"{OVERLAY_FULL_DIFF_OPTIONS}")
-
-
 def mount_overlay_rootfs(ctx: ChildContext) -> None:
     from pallet.runtime.isolation import lowerdirs
 
     spec = ctx.spec
-    layers = [os.fspath(p) for p in spec.rootfs_lowerdirs]
-    if len(layers) > lowerdirs.MAX_LOWERS:
-        layers = lowerdirs.flatten_bottom(layers, keep_dir=Path(spec.upper_dir).parent,
-                                          scratch=ctx.empty_lower.parent)
-    lowers = ":".join(layers) or os.fspath(ctx.empty_lower)
-    data = overlay_mount_data(lowerdir=lowers, upper_dir=spec.upper_dir, work_dir=spec.work_dir)
-    if len(data) > MOUNT_DATA_LIMIT:
-        # Many layers overflow the page: name each lowerdir by a short symlink and mount from
-        # inside that directory (overlay resolves the links at mount time), as overlay2's l/.
-        short = lowerdirs.short_lowerdir(layers, ctx.empty_lower.parent / "l")
-        os.chdir(ctx.empty_lower.parent / "l")
-        data = overlay_mount_data(lowerdir=short, upper_dir=spec.upper_dir,
-                                  work_dir=spec.work_dir)
-    linux.mount("overlay", ctx.rootfs, "overlay", 0, data)
+    lowerdirs.mount_layers(ctx.rootfs, list(spec.rootfs_lowerdirs),
+                           keep_dir=Path(spec.upper_dir).parent, scratch=ctx.empty_lower.parent,
+                           upper=spec.upper_dir, work=spec.work_dir,
+                           options=OVERLAY_FULL_DIFF_OPTIONS)
 
 
 def ensure_mountpoint(ctx: ChildContext, target: str, *, directory: bool) -> Path:

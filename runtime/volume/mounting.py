@@ -55,32 +55,40 @@ def copy_up(volume, target: str, lower_dirs: list[Path]) -> None:
     nothing is read or written outside the image and the volume."""
     if not lower_dirs or any(os.scandir(volume.data)):
         return
-    pid = os.fork()
-    if pid == 0:
-        code = 1
-        try:
-            code = _copy_child(volume.data, target, lower_dirs)
-        finally:
-            os._exit(code)
-    _, status = os.waitpid(pid, 0)
+    import tempfile
+
+    from pallet.runtime.store.content import scratch_dir
+    # In the store's scratch (swept if we are killed): the mount point, and the layers an
+    # image of more than 500 flattens into for this one copy.
+    work = Path(tempfile.mkdtemp(prefix="copyup-", dir=scratch_dir(volume.directory.parent.parent)))
+    try:
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                code = _copy_child(volume.data, target, lower_dirs, work)
+            finally:
+                os._exit(code)
+        _, status = os.waitpid(pid, 0)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
     if os.waitstatus_to_exitcode(status) != 0:
         raise PalletError(f"copying the image's {target} into volume {volume.name} failed",
                           exit_code=125)
 
 
-def _copy_child(data: Path, target: str, lower_dirs: list[Path]) -> int:
-    import tempfile
-
+def _copy_child(data: Path, target: str, lower_dirs: list[Path], work: Path) -> int:
     from pallet.runtime.isolation import linux
+    from pallet.runtime.isolation.lowerdirs import mount_layers
     linux.unshare(linux.CLONE_NEWNS)
     linux.mount(None, "/", None, linux.MS_REC | linux.MS_PRIVATE)
-    view = tempfile.mkdtemp(prefix="pallet-copyup-")
+    view = os.fspath(work / "view")
+    os.mkdir(view)
     try:
         if len(lower_dirs) == 1:
             linux.mount(str(lower_dirs[0]), view, None, linux.MS_BIND)
         else:
-            linux.mount("overlay", view, "overlay", linux.MS_RDONLY,
-                        "lowerdir=" + ":".join(str(p) for p in lower_dirs))
+            mount_layers(view, lower_dirs, keep_dir=work, scratch=work, flags=linux.MS_RDONLY)
         from pallet.runtime.isolation.confine import Root
         with Root(view) as image_root:   # the path resolved as in the container, never out
             try:

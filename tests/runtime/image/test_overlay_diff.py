@@ -10,14 +10,15 @@ import pytest
 from pallet.runtime.isolation import linux
 from pallet.runtime.isolation.core import ContainerSpec, run_container
 from pallet.runtime.image.layers import pack_layer, unpacked_layer_dir
-from pallet.runtime.isolation.rootfs import overlay_mount_data
+from pallet.runtime.isolation.lowerdirs import overlay_data
+from pallet.runtime.isolation.rootfs import OVERLAY_FULL_DIFF_OPTIONS
 from pallet.runtime.store.content import Store
 from tests.runtime.ctr_fixtures import busybox_lower, layer_dirs, leftovers  # noqa: F401
 
 
 def test_container_overlays_turn_off_redirect_dir_and_metacopy():
     """Whatever the host overlay module's defaults, the options are explicit on every mount."""
-    data = overlay_mount_data(lowerdir="/l1:/l0", upper_dir="/u", work_dir="/w")
+    data = overlay_data("/l1:/l0", upper="/u", work="/w", options=OVERLAY_FULL_DIFF_OPTIONS)
     options = data.split(",")
     assert options[:3] == ["lowerdir=/l1:/l0", "upperdir=/u", "workdir=/w"]
     assert "redirect_dir=off" in options and "metacopy=off" in options
