@@ -16,7 +16,8 @@ AREAS = [("grammar", "Grammar and `pallet check`"), ("shell", "Variable substitu
          ("store", "Image store"), ("runtime", "Container runtime"), ("build", "Builder and cache"),
          ("registry", "Registries (push, pull)"), ("sandbox", "Sandbox cost (seccomp, cgroup namespace)"),
          ("parity", "stats and commit"), ("house", "Start-up across the house-keeping (issue 10)"),
-         ("progress", "Progress display cost")]
+         ("progress", "Progress display cost"),
+         ("confine", "Confinement cost (confined paths, one extractor, cp)")]
 
 
 def machine() -> str:
