@@ -176,11 +176,14 @@ def _frames(link: MonitorLink, *, client=None, watch_eof: bool = False):
 
 
 def attach(request):
-    from pallet.runtime.container.attach import EXIT, STDIN, frame, hello
+    from pallet.runtime.container.attach import (DEFAULT_DETACH_KEYS, EXIT, STDIN,
+                                                 DetachScanner, detach_keys, frame, hello)
     from pallet.runtime.container.logs import read_logs
     record = _record(request)
     tty = bool(record.config["Config"].get("Tty"))
     wants = {name: request.flag(name) for name in ("stdin", "stdout", "stderr")}
+    # moby's copyEscapable: with a TTY the detach keys end the attach, the container runs on
+    keys = detach_keys(request.arg("detachKeys") or DEFAULT_DETACH_KEYS)   # a 400 if bad
     content_type = RAW if tty or request.version < (1, 42) else MULTIPLEXED
     # Registered before the 101 goes out: the client starts the container as soon as it
     # reads it, and the start must find this attach waiting.
@@ -205,10 +208,20 @@ def attach(request):
     if link is None:
         return
 
+    scanner = DetachScanner(keys) if tty else None
+
     def pump_stdin() -> None:
         # The client's half-close ends its stdin, never its output.
         try:
             while data := handler.rfile.read1(65536):
+                if scanner is not None:
+                    data, detached = scanner.feed(data)
+                    if data:
+                        link.sock.sendall(frame(STDIN, data))
+                    if detached:
+                        connection.shutdown(socket.SHUT_RDWR)   # ends the output side too
+                        return
+                    continue
                 link.sock.sendall(frame(STDIN, data))
             link.sock.sendall(frame(STDIN, b""))
         except (OSError, ValueError):

@@ -22,23 +22,11 @@ class BareError(PalletError):
 
 
 def detach_sequence(text: str) -> bytes:
-    """moby/term ToBytes: comma-separated keys, each one character or ctrl-<key>."""
-    out = bytearray()
-    for key in text.split(","):
-        lowered = key.strip().lower()
-        if len(key) == 1:
-            out.append(ord(key))
-        elif lowered.startswith("ctrl-") and len(lowered) == 6:
-            char = lowered[5]
-            if "a" <= char <= "z":
-                out.append(ord(char) - ord("a") + 1)
-            elif char in "@[\\]^_":
-                out.append({"@": 0, "[": 27, "\\": 28, "]": 29, "^": 30, "_": 31}[char])
-            else:
-                raise BareError(f"Invalid detach keys ({text}) provided")
-        else:
-            raise BareError(f"Invalid detach keys ({text}) provided")
-    return bytes(out)
+    from pallet.runtime.container.attach import InvalidDetachKeys, detach_keys
+    try:
+        return detach_keys(text)
+    except InvalidDetachKeys as error:
+        raise BareError(error.message) from None
 
 
 def _window(fd: int) -> bytes | None:

@@ -28,11 +28,68 @@ import socket
 import struct
 import termios
 
+from pallet.base.errors import PalletError
+
 STDIN, STDOUT, STDERR, EXIT, RESIZE = 0, 1, 2, 3, 4
 HEADER = struct.Struct(">BxxxI")
 SOCKET_NAME = "attach.sock"
 HIGH_WATER = 1 << 20
 MAX_FRAME = 1 << 20
+
+
+DEFAULT_DETACH_KEYS = "ctrl-p,ctrl-q"
+
+
+class InvalidDetachKeys(PalletError):
+    http_status = 400
+
+
+def detach_keys(text: str) -> bytes:
+    """moby/term ToBytes: comma-separated keys, each one character or ctrl-<key>."""
+    out = bytearray()
+    for key in text.split(","):
+        lowered = key.strip().lower()
+        if len(key) == 1:
+            out.append(ord(key))
+        elif lowered.startswith("ctrl-") and len(lowered) == 6:
+            char = lowered[5]
+            if "a" <= char <= "z":
+                out.append(ord(char) - ord("a") + 1)
+            elif char in "@[\\]^_":
+                out.append({"@": 0, "[": 27, "\\": 28, "]": 29, "^": 30, "_": 31}[char])
+            else:
+                raise InvalidDetachKeys(f"Invalid detach keys ({text}) provided")
+        else:
+            raise InvalidDetachKeys(f"Invalid detach keys ({text}) provided")
+    return bytes(out)
+
+
+class DetachScanner:
+    """moby's copyEscapable: passes input through until the detach sequence is typed (a
+    partial match is held back, and let through when the next byte breaks it)."""
+
+    def __init__(self, keys: bytes) -> None:
+        self.keys = keys
+        self.held = b""
+
+    def feed(self, data: bytes) -> tuple[bytes, bool]:
+        """(what to pass on, whether the sequence is now complete)."""
+        out = bytearray()
+        for byte in data:
+            candidate = self.held + bytes([byte])
+            if self.keys and self.keys.startswith(candidate):
+                self.held = candidate
+                if candidate == self.keys:
+                    self.held = b""
+                    return bytes(out), True
+                continue
+            out += self.held
+            self.held = b""
+            if self.keys and self.keys.startswith(bytes([byte])):
+                self.held = bytes([byte])
+            else:
+                out.append(byte)
+        return bytes(out), False
 
 
 def frame(kind: int, payload: bytes = b"") -> bytes:
@@ -296,12 +353,11 @@ class AttachHub:
     def _stdin_eof(self) -> None:
         """A client closed its stdin: with StdinOnce the container's stdin closes too."""
         if self.stdin_fd is None:
-            self.stdin_closed = True   # before the start: applied once it runs
+            self.stdin_closed = True   # before the start: applied once it runs (non-TTY)
             return
-        if not self.stdin_once:
-            return
-        if self.stdin_is_tty:
-            self._to_stdin(b"\x04")   # EOF on a terminal is ^D
+        # moby (container/stream/attach.go): only a non-TTY stdin is closed when the attached
+        # client's ends; a terminal stays open (a detached `run -it` shell runs on)
+        if not self.stdin_once or self.stdin_is_tty:
             return
         self.stdin_closed = True
         if not self.stdin_buffer:

@@ -136,12 +136,44 @@ def _through_pty(api, command: list[str], typed: bytes) -> tuple[int, bytes]:
     return result.returncode, result.stdout
 
 
+def _detach_from_run(api) -> int:
+    """docker run -it on a pty of our own: type a command, wait for its output (the CLI's
+    terminal is raw by then, so Ctrl-Q is not flow control), then type the detach keys."""
+    import pty
+    import select
+    master, slave = pty.openpty()
+    process = subprocess.Popen([DOCKER_CLI, "run", "-it", "--name", "detached", "busybox", "sh"],
+                               stdin=slave, stdout=slave, stderr=slave, env=api.env(),
+                               start_new_session=True)
+    os.close(slave)
+    seen = b""
+    try:
+        os.write(master, b"echo typed-$((40+2))\n")
+        deadline = time.monotonic() + 60
+        while b"typed-42" not in seen and time.monotonic() < deadline:
+            if select.select([master], [], [], 1)[0]:
+                seen += os.read(master, 65536)
+        assert b"typed-42" in seen, seen
+        os.write(master, b"\x10\x11")
+        code = process.wait(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        os.close(master)
+    return code
+
+
 def test_run_and_exec_interactive_through_a_pty(api):
     code, output = _through_pty(api, [DOCKER_CLI, "run", "-it", "--rm", "busybox", "sh"],
                                 b"echo typed-$((6*7)); tty; exit 7\n")
     assert code == 7
     assert b"typed-42" in output
     assert b"/dev/pts/0" in output
+    # Ctrl-P Ctrl-Q detaches `run -it`: the CLI returns 0, the shell runs on
+    assert _detach_from_run(api) == 0
+    assert api.docker("inspect", "-f", "{{.State.Running}}", "detached").stdout == b"true\n"
+    api.docker("rm", "-f", "detached", check=True)
     api.docker("run", "-d", "--name", "shell", "busybox", "sleep", "300", check=True)
     code, output = _through_pty(api, [DOCKER_CLI, "exec", "-it", "shell", "sh"],
                                 b"echo exec-$((2+3)); tty; exit 4\n")
