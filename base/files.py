@@ -5,6 +5,7 @@
     fsync_dir(path)                                 make a rename in directory path durable
     tree_size(path) -> int                          bytes under a directory, as Docker counts
     set_temp_home(root, provider)                   temporaries for targets below root
+    private_dir(path) -> path                       a 0700 directory whatever the umask
 
 The temporary file sits in tmp_dir, else in the temp home of the root the target lies below
 (the store registers its per-process scratch directory, which the next command sweeps once
@@ -24,6 +25,27 @@ import contextlib
 import os
 from pathlib import Path
 from typing import BinaryIO, Callable, Iterator
+
+PRIVATE_MODE = 0o700
+
+
+def private_dir(path: str | os.PathLike) -> Path:
+    """Make path a directory only its owner can enter: created 0700 whatever the umask (parents
+    as usual), and tightened to 0700 if it exists with group or other bits."""
+    path = Path(path)
+    try:
+        os.mkdir(path, PRIVATE_MODE)
+    except FileNotFoundError:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(path, PRIVATE_MODE)
+    except FileExistsError:
+        pass
+    mode = os.stat(path).st_mode
+    if mode & 0o7777 != PRIVATE_MODE:   # the umask may have taken owner bits too
+        os.chmod(path, PRIVATE_MODE)
+    return path
+
 
 # root (absolute, no trailing /) -> a callable giving the directory for its temporaries
 _temp_homes: dict[str, Callable[[], Path]] = {}

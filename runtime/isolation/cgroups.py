@@ -88,6 +88,9 @@ class Cgroup:
             for path in dict.fromkeys(dirs.values()):
                 path.mkdir()
                 created.append(path)
+                # runc's 0755, not what the caller's umask leaves (0777 would let any user
+                # make cgroups inside it, and this one could no longer be removed)
+                os.chmod(path, 0o755)
                 _inherit_cpuset(path)
             cgroup.apply(limits, layout)
         except BaseException:

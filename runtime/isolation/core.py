@@ -49,6 +49,7 @@ from pathlib import Path
 from typing import Callable, Union
 
 from pallet.base.errors import PalletError
+from pallet.base.files import private_dir
 from pallet.runtime.isolation import linux, process, rootfs, seccomp
 from pallet.runtime.isolation.init import run_init  # imported up front: the child cannot import after pivot_root
 from pallet.runtime.isolation.cgroups import Cgroup, Limits, sweep_stale
@@ -218,7 +219,7 @@ def start_container(spec: ContainerSpec, *, stdin: int | None = None, stdout: in
         filter_program = seccomp.program_for(spec)
     except seccomp.ProfileError as error:
         raise StartError(error.message, exit_code=125) from error
-    RUN_DIR.mkdir(parents=True, exist_ok=True)
+    private_dir(RUN_DIR)   # 0700 whatever the umask, as Docker's /run/docker
     sweep_stale(CGROUP_PREFIX)
     _sweep_scratch()
     name = spec.cgroup_name or f"{CGROUP_PREFIX}{os.getpid()}-{os.urandom(4).hex()}"

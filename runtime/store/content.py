@@ -55,7 +55,7 @@ from typing import BinaryIO, Callable, Iterator
 
 from pallet.base.diskspace import writing
 from pallet.base.errors import PalletError
-from pallet.base.files import atomic_write, fsync_dir, set_temp_home
+from pallet.base.files import PRIVATE_MODE, atomic_write, fsync_dir, private_dir, set_temp_home
 
 OCI_LAYOUT_VERSION = {"imageLayoutVersion": "1.0.0"}
 INDEX_MEDIA_TYPE = "application/vnd.oci.image.index.v1+json"
@@ -130,27 +130,6 @@ def sha256_hex(digest, *, what: str = "digest") -> str:
         raise PalletError(f"unsupported {what} algorithm in {digest[:16]}...: this store keeps "
                           "sha256 content only", hint="push or save the image with sha256 digests")
     return digest[len("sha256:"):]
-
-
-PRIVATE_MODE = 0o700
-
-
-def private_dir(path: Path) -> Path:
-    """Make path a directory only its owner can enter: created 0700 whatever the umask (parents
-    as usual), and tightened to 0700 if it exists with group or other bits."""
-    path = Path(path)
-    try:
-        os.mkdir(path, PRIVATE_MODE)
-    except FileNotFoundError:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with contextlib.suppress(FileExistsError):
-            os.mkdir(path, PRIVATE_MODE)
-    except FileExistsError:
-        pass
-    mode = os.stat(path).st_mode
-    if mode & 0o7777 != PRIVATE_MODE:   # the umask may have taken owner bits too
-        os.chmod(path, PRIVATE_MODE)
-    return path
 
 
 def scratch_dir(root: Path) -> Path:

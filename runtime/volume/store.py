@@ -195,8 +195,9 @@ def volume_users(root: Path) -> dict[str, list[str]]:
 
 @contextlib.contextmanager
 def _containers_locked(root: Path) -> Iterator[None]:
-    directory = Path(root) / "containers"
-    directory.mkdir(parents=True, exist_ok=True)
+    from pallet.runtime.store.content import private_dir
+    private_dir(root)
+    directory = private_dir(Path(root) / "containers")
     fd = os.open(directory / ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)

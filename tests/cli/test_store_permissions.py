@@ -134,3 +134,34 @@ def test_cache_mounts_are_keyed_by_id_namespace_and_store_root(busybox_root, tmp
     other = tmp_path / "other"
     ok(pallet0(other, "import", str(busybox_rootfs_tarball()), "busybox:latest"))
     assert _count_build(other, context) == "1"
+
+
+def test_runtime_state_outside_the_store_is_private_under_umask_000(busybox_root: Path,
+                                                                       tmp_path: Path):
+    # /run/pallet (here PALLET_RUN_DIR) holds each running container's rootfs mount point and
+    # its /etc files; Docker keeps /run/docker 0700. A container's cgroup directories get
+    # runc's 0755: under umask 000 they were 0777, so any host user could make cgroups inside
+    # one (and the container's cgroup could then not be removed).
+    run_dir = tmp_path / "run" / "pallet"
+    env = {"PALLET_RUN_DIR": str(run_dir)}
+    ran = subprocess.run(["sh", "-c", 'umask 000; exec "$@"', "sh", str(PALLET), "--root",
+                          str(busybox_root), "run", "-d", "--name", "holder", "busybox", "sleep",
+                          "60"], capture_output=True, env={**os.environ, **env}, timeout=180)
+    cid = ok(ran).strip()
+    try:
+        assert mode(run_dir) == 0o700
+        from pallet.runtime.isolation.cgroups import discover
+        layout = discover()
+        parents = set(layout.v1.values()) | set(layout.hierarchies.values())
+        if layout.unified is not None:
+            parents.add(layout.unified)
+        dirs = [p / f"pallet-{cid[:16]}" for p in parents if (p / f"pallet-{cid[:16]}").is_dir()]
+        assert dirs and all(mode(d) == 0o755 for d in dirs), [(d, oct(mode(d))) for d in dirs]
+    finally:
+        subprocess.run([str(PALLET), "--root", str(busybox_root), "rm", "-f", "holder"],
+                       env={**os.environ, **env}, capture_output=True, timeout=60)
+    os.chmod(run_dir, 0o777)      # a loose one left by an older pallet is tightened
+    ok(subprocess.run(["sh", "-c", 'umask 000; exec "$@"', "sh", str(PALLET), "--root",
+                       str(busybox_root), "run", "--rm", "busybox", "true"],
+                      capture_output=True, env={**os.environ, **env}, timeout=180))
+    assert mode(run_dir) == 0o700
