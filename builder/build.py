@@ -84,7 +84,7 @@ def build(request: BuildRequest, *, root: Path, progress: str = "auto", quiet: b
                                source_date_epoch=source_date_epoch, network=request.network,
                                secrets=dict(request.secrets), memory=request.memory,
                                cpus=request.cpus, compression=request.compression,
-                               entitlements=granted)
+                               entitlements=granted, add_hosts=request.add_hosts)
         runner = StageRunner(store=store, context=build_context, progress=progress_view,
                              options=options, root=root)
         _run_stages(runner, built_plan)

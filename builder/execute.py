@@ -54,6 +54,7 @@ class BuildOptions:
     # 300 MB with gzip costs seconds per rebuild; compression belongs to push/save time.
     compression: str = "none"
     entitlements: frozenset[str] = frozenset()  # granted with --allow: network.host, ...
+    add_hosts: tuple[str, ...] = ()             # --add-host, for every RUN step's /etc/hosts
 
 
 def check_entitlements(plan, granted: frozenset[str]) -> None:

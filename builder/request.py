@@ -54,6 +54,7 @@ class BuildRequest:
     cache_to: tuple[str, ...] = ()           # type=local,dest=DIR / type=registry,ref=REF[,mode=]
     compression: str = "none"                # of the layer blobs in the local store
     allow: frozenset[str] = frozenset()      # entitlements granted (--allow)
+    add_hosts: tuple[str, ...] = ()          # NAME:IP (or NAME:host-gateway) for RUN's /etc/hosts
 
     def __post_init__(self) -> None:
         if self.network not in NETWORKS:

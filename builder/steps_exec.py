@@ -66,6 +66,7 @@ def execute_run(runner, step: Step, state, work: Path, layer_dir: Path) -> None:
     env = list(spec.env)
     mounts: list = []
     locks: list[int] = []
+    sandbox = net = None
     try:
         for index, mount in enumerate(spec.mounts):
             mounts += _container_mounts(runner, step, mount, work / f"mount-{index}", env, locks)
@@ -78,7 +79,11 @@ def execute_run(runner, step: Step, state, work: Path, layer_dir: Path) -> None:
                                 target=f"/dev/pipes/{spec.script.name}", readonly=True))
         network = runner.options.network if spec.network == "default" else spec.network
         if network == "default":
-            network = "host"  # no build network namespace with outbound access yet
+            # BuildKit's sandbox: a namespace of the step's own on the default bridge, with
+            # outbound access (the same code as `run`), gone with the step.
+            from pallet.runtime.network.session import open_build_sandbox
+            sandbox = open_build_sandbox(runner.root)
+            network, net = "none", sandbox.config
         upper = layer_dir
         work_dir = work / "overlay-work"
         work_dir.mkdir()
@@ -87,7 +92,7 @@ def execute_run(runner, step: Step, state, work: Path, layer_dir: Path) -> None:
             argv=spec.argv, env=tuple(env), cwd=spec.cwd, user=spec.user,
             hostname=BUILD_HOSTNAME, network=network, mounts=tuple(mounts),
             privileged=spec.security == "insecure", memory=runner.options.memory,
-            cpus=runner.options.cpus)
+            cpus=runner.options.cpus, net=net, extra_hosts=_extra_hosts(runner))
         tail: deque[bytes] = deque(maxlen=200)
 
         def sink(chunk: bytes) -> None:
@@ -97,6 +102,8 @@ def execute_run(runner, step: Step, state, work: Path, layer_dir: Path) -> None:
         runner.stats["containers"] += 1
         status = run_container(container, stdout=sink, stderr=sink)
     finally:
+        if sandbox is not None:
+            sandbox.close()
         for fd in locks:
             os.close(fd)
         shutil.rmtree(work / "overlay-work", ignore_errors=True)
@@ -108,6 +115,13 @@ def execute_run(runner, step: Step, state, work: Path, layer_dir: Path) -> None:
             f"process \"{shown}\" did not complete successfully: {detail}"
             + ("\n" + "\n".join(f"  {line}" for line in lines) if lines else ""),
             span=step.span, source_line=step.source_line, exit_code=1)
+
+
+def _extra_hosts(runner) -> tuple[str, ...]:
+    if not runner.options.add_hosts:
+        return ()
+    from pallet.runtime.network.networks import resolve_host_gateway
+    return resolve_host_gateway(runner.root, runner.options.add_hosts)
 
 
 def cache_mount_dir(root: Path, mount: MountSpec) -> Path:

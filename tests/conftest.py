@@ -22,10 +22,21 @@ PALLET = Path(sys.executable).parent / "pallet"
 
 @pytest.fixture
 def pallet_root(tmp_path: Path) -> Path:
-    """A private, empty store for one test."""
+    """A private, empty store for one test; its bridges and nftables table go afterwards."""
     root = tmp_path / "root"
     root.mkdir()
-    return root
+    yield root
+    if (root / "network").exists():
+        from tests.netutil import remove_store_network
+        remove_store_network(root)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_network_leftovers(tmp_path_factory):
+    """Stores made elsewhere (module-scoped fixtures) lose their networking at the end too."""
+    yield
+    from tests.netutil import remove_networks_under
+    remove_networks_under(tmp_path_factory.getbasetemp())
 
 
 def run_pallet(*args: str, root: Path | None = None, input: bytes | None = None,

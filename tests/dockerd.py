@@ -13,6 +13,11 @@ What it starts, and why each flag:
   - dockerd starts its own managed containerd under exec-root/data-root (no system containerd
     runs here), so two engines (pytest -n 2) never share state.
   - no bridge/iptables: no network set-up on the host; run containers with --network none.
+    With networking=True (network tests) it gets a bridge of its own instead, which the helper
+    creates (a unique name, a free 10.x.y.0/24 no host route covers) and deletes afterwards,
+    and user networks from a private 10.x.0.0/16 pool; still --iptables=false (dockerd never
+    touches the host's firewall; published ports go through its docker-proxy processes), and
+    every network it made is removed before it stops, every bridge of them after.
   - --cgroup-parent: containers' cgroups are created beneath the cgroup this process is in (the
     machine rule), not at /docker in each hierarchy.
 It waits for GET /_ping, and on exit stops dockerd by its PID (SIGTERM, then SIGKILL), lazily
@@ -124,20 +129,59 @@ class DockerEngine:
         return result
 
 
+def _free_private_net(prefix_len: int) -> str:
+    """A random 10.x.0.0/16 (or 10.x.y.0/24) that no route of this host overlaps."""
+    import ipaddress
+    import random
+    routes = subprocess.run(["ip", "-4", "route", "show", "table", "all"], capture_output=True,
+                            text=True).stdout.splitlines()
+    used = []
+    for line in routes:
+        for word in line.split()[:2]:  # "10.1.0.0/16 dev ..." or "local 10.1.0.1 dev ..."
+            with contextlib.suppress(ValueError):
+                used.append(ipaddress.ip_network(word, strict=False))
+                break
+    for _ in range(200):
+        if prefix_len == 16:
+            candidate = ipaddress.ip_network(f"10.{random.randrange(64, 250)}.0.0/16")
+        else:
+            candidate = ipaddress.ip_network(
+                f"10.{random.randrange(64, 250)}.{random.randrange(1, 255)}.0/24")
+        if not any(candidate.overlaps(u) for u in used):
+            return str(candidate)
+    raise RuntimeError("no free 10.x network for a private dockerd")
+
+
+def _delete_link(name: str) -> None:
+    subprocess.run(["ip", "link", "delete", name], capture_output=True)
+
+
 @contextlib.contextmanager
-def private_dockerd(start_timeout: float = 60) -> Iterator[DockerEngine]:
+def private_dockerd(start_timeout: float = 60, *, networking: bool = False) -> Iterator[DockerEngine]:
     if not os.path.exists(DOCKERD):
         raise RuntimeError("dockerd is not installed (package docker.io): run ./scripts/setup")
     directory = Path(tempfile.mkdtemp(prefix="pd-", dir="/tmp"))
     sock = directory / "docker.sock"
     cgroup_parent = f"{_own_cgroup().rstrip('/')}/pallet-dockerd-{os.getpid()}-{next(_counter)}"
+    network_flags = ["--bridge", "none", "--userland-proxy=false"]
+    bridge = None
+    if networking:
+        bridge = f"pdbr{os.urandom(3).hex()}"
+        subnet = _free_private_net(24)
+        gateway = subnet.rsplit(".", 1)[0] + ".1/24"
+        subprocess.run(["ip", "link", "add", bridge, "type", "bridge"], check=True)
+        subprocess.run(["ip", "addr", "add", gateway, "dev", bridge], check=True)
+        subprocess.run(["ip", "link", "set", bridge, "up"], check=True)
+        network_flags = ["--bridge", bridge, "--userland-proxy=true",
+                         "--default-address-pool", f"base={_free_private_net(16)},size=24"]
     log = open(directory / "dockerd.log", "wb")
     process = subprocess.Popen(
         [DOCKERD, "--data-root", str(directory / "data"), "--exec-root", str(directory / "exec"),
          "--pidfile", str(directory / "docker.pid"), "-H", f"unix://{sock}",
-         "--bridge", "none", "--iptables=false", "--ip-masq=false", "--userland-proxy=false",
+         *network_flags, "--iptables=false", "--ip-masq=false",
          "--storage-driver", "overlay2", "--cgroup-parent", cgroup_parent],
         stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    engine = None
     try:
         deadline = time.monotonic() + start_timeout
         while not _ping(str(sock)):
@@ -148,8 +192,10 @@ def private_dockerd(start_timeout: float = 60) -> Iterator[DockerEngine]:
                 raise RuntimeError("dockerd did not answer /_ping in time:\n"
                                    + (directory / "dockerd.log").read_text()[-3000:])
             time.sleep(0.1)
-        yield DockerEngine(directory=directory, socket=sock, pid=process.pid)
+        engine = DockerEngine(directory=directory, socket=sock, pid=process.pid)
+        yield engine
     finally:
+        networks = _remove_networks(engine) if networking and engine is not None else []
         if process.poll() is None:
             process.send_signal(signal.SIGTERM)
             try:
@@ -165,11 +211,35 @@ def private_dockerd(start_timeout: float = 60) -> Iterator[DockerEngine]:
         for point in _mounts_under(str(directory)):
             libc.umount2(point.encode(), 2)  # MNT_DETACH
         _remove_cgroups(cgroup_parent)
+        for network_id in networks:
+            _delete_link(f"br-{network_id[:12]}")
+        if bridge is not None:
+            _delete_link(bridge)
         shutil.rmtree(directory, ignore_errors=True)
+
+
+def _remove_networks(engine: DockerEngine) -> list[str]:
+    """Remove every container and user network of the engine; returns the networks' IDs (their
+    bridges, br-<id>, are deleted once the engine has stopped, should any remain)."""
+    containers = engine.docker("ps", "-aq", check=False).stdout.decode().split()
+    if containers:
+        engine.docker("rm", "-f", *containers, check=False)
+    listed = engine.docker("network", "ls", "-q", "--no-trunc", "--filter", "type=custom",
+                           check=False).stdout.decode().split()
+    for network_id in listed:
+        engine.docker("network", "rm", network_id, check=False)
+    return listed
 
 
 @pytest.fixture(scope="module")
 def dockerd() -> Iterator[DockerEngine]:
     """One private engine per test module (starting one costs ~2 s)."""
     with private_dockerd() as engine:
+        yield engine
+
+
+@pytest.fixture(scope="module")
+def networked_dockerd() -> Iterator[DockerEngine]:
+    """A private engine with a bridge of its own (see the module docstring)."""
+    with private_dockerd(networking=True) as engine:
         yield engine

@@ -37,9 +37,10 @@ def _networks(networks: dict) -> dict:
 
 def summary(row) -> dict:
     """A ContainerSummary (GET /containers/json) of one of the library's container rows."""
+    from pallet.runtime.network.ports import api_ports
     document = {
         "Id": row.id, "Names": [f"/{row.name}"], "Image": row.image, "ImageID": row.image_id,
-        "Command": row.command, "Created": _unix(row.created), "Ports": [],
+        "Command": row.command, "Created": _unix(row.created), "Ports": api_ports(row.ports),
         "Labels": row.labels, "State": row.state, "Status": row.status,
         "HostConfig": {"NetworkMode": row.network},
         "NetworkSettings": {"Networks": _networks(row.networks)},

@@ -52,6 +52,9 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "top": ("pallet.commands.containers", "top", "Display the running processes of a container"),
     "rename": ("pallet.commands.containers", "rename", "Rename a container"),
     "container": ("pallet.commands.containers", "container", "Manage containers"),
+    "port": ("pallet.commands.network", "port", "List port mappings or a specific mapping for the container"),
+    # networks
+    "network": ("pallet.commands.network", "network", "Manage networks"),
     # server
     "serve": ("pallet.commands.serve", "serve", "Serve the Docker-compatible Engine API on a Unix socket"),
 }

@@ -114,6 +114,8 @@ def _entitlements(values: tuple[str, ...]) -> frozenset[str]:
 @click.option("--compression", default="none", type=click.Choice(["none", "gzip", "zstd"]),
               help="Layer blob compression in the local store (default none, like Docker's "
                    "local layers; registries get compressed layers at push)")
+@click.option("--add-host", "add_hosts", multiple=True, metavar="HOST:IP",
+              help="Add a custom host-to-IP mapping (host:ip) for RUN steps")
 @click.option("--allow", "allow", multiple=True, metavar="ENTITLEMENT",
               help="Allow extra privileged entitlement (e.g., \"network.host\", "
                    "\"security.insecure\")")
@@ -126,8 +128,9 @@ def build(ctx: click.Context, context_path: str, dockerfile: str | None, tags: t
           secrets: tuple[str, ...], progress: str, quiet: bool, iidfile: Path | None,
           platform: str | None, memory: str | None, cpus: float | None,
           cache_from: tuple[str, ...], cache_to: tuple[str, ...], compression: str,
-          allow: tuple[str, ...], reproducible: bool) -> None:
+          allow: tuple[str, ...], reproducible: bool, add_hosts: tuple[str, ...] = ()) -> None:
     """Build an image from a build file."""
+    from pallet.commands.container_options import extra_host
     from pallet.builder.build import build as run_build
     from pallet.builder.request import BuildRequest, ContextSource
 
@@ -164,7 +167,7 @@ def build(ctx: click.Context, context_path: str, dockerfile: str | None, tags: t
         secrets=_parse_secrets(secrets), network=network, platform=platform,
         source_date_epoch=epoch, memory=_memory(memory),
         cpus=cpus, cache_from=cache_from, cache_to=cache_to, compression=compression,
-        allow=_entitlements(allow))
+        allow=_entitlements(allow), add_hosts=tuple(extra_host(h) for h in add_hosts))
     result = run_build(request, root=ctx.obj["root"],
                        progress="quiet" if progress == "rawjson" else progress, quiet=quiet)
     if iidfile is not None:

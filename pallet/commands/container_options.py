@@ -10,6 +10,7 @@ from pallet.base.errors import PalletError
 from pallet.commands.flags import duration_flag, size_flag
 from pallet.commands.go_values import int_flag
 from pallet.commands.mount_options import parse_mount, parse_tmpfs, parse_volume
+from pallet.commands.network_options import NETWORK_FLAGS, network_fields
 
 def run_options(command):
     """Decorate a click command with every run/create flag."""
@@ -43,9 +44,6 @@ def run_options(command):
         click.option("--stop-timeout", default=None, help="Timeout (in seconds) to stop a container"),
         click.option("--restart", default="no", help="Restart policy to apply when a container exits"),
         click.option("-l", "--label", "labels", multiple=True, help="Set meta data on a container"),
-        click.option("--network", "--net", "network", default="none", help="Connect a container to a network (none or host)"),
-        click.option("--add-host", multiple=True, help="Add a custom host-to-IP mapping (host:ip)"),
-        click.option("--dns", multiple=True, help="Set custom DNS servers"),
         click.option("--ulimit", multiple=True, help="Ulimit options"),
         click.option("--health-cmd", default=None, help="Command to run to check health"),
         click.option("--health-interval", default=None, help="Time between running the check (ms|s|m|h)"),
@@ -53,6 +51,7 @@ def run_options(command):
         click.option("--health-start-period", default=None, help="Start period for the container to initialize (ms|s|m|h)"),
         click.option("--health-retries", default=None, help="Consecutive failures needed to report unhealthy"),
         click.option("--no-healthcheck", is_flag=True, help="Disable any container-specified HEALTHCHECK"),
+        *NETWORK_FLAGS,
         click.argument("image"),
         click.argument("command", nargs=-1, type=click.UNPROCESSED),
     ]
@@ -169,7 +168,7 @@ def _check_ip(text: str) -> bool:
     return True
 
 
-def _extra_host(text: str) -> str:
+def extra_host(text: str) -> str:
     """opts.ValidateExtraHost: NAME:IP or NAME=IP, IP may be [v6] or host-gateway."""
     name, sep, address = text.partition("=")
     if not sep:
@@ -216,10 +215,6 @@ def create_options(params: dict):
             raise PalletError("Minimum memoryswap limit should be larger than memory limit, see usage",
                               exit_code=125)
     cpus = _cpus(params["cpus"])
-    if params["network"] not in ("none", "host"):
-        raise PalletError(f"network {params['network']} not found",
-                          hint="pallet runs containers with --network none (the default) or host",
-                          exit_code=125)
     for field, caps in (("CapAdd", params["cap_add"]), ("CapDrop", params["cap_drop"])):
         for cap in caps:
             try:
@@ -229,7 +224,7 @@ def create_options(params: dict):
                 raise PalletError(f'invalid {field}: unknown capability: "{shown}"',
                                   exit_code=125) from None
     no_new_privs, seccomp, security_opt = _security_opts(params["security_opt"])
-    extra_hosts = tuple(_extra_host(host) for host in params["add_host"])
+    extra_hosts = tuple(extra_host(host) for host in params["add_host"])
     for server in params["dns"]:
         if not _check_ip(server):
             raise PalletError(f'invalid argument "{server}" for "--dns" flag: IP address is not '
@@ -252,7 +247,7 @@ def create_options(params: dict):
         image=params["image"], command=tuple(params["command"]), entrypoint=params["entrypoint"],
         name=params["name"], env=tuple(env), workdir=params["workdir"], user=params["user"],
         hostname=params["hostname"], tty=params["tty"], interactive=params["interactive"],
-        volumes=tuple(volumes), readonly_rootfs=params["read_only"], network=params["network"],
+        volumes=tuple(volumes), readonly_rootfs=params["read_only"],
         memory=memory, memory_swap=swap, cpus=cpus,
         pids_limit=int_flag(params["pids_limit"], "--pids-limit"),
         cap_add=tuple(params["cap_add"]), cap_drop=tuple(params["cap_drop"]),
@@ -265,7 +260,7 @@ def create_options(params: dict):
         stop_timeout=int_flag(params["stop_timeout"], "--stop-timeout"),
         healthcheck=healthcheck, volumes_from=tuple(params.get("volumes_from") or ()),
         # run -d -i: nobody is attached, so a client that detaches must not close stdin
-        stdin_once=False if params.get("detach") else None)
+        stdin_once=False if params.get("detach") else None, **network_fields(params))
 
 
 def _security_opts(values: tuple[str, ...]) -> tuple[bool, str, tuple[str, ...]]:

@@ -49,6 +49,7 @@ def ps(ctx, show_all, quiet, filters, format_, no_trunc, latest, last) -> None:
 def _ps_row(row, no_trunc: bool) -> dict:
     """A library row as docker's CLI prints it: truncated IDs and command, times for people."""
     from pallet.base.units import parse_rfc3339
+    from pallet.runtime.network.ports import displayable
     created = parse_rfc3339(row.created)
     command = row.command if no_trunc or len(row.command) <= 20 else row.command[:19] + "…"
     image = row.image_id[7:19] if row.image == row.image_id and not no_trunc else row.image
@@ -61,8 +62,8 @@ def _ps_row(row, no_trunc: bool) -> dict:
         "LocalVolumes": str(row.local_volumes),
         "Mounts": ",".join(mount[:15] for mount in row.mounts),
         "Names": row.name,
-        "Networks": row.network,
-        "Ports": "",
+        "Networks": ",".join(sorted(row.networks)),
+        "Ports": displayable(row.ports),
         "RunningFor": human_duration(time.time() - created.timestamp()) + " ago" if created else "",
         "Size": "0B",
         "State": row.state,

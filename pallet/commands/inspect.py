@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-
 import click
 
 from pallet.base.errors import PalletError
+
 
 @click.command("inspect")
 @click.option("-f", "--format", "format_", default=None, help="Format output using a custom template")

@@ -48,7 +48,7 @@ class CreateOptions:
     stdin_once: bool | None = None   # None: as interactive (the CLI's -i is attached)
     volumes: tuple[VolumeSpec, ...] = ()
     readonly_rootfs: bool = False
-    network: str = "none"
+    network: str = "default"
     memory: int | None = None
     memory_swap: int | None = None
     cpus: float | None = None
@@ -65,6 +65,14 @@ class CreateOptions:
     labels: dict = field(default_factory=dict)
     extra_hosts: tuple[str, ...] = ()
     dns: tuple[str, ...] = ()
+    dns_search: tuple[str, ...] = ()
+    dns_options: tuple[str, ...] = ()
+    publish: tuple = ()                    # runtime.network.model.PortRequest per -p
+    publish_all: bool = False
+    expose: tuple[str, ...] = ()           # port keys ("80/tcp") from --expose
+    ip: str = ""
+    aliases: tuple[str, ...] = ()          # --network-alias
+    mac_address: str = ""
     ulimits: tuple[Ulimit, ...] = ()
     stop_signal: str | None = None
     stop_timeout: int | None = None
@@ -191,7 +199,8 @@ def parse_restart(policy: str) -> dict:
 
 
 def build_config(options: CreateOptions, image, container_id: str, name: str,
-                 directory: Path, lower_dirs: list[Path], root: Path) -> dict:
+                 directory: Path, lower_dirs: list[Path], root: Path, *,
+                 networks: dict | None = None, joined_hostname: str | None = None) -> dict:
     image_config = image.config.get("config") or {}
     if options.entrypoint is not None:
         if isinstance(options.entrypoint, tuple):
@@ -210,7 +219,13 @@ def build_config(options: CreateOptions, image, container_id: str, name: str,
     if options.network == "host":
         hostname = options.hostname or socket.gethostname()
     else:
-        hostname = options.hostname or container_id[:12]
+        hostname = options.hostname or joined_hostname or container_id[:12]
+    bindings = {}
+    if options.publish and options.network != "host":
+        from pallet.runtime.network.ports import bindings_of
+        bindings = dict(sorted(bindings_of(list(options.publish)).items()))
+    exposed = {**(image_config.get("ExposedPorts") or {}),
+               **{key: {} for key in options.expose}, **{key: {} for key in bindings}}
     env = merge_user_env(list(image_config.get("Env") or []), list(options.env))
     restart = parse_restart(options.restart)
     if restart["Name"] != "no" and options.auto_remove:
@@ -243,6 +258,7 @@ def build_config(options: CreateOptions, image, container_id: str, name: str,
                        if v.mode is None and v.type != "tmpfs"] or None,
             "VolumesFrom": list(options.volumes_from) or None,
             "NetworkMode": options.network,
+            "PortBindings": bindings, "PublishAllPorts": options.publish_all,
             "RestartPolicy": restart,
             "AutoRemove": options.auto_remove,
             "CapAdd": _cap_names(options.cap_add),
@@ -261,7 +277,8 @@ def build_config(options: CreateOptions, image, container_id: str, name: str,
                       if m["Type"] == "tmpfs"} or None,
             "Ulimits": [{"Name": u.name, "Soft": u.soft, "Hard": u.hard} for u in options.ulimits],
             "LogConfig": {"Type": "json-file", "Config": {}},
-            "PortBindings": {}, "DnsOptions": [], "DnsSearch": [], "GroupAdd": None,
+            "DnsOptions": list(options.dns_options), "DnsSearch": list(options.dns_search),
+            "GroupAdd": None,
             "IpcMode": "private", "CgroupnsMode": "private", "ShmSize": 67108864,
             "Devices": [], "OomKillDisable": False, "Runtime": "pallet",
             "MaskedPaths": None if options.privileged else list(MASKED_PATHS),
@@ -271,6 +288,7 @@ def build_config(options: CreateOptions, image, container_id: str, name: str,
         "Config": {
             "Hostname": hostname, "Domainname": "", "User": options.user if options.user is not None else image_config.get("User", ""),
             "AttachStdin": options.interactive, "AttachStdout": True, "AttachStderr": True,
+            **({"ExposedPorts": dict(sorted(exposed.items()))} if exposed else {}),
             "Tty": options.tty, "OpenStdin": options.interactive,
             "StdinOnce": options.interactive if options.stdin_once is None else options.stdin_once,
             "Env": env, "Cmd": cmd or None, "Image": options.image,
@@ -284,9 +302,9 @@ def build_config(options: CreateOptions, image, container_id: str, name: str,
                if options.stop_signal or image_config.get("StopSignal") else {}),
             **({"StopTimeout": options.stop_timeout} if options.stop_timeout is not None else {}),
             **_healthcheck(options.healthcheck, image_config.get("Healthcheck")),
+            **({"MacAddress": options.mac_address} if options.mac_address else {}),
         },
-        "NetworkSettings": {"Networks": {options.network: {"NetworkID": options.network}},
-                            "IPAddress": "", "Ports": {}},
+        "NetworkSettings": {"Networks": networks or {}},
         "GraphDriver": {"Name": "overlay2", "Data": {
             "LowerDir": ":".join(str(p) for p in lower_dirs),
             "UpperDir": str(directory / "upper"), "WorkDir": str(directory / "work"),
@@ -413,7 +431,8 @@ def spec_from_config(config: dict, directory: Path) -> ContainerSpec:
         rootfs_lowerdirs=lowers, upper_dir=directory / "upper", work_dir=directory / "work",
         argv=(config["Path"], *config["Args"]), env=tuple(env),
         cwd=config["Config"]["WorkingDir"] or "/", user=config["Config"]["User"] or "",
-        hostname=config["Config"]["Hostname"], network=host["NetworkMode"], mounts=mounts,
+        hostname=config["Config"]["Hostname"],
+        network="host" if host["NetworkMode"] == "host" else "none", mounts=mounts,
         memory=extra.get("Memory"), memory_swap=extra.get("MemorySwap"), cpus=extra.get("Cpus"),
         pids=host.get("PidsLimit"), extra_hosts=tuple(host.get("ExtraHosts") or ()),
         dns=tuple(host.get("Dns") or ()), readonly_rootfs=host["ReadonlyRootfs"],

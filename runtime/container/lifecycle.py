@@ -28,6 +28,7 @@ from pallet.runtime.container import state as cs
 from pallet.runtime.isolation.cgroups import Cgroup
 from pallet.runtime.container.config import CreateOptions, build_config, spec_from_config
 from pallet.runtime.store.events import container_event
+from pallet.runtime.container.networking import networks_at_create, release as release_network
 from pallet.runtime.isolation.etcfiles import write_etc_files
 
 
@@ -88,8 +89,10 @@ def _create(store: cs.ContainerStore, root: Path, options: CreateOptions, image,
         os.mkdir(stage, 0o700)
         try:
             os.chmod(stage, 0o700)   # explicit modes, whatever the umask
+            networks, joined_hostname = networks_at_create(root, options, container_id)
             config = build_config(options, image, container_id, name.lstrip("/"), directory,
-                                  lowers, root)
+                                  lowers, root, networks=networks,
+                                  joined_hostname=joined_hostname)
             # the upper dir's mode is the container's "/": 0755 as in an image, never 0777
             for sub, mode in (("upper", 0o755), ("work", 0o700)):
                 os.mkdir(stage / sub, mode)
@@ -122,6 +125,7 @@ def refresh(store: cs.ContainerStore, record: cs.ContainerRecord) -> cs.Containe
         return fresh
     cgroup = Cgroup.attach(f"pallet-{record.id[:16]}")
     cgroup.destroy()
+    release_network(store.root, record.id)
     state = store.update_state(record.id, Status="exited", Running=False, Paused=False, Pid=0,
                                PidStart=None, ExitCode=137, FinishedAt=now_rfc3339(), MonitorPid=0,
                                MonitorStart=None, Error="the container's monitor died")
@@ -263,6 +267,7 @@ def remove_container(store: cs.ContainerStore, container_id: str, *, force: bool
         trash = store.scratch() / f"removing-{record.id}"
         os.replace(record.directory, trash)
     Cgroup.attach(f"pallet-{record.id[:16]}").destroy()
+    release_network(store.root, record.id)
     shutil.rmtree(trash, ignore_errors=True)
     container_event(store.root, record, "destroy")
     if volumes:

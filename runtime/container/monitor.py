@@ -27,6 +27,7 @@ from pallet.base.units import ZERO_TIME, now_rfc3339
 from pallet.runtime.container import state as cs
 from pallet.runtime.container.config import spec_from_config
 from pallet.runtime.container.lifecycle import get, refresh, remove_container
+from pallet.runtime.container.networking import start_network
 from pallet.runtime.isolation.core import StartError, start_container
 from pallet.runtime.container.attach import AttachHub
 from pallet.runtime.container.logs import LogWriter
@@ -128,6 +129,7 @@ def _run_once(store: cs.ContainerStore, record: cs.ContainerRecord, attach: Atta
     child_ends: list[int] = []
     pty_master = None
     stdin_w = None   # the write end of an open stdin (-i): the hub's once the container runs
+    network = None
     try:
         if spec.tty:
             child_stdio = (None, None, None)  # the container allocates its own console
@@ -144,7 +146,8 @@ def _run_once(store: cs.ContainerStore, record: cs.ContainerRecord, attach: Atta
                 child_ends.append(stdin)
             child_stdio = (stdin, out_w, err_w)
         try:
-            running = start_container(spec, stdin=child_stdio[0], stdout=child_stdio[1],
+            network = start_network(store.root, record, spec)
+            running = start_container(network.spec, stdin=child_stdio[0], stdout=child_stdio[1],
                                       stderr=child_stdio[2])
         except StartError as error:
             ever_started = not record.state.get("StartedAt", ZERO_TIME).startswith("0001")
@@ -186,6 +189,7 @@ def _run_once(store: cs.ContainerStore, record: cs.ContainerRecord, attach: Atta
             status = running.wait()
         finally:
             running.cleanup()
+            network.close()  # before the state says exited: `rm`, `network rm` then find it gone
         store.update_state(record.id, Status="exited", Running=False, Paused=False, Pid=0,
                            PidStart=None, ExitCode=status.code, OOMKilled=status.oom_killed,
                            FinishedAt=now_rfc3339(), MonitorPid=0, MonitorStart=None)
@@ -197,6 +201,8 @@ def _run_once(store: cs.ContainerStore, record: cs.ContainerRecord, attach: Atta
         hub.exited(status.code)
         return status
     finally:
+        if network is not None:
+            network.close()
         hub.exited_quietly()
         for fd in child_ends + list(pipes) + ([stdin_w] if stdin_w is not None else []):
             try:

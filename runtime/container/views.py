@@ -41,6 +41,8 @@ def inspect_document(record, *, size: bool = False) -> dict:
             document.update(_sizes(record))
     document["Mounts"] = [{k: v for k, v in m.items() if k not in ("Anonymous", "Options")}
                           for m in record.config.get("Mounts", [])]
+    from pallet.runtime.container.networking import network_settings
+    document["NetworkSettings"] = network_settings(record)
     return document
 
 
@@ -101,12 +103,14 @@ class ContainerRow:
     mount_points: tuple = field(default=(), compare=False, hash=False)   # Mounts entries
     networks: dict = field(default_factory=dict, compare=False, hash=False)
     health: dict | None = field(default=None, compare=False, hash=False)
+    ports: dict = field(default_factory=dict, compare=False, hash=False)  # NetworkSettings.Ports
 
 
 def container_rows(root: Path, filters: dict[str, list[str]] | None = None, *,
                    all_: bool = False, last: int = -1) -> list[ContainerRow]:
     from pallet.runtime.container import state as cs
     from pallet.runtime.container.lifecycle import refreshed
+    from pallet.runtime.container.networking import published_ports
     from pallet.runtime.image.images import names_to_ids, still_names
     from pallet.runtime.store.content import Store
 
@@ -141,7 +145,7 @@ def container_rows(root: Path, filters: dict[str, list[str]] | None = None, *,
             network=config["HostConfig"]["NetworkMode"],
             mount_points=tuple(mounts),
             networks=dict((config.get("NetworkSettings") or {}).get("Networks") or {}),
-            health=record.state.get("Health")))
+            health=record.state.get("Health"), ports=published_ports(record)))
     return rows
 
 

@@ -24,7 +24,8 @@ cgroup and scratch dir.
 
 Set-up order (docs/architecture.md), parent side then child side:
   parent: cgroup -> scratch dir (rootfs mount point, /etc files) -> fork into a new PID ns
-  child:  join cgroup -> uts/ipc/mount/net/cgroup namespaces -> private propagation -> overlay
+  child:  join cgroup -> uts/ipc/mount/net/cgroup namespaces (or join spec.net.netns) -> private
+          propagation -> overlay
           rootfs -> /proc, /dev, /dev/pts, /dev/shm, /sys -> /etc bind mounts -> declared
           mounts -> hostname, lo -> pivot_root -> masked/readonly paths, read-only root ->
           rlimits, user lookup, workdir -> capability bounding set, no_new_privs -> seccomp
@@ -54,10 +55,10 @@ from pallet.runtime.isolation import linux, process, rootfs, seccomp
 from pallet.runtime.isolation.init import run_init  # imported up front: the child cannot import after pivot_root
 from pallet.runtime.isolation.cgroups import Cgroup, Limits, sweep_stale
 from pallet.runtime.isolation.etcfiles import write_etc_files
-from pallet.runtime.isolation.spec import ContainerSpec, ExitStatus, Mount, Ulimit
+from pallet.runtime.isolation.spec import ContainerSpec, ExitStatus, Mount, NetworkConfig, Ulimit
 
-__all__ = ["ContainerSpec", "Mount", "Ulimit", "ExitStatus", "StartError", "RunningContainer",
-           "run_container", "start_container"]
+__all__ = ["ContainerSpec", "Mount", "NetworkConfig", "Ulimit", "ExitStatus", "StartError",
+           "RunningContainer", "run_container", "start_container"]
 
 RUN_DIR = Path(os.environ.get("PALLET_RUN_DIR", "/run/pallet"))
 CGROUP_PREFIX = "pallet-run-"
@@ -371,7 +372,10 @@ def _child_main(ctx: rootfs.ChildContext, cgroup: Cgroup, report_fd: int,
         cgroup.join_self()
         step_name = "unshare namespaces"
         flags = linux.CLONE_NEWNS | linux.CLONE_NEWUTS | linux.CLONE_NEWIPC | linux.CLONE_NEWCGROUP
-        if ctx.spec.network == "none":
+        if ctx.spec.net is not None and ctx.spec.net.netns:
+            step_name = "join network namespace"
+            process.join_network_namespace(ctx)
+        elif ctx.spec.network == "none":
             flags |= linux.CLONE_NEWNET
         linux.unshare(flags)
         for step in CHILD_STEPS:

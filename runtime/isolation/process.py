@@ -45,6 +45,15 @@ class ChildFailure(Exception):
         self.runtime = runtime  # False: Docker reports it as a daemon error, without prefix
 
 
+def join_network_namespace(ctx: ChildContext) -> None:
+    """A bridged container (or container:NAME) joins the namespace prepared for it."""
+    fd = os.open(ctx.spec.net.netns, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        linux.setns(fd, linux.CLONE_NEWNET)
+    finally:
+        os.close(fd)
+
+
 def bring_up_loopback(ctx: ChildContext) -> None:
     """--network none still has a working lo, as in Docker."""
     if ctx.spec.network != "none":

@@ -86,6 +86,24 @@ class Ulimit:
 
 
 @dataclass(frozen=True)
+class NetworkConfig:
+    """How the container is networked beyond spec.network's none/host.
+
+    netns: a network namespace (a path such as /proc/PID/ns/net or /proc/PID/fd/N) the
+    container joins instead of getting an empty one; runtime/network prepares it (bridged
+    containers, build steps on the bridge) or it is another container's (container:NAME).
+    addresses: the container's own IPv4 addresses, written to /etc/hosts with its hostname.
+    embedded_dns: resolv.conf names the resolver at 127.0.0.11 (user-defined networks).
+    """
+
+    netns: str = ""
+    addresses: tuple[str, ...] = ()
+    embedded_dns: bool = False
+    dns_search: tuple[str, ...] = ()
+    dns_options: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class ContainerSpec:
     """Everything the isolation core needs to run one process tree.
 
@@ -94,6 +112,8 @@ class ContainerSpec:
     user is "" (root), "uid[:gid]" or names resolved in the container's /etc/passwd and
     /etc/group. memory/memory_swap are bytes; cpus a fraction of CPUs; pids a process count.
     extra_hosts are "name:ip" entries appended to /etc/hosts; dns replaces the nameservers.
+    net carries a joined network namespace and the /etc/hosts and resolv.conf details of a
+    networked container (NetworkConfig); None is a private empty namespace or the host's.
     etc_dir, when given, is where hosts/resolv.conf/hostname are written (a container's state
     dir); otherwise a private temp dir is used and removed afterwards.
     """
@@ -127,6 +147,7 @@ class ContainerSpec:
     etc_dir: Path | None = None
     cgroup_name: str | None = None
     extra_groups: tuple[str, ...] = field(default=())
+    net: NetworkConfig | None = None
 
     def __post_init__(self) -> None:
         if not self.argv:

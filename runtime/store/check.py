@@ -151,6 +151,11 @@ def check_store(store: Store, *, repair: bool = False) -> CheckReport:
             report.garbage.append(f"leftover temporary tmp/{path.name}")
             if repair:
                 scratch.sweep_one(path)
+        if (store.root / "network").is_dir():
+            # Leases, rules, veths and bridges whose owner is gone (a dead container's monitor
+            # owned its leases: they are reported here, the container itself just below).
+            from pallet.runtime.network.repair import sweep
+            report.garbage += sweep(store.root, repair=repair)
         _check_containers(store, report, repair=repair)
         if repair and report.garbage:
             report.repaired.append(f"removed {len(report.garbage)} leftover(s)")

@@ -125,10 +125,12 @@ def test_network_host_and_none(root):
     import os
     host = pallet(root, "run", "--rm", "--network", "host", "busybox", "readlink", "/proc/self/ns/net")
     assert out(host).strip() == os.readlink("/proc/self/ns/net")
-    none = pallet(root, "run", "--rm", "busybox", "ls", "/sys/class/net")
+    none = pallet(root, "run", "--rm", "--network", "none", "busybox", "ls", "/sys/class/net")
     assert out(none).split() == ["lo"]
+    bridged = pallet(root, "run", "--rm", "busybox", "ls", "/sys/class/net")  # Docker's default
+    assert out(bridged).split() == ["eth0", "lo"]
     bad = pallet(root, "run", "--rm", "--network", "bridge0", "busybox", "true")
-    assert bad.returncode == 125
+    assert bad.returncode == 125 and "network bridge0 not found" in bad.stderr.decode()
 
 
 def test_init_makes_the_command_pid_2(root):
@@ -151,7 +153,10 @@ def test_name_conflict_and_etc_hosts(root):
     assert again.returncode == 125
     assert 'The container name "/web" is already in use' in again.stderr.decode()
     hosts = out(pallet(root, "logs", "web"))
-    assert hosts.startswith("127.0.0.1\tlocalhost\n") and hosts.endswith("10.0.0.5\tdb\n")
+    # Docker's order: the defaults, --add-host entries, then the container's own address.
+    assert hosts.startswith("127.0.0.1\tlocalhost\n") and "\n10.0.0.5\tdb\n" in hosts
+    record = hosts.splitlines()[-1].split("\t")
+    assert record[0].startswith("172.") or record[0].startswith("192.168."), hosts
 
 
 def test_tty_takes_the_callers_window_size(root):

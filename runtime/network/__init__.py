@@ -1,0 +1,1 @@
+"""Container networking: bridge networks, IPAM, veths, nftables, published ports, embedded DNS."""

@@ -1,0 +1,207 @@
+"""Network devices through pyroute2: bridges, veth pairs, a container's eth0 and loopback.
+
+Everything inside a container's namespace is done by a netlink socket opened *in* that
+namespace: the calling thread enters it with setns(2), opens the socket (IPRoute binds its
+socket to the namespace of the thread that creates it) and returns at once; the socket keeps
+talking to that namespace. pyroute2's own IPRoute(netns=...) does the same by forking a helper
+process per socket, which measured 10-20 ms per container here; setns is per thread, so other
+threads of the process (the embedded resolver) never notice.
+
+The kernel needs br_netfilter for published ports and hairpin traffic to see bridged packets;
+it is enabled per bridge (nf_call_iptables), never by flipping the host-wide sysctl.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+from typing import Iterator
+
+from pallet.base.errors import PalletError
+from pallet.runtime.isolation import linux
+
+RTPROT_BOOT = 3  # what `ip route add` records; Docker's routes show no proto either
+
+
+def _iproute():
+    from pyroute2 import IPRoute
+    return IPRoute()
+
+
+@contextlib.contextmanager
+def entered(netns_fd: int) -> Iterator[None]:
+    """Run the body with this thread in the network namespace netns_fd."""
+    own = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        linux.setns(netns_fd, linux.CLONE_NEWNET)
+        try:
+            yield
+        finally:
+            linux.setns(own, linux.CLONE_NEWNET)
+    finally:
+        os.close(own)
+
+
+def new_netns() -> int:
+    """A fresh network namespace, held by the returned descriptor only (close-on-exec): it lives
+    as long as that descriptor or a process inside it, and nothing of it is ever mounted, so
+    no SIGKILL can leak it. Its loopback is up and IPv6 is off, as in a Docker container."""
+    own = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        linux.unshare(linux.CLONE_NEWNET)
+        try:
+            fd = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                _prepare_namespace()
+            except BaseException:
+                os.close(fd)
+                raise
+            return fd
+        finally:
+            linux.setns(own, linux.CLONE_NEWNET)
+    finally:
+        os.close(own)
+
+
+def _prepare_namespace() -> None:
+    for key in ("all", "default"):
+        _write_sysctl(f"net/ipv6/conf/{key}/disable_ipv6", "1", must=False)
+    with _iproute() as ipr:
+        ipr.link("set", index=1, state="up")  # lo is always index 1 in a new namespace
+
+
+def _write_sysctl(key: str, value: str, *, must: bool = True) -> None:
+    """Write /proc/sys/KEY; net.* keys are those of the calling thread's network namespace
+    (the kernel resolves them for the task that opens the file)."""
+    try:
+        with open(f"/proc/sys/{key}", "w") as handle:
+            handle.write(value)
+    except OSError as error:
+        if must:
+            raise PalletError(f"cannot set {key.replace('/', '.')}={value}: "
+                              f"{error.strerror}") from error
+
+
+def prepare_host() -> None:
+    """What the kernel needs for bridges with published ports: br_netfilter (for bridged
+    packets to meet nftables) and IPv4 forwarding, both as Docker sets them."""
+    if not os.path.isdir("/proc/sys/net/bridge"):
+        import subprocess
+        subprocess.run(["modprobe", "br_netfilter"], capture_output=True)
+        if not os.path.isdir("/proc/sys/net/bridge"):
+            raise PalletError("the kernel module br_netfilter is not loaded and could not be "
+                              "loaded", hint="run `modprobe br_netfilter` as root")
+    with open("/proc/sys/net/ipv4/ip_forward") as handle:
+        forwarding = handle.read().strip()
+    if forwarding != "1":
+        _write_sysctl("net/ipv4/ip_forward", "1")
+
+
+def ensure_bridge(name: str, *, address: str, prefixlen: int, mtu: int, alias: str) -> None:
+    """The bridge exists, carries the gateway address and is up (idempotent)."""
+    from pyroute2.netlink.exceptions import NetlinkError
+    with _iproute() as ipr:
+        found = ipr.link_lookup(ifname=name)
+        if not found:
+            try:
+                ipr.link("add", ifname=name, kind="bridge", br_nf_call_iptables=1)
+            except NetlinkError as error:
+                if error.code != errno.EEXIST:
+                    raise PalletError(f"cannot create bridge {name}: {error}") from error
+            found = ipr.link_lookup(ifname=name)
+            ipr.link("set", index=found[0], ifalias=alias, mtu=mtu)
+        index = found[0]
+        present = {a.get_attr("IFA_ADDRESS") for a in ipr.get_addr(index=index, family=2)}
+        if address not in present:
+            ipr.addr("add", index=index, address=address, prefixlen=prefixlen,
+                     broadcast=_broadcast(address, prefixlen))
+        ipr.link("set", index=index, state="up")
+    # Published ports on 127.0.0.1 are DNATed to the container: their loopback source must be
+    # routable on this bridge (nftables masquerades it; firewall.py drops 127/8 coming in).
+    _write_sysctl(f"net/ipv4/conf/{name}/route_localnet", "1")
+
+
+def _broadcast(address: str, prefixlen: int) -> str:
+    import ipaddress
+    return str(ipaddress.ip_interface(f"{address}/{prefixlen}").network.broadcast_address)
+
+
+def delete_link(name: str) -> bool:
+    """Remove an interface if it exists; True when it did."""
+    from pyroute2.netlink.exceptions import NetlinkError
+    with _iproute() as ipr:
+        found = ipr.link_lookup(ifname=name)
+        if not found:
+            return False
+        try:
+            ipr.link("del", index=found[0])
+        except NetlinkError as error:
+            if error.code != errno.ENODEV:
+                raise
+        return True
+
+
+def add_interface(netns_fd: int, *, bridge: str, veth: str, interface: str, address: str,
+                  prefixlen: int, gateway: str, mac: str, mtu: int,
+                  default_route: bool) -> None:
+    """A veth pair: `veth` on the host, enslaved to bridge; `interface` inside the namespace,
+    with its address, MAC and MTU, up, and (default_route) the default route via gateway."""
+    from pyroute2.netlink.exceptions import NetlinkError
+    with _iproute() as ipr:
+        bridges = ipr.link_lookup(ifname=bridge)
+        if not bridges:
+            raise PalletError(f"the bridge {bridge} of this network is gone",
+                              hint="run `pallet system check --repair`")
+        try:
+            ipr.link("add", ifname=veth, kind="veth", mtu=mtu,
+                     peer={"ifname": interface, "net_ns_fd": netns_fd, "address": mac,
+                           "mtu": mtu})
+        except NetlinkError as error:
+            raise PalletError(f"cannot create the veth pair {veth}: {error}") from error
+        try:
+            index = ipr.link_lookup(ifname=veth)[0]
+            ipr.link("set", index=index, master=bridges[0], state="up")
+            _write_sysctl_host(f"/sys/class/net/{veth}/brport/hairpin_mode", "1")
+            with entered(netns_fd), _iproute() as inside:
+                inner = inside.link_lookup(ifname=interface)[0]
+                inside.addr("add", index=inner, address=address, prefixlen=prefixlen,
+                            broadcast=_broadcast(address, prefixlen))
+                inside.link("set", index=inner, state="up")
+                if default_route:
+                    inside.route("add", dst="0.0.0.0/0", gateway=gateway, proto=RTPROT_BOOT)
+        except BaseException:
+            with contextlib.suppress(NetlinkError, IndexError):
+                ipr.link("del", ifname=veth)
+            raise
+
+
+def remove_interface(netns_fd: int, interface: str) -> None:
+    """Take `interface` out of a live namespace (its host end goes with it)."""
+    from pyroute2.netlink.exceptions import NetlinkError
+    with entered(netns_fd), _iproute() as inside:
+        found = inside.link_lookup(ifname=interface)
+        if found:
+            with contextlib.suppress(NetlinkError):
+                inside.link("del", index=found[0])
+
+
+def _write_sysctl_host(path: str, value: str) -> None:
+    with contextlib.suppress(OSError):
+        with open(path, "w") as handle:
+            handle.write(value)
+
+
+def list_links() -> list[dict]:
+    """Every host interface: name, kind, master's name, alias (for repair)."""
+    with _iproute() as ipr:
+        links = ipr.get_links()
+        names = {link["index"]: link.get_attr("IFLA_IFNAME") for link in links}
+        found = []
+        for link in links:
+            info = link.get_attr("IFLA_LINKINFO")
+            kind = info.get_attr("IFLA_INFO_KIND") if info is not None else ""
+            found.append({"name": link.get_attr("IFLA_IFNAME"), "kind": kind or "",
+                          "master": names.get(link.get_attr("IFLA_MASTER") or -1, ""),
+                          "alias": link.get_attr("IFLA_IFALIAS") or ""})
+        return found
