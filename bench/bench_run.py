@@ -104,7 +104,8 @@ def main() -> None:
             env = engine.env()
             env.pop("PYTHONDONTWRITEBYTECODE", None)
             started = hyperfine({
-                "pallet run --rm": f"{PALLET} --root {root} run --rm busybox true",
+                "pallet run --rm --network none":
+                    f"{PALLET} --root {root} run --rm --network none busybox true",
                 "docker run --rm": "docker run --rm --network none busybox true",
                 "crun run (bundle, no cgroups)":
                     "unshare -m --propagation private sh -c 'umount /sys/fs/cgroup/unified && "
@@ -134,6 +135,8 @@ def main() -> None:
         for name, result in listing.items():
             rows.append(("ps", name, result["median"], result["stddev"] or 0.0))
     finally:
+        from tests.netutil import remove_store_network
+        remove_store_network(work / "store")  # its default bridge and nftables table
         shutil.rmtree(work, ignore_errors=True)
     lines = ["# Runtime benchmarks (bench/bench_run.py)", "", f"Machine: {machine()}", "",
              f"Tools: {versions()}", "", f"hyperfine, 3 warm-up runs, {args.runs} runs each; "

@@ -17,7 +17,8 @@ AREAS = [("grammar", "Grammar and `pallet check`"), ("shell", "Variable substitu
          ("registry", "Registries (push, pull)"), ("sandbox", "Sandbox cost (seccomp, cgroup namespace)"),
          ("parity", "stats and commit"), ("house", "Start-up across the house-keeping (issue 10)"),
          ("progress", "Progress display cost"),
-         ("confine", "Confinement cost (confined paths, one extractor, cp)")]
+         ("confine", "Confinement cost (confined paths, one extractor, cp)"),
+         ("network", "Networking (bridge, published ports)")]
 
 
 def machine() -> str:

@@ -19,7 +19,8 @@ def _stats(root, *names) -> dict:
 
 
 def test_stats_reads_the_containers_cgroups(root):
-    pallet(root, "run", "-d", "--name", "st-busy", "busybox", "sh", "-c", "while :; do :; done")
+    pallet(root, "run", "-d", "--name", "st-busy", "--network", "none", "busybox", "sh", "-c",
+           "while :; do :; done")
     pallet(root, "run", "-d", "--name", "st-mem", "-m", "64m", "busybox", "sh", "-c",
            "sleep 100 & sleep 100 & dd if=/dev/zero of=/big bs=1M count=8 ; "
            "head -c 16m /dev/zero | tail > /dev/null & sleep 100")
