@@ -53,6 +53,7 @@ def build(request: BuildRequest, *, root: Path, progress: str = "auto", quiet: b
         lease.close()
         raise
     runner = None
+    build_context = None
     try:
         context_dir, stream_dockerfile = _materialise_context(request.context, scratch, progress_view)
         if request.dockerfile_in_context and context_dir is not None and \
@@ -112,6 +113,8 @@ def build(request: BuildRequest, *, root: Path, progress: str = "auto", quiet: b
             progress_view.close()
             if runner is not None:
                 runner.sweep()
+            if build_context is not None:
+                build_context.close()
             shutil.rmtree(scratch, ignore_errors=True)
         finally:
             lease.close()
@@ -256,16 +259,22 @@ def _read_dockerfile(context_dir: Path | None, dockerfile: str | None,
             from pallet.grammar.lines import decode
             text = decode(text, shown)
         return text, shown, None
-    from pallet.builder.context import default_dockerfile
-    if dockerfile is not None:
-        candidate = Path(dockerfile)
-        if not candidate.is_absolute() and not candidate.exists() and context_dir is not None:
-            candidate = context_dir / dockerfile
-    else:
-        candidate = default_dockerfile(context_dir) if context_dir else None
-        if candidate is None:
-            raise PalletError("failed to read dockerfile: open Dockerfile: no such file or directory",
-                              hint="add a Dockerfile to the context or name one with -f")
+    if dockerfile is None:
+        if context_dir is not None:
+            from pallet.builder.context import default_dockerfile
+            from pallet.runtime.isolation.confine import Root
+            with Root(context_dir) as context:
+                name = default_dockerfile(context)
+            if name is not None:
+                return _read_dockerfile_in(context_dir, name)
+        raise PalletError("failed to read dockerfile: open Dockerfile: no such file or directory",
+                          hint="add a Dockerfile to the context or name one with -f")
+    candidate = Path(dockerfile)
+    if not candidate.is_absolute() and not candidate.exists() and context_dir is not None:
+        # not a file the caller named on the host: the build file inside the context
+        return _read_dockerfile_in(context_dir, dockerfile, missing=PalletError(
+            f"failed to read dockerfile: open {dockerfile}: no such file or directory",
+            hint="check the -f path"))
     from pallet.grammar.lines import MAX_FILE_BYTES, decode
     shown = str(dockerfile or candidate.name)
     try:
@@ -279,21 +288,20 @@ def _read_dockerfile(context_dir: Path | None, dockerfile: str | None,
     return decode(data, shown), shown, candidate.absolute()
 
 
-def _read_dockerfile_in(context_dir: Path, dockerfile: str | None) -> tuple[str, str, Path]:
+def _read_dockerfile_in(context_dir: Path, dockerfile: str | None, *,
+                        missing: PalletError | None = None) -> tuple[str, str, Path]:
     """The build file named inside the context, opened confined to it (RESOLVE_IN_ROOT: a
     symlink in a client's tar can never make it a host file)."""
     from pallet.grammar.lines import MAX_FILE_BYTES, decode
     from pallet.runtime.isolation.confine import Root
+    from pallet.builder.context import read_in_context
     name = dockerfile or "Dockerfile"
     rel = "/".join(part for part in name.split("/") if part not in ("", "."))
     with Root(context_dir) as context:
-        try:
-            fd = context.open(rel, os.O_RDONLY)
-        except OSError as error:
-            raise PalletError(f"Cannot locate specified Dockerfile: {name}",
-                              hint="name a file inside the build context") from error
-        with os.fdopen(fd, "rb") as handle:
-            data = handle.read(MAX_FILE_BYTES + 1)
+        data = read_in_context(context, rel, limit=MAX_FILE_BYTES)
+        if data is None:
+            raise missing or PalletError(f"Cannot locate specified Dockerfile: {name}",
+                                         hint="name a file inside the build context")
         real = context.realpath(rel)
     return decode(data, name), name, context_dir / real.lstrip("/")
 

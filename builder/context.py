@@ -6,12 +6,14 @@ list of files it names, with their metadata and content hash. That list is both 
 copies and what its cache key digests, so a key can never cover more or less than the copy.
 
 Symlinks: a source named directly (or matched by a wildcard) is followed, but only inside the
-context; a symlink found while walking a directory source is copied as a symlink. A source
-that leads out of the context (``../x``, an absolute path, a symlink pointing out) is an error.
+context, as Docker's scoped resolution does (``/x`` in a link means the context's ``x``, ``..``
+stops at its root); a symlink found while walking a directory source is copied as a symlink.
+A source written as ``../x`` or ``/x`` is an error.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import stat as statmod
 from dataclasses import dataclass
@@ -21,9 +23,6 @@ from typing import Iterator, Protocol
 from pallet.builder.statcache import StatCache
 from pallet.base.errors import PalletError, Span
 from pallet.grammar import globmatch
-
-MAX_SYMLINK_HOPS = 40
-
 
 class IgnoreMatcher(Protocol):
     """What the builder needs from .dockerignore rules (pallet.grammar.dockerignore.IgnoreRules)."""
@@ -63,13 +62,24 @@ class Selection:
 
 
 class BuildContext:
-    """A context directory with its ignore rules and stat cache."""
+    """A context directory with its ignore rules and stat cache.
+
+    Everything in it is read through a confine.Root of the directory: the kernel resolves
+    every path inside it (openat2 RESOLVE_IN_ROOT), so a symlink in the context, named or met
+    on the way (``subdir -> /etc``), means the context's own ``etc``, as in Docker, and no
+    path, however the context changes meanwhile, reads a host file outside it."""
 
     def __init__(self, *, directory: Path, ignore: IgnoreMatcher | None,
                  stat_cache: StatCache) -> None:
+        from pallet.runtime.isolation.confine import Root
+
         self.directory = directory
         self.ignore = ignore
         self.stat_cache = stat_cache
+        self.root = Root(directory)
+
+    def close(self) -> None:
+        self.root.close()
 
     # -- selection --------------------------------------------------------------------------
 
@@ -87,10 +97,7 @@ class BuildContext:
         else:
             origins = [clean] if self._exists(clean) else []
         if not origins:
-            raise PalletError(
-                f"COPY failed: file not found in build context or excluded by .dockerignore: "
-                f"stat {source}: file does not exist", span=span, source_line=source_line,
-                hint="check the path relative to the context directory and the .dockerignore")
+            raise _not_found(source, span, source_line)
         return [self._selection(source, origin, span=span, source_line=source_line)
                 for origin in origins]
 
@@ -119,7 +126,7 @@ class BuildContext:
     def _exists(self, relpath: str) -> bool:
         if self._excluded(relpath):
             return False
-        return os.path.lexists(self.directory / relpath)
+        return self.root.lstat(relpath) is not None
 
     def _glob(self, pattern: str, *, span: Span | None, source_line: str | None) -> list[str]:
         """Match a cleaned pattern component by component (``*`` never crosses ``/``)."""
@@ -129,14 +136,13 @@ class BuildContext:
                        if has_wildcard(component) else None)
             next_candidates = []
             for base in candidates:
-                base_dir = self.directory / base if base else self.directory
                 if matcher is None:
                     child = f"{base}/{component}" if base else component
-                    if os.path.lexists(self.directory / child):
+                    if self.root.lstat(child) is not None:
                         next_candidates.append(child)
                     continue
                 try:
-                    names = sorted(os.listdir(base_dir))
+                    names = sorted(self.root.listdir(base))
                 except (NotADirectoryError, FileNotFoundError):
                     continue
                 for name in names:
@@ -148,7 +154,9 @@ class BuildContext:
     def _selection(self, source: str, origin: str, *, span: Span | None,
                    source_line: str | None) -> Selection:
         resolved = self._resolve_in_context(origin, span=span, source_line=source_line)
-        st = os.lstat(self.directory / resolved) if resolved else os.lstat(self.directory)
+        st = self.root.lstat(resolved)
+        if st is None:  # removed since it was resolved
+            raise _not_found(source, span, source_line)
         name = origin.rsplit("/", 1)[-1]
         if statmod.S_ISDIR(st.st_mode):
             entries = tuple(self._walk_dir(resolved, st))
@@ -163,33 +171,22 @@ class BuildContext:
 
     def _resolve_in_context(self, origin: str, *, span: Span | None,
                             source_line: str | None) -> str:
-        """Follow symlinks in ``origin`` (every component), refusing any that leave the context."""
-        parts = [p for p in origin.split("/") if p]
-        resolved: list[str] = []
-        hops = 0
-        while parts:
-            part = parts.pop(0)
-            if part == ".":
-                continue
-            if part == "..":
-                if not resolved:
-                    raise _escape_error(origin, span, source_line)
-                resolved.pop()
-                continue
-            candidate = "/".join(resolved + [part])
-            full = self.directory / candidate
-            if full.is_symlink():
-                hops += 1
-                if hops > MAX_SYMLINK_HOPS:
-                    raise PalletError(f"COPY source {origin!r}: too many levels of symbolic links",
-                                      span=span, source_line=source_line)
-                target = os.readlink(full)
-                if target.startswith("/"):
-                    raise _escape_error(origin, span, source_line)
-                parts = [p for p in target.split("/") if p] + parts
-                continue
-            resolved.append(part)
-        path = "/".join(resolved)
+        """Follow symlinks in ``origin`` (every component) inside the context, as Docker's
+        scoped resolution does: an absolute target starts at the context's root and ``..``
+        stops there."""
+        try:
+            path = self.root.realpath(origin).strip("/")
+        except (FileNotFoundError, NotADirectoryError) as error:
+            raise _not_found(origin, span, source_line,
+                             hint="symlinks in a source are followed inside the context, as "
+                                  "Docker does: an absolute target starts at the context "
+                                  "directory, and '..' stops there") from error
+        except OSError as error:
+            if error.errno == errno.ELOOP:
+                raise PalletError(f"COPY source {origin!r}: too many levels of symbolic links",
+                                  span=span, source_line=source_line) from error
+            raise PalletError(f"COPY source {origin!r}: {error.strerror}", span=span,
+                              source_line=source_line) from error
         if path and self._excluded(path):
             raise PalletError(f"COPY source {origin!r} points at {path!r}, which .dockerignore excludes",
                               span=span, source_line=source_line)
@@ -201,13 +198,16 @@ class BuildContext:
         yield from self._walk_children(origin, "")
 
     def _walk_children(self, origin: str, rel: str) -> Iterator[ContextEntry]:
-        dir_path = self.directory / origin if origin else self.directory
-        with os.scandir(dir_path) as iterator:
-            children = sorted(iterator, key=lambda e: e.name)
-        for child in children:
+        fd = self.root.opendir(origin)
+        try:
+            with os.scandir(fd) as iterator:
+                children = sorted(iterator, key=lambda e: e.name)
+            stats = [child.stat(follow_symlinks=False) for child in children]
+        finally:
+            os.close(fd)
+        for child, st in zip(children, stats):
             child_origin = f"{origin}/{child.name}" if origin else child.name
             child_rel = f"{rel}/{child.name}" if rel else child.name
-            st = child.stat(follow_symlinks=False)
             is_dir = statmod.S_ISDIR(st.st_mode)
             if self._excluded(child_origin):
                 # An excluded directory may still hold re-included files ("!dir/keep").
@@ -228,16 +228,17 @@ class BuildContext:
         if statmod.S_ISDIR(st.st_mode):
             return ContextEntry(rel, origin, "dir", mode, 0, "", "")
         if statmod.S_ISLNK(st.st_mode):
-            return ContextEntry(rel, origin, "symlink", mode, 0,
-                                os.readlink(self.directory / origin), "")
-        digest = self.stat_cache.content_hash(origin, st)
+            return ContextEntry(rel, origin, "symlink", mode, 0, self.root.readlink(origin), "")
+        digest = self.stat_cache.content_hash(origin, st, root=self.root)
         return ContextEntry(rel, origin, "file", mode, st.st_size, "", digest)
 
 
-def _escape_error(origin: str, span: Span | None, source_line: str | None) -> PalletError:
-    return PalletError(f"COPY source {origin!r} leads outside the build context through a symlink",
-                       span=span, source_line=source_line,
-                       hint="symlinks in a COPY source must point inside the context")
+def _not_found(source: str, span: Span | None, source_line: str | None, *,
+               hint: str = "check the path relative to the context directory and the "
+                           ".dockerignore") -> PalletError:
+    return PalletError(
+        f"COPY failed: file not found in build context or excluded by .dockerignore: "
+        f"stat {source}: file does not exist", span=span, source_line=source_line, hint=hint)
 
 
 def has_wildcard(pattern: str) -> bool:
@@ -305,26 +306,69 @@ def _looks_like_tar(data: bytes) -> bool:
     return True
 
 
-def default_dockerfile(context_dir: Path) -> Path | None:
-    """``Dockerfile``, else ``Containerfile``, else lowercase ``dockerfile`` in the context."""
-    for name in ("Dockerfile", "Containerfile", "dockerfile"):
-        candidate = context_dir / name
-        if candidate.is_file():
-            return candidate
+DEFAULT_NAMES = ("Dockerfile", "Containerfile", "dockerfile")
+MAX_IGNORE_BYTES = 16 * 1024 * 1024   # BuildKit moves it in one 16 MiB message as well
+
+
+def read_in_context(root, rel: str, *, limit: int) -> bytes | None:
+    """A file of the build context (at most limit + 1 bytes, so the caller can tell it is too
+    large), read through the context's confine.Root: a symlink means the context's own file,
+    as in Docker (`Dockerfile -> /etc/shadow` is the context's etc/shadow). None when missing.
+    A FIFO or device is refused, never waited on."""
+    try:
+        fd = root.open(rel, os.O_RDONLY | os.O_NONBLOCK)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError as error:
+        raise PalletError(f"read {rel} in the build context: {error.strerror}") from error
+    with os.fdopen(fd, "rb") as handle:
+        if not statmod.S_ISREG(os.fstat(fd).st_mode):
+            raise PalletError(f"{rel} in the build context is not a regular file")
+        return handle.read(limit + 1)
+
+
+def default_dockerfile(root) -> str | None:
+    """``Dockerfile``, else ``Containerfile``, else lowercase ``dockerfile`` in the context
+    (a confine.Root of it)."""
+    for name in DEFAULT_NAMES:
+        st = root.stat(name)
+        if st is not None and statmod.S_ISREG(st.st_mode):
+            return name
     return None
 
 
 def ignore_file_text(*, context_dir: Path, dockerfile: Path | None) -> str | None:
-    """BuildKit's order: ``<Dockerfile>.dockerignore`` beside the build file, else the root one."""
-    candidates = []
+    """BuildKit's order: ``<Dockerfile>.dockerignore`` beside the build file, else the root one.
+    Inside the context both are read through its Root; a build file the user named outside
+    the context has its own beside it on the host."""
+    from pallet.runtime.isolation.confine import Root
+
+    candidates: list[tuple[str, bool]] = []   # (path, inside the context)
+    base = os.path.abspath(context_dir)
     if dockerfile is not None:
-        candidates.append(Path(f"{dockerfile}.dockerignore"))
-    candidates.append(context_dir / ".dockerignore")
-    for candidate in candidates:
-        try:
-            return candidate.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            continue
-        except OSError as error:
-            raise PalletError(f"read {candidate}: {error.strerror}") from error
+        named = os.path.abspath(f"{dockerfile}.dockerignore")
+        inside = named.startswith(base.rstrip("/") + "/")
+        candidates.append((named[len(base):] if inside else named, inside))
+    candidates.append((".dockerignore", True))
+    with Root(context_dir) as root:
+        for path, inside in candidates:
+            if inside:
+                data = read_in_context(root, path, limit=MAX_IGNORE_BYTES)
+            else:
+                try:
+                    with open(path, "rb") as handle:
+                        data = handle.read(MAX_IGNORE_BYTES + 1)
+                except FileNotFoundError:
+                    continue
+                except OSError as error:
+                    raise PalletError(f"read {path}: {error.strerror}") from error
+            if data is None:
+                continue
+            if len(data) > MAX_IGNORE_BYTES:
+                raise PalletError(f"{path.lstrip('/')} is larger than 16 MiB",
+                                  hint="BuildKit refuses an ignore file this large too")
+            try:
+                return data.decode("utf-8")
+            except UnicodeDecodeError as error:
+                raise PalletError(f"{path.lstrip('/')} is not UTF-8 text") from error
     return None

@@ -120,13 +120,21 @@ def gather_trees(runner, step: Step, scratch: Path) -> list[SourceTree]:
             found = trees_from_context(runner.context, source, span=step.span,
                                        source_line=step.source_line, parents=spec.parents)
             if spec.is_add and spec.unpack is not False:
-                from pallet.runtime.image.unpack import is_tar
-                found = [_mark_archive(t) if t.kind == "file"
-                         and is_tar(t.entries[0].host_path) else t for t in found]
+                found = [_mark_archive(t) if t.kind == "file" and _is_tar(t) else t
+                         for t in found]
             trees += found
     for inline in spec.inline:
         trees.append(inline_tree(inline.name, inline.data, scratch=scratch))
     return apply_excludes(trees, spec.exclude)
+
+
+def _is_tar(tree: SourceTree) -> bool:
+    from pallet.runtime.image.unpack import is_tar
+    try:
+        fd = tree.entries[0].open()
+    except OSError:
+        return False   # copied as a file, where the error is reported
+    return is_tar(fd, name=tree.name)
 
 
 def _mark_archive(tree: SourceTree) -> SourceTree:

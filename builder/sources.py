@@ -32,6 +32,24 @@ class SourceEntry:
     uid: int
     gid: int
     link_target: str = ""
+    # A build-context entry: host_path is read as `origin` through the context's confine.Root
+    # (resolved inside the context by the kernel), never by its host path.
+    origin: str = ""
+    context: object = field(default=None, compare=False, hash=False, repr=False)
+
+    def open(self) -> int:
+        """The file, opened for reading; a last-component symlink is never followed."""
+        if self.context is not None:
+            return self.context.open(self.origin, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        return os.open(self.host_path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+
+    def lstat(self) -> os.stat_result:
+        if self.context is not None:
+            st = self.context.lstat(self.origin)
+            if st is None:
+                raise FileNotFoundError(2, "removed from the build context", str(self.host_path))
+            return st
+        return os.lstat(self.host_path)
 
 
 @dataclass(frozen=True)
@@ -68,7 +86,8 @@ def trees_from_context(context: BuildContext, source: str, *, span: Span | None,
         # host paths as plain strings: 10,000 pathlib objects cost ~0.1 s per cached rebuild
         entries = tuple(SourceEntry(relpath=e.relpath, host_path=f"{base}/{e.origin}"
                                     if e.origin else base, kind=e.kind,
-                                    mode=e.mode, uid=0, gid=0, link_target=e.link_target)
+                                    mode=e.mode, uid=0, gid=0, link_target=e.link_target,
+                                    origin=e.origin, context=context.root)
                         for e in selection.entries)
         hashes = {e.relpath: e.content_hash for e in selection.entries}
         kept = _parents_path(selection.root_origin, pivot) if parents else ""

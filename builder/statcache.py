@@ -56,8 +56,9 @@ class StatTuple:
         return [self.size, self.mtime_ns, self.ctime_ns, self.inode, self.device]
 
 
-def hash_file_content(path: Path) -> tuple[str, int]:
-    """Stream a regular file through xxh3-128; returns (hex digest, bytes read)."""
+def hash_file_content(path: Path | int) -> tuple[str, int]:
+    """Stream a regular file (a path, or a descriptor this takes over) through xxh3-128;
+    returns (hex digest, bytes read)."""
     hasher = xxhash.xxh3_128()
     total = 0
     with open(path, "rb", buffering=0) as handle:
@@ -95,8 +96,9 @@ class StatCache:
         name = xxhash.xxh3_128_hexdigest(os.fsencode(str(context_dir)))
         return cls(context_dir=context_dir, cache_file=root / "cache" / "stat" / f"{name}.json")
 
-    def content_hash(self, relpath: str, st: os.stat_result) -> str:
-        """The xxh3-128 hex digest of the regular file ``relpath`` whose lstat is ``st``."""
+    def content_hash(self, relpath: str, st: os.stat_result, *, root=None) -> str:
+        """The xxh3-128 hex digest of the regular file ``relpath`` whose lstat is ``st``;
+        read through ``root`` (the context's confine.Root) when given."""
         if not statmod.S_ISREG(st.st_mode):
             raise ValueError(f"{relpath} is not a regular file")
         current = StatTuple.of(st).as_list()
@@ -104,12 +106,19 @@ class StatCache:
         if entry is not None and entry[0] == current:
             return entry[1]
         started_ns = time.time_ns()
-        digest, nbytes = hash_file_content(self.context_dir / relpath)
+        if root is None:
+            digest, nbytes = hash_file_content(self.context_dir / relpath)
+            after_st = os.lstat(self.context_dir / relpath)
+        else:
+            # non-blocking: a file swapped for a FIFO meanwhile must not hang the build
+            digest, nbytes = hash_file_content(
+                root.open(relpath, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK))
+            after_st = root.lstat(relpath) or st
         self.files_hashed += 1
         self.bytes_read += nbytes
         # Re-stat after reading: if the file changed while we read it, the digest is of a
         # mixture; record nothing and let the next build read it again.
-        after = StatTuple.of(os.lstat(self.context_dir / relpath)).as_list()
+        after = StatTuple.of(after_st).as_list()
         newest = max(st.st_mtime_ns, st.st_ctime_ns)
         if after == current and newest + RACY_WINDOW_NS < started_ns:
             self._entries[relpath] = [current, digest]

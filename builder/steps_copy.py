@@ -51,7 +51,7 @@ def write_copy(*, layer_dir: Path, view: LayeredView, trees: list[SourceTree], d
                 writer.copy_dir(tree, base)
             elif dest_is_dir_syntax or writer.is_dir(base) or tree.parents or tree.archive:
                 if tree.archive:
-                    writer.extract_archive(tree.entries[0].host_path, base)
+                    writer.extract_archive(tree.entries[0], base)
                 else:
                     writer.copy_file(tree.entries[0], f"{base.rstrip('/')}/{tree.name}",
                                      tree.hashes.get("", ""))
@@ -141,7 +141,7 @@ class LayerWriter:
         resolved_root = self.ensure_dir(image_path, like=root)
         prefix = resolved_root.rstrip("/")
         if self.view.lstat(resolved_root) is None and resolved_root != "/":
-            self._copy_times(root.host_path, resolved_root)
+            self._copy_times(root, resolved_root)
         directories = [e for e in children if e.kind == "dir"]
         others = [e for e in children if e.kind != "dir"]
         for entry in directories:  # parents first (entries are sorted), so files have a home
@@ -153,7 +153,7 @@ class LayerWriter:
             self._write_entry(entry, f"{prefix}/{entry.relpath}",
                               content_hash=tree.hashes.get(entry.relpath, ""))
         for entry in reversed(directories):  # after their contents, which move mtimes
-            self._copy_times(entry.host_path, f"{prefix}/{entry.relpath}")
+            self._copy_times(entry, f"{prefix}/{entry.relpath}")
 
     def _write_entry(self, entry: SourceEntry, target: str, *, times: bool = True,
                      content_hash: str = "") -> None:
@@ -169,41 +169,46 @@ class LayerWriter:
             root.chmod(target, self.chmod if self.chmod is not None else entry.mode)
             root.chown(target, uid, gid)
             if times:
-                self._copy_times(entry.host_path, target)
+                self._copy_times(entry, target)
         elif entry.kind == "symlink":
             root.symlink(entry.link_target, target)
             root.chown(target, uid, gid)
         else:
             mode = self.chmod if self.chmod is not None else entry.mode
             if self.reuse is not None:
-                if self.reuse.link_or_none(target.lstrip("/"), source_st=os.stat(entry.host_path),
+                if self.reuse.link_or_none(target.lstrip("/"), source_st=entry.lstat(),
                                            content_hash=content_hash, mode=mode, uid=uid,
                                            gid=gid, root=root):
                     return
-            _copy_file(entry.host_path, root, target, mode=mode, uid=uid, gid=gid)
+            _copy_file(entry, root, target, mode=mode, uid=uid, gid=gid)
 
-    def _copy_times(self, source, target: str) -> None:
-        st = os.lstat(source)
+    def _copy_times(self, source: SourceEntry, target: str) -> None:
+        st = source.lstat()
         self.root.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns))
 
-    def extract_archive(self, archive: Path, image_path: str) -> None:
+    def extract_archive(self, archive: SourceEntry, image_path: str) -> None:
         from pallet.runtime.image.unpack import extract_archive
         resolved = self.ensure_dir(image_path)
         owner = None if self.owner == Ownership(None, None) else (self.owner.uid, self.owner.gid)
-        extract_archive(archive, self.root, into=resolved, whiteouts="keep", owner=owner)
+        extract_archive(archive.open(), self.root, into=resolved, whiteouts="keep", owner=owner,
+                        name=os.path.basename(archive.host_path))
 
 
 def parent_of(image_path: str) -> str:
     return image_path.rstrip("/").rpartition("/")[0] or "/"
 
 
-def _copy_file(source, root: Root, target: str, *, mode: int, uid: int, gid: int) -> None:
+def _copy_file(source: SourceEntry, root: Root, target: str, *, mode: int, uid: int,
+               gid: int) -> None:
     """Copy content (sendfile, in the kernel), then mode, owner and times on the open file.
     The source is opened without following a symlink in its last component (a context
     entry of kind "file" is a regular file when it was listed)."""
-    src = os.open(source, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    src = source.open()
     try:
         st = os.fstat(src)
+        if not statmod.S_ISREG(st.st_mode):
+            raise PalletError(f"{source.host_path} is no longer a regular file (it changed "
+                              "during the build)")
         fd = root.create(target, 0o600)
         try:
             offset = 0

@@ -21,11 +21,36 @@ def _locate(context: str, file: str | None) -> tuple[str, Path | None]:
         raise PalletError(f"build context {context!r} is not a directory",
                           hint="pass a directory, or the file with -f")
     for name in ("Dockerfile", "Containerfile"):
-        if (root / name).is_file():
+        if (root / name).is_file() or (root / name).is_symlink():
             shown = str(root / name) if context != "." else name
             return shown, root / name
     raise PalletError(f"no Dockerfile or Containerfile in {context!r}",
                       hint="name the build file with -f PATH")
+
+
+def _read_in_context(context: Path, name: str, shown: str, limit: int) -> bytes:
+    """The context's own build file: a symlink is followed inside the context (a cloned
+    repository's `Dockerfile -> /etc/shadow` must not print the host's file), a FIFO refused."""
+    import os
+    import stat
+    try:
+        fd = os.open(context / name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as error:
+        if error.errno != 40:   # ELOOP: a symlink, resolved inside the context below
+            raise PalletError(f"cannot read build file {shown}: {error.strerror}") from error
+        from pallet.builder.context import read_in_context
+        from pallet.runtime.isolation.confine import Root
+        with Root(context) as root:
+            data = read_in_context(root, name, limit=limit)
+        if data is None:
+            raise PalletError(f"cannot read build file {shown}: it is a symlink to nothing in "
+                              "the context", hint="symlinks are followed inside the context, "
+                                                  "as Docker does") from error
+        return data
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise PalletError(f"cannot read build file {shown}: not a regular file")
+        return handle.read(limit + 1)   # one byte more tells it is too large
 
 
 @click.command("check")
@@ -41,6 +66,8 @@ def check(file: str | None, context: str) -> None:
 
     if path is None:
         data = sys.stdin.buffer.read(MAX_FILE_BYTES + 1)
+    elif file is None:
+        data = _read_in_context(Path(context), path.name, shown, MAX_FILE_BYTES)
     else:
         try:
             with open(path, "rb") as handle:

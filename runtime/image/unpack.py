@@ -321,11 +321,11 @@ def _open_archive(path, *, name: str, threaded: bool = True):
         raise
 
 
-def is_tar(path) -> bool:
-    """Whether path holds a tar, plain or gzip/bzip2/xz/zstd-compressed: ADD decides by
-    content, never by name, as Docker does."""
+def is_tar(path, *, name: str | None = None) -> bool:
+    """Whether path (or an open descriptor, which this closes) holds a tar, plain or
+    gzip/bzip2/xz/zstd-compressed: ADD decides by content, never by name, as Docker does."""
     try:
-        raw, reader = _open_archive(path, name=os.path.basename(path), threaded=False)
+        raw, reader = _open_archive(path, name=name or os.path.basename(path), threaded=False)
     except OSError:
         return False
     try:
@@ -344,9 +344,11 @@ def is_tar(path) -> bool:
     return True
 
 
-def extract_archive(path, dest: Path | Root, **options) -> ExtractStats:
-    """Extract a local (possibly compressed) tar file: extract_layer's options."""
-    raw, reader = _open_archive(path, name=os.path.basename(path))
+def extract_archive(path, dest: Path | Root, *, name: str | None = None,
+                    **options) -> ExtractStats:
+    """Extract a local (possibly compressed) tar file (a path, or an open descriptor, which
+    this closes): extract_layer's options."""
+    raw, reader = _open_archive(path, name=name or os.path.basename(path))
     try:
         return extract_layer(reader, dest, **options)
     finally:

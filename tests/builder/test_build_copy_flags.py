@@ -119,10 +119,11 @@ def test_copy_from_an_image_by_name(busybox_root, tmp_path):
     assert flatten(busybox_root, "img:1")["/busybox"][0] == "file"
 
 
-def test_symlink_leading_out_of_the_context_is_an_error(busybox_root, tmp_path):
+def test_a_symlink_pointing_out_of_the_context_stays_in_it(busybox_root, tmp_path):
+    # Docker resolves it inside the context: /etc means the context's etc, here missing.
     context = write_tree(tmp_path / "ctx", {"Dockerfile": "FROM busybox\nCOPY out /x\n"})
     os.symlink("/etc", context / "out")
-    with pytest.raises(PalletError, match="outside the build context") as caught:
+    with pytest.raises(PalletError, match="file not found in build context") as caught:
         build_image(busybox_root, context)
     assert caught.value.span.line == 2
 

@@ -153,10 +153,21 @@ def test_sources_outside_the_context_are_errors(project, tmp_path):
     os.symlink("../secret", project / "escape")
     os.symlink("/etc/passwd", project / "absolute-link")
     context = _context(project)
-    for bad in ("../secret", "/etc/passwd", "escape", "absolute-link", "src/../../secret"):
+    for bad in ("../secret", "/etc/passwd", "src/../../secret"):
         with pytest.raises(PalletError) as caught:
             context.select(bad)
         assert "outside the build context" in caught.value.message, bad
+    # Symlinks are followed inside the context (Docker's scoped resolution): these name the
+    # context's own secret and etc/passwd, which do not exist, never the host's files.
+    for link in ("escape", "absolute-link"):
+        with pytest.raises(PalletError, match="file not found in build context"):
+            context.select(link)
+    (project / "secret").write_text("the context's own")
+    (project / "etc").mkdir()
+    (project / "etc" / "passwd").write_text("the context's passwd")
+    for link, origin in (("escape", "secret"), ("absolute-link", "etc/passwd")):
+        [selection] = context.select(link)
+        assert selection.root_origin == origin and selection.kind == "file"
 
 
 def test_a_symlink_source_inside_the_context_is_followed(project):

@@ -123,7 +123,16 @@ def _compressed(kind: str, members: dict[str, bytes]) -> bytes:
 CORPUS["add-xz-and-bzip2"]["one.tar.xz"] = _compressed("xz", {"a/one": b"1", "a/b/two": b"22"})
 CORPUS["add-xz-and-bzip2"]["two.bin"] = _compressed("bz2", {"bz/three": b"333"})
 
-SYMLINKS = {"dockerignore-and-symlinks": [("src/link", "main.c"), ("abs-link", "/etc/passwd")]}
+# A context whose links point at host paths: Docker resolves them inside the context (its
+# own etc/passwd here), never on the host.
+CORPUS["symlinks-scoped-to-the-context"] = {
+    "Dockerfile": "FROM busybox\nCOPY subdir/passwd /a\nCOPY up/passwd /b\nCOPY flink /c\n"
+                  "COPY subdir /d/\nCOPY nested/deeper/passwd /e\n",
+    "etc/passwd": "the context's passwd\n", "nested/keep": "k"}
+SYMLINKS = {"dockerignore-and-symlinks": [("src/link", "main.c"), ("abs-link", "/etc/passwd")],
+            "symlinks-scoped-to-the-context": [
+                ("subdir", "/etc"), ("up", "../../../../../../../../etc"),
+                ("flink", "/etc/passwd"), ("nested/deeper", "../subdir")]}
 MODES = {"copy-files-dirs-wildcards": [("dir", 0o750), ("dir/x", 0o600), ("a.txt", 0o755)]}
 
 

@@ -3,7 +3,11 @@ or Docker's result, quickly, with nothing written outside the image being built.
 
 from __future__ import annotations
 
+import os
+
 import pytest
+
+from pallet.base.errors import PalletError
 
 from tests.builder.conftest import build_image, flatten, write_tree
 
@@ -24,3 +28,59 @@ def test_copy_from_a_stage_with_a_stalling_wildcard_finishes(busybox_root, tmp_p
     build_image(busybox_root, context, tags=("wild:1",))
     files = flatten(busybox_root, "wild:1")
     assert f"/out/{long_b}" in files and f"/out/{long_a}" not in files
+
+
+def test_a_build_file_symlinked_to_a_host_file_is_never_read(busybox_root, tmp_path):
+    # A cloned repository whose Dockerfile is a link to /etc/shadow: the old code parsed the
+    # host file and printed its first line in the error ("unknown instruction: root:$6$...").
+    # It is resolved inside the context now, where there is no such file.
+    secret = tmp_path / "host-secret"
+    secret.write_text("TOPSECRET-LINE\n")
+    context = write_tree(tmp_path / "ctx", {"a": "a"})
+    os.symlink(str(secret), context / "Dockerfile")
+    with pytest.raises(PalletError) as caught:
+        build_image(busybox_root, context)
+    assert "TOPSECRET" not in str(caught.value)
+    assert "Dockerfile" in caught.value.message
+    # the same name inside the context is what a link to it means
+    (context / str(secret).lstrip("/")).parent.mkdir(parents=True)
+    (context / str(secret).lstrip("/")).write_text("FROM busybox\nCOPY a /a\n")
+    build_image(busybox_root, context, tags=("linked:1",))
+    assert "/a" in flatten(busybox_root, "linked:1")
+
+
+def test_a_dockerignore_symlinked_to_a_host_file_is_never_read(busybox_root, tmp_path):
+    host_rules = tmp_path / "host-rules"
+    host_rules.write_text("*\n")   # read from the host, it would exclude everything
+    context = write_tree(tmp_path / "ctx", {"Dockerfile": "FROM busybox\nCOPY a /a\n", "a": "a"})
+    os.symlink(str(host_rules), context / ".dockerignore")
+    build_image(busybox_root, context, tags=("ignored:1",))
+    assert "/a" in flatten(busybox_root, "ignored:1")
+
+
+@pytest.mark.timeout(60)
+def test_a_fifo_for_a_dockerignore_is_refused_not_waited_on(busybox_root, tmp_path):
+    # A tar context can carry a FIFO: opening it for reading blocked the build for ever.
+    context = write_tree(tmp_path / "ctx", {"Dockerfile": "FROM busybox\nCOPY a /a\n", "a": "a"})
+    os.mkfifo(context / ".dockerignore")
+    with pytest.raises(PalletError, match=r"\.dockerignore in the build context is not a "
+                                          r"regular file"):
+        build_image(busybox_root, context)
+
+
+def test_copy_through_a_context_directory_linked_to_etc_reads_the_contexts_etc(busybox_root,
+                                                                              tmp_path):
+    # Docker follows links inside the context (scoped resolution); the old code refused them,
+    # and its wildcard listing walked the host's /etc to find names.
+    context = write_tree(tmp_path / "ctx", {
+        "Dockerfile": "FROM busybox\nCOPY subdir/pass* /wild/\nCOPY subdir/passwd /one\n",
+        "etc/passwd": "the context's passwd\n"})
+    os.symlink("/etc", context / "subdir")
+    build_image(busybox_root, context, tags=("scoped:1",))
+    files = flatten(busybox_root, "scoped:1")
+    assert set(p for p in files if p.startswith("/wild/")) == {"/wild/passwd"}
+    assert files["/one"][4] == files["/wild/passwd"][4]   # the same content: the context's
+    missing = write_tree(tmp_path / "ctx2", {"Dockerfile": "FROM busybox\nCOPY subdir/shadow /x\n"})
+    os.symlink("/etc", missing / "subdir")
+    with pytest.raises(PalletError, match="file not found in build context"):
+        build_image(busybox_root, missing)

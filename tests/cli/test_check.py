@@ -110,3 +110,20 @@ def test_bad_inputs_exit_one_with_located_error(tmp_path):
         assert result.returncode == 1, name
         assert f"{path}{expected}" in out, (name, out)
         assert b"Traceback" not in result.stderr and len(out) < 4000
+
+
+def test_a_build_file_linked_to_a_host_file_is_read_inside_the_context(tmp_path):
+    # A cloned repository's Dockerfile -> /etc/shadow: the old check printed the host file's
+    # first line in its diagnostic. The link is followed inside the context, as Docker does.
+    secret = write(tmp_path, "host-secret", "TOPSECRET-LINE\n")
+    context = tmp_path / "ctx"
+    context.mkdir()
+    (context / "Dockerfile").symlink_to(secret)
+    result = run_pallet("check", str(context))
+    assert result.returncode != 0 and b"TOPSECRET" not in result.stdout + result.stderr
+    inside = context / str(secret).lstrip("/")
+    inside.parent.mkdir(parents=True)
+    inside.write_text("FROM alpine\nRUNN x\n")      # the context's own file of that name
+    result = run_pallet("check", str(context))
+    assert result.returncode == 1 and b"RUNN" in result.stdout
+
