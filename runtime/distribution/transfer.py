@@ -150,6 +150,9 @@ def pull_image(store: Store, reference: str, *, platform: str | None = None,
     progress.emit(Note("", f"Digest: {result.digest}"))
     status = "Image is up to date for" if result.up_to_date else "Downloaded newer image for"
     progress.emit(Note("", f"Status: {status} {refs.familiar_string(result.reference)}"))
+    from pallet.runtime.store.events import record_event
+    record_event(store.root, "image", "pull", refs.familiar_string(result.reference),
+                 {"name": refs.familiar_string(result.reference)})
     return result
 
 
@@ -204,6 +207,9 @@ def push_image(store: Store, reference: str, *, credentials=None, progress=None)
     from pallet.runtime.image.images import add_repo_digest
 
     add_repo_digest(store, image, parsed.name, digest)   # Docker's RepoDigests after a push
+    from pallet.runtime.store.events import record_event
+    pushed_name = refs.familiar_string(f"{parsed.name}:{parsed.tag}")
+    record_event(store.root, "image", "push", pushed_name, {"name": pushed_name})
     return PushResult(repository=parsed.name, tag=parsed.tag, digest=digest, size=len(data),
                       layers=tuple(pushed))
 

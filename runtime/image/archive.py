@@ -332,6 +332,25 @@ def _spool(store: Store, stream: BinaryIO, work: Path) -> Path:
     return target
 
 
+def _loaded(store: Store, names: list[str]) -> list[str]:
+    """The event docker records per loaded image: its ID (and labels) as actor and name."""
+    from pallet.runtime.image.images import resolve_image
+    from pallet.runtime.store.events import record_event
+    seen = set()
+    for line in names:      # "Loaded image: NAME" / "Loaded image ID: sha256:..."
+        name = line.split(": ", 1)[-1]
+        try:
+            image = resolve_image(store, name)
+        except PalletError:
+            continue
+        if image.id in seen:
+            continue
+        seen.add(image.id)
+        labels = (image.config.get("config") or {}).get("Labels") or {}
+        record_event(store.root, "image", "load", image.id, {**labels, "name": image.id})
+    return names
+
+
 def load_images(store: Store, source, *, platform: str | None = None, progress=None) -> list[str]:
     """Load every image of a docker-archive, oci-archive or OCI layout directory."""
     wanted_platform(platform)   # a bad --platform fails before anything is read
@@ -364,9 +383,9 @@ def load_images(store: Store, source, *, platform: str | None = None, progress=N
         loader = Loader(store, archive, platform, progress)
         try:
             if archive.has("manifest.json"):
-                return _load_docker(loader)
+                return _loaded(store, _load_docker(loader))
             if archive.has("index.json"):
-                return _load_oci(loader)
+                return _loaded(store, _load_oci(loader))
             raise PalletError("cannot load: unrecognized image format (no manifest.json or index.json)",
                               hint="expected a docker-archive, an oci-archive or an OCI layout")
         except BaseException:

@@ -156,6 +156,9 @@ def _import_tree(store: Store, source, *, config: dict, tags, source_name: str,
             except OSError:
                 if not target.is_dir():
                     raise
-        return commit_image(store, config=config, layers=[layer], tags=tags)
+        image = commit_image(store, config=config, layers=[layer], tags=tags)
+        from pallet.runtime.store.events import record_event
+        record_event(store.root, "image", "import", image.id, {"name": image.id})
+        return image
     finally:
         store.remove_tree(work)

@@ -132,8 +132,14 @@ def remove_image(store: Store, reference: str, *, force: bool = False) -> list[t
         return kept
 
     store.update_index(change)
+    from pallet.runtime.store.events import record_event
+    labels = (image.config.get("config") or {}).get("Labels") or {}
     for name in targets:
         lines.append(("Untagged", familiar_tag(name)))
+        # docker 20.10 names the image ID here, not the tag (checked against a private dockerd)
+        record_event(store.root, "image", "untag", image.id, {**labels, "name": image.id})
+    if delete:
+        record_event(store.root, "image", "delete", image.id, {**labels, "name": image.id})
     if delete:
         lines.append(("Deleted", image.id))
         # Docker then lists the layers the image alone held, top first, by chain ID.
