@@ -190,14 +190,15 @@ def _run_once(store: cs.ContainerStore, record: cs.ContainerRecord, attach: Atta
         finally:
             running.cleanup()
             network.close()  # before the state says exited: `rm`, `network rm` then find it gone
-        store.update_state(record.id, Status="exited", Running=False, Paused=False, Pid=0,
-                           PidStart=None, ExitCode=status.code, OOMKilled=status.oom_killed,
-                           FinishedAt=now_rfc3339(), MonitorPid=0, MonitorStart=None)
         try:
             current = store.load(record.id)   # renamed while it ran: the event names it now
         except PalletError:
             current = record
+        # before the state says "exited": whoever waits for that (stop) records after "die"
         container_event(store.root, current, "die", exitCode=status.code)
+        store.update_state(record.id, Status="exited", Running=False, Paused=False, Pid=0,
+                           PidStart=None, ExitCode=status.code, OOMKilled=status.oom_killed,
+                           FinishedAt=now_rfc3339(), MonitorPid=0, MonitorStart=None)
         hub.exited(status.code)
         return status
     finally:
