@@ -77,13 +77,13 @@ def inspect(request) -> dict:
     state.setdefault("Error", "")
     if state.get("Health") is None:
         state.pop("Health", None)
-    document["NetworkSettings"] = {
-        "Bridge": "", "SandboxID": "", "SandboxKey": "", "Ports": {},
-        "HairpinMode": False, "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0,
-        "SecondaryIPAddresses": None, "SecondaryIPv6Addresses": None, "EndpointID": "",
-        "Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "IPAddress": "",
-        "IPPrefixLen": 0, "IPv6Gateway": "", "MacAddress": "",
-        "Networks": _networks((record.config.get("NetworkSettings") or {}).get("Networks") or {})}
+    settings = document.get("NetworkSettings") or {}
+    for name, endpoint in list((settings.get("Networks") or {}).items()):
+        # the spec's arrays and objects: left out rather than null
+        settings["Networks"][name] = {k: v for k, v in endpoint.items() if v is not None}
+    for key in ("SecondaryIPAddresses", "SecondaryIPv6Addresses"):
+        if settings.get(key) is None:
+            settings.pop(key, None)
     document["Mounts"] = _mount_points(record.config.get("Mounts") or [])
     # The library's document keeps Docker 20.10's nulls (the CLI prints them); the API leaves
     # empty fields out, as the spec's types (arrays, objects) allow.

@@ -25,8 +25,6 @@ _UNSUPPORTED_HOST = {
     "StorageOpt": "storage options", "BlkioWeightDevice": "block I/O weights",
     "BlkioDeviceReadBps": "block I/O limits", "BlkioDeviceWriteBps": "block I/O limits",
     "BlkioDeviceReadIOps": "block I/O limits", "BlkioDeviceWriteIOps": "block I/O limits",
-    "DnsOptions": "DNS options", "DnsSearch": "DNS search domains",
-    "PublishAllPorts": "publishing ports (-P)", "PortBindings": "published ports (-p)",
     "CpuCount": "CPU counts", "CpuPercent": "CPU percentages",
     "IOMaximumIOps": "I/O limits", "IOMaximumBandwidth": "I/O limits",
 }
@@ -62,14 +60,47 @@ def _strings(value, what: str) -> tuple[str, ...]:
     return tuple(value)
 
 
-def _network(host: dict) -> str:
+def _network(body: dict, host: dict) -> dict:
+    """NetworkMode, the endpoint settings of its network (aliases, address, MAC), published
+    and exposed ports: the CreateOptions fields the CLI's network flags fill."""
+    from pallet.base.errors import PalletError
+    from pallet.runtime.network.ports import parse_publish
     mode = host.get("NetworkMode") or "default"
-    if mode in ("default", "bridge"):
-        # the engine's default network; pallet has no bridge yet, so "none" as `pallet run`
-        return "none"
-    if mode in ("none", "host"):
-        return mode
-    raise ApiError(404, f"network {mode} not found")
+    endpoints = (_object(body, "NetworkingConfig").get("EndpointsConfig") or {})
+    if not isinstance(endpoints, dict):
+        raise ApiError(400, "invalid NetworkingConfig.EndpointsConfig: expected an object")
+    if len(endpoints) > 1:
+        raise ApiError(400, "Container cannot be connected to network endpoints: create it "
+                            "on one network, then connect it to the others")
+    name, endpoint = next(iter(endpoints.items()), (mode, {}))
+    if mode in ("default", "bridge") and name not in ("default", "bridge"):
+        mode = name   # the network named by the endpoint (as docker-py sends it)
+    endpoint = endpoint or {}
+    publish = []
+    try:
+        for key, bindings in (host.get("PortBindings") or {}).items():
+            port, _, proto = key.partition("/")
+            for binding in bindings or [{}]:
+                ip, hostport = (binding or {}).get("HostIp") or "", \
+                    (binding or {}).get("HostPort") or ""
+                text = f"{port}/{proto or 'tcp'}"
+                if ip or hostport:
+                    text = f"{ip}:{hostport}:{text}" if ip else f"{hostport}:{text}"
+                publish += parse_publish(text)
+        mac = body.get("MacAddress") or endpoint.get("MacAddress") or ""
+        if mac:
+            from pallet.runtime.network import ipam
+            mac = ipam.parse_mac(mac)
+    except PalletError as error:
+        raise ApiError(400, error.message) from error
+    expose = tuple(key if "/" in key else f"{key}/tcp" for key in
+                   (body.get("ExposedPorts") or {}))
+    return {"network": mode, "publish": tuple(publish),
+            "publish_all": bool(host.get("PublishAllPorts")), "expose": expose,
+            "ip": ((endpoint.get("IPAMConfig") or {}).get("IPv4Address")) or "",
+            "aliases": tuple(endpoint.get("Aliases") or ()), "mac_address": mac,
+            "dns_search": _strings(host.get("DnsSearch"), "DnsSearch"),
+            "dns_options": _strings(host.get("DnsOptions"), "DnsOptions")}
 
 
 def _volumes(config: dict, host: dict):
@@ -172,12 +203,8 @@ def _check_unsupported(config: dict, host: dict) -> None:
         raise _refuse("a /dev/shm size other than 64 MB")
     if host.get("Isolation") not in (None, "", "default"):
         raise _refuse(f"isolation {host['Isolation']!r}")
-    if not _zero(config.get("ExposedPorts")):
-        raise _refuse("exposed ports (pallet has no bridge networking yet)")
     if config.get("Domainname"):
         raise _refuse("a domain name")
-    if config.get("MacAddress"):
-        raise _refuse("a MAC address")
 
 
 def create_options(body: dict, name: str | None):
@@ -206,7 +233,7 @@ def create_options(body: dict, name: str | None):
         hostname=body.get("Hostname") or None, tty=bool(body.get("Tty")),
         interactive=bool(body.get("OpenStdin")), stdin_once=bool(body.get("StdinOnce")),
         volumes=_volumes(body, host), readonly_rootfs=bool(host.get("ReadonlyRootfs")),
-        network=_network(host), memory=host.get("Memory") or None,
+        memory=host.get("Memory") or None,
         memory_swap=host.get("MemorySwap") or None, cpus=_cpus(host),
         pids_limit=pids if pids and pids > 0 else None,
         cap_add=_strings(host.get("CapAdd"), "CapAdd"),
@@ -218,7 +245,7 @@ def create_options(body: dict, name: str | None):
         dns=_strings(host.get("Dns"), "Dns"), ulimits=_ulimits(host),
         stop_signal=body.get("StopSignal") or None,
         stop_timeout=stop_timeout if isinstance(stop_timeout, int) else None,
-        healthcheck=body.get("Healthcheck") or None)
+        healthcheck=body.get("Healthcheck") or None, **_network(body, host))
 
 
 def create(request):
@@ -245,6 +272,8 @@ def create(request):
     except NameConflict:
         raise
     except PalletError as error:
+        if type(error).__name__ == "NetworkNotFound":
+            raise ApiError(404, error.message) from error
         raise ApiError(400, error.message) from error
     body = json.dumps({"Id": record.id, "Warnings": []}).encode()
     return Reply(201, body, "application/json")

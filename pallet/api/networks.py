@@ -18,11 +18,22 @@ def _in_use(root) -> set[str]:
     return {n.id for n in NetworkStore(root).networks() if live_endpoints(root, n)}
 
 
+def document(root, network) -> dict:
+    """The spec's Network: objects never null."""
+    from pallet.runtime.network.views import inspect_document
+    doc = inspect_document(root, network)
+    doc["IPAM"]["Options"] = doc["IPAM"].get("Options") or {}
+    doc["IPAM"]["Config"] = doc["IPAM"].get("Config") or []
+    for key in ("Options", "Labels", "Containers"):
+        doc[key] = doc.get(key) or {}
+    return doc
+
+
 def list_networks(request) -> list:
     from pallet.base.errors import PalletError
     from pallet.runtime.network.networks import ensure_predefined
     from pallet.runtime.network.store import NetworkStore
-    from pallet.runtime.network.views import inspect_document, matches, parse_filters
+    from pallet.runtime.network.views import matches, parse_filters
     root = _root(request)
     items = tuple(f"{key}={value}" for key, values in request.filters().items()
                   for value in values)
@@ -32,15 +43,14 @@ def list_networks(request) -> list:
         raise ApiError(400, error.message) from error
     ensure_predefined(root)
     in_use = _in_use(root) if any(key == "dangling" for key, _ in wanted) else set()
-    return [inspect_document(root, network) for network in NetworkStore(root).networks()
+    return [document(root, network) for network in NetworkStore(root).networks()
             if matches(network, wanted, in_use)]
 
 
 def inspect(request) -> dict:
     from pallet.runtime.network.networks import get_network
-    from pallet.runtime.network.views import inspect_document
     root = _root(request)
-    return inspect_document(root, get_network(root, request.params["id"]))
+    return document(root, get_network(root, request.params["id"]))
 
 
 def create(request) -> Reply:

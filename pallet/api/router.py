@@ -105,7 +105,13 @@ def error_status(error: PalletError) -> int:
     from pallet.runtime.image.removal import ImageConflict
     from pallet.runtime.container.state import ContainerNotFound, NameConflict
     from pallet.runtime.volume.store import VolumeNotFound
-    if isinstance(error, (ImageNotFound, ContainerNotFound, VolumeNotFound)):
+    not_found = [ImageNotFound, ContainerNotFound, VolumeNotFound]
+    try:
+        from pallet.runtime.network.store import NetworkNotFound
+        not_found.append(NetworkNotFound)
+    except ModuleNotFoundError:
+        pass
+    if isinstance(error, tuple(not_found)):
         return 404
     if isinstance(error, (ImageConflict, NameConflict)):
         return 409
