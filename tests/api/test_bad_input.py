@@ -103,7 +103,9 @@ def test_clients_that_vanish_mid_stream_leave_nothing_behind(api):
         ]
         for stream in streams:
             stream.close()
-    deadline = time.monotonic() + 10
+    # each stream notices its client's leaving within a poll (0.5 s); a loaded machine slows
+    # that, so the bound is generous: what matters is that everything goes, not how fast
+    deadline = time.monotonic() + 30
     while time.monotonic() < deadline and not _within(_health(api), baseline):
         time.sleep(0.2)
     # (the CLI's own keep-alive connections of the setup may have closed meanwhile: fewer is fine)
