@@ -44,8 +44,11 @@ def prune(ctx: click.Context, all_records: bool, filters: tuple[str, ...],
     if not force:
         click.confirm("WARNING! This will remove all dangling build cache. Are you sure you "
                       "want to continue?", abort=True, err=True)
-    result = prune_cache(ctx.obj["root"], all_records=all_records, older_than_s=older_than,
-                         keep_storage=size_flag(keep_storage, "--keep-storage") if keep_storage else None)
+    from pallet.format.progress import working
+    with working("Removing build cache"):
+        result = prune_cache(ctx.obj["root"], all_records=all_records, older_than_s=older_than,
+                             keep_storage=size_flag(keep_storage, "--keep-storage")
+                             if keep_storage else None)
     click.echo(f"Total reclaimed space: {human_size(result.reclaimed, 4)}")
 
 

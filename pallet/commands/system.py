@@ -70,22 +70,28 @@ def prune(ctx, all_, force):
     if not force and not confirm(warning):
         return
     # Docker's order: containers first, so the images they held become prunable.
+    from pallet.base.progress import State
     from pallet.builder.prune import prune_cache
+    from pallet.format.progress import working
     from pallet.runtime.container.lifecycle import prune_containers
-    removed_containers = prune_containers(ctx.obj["root"])
+    with working("Removing stopped containers") as shown:
+        removed_containers = prune_containers(ctx.obj["root"])
+        shown.emit(State("", "Removing unused images and their layers"))
+        deleted, reclaimed = prune_images(_store(ctx), all_images=all_)
+        shown.emit(State("", "Removing build cache"))
+        # Like `docker system prune`: dangling build cache only, all of it with -a.
+        cache = prune_cache(ctx.obj["root"], all_records=all_, older_than_s=None,
+                            keep_storage=None)
     if removed_containers:
         click.echo("Deleted Containers:")
         for container_id in removed_containers:
             click.echo(container_id)
         click.echo("")
-    deleted, reclaimed = prune_images(_store(ctx), all_images=all_)
     if deleted:
         click.echo("Deleted Images:")
         for action, subject in deleted:
             click.echo(f"{action.lower()}: {subject}")
         click.echo("")
-    # Like `docker system prune`: dangling build cache only, all of it with -a.
-    cache = prune_cache(ctx.obj["root"], all_records=all_, older_than_s=None, keep_storage=None)
     reclaimed += cache.reclaimed
     click.echo(f"Total reclaimed space: {human_size(reclaimed)}")
 
@@ -96,8 +102,10 @@ def prune(ctx, all_, force):
 @click.pass_context
 def check(ctx, repair, quiet):
     """Verify every blob's digest and every reference in the store"""
+    from pallet.format.progress import working
     from pallet.runtime.store.check import check_store
-    report = check_store(_store(ctx), repair=repair)
+    with working("Verifying every blob and reference in the store"):
+        report = check_store(_store(ctx), repair=repair)
     for problem in report.problems:
         click.echo(f"problem: {problem}")
     if not quiet:

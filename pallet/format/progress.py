@@ -13,10 +13,13 @@ state change, byte updates dropped, no carriage returns.
 quiet: nothing.
 transient (save, import: Docker shows nothing for them): the tty display draws its lines on
 the terminal and erases them when it is closed, so the final screen is Docker's.
+working(text): the same for long local work (system prune/check, builder prune).
 """
 
 from __future__ import annotations
 
+import contextlib
+import sys
 import threading
 import time
 
@@ -175,6 +178,19 @@ class TtyDisplay:
                 out.append("\r\x1b[2K")
             if out:
                 self._write(out, frame=False)
+
+
+@contextlib.contextmanager
+def working(text: str, stream=None):
+    """Long local work (prune, check): a line saying what is happening, drawn on a terminal's
+    stderr and erased when the work is done (Docker prints nothing before the result).
+    Yields a sink for further State("", ...) lines of the same kind."""
+    display = display_for(stream if stream is not None else sys.stderr, transient=True)
+    display.emit(State("", text))
+    try:
+        yield display
+    finally:
+        display.close()
 
 
 def display_for(stream, mode: str = "auto", *, transient: bool = False):

@@ -237,3 +237,19 @@ def test_load_screen_is_dockers(big, tmp_path, dockerd):  # noqa: F811
         ours = subprocess.run(_pallet_argv(tmp_path / f"s{len(args)}", "load", *args, "-i",
                                            str(archive)), capture_output=True, env=_env()).stdout
         assert ours == theirs
+
+
+def test_long_local_work_says_what_it_does_on_a_terminal_and_leaves_only_the_result(tmp_path):
+    from tests.images import make_busybox_image
+
+    root = tmp_path / "local"
+    make_busybox_image(root, "busybox:latest")
+    for args, said in ((("system", "prune", "-f"), b"Removing stopped containers"),
+                       (("system", "check"), b"Verifying every blob and reference"),
+                       (("builder", "prune", "-f"), b"Removing build cache")):
+        run = run_in_pty(_pallet_argv(root, *args), env=_env(), columns=120)
+        plain = subprocess.run(_pallet_argv(root, *args), capture_output=True, env=_env())
+        assert run.returncode == 0 and plain.returncode == 0, run.raw
+        assert b"\x1b[2K\r" + said in run.raw, run.raw
+        assert said not in plain.stdout + plain.stderr     # off a terminal: the result only
+        assert final_screen(run.raw, 120) == plain.stdout.decode().rstrip("\n").split("\n")
