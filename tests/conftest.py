@@ -39,6 +39,19 @@ def _no_network_leftovers(tmp_path_factory):
     remove_networks_under(tmp_path_factory.getbasetemp())
 
 
+@pytest.fixture(autouse=True)
+def _no_test_bridges(request):
+    """Stores a test made under its own tmp_path (builds, copies of a store) lose their bridges
+    and nftables table when it ends; a session would otherwise gather hundreds on the host.
+    Module-scoped stores live elsewhere (tmp_path_factory) and go with the session."""
+    own = request.getfixturevalue("tmp_path") if "tmp_path" in request.fixturenames else None
+    yield
+    if own is not None:
+        from tests.netutil import bridges_under, remove_store_network
+        for root in set(bridges_under(own).values()):
+            remove_store_network(Path(root))
+
+
 def run_pallet(*args: str, root: Path | None = None, input: bytes | None = None,
                cwd: Path | None = None, env: dict[str, str] | None = None,
                timeout: float = 120) -> subprocess.CompletedProcess:

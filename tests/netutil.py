@@ -41,6 +41,22 @@ def remove_store_network(root: Path) -> None:
     subprocess.run(["nft", "delete", "table", "ip", nft_table(Path(root))], capture_output=True)
 
 
+def bridges_under(prefix: Path) -> dict[str, str]:
+    """pallet bridges whose store lies under prefix: name -> store path (read from sysfs, no
+    netlink: cheap enough to run around every test)."""
+    from pallet.runtime.network.names import ALIAS_PREFIX
+    wanted = ALIAS_PREFIX + os.path.abspath(prefix) + "/"
+    found = {}
+    for name in os.listdir("/sys/class/net"):
+        try:
+            alias = Path(f"/sys/class/net/{name}/ifalias").read_text().strip()
+        except OSError:
+            continue
+        if alias.startswith(wanted):
+            found[name] = alias[len(ALIAS_PREFIX):]
+    return found
+
+
 def remove_networks_under(prefix: Path) -> None:
     """Every store's networking whose store path lies under prefix (a pytest temp dir)."""
     from pallet.runtime.network.names import ALIAS_PREFIX

@@ -281,4 +281,6 @@ for _command, _name in ((run, "run"), (create, "create"), (start, "start"), (sto
 container.add_command(ps, "ps")
 container.add_command(container_inspect, "inspect")
 container.add_command(rm, "remove")
+from pallet.commands.network import port  # noqa: E402  (`container port`, as docker has it)
+container.add_command(port, "port")
 

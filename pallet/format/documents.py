@@ -50,7 +50,9 @@ def go_typed(value, key: str | None = None, parent: str | None = None, fill: boo
     if isinstance(value, dict):
         typed = {k: go_typed(v, k, key, fill) for k, v in value.items()}
         holder = parent if key is None and parent is not None else key  # list items: the list
-        if fill and not (key == "Config" and parent == "LogConfig"):
+        # a list named Config is a network's IPAM.Config, not a container's Config
+        if fill and not (key == "Config" and parent == "LogConfig") and \
+                not (key is None and parent == "Config"):
             for name, zero in OMITTED.get(holder, {}).items():
                 typed.setdefault(name, zero)
         if key in MAP_FIELDS or (key == "Config" and parent == "LogConfig"):

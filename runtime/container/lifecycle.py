@@ -28,7 +28,8 @@ from pallet.runtime.container import state as cs
 from pallet.runtime.isolation.cgroups import Cgroup
 from pallet.runtime.container.config import CreateOptions, build_config, spec_from_config
 from pallet.runtime.store.events import container_event
-from pallet.runtime.container.networking import networks_at_create, release as release_network
+from pallet.runtime.container.networking import (networks_at_create, release as release_network,
+                                                rename_endpoints)
 from pallet.runtime.isolation.etcfiles import write_etc_files
 
 
@@ -339,4 +340,6 @@ def rename_container(root: Path, reference: str, new_name: str) -> None:
         config = store.load(record.id).config
         config["Name"] = f"/{new_name.lstrip('/')}"
         store.save_config(record.id, config)
+    if record.state.get("Running"):
+        rename_endpoints(root, record.id, new_name.lstrip("/"))
     container_event(root, store.load(record.id), "rename", oldName=f"/{record.name}")

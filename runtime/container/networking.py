@@ -214,6 +214,12 @@ def network_names(record: cs.ContainerRecord) -> list[str]:
     return sorted((record.config.get("NetworkSettings", {}).get("Networks") or {}))
 
 
+def rename_endpoints(root: Path, container_id: str, name: str) -> None:
+    if (Path(root) / "network" / "endpoints").is_dir():
+        from pallet.runtime.network.store import NetworkStore
+        NetworkStore(root).rename_container(container_id, name)
+
+
 def release(root: Path, container_id: str) -> None:
     """The leases and rules a container whose monitor died still holds (looked for without
     loading the networking code: most containers hold none)."""

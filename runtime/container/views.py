@@ -149,6 +149,16 @@ def container_rows(root: Path, filters: dict[str, list[str]] | None = None, *,
     return rows
 
 
+def _port_keys(value: str) -> list[str]:
+    """A publish=/expose= value: PORT[/PROTO] or START-END[/PROTO] -> port keys ("80/tcp")."""
+    ports, _, proto = value.partition("/")
+    start, _, end = ports.partition("-")
+    if not start.isdigit() or (end and not end.isdigit()) or int(end or start) < int(start):
+        raise InvalidFilter(f"invalid filter '{value}'" if not proto else
+                            f"invalid range specified for port: {ports}")
+    return [f"{number}/{proto or 'tcp'}" for number in range(int(start), int(end or start) + 1)]
+
+
 class InvalidFilter(PalletError):
     http_status = 400
 
@@ -172,6 +182,8 @@ class ContainerFilter:
                     raise InvalidFilter(f"invalid filter 'health={value}'")
                 if key == "exited" and not value.lstrip("-").isdigit():
                     raise InvalidFilter(f'invalid filter \'exited={value}\'')
+                if key in ("publish", "expose"):
+                    _port_keys(value)
         return cls(Path(root), {k: list(v) for k, v in filters.items() if v})
 
     @property
@@ -195,6 +207,12 @@ class ContainerFilter:
         for value in values.get("label", []):
             name, sep, wanted = value.partition("=")
             if name not in labels or (sep and labels[name] != wanted):
+                return False
+        # daemon/list.go: publish= is among HostConfig.PortBindings, expose= among ExposedPorts
+        for key, declared in (("publish", record.config["HostConfig"].get("PortBindings")),
+                              ("expose", record.config["Config"].get("ExposedPorts"))):
+            if key in values and not any(port in (declared or {}) for value in values[key]
+                                         for port in _port_keys(value)):
                 return False
         if "exited" in values and (state.get("Status") != "exited" or
                                    str(state.get("ExitCode")) not in values["exited"]):

@@ -1,8 +1,8 @@
 """Address management: which subnet a new network gets, which address a container gets.
 
-Subnets come from Docker's default pools (172.17-31.0.0/16, then 192.168.0.0/16 in /20s), the
-first that overlaps no route of this host and no network of this store, so a new bridge never
-shadows a route the host already has. Addresses are handed out lowest-first from the network's
+Subnets come from Docker's default pools (172.17-31.0.0/16, then 192.168.0.0/16 in /20s; in
+/24s for stores other than the default one), the first that overlaps no route of this host and
+no network of this store, so a new bridge never shadows a route the host already has. Addresses are handed out lowest-first from the network's
 --ip-range (or its whole subnet), never the subnet's own network and broadcast addresses, the
 gateway, or an address another live endpoint holds; the caller holds the store's network lock
 so no address is given twice. Errors are Docker's texts.
@@ -20,8 +20,19 @@ DEFAULT_POOLS = tuple(ipaddress.ip_network(f"172.{n}.0.0/16") for n in range(17,
     tuple(ipaddress.ip_network(f"192.168.{n}.0/20") for n in range(0, 256, 16))
 
 
+def _small_pools():
+    """The same ranges in /24s, for stores other than the default one: many stores on one host
+    (tests, CI jobs, each with its own --root) would exhaust the 31 Docker-sized pools."""
+    for pool in DEFAULT_POOLS:
+        yield from pool.subnets(new_prefix=24)
+
+
 def host_routes() -> list[ipaddress.IPv4Network]:
     """Destinations of the host's IPv4 routes (main table), the default route excepted."""
+    return [network for network, _ in routes_by_device()]
+
+
+def routes_by_device() -> list[tuple[ipaddress.IPv4Network, str]]:
     routes = []
     try:
         with open("/proc/net/route") as handle:
@@ -36,12 +47,12 @@ def host_routes() -> list[ipaddress.IPv4Network]:
         mask = socket.inet_ntoa(struct.pack("<I", int(fields[7], 16)))
         network = ipaddress.ip_network(f"{destination}/{mask}", strict=False)
         if network.prefixlen:
-            routes.append(network)
+            routes.append((network, fields[0]))
     return routes
 
 
-def pick_subnet(taken: list) -> ipaddress.IPv4Network:
-    for pool in DEFAULT_POOLS:
+def pick_subnet(taken: list, *, small: bool = False) -> ipaddress.IPv4Network:
+    for pool in (_small_pools() if small else DEFAULT_POOLS):
         if not any(pool.overlaps(other) for other in taken):
             return pool
     raise PalletError("could not find an available, non-overlapping IPv4 address pool among the "

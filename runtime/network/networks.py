@@ -39,7 +39,32 @@ class CreateRequest:
     options: dict = field(default_factory=dict)
 
 
+def reclaim_orphans() -> None:
+    """Bridges (and nftables tables) of stores that no longer exist: a store's directory
+    deleted with its bridges still up (a killed test session, `rm -rf` of a --root) would hold
+    their subnets for good. The alias names the store; no store, no owner."""
+    import os
+    from pallet.runtime.network import links
+    try:
+        entries = os.listdir("/sys/class/net")
+    except OSError:
+        return
+    for name in entries:
+        try:
+            with open(f"/sys/class/net/{name}/ifalias") as handle:
+                alias = handle.read().strip()
+        except OSError:
+            continue
+        if not alias.startswith(names.ALIAS_PREFIX):
+            continue
+        store = Path(alias[len(names.ALIAS_PREFIX):])
+        if store.is_absolute() and not (store / "network").exists():
+            links.delete_link(name)
+            firewall.delete_table(names.nft_table(store))
+
+
 def _taken_subnets(store: NetworkStore) -> list:
+    reclaim_orphans()
     taken = ipam.host_routes()
     taken += [ipaddress.ip_network(n.subnet) for n in store.networks() if n.subnet]
     return taken
@@ -64,7 +89,7 @@ def ensure_predefined(root: Path) -> None:
 
 
 def _default_bridge(root: Path, store: NetworkStore, network: Network) -> Network:
-    subnet = ipam.pick_subnet(_taken_subnets(store))
+    subnet = ipam.pick_subnet(_taken_subnets(store), small=bool(names.store_tag(root)))
     gateway = str(subnet.network_address + 1)
     bridge = names.default_bridge(root)
     return Network(
@@ -86,7 +111,14 @@ def bring_up(root: Path, network: Network) -> None:
         return
     from pallet.runtime.network import links
     links.prepare_host()
-    prefixlen = ipaddress.ip_network(network.subnet).prefixlen
+    subnet = ipaddress.ip_network(network.subnet)
+    for route, device in ipam.routes_by_device():
+        if device != network.bridge and route.overlaps(subnet):
+            # the bridge went (reboot, `ip link del`) and something else took its addresses
+            raise PalletError(f"cannot bring network {network.name} up: its subnet {subnet} "
+                              f"overlaps the host's route to {route} on {device}",
+                              hint="remove that route, or remove and recreate this network")
+    prefixlen = subnet.prefixlen
     links.ensure_bridge(network.bridge, address=network.gateway, prefixlen=prefixlen,
                         mtu=network.mtu, alias=names.bridge_alias(root))
     table = names.nft_table(root)
@@ -127,7 +159,7 @@ def create_network(root: Path, request: CreateRequest) -> Network:
             raise PalletError(f"bridge name {bridge} is already used by another network")
         ours = [ipaddress.ip_network(n.subnet) for n in store.networks() if n.subnet]
         if subnet is None:
-            subnet = ipam.pick_subnet(_taken_subnets(store))
+            subnet = ipam.pick_subnet(_taken_subnets(store), small=bool(names.store_tag(root)))
             gateway = str(subnet.network_address + 1)
             config = [{"Subnet": str(subnet), "Gateway": gateway}]
         else:

@@ -179,3 +179,10 @@ class NetworkStore:
             if endpoint is not None:
                 found.append(endpoint)
         return found
+
+    def rename_container(self, container_id: str, name: str) -> None:
+        """The container's new name answers in DNS from now on (`rename` of a running one)."""
+        import dataclasses
+        with self.lock():
+            for endpoint in self.container_endpoints(container_id):
+                self.save_endpoint(dataclasses.replace(endpoint, name=name))

@@ -112,11 +112,12 @@ def test_inspect_shows_network_settings_while_running_and_clears_them_after(root
     bridge = settings["Networks"]["bridge"]
     assert bridge["NetworkID"] == network["Id"] and bridge["IPAddress"] == settings["IPAddress"]
     assert settings["Gateway"] == network["IPAM"]["Config"][0]["Gateway"]
-    assert settings["IPPrefixLen"] == 16 and settings["MacAddress"].startswith("02:42:")
+    prefix = int(network["IPAM"]["Config"][0]["Subnet"].split("/")[1])
+    assert settings["IPPrefixLen"] == prefix and settings["MacAddress"].startswith("02:42:")
     assert settings["SandboxKey"].startswith("/proc/") and bridge["EndpointID"]
     container_id = out(pallet(root, "inspect", "-f", "{{.Id}}", "netset")).strip()
     listed = bridge_network(root)["Containers"]
-    assert listed[container_id]["IPv4Address"] == f"{settings['IPAddress']}/16"
+    assert listed[container_id]["IPv4Address"] == f"{settings['IPAddress']}/{prefix}"
     mode = out(pallet(root, "inspect", "-f", "{{.HostConfig.NetworkMode}}", "netset")).strip()
     assert mode == "default"
     assert pallet(root, "stop", "-t", "0", "netset").returncode == 0

@@ -147,3 +147,16 @@ def test_published_ports_are_discarded_on_the_host_network(root):
     assert result.returncode == 0
     assert "WARNING: Published ports are discarded when using host network mode" in \
         result.stderr.decode()
+
+
+def test_ps_filters_publish_and_expose_and_container_port(root):
+    port = free_port()
+    start(root, "--name", "pub", "-p", f"127.0.0.1:{port}:80", "--expose", "9000-9001",
+          "busybox", "sleep", "60")
+    start(root, "--name", "plain", "busybox", "sleep", "60")
+    names = lambda *f: out(pallet(root, "ps", "--format", "{{.Names}}", *f)).split()  # noqa: E731
+    assert names("--filter", "publish=80") == ["pub"]
+    assert names("--filter", "publish=80/udp") == []
+    assert names("--filter", "expose=9001") == ["pub"]
+    assert names("--filter", "expose=8990-9000/tcp") == ["pub"]
+    assert out(pallet(root, "container", "port", "pub", "80")) == f"127.0.0.1:{port}\n"

@@ -262,3 +262,19 @@ def test_address_exhaustion_and_taken_static_addresses(root):
     assert "network-scoped aliases are only supported for user-defined networks" in \
         alias.stderr.decode()
     time.sleep(0)
+
+
+def test_a_renamed_container_answers_to_its_new_name(root):
+    create(root, "renames")
+    pallet(root, "run", "-d", "--name", "before", "--network", "renames", "busybox", "sleep", "60")
+    pallet(root, "run", "-d", "--name", "asker2", "--network", "renames", "busybox", "sleep", "60")
+    assert pallet(root, "rename", "before", "after").returncode == 0
+    assert pallet(root, "exec", "asker2", "nslookup", "after").returncode == 0
+    assert pallet(root, "exec", "asker2", "nslookup", "before").returncode != 0
+
+
+def test_network_inspect_templates_see_the_network_document(root):
+    create(root, "--subnet", "10.240.77.0/24", "tmpl")
+    shown = out(net(root, "inspect", "tmpl", "-f",
+                    "{{json .IPAM.Config}} {{range .IPAM.Config}}{{.Subnet}}{{end}} {{.Driver}}"))
+    assert shown == '[{"Subnet":"10.240.77.0/24"}] 10.240.77.0/24 bridge\n'
