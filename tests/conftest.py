@@ -31,6 +31,19 @@ def pallet_root(tmp_path: Path) -> Path:
         remove_store_network(root)
 
 
+@pytest.fixture(autouse=True)
+def _own_networks_go(request):
+    """A test's stores under its tmp_path lose their networking when it ends, not at session end:
+    default address pools are host-wide (31 of them), and leaked bridges of finished tests ran
+    them out when several suites shared the machine."""
+    # Asked for at set-up, so this fixture is torn down before tmp_path is.
+    tmp_path = request.getfixturevalue("tmp_path") if "tmp_path" in request.fixturenames else None
+    yield
+    if tmp_path is not None:
+        from tests.netutil import remove_networks_under
+        remove_networks_under(tmp_path)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _no_network_leftovers(tmp_path_factory):
     """Stores made elsewhere (module-scoped fixtures) lose their networking at the end too."""
