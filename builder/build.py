@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
 from pallet.base.errors import PalletError
+from pallet.base.files import remove_tree
 from pallet.builder.request import BuildRequest, ContextSource
 
 
@@ -115,7 +115,7 @@ def build(request: BuildRequest, *, root: Path, progress: str = "auto", quiet: b
                 runner.sweep()
             if build_context is not None:
                 build_context.close()
-            shutil.rmtree(scratch, ignore_errors=True)
+            remove_tree(scratch, ignore_errors=True)
         finally:
             lease.close()
 

@@ -198,30 +198,54 @@ class BuildContext:
         yield from self._walk_children(origin, "")
 
     def _walk_children(self, origin: str, rel: str) -> Iterator[ContextEntry]:
-        fd = self.root.opendir(origin)
-        try:
-            with os.scandir(fd) as iterator:
-                children = sorted(iterator, key=lambda e: e.name)
-            stats = [child.stat(follow_symlinks=False) for child in children]
-        finally:
-            os.close(fd)
-        for child, st in zip(children, stats):
-            child_origin = f"{origin}/{child.name}" if origin else child.name
-            child_rel = f"{rel}/{child.name}" if rel else child.name
+        """Everything below origin, depth-first in name order: a loop over a stack, not
+        recursion (a context can nest directories deeper than Python's recursion limit). An
+        excluded directory that may hold re-included files ("!dir/keep") is walked too, and
+        its own entry is yielded only before the first thing kept below it."""
+        # a frame: (children still to visit, the excluded directory's entry not yet yielded)
+        stack: list[list] = [[iter(self._children(origin, rel)), None]]
+        while stack:
+            item = next(stack[-1][0], None)
+            if item is None:
+                stack.pop()
+                continue
+            child_origin, child_rel, st = item
             is_dir = statmod.S_ISDIR(st.st_mode)
             if self._excluded(child_origin):
-                # An excluded directory may still hold re-included files ("!dir/keep").
                 if is_dir and self.ignore is not None and self.ignore.may_include_under(child_origin):
-                    below = list(self._walk_children(child_origin, child_rel))
-                    if below:
-                        yield self._entry(child_rel, child_origin, st)
-                        yield from below
+                    stack.append([iter(self._children(child_origin, child_rel)),
+                                  self._entry(child_rel, child_origin, st)])
                 continue
             if not (is_dir or statmod.S_ISREG(st.st_mode) or statmod.S_ISLNK(st.st_mode)):
                 continue  # sockets, fifos, devices are not part of a build context
+            for frame in stack:       # excluded parents of a kept entry come first
+                if frame[1] is not None:
+                    yield frame[1]
+                    frame[1] = None
             yield self._entry(child_rel, child_origin, st)
             if is_dir:
-                yield from self._walk_children(child_origin, child_rel)
+                stack.append([iter(self._children(child_origin, child_rel)), None])
+
+    def _children(self, origin: str, rel: str) -> list[tuple[str, str, os.stat_result]]:
+        try:
+            fd = self.root.opendir(origin)
+        except OSError as error:
+            raise PalletError(f"cannot read {origin or '.'} in the build context: "
+                              f"{error.strerror}") from error
+        try:
+            with os.scandir(fd) as iterator:
+                children = sorted(iterator, key=lambda e: e.name)
+            found = []
+            for child in children:
+                try:
+                    st = child.stat(follow_symlinks=False)
+                except FileNotFoundError:
+                    continue
+                found.append((f"{origin}/{child.name}" if origin else child.name,
+                              f"{rel}/{child.name}" if rel else child.name, st))
+            return found
+        finally:
+            os.close(fd)
 
     def _entry(self, rel: str, origin: str, st: os.stat_result) -> ContextEntry:
         mode = statmod.S_IMODE(st.st_mode)

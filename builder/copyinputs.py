@@ -7,7 +7,6 @@ a fully cached build imports this module, not steps_exec (nor the runtime's isol
 
 from __future__ import annotations
 
-import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +17,7 @@ from pallet.builder.sources import (Ownership, SourceEntry, SourceTree, apply_ex
                                     trees_from_view)
 from pallet.builder.steps import MountSpec, Step
 from pallet.base.errors import PalletError
+from pallet.base.files import remove_tree
 
 
 @dataclass
@@ -29,7 +29,7 @@ class PreparedCopy:
     scratch: Path
 
     def cleanup(self) -> None:
-        shutil.rmtree(self.scratch, ignore_errors=True)
+        remove_tree(self.scratch, ignore_errors=True)
 
 
 def _is_url(source: str) -> bool:
@@ -83,7 +83,7 @@ def prepare_copy(runner, step: Step, state) -> PreparedCopy:
             digest = trees_digest(trees, uid=owner.uid, gid=owner.gid, chmod=chmod)
         return PreparedCopy(trees=trees, owner=owner, chmod=chmod, digest=digest, scratch=scratch)
     except BaseException:
-        shutil.rmtree(scratch, ignore_errors=True)
+        remove_tree(scratch, ignore_errors=True)
         raise
 
 

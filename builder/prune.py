@@ -6,12 +6,11 @@ pruning never breaks an image and never leaves a record pointing at a missing la
 
 from __future__ import annotations
 
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from pallet.base.files import tree_size
+from pallet.base.files import remove_tree, tree_size
 from pallet.builder.cache import CacheRecords
 
 
@@ -96,5 +95,5 @@ def prune_cache(root: Path, *, all_records: bool, older_than_s: float | None,
         if mounts.is_dir():
             for child in mounts.iterdir():
                 reclaimed += tree_size(child)
-                shutil.rmtree(child, ignore_errors=True)
+                remove_tree(child, ignore_errors=True)
     return PruneResult(records=len(doomed), reclaimed=reclaimed)

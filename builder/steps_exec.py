@@ -5,7 +5,6 @@ from __future__ import annotations
 import fcntl
 import os
 import stat
-import shutil
 from collections import deque
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from pallet.builder.sources import Ownership
 from pallet.builder.steps import MountSpec, Step
 from pallet.builder.steps_copy import LayerWriter, resolve_chown, write_copy
 from pallet.base.errors import PalletError
+from pallet.base.files import remove_tree
 
 BUILD_HOSTNAME = "buildkitsandbox"
 OUTPUT_TAIL = 12
@@ -106,7 +106,7 @@ def execute_run(runner, step: Step, state, work: Path, layer_dir: Path) -> None:
             sandbox.close()
         for fd in locks:
             os.close(fd)
-        shutil.rmtree(work / "overlay-work", ignore_errors=True)
+        remove_tree(work / "overlay-work", ignore_errors=True)
     if status.code != 0:
         lines = b"".join(tail).decode("utf-8", "replace").splitlines()[-OUTPUT_TAIL:]
         shown = " ".join(spec.argv)

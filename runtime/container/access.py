@@ -9,13 +9,13 @@ ever mounted in ours.
 from __future__ import annotations
 
 import os
-import shutil
 import stat
 import tempfile
 from pathlib import Path
 from typing import Callable
 
 from pallet.base.errors import PalletError
+from pallet.base.files import remove_tree
 from pallet.runtime.container.state import ContainerRecord
 from pallet.runtime.image.tarpack import write_entry_tar
 from pallet.runtime.image.unpack import extract_layer
@@ -53,7 +53,7 @@ def with_rootfs(record: ContainerRecord, action: Callable[[Path], None], *,
         message += chunk
     os.close(read_fd)
     _, status = os.waitpid(pid, 0)
-    shutil.rmtree(scratch, ignore_errors=True)
+    remove_tree(scratch, ignore_errors=True)
     if os.waitstatus_to_exitcode(status) != 0:
         raise PalletError(message.decode(errors="replace") or "copying failed")
 

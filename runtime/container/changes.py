@@ -52,18 +52,18 @@ def _in_image(roots, rel: str) -> bool:
 
 
 def container_changes(record) -> list[Change]:
+    from pallet.base.files import walk_tree
     from pallet.runtime.isolation.confine import Root
     upper = record.directory / "upper"
     roots = [Root(path) for path in _lowers(record)]
     try:
         found: list[Change] = []
         init_only_dirs: set[str] = set()
-        for base, dirs, files in os.walk(upper):   # names only: nothing in upper is opened
-            dirs.sort()
-            rel_base = "/" + os.path.relpath(base, upper) if base != str(upper) else ""
-            for name in sorted(dirs + files):
+        # names and lstat only: nothing in upper is opened but its directories
+        for rel, entries in walk_tree(upper):
+            rel_base = f"/{rel}" if rel else ""
+            for name, info in entries:
                 path = f"{rel_base}/{name}"
-                info = os.lstat(os.path.join(base, name))
                 if stat.S_ISCHR(info.st_mode) and info.st_rdev == 0:
                     found.append(Change("D", path))
                 elif _in_image(roots, path.lstrip("/")):

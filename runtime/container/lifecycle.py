@@ -17,12 +17,12 @@ AutoRemove containers when it restarts: refresh then raises ContainerNotFound.
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import time
 from pathlib import Path
 
 from pallet.base.errors import PalletError
+from pallet.base.files import remove_tree
 from pallet.base.units import now_rfc3339
 from pallet.runtime.container import state as cs
 from pallet.runtime.isolation.cgroups import Cgroup
@@ -103,7 +103,7 @@ def _create(store: cs.ContainerStore, root: Path, options: CreateOptions, image,
             cs.write_json(stage / "config.json", config)
             os.rename(stage, directory)
         except BaseException:
-            shutil.rmtree(stage, ignore_errors=True)
+            remove_tree(stage, ignore_errors=True)
             raise
     record = store.load(container_id)
     container_event(root, record, "create")
@@ -269,7 +269,7 @@ def remove_container(store: cs.ContainerStore, container_id: str, *, force: bool
         os.replace(record.directory, trash)
     Cgroup.attach(f"pallet-{record.id[:16]}").destroy()
     release_network(store.root, record.id)
-    shutil.rmtree(trash, ignore_errors=True)
+    remove_tree(trash, ignore_errors=True)
     container_event(store.root, record, "destroy")
     if volumes:
         _remove_anonymous_volumes(store.root, record.config.get("Mounts", []))

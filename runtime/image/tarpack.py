@@ -111,15 +111,56 @@ class _Packer:
         return info
 
     def walk(self, dirfd: int, prefix: str) -> None:
+        """Everything below the open directory dirfd, as prefix + name, in name order.
+
+        A loop, not recursion: a container or an archive can nest directories thousands deep
+        (Python's recursion limit is ~1,000 frames). One directory descriptor is open at a
+        time (besides dirfd, which stays the caller's): going back up reopens '..' and checks
+        it is the directory we came down from, so a tree moved meanwhile is an error, never
+        a walk elsewhere."""
+        top = os.fstat(dirfd)
+        frames = [((top.st_dev, top.st_ino), prefix, iter(self._names(dirfd, prefix)))]
+        fd = dirfd
         try:
-            names = sorted(os.listdir(dirfd), key=os.fsencode)
+            while frames:
+                name = next(frames[-1][2], None)
+                if name is not None:
+                    pre = frames[-1][1]
+                    child = self.entry(fd, name, pre + name)
+                    if child is not None:     # a directory, its header written: go down
+                        st = os.fstat(child)
+                        if fd != dirfd:
+                            os.close(fd)
+                        fd = child
+                        below = pre + name + "/"
+                        frames.append(((st.st_dev, st.st_ino), below, iter(self._names(fd, below))))
+                    continue
+                frames.pop()
+                if not frames:
+                    break
+                parent = os.open("..", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=fd)
+                st = os.fstat(parent)
+                if (st.st_dev, st.st_ino) != frames[-1][0]:
+                    os.close(parent)
+                    raise PalletError(f"{self.shown}/{frames[-1][1]} moved while it was read")
+                if fd != dirfd:
+                    os.close(fd)
+                fd = dirfd if len(frames) == 1 else parent
+                if fd == dirfd:
+                    os.close(parent)
+        finally:
+            if fd != dirfd:
+                os.close(fd)
+
+    def _names(self, dirfd: int, prefix: str) -> list[str]:
+        try:
+            return sorted(os.listdir(dirfd), key=os.fsencode)
         except OSError as error:
             raise PalletError(f"cannot read directory {self.shown}/{prefix}: {error.strerror}") from error
-        for name in names:
-            self.entry(dirfd, name, prefix + name)
 
-    def entry(self, dirfd: int, name: str, arcname: str) -> None:
-        """Add the entry name of the directory dirfd (and what is below it) as arcname."""
+    def entry(self, dirfd: int, name: str, arcname: str) -> int | None:
+        """Add the entry name of the directory dirfd as arcname; for a directory, return its
+        open descriptor (its header and opaque marker written) for the caller to walk."""
         shown = f"{self.shown}/{arcname}"
         try:
             st = os.stat(name, dir_fd=dirfd, follow_symlinks=False)
@@ -131,12 +172,14 @@ class _Packer:
                 fd = open_child(dirfd, name, os.O_RDONLY | os.O_DIRECTORY)
             except (FileNotFoundError, NotADirectoryError, OSError) as error:
                 if error.errno in (2, 20, 40):   # replaced since the stat: skip, never follow
-                    return
+                    return None
                 raise PalletError(f"cannot read directory {shown}: {error.strerror}") from error
             try:
-                self.directory(fd, arcname, shown)
-            finally:
+                self.header(fd, arcname, shown)
+            except BaseException:
                 os.close(fd)
+                raise
+            return fd
         elif stat.S_ISCHR(mode) and self.overlay_upper and st.st_rdev == 0:
             prefix, _, base = arcname.rpartition("/")
             info = tarfile.TarInfo((prefix + "/" if prefix else "") + WHITEOUT_PREFIX + base)
@@ -195,6 +238,11 @@ class _Packer:
 
     def directory(self, fd: int, arcname: str, shown: str) -> None:
         """The open directory fd as arcname, then its entries (an opaque marker first)."""
+        self.header(fd, arcname, shown)
+        self.walk(fd, arcname.rstrip("/") + "/")
+
+    def header(self, fd: int, arcname: str, shown: str) -> None:
+        """The directory's own entry, and its opaque marker when it has one."""
         info = self._info(arcname, os.fstat(fd), _xattrs(fd, shown))
         info.type = tarfile.DIRTYPE
         self._add(info)
@@ -206,7 +254,6 @@ class _Packer:
             marker.uname = marker.gname = ""
             marker.mtime = info.mtime
             self._add(marker)
-        self.walk(fd, prefix)
 
     def _add(self, info: tarfile.TarInfo, handle=None) -> None:
         self.tar.addfile(info, handle)
@@ -276,6 +323,11 @@ def write_entry_tar(root: Root, rel: str, sink, *, arcname: str) -> PackStats:
             os.close(fd)
     else:
         dirfd, name = root.parent(rel)
-        packer.entry(dirfd, name, arcname)
+        fd = packer.entry(dirfd, name, arcname)
+        if fd is not None:
+            try:
+                packer.walk(fd, arcname.rstrip("/") + "/")
+            finally:
+                os.close(fd)
     _close_tar(tar, sink)
     return PackStats(entries=packer.entries, content_bytes=packer.content_bytes)

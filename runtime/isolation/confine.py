@@ -28,7 +28,6 @@ name another directory.
 from __future__ import annotations
 
 import os
-import shutil
 import stat as statmod
 from collections import OrderedDict
 
@@ -249,13 +248,14 @@ class Root:
             self.unlink(rel)
 
     def remove_tree(self, rel: str) -> None:
-        """Remove the directory rel and its contents, by descriptor (shutil's symlink-safe
-        walk: a symlink below is removed, never followed)."""
+        """Remove the directory rel and its contents, by descriptor (base.files.remove_tree:
+        a symlink below is removed, never followed; any depth)."""
+        from pallet.base.files import remove_tree
         dirfd, name = self.parent(rel)
         held = os.dup(dirfd)          # _forget closes the cached descriptor
         self._forget()
         try:
-            shutil.rmtree(name, dir_fd=held)
+            remove_tree(name, dir_fd=held)
         finally:
             os.close(held)
 

@@ -40,7 +40,6 @@ import json
 import os
 import select
 import selectors
-import shutil
 import signal
 import socket
 import tempfile
@@ -50,7 +49,7 @@ from pathlib import Path
 from typing import Callable, Union
 
 from pallet.base.errors import PalletError
-from pallet.base.files import private_dir
+from pallet.base.files import remove_tree, private_dir
 from pallet.runtime.isolation import linux, process, rootfs, seccomp
 from pallet.runtime.isolation.init import run_init  # imported up front: the child cannot import after pivot_root
 from pallet.runtime.isolation.cgroups import Cgroup, Limits, sweep_stale
@@ -145,7 +144,7 @@ class RunningContainer:
             self.wait()
         self.cgroup.destroy()
         rootfs.remove_mountpoints(self.spec, self.created, self.copied_up)
-        shutil.rmtree(self.scratch, ignore_errors=True)
+        remove_tree(self.scratch, ignore_errors=True)
         self._cleaned = True
 
 
@@ -291,7 +290,7 @@ def start_container(spec: ContainerSpec, *, stdin: int | None = None, stdout: in
             running.cleanup()
         else:
             cgroup.destroy()
-            shutil.rmtree(scratch, ignore_errors=True)
+            remove_tree(scratch, ignore_errors=True)
         raise
 
 
@@ -305,7 +304,7 @@ def _sweep_scratch() -> None:
     for entry in entries:
         owner = entry.split("-")[1] if entry.startswith("ctr-") else ""
         if owner.isdigit() and not linux.pid_exists(int(owner)):
-            shutil.rmtree(RUN_DIR / entry, ignore_errors=True)
+            remove_tree(RUN_DIR / entry, ignore_errors=True)
 
 
 def _stdin_fd(stdin: int | None) -> int:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from pallet.base.files import remove_tree
 from pallet.runtime.isolation import linux
 
 MAX_LOWERS = 500
@@ -111,11 +112,10 @@ def short_lowerdir(lowers: list[str], links: Path) -> str:
 
 
 def _merge_into(bottom: list[str], flat: Path, mountpoint: Path) -> None:
-    import shutil
     import subprocess
 
     if flat.exists():
-        shutil.rmtree(flat)  # a copy cut short before it completed
+        remove_tree(flat)  # a copy cut short before it completed
     mountpoint.mkdir(parents=True, exist_ok=True)
     helper = mountpoint.parent / f"{mountpoint.name}-s"
     helper.mkdir(exist_ok=True)

@@ -41,12 +41,10 @@ file in its process's scratch directory, which the next command opening the stor
 from __future__ import annotations
 
 import contextlib
-import errno
 import fcntl
 import json
 import os
 import re
-import shutil
 import tempfile
 import threading
 from dataclasses import dataclass, field
@@ -55,7 +53,8 @@ from typing import BinaryIO, Callable, Iterator
 
 from pallet.base.diskspace import writing
 from pallet.base.errors import PalletError
-from pallet.base.files import PRIVATE_MODE, atomic_write, fsync_dir, private_dir, set_temp_home
+from pallet.base.files import (PRIVATE_MODE, atomic_write, fsync_dir, private_dir, remove_tree,
+                               set_temp_home)
 
 OCI_LAYOUT_VERSION = {"imageLayoutVersion": "1.0.0"}
 INDEX_MEDIA_TYPE = "application/vnd.oci.image.index.v1+json"
@@ -482,18 +481,9 @@ class Store:
             return Path(tempfile.mkdtemp(dir=self.tmp, prefix=prefix))
 
     def remove_tree(self, path: Path) -> None:
-        """Remove a directory tree we created (files may be read-only or immutable-free)."""
-        def retry_writable(function, failed_path, _exc):
-            with contextlib.suppress(OSError):
-                os.chmod(os.path.dirname(failed_path), 0o755)
-            try:
-                function(failed_path)
-            except FileNotFoundError:
-                pass
-            except OSError as error:
-                if error.errno != errno.ENOENT:
-                    raise
-        shutil.rmtree(path, onerror=retry_writable)
+        """Remove a directory tree (base.files.remove_tree: any depth, symlinks not followed,
+        read-only directories made writable)."""
+        remove_tree(path)
 
 
 # ---- per-layer sizes (SIZE columns, docker-archive headers), kept beside the layers -------------

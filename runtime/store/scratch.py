@@ -23,7 +23,6 @@ import errno
 import fcntl
 import os
 import re
-import shutil
 import time
 from pathlib import Path
 
@@ -180,24 +179,9 @@ def _remove(path: Path) -> None:
             os.unlink(path)
         return
     _detach_mounts_under(path)
-    device = os.lstat(path).st_dev
-    for current, dirs, _files in os.walk(path):
-        for name in dirs:
-            child = os.path.join(current, name)
-            try:
-                other = os.lstat(child).st_dev != device
-            except FileNotFoundError:
-                continue
-            if other:  # still mounted: removing would delete what the mount shows
-                raise OSError(errno.EBUSY, f"{child} is another filesystem")
-
-    def on_error(function, failed, _exc):
-        with contextlib.suppress(OSError):
-            os.chmod(os.path.dirname(failed), 0o700)
-        with contextlib.suppress(FileNotFoundError):
-            function(failed)
-
-    shutil.rmtree(path, onerror=on_error)
+    from pallet.base.files import remove_tree
+    # one_device: a mount still inside (EBUSY) stops it, never emptying what the mount shows
+    remove_tree(path, one_device=True)
 
 
 def _detach_mounts_under(path: Path) -> None:

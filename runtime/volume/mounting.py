@@ -9,6 +9,7 @@ import shutil
 from pathlib import Path
 
 from pallet.base.errors import PalletError
+from pallet.base.files import remove_tree
 
 
 def _mounted(path: Path) -> bool:
@@ -71,7 +72,7 @@ def copy_up(volume, target: str, lower_dirs: list[Path]) -> None:
                 os._exit(code)
         _, status = os.waitpid(pid, 0)
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        remove_tree(work, ignore_errors=True)
     if os.waitstatus_to_exitcode(status) != 0:
         raise PalletError(f"copying the image's {target} into volume {volume.name} failed",
                           exit_code=125)

@@ -19,8 +19,8 @@ import contextlib
 import fcntl
 import json
 import os
+import stat
 import re
-import shutil
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Iterator
 
 from pallet.base.errors import PalletError
+from pallet.base.files import remove_tree
 
 NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
 ANONYMOUS_LABEL = "com.docker.volume.anonymous"
@@ -145,7 +146,7 @@ def create_volume(root: Path, name: str | None = None, labels: dict | None = Non
                 os.fsync(handle.fileno())
             os.rename(temp, target)
         except BaseException:
-            shutil.rmtree(temp, ignore_errors=True)
+            remove_tree(temp, ignore_errors=True)
             raise
     from pallet.runtime.store.events import record_event
     record_event(root, "volume", "create", name, {"driver": "local"})
@@ -225,18 +226,18 @@ def _delete(root: Path, volume: Volume) -> int:
     size = _tree_size(volume.data)
     trash = _scratch(root) / f"removing-{uuid.uuid4().hex}"
     os.rename(volume.directory, trash)
-    shutil.rmtree(trash, ignore_errors=True)
+    remove_tree(trash, ignore_errors=True)
     from pallet.runtime.store.events import record_event
     record_event(root, "volume", "destroy", volume.name, {"driver": "local"})
     return size
 
 
 def _tree_size(path: Path) -> int:
+    from pallet.base.files import walk_tree
     total = 0
-    for base, _dirs, files in os.walk(path):
-        for name in files:
-            with contextlib.suppress(OSError):
-                total += os.lstat(os.path.join(base, name)).st_blocks * 512
+    for _rel, entries in walk_tree(path):
+        total += sum(info.st_blocks * 512 for _name, info in entries
+                     if not stat.S_ISDIR(info.st_mode))
     return total
 
 

@@ -1,7 +1,7 @@
 """SIGKILL in the middle of a write: whatever the killed process had half made (the temporary
 of an atomic write, a container or volume being created or removed) is gone after the next
 command, and nothing half-made is ever visible. Each writer below is killed at the exact point
-that matters by a stand-in for os.replace/os.fsync/os.link/shutil.rmtree that SIGKILLs it."""
+that matters by a stand-in for os.replace/os.fsync/os.link/os.rmdir that SIGKILLs it."""
 
 from __future__ import annotations
 
@@ -45,7 +45,7 @@ WRITERS = {
     "container rm": """
         from pallet.runtime.container.lifecycle import remove_container
         from pallet.runtime.container.state import ContainerStore
-        shutil.rmtree = die
+        os.rmdir = die   # the first directory removed: the files under it are gone already
         remove_container(ContainerStore(root), arg)
     """,
     "volume create": """
@@ -56,7 +56,7 @@ WRITERS = {
     "volume rm": """
         from pallet.runtime.volume.store import create_volume, remove_volume
         create_volume(root, "doomed")
-        shutil.rmtree = die
+        os.rmdir = die
         remove_volume(root, "doomed")
     """,
     # a build cache record, the stat cache and a GC root: the builder's atomic writes
