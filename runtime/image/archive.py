@@ -27,10 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
-import posixpath
 import shutil
-import stat
 import tarfile
 from pathlib import Path
 from typing import BinaryIO
@@ -42,9 +39,11 @@ from pallet.runtime.image.images import (ANN_ID, MT_OCI_CONFIG, MT_OCI_MANIFEST,
                                    select_platform, store_manifest, wanted_platform)
 from pallet.runtime.image.removal import live_content
 from pallet.runtime.image.archive_save import save_images  # noqa: F401 (re-exported API)
+from pallet.runtime.image.archive_source import ArchiveSource
 from pallet.runtime.image.compression import DecompressingReader, sniff_compression
 from pallet.runtime.image import documents
-from pallet.runtime.image.layers import MT_OCI_GZIP, MT_OCI_TAR, MT_OCI_ZSTD, unpacked_layer_dir
+from pallet.runtime.image.layers import (MT_OCI_GZIP, MT_OCI_TAR, MT_OCI_ZSTD, store_layer,
+                                         unpacked_layer_dir)
 from pallet.runtime.store.content import REF_NAME, Descriptor, Store, sha256_hex
 
 CONTAINERD_NAME = "io.containerd.image.name"
@@ -53,72 +52,6 @@ CHUNK = 1 << 20
 
 
 # ---- load -----------------------------------------------------------------------------------
-
-class _Source:
-    """Random access to the members of an archive (a tar file) or an OCI layout directory."""
-
-    def __init__(self, *, tar: tarfile.TarFile | None = None, directory: Path | None = None):
-        self.tar = tar
-        self.directory = directory
-        self.members = {}
-        if tar is not None:
-            try:
-                for info in tar:
-                    name = posixpath.normpath(info.name.lstrip("/")).removeprefix("./")
-                    self.members[name] = info
-            except (tarfile.TarError, EOFError) as error:
-                raise PalletError(f"cannot load: the archive is truncated or corrupt ({error})",
-                                  hint="nothing was loaded") from error
-
-    def has(self, name: str) -> bool:
-        if self.directory is not None:
-            return self._dir_path(name).is_file()
-        return self._resolve(name) is not None
-
-    def _dir_path(self, name: str) -> Path:
-        path = (self.directory / name).resolve()
-        if not path.is_relative_to(self.directory.resolve()):
-            raise PalletError(f"cannot load: {name!r} points outside the layout", hint="nothing was loaded")
-        return path
-
-    def _resolve(self, name: str, depth: int = 0) -> tarfile.TarInfo | None:
-        clean = posixpath.normpath(name).removeprefix("./")
-        if clean.startswith("../") or clean.startswith("/") or clean == "..":
-            raise PalletError(f"cannot load: {name!r} points outside the archive", hint="nothing was loaded")
-        info = self.members.get(clean)
-        if info is not None and info.issym() and depth < 8:
-            return self._resolve(posixpath.join(posixpath.dirname(clean), info.linkname), depth + 1)
-        return info if info is not None and info.isfile() else None
-
-    @contextlib.contextmanager
-    def open(self, name: str):
-        if self.directory is not None:
-            try:
-                # non-blocking: a FIFO planted in the layout must not hang the load
-                fd = os.open(self._dir_path(name), os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-            except FileNotFoundError as error:
-                raise PalletError(f"cannot load: {name} is missing from the layout",
-                                  hint="the image is incomplete; nothing was loaded") from error
-            if not stat.S_ISREG(os.fstat(fd).st_mode):
-                os.close(fd)
-                raise PalletError(f"cannot load: {name} in the layout is not a regular file",
-                                  hint="nothing was loaded")
-            with os.fdopen(fd, "rb") as handle:
-                yield handle
-            return
-        info = self._resolve(name)
-        if info is None:
-            raise PalletError(f"cannot load: {name} is missing from the archive",
-                              hint="the archive is incomplete; nothing was loaded")
-        yield self.tar.extractfile(info)
-
-    def read_bytes(self, name: str) -> bytes:
-        with self.open(name) as handle:
-            data = handle.read(JSON_LIMIT + 1)
-        if len(data) > JSON_LIMIT:
-            raise PalletError(f"cannot load: {name} is larger than {JSON_LIMIT} bytes")
-        return data
-
 
 def _blob_name(digest: str) -> str:
     algorithm, _, hexdigest = digest.partition(":")
@@ -194,6 +127,37 @@ class Loader:
         if self.pulling:
             self.progress.emit(State(short, "Pull complete"))
 
+    def copy_layer(self, name: str, *, expected: Descriptor | None, diff_id: str,
+                   media_type: str | None) -> Descriptor:
+        """A layer blob read once: stored and unpacked in the same pass (layers.store_layer);
+        only what is missing is done. expected None (docker-archive): the blob is known by
+        its diff ID when the store has it uncompressed. media_type None: told by the blob's
+        first bytes."""
+        digest = expected.digest if expected else diff_id
+        if self.store.has_blob(digest):
+            descriptor = Descriptor(digest, self.store.blob_size(digest),
+                                    media_type or _layer_media_type(self.store, digest))
+            self.unpack(descriptor, diff_id)
+            return descriptor
+        if self.pulling or (self.store.layers / sha256_hex(diff_id, what="diff ID")).is_dir():
+            descriptor = self.copy_blob(name, expected=expected,
+                                        media_type=media_type or MT_OCI_TAR, layer=True)
+            if media_type is None:
+                descriptor = Descriptor(descriptor.digest, descriptor.size,
+                                        _layer_media_type(self.store, descriptor.digest))
+            self.unpack(descriptor, diff_id)
+            return descriptor
+        short = diff_id[7:19]
+        total = expected.size if expected else self.source.size(name)
+        with self.source.open(name) as handle:
+            descriptor = store_layer(
+                self.store, handle, media_type=media_type, expected=expected, diff_id=diff_id,
+                name=f"layer {name}",
+                meter=lambda raw: Meter(raw, self.progress, short, "Loading layer", total))
+        self.added.append(descriptor.digest)
+        self.added_dirs.append(diff_id)
+        return descriptor
+
     def rollback(self) -> None:
         # Only what this load added and no image references (never shared content).
         blobs, diff_ids = live_content(self.store)
@@ -229,10 +193,8 @@ def _load_docker(loader: Loader) -> list[str]:
         loader.added.append(config_desc.digest)
         layers = []
         for name, diff_id in zip(layer_names, diff_ids):
-            blob = loader.copy_blob(name, media_type=MT_OCI_TAR)
-            blob = Descriptor(blob.digest, blob.size, _layer_media_type(loader.store, blob.digest))
-            loader.unpack(blob, diff_id)
-            layers.append(blob)
+            layers.append(loader.copy_layer(name, expected=None, diff_id=diff_id,
+                                            media_type=None))
         body = {"schemaVersion": 2, "mediaType": MT_OCI_MANIFEST, "config": config_desc.to_json(),
                 "layers": [layer.to_json() for layer in layers]}
         image = store_manifest(loader.store, manifest_bytes=json.dumps(body, separators=(",", ":")).encode(),
@@ -283,6 +245,12 @@ def load_oci_manifest(loader: Loader, descriptor: dict, tags: list[str], depth: 
         for layer, present in zip(layer_descs, exists):
             loader.progress.emit(State(layer.digest[7:19],
                                        "Already exists" if present else "Pulling fs layer"))
+    if not loader.pulling:
+        for layer, diff_id in zip(layer_descs, diff_ids):
+            loader.copy_layer(_blob_name(layer.digest), expected=layer, diff_id=diff_id,
+                              media_type=layer.media_type)
+        return store_manifest(loader.store, manifest_bytes=manifest_bytes, tags=tags,
+                              media_type=manifest.get("mediaType") or desc.media_type)
     # every blob first, then the layers in order, as Docker shows them
     for layer in layer_descs:
         loader.copy_blob(_blob_name(layer.digest), expected=layer, media_type=layer.media_type,
@@ -360,7 +328,7 @@ def load_images(store: Store, source, *, platform: str | None = None, progress=N
         if isinstance(source, (str, Path)) and Path(source).is_dir():
             if not (Path(source) / "index.json").is_file():
                 raise PalletError(f"cannot load {source}: not an OCI layout (no index.json)")
-            archive = _Source(directory=Path(source))
+            archive = ArchiveSource(directory=Path(source))
         else:
             if isinstance(source, (str, Path)):
                 try:
@@ -379,7 +347,7 @@ def load_images(store: Store, source, *, platform: str | None = None, progress=N
                 raise PalletError(f"cannot load {source if isinstance(source, (str, Path)) else 'from stdin'}"
                                   ": not a tar archive (docker-archive or oci-archive expected)",
                                   hint="nothing was loaded") from error
-            archive = _Source(tar=tar)
+            archive = ArchiveSource(tar=tar)
         loader = Loader(store, archive, platform, progress)
         try:
             if archive.has("manifest.json"):

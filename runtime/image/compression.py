@@ -2,9 +2,12 @@
 
     sniff_compression(head: bytes) -> "gzip" | "zstd" | "bzip2" | "xz" | "none"
     Compressor(compression, level)                 .compress(data) / .flush()
-    DecompressingReader(raw, *, name, threaded=True)
+    DecompressingReader(raw, *, name, threaded=True, tee=None, raw_tee=None)
         .read(n), .tell(), forward .seek(pos): a sequential file for tarfile's "r:" mode
         .compression, .size, .diff_id(), .drain()
+        tee / raw_tee: a store BlobWriter that receives every uncompressed chunk / every chunk
+        of raw as read, on the producer thread, and hashes it: where that is the uncompressed
+        stream, diff_id() is its digest (one SHA-256 pass over the bytes, not two)
 
 Why a reader of our own: gzip.GzipFile works a line at a time in Python and tarfile's stream
 mode re-slices its buffer on every 512-byte header. Here a producer thread decompresses 1 MiB
@@ -62,12 +65,18 @@ class Compressor:
 class _Producer:
     """Yields decompressed chunks of a raw stream; hashes and counts them."""
 
-    def __init__(self, raw, head: bytes, compression: str, name: str) -> None:
+    def __init__(self, raw, head: bytes, compression: str, name: str, tee=None,
+                 raw_tee=None) -> None:
         self.raw = raw
         self.pending = head
         self.compression = compression
         self.name = name
-        self.hash = hashlib.sha256()
+        self.tee = tee
+        self.raw_tee = raw_tee
+        # the diff ID: hashed here unless a tee already hashes the uncompressed bytes
+        self.hashed_by = tee if tee is not None else \
+            raw_tee if compression == "none" else None
+        self.hash = hashlib.sha256() if self.hashed_by is None else None
         self.size = 0
         self.done = False
         if compression == "gzip":
@@ -93,9 +102,14 @@ class _Producer:
         while not self.done:
             chunk = self.pending or self.raw.read(CHUNK)
             self.pending = b""
+            if chunk and self.raw_tee is not None:
+                self.raw_tee.write(chunk)
             data = self._decode(chunk)
             if data:
-                self.hash.update(data)
+                if self.hash is not None:
+                    self.hash.update(data)
+                if self.tee is not None:
+                    self.tee.write(data)
                 self.size += len(data)
                 return data
         return b""
@@ -136,10 +150,11 @@ class _Producer:
 class DecompressingReader:
     """Sequential reader of the uncompressed bytes of a gzip, zstd, bzip2, xz or plain stream."""
 
-    def __init__(self, raw, *, name: str = "layer", threaded: bool = True) -> None:
+    def __init__(self, raw, *, name: str = "layer", threaded: bool = True, tee=None,
+                 raw_tee=None) -> None:
         head = raw.read(4)
         self.compression = sniff_compression(head)
-        self._producer = _Producer(raw, head, self.compression, name)
+        self._producer = _Producer(raw, head, self.compression, name, tee, raw_tee)
         self._chunk = memoryview(b"")
         self._offset = 0          # position in the current chunk
         self._position = 0        # position in the whole uncompressed stream
@@ -260,4 +275,6 @@ class DecompressingReader:
         return self._producer.size
 
     def diff_id(self) -> str:
+        if self._producer.hashed_by is not None:
+            return self._producer.hashed_by.digest()
         return "sha256:" + self._producer.hash.hexdigest()

@@ -6,9 +6,11 @@
         progress: a pallet.base.progress sink ("Importing" bytes of the tarball read)
     apply_changes(config: dict, changes: list[str]) -> dict     (the --change instructions)
 
-The tarball (plain, gzip or zstd) is extracted safely into a private directory under tmp/
-(no device nodes, no escapes, size-guarded), packed back as a deterministic gzip layer, and the
-extracted tree becomes layers/<diffid>/ directly, so a later `run` does not unpack it again.
+The tarball (plain, gzip, zstd, bzip2 or xz) is read once: its uncompressed bytes are stored
+as the layer blob, as they came (Docker's rule: the diff ID is the SHA-256 of the tar stream it
+was given), while the same bytes are extracted safely into a private directory under tmp/ (no
+escapes, size-guarded), which becomes layers/<diffid>/, so a later `run` does not unpack it
+again. The blob stays uncompressed in the store, as build and commit store theirs (gzip on push).
 Only then is the image committed and tagged: a failure or a kill leaves no image or tag.
 """
 
@@ -24,8 +26,8 @@ from pallet.base.progress import NULL, Meter
 from pallet.runtime.image.compression import DecompressingReader
 from pallet.base.units import now_rfc3339
 from pallet.runtime.image.images import Image, commit_image
-from pallet.runtime.image.layers import member_limit, pack_layer
-from pallet.runtime.store.content import Store
+from pallet.runtime.image.layers import MT_OCI_TAR, Layer, member_limit
+from pallet.runtime.store.content import Store, record_layer_size
 from pallet.runtime.image.unpack import extract_layer
 
 CHANGE_INSTRUCTIONS = ("CMD", "ENTRYPOINT", "ENV", "EXPOSE", "LABEL", "ONBUILD", "STOPSIGNAL",
@@ -141,14 +143,21 @@ def _import_tree(store: Store, source, *, config: dict, tags, source_name: str,
         rootfs = work / "rootfs"
         rootfs.mkdir()
         os.chmod(rootfs, 0o755)
-        reader = DecompressingReader(source, name=f"import {source_name}")
-        try:
-            extract_layer(reader, rootfs, whiteouts="overlay",
-                          max_member_bytes=member_limit(store, source_size, reader.compression))
-            reader.drain()
-        finally:
-            reader.close()
-        layer = pack_layer(store, rootfs, compression="gzip", overlay_upper=True)
+        with store.blob_writer(media_type=MT_OCI_TAR) as writer:
+            # the writer is fed and hashes on the decompressing thread, beside the extraction
+            reader = DecompressingReader(source, name=f"import {source_name}", tee=writer)
+            try:
+                stats = extract_layer(reader, rootfs, whiteouts="overlay",
+                                      max_member_bytes=member_limit(store, source_size,
+                                                                    reader.compression))
+                reader.drain()
+            finally:
+                reader.close()
+            blob = writer.commit()
+        record_layer_size(store, blob.digest, blob.size, stats.content_bytes)
+        layer = Layer(digest=blob.digest, size=blob.size, media_type=MT_OCI_TAR,
+                      diff_id=blob.digest, uncompressed_size=blob.size,
+                      empty=stats.entries == 0)
         target = store.layers / layer.diff_id[len("sha256:"):]
         if not target.exists():
             try:

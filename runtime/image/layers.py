@@ -8,6 +8,9 @@ Public API (stable):
                compression_level: int | None = None) -> Layer
     unpacked_layer_dir(store, descriptor: Descriptor | Layer, diff_id: str, *, meter=None) -> Path
     layer_dirs(store, image) -> list[Path]     # TOPMOST FIRST, ready for overlayfs lowerdir=
+    store_layer(store, raw, *, media_type, expected: Descriptor | None, diff_id: str | None,
+                name, meter=None) -> Descriptor
+        one read of a layer from outside (load): stored as a blob and unpacked at once
     open_layer_stream(store, descriptor) -> context manager yielding the uncompressed tar stream
     extract_blob(store, descriptor, diff_id, dest, *, allow_devices=True, whiteouts="overlay",
                  meter=None) -> str
@@ -234,6 +237,78 @@ def _unpack_into(store: Store, descriptor: Descriptor, diff_id: str, target: Pat
     finally:
         store.remove_tree(work)
     return target
+
+
+class _Bounded:
+    """A blob writer that refuses more bytes than the descriptor declared."""
+
+    def __init__(self, writer, limit: int | None, name: str) -> None:
+        self.writer, self.limit, self.name = writer, limit, name
+
+    def write(self, data) -> int:
+        if self.limit is not None and self.writer.size + len(data) > self.limit:
+            raise PalletError(f"{self.name} is larger than its descriptor size {self.limit}",
+                              hint="the source is corrupt")
+        return self.writer.write(data)
+
+    def digest(self) -> str:
+        return self.writer.digest()
+
+
+def store_layer(store: Store, raw, *, media_type: str | None, expected: Descriptor | None,
+                diff_id: str | None, name: str, meter=None) -> Descriptor:
+    """Read a layer blob once: its bytes go into the store (checked against expected) while
+    they are unpacked into a scratch directory (checked against diff_id), which becomes
+    layers/<diffid>/ only when both checks passed. The blob is hashed once where it is the
+    uncompressed tar (its digest is then the diff ID). Hold store.lease()."""
+    from pallet.runtime.image.compression import DecompressingReader
+    from pallet.runtime.image.unpack import extract_layer
+
+    work = store.temp_dir("unpack-")
+    try:
+        dest = work / "rootfs"
+        dest.mkdir()
+        os.chmod(dest, 0o755)   # the image's / unless the tar says otherwise; not the umask's
+        with store.blob_writer(media_type=media_type or MT_OCI_TAR) as writer:
+            tee = _Bounded(writer, expected.size if expected else None, name)
+            source = meter(raw) if meter else raw
+            reader = DecompressingReader(source, name=name, raw_tee=tee)
+            try:
+                limit = member_limit(store, expected.size if expected else None,
+                                     reader.compression)
+                stats = extract_layer(reader, dest, max_member_bytes=limit)
+                reader.drain()
+            except PalletError:
+                reader.close()
+                if expected is not None:
+                    # bytes that are not the blob named explain the failure better: say so
+                    while chunk := source.read(CHUNK):
+                        tee.write(chunk)
+                    writer.verify(expected_digest=expected.digest, expected_size=expected.size)
+                raise
+            finally:
+                reader.close()
+            # both checks before the blob is kept
+            writer.verify(expected_digest=expected.digest if expected else None,
+                          expected_size=expected.size if expected else None)
+            actual = reader.diff_id()
+            if diff_id is not None and actual != diff_id:
+                raise PalletError(f"layer {expected.digest if expected else writer.digest()} "
+                                  f"unpacks to {actual}, but the image config says {diff_id}",
+                                  hint="the image is corrupt; reload or rebuild it")
+            descriptor = writer.commit()
+        record_layer_size(store, actual, reader.size, stats.content_bytes)
+        target = store.layers / sha256_hex(actual, what="diff ID")
+        try:
+            os.rename(dest, target)
+        except OSError:
+            if not target.is_dir():   # another process won the race: its copy is as good
+                raise
+    finally:
+        store.remove_tree(work)
+    media = {"gzip": MT_OCI_GZIP, "zstd": MT_OCI_ZSTD}.get(reader.compression, MT_OCI_TAR) \
+        if media_type is None else media_type
+    return Descriptor(digest=descriptor.digest, size=descriptor.size, media_type=media)
 
 
 def layer_dirs(store: Store, image) -> list[Path]:

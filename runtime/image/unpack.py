@@ -165,7 +165,8 @@ class _Extractor:
                 self.root.setxattr(where, name, value)
             except OSError as error:
                 raise PalletError(f"cannot set xattr {name} on {info.name}: {error.strerror}") from error
-        self.root.utime(where, ns=(info.mtime * 10**9, info.mtime * 10**9))
+        mtime = _mtime_ns(info)
+        self.root.utime(where, ns=(mtime, mtime))
 
     def apply_attrs_fd(self, fd: int, info: tarfile.TarInfo) -> None:
         os.fchown(fd, *self.ids(info))
@@ -175,7 +176,8 @@ class _Extractor:
                 os.setxattr(fd, name, value)
             except OSError as error:
                 raise PalletError(f"cannot set xattr {name} on {info.name}: {error.strerror}") from error
-        os.utime(fd, (info.mtime, info.mtime))
+        mtime = _mtime_ns(info)
+        os.utime(fd, ns=(mtime, mtime))
 
     def member(self, tar: tarfile.TarFile, info: tarfile.TarInfo) -> None:
         rel = clean_member_name(info.name)
@@ -273,6 +275,12 @@ class _Extractor:
         # Directory times last, deepest first, so writing children does not disturb them.
         for rel, info in reversed(self.dir_attrs):
             self.apply_attrs(rel, info)
+
+
+def _mtime_ns(info: tarfile.TarInfo) -> int:
+    """A PAX header's mtime is a decimal with a fraction (tarfile gives a float)."""
+    return int(info.mtime * 1_000_000_000) if isinstance(info.mtime, float) else \
+        info.mtime * 1_000_000_000
 
 
 def _write_all(fd: int, data: bytes) -> None:

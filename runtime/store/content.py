@@ -235,16 +235,22 @@ class BlobWriter:
     def digest(self) -> str:
         return "sha256:" + self._hash.hexdigest()
 
+    def verify(self, *, expected_digest: str | None = None,
+               expected_size: int | None = None) -> None:
+        """Raise unless what was written has the size and digest its descriptor names."""
+        digest = self.digest()
+        if expected_size is not None and expected_size != self.size:
+            raise PalletError(f"blob {expected_digest or digest} has {self.size} bytes, "
+                              f"its descriptor says {expected_size}",
+                              hint="the source is corrupt or truncated")
+        if expected_digest is not None and expected_digest != digest:
+            raise PalletError(f"digest mismatch: content is {digest}, its descriptor says "
+                              f"{expected_digest}", hint="the source is corrupt or was tampered with")
+
     def commit(self, *, expected_digest: str | None = None, expected_size: int | None = None) -> Descriptor:
         digest = self.digest()
         try:
-            if expected_size is not None and expected_size != self.size:
-                raise PalletError(f"blob {expected_digest or digest} has {self.size} bytes, "
-                                  f"its descriptor says {expected_size}",
-                                  hint="the source is corrupt or truncated")
-            if expected_digest is not None and expected_digest != digest:
-                raise PalletError(f"digest mismatch: content is {digest}, its descriptor says "
-                                  f"{expected_digest}", hint="the source is corrupt or was tampered with")
+            self.verify(expected_digest=expected_digest, expected_size=expected_size)
             with writing("writing a blob into the store", self._store.root):
                 self._handle.flush()
                 os.fsync(self._handle.fileno())

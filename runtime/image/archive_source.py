@@ -1,0 +1,86 @@
+"""The members of an image archive (a tar file) or an OCI layout directory, for load: random
+access by name, each read as a regular file confined to the archive or the directory."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import posixpath
+import stat
+import tarfile
+from pathlib import Path
+
+from pallet.base.errors import PalletError
+from pallet.runtime.image.documents import JSON_LIMIT
+
+
+class ArchiveSource:
+    """Random access to the members of an archive (a tar file) or an OCI layout directory."""
+
+    def __init__(self, *, tar: tarfile.TarFile | None = None, directory: Path | None = None):
+        self.tar = tar
+        self.directory = directory
+        self.members = {}
+        if tar is not None:
+            try:
+                for info in tar:
+                    name = posixpath.normpath(info.name.lstrip("/")).removeprefix("./")
+                    self.members[name] = info
+            except (tarfile.TarError, EOFError) as error:
+                raise PalletError(f"cannot load: the archive is truncated or corrupt ({error})",
+                                  hint="nothing was loaded") from error
+
+    def has(self, name: str) -> bool:
+        if self.directory is not None:
+            return self._dir_path(name).is_file()
+        return self._resolve(name) is not None
+
+    def _dir_path(self, name: str) -> Path:
+        path = (self.directory / name).resolve()
+        if not path.is_relative_to(self.directory.resolve()):
+            raise PalletError(f"cannot load: {name!r} points outside the layout", hint="nothing was loaded")
+        return path
+
+    def _resolve(self, name: str, depth: int = 0) -> tarfile.TarInfo | None:
+        clean = posixpath.normpath(name).removeprefix("./")
+        if clean.startswith("../") or clean.startswith("/") or clean == "..":
+            raise PalletError(f"cannot load: {name!r} points outside the archive", hint="nothing was loaded")
+        info = self.members.get(clean)
+        if info is not None and info.issym() and depth < 8:
+            return self._resolve(posixpath.join(posixpath.dirname(clean), info.linkname), depth + 1)
+        return info if info is not None and info.isfile() else None
+
+    @contextlib.contextmanager
+    def open(self, name: str):
+        if self.directory is not None:
+            try:
+                # non-blocking: a FIFO planted in the layout must not hang the load
+                fd = os.open(self._dir_path(name), os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+            except FileNotFoundError as error:
+                raise PalletError(f"cannot load: {name} is missing from the layout",
+                                  hint="the image is incomplete; nothing was loaded") from error
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                os.close(fd)
+                raise PalletError(f"cannot load: {name} in the layout is not a regular file",
+                                  hint="nothing was loaded")
+            with os.fdopen(fd, "rb") as handle:
+                yield handle
+            return
+        info = self._resolve(name)
+        if info is None:
+            raise PalletError(f"cannot load: {name} is missing from the archive",
+                              hint="the archive is incomplete; nothing was loaded")
+        yield self.tar.extractfile(info)
+
+    def size(self, name: str) -> int:
+        if self.directory is not None:
+            return self._dir_path(name).stat().st_size
+        info = self._resolve(name)
+        return info.size if info is not None else 0
+
+    def read_bytes(self, name: str) -> bytes:
+        with self.open(name) as handle:
+            data = handle.read(JSON_LIMIT + 1)
+        if len(data) > JSON_LIMIT:
+            raise PalletError(f"cannot load: {name} is larger than {JSON_LIMIT} bytes")
+        return data
