@@ -68,6 +68,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         if length:
             self.rfile.read(length)
+        elif self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            self._read_chunked()   # push streams its layers in one chunked PATCH
         found = self.fake.routes.get((self.command, path))
         if found is None:
             body = json.dumps({"errors": [{"code": "NOT_FOUND", "message": "not here"}]}).encode()
@@ -85,7 +87,17 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(body)
 
-    do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = _answer
+    def _read_chunked(self) -> None:
+        while True:
+            size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+            if size == 0:
+                while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                    pass   # trailers
+                return
+            self.rfile.read(size)
+            self.rfile.readline()
+
+    do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = _answer
 
 
 @contextlib.contextmanager

@@ -7,6 +7,9 @@
         .open_manifest(digest) -> BlobStream
         .has_blob(digest) -> bool
         .upload_blob(stream, digest, size)       monolithic: POST then PUT ?digest=
+        .upload_stream(chunks) -> location       POST, then one chunked PATCH of an iterable;
+        .finish_upload(location, digest)         then PUT ?digest= (the digest known at the end)
+        .mount_blob(digest, from_repository) -> bool   cross-repository mount (201), else False
         .put_manifest(reference, data, media_type) -> digest the registry reports
     RegistryError(PalletError)                   with Docker's texts ("manifest unknown", ...)
 
@@ -121,7 +124,13 @@ class RegistryClient:
         connection = self._connection(parts.scheme, parts.netloc)
         target = parts.path + (f"?{parts.query}" if parts.query else "")
         try:
-            connection.request(method, target, body=body, headers=headers)
+            try:
+                connection.request(method, target, body=body, headers=headers)
+            except (BrokenPipeError, ConnectionResetError):
+                # a registry may answer (a refusal) and close before a streamed body ends:
+                # its answer says more than the broken pipe
+                if body is None or isinstance(body, bytes):
+                    raise
             response = connection.getresponse()
         except (OSError, http.client.HTTPException) as error:
             connection.close()
@@ -298,6 +307,49 @@ class RegistryClient:
         url += ("&" if "?" in url else "?") + urllib.parse.urlencode({"digest": digest})
         done = self.request("PUT", url, body=stream, ok=(201, 204), headers={
             "Content-Type": "application/octet-stream", "Content-Length": str(size)})
+        done.read()
+        done.close()
+
+    def mount_blob(self, digest: str, from_repository: str) -> bool:
+        """Ask the registry to link a blob another repository of it has (no bytes move)."""
+        checked_digest(digest, "blob digest")
+        query = urllib.parse.urlencode({"mount": digest, "from": from_repository})
+        response = self.request("POST", self._url(f"/v2/{self.repository}/blobs/uploads/?{query}"),
+                                headers={"Content-Length": "0"}, ok=(201, 202))
+        response.read()
+        response.close()
+        if response.status == 202:   # an upload was opened instead: abandon it
+            location = response.getheader("Location") or ""
+            if location:
+                self._cancel(urllib.parse.urljoin(self._url("/"), location))
+        return response.status == 201
+
+    def _cancel(self, url: str) -> None:
+        try:
+            response = self.request("DELETE", url, ok=(200, 202, 204, 404))
+            response.read()
+            response.close()
+        except RegistryError:
+            pass   # an abandoned upload session expires on its own
+
+    def upload_stream(self, chunks) -> str:
+        """Send an iterable of byte chunks as one chunked PATCH of a new upload (the digest
+        need not be known yet); returns the location finish_upload completes."""
+        started = self.request("POST", self._url(f"/v2/{self.repository}/blobs/uploads/"),
+                               headers={"Content-Length": "0"}, ok=(202,))
+        started.read()
+        started.close()
+        url = urllib.parse.urljoin(self._url("/"), started.getheader("Location") or "")
+        patched = self.request("PATCH", url, body=chunks, ok=(202, 204), headers={
+            "Content-Type": "application/octet-stream"})
+        patched.read()
+        patched.close()
+        return urllib.parse.urljoin(url, patched.getheader("Location") or url)
+
+    def finish_upload(self, location: str, digest: str) -> None:
+        url = location + ("&" if "?" in location else "?") + \
+            urllib.parse.urlencode({"digest": digest})
+        done = self.request("PUT", url, ok=(201, 204), headers={"Content-Length": "0"})
         done.read()
         done.close()
 

@@ -16,32 +16,28 @@ is verified against its descriptor, every layer is unpacked with the layer check
 ID verified, and on any failure the blobs this pull added are deleted: no partial image, no tag.
 
 push uploads what the registry lacks (HEAD first), config and layers before the manifest.
-Layers the store keeps uncompressed (the builder's default, as Docker's graph driver keeps
-them) are gzip-compressed on the way, as `docker push` does; the pushed manifest is an OCI
-image manifest naming the same config, so the image ID is the same on every side.
+Layers go up several at once (runtime/distribution/upload.py); those the store keeps
+uncompressed (the builder's default, as Docker's graph driver keeps them) are gzip-compressed
+on both cores while they stream, as `docker push` compresses them, and a layer pushed before is
+found by its recorded compressed digest (HEAD, or a cross-repository mount) instead of being
+compressed again; the pushed manifest is an OCI image manifest naming the same config, so the
+image ID is the same on every side.
 """
 
 from __future__ import annotations
 
 import contextlib
-import gzip
 import io
 import json
-import os
-import shutil
 from dataclasses import dataclass
 
 from pallet.base.errors import PalletError
-from pallet.base.progress import NULL, Meter, Note, State
+from pallet.base.progress import NULL, Note, State
 from pallet.runtime.store import references as refs
 from pallet.runtime.distribution.registry import RegistryClient, RegistryError
 from pallet.runtime.store.content import REF_NAME, Descriptor, Store
 
 MT_OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-MT_OCI_GZIP = "application/vnd.oci.image.layer.v1.tar+gzip"
-UNCOMPRESSED = ("application/vnd.oci.image.layer.v1.tar",
-                "application/vnd.docker.image.rootfs.diff.tar")
-CHUNK = 1 << 20
 
 
 class NotLocal(PalletError):
@@ -175,23 +171,12 @@ def push_image(store: Store, reference: str, *, credentials=None, progress=None)
     top_first = list(zip(image.layers, image.diff_ids))[::-1]
     for _, diff_id in top_first:
         progress.emit(State(diff_id[7:19], "Preparing"))
-    layers = {}
-    pushed = []
-    with store.lease(), contextlib.ExitStack() as stack:
-        work = store.temp_dir("push-")
-        stack.callback(store.remove_tree, work)
-        for blob, diff_id in top_first:
-            short = diff_id[7:19]
-            path, descriptor = _distributable(store, blob, work, progress, short)
-            uploaded = not client.has_blob(descriptor.digest)
-            if uploaded:
-                with open(path, "rb") as handle:
-                    client.upload_blob(Meter(handle, progress, short, "Pushing", descriptor.size),
-                                       descriptor.digest, descriptor.size)
-            progress.emit(State(short, "Pushed" if uploaded else "Layer already exists"))
-            layers[diff_id] = descriptor
-            pushed.append((diff_id, uploaded))
-        pushed.reverse()
+    from pallet.runtime.distribution.upload import push_layers
+
+    with store.lease():
+        done = push_layers(store, client, top_first, progress)
+        layers = {item.diff_id: item.descriptor for item in done}
+        pushed = [(item.diff_id, item.uploaded) for item in reversed(done)]
         config = image.manifest["config"]
         if not client.has_blob(config["digest"]):
             with open(store.blob_path(config["digest"]), "rb") as handle:
@@ -212,37 +197,3 @@ def push_image(store: Store, reference: str, *, credentials=None, progress=None)
     record_event(store.root, "image", "push", pushed_name, {"name": pushed_name})
     return PushResult(repository=parsed.name, tag=parsed.tag, digest=digest, size=len(data),
                       layers=tuple(pushed))
-
-
-def _distributable(store: Store, blob: Descriptor, work, progress=NULL,
-                   short: str = "") -> tuple[str, Descriptor]:
-    """(file to upload, its descriptor): the stored blob, or a gzip of an uncompressed one.
-    Compressing reports "Pushing" over the layer's bytes, as Docker counts a push (it
-    compresses while it uploads); the upload of the result then reports its own bytes."""
-    if blob.media_type not in UNCOMPRESSED:
-        return str(store.blob_path(blob.digest)), blob
-    from pallet.runtime.store.content import new_sha256
-
-    target = os.path.join(work, blob.digest[7:] + ".gz")
-    digest = new_sha256()
-    with open(store.blob_path(blob.digest), "rb") as source, open(target, "wb") as raw:
-        # mtime 0 and no file name: the same layer always compresses to the same blob
-        with gzip.GzipFile(fileobj=_Hashing(raw, digest), mode="wb", mtime=0, filename="",
-                           compresslevel=6) as out:   # Go's gzip.DefaultCompression, as Docker
-            shutil.copyfileobj(Meter(source, progress, short, "Pushing", blob.size), out, CHUNK)
-    size = os.path.getsize(target)
-    return target, Descriptor("sha256:" + digest.hexdigest(), size, MT_OCI_GZIP)
-
-
-class _Hashing:
-    """A write-only file that hashes what passes through it."""
-
-    def __init__(self, handle, digest) -> None:
-        self.handle, self.digest = handle, digest
-
-    def write(self, data) -> int:
-        self.digest.update(data)
-        return self.handle.write(data)
-
-    def flush(self) -> None:
-        self.handle.flush()

@@ -274,6 +274,7 @@ def test_push_refuses_a_manifest_digest_the_registry_made_up(tmp_path, fake):
     root = tmp_path / "root"
     make_busybox_image(root, f"{fake.host}/evil/img:1")
     fake.route("POST", "/v2/evil/img/blobs/uploads/", status=202, headers={"Location": "/upload"})
+    fake.route("PATCH", "/upload", status=202, headers={"Location": "/upload"})
     fake.route("PUT", "/upload", status=201)
     fake.route("PUT", "/v2/evil/img/manifests/1", status=201,
                headers={"Docker-Content-Digest": "sha256:../../../x"})
