@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.builder.conftest import build_image, write_tree
+from tests.builder.conftest import write_tree
 from tests.images import make_busybox_image
 
 pytestmark = pytest.mark.root
@@ -32,13 +32,23 @@ def project(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def roots(tmp_path: Path) -> tuple[Path, Path]:
+def roots(tmp_path: Path):
     """(the CI run that made the cache, a fresh runner): the same base image, nothing built."""
     first = tmp_path / "first"
     make_busybox_image(first)
     fresh = tmp_path / "fresh"
     shutil.copytree(first, fresh, symlinks=True)
-    return first, fresh
+    yield first, fresh
+    from tests.netutil import remove_store_network
+    for root in (first, fresh):
+        if (root / "network").exists():
+            remove_store_network(root)
+
+
+def build_image(root: Path, context: Path, **request):
+    """The cache is the subject here: RUN steps need no network (no bridge, no address pool)."""
+    from tests.builder.conftest import build_image as build
+    return build(root, context, network="none", **request)
 
 
 def _ran(log: str) -> list[str]:
