@@ -9,10 +9,11 @@ rounds.
 The rootfs: no debootstrap here, so a Debian-like tree is taken from this Debian machine's own
 files: /etc, /usr/bin, /usr/sbin, /usr/share and /usr/lib/x86_64-linux-gnu, each up to a budget,
 files over 8 MB left out, 200 MB of content in all (about 10,000 entries: many small files and
-some large libraries, as a Debian rootfs), written once as a PAX tar. The docker-archive for
+some large libraries, as a Debian rootfs), written once as a GNU tar. The docker-archive for
 `load` is `docker save` of Docker's own import of it. Each revision runs from its own worktree
 and venv (bench_sandbox.install), with a new store per import and per load; Docker's image is
-removed before each of its runs. Wall clock, medians; CPU time (user+sys of the child) beside.
+removed after each of its runs. Wall clock, medians; CPU time beside (pallet's process, dockerd's
+threads).
 """
 
 from __future__ import annotations
@@ -44,7 +45,9 @@ BIGGEST = 8_000_000
 def make_rootfs(out: Path) -> tuple[int, int]:
     """(entries, content bytes) of the tarball written to out."""
     total = entries = 0
-    with tarfile.open(out, "w", format=tarfile.PAX_FORMAT) as tar:
+    # GNU format (whole-second mtimes), as GNU tar and debootstrap tarballs are: the commit
+    # before 57a2343 could not import PAX fractional mtimes
+    with tarfile.open(out, "w", format=tarfile.GNU_FORMAT) as tar:
         for root, budget in ROOTS:
             used = 0
             for dirpath, dirnames, filenames in os.walk(root):
@@ -82,11 +85,19 @@ def timed(argv: list[str], env: dict | None = None) -> tuple[float, float]:
     return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
+def daemon_cpu(pid: int) -> float:
+    """CPU seconds (user+sys) of dockerd and its threads so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--a", required=True, help="the revision before (A)")
     parser.add_argument("--b", required=True, help="the revision after (B)")
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--settle", type=float, default=65,
+                        help="seconds of pause after each round's deletions")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "RESULTS-import.md")
     args = parser.parse_args()
     os.environ.pop("PYTHONDONTWRITEBYTECODE", None)  # users have bytecode caches
@@ -109,20 +120,28 @@ def main() -> None:
             for number in range(args.rounds):
                 order = ("A", "B") if number % 2 == 0 else ("B", "A")
                 for task in ("import", "load"):
+                    stores = []
                     for label in order:
-                        store = work / f"store-{label}"
-                        shutil.rmtree(store, ignore_errors=True)
+                        store = work / f"store-{label}-{task}-{number}"
+                        stores.append(store)
                         cli = str(engines[label][1])
                         argv = [cli, "--root", str(store), "import", str(rootfs), "bench/rootfs:1"] \
                             if task == "import" else [cli, "--root", str(store), "load", "-i",
                                                       str(archive)]
                         times.setdefault((label, task), []).append(timed(argv))
-                        shutil.rmtree(store, ignore_errors=True)
                     argv = ["docker", "import", str(rootfs), "bench/rootfs:1"] \
                         if task == "import" else ["docker", "load", "-i", str(archive)]
-                    # docker's CPU is the daemon's, not the CLI's: wall clock only
-                    times.setdefault(("docker", task), []).append(timed(argv, env))
+                    before = daemon_cpu(engine.pid)
+                    wall, _ = timed(argv, env)
+                    times.setdefault(("docker", task), []).append(
+                        (wall, daemon_cpu(engine.pid) - before))
+                    # Deletions after all three, then a pause: on this ext4 (no journal) a new
+                    # inode skips those freed in the last 60 s (300 s while their table block
+                    # is dirty), so a run right after 10,000 deletions pays for them.
                     engine.docker("rmi", "bench/rootfs:1")
+                    for store in stores:
+                        shutil.rmtree(store, ignore_errors=True)
+                    time.sleep(args.settle)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     end_load = " ".join(Path("/proc/loadavg").read_text().split()[:3])
@@ -133,9 +152,11 @@ def main() -> None:
     lines = [f"# import and load of a {content / 1e6:.0f} MB root filesystem", "",
              f"`bench/bench_import.py --a {args.a} --b {args.b} --rounds {args.rounds}`: a "
              f"Debian-like tree of this machine's own files ({entries} entries, "
-             f"{content / 1e6:.0f} MB of content, PAX tar), imported; and `docker save` of "
-             "Docker's import of it, loaded. Interleaved, medians of wall clock (CPU user+sys of "
-             "pallet's process in brackets; Docker's work is in the daemon).", "",
+             f"{content / 1e6:.0f} MB of content, GNU tar), imported; and `docker save` of "
+             "Docker's import of it, loaded. Interleaved, medians of wall clock (CPU user+sys in "
+             "brackets: pallet's process; dockerd's, for docker). Each tool works in a fresh "
+             "store (Docker: the image removed); deletions after each task's three runs, then a pause "
+             f"of {args.settle:.0f} s (ext4 without a journal skips recently freed inodes).", "",
              f"A = {engines['A'][0][:12]}, B = {engines['B'][0][:12]}", "",
              f"Machine: {start_machine}; load average at the end {end_load}", "",
              "| task | A (s) | B (s) | docker (s) | B / A | B / docker |",
@@ -143,7 +164,11 @@ def main() -> None:
     for task in ("import", "load"):
         a, b, d = med("A", task, 0), med("B", task, 0), med("docker", task, 0)
         lines.append(f"| {task} | {a:.2f} ({med('A', task, 1):.2f}) | {b:.2f} "
-                     f"({med('B', task, 1):.2f}) | {d:.2f} | {b / a:.2f} | {b / d:.2f} |")
+                     f"({med('B', task, 1):.2f}) | {d:.2f} ({med('docker', task, 1):.2f}) | "
+                     f"{b / a:.2f} | {b / d:.2f} |")
+    lines.append("")
+    for key, samples in sorted(times.items()):
+        lines.append(f"- {key[0]} {key[1]}: " + ", ".join(f"{w:.2f}" for w, _ in samples))
     text = "\n".join(lines) + "\n"
     args.out.write_text(text)
     print(text)
