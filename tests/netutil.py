@@ -96,3 +96,17 @@ def udp_echo_binary(directory: Path) -> Path:
         source.write_text(UDP_ECHO_C)
         subprocess.run(["gcc", "-static", "-O2", "-o", str(binary), str(source)], check=True)
     return binary
+
+
+def free_net() -> str:
+    """'10.A.B': a /24 (10.A.B.0/24) no route of this host covers, chosen at random so tests
+    (and other test sessions on the host) that make networks with a --subnet never collide."""
+    import ipaddress
+    import random
+    from pallet.runtime.network.ipam import host_routes
+    taken = host_routes()
+    for _ in range(500):
+        prefix = f"10.{random.randrange(100, 250)}.{random.randrange(0, 256)}"
+        if not any(ipaddress.ip_network(f"{prefix}.0/24").overlaps(r) for r in taken):
+            return prefix
+    raise RuntimeError("no free 10.x.y.0/24 on this host")

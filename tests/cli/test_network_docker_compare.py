@@ -13,6 +13,7 @@ import pytest
 from tests.cli.ctr_helpers import out, pallet, remove_all_containers
 from tests.dockerd import networked_dockerd  # noqa: F401  (module-scoped fixture)
 from tests.images import make_busybox_image
+from tests.netutil import free_net
 
 pytestmark = [pytest.mark.docker, pytest.mark.server, pytest.mark.root, pytest.mark.netns]
 
@@ -66,19 +67,22 @@ def test_etc_files_on_a_user_network_have_docker_shapes(both):
 
 def test_network_ls_and_inspect_fields_match(both):
     root, engine = both
-    pallet(root, "network", "create", "--subnet", "10.238.1.0/24", "--label", "k=v", "cmp-ls")
-    engine.docker("network", "create", "--subnet", "10.238.1.0/24", "--label", "k=v", "cmp-ls")
+    my_net, their_net = free_net(), free_net()  # two bridges on one subnet would collide
+    pallet(root, "network", "create", "--subnet", f"{my_net}.0/24", "--label", "k=v", "cmp-ls")
+    engine.docker("network", "create", "--subnet", f"{their_net}.0/24", "--label", "k=v", "cmp-ls")
     fmt = "{{.Name}} {{.Driver}} {{.Scope}} {{.Internal}} {{.Labels}}"
     ours, theirs = both_run(both, "network", "ls", "--format", fmt)
     assert out(ours) == out(theirs)
     ours, theirs = both_run(both, "network", "ls")
     assert neutral(out(ours)) == neutral(out(theirs))
     ours, theirs = both_run(both, "network", "inspect", "cmp-ls")
-    mine, docker = json.loads(out(ours))[0], json.loads(out(theirs))[0]
-    assert list(mine) == list(docker)
-    for field in ("Name", "Scope", "Driver", "EnableIPv6", "IPAM", "Internal", "Attachable",
+    mine_doc, docker = json.loads(out(ours))[0], json.loads(out(theirs))[0]
+    assert list(mine_doc) == list(docker)
+    assert mine_doc["IPAM"]["Config"] == [{"Subnet": f"{my_net}.0/24"}]
+    assert docker["IPAM"]["Config"] == [{"Subnet": f"{their_net}.0/24"}]
+    for field in ("Name", "Scope", "Driver", "EnableIPv6", "Internal", "Attachable",
                   "Ingress", "ConfigFrom", "ConfigOnly", "Containers", "Options", "Labels"):
-        assert mine[field] == docker[field], field
+        assert mine_doc[field] == docker[field], field
     ours, theirs = both_run(both, "network", "inspect", "bridge", "-f", "{{json .IPAM.Options}} "
                             "{{.Driver}} {{index .Options \"com.docker.network.driver.mtu\"}}")
     assert out(ours) == out(theirs)

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.cli.ctr_helpers import out, pallet
-from tests.netutil import store_bridges, store_veths
+from tests.netutil import free_net, store_bridges, store_veths
 
 pytestmark = [pytest.mark.root, pytest.mark.netns]
 
@@ -97,15 +97,15 @@ def test_repair_removes_veths_bridges_and_rules_nobody_owns(root):
     assert pallet(root, "run", "--rm", "busybox", "true").returncode == 0
     bridge = store_bridges(root)[0]
     # a veth on our bridge that no endpoint owns
-    stray = f"vstray{os.getpid() % 10000}"
+    stray = f"vstray{os.urandom(3).hex()}"
     from pyroute2 import IPRoute
     with IPRoute() as ipr:
         ipr.link("add", ifname=stray, kind="veth", peer=f"{stray}p")
         ipr.link("set", index=ipr.link_lookup(ifname=stray)[0],
                  master=ipr.link_lookup(ifname=bridge)[0])
     # a bridge of ours whose network is gone
-    orphan = f"pbr-orph{os.getpid() % 1000}"
-    links.ensure_bridge(orphan, address="10.237.3.1", prefixlen=24, mtu=1500,
+    orphan = f"pbr-orph{os.urandom(3).hex()}"
+    links.ensure_bridge(orphan, address=f"{free_net()}.1", prefixlen=24, mtu=1500,
                         alias=names.bridge_alias(root))
     # a published-port element of a container that never existed
     ghost = Endpoint(network_id="0" * 64, container_id="f" * 64, endpoint_id="", name="ghost",

@@ -18,12 +18,14 @@ pytestmark = [pytest.mark.root, pytest.mark.netns]
 @pytest.fixture
 def outside():
     """(server address, port, peers seen): a TCP server in a namespace of its own behind
-    a veth pair whose host end is 10.241.N.1/30."""
+    a veth pair whose host end is 10.A.B.1/30 (a /24 no route covers)."""
     from pyroute2 import IPRoute
     from pallet.runtime.network import links
-    n = os.getpid() % 200 + 20
-    host_end, far_end = f"vout{n}h", f"vout{n}o"
-    host_ip, far_ip = f"10.241.{n}.1", f"10.241.{n}.2"
+    tag = os.urandom(3).hex()  # interface names are host-wide: unique per run
+    host_end, far_end = f"vout{tag}h", f"vout{tag}o"
+    from tests.netutil import free_net
+    net = free_net()
+    host_ip, far_ip = f"{net}.1", f"{net}.2"
     netns = links.new_netns()
     with IPRoute() as ipr:
         ipr.link("add", ifname=host_end, kind="veth", peer={"ifname": far_end, "net_ns_fd": netns})

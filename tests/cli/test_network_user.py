@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.cli.ctr_helpers import out, pallet
-from tests.netutil import store_bridges
+from tests.netutil import free_net, store_bridges
 
 pytestmark = [pytest.mark.root, pytest.mark.netns]
 
@@ -142,18 +142,19 @@ def test_network_rm_is_refused_while_in_use_then_works(root):
 
 
 def test_create_ls_inspect_and_options(root):
-    network_id = create(root, "--subnet", "10.231.7.0/24", "--gateway", "10.231.7.254",
-                        "--ip-range", "10.231.7.128/25", "--label", "team=a", "--label", "x",
+    n = free_net()
+    network_id = create(root, "--subnet", f"{n}.0/24", "--gateway", f"{n}.254",
+                        "--ip-range", f"{n}.128/25", "--label", "team=a", "--label", "x",
                         "-o", "com.docker.network.bridge.name=plt-test-br", "--internal", "opts")
     document = json.loads(out(net(root, "inspect", "opts")))[0]
     assert document["Id"] == network_id and document["Driver"] == "bridge"
     assert document["IPAM"] == {"Driver": "default", "Options": {}, "Config": [
-        {"Subnet": "10.231.7.0/24", "IPRange": "10.231.7.128/25", "Gateway": "10.231.7.254"}]}
+        {"Subnet": f"{n}.0/24", "IPRange": f"{n}.128/25", "Gateway": f"{n}.254"}]}
     assert document["Internal"] is True and document["Labels"] == {"team": "a", "x": ""}
     assert document["Options"] == {"com.docker.network.bridge.name": "plt-test-br"}
     assert "plt-test-br" in store_bridges(root)
     ip = out(sh(root, "opts", "ip -o -4 addr show eth0")).split()[3]
-    assert ip == "10.231.7.128/24"
+    assert ip == f"{n}.128/24"
     listing = out(net(root, "ls")).splitlines()
     assert listing[0].split() == ["NETWORK", "ID", "NAME", "DRIVER", "SCOPE"]
     assert [line.split()[1] for line in listing[1:]] == ["bridge", "host", "none", "opts"]
@@ -167,14 +168,15 @@ def test_create_ls_inspect_and_options(root):
 
 def test_connect_and_disconnect_a_running_container(root):
     create(root, "first")
-    create(root, "second", "--subnet", "10.232.9.0/24")
+    n = free_net()
+    create(root, "second", "--subnet", f"{n}.0/24")
     pallet(root, "run", "-d", "--name", "roamer", "--network", "first", "busybox", "sleep", "60")
-    connected = net(root, "connect", "--ip", "10.232.9.50", "--alias", "wanderer", "second",
+    connected = net(root, "connect", "--ip", f"{n}.50", "--alias", "wanderer", "second",
                     "roamer")
     assert connected.returncode == 0, connected.stderr
     addresses = out(pallet(root, "exec", "roamer", "ip", "-o", "-4", "addr"))
-    assert "eth1" in addresses and "10.232.9.50/24" in addresses
-    assert out(sh(root, "second", "nslookup wanderer")).count("10.232.9.50") == 1
+    assert "eth1" in addresses and f"{n}.50/24" in addresses
+    assert out(sh(root, "second", "nslookup wanderer")).count(f"{n}.50") == 1
     twice = net(root, "connect", "second", "roamer")
     assert twice.returncode == 1
     assert "endpoint with name roamer already exists in network second" in twice.stderr.decode()
@@ -195,13 +197,14 @@ def test_prune_removes_unused_networks_only(root):
 
 
 def test_static_addresses_hostname_dns_options_and_mac(root):
-    create(root, "fixed", "--subnet", "10.233.4.0/24")
+    n = free_net()
+    create(root, "fixed", "--subnet", f"{n}.0/24")
     result = sh(root, "fixed", "ip -o -4 addr show eth0; ip link show eth0; hostname; "
-                "cat /etc/resolv.conf", "--ip", "10.233.4.77", "--hostname", "myhost",
+                "cat /etc/resolv.conf", "--ip", f"{n}.77", "--hostname", "myhost",
                 "--mac-address", "02:42:aa:bb:cc:dd", "--dns-search", "example.com",
                 "--dns-option", "ndots:2")
     text = out(result)
-    assert "10.233.4.77/24" in text and "link/ether 02:42:aa:bb:cc:dd" in text, result.stderr
+    assert f"{n}.77/24" in text and "link/ether 02:42:aa:bb:cc:dd" in text, result.stderr
     assert "\nmyhost\n" in text
     assert text.endswith("search example.com\nnameserver 127.0.0.11\noptions ndots:2\n")
     bridged = pallet(root, "run", "--rm", "--dns", "10.0.0.53", "--dns-search", "corp",
@@ -226,8 +229,9 @@ def test_bad_network_create_is_a_docker_error_and_leaves_nothing(root, args, mes
 
 
 def test_overlapping_subnets_duplicates_and_unknown_networks(root):
-    create(root, "--subnet", "10.235.0.0/24", "one")
-    overlap = net(root, "create", "--subnet", "10.235.0.128/25", "two")
+    n = free_net()
+    create(root, "--subnet", f"{n}.0/24", "one")
+    overlap = net(root, "create", "--subnet", f"{n}.128/25", "two")
     assert overlap.returncode == 1
     assert "Pool overlaps with other one on this address space" in overlap.stderr.decode()
     dup = net(root, "create", "one")
@@ -241,21 +245,22 @@ def test_overlapping_subnets_duplicates_and_unknown_networks(root):
 
 
 def test_address_exhaustion_and_taken_static_addresses(root):
-    network_id = create(root, "--subnet", "10.236.5.0/30", "tiny")
+    n, m = free_net(), free_net()
+    network_id = create(root, "--subnet", f"{n}.0/30", "tiny")
     pallet(root, "run", "-d", "--name", "only", "--network", "tiny", "busybox", "sleep", "60")
     full = pallet(root, "run", "-d", "--network", "tiny", "busybox", "sleep", "60")
     assert full.returncode == 125
     assert (f"no available IPv4 addresses on this network's address pools: tiny "
             f"({network_id})") in full.stderr.decode()
-    create(root, "--subnet", "10.236.6.0/24", "pinned")
-    pallet(root, "run", "-d", "--network", "pinned", "--ip", "10.236.6.9", "busybox", "sleep", "60")
-    taken = pallet(root, "run", "--rm", "--network", "pinned", "--ip", "10.236.6.9", "busybox", "true")
+    create(root, "--subnet", f"{m}.0/24", "pinned")
+    pallet(root, "run", "-d", "--network", "pinned", "--ip", f"{m}.9", "busybox", "sleep", "60")
+    taken = pallet(root, "run", "--rm", "--network", "pinned", "--ip", f"{m}.9", "busybox", "true")
     assert taken.returncode == 125 and "Address already in use" in taken.stderr.decode()
-    outside = pallet(root, "run", "--rm", "--network", "pinned", "--ip", "10.236.7.9", "busybox",
+    outside = pallet(root, "run", "--rm", "--network", "pinned", "--ip", "10.9.9.9", "busybox",
                      "true")
-    assert "Invalid address 10.236.7.9: It does not belong to any of this network's subnets" in \
+    assert "Invalid address 10.9.9.9: It does not belong to any of this network's subnets" in \
         outside.stderr.decode()
-    default = pallet(root, "run", "--rm", "--ip", "10.236.6.10", "busybox", "true")
+    default = pallet(root, "run", "--rm", "--ip", f"{m}.10", "busybox", "true")
     assert "user specified IP address is supported on user defined networks only" in \
         default.stderr.decode()
     alias = pallet(root, "run", "--rm", "--network-alias", "x", "busybox", "true")
@@ -274,7 +279,8 @@ def test_a_renamed_container_answers_to_its_new_name(root):
 
 
 def test_network_inspect_templates_see_the_network_document(root):
-    create(root, "--subnet", "10.240.77.0/24", "tmpl")
+    n = free_net()
+    create(root, "--subnet", f"{n}.0/24", "tmpl")
     shown = out(net(root, "inspect", "tmpl", "-f",
                     "{{json .IPAM.Config}} {{range .IPAM.Config}}{{.Subnet}}{{end}} {{.Driver}}"))
-    assert shown == '[{"Subnet":"10.240.77.0/24"}] 10.240.77.0/24 bridge\n'
+    assert shown == f'[{{"Subnet":"{n}.0/24"}}] {n}.0/24 bridge\n'
