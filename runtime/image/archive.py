@@ -41,6 +41,7 @@ from pallet.runtime.image.removal import live_content
 from pallet.runtime.image.archive_save import save_images  # noqa: F401 (re-exported API)
 from pallet.runtime.image.archive_source import ArchiveSource
 from pallet.runtime.image.compression import DecompressingReader, sniff_compression
+from pallet.runtime.image.tarheaders import BoundedTarInfo
 from pallet.runtime.image import documents
 from pallet.runtime.image.layers import (MT_OCI_GZIP, MT_OCI_TAR, MT_OCI_ZSTD, store_layer,
                                          unpacked_layer_dir)
@@ -342,7 +343,7 @@ def load_images(store: Store, source, *, platform: str | None = None, progress=N
             else:
                 path = _spool(store, source, work)
             try:
-                tar = stack.enter_context(tarfile.open(path, mode="r:"))
+                tar = stack.enter_context(tarfile.open(path, mode="r:", tarinfo=BoundedTarInfo))
             except (tarfile.TarError, EOFError) as error:
                 raise PalletError(f"cannot load {source if isinstance(source, (str, Path)) else 'from stdin'}"
                                   ": not a tar archive (docker-archive or oci-archive expected)",

@@ -14,6 +14,12 @@ from pallet.base.errors import PalletError
 from pallet.runtime.image.documents import JSON_LIMIT
 
 
+# An image archive holds a few members per layer (Docker's: a directory, layer.tar, json,
+# VERSION; OCI's: one blob each). Members are indexed in memory for random access, so a tar
+# bomb of millions of empty members (a few MB gzipped) is refused instead of indexed.
+MAX_MEMBERS = 100_000
+
+
 class ArchiveSource:
     """Random access to the members of an archive (a tar file) or an OCI layout directory."""
 
@@ -23,9 +29,13 @@ class ArchiveSource:
         self.members = {}
         if tar is not None:
             try:
-                for info in tar:
+                while (info := tar.next()) is not None:
                     name = posixpath.normpath(info.name.lstrip("/")).removeprefix("./")
                     self.members[name] = info
+                    if len(tar.members) > MAX_MEMBERS:
+                        raise PalletError(f"cannot load: the archive has more than {MAX_MEMBERS} "
+                                          "members, far more than an image archive holds",
+                                          hint="it is not an image archive; nothing was loaded")
             except (tarfile.TarError, EOFError) as error:
                 raise PalletError(f"cannot load: the archive is truncated or corrupt ({error})",
                                   hint="nothing was loaded") from error

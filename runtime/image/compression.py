@@ -181,13 +181,10 @@ class _Producer:
         return None
 
     def next_chunk(self) -> bytes:
-        """The next non-empty chunk, or b"" at the end of the stream."""
+        """The next non-empty chunk (at most CHUNK bytes for gzip, bzip2 and xz), or b"" at
+        the end of the stream."""
         while not self.done:
-            chunk = self.pending or self.raw.read(CHUNK)
-            self.pending = b""
-            if chunk and self.raw_tee is not None:
-                self.raw_tee.write(chunk)
-            data = self._decode(chunk)
+            data = self._decode_some()
             if data:
                 if self.hash is not None:
                     self.hash.update(data)
@@ -197,37 +194,79 @@ class _Producer:
                 return data
         return b""
 
-    def _decode(self, chunk: bytes) -> bytes:
+    def _input(self) -> bytes:
+        chunk = self.pending or self.raw.read(CHUNK)
+        self.pending = b""
+        if chunk and self.raw_tee is not None:
+            self.raw_tee.write(chunk)
+        return chunk
+
+    def _decode_some(self) -> bytes:
+        """Decompress a little. The output of one call is bounded (max_length): 1 MiB of gzip
+        input can expand to 1 GiB, and up to eight chunks wait in the queue, so unbounded
+        calls let a small hostile layer take gigabytes of memory."""
         if self.compression == "none":
+            chunk = self._input()
             self.done = not chunk
             return chunk
-        if not chunk:
-            self.done = True
-            if not self.obj.eof:
-                raise PalletError(f"{self.name}: the {self.compression} stream is truncated",
-                                  hint="the archive is incomplete; nothing was stored")
-            return b""
         try:
-            data = self.obj.decompress(chunk)
-            while self.obj.eof and self.obj.unused_data:   # concatenated members/frames
-                rest = self.obj.unused_data
-                if self.compression == "gzip":
-                    self.obj = zlib.decompressobj(47)
-                elif self.compression == "zstd":
-                    self.obj = self.zstd.ZstdDecompressor().decompressobj()
-                else:
-                    self.obj = self._stdlib_decompressor()
-                data += self.obj.decompress(rest)
-            return data
+            if self.compression == "zstd":
+                return self._zstd_some()
+            return self._bounded_some()
         except (zlib.error, OSError, EOFError) as error:   # bz2 raises OSError
             raise PalletError(f"{self.name}: corrupt {self.compression} stream ({error})",
                               hint="the archive is damaged; nothing was stored") from error
+        except PalletError:
+            raise
         except Exception as error:
             if self.compression == "xz" or (self.compression == "zstd"
                                             and isinstance(error, self.zstd.ZstdError)):
                 raise PalletError(f"{self.name}: corrupt {self.compression} stream ({error})",
                                   hint="the archive is damaged; nothing was stored") from error
             raise
+
+    def _bounded_some(self) -> bytes:
+        obj = self.obj
+        gzip = self.compression == "gzip"
+        if gzip and obj.unconsumed_tail:
+            return obj.decompress(obj.unconsumed_tail, CHUNK)
+        if not gzip and not obj.eof and not obj.needs_input:
+            return obj.decompress(b"", max_length=CHUNK)      # output still pending
+        if obj.eof:
+            rest = obj.unused_data or self._input()
+            if not rest:
+                self.done = True
+                return b""
+            # concatenated members/streams
+            self.obj = zlib.decompressobj(47) if gzip else self._stdlib_decompressor()
+            return self._feed(rest)
+        chunk = self._input()
+        if not chunk:
+            self.done = True
+            raise PalletError(f"{self.name}: the {self.compression} stream is truncated",
+                              hint="the archive is incomplete; nothing was stored")
+        return self._feed(chunk)
+
+    def _feed(self, data: bytes) -> bytes:
+        if self.compression == "gzip":
+            return self.obj.decompress(data, CHUNK)
+        return self.obj.decompress(data, max_length=CHUNK)
+
+    def _zstd_some(self) -> bytes:
+        # zstandard's decompressobj has no output bound: zstd layers are not bounded here.
+        chunk = self._input()
+        if not chunk:
+            self.done = True
+            if not self.obj.eof:
+                raise PalletError(f"{self.name}: the {self.compression} stream is truncated",
+                                  hint="the archive is incomplete; nothing was stored")
+            return b""
+        data = self.obj.decompress(chunk)
+        while self.obj.eof and self.obj.unused_data:   # concatenated frames
+            rest = self.obj.unused_data
+            self.obj = self.zstd.ZstdDecompressor().decompressobj()
+            data += self.obj.decompress(rest)
+        return data
 
 
 class DecompressingReader:

@@ -42,6 +42,8 @@ from pathlib import Path
 from tarsafe import TarSafe
 
 from pallet.base.errors import PalletError
+from pallet.runtime.image.tarheaders import (BoundedTarInfo, check_numbers, mtime_ns,
+                                             unsafe as _bad)
 from pallet.runtime.isolation.confine import Root
 
 WHITEOUT_PREFIX = ".wh."
@@ -54,11 +56,6 @@ COPY_CHUNK = 1 << 20
 class ExtractStats:
     entries: int
     content_bytes: int
-
-
-def _bad(member: str, why: str) -> PalletError:
-    return PalletError(f"unsafe archive content: member {member!r} {why}",
-                       hint="the archive is malformed or malicious; nothing was stored")
 
 
 def clean_member_name(name: str) -> str:
@@ -165,7 +162,7 @@ class _Extractor:
                 self.root.setxattr(where, name, value)
             except OSError as error:
                 raise PalletError(f"cannot set xattr {name} on {info.name}: {error.strerror}") from error
-        mtime = _mtime_ns(info)
+        mtime = mtime_ns(info)
         self.root.utime(where, ns=(mtime, mtime))
 
     def apply_attrs_fd(self, fd: int, info: tarfile.TarInfo) -> None:
@@ -176,11 +173,12 @@ class _Extractor:
                 os.setxattr(fd, name, value)
             except OSError as error:
                 raise PalletError(f"cannot set xattr {name} on {info.name}: {error.strerror}") from error
-        mtime = _mtime_ns(info)
+        mtime = mtime_ns(info)
         os.utime(fd, ns=(mtime, mtime))
 
     def member(self, tar: tarfile.TarFile, info: tarfile.TarInfo) -> None:
         rel = clean_member_name(info.name)
+        check_numbers(info)
         self.entries += 1
         if rel == "":
             if info.isdir():
@@ -245,8 +243,13 @@ class _Extractor:
             raise _bad(info.name, f"has an unsupported tar type {info.type!r}")
 
     def write_file(self, tar: tarfile.TarFile, info: tarfile.TarInfo, rel: str) -> None:
-        if self.max_member_bytes is not None and info.size > self.max_member_bytes:
-            raise _bad(info.name, f"declares {info.size} bytes, more than the archive can hold "
+        # A sparse member (GNU or PAX sparse) stores only its data segments: those are written
+        # at their offsets and the holes stay holes, so a terabyte "file" of a few blocks costs
+        # a few blocks (writing its zeros out would fill the disk).
+        segments = info.sparse if info.sparse is not None else [(0, info.size)]
+        stored = sum(size for _, size in segments)
+        if self.max_member_bytes is not None and stored > self.max_member_bytes:
+            raise _bad(info.name, f"declares {stored} bytes, more than the archive can hold "
                                   f"({self.max_member_bytes} bytes at most)")
         source = tar.extractfile(info)
         try:
@@ -255,32 +258,33 @@ class _Extractor:
             self.remove_existing(rel, keep_dir=False)
             fd = self.root.create(self.path(rel), 0o600)
         try:
-            remaining = info.size
-            while remaining:
-                try:
-                    chunk = source.read(min(COPY_CHUNK, remaining))
-                except tarfile.ReadError:
-                    chunk = b""
-                if not chunk:
-                    raise PalletError(f"archive is truncated: member {info.name!r} ends early",
-                                      hint="the archive is incomplete or corrupt; nothing was stored")
-                _write_all(fd, chunk)
-                remaining -= len(chunk)
+            for offset, size in segments:
+                if info.sparse is not None:
+                    source.seek(offset)
+                    os.lseek(fd, offset, os.SEEK_SET)
+                remaining = size
+                while remaining:
+                    try:
+                        chunk = source.read(min(COPY_CHUNK, remaining))
+                    except tarfile.ReadError:
+                        chunk = b""
+                    if not chunk:
+                        raise PalletError(f"archive is truncated: member {info.name!r} ends early",
+                                          hint="the archive is incomplete or corrupt; nothing "
+                                               "was stored")
+                    _write_all(fd, chunk)
+                    remaining -= len(chunk)
+            if info.sparse is not None:
+                os.ftruncate(fd, info.size)
             self.apply_attrs_fd(fd, info)    # through the descriptor: no more path lookups
         finally:
             os.close(fd)
-        self.content_bytes += info.size
+        self.content_bytes += stored
 
     def finish(self) -> None:
         # Directory times last, deepest first, so writing children does not disturb them.
         for rel, info in reversed(self.dir_attrs):
             self.apply_attrs(rel, info)
-
-
-def _mtime_ns(info: tarfile.TarInfo) -> int:
-    """A PAX header's mtime is a decimal with a fraction (tarfile gives a float)."""
-    return int(info.mtime * 1_000_000_000) if isinstance(info.mtime, float) else \
-        info.mtime * 1_000_000_000
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -301,9 +305,12 @@ def extract_layer(stream, dest: Path | Root, *, into: str = "", merge: bool = Fa
         # "r:" (not the stream mode "r|"): the reader supports forward seeks, and tarfile then
         # reads member data straight from it instead of re-buffering every block.
         with tarfile.open(fileobj=stream, mode="r:", encoding="utf-8",
-                          errors="surrogateescape") as tar:
-            for info in tar:
+                          errors="surrogateescape", tarinfo=BoundedTarInfo) as tar:
+            # next(), not iteration: tarfile keeps every header it iterates in tar.members,
+            # which a million-member archive would make a million objects.
+            while (info := tar.next()) is not None:
                 extractor.member(tar, info)
+                tar.members.clear()
         extractor.finish()
     except tarfile.ReadError as error:
         raise PalletError(f"not a valid tar archive: {error}",
