@@ -65,13 +65,18 @@ def mount_key(mount: MountSpec) -> dict[str, Any]:
 
 
 def _int(text: str | None, base: int, inst) -> int | None:
+    """An expanded uid, gid or mode, read as BuildKit reads it (grammar.flags.parse_uint32:
+    a uid of 99999999999 reached chown as an internal OverflowError)."""
+    from pallet.grammar.flags import parse_uint32
+
     if text is None or text == "":
         return None
-    try:
-        return int(text, base)
-    except ValueError as error:
+    value = parse_uint32(text, base)
+    if value is None:
         raise PalletError(f"invalid number {text!r} in --mount", span=inst.span,
-                          source_line=source_line_of(inst)) from error
+                          source_line=source_line_of(inst),
+                          hint="uid, gid and mode are unsigned 32-bit numbers (mode in octal)")
+    return value
 
 
 def _size(text: str | None, inst) -> int | None:

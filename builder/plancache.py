@@ -15,8 +15,9 @@ from pathlib import Path
 
 import xxhash
 
-FORMAT = b"pallet-plan-v3"  # v2: RUN titles carry their flags; v3: metadata steps carry no
-# config copy and key only their change, relative RUN --mount targets join the WORKDIR
+FORMAT = b"pallet-plan-v4"  # v2: RUN titles carry their flags; v3: metadata steps carry no
+# config copy and key only their change, relative RUN --mount targets join the WORKDIR; v4:
+# mount uid/gid/mode checked as 32-bit numbers (a v3 plan may hold one chown cannot take)
 
 
 def plan_key(*, text: str, path: str, build_args: dict[str, str], target: str | None,

@@ -241,7 +241,7 @@ def resolve_chown(text: str, view: LayeredView, *, span: Span | None = None) -> 
     user, _, group = text.partition(":")
     if user == "":
         raise PalletError(f"invalid --chown value {text!r}: empty user", span=span)
-    if user.isdigit():
+    if _numeric_id(user):
         uid, primary_gid = int(user), int(user)
     else:
         entry = _lookup(view, "/etc/passwd", user)
@@ -251,13 +251,20 @@ def resolve_chown(text: str, view: LayeredView, *, span: Span | None = None) -> 
         uid, primary_gid = int(entry[2]), int(entry[3])
     if group == "":
         return Ownership(uid=uid, gid=primary_gid)
-    if group.isdigit():
+    if _numeric_id(group):
         return Ownership(uid=uid, gid=int(group))
     entry = _lookup(view, "/etc/group", group)
     if entry is None:
         raise PalletError(f"unable to find group {group}: no matching entries in group file",
                           span=span, hint="create the group earlier or use a numeric gid")
     return Ownership(uid=uid, gid=int(entry[2]))
+
+
+def _numeric_id(text: str) -> bool:
+    """An id as BuildKit parses it (strconv.ParseUint(text, 10, 32)); anything else, such as
+    99999999999, is a name to look up (and then "unable to find user"), never a chown(2)
+    argument it cannot hold."""
+    return text.isascii() and text.isdigit() and int(text) < 2**32
 
 
 def _lookup(view: LayeredView, path: str, name: str) -> list[str] | None:

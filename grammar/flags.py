@@ -94,6 +94,17 @@ def parse_flags(node: Node) -> FlagValues:
                       {k: tuple(v) for k, v in list_spans.items()})
 
 
+def parse_uint32(text: str, base: int) -> int | None:
+    """Go's strconv.ParseUint(text, base, 32), which BuildKit uses for a mount's uid, gid
+    (base 10) and mode (base 8): ASCII digits only (Python's int() also takes '+', '_' and
+    other scripts' digits), below 2**32; None when it is not such a number."""
+    digits = "01234567" if base == 8 else "0123456789"
+    if not text or any(ch not in digits for ch in text):
+        return None
+    value = int(text, base)
+    return value if value < 2**32 else None
+
+
 def _static(value: str) -> bool:
     """True when a value holds no variable, so it can be checked before expansion."""
     return "$" not in value
@@ -160,14 +171,11 @@ def parse_mount(raw: str, span: Span) -> RunMount:
                                   hint="use sharing=shared, private or locked")
             values["sharing"] = value.lower()
         elif key in ("id", "mode", "uid", "gid", "env", "size"):
-            if key in ("uid", "gid") and _static(value) and not value.isdigit():
+            if key in ("uid", "gid") and _static(value) and parse_uint32(value, 10) is None:
                 raise PalletError(f"invalid value {value} for {key}", span=span)
-            if key == "mode" and _static(value):
-                try:
-                    int(value, 8)
-                except ValueError as error:
-                    raise PalletError(f"invalid value {value} for mode", span=span,
-                                      hint="mode is octal, e.g. mode=0600") from error
+            if key == "mode" and _static(value) and parse_uint32(value, 8) is None:
+                raise PalletError(f"invalid value {value} for mode", span=span,
+                                  hint="mode is octal, e.g. mode=0600")
             values[key] = value
         else:
             guess = did_you_mean(key, MOUNT_KEYS)

@@ -4,6 +4,7 @@ or Docker's result, quickly, with nothing written outside the image being built.
 from __future__ import annotations
 
 import os
+import re
 
 import pytest
 
@@ -84,3 +85,35 @@ def test_copy_through_a_context_directory_linked_to_etc_reads_the_contexts_etc(b
     os.symlink("/etc", missing / "subdir")
     with pytest.raises(PalletError, match="file not found in build context"):
         build_image(busybox_root, missing)
+
+
+@pytest.mark.parametrize(("flag", "message"), [
+    ("--chown=99999999999:1", "unable to find user 99999999999"),
+    ("--chown=1:99999999999", "unable to find group 99999999999"),
+    ("--chown=\u0661\u0662", "unable to find user \u0661\u0662"),   # not ASCII digits: a name
+])
+def test_chown_ids_past_32_bits_are_names_as_in_buildkit(busybox_root, tmp_path, flag, message):
+    # BuildKit reads a --chown id with strconv.ParseUint(s, 10, 32); anything else is a name.
+    # The old code passed 99999999999 to chown (internal OverflowError) and took Arabic-Indic
+    # digits as uid 12.
+    context = write_tree(tmp_path / "ctx", {"Dockerfile": f"FROM busybox\nCOPY {flag} a /a\n",
+                                            "a": "a"})
+    with pytest.raises(PalletError, match=message):
+        build_image(busybox_root, context)
+
+
+@pytest.mark.parametrize("option", ["uid=99999999999", "gid=\u0661\u0662", "mode=+7",
+                                    "mode=77777777777"])
+def test_mount_ids_and_modes_are_32_bit_numbers(busybox_root, tmp_path, option):
+    context = write_tree(tmp_path / "ctx", {
+        "Dockerfile": f"FROM busybox\nRUN --mount=type=cache,target=/c,{option} true\n"})
+    with pytest.raises(PalletError, match=re.escape(f"invalid value {option.split('=')[1]} for")):
+        build_image(busybox_root, context, network="none")
+
+
+def test_an_expanded_mount_uid_past_32_bits_is_a_clear_error(busybox_root, tmp_path):
+    context = write_tree(tmp_path / "ctx", {
+        "Dockerfile": "FROM busybox\nARG U=99999999999\n"
+                      "RUN --mount=type=cache,target=/c,uid=$U true\n"})
+    with pytest.raises(PalletError, match="invalid number '99999999999' in --mount"):
+        build_image(busybox_root, context, network="none")
