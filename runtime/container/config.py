@@ -226,6 +226,10 @@ def build_config(options: CreateOptions, image, container_id: str, name: str,
         bindings = dict(sorted(bindings_of(list(options.publish)).items()))
     exposed = {**(image_config.get("ExposedPorts") or {}),
                **{key: {} for key in options.expose}, **{key: {} for key in bindings}}
+    if options.publish_all:     # an image's keys are data: checked once they are published
+        from pallet.runtime.network.ports import check_exposed_key
+        for key in exposed:
+            check_exposed_key(key)
     env = merge_user_env(list(image_config.get("Env") or []), list(options.env))
     restart = parse_restart(options.restart)
     if restart["Name"] != "no" and options.auto_remove:
@@ -334,6 +338,10 @@ def resolve_volumes(options: CreateOptions, image_config: dict, root: Path,
     not already covered. Everything is checked before any volume is created, so a refused
     request leaves no volume behind; new volumes are filled from the image (copy-up)."""
     from pallet.runtime.volume.store import check_name
+    for target in image_config.get("Volumes") or {}:
+        if not target.startswith("/"):   # an image's config is data: checked like a -v
+            raise PalletError(f"invalid mount path in the image's Volumes: '{target}' mount "
+                              "path must be absolute", exit_code=125)
     requests = []
     for volume in options.volumes:
         target = os.path.normpath(volume.target)

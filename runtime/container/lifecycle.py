@@ -218,7 +218,10 @@ def stop_container(root: Path, reference: str, timeout: int | None = None,
         Cgroup.attach(f"pallet-{record.id[:16]}").thaw()
         store.update_state(record.id, Paused=False)
     if stop_signal is None:
-        stop_signal = parse_signal(record.config["Config"].get("StopSignal") or "SIGTERM")
+        try:
+            stop_signal = parse_signal(record.config["Config"].get("StopSignal") or "SIGTERM")
+        except PalletError:   # an image's unknown StopSignal: Docker falls back to SIGTERM
+            stop_signal = signal.SIGTERM
     container_event(root, record, "kill", signal=stop_signal)
     try:
         os.kill(record.state["Pid"], stop_signal)

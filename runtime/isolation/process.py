@@ -74,6 +74,9 @@ def set_rlimits(ctx: ChildContext) -> None:
         resource.setrlimit(RLIMITS[ulimit.name], (ulimit.soft, ulimit.hard))
 
 
+MAX_ID = 2**31 - 1   # runc's libcontainer/user maxID
+
+
 def resolve_user(ctx: ChildContext) -> None:
     """user[:group] by number or by name in the container's own /etc/passwd and /etc/group."""
     spec_user = ctx.spec.user or "0"
@@ -106,6 +109,10 @@ def resolve_user(ctx: ChildContext) -> None:
             raise ChildFailure(f"unable to find group {extra}: no matching entries in group file",
                                125, runtime=False)
         supplementary.add(int(match[2]) if match is not None else int(extra))
+    if any(not 0 <= number <= MAX_ID for number in (uid, gid, *supplementary)):
+        # runc's user.ErrRange (setuid/setgroups would fail with an OverflowError)
+        raise ChildFailure(f"unable to find user {spec_user}: uids and gids must be in range "
+                           f"0-{MAX_ID}", 125, runtime=False)
     ctx.uid, ctx.gid, ctx.home = uid, gid, home
     ctx.groups = tuple(sorted(supplementary))
 

@@ -91,6 +91,18 @@ def parse_expose(raw: str) -> list[str]:
     return [f"{number}/{proto.lower()}" for number in range(start, end + 1)]
 
 
+def check_exposed_key(key: str) -> None:
+    """An ExposedPorts key (PORT[-END][/PROTO]) as the daemon checks it at create; an image's
+    config can hold anything there ("a/b/c" was an internal ValueError under -P)."""
+    port, proto = split_proto(key)
+    try:
+        _port_range(port)
+    except ValueError:
+        raise PalletError(f'invalid port specification: "{port}"', exit_code=125) from None
+    if proto.lower() not in PROTOCOLS:
+        raise PalletError(f"invalid proto: {proto}", exit_code=125)
+
+
 def bindings_of(requests: list[PortRequest]) -> dict[str, list[dict]]:
     """Docker's HostConfig.PortBindings for parsed -p values."""
     bindings: dict[str, list[dict]] = {}
