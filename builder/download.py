@@ -24,6 +24,7 @@ def url_filename(url: str) -> str:
 def download(url: str, into: Path, *, checksum: str | None, span: Span | None = None
              ) -> tuple[Path, int | None]:
     """Fetch ``url`` into a file under ``into``; verify ``sha256:<hex>``; returns (path, mtime)."""
+    import http.client
     import urllib.request
     from email.utils import parsedate_to_datetime
 
@@ -40,15 +41,20 @@ def download(url: str, into: Path, *, checksum: str | None, span: Span | None = 
                     break
                 hasher.update(chunk)
                 out.write(chunk)
+            if getattr(response, "length", None):   # read(n) takes an early EOF silently
+                raise http.client.IncompleteRead(b"", response.length)
             modified = response.headers.get("Last-Modified")
             if modified:
                 try:
                     mtime = int(parsedate_to_datetime(modified).timestamp())
                 except (TypeError, ValueError):
                     mtime = None
-    except OSError as error:
+    except (OSError, http.client.HTTPException, ValueError) as error:
+        # HTTPException: a body cut short (IncompleteRead), a bad status line or too many
+        # headers are the server's doing, not a bug of ours
         Path(tmp).unlink(missing_ok=True)
-        raise PalletError(f"ADD {url}: download failed: {error}", span=span) from error
+        raise PalletError(f"ADD {url}: download failed: {error!r}" if not str(error) else
+                          f"ADD {url}: download failed: {error}", span=span) from error
     actual = "sha256:" + hasher.hexdigest()
     if checksum is not None and actual != checksum:
         Path(tmp).unlink(missing_ok=True)

@@ -10,6 +10,7 @@
                                            put in a URL or a path
     json_answer(data, what)                a JSON answer under documents.parse_json's limits
     read_limited(response, limit) -> bytes at most limit bytes, else RegistryError
+    discard(response)                      the body of an answer only looked at for its status
     sha256_of(data) / digest_as(data, algorithm) -> str
 """
 
@@ -109,3 +110,17 @@ def read_limited(response, limit: int) -> bytes:
     if len(data) > limit:
         raise RegistryError(f"response larger than {limit} bytes", hint="not a registry answer")
     return data
+
+
+DISCARD_LIMIT = 64 << 10
+
+
+def discard(response) -> None:
+    """Read what is left of an answer used only for its status and headers (a redirect, a
+    401, an upload step), at most DISCARD_LIMIT bytes: a registry streaming an endless
+    chunked body there must not be read for ever. Nothing needs the rest: every request
+    opens its own connection, closed with the answer."""
+    try:
+        response.read(DISCARD_LIMIT)
+    except (OSError, http.client.HTTPException):
+        pass

@@ -40,7 +40,8 @@ from dataclasses import dataclass
 from pallet.base.errors import PalletError
 from pallet.runtime.distribution.answers import (MANIFEST_LIMIT, TIMEOUT, BlobStream,  # noqa: F401
                                                  RegistryError, checked_digest, digest_as,
-                                                 json_answer, read_limited, sha256_of, timeout)
+                                                 json_answer, read_limited, sha256_of, timeout,
+                                                 discard)
 
 DOCKER_HUB = "registry-1.docker.io"
 MANIFEST_ACCEPT = ", ".join((
@@ -145,7 +146,7 @@ class RegistryClient:
             self.scheme_settled = True
         if response.status in (301, 302, 303, 307, 308) and redirects > 0:
             location = response.getheader("Location") or ""
-            response.read()
+            discard(response)
             connection.close()
             # Blob storage (S3 and the like) rejects our registry token: drop it off-host.
             return self.request("GET" if response.status == 303 else method,
@@ -154,7 +155,7 @@ class RegistryClient:
                                 body=body, ok=ok, redirects=redirects - 1, authorized=authorized)
         if response.status == 401 and not authorized:
             challenge = response.getheader("WWW-Authenticate") or ""
-            response.read()
+            discard(response)
             connection.close()
             self._authenticate(challenge, method, url)
             headers.pop("Authorization", None)
@@ -223,7 +224,7 @@ class RegistryClient:
     def ping(self) -> None:
         """GET /v2/: is there a registry (200, or 401 before any credentials are asked for)."""
         response = self.request("GET", self._url("/v2/"), ok=(200, 401), authorized=True)
-        response.read()
+        discard(response)
         response.close()
 
     def check_login(self) -> None:
@@ -235,7 +236,7 @@ class RegistryClient:
                 raise
             raise RegistryError(f"login attempt to {self._url('/v2/')} failed with status: "
                                 "401 Unauthorized") from error
-        response.read()
+        discard(response)
         response.close()
 
     def get_manifest(self, reference: str) -> Manifest:
@@ -253,7 +254,7 @@ class RegistryClient:
                     raise   # unreachable or refused credentials: no GET will do better
                 head = None  # a HEAD answer has no body: the GET below tells what is wrong
             if head is not None:
-                head.read()
+                discard(head)
                 head.close()
                 named = head.getheader("Docker-Content-Digest")
                 if named:
@@ -293,7 +294,7 @@ class RegistryClient:
     def has_blob(self, digest: str) -> bool:
         response = self.request("HEAD", self._url(f"/v2/{self.repository}/blobs/{digest}"),
                                 ok=(200, 404))
-        response.read()
+        discard(response)
         response.close()
         return response.status == 200
 
@@ -301,13 +302,13 @@ class RegistryClient:
         started = self.request("POST", self._url(f"/v2/{self.repository}/blobs/uploads/"),
                                headers={"Content-Length": "0"}, ok=(202,))
         location = started.getheader("Location") or ""
-        started.read()
+        discard(started)
         started.close()
         url = urllib.parse.urljoin(self._url("/"), location)
         url += ("&" if "?" in url else "?") + urllib.parse.urlencode({"digest": digest})
         done = self.request("PUT", url, body=stream, ok=(201, 204), headers={
             "Content-Type": "application/octet-stream", "Content-Length": str(size)})
-        done.read()
+        discard(done)
         done.close()
 
     def mount_blob(self, digest: str, from_repository: str) -> bool:
@@ -316,7 +317,7 @@ class RegistryClient:
         query = urllib.parse.urlencode({"mount": digest, "from": from_repository})
         response = self.request("POST", self._url(f"/v2/{self.repository}/blobs/uploads/?{query}"),
                                 headers={"Content-Length": "0"}, ok=(201, 202))
-        response.read()
+        discard(response)
         response.close()
         if response.status == 202:   # an upload was opened instead: abandon it
             location = response.getheader("Location") or ""
@@ -327,7 +328,7 @@ class RegistryClient:
     def _cancel(self, url: str) -> None:
         try:
             response = self.request("DELETE", url, ok=(200, 202, 204, 404))
-            response.read()
+            discard(response)
             response.close()
         except RegistryError:
             pass   # an abandoned upload session expires on its own
@@ -337,12 +338,12 @@ class RegistryClient:
         need not be known yet); returns the location finish_upload completes."""
         started = self.request("POST", self._url(f"/v2/{self.repository}/blobs/uploads/"),
                                headers={"Content-Length": "0"}, ok=(202,))
-        started.read()
+        discard(started)
         started.close()
         url = urllib.parse.urljoin(self._url("/"), started.getheader("Location") or "")
         patched = self.request("PATCH", url, body=chunks, ok=(202, 204), headers={
             "Content-Type": "application/octet-stream"})
-        patched.read()
+        discard(patched)
         patched.close()
         return urllib.parse.urljoin(url, patched.getheader("Location") or url)
 
@@ -350,13 +351,13 @@ class RegistryClient:
         url = location + ("&" if "?" in location else "?") + \
             urllib.parse.urlencode({"digest": digest})
         done = self.request("PUT", url, ok=(201, 204), headers={"Content-Length": "0"})
-        done.read()
+        discard(done)
         done.close()
 
     def put_manifest(self, reference: str, data: bytes, media_type: str) -> str:
         response = self.request("PUT", self._url(f"/v2/{self.repository}/manifests/{reference}"),
                                 body=data, ok=(201, 200), headers={"Content-Type": media_type})
-        response.read()
+        discard(response)
         response.close()
         digest = sha256_of(data)
         reported = response.getheader("Docker-Content-Digest")

@@ -117,3 +117,22 @@ def test_an_expanded_mount_uid_past_32_bits_is_a_clear_error(busybox_root, tmp_p
                       "RUN --mount=type=cache,target=/c,uid=$U true\n"})
     with pytest.raises(PalletError, match="invalid number '99999999999' in --mount"):
         build_image(busybox_root, context, network="none")
+
+
+def test_add_of_a_url_whose_body_is_cut_short_is_a_clear_error(busybox_root, tmp_path):
+    # http.client's IncompleteRead is no OSError: the old code let it out as an internal error.
+    from tests.fakeregistry import fake_registry
+
+    def cut(handler, status, headers):
+        handler.send_response(200)
+        handler.send_header("Content-Length", "100000")
+        handler.end_headers()
+        handler.wfile.write(b"only this much")
+        handler.close_connection = True
+
+    with fake_registry() as server:
+        server.route("GET", "/file", cut)
+        context = write_tree(tmp_path / "ctx", {
+            "Dockerfile": f"FROM busybox\nADD http://{server.host}/file /f\n"})
+        with pytest.raises(PalletError, match="download failed: IncompleteRead"):
+            build_image(busybox_root, context)

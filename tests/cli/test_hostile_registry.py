@@ -315,3 +315,59 @@ def test_a_config_descriptor_claiming_gigabytes_is_refused_before_download(tmp_p
     assert "claims 10737418240 bytes" in err, err
     assert ("GET", f"/v2/evil/img/blobs/{config_digest}") not in fake.requests
     _store_is_empty(root)
+
+
+def _endless(extra_headers: dict, chunk: bytes = b"x" * 65536):
+    """A route body that streams chunks for as long as the client reads (30 s at most)."""
+    def answer(handler, status, headers):
+        handler.send_response(status)
+        for key, value in {**headers, **extra_headers}.items():
+            handler.send_header(key, value)
+        handler.send_header("Transfer-Encoding", "chunked")
+        handler.end_headers()
+        deadline = time.monotonic() + 30
+        try:
+            while time.monotonic() < deadline:
+                handler.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+        except OSError:
+            return   # the client went away: what the test wants
+    return answer
+
+
+def test_an_endless_body_on_an_answer_pallet_discards_is_not_read_for_ever(tmp_path, fake):
+    # A 401 (or a redirect, or an upload answer) is only looked at for its status and headers;
+    # the old code read its body to the end: an endless chunked body hung the pull (and grew
+    # its memory) for as long as the registry kept sending.
+    reference = _image(fake)
+    challenge = {"WWW-Authenticate": f'Bearer realm="http://{fake.host}/token",service="fake"'}
+    status, headers, body = fake.routes[("GET", "/v2/evil/img/manifests/1")]
+    fake.route("GET", "/v2/evil/img/manifests/1", _endless(challenge), status=401)
+    fake.route("HEAD", "/v2/evil/img/manifests/1", b"", status=401, headers=challenge)
+    fake.route("GET", "/token", b'{"token": "t"}', headers={"Content-Type": "application/json"})
+    started = time.monotonic()
+    result = run_pallet("pull", reference, root=tmp_path / "root", timeout=60)
+    err = _error(result)      # the second 401 (with the token) is a refusal, quickly
+    assert "401" in err or "unauthorized" in err.lower(), err
+    assert time.monotonic() - started < 25
+
+
+def test_an_endless_blob_is_cut_at_its_declared_size(tmp_path, fake):
+    root = tmp_path / "root"
+    reference = _image(fake)
+    layer_path = next(path for (method, path) in fake.routes
+                      if method == "GET" and "/blobs/" in path
+                      and fake.routes[(method, path)][2][:2] == b"\x1f\x8b")
+    fake.route("GET", layer_path, _endless({}, b"\x1f\x8b" + b"\0" * 65534))
+    result = run_pallet("pull", reference, root=root, timeout=60)
+    _error(result)
+    _store_is_empty(root)
+
+
+def test_an_answer_with_too_many_headers_is_a_clear_error(tmp_path, fake):
+    headers = {f"X-Junk-{index}": "j" for index in range(200)}
+    fake.route("GET", "/v2/", b"{}", headers=headers)
+    fake.route("HEAD", "/v2/evil/img/manifests/1", b"", headers=headers)
+    fake.route("GET", "/v2/evil/img/manifests/1", b"{}", headers=headers)
+    result = run_pallet("pull", f"{fake.host}/evil/img:1", root=tmp_path / "root", timeout=60)
+    err = _error(result)
+    assert "got more than 100 headers" in err, err
