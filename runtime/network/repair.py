@@ -1,6 +1,7 @@
 """What `system check` finds of a store's networking, and with --repair removes: leases whose
 owner died, published-port rules of no running container, veths on pallet's bridges no live
-endpoint owns, bridges of removed networks; a network whose bridge is missing is made again."""
+endpoint owns, bridges of removed networks; a network whose bridge is missing, or a table a
+firewall reload flushed, is made again."""
 
 from __future__ import annotations
 
@@ -30,6 +31,17 @@ def sweep(root: Path, *, repair: bool) -> list[str]:
         if repair:
             release_endpoint(root, endpoint)
     table = names.nft_table(root)
+    bridged = [n for n in store.networks() if n.bridged]
+    if bridged and not firewall.table_exists(table):
+        # `nft flush ruleset` or a firewall reload took it: made again, running containers'
+        # published ports included (their endpoints say which)
+        found.append(f"nftables table ip {table} is missing")
+        if repair:
+            from pallet.runtime.network.networks import bring_up
+            for network in bridged:
+                bring_up(root, network)
+            for endpoint in live:
+                firewall.add_ports(table, endpoint)
     live_ids = {e.container_id for e in live}
     orphans = [(name, key) for name, key, comment in firewall.port_elements(table)
                if comment not in live_ids]

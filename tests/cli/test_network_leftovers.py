@@ -141,3 +141,29 @@ def test_no_resolver_outlives_its_container(root):
     while alive(holders) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert alive(holders) == []   # no process holds the sockets or the namespace any more
+
+
+def test_repair_restores_the_table_a_firewall_reload_flushed(root):
+    import socket
+    import urllib.request
+    from pallet.runtime.network.names import nft_table
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    started = pallet(root, "run", "-d", "-p", f"127.0.0.1:{port}:80", "busybox", "sh", "-c",
+                     "mkdir -p /w && echo back > /w/index.html && exec httpd -f -p 80 -h /w")
+    assert started.returncode == 0, started.stderr
+    import subprocess
+    subprocess.run(["nft", "delete", "table", "ip", nft_table(root)], check=True)  # "a reload"
+    assert "nftables table ip" in out(pallet(root, "system", "check"))
+    assert pallet(root, "system", "check", "--repair").returncode == 0
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as response:
+                assert response.read() == b"back\n"
+                break
+        except OSError:
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+    assert len(port_elements(root)) == 1
