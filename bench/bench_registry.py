@@ -1,20 +1,25 @@
 #!/usr/bin/env python3
-"""Registry benchmarks: `pallet push/pull` against `docker push/pull` (private dockerd) and
-`skopeo copy`, same run, same private registry (Debian's docker-registry on 127.0.0.1).
+"""Registry benchmarks: two commits of pallet, interleaved A/B, against `docker push/pull`
+(private dockerd) and `skopeo copy`, in the same rounds, on the same private registry
+(Debian's docker-registry on 127.0.0.1).
 
-    .venv/bin/python bench/bench_registry.py [--mb 200] [--repeat 3]
+    .venv/bin/python bench/bench_registry.py --a REV --b REV [--mb 200] [--rounds 3]
+                                             [--out bench/RESULTS-registry.md]
 
 The image: busybox plus one layer of --mb MB (two thirds random, one third text, so gzip has
-real work). Each round starts a fresh registry; each tool pushes the image to its own repository there and
-pulls it back into an empty store. Prints Markdown (paste into bench/RESULTS-registry.md); each figure is
-the median of --repeat runs.
+real work), built once and loaded into each revision's store (uncompressed layers, as builds
+store them) and into dockerd. Each round starts a fresh registry (a new port: no tool can reuse
+what it pushed in an earlier round) and, in alternating order of A and B:
+  1. push to an empty registry (A, B, docker; skopeo copies the docker-archive as it is);
+  2. push of the same image to a second repository of that registry (mounts, where a tool does);
+  3. pull into an empty store (A, B, docker after rmi; skopeo into an OCI layout).
+Each revision runs from its own worktree and venv (bench_sandbox.install). Medians.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import platform
 import shutil
 import statistics
 import subprocess
@@ -25,8 +30,11 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
-PALLET = str(Path(sys.executable).parent / "pallet")
+
+from bench.bench_sandbox import install, machine  # noqa: E402
+
 ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+TASKS = ("push", "push to a second repository", "pull")
 
 
 def timed(argv: list[str], env: dict | None = None) -> float:
@@ -35,17 +43,18 @@ def timed(argv: list[str], env: dict | None = None) -> float:
     elapsed = time.perf_counter() - start
     if result.returncode != 0:
         raise SystemExit(f"{' '.join(argv)} failed:\n{result.stderr.decode()[-2000:]}")
-    if os.environ.get("BENCH_VERBOSE"):
-        print(f"{' '.join(argv[:3])}: {elapsed:.2f}s\n{result.stdout.decode()[-600:]}",
-              file=sys.stderr)
     return elapsed
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
+    parser.add_argument("--a", required=True, help="the revision before (A)")
+    parser.add_argument("--b", required=True, help="the revision after (B)")
     parser.add_argument("--mb", type=int, default=200)
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--out", type=Path, default=REPO / "bench" / "RESULTS-registry.md")
     args = parser.parse_args()
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
 
     from pallet.runtime.image.archive import save_images
     from pallet.runtime.store.content import Store
@@ -53,71 +62,93 @@ def main() -> None:
     from tests.images import make_busybox_image
     from tests.registry import private_registry
 
+    engines = {"A": install(args.a), "B": install(args.b)}
     work = Path(tempfile.mkdtemp(prefix="bench-registry-", dir="/var/tmp"))
+    samples: dict[tuple[str, str], list[float]] = {}
+    start_machine = machine()
     try:
-        root = work / "root"
-        make_busybox_image(root, "busybox:latest")
+        base = work / "base"
+        make_busybox_image(base, "busybox:latest")
         context = work / "ctx"
         context.mkdir()
         third = args.mb * 1_000_000 // 3
         (context / "data").write_bytes(os.urandom(2 * third) + b"pallet bench line\n" * (third // 18))
         (context / "Dockerfile").write_text("FROM busybox\nCOPY data /data\n")
-        subprocess.run([PALLET, "--root", str(root), "build", "-q", "-t", "big:1", str(context)],
-                       check=True, capture_output=True, env=ENV)
-        save_images(Store.open(root), ["big:1"], work / "big.tar")
-        rows = {"push": {}, "pull": {}}
-        samples: dict[tuple[str, str], list[float]] = {}
+        subprocess.run([str(engines["B"][1]), "--root", str(base), "build", "-q", "-t", "big:1",
+                        str(context)], check=True, capture_output=True, env=ENV)
+        save_images(Store.open(base), ["big:1"], work / "big.tar")
+        stores = {}
+        for label, (_, cli) in engines.items():
+            stores[label] = work / f"store-{label}"
+            subprocess.run([str(cli), "--root", str(stores[label]), "load", "-i",
+                            str(work / "big.tar")], check=True, capture_output=True, env=ENV)
         with private_dockerd() as engine:
             engine.docker("load", "-i", str(work / "big.tar"))
-            denv = engine.env()
-            for n in range(args.repeat):
-                # A fresh registry (new port) each round: no tool can mount blobs it pushed in
-                # an earlier round (docker and skopeo remember where they pushed what).
-                with private_registry(work / f"registry{n}") as registry:
-                    ours, theirs = f"{registry.host}/p/big:1", f"{registry.host}/d/big:1"
-                    viaskopeo = f"{registry.host}/s/big:1"
-                    subprocess.run([PALLET, "--root", str(root), "tag", "big:1", ours],
-                                   check=True, env=ENV)
-                    engine.docker("tag", "big:1", theirs)
-                    samples.setdefault(("push", "pallet"), []).append(
-                        timed([PALLET, "--root", str(root), "push", ours]))
-                    samples.setdefault(("push", "docker"), []).append(
-                        timed(["docker", "push", theirs], denv))
-                    samples.setdefault(("push", "skopeo"), []).append(timed(
-                        ["skopeo", "copy", "--dest-tls-verify=false",
-                         f"docker-archive:{work / 'big.tar'}", f"docker://{viaskopeo}"]))
-                    fresh = work / f"fresh{n}"
-                    samples.setdefault(("pull", "pallet"), []).append(
-                        timed([PALLET, "--root", str(fresh), "pull", ours]))
-                    engine.docker("rmi", "-f", theirs, "big:1")
-                    samples.setdefault(("pull", "docker"), []).append(
-                        timed(["docker", "pull", theirs], denv))
+            denv = {k: v for k, v in engine.env().items() if k != "PYTHONDONTWRITEBYTECODE"}
+            for number in range(args.rounds):
+                order = ("A", "B") if number % 2 == 0 else ("B", "A")
+                with private_registry(work / f"registry{number}") as registry:
+                    host = registry.host
+
+                    def pallet(label: str, *argv: str) -> list[str]:
+                        return [str(engines[label][1]), "--root", str(stores[label]), *argv]
+
+                    def record(task: str, tool: str, seconds: float) -> None:
+                        samples.setdefault((task, tool), []).append(seconds)
+
+                    for repo in ("one", "two"):
+                        task = "push" if repo == "one" else "push to a second repository"
+                        for label in order:
+                            ref = f"{host}/{label.lower()}{repo}/big:1"
+                            subprocess.run(pallet(label, "tag", "big:1", ref), check=True)
+                            record(task, label, timed(pallet(label, "push", ref)))
+                        theirs = f"{host}/d{repo}/big:1"
+                        engine.docker("tag", "big:1", theirs)
+                        record(task, "docker", timed(["docker", "push", theirs], denv))
+                        record(task, "skopeo", timed(
+                            ["skopeo", "copy", "--dest-tls-verify=false",
+                             f"docker-archive:{work / 'big.tar'}", f"docker://{host}/s{repo}/big:1"]))
+                    for label in order:
+                        fresh = work / f"fresh-{label}-{number}"
+                        record("pull", label, timed(
+                            [str(engines[label][1]), "--root", str(fresh), "pull",
+                             f"{host}/{label.lower()}one/big:1"]))
+                        shutil.rmtree(fresh, ignore_errors=True)
+                    theirs = f"{host}/done/big:1"
+                    engine.docker("rmi", "-f", theirs, f"{host}/dtwo/big:1", "big:1")
+                    record("pull", "docker", timed(["docker", "pull", theirs], denv))
                     engine.docker("tag", theirs, "big:1")
                     engine.docker("rmi", theirs)
-                    layout = work / f"layout{n}"
-                    samples.setdefault(("pull", "skopeo"), []).append(timed(
-                        ["skopeo", "copy", "--src-tls-verify=false", f"docker://{viaskopeo}",
+                    layout = work / f"layout{number}"
+                    record("pull", "skopeo", timed(
+                        ["skopeo", "copy", "--src-tls-verify=false", f"docker://{host}/sone/big:1",
                          f"oci:{layout}:big"]))
-                    shutil.rmtree(fresh, ignore_errors=True)
                     shutil.rmtree(layout, ignore_errors=True)
-        for (what, tool), values in samples.items():
-            rows[what][tool] = statistics.median(values)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-
-    load = " ".join(Path("/proc/loadavg").read_text().split()[:3])
-    print(f"Machine: {os.cpu_count()} cores, Python {platform.python_version()}, "
-          f"{platform.platform()}; load average at the end: {load}\n")
-    print(f"Image: busybox + one {args.mb} MB layer; median of {args.repeat} rounds, each with a "
-          "fresh docker-registry 2.8 on 127.0.0.1 (plain HTTP, filesystem storage under /var/tmp)."
-          " skopeo copies from the docker-archive of the same image (push) and into an OCI "
-          "layout (pull): a reference for the wire, without an engine's store.\n")
-    print("| operation | pallet (s) | docker (s) | skopeo copy (s) | pallet / docker |")
-    print("|---|---:|---:|---:|---:|")
-    for what in ("push", "pull"):
-        r = rows[what]
-        print(f"| {what} (registry empty / store empty) | {r['pallet']:.2f} | {r['docker']:.2f} | "
-              f"{r['skopeo']:.2f} | {r['pallet'] / r['docker']:.2f} |")
+    end_load = " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    lines = [f"# Registries: push and pull of a {args.mb} MB layer", "",
+             f"`bench/bench_registry.py --a {args.a} --b {args.b} --mb {args.mb} --rounds "
+             f"{args.rounds}`: busybox plus one {args.mb} MB layer (two thirds random, one third "
+             "text), a fresh docker-registry 2.8 on 127.0.0.1 each round (plain HTTP, filesystem "
+             "storage under /var/tmp). skopeo copies the docker-archive of the same image (push; "
+             "its layers go uncompressed) and into an OCI layout (pull): the wire and the disk "
+             "without an engine's store. Interleaved, medians.", "",
+             f"A = {engines['A'][0][:12]}, B = {engines['B'][0][:12]}", "",
+             f"Machine: {start_machine}; load average at the end {end_load}", "",
+             "| operation | A (s) | B (s) | docker (s) | skopeo copy (s) | B / A | B / docker | "
+             "B / skopeo |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for task in TASKS:
+        a, b, d, s = (statistics.median(samples[(task, tool)])
+                      for tool in ("A", "B", "docker", "skopeo"))
+        lines.append(f"| {task} | {a:.2f} | {b:.2f} | {d:.2f} | {s:.2f} | {b / a:.2f} | "
+                     f"{b / d:.2f} | {b / s:.2f} |")
+    lines.append("")
+    for key, values in sorted(samples.items()):
+        lines.append(f"- {key[1]} {key[0]}: " + ", ".join(f"{v:.2f}" for v in values))
+    text = "\n".join(lines) + "\n"
+    args.out.write_text(text)
+    print(text)
 
 
 if __name__ == "__main__":

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from pallet.base.errors import PalletError
-from pallet.base.progress import NULL, Meter, State
+from pallet.base.progress import NULL, Bytes, Meter, State
 from pallet.runtime.store import references as refs
 from pallet.runtime.image.images import (ANN_ID, MT_OCI_CONFIG, MT_OCI_MANIFEST, Image,
                                    select_platform, store_manifest, wanted_platform)
@@ -50,6 +50,7 @@ from pallet.runtime.store.content import REF_NAME, Descriptor, Store, sha256_hex
 CONTAINERD_NAME = "io.containerd.image.name"
 JSON_LIMIT = documents.JSON_LIMIT
 CHUNK = 1 << 20
+DOWNLOADS = 3
 
 
 # ---- load -----------------------------------------------------------------------------------
@@ -140,23 +141,35 @@ class Loader:
                                     media_type or _layer_media_type(self.store, digest))
             self.unpack(descriptor, diff_id)
             return descriptor
-        if self.pulling or (self.store.layers / sha256_hex(diff_id, what="diff ID")).is_dir():
+        if (self.store.layers / sha256_hex(diff_id, what="diff ID")).is_dir():
             descriptor = self.copy_blob(name, expected=expected,
                                         media_type=media_type or MT_OCI_TAR, layer=True)
             if media_type is None:
                 descriptor = Descriptor(descriptor.digest, descriptor.size,
                                         _layer_media_type(self.store, descriptor.digest))
-            self.unpack(descriptor, diff_id)
             return descriptor
-        short = diff_id[7:19]
         total = expected.size if expected else self.source.size(name)
+        if self.pulling:   # Docker counts a pull in bytes of the (compressed) blob
+            short = digest[7:19]
+
+            def meter(raw):
+                return Meter(raw, self.progress, short, "Downloading", total, piece=128 << 10)
+        else:
+            short = diff_id[7:19]
+
+            def meter(raw):
+                return Meter(raw, self.progress, short, "Loading layer", total)
         with self.source.open(name) as handle:
-            descriptor = store_layer(
-                self.store, handle, media_type=media_type, expected=expected, diff_id=diff_id,
-                name=f"layer {name}",
-                meter=lambda raw: Meter(raw, self.progress, short, "Loading layer", total))
+            descriptor = store_layer(self.store, handle, media_type=media_type,
+                                     expected=expected, diff_id=diff_id, name=f"layer {name}",
+                                     meter=meter)
         self.added.append(descriptor.digest)
         self.added_dirs.append(diff_id)
+        if self.pulling:   # downloaded and unpacked in one pass: Docker's states, in its order
+            for state in ("Verifying Checksum", "Download complete"):
+                self.progress.emit(State(short, state))
+            self.progress.emit(Bytes(short, "Extracting", descriptor.size, descriptor.size))
+            self.progress.emit(State(short, "Pull complete"))
         return descriptor
 
     def rollback(self) -> None:
@@ -246,18 +259,24 @@ def load_oci_manifest(loader: Loader, descriptor: dict, tags: list[str], depth: 
         for layer, present in zip(layer_descs, exists):
             loader.progress.emit(State(layer.digest[7:19],
                                        "Already exists" if present else "Pulling fs layer"))
-    if not loader.pulling:
-        for layer, diff_id in zip(layer_descs, diff_ids):
+    jobs = list(dict.fromkeys(zip(layer_descs, diff_ids)))
+    if loader.pulling and len(jobs) > 1:
+        # each on its own connection, as dockerd's max-concurrent-downloads; a load reads one
+        # archive, member after member
+        from concurrent.futures import ThreadPoolExecutor
+        pool = ThreadPoolExecutor(max_workers=DOWNLOADS, thread_name_prefix="pull")
+        try:
+            for future in [pool.submit(loader.copy_layer, _blob_name(layer.digest),
+                                       expected=layer, diff_id=diff_id,
+                                       media_type=layer.media_type)
+                           for layer, diff_id in jobs]:
+                future.result()
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)   # the rollback waits for them
+    else:
+        for layer, diff_id in jobs:
             loader.copy_layer(_blob_name(layer.digest), expected=layer, diff_id=diff_id,
                               media_type=layer.media_type)
-        return store_manifest(loader.store, manifest_bytes=manifest_bytes, tags=tags,
-                              media_type=manifest.get("mediaType") or desc.media_type)
-    # every blob first, then the layers in order, as Docker shows them
-    for layer in layer_descs:
-        loader.copy_blob(_blob_name(layer.digest), expected=layer, media_type=layer.media_type,
-                         layer=True)
-    for layer, diff_id in zip(layer_descs, diff_ids):
-        loader.unpack(layer, diff_id)
     return store_manifest(loader.store, manifest_bytes=manifest_bytes, tags=tags,
                           media_type=manifest.get("mediaType") or desc.media_type)
 
