@@ -255,6 +255,17 @@ class _Bounded:
         return self.writer.digest()
 
 
+def _blame_the_blob(source, tee, writer, expected: Descriptor, error: PalletError) -> None:
+    """After a failed extraction: when the rest of the source can still be read and the whole
+    is not the blob its descriptor names, that says more than the extraction's error."""
+    try:
+        while chunk := source.read(CHUNK):
+            tee.write(chunk)
+    except (PalletError, OSError):
+        return   # the source itself failed: its own error stands
+    writer.verify(expected_digest=expected.digest, expected_size=expected.size)
+
+
 def store_layer(store: Store, raw, *, media_type: str | None, expected: Descriptor | None,
                 diff_id: str | None, name: str, meter=None) -> Descriptor:
     """Read a layer blob once: its bytes go into the store (checked against expected) while
@@ -278,13 +289,10 @@ def store_layer(store: Store, raw, *, media_type: str | None, expected: Descript
                                      reader.compression)
                 stats = extract_layer(reader, dest, max_member_bytes=limit)
                 reader.drain()
-            except PalletError:
+            except PalletError as error:
                 reader.close()
                 if expected is not None:
-                    # bytes that are not the blob named explain the failure better: say so
-                    while chunk := source.read(CHUNK):
-                        tee.write(chunk)
-                    writer.verify(expected_digest=expected.digest, expected_size=expected.size)
+                    _blame_the_blob(source, tee, writer, expected, error)
                 raise
             finally:
                 reader.close()
