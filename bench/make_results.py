@@ -19,7 +19,8 @@ AREAS = [("grammar", "Grammar and `pallet check`"), ("shell", "Variable substitu
          ("parity", "stats and commit"), ("house", "Start-up across the house-keeping (issue 10)"),
          ("progress", "Progress display cost"),
          ("confine", "Confinement cost (confined paths, one extractor, cp)"),
-         ("network", "Networking (bridge, published ports)")]
+         ("network", "Networking (bridge, published ports)"),
+         ("api", "Engine API (`pallet serve` through the docker CLI)")]
 
 
 def machine() -> str:

@@ -167,3 +167,38 @@ def push(request) -> None:
     progress.line({"progressDetail": {}, "aux": {"Tag": result.tag, "Digest": result.digest,
                                                  "Size": result.size}})
     progress.close()
+
+
+def inspect(request) -> dict:
+    """GET /distribution/{name}/json: the registry's descriptor of the image and the
+    platforms it offers (an index's entries, or the one image's config)."""
+    from pallet.base.errors import PalletError
+    from pallet.runtime.distribution.registry import RegistryClient
+    from pallet.runtime.store import references as refs
+    try:
+        parsed = refs.parse_reference(request.params["name"]).with_default_tag()
+    except PalletError as error:
+        raise ApiError(400, error.message) from error
+    client = RegistryClient(parsed.domain, parsed.path, credentials=registry_auth(request))
+    try:
+        manifest = client.get_manifest(parsed.digest or parsed.tag)
+        document = json.loads(manifest.data)
+        platforms = [entry.get("platform") or {} for entry in document.get("manifests") or []]
+        if not platforms and (document.get("config") or {}).get("digest"):
+            blob = client.open_blob(document["config"]["digest"])
+            try:
+                config = json.loads(blob.read(1 << 20))
+            finally:
+                blob.close()
+            platforms = [{"architecture": config.get("architecture", ""),
+                          "os": config.get("os", "")}]
+    except (PalletError, ValueError, AttributeError) as error:
+        message = getattr(error, "message", str(error))
+        # the spec's 401: "Failed authentication or no image found"
+        status = 401 if getattr(error, "status", None) in (401, 403, 404) else 500
+        raise ApiError(status, message) from error
+    return {"Descriptor": {"mediaType": manifest.media_type, "digest": manifest.digest,
+                           "size": len(manifest.data)},
+            "Platforms": [{"architecture": p.get("architecture", ""), "os": p.get("os", ""),
+                           **({"variant": p["variant"]} if p.get("variant") else {})}
+                          for p in platforms]}

@@ -105,3 +105,22 @@ def test_sdk_images(api):
     import docker.errors
     with pytest.raises(docker.errors.ImageNotFound):
         client.images.get("sdk/tagged:v2")
+
+
+def test_push_pull_and_distribution_inspect_with_a_local_registry(api, tmp_path):
+    from tests.registry import private_registry
+    with private_registry(tmp_path / "registry") as registry:
+        target = f"{registry.host}/team/bb:1"
+        api.docker("tag", "busybox", target, check=True)
+        pushed = api.docker("push", target, check=True).stdout.decode()
+        assert "digest: sha256:" in pushed
+        status, _, body = api.request("GET", f"/v1.44/distribution/{target}/json")
+        assert status == 200
+        document = json.loads(body)
+        assert document["Descriptor"]["digest"] in pushed
+        assert document["Platforms"][0]["os"] == "linux"
+        api.docker("rmi", target, check=True)
+        api.docker("pull", target, check=True)
+        assert api.docker("images", "-q", target).stdout.strip()
+        status, _, body = api.request("GET", f"/v1.44/distribution/{registry.host}/no/such:1/json")
+        assert status == 401 and json.loads(body)["message"]
