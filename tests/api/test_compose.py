@@ -13,6 +13,8 @@ import urllib.request
 
 import pytest
 
+from tests.netutil import store_bridges, store_veths
+
 pytestmark = [pytest.mark.server, pytest.mark.root, pytest.mark.netns]
 
 COMPOSE = shutil.which("docker-compose") or "/usr/bin/docker-compose"
@@ -43,7 +45,7 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-def test_compose_up_ps_logs_exec_down(api, tmp_path):
+def test_compose_up_ps_logs_exec_down(api, tmp_path, pallet_root):
     port = _free_port()
     project = tmp_path / "proj"
     project.mkdir()
@@ -86,3 +88,11 @@ def test_compose_up_ps_logs_exec_down(api, tmp_path):
     assert api.docker("ps", "-aq").stdout.strip() == b""
     assert name not in api.docker("network", "ls").stdout.decode()
     assert name not in api.docker("volume", "ls").stdout.decode()
+    # nothing of the project's networking is left on the host: no veth, lease or DNAT element,
+    # and no bridge but the default one
+    from pallet.runtime.network.firewall import port_elements
+    from pallet.runtime.network.names import default_bridge, nft_table
+    assert store_veths(pallet_root) == [] and port_elements(nft_table(pallet_root)) == []
+    endpoints = pallet_root / "network" / "endpoints"
+    assert not endpoints.exists() or list(endpoints.rglob("*.json")) == []
+    assert set(store_bridges(pallet_root)) <= {default_bridge(pallet_root)}
