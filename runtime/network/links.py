@@ -1,11 +1,17 @@
-"""Network devices through pyroute2: bridges, veth pairs, a container's eth0 and loopback.
+"""Network devices: bridges, veth pairs, a container's eth0 and loopback.
+
+What every bridged start and stop does (the namespace's loopback, the veth pair, its address
+and route, deleting a link) goes through rtnl.py's plain netlink socket: pyroute2 alone cost
+more to import than the whole budget for bridged networking (see rtnl.py). The rare work that
+reads the kernel's tables (a bridge made with its gateway address, the repair's listing of
+links) uses pyroute2's IPRoute, loaded only then.
 
 Everything inside a container's namespace is done by a netlink socket opened *in* that
-namespace: the calling thread enters it with setns(2), opens the socket (IPRoute binds its
-socket to the namespace of the thread that creates it) and returns at once; the socket keeps
-talking to that namespace. pyroute2's own IPRoute(netns=...) does the same by forking a helper
-process per socket, which measured 10-20 ms per container here; setns is per thread, so other
-threads of the process (the embedded resolver) never notice.
+namespace: the calling thread enters it with setns(2), opens the socket (the kernel binds a
+netlink socket to the namespace of the thread that creates it) and returns at once; the socket
+keeps talking to that namespace. pyroute2's own IPRoute(netns=...) does the same by forking a
+helper process per socket, which measured 10-20 ms per container here; setns is per thread, so
+other threads of the process (the embedded resolver) never notice.
 
 The kernel needs br_netfilter for published ports and hairpin traffic to see bridged packets;
 it is enabled per bridge (nf_call_iptables), never by flipping the host-wide sysctl.
@@ -16,10 +22,12 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import socket
 from typing import Iterator
 
 from pallet.base.errors import PalletError
 from pallet.runtime.isolation import linux
+from pallet.runtime.network import rtnl
 
 RTPROT_BOOT = 3  # what `ip route add` records; Docker's routes show no proto either
 
@@ -102,8 +110,8 @@ def new_netns() -> int:
 def _prepare_namespace() -> None:
     for key in ("all", "default"):
         _write_sysctl(f"net/ipv6/conf/{key}/disable_ipv6", "1", must=False)
-    with _iproute() as ipr:
-        ipr.link("set", index=1, state="up")  # lo is always index 1 in a new namespace
+    with rtnl.RtnlSocket() as nl:
+        nl.call(rtnl.set_link(index=1, up=True))  # lo is always index 1 in a new namespace
 
 
 def _write_sysctl(key: str, value: str, *, must: bool = True) -> None:
@@ -164,61 +172,60 @@ def _broadcast(address: str, prefixlen: int) -> str:
 
 def delete_link(name: str) -> bool:
     """Remove an interface if it exists; True when it did."""
-    NetlinkError = _netlink_error()
-    with _iproute() as ipr:
-        found = ipr.link_lookup(ifname=name)
-        if not found:
+    try:
+        with rtnl.RtnlSocket() as nl:
+            nl.call(rtnl.delete_link(name=name))
+    except rtnl.NetlinkError as error:
+        if error.code == errno.ENODEV:
             return False
-        try:
-            ipr.link("del", index=found[0])
-        except NetlinkError as error:
-            if error.code != errno.ENODEV:
-                raise
-        return True
+        raise PalletError(f"cannot remove the interface {name}: {error.strerror}") from error
+    return True
 
 
 def add_interface(netns_fd: int, *, bridge: str, veth: str, interface: str, address: str,
                   prefixlen: int, gateway: str, mac: str, mtu: int,
                   default_route: bool) -> None:
     """A veth pair: `veth` on the host, enslaved to bridge; `interface` inside the namespace,
-    with its address, MAC and MTU, up, and (default_route) the default route via gateway."""
-    NetlinkError = _netlink_error()
-    with _iproute() as ipr:
-        bridges = ipr.link_lookup(ifname=bridge)
-        if not bridges:
-            raise PalletError(f"the bridge {bridge} of this network is gone",
-                              hint="run `pallet system check --repair`")
+    with its address, MAC and MTU, up, and (default_route) the default route via gateway.
+    Two netlink round trips: the pair (host end enslaved and up in the same request), then
+    the inner end's address, state and route in one batch."""
+    try:
+        master = socket.if_nametoindex(bridge)
+    except OSError:
+        raise PalletError(f"the bridge {bridge} of this network is gone",
+                          hint="run `pallet system check --repair`") from None
+    with rtnl.RtnlSocket() as nl:
         try:
-            ipr.link("add", ifname=veth, kind="veth", mtu=mtu,
-                     peer={"ifname": interface, "net_ns_fd": netns_fd, "address": mac,
-                           "mtu": mtu})
-        except NetlinkError as error:
-            raise PalletError(f"cannot create the veth pair {veth}: {error}") from error
+            nl.call(rtnl.add_veth(name=veth, mtu=mtu, master=master, peer=interface,
+                                  peer_netns_fd=netns_fd, peer_mac=mac))
+        except rtnl.NetlinkError as error:
+            raise PalletError(f"cannot create the veth pair {veth}: {error.strerror}") from error
         try:
-            index = ipr.link_lookup(ifname=veth)[0]
-            ipr.link("set", index=index, master=bridges[0], state="up")
             _write_sysctl_host(f"/sys/class/net/{veth}/brport/hairpin_mode", "1")
-            with entered(netns_fd), _iproute() as inside:
-                inner = inside.link_lookup(ifname=interface)[0]
-                inside.addr("add", index=inner, address=address, prefixlen=prefixlen,
-                            broadcast=_broadcast(address, prefixlen))
-                inside.link("set", index=inner, state="up")
+            with entered(netns_fd), rtnl.RtnlSocket() as inside:
+                inner = socket.if_nametoindex(interface)
+                requests = [rtnl.add_address(index=inner, address=address, prefixlen=prefixlen,
+                                             broadcast=_broadcast(address, prefixlen)),
+                            rtnl.set_link(index=inner, up=True)]
                 if default_route:
-                    inside.route("add", dst="0.0.0.0/0", gateway=gateway, proto=RTPROT_BOOT)
+                    requests.append(rtnl.add_default_route(gateway=gateway,
+                                                           protocol=RTPROT_BOOT))
+                try:
+                    inside.call(*requests)
+                except rtnl.NetlinkError as error:
+                    raise PalletError(f"cannot configure {interface} of the container: "
+                                      f"{error.strerror}") from error
         except BaseException:
-            with contextlib.suppress(NetlinkError, IndexError):
-                ipr.link("del", ifname=veth)
+            with contextlib.suppress(rtnl.NetlinkError):
+                nl.call(rtnl.delete_link(name=veth))
             raise
 
 
 def remove_interface(netns_fd: int, interface: str) -> None:
     """Take `interface` out of a live namespace (its host end goes with it)."""
-    NetlinkError = _netlink_error()
-    with entered(netns_fd), _iproute() as inside:
-        found = inside.link_lookup(ifname=interface)
-        if found:
-            with contextlib.suppress(NetlinkError):
-                inside.link("del", index=found[0])
+    with entered(netns_fd), rtnl.RtnlSocket() as inside:
+        with contextlib.suppress(rtnl.NetlinkError):
+            inside.call(rtnl.delete_link(name=interface))
 
 
 def _write_sysctl_host(path: str, value: str) -> None:

@@ -47,3 +47,24 @@ def test_run_of_an_unpacked_image_imports_no_unpacking_code(pallet_root):
     assert "pallet.runtime.image.layers" in loaded            # the import log was captured
     assert sorted(loaded.intersection(UNPACK_ONLY)) == []
     assert sorted(loaded.intersection(NOT_FOR_A_PLAIN_RUN)) == []
+
+
+# pyroute2's rtnetlink API (171 modules, asyncio's event loop under every call) cost more than
+# the 15 ms budget for bridged networking; starts and stops go through runtime/network/rtnl.py.
+NOT_FOR_A_BRIDGED_START = ("pyroute2", "asyncio", "ssl", "unittest", "multiprocessing",
+                           "subprocess")
+
+
+@pytest.mark.netns
+def test_a_bridged_run_sets_up_its_network_without_pyroute2(pallet_root):
+    make_busybox_image(pallet_root, "busybox:latest")
+    first = pallet(pallet_root, "run", "--rm", "busybox", "true")  # makes the default bridge
+    assert first.returncode == 0, first.stderr
+    second = run_pallet("run", "--rm", "busybox", "sh", "-c",
+                        "ip -4 addr show eth0 | grep -c inet; ip route | grep -c ^default",
+                        root=pallet_root, env={"PYTHONPROFILEIMPORTTIME": "1"})
+    assert second.returncode == 0
+    assert out(second) == "1\n1\n"                               # networked all the same
+    loaded = imported_modules(second.stderr)
+    assert "pallet.runtime.network.links" in loaded             # the bridged path was taken
+    assert sorted(loaded.intersection(NOT_FOR_A_BRIDGED_START)) == []
