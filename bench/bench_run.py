@@ -125,10 +125,10 @@ def main() -> None:
                 rows.append(("exec", name, result["median"], result["stddev"] or 0.0))
             subprocess.run([str(PALLET), "--root", str(root), "rm", "-f", "bench-exec"],
                            check=True, stdout=subprocess.DEVNULL)
-        from pallet.runtime.container.config import CreateOptions
+        from pallet.runtime.container.request import CreateRequest
         from pallet.runtime.container.lifecycle import create_container
         for _ in range(200):
-            create_container(root, CreateOptions(image="busybox", command=("true",)))
+            create_container(root, CreateRequest(image="busybox", command=("true",)))
         listing = hyperfine({"pallet ps -a (200 containers)": f"{PALLET} --root {root} ps -a",
                              "pallet --version (CLI floor)": f"{PALLET} --version"},
                             args.runs, work)

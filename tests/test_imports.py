@@ -59,3 +59,14 @@ def test_layers_import_only_downwards():
     wrong = [f"{e.source}:{e.line} imports {e.target}" for e in GRAPH.edges
              if _layer(e.target) not in LAYERS.get(_layer(e.source), {_layer(e.target)})]
     assert wrong == []
+
+
+def test_the_api_server_never_imports_the_cli_front():
+    # The two fronts share the library, not each other: what the API needs of a CLI module
+    # (a parser, a view) belongs in the library. The CLI may start the server (`pallet serve`).
+    wrong = [f"{e.source}:{e.line} imports {e.target}" for e in GRAPH.edges
+             if e.source.startswith("pallet.api") and
+             (e.target == "pallet.commands" or e.target.startswith("pallet.commands.")
+              or e.target == "pallet.cli")]
+    assert any(e.source.startswith("pallet.api.") for e in GRAPH.edges)
+    assert wrong == []

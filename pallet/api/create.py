@@ -1,9 +1,9 @@
-"""POST /containers/create: the ContainerCreate body -> the engine's CreateOptions.
+"""POST /containers/create: the ContainerCreate body -> the engine's CreateRequest.
 
 Everything the runtime can do is translated; a field asking for something it cannot do (a
 non-zero value where Docker's zero means "not asked") is refused with a 400 that names it,
 never silently dropped. The checks every front shares (memory minimum, CPU range,
-capabilities, restart policy) are the engine's (config.check_options).
+capabilities, restart policy) are the engine's (request.check_request).
 """
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ def _strings(value, what: str) -> tuple[str, ...]:
 
 def _network(body: dict, host: dict) -> dict:
     """NetworkMode, the endpoint settings of its network (aliases, address, MAC), published
-    and exposed ports: the CreateOptions fields the CLI's network flags fill."""
+    and exposed ports: the CreateRequest fields the CLI's network flags fill."""
     from pallet.base.errors import PalletError
     from pallet.runtime.network.ports import parse_publish
     mode = host.get("NetworkMode") or "default"
@@ -105,8 +105,8 @@ def _network(body: dict, host: dict) -> dict:
 
 def _volumes(config: dict, host: dict):
     # the -v/--tmpfs forms' one parser, shared with the CLI (Binds are -v's text)
-    from pallet.commands.mount_options import parse_tmpfs, parse_volume
-    from pallet.runtime.container.config import VolumeSpec
+    from pallet.runtime.container.mount_specs import parse_tmpfs, parse_volume
+    from pallet.runtime.container.request import VolumeSpec
     specs = [parse_volume(text) for text in _strings(host.get("Binds"), "HostConfig.Binds")]
     for mount in host.get("Mounts") or []:
         if not isinstance(mount, dict):
@@ -208,7 +208,7 @@ def _check_unsupported(config: dict, host: dict) -> None:
 
 
 def create_options(body: dict, name: str | None):
-    from pallet.runtime.container.config import CreateOptions
+    from pallet.runtime.container.request import CreateRequest
     if not isinstance(body, dict):
         raise ApiError(400, "invalid JSON: expected an object")
     host = _object(body, "HostConfig")
@@ -226,7 +226,7 @@ def create_options(body: dict, name: str | None):
         raise ApiError(400, "invalid Labels: values must be strings")
     stop_timeout = body.get("StopTimeout")
     pids = host.get("PidsLimit")
-    return CreateOptions(
+    return CreateRequest(
         image=image, command=_strings(body.get("Cmd"), "Cmd"), entrypoint=entrypoint,
         name=name or None, env=_strings(body.get("Env"), "Env"),
         workdir=body.get("WorkingDir") or None, user=body.get("User") or None,

@@ -1,4 +1,4 @@
-"""The `run`/`create` flags and their parsing into CreateOptions (Docker's spellings and errors)."""
+"""The `run`/`create` flags and their parsing into CreateRequest (Docker's spellings and errors)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import click
 
 from pallet.base.errors import PalletError
 from pallet.commands.flags import duration_flag, size_flag
-from pallet.commands.go_values import int_flag
-from pallet.commands.mount_options import parse_mount, parse_tmpfs, parse_volume
+from pallet.base.go_values import int_flag
+from pallet.runtime.container.mount_specs import parse_mount, parse_tmpfs, parse_volume
 from pallet.commands.network_options import NETWORK_FLAGS, network_fields
 
 def run_options(command):
@@ -104,7 +104,7 @@ def expand_env(items: tuple[str, ...]) -> list[str]:
 
 def _parse_ulimit(text: str):
     """go-units ParseUlimit, with its texts."""
-    from pallet.commands.go_values import parse_int
+    from pallet.base.go_values import parse_int
     from pallet.runtime.isolation.process import RLIMITS
     from pallet.runtime.isolation.spec import Ulimit
 
@@ -135,7 +135,7 @@ def _cpus(text: str | None) -> float | None:
     """--cpus: a rational number of CPUs, in nano-CPUs exactly; 0 means no limit (Docker)."""
     import os
 
-    from pallet.commands.go_values import parse_rational
+    from pallet.base.go_values import parse_rational
     if text is None:
         return None
     try:
@@ -194,8 +194,8 @@ def _label(text: str) -> tuple[str, str]:
 
 
 def create_options(params: dict):
-    """click's parsed params -> CreateOptions, raising Docker's messages for bad values."""
-    from pallet.runtime.container.config import CreateOptions
+    """click's parsed params -> CreateRequest, raising Docker's messages for bad values."""
+    from pallet.runtime.container.request import CreateRequest
     from pallet.runtime.isolation.spec import normalize_capability
 
     env = []
@@ -243,7 +243,7 @@ def create_options(params: dict):
         except PalletError as error:
             raise PalletError(error.message, exit_code=125) from None
     healthcheck = _health_options(params)
-    return CreateOptions(
+    return CreateRequest(
         image=params["image"], command=tuple(params["command"]), entrypoint=params["entrypoint"],
         name=params["name"], env=tuple(env), workdir=params["workdir"], user=params["user"],
         hostname=params["hostname"], tty=params["tty"], interactive=params["interactive"],

@@ -30,7 +30,7 @@ NETWORK_FLAGS = [
 
 
 def network_fields(params: dict) -> dict:
-    """CreateOptions fields from the parsed flags; Docker's client-side errors (exit 125).
+    """CreateRequest fields from the parsed flags; Docker's client-side errors (exit 125).
     --add-host and --dns are checked with the other address flags in container_options."""
     network = params["network"] or "default"
     if network == "container:" or network.startswith("container:") and not network[10:]:

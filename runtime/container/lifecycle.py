@@ -1,6 +1,6 @@
 """Container lifecycle on the local store: create, start, stop, kill, wait, rm, pause, rename.
 
-    create_container(root, options: CreateOptions) -> ContainerRecord
+    create_container(root, request: CreateRequest) -> ContainerRecord   (both fronts)
     (starting is the monitor's: monitor.start_detached, monitor.supervise)
     stop_container(root, ref, timeout=None, sig=None), kill_container(root, ref, sig="KILL")
     wait_container(root, ref) -> int, remove_container(store, id, force, volumes)
@@ -26,7 +26,8 @@ from pallet.base.files import remove_tree
 from pallet.base.units import now_rfc3339
 from pallet.runtime.container import state as cs
 from pallet.runtime.isolation.cgroups import Cgroup
-from pallet.runtime.container.config import CreateOptions, build_config, spec_from_config
+from pallet.runtime.container.config import build_config, spec_from_config
+from pallet.runtime.container.request import CreateRequest, check_request
 from pallet.runtime.store.events import container_event
 from pallet.runtime.container.networking import (networks_at_create, release as release_network,
                                                 rename_endpoints)
@@ -44,13 +45,12 @@ def parse_signal(name: str | int) -> int:
         raise PalletError(f"Invalid signal: {name}") from None
 
 
-def create_container(root: Path, options: CreateOptions) -> cs.ContainerRecord:
+def create_container(root: Path, options: CreateRequest) -> cs.ContainerRecord:
     from pallet.runtime.image.images import ImageNotFound, resolve_image
     from pallet.runtime.image.layers import layer_dirs
     from pallet.runtime.store.content import Store
-    from pallet.runtime.container.config import check_options
 
-    check_options(options)
+    check_request(options)
     store = cs.ContainerStore(root)
     try:
         image_store = Store.open(root)
@@ -69,7 +69,7 @@ def create_container(root: Path, options: CreateOptions) -> cs.ContainerRecord:
         return _create(store, root, options, image, layer_dirs(image_store, image))
 
 
-def _create(store: cs.ContainerStore, root: Path, options: CreateOptions, image,
+def _create(store: cs.ContainerStore, root: Path, options: CreateRequest, image,
             lowers: list[Path]) -> cs.ContainerRecord:
     container_id = store.new_id()
     directory = store.dir / container_id

@@ -36,10 +36,10 @@ WRITERS = {
     """,
     # create: killed writing its files (the old code left a half container directory)
     "container create": """
-        from pallet.runtime.container.config import CreateOptions
+        from pallet.runtime.container.request import CreateRequest
         from pallet.runtime.container.lifecycle import create_container
         os.replace = die
-        create_container(root, CreateOptions(image="busybox", command=("true",)))
+        create_container(root, CreateRequest(image="busybox", command=("true",)))
     """,
     # rm: killed while deleting (the old code left containers/.removing-ID)
     "container rm": """

@@ -1,5 +1,5 @@
-"""Flag values parsed as Docker's Go code parses them, with its error texts (sizes and
-durations: pallet.base.units through pallet.commands.flags).
+"""Values parsed as Docker's Go code parses them, with its error texts, for both fronts and the
+engine (sizes and durations: pallet.base.units).
 
     parse_int(text, base=10) -> int            strconv.ParseInt(text, base, 64), ValueError(Go text)
     int_flag(text, flag) -> int | None         an int flag (base 0, as pflag), Docker's error

@@ -1,4 +1,5 @@
-"""`-v`, `--mount` and `--tmpfs` of run/create: parsed into VolumeSpecs with Docker's texts.
+"""The mount texts of a create request: `-v` (HostConfig.Binds), `--mount` and `--tmpfs`
+(HostConfig.Tmpfs) parsed into VolumeSpecs with Docker's texts, for both fronts.
 
 Docker checks these in two places, the CLI (docker/cli opts/mount.go, the -v spec splitter) and
 the daemon (volume/mounts validateMountConfig, mount.ParseTmpfsOptions); the texts here are the
@@ -9,6 +10,7 @@ Every error is exit 125 and names the flag's value, before anything is created.
 from __future__ import annotations
 
 from pallet.base.errors import PalletError
+from pallet.runtime.container.request import VolumeSpec
 
 PROPAGATIONS = ("private", "rprivate", "shared", "rshared", "slave", "rslave")
 _MODE_KIND = {"rw": "rw", "ro": "rw", "z": "label", "Z": "label", "nocopy": "copy",
@@ -34,8 +36,6 @@ def _absolute(path: str, kind: str, spec: str | None = None) -> None:
 
 def parse_volume(text: str):
     """-v [SOURCE:]TARGET[:MODE]: a bind when SOURCE is a path, else a named volume."""
-    from pallet.runtime.container.config import VolumeSpec
-
     parts = text.split(":")
     if len(parts) > 3:
         raise _error(f"invalid spec: {text}: too many colons")
@@ -63,9 +63,7 @@ def parse_mount(text: str):
     """--mount type=bind|volume|tmpfs,source=,target=,readonly,... (docker/cli opts/mount.go,
     then the daemon's validateMountConfig)."""
     from pallet.base.units import parse_size
-    from pallet.commands.go_values import parse_bool
-    from pallet.runtime.container.config import VolumeSpec
-
+    from pallet.base.go_values import parse_bool
     def bad(message: str) -> PalletError:
         return _error(f'invalid argument "{text}" for "--mount" flag: {message}')
 
@@ -133,8 +131,6 @@ def parse_mount(text: str):
 
 def parse_tmpfs(text: str):
     """--tmpfs PATH[:OPTIONS]: Docker's defaults are noexec,nosuid,nodev (options may undo)."""
-    from pallet.runtime.container.config import VolumeSpec
-
     target, _, opts = text.partition(":")
     if not target.startswith("/"):
         raise _error(f"invalid mount path: '{target}' mount path must be absolute")
