@@ -15,7 +15,9 @@ where
   state it runs in: SHELL, USER, WORKDIR, the ENV in effect and exactly the build args it sees
   (for RUN, the ARGs in scope with their values; undeclared proxy args are left out, as Docker
   leaves them out). Mount *definitions* are part of it; the contents of cache mounts and the
-  values of secrets never are.
+  values of secrets never are. A RUN step of a build given ``--add-host`` also holds those
+  entries as given (``run_desc``; BuildKit's ExecOp carries its extra hosts the same way), so a
+  different ``--add-host`` never reuses a step that ran with other names in /etc/hosts.
   A metadata step (ENV, LABEL, ARG, CMD, ...) holds only what it changes, expanded: its
   parent's key already stands for the config before it.
 * ``digest(inputs)`` is ``xxh3_128`` over the sorted entries of every file the step reads:
@@ -73,6 +75,14 @@ def canonical(value: Any) -> bytes:
 
 def _framed(data: bytes) -> bytes:
     return len(data).to_bytes(8, "big") + data
+
+
+def run_desc(desc: dict[str, Any], add_hosts: tuple[str, ...]) -> dict[str, Any]:
+    """A step's canonical description with the build's --add-host entries, for RUN steps (a
+    build without --add-host keeps the keys it always had)."""
+    if not add_hosts or desc.get("op") != "run":
+        return desc
+    return {**desc, "extra_hosts": list(add_hosts)}
 
 
 def step_key(*, parent: str, step: Any, inputs: str) -> str:

@@ -50,8 +50,9 @@ def definition_keys(runner, plan: BuildPlan, scratch: Path) -> dict[str, str | N
         for step in steps[1:]:
             if key is not None:
                 inputs = _definition_inputs(runner, step, stage_keys, scratch)
+                desc = cachekey.run_desc(step.key_desc, runner.options.add_hosts)
                 key = None if inputs is None else \
-                    cachekey.step_key(parent=key, step=step.key_desc, inputs=inputs)
+                    cachekey.step_key(parent=key, step=desc, inputs=inputs)
             keys[step.id] = key
         stage_keys[index] = key
     return keys

@@ -178,7 +178,8 @@ class StageRunner:
             if step.kind == "run" and any(m.type == "bind" for m in step.run.mounts):
                 from pallet.builder.copyinputs import bind_mounts_digest
                 inputs = bind_mounts_digest(self, step)
-        key = cachekey.step_key(parent=state.key, step=step.key_desc, inputs=inputs)
+        key = cachekey.step_key(parent=state.key, inputs=inputs,
+                                step=cachekey.run_desc(step.key_desc, self.options.add_hosts))
         if definition == key:
             definition = None   # one key, one record
         if use_cache:

@@ -83,3 +83,26 @@ def test_add_host_on_build_reaches_the_run_steps_etc_hosts(busybox_root, tmp_pat
     assert "10.1.2.3\tdb\n" in hosts and f"{gateway(busybox_root)}\tgw\n" in hosts
     bad = pallet(busybox_root, "build", "--add-host", "nocolon", str(context))
     assert bad.returncode != 0 and 'bad format for add-host: "nocolon"' in bad.stderr.decode()
+
+
+def test_add_host_is_part_of_the_run_steps_cache_key(busybox_root, tmp_path):
+    # A RUN step that ran with one --add-host must not be reused for another (or for none):
+    # what it wrote depends on the names it saw. The same --add-host is a hit.
+    context = write_tree(tmp_path / "ctx", {"Dockerfile": (
+        "FROM busybox\nRUN grep -w db /etc/hosts > /db || echo none > /db\n")})
+
+    def build(*hosts: str) -> tuple[str, str]:
+        args = [arg for host in hosts for arg in ("--add-host", host)]
+        built = pallet(busybox_root, "build", "--progress", "plain", "-t", "dbhost", *args,
+                       str(context))
+        assert built.returncode == 0, built.stderr
+        return read_file(busybox_root, "dbhost", "/db"), built.stderr.decode() + out(built)
+
+    first, log = build("db:10.1.2.3")
+    assert first == "10.1.2.3\tdb\n" and "CACHED" not in log
+    again, log = build("db:10.1.2.3")
+    assert again == first and "CACHED" in log
+    other, log = build("db:10.9.8.7")
+    assert other == "10.9.8.7\tdb\n" and "CACHED" not in log
+    none, log = build()
+    assert none == "none\n" and "CACHED" not in log
