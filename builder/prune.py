@@ -24,22 +24,9 @@ def cache_usage(root: Path) -> tuple[int, int]:
     """(number of cache entries, their bytes): step records with the layer blobs they reference
     (each blob counted once), plus every RUN --mount=type=cache directory with its content, as
     BuildKit lists its exec.cachemount records among the build cache."""
-    from pallet.runtime.store.content import Store
-    store = Store.open(root)
-    seen: set[str] = set()
-    total = 0
-    count = 0
-    for _, record in CacheRecords(store):
-        count += 1
-        if record.layer and record.layer.digest not in seen and store.has_blob(record.layer.digest):
-            seen.add(record.layer.digest)
-            total += store.blob_size(record.layer.digest)
-    mounts = root / "cache" / "mounts"
-    if mounts.is_dir():
-        for child in mounts.iterdir():
-            count += 1
-            total += tree_size(child)
-    return count, total
+    from pallet.builder.usage import cache_entries
+    entries = cache_entries(root)
+    return len(entries), sum(entry.size for entry in entries if not entry.shared)
 
 
 def prune_cache(root: Path, *, all_records: bool, older_than_s: float | None,

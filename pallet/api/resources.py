@@ -152,24 +152,44 @@ def stats(request):
 
 
 def disk_usage(request) -> dict:
+    """The legacy shape API 1.44 answers with (LayersSize, Images, Containers, Volumes,
+    BuildCache), serialised from the library's view (builder/usage.system_usage)."""
     from pallet.api.containers import summary
-    from pallet.api.volumes import document as volume_document
-    from pallet.runtime.container.views import container_rows
-    from pallet.runtime.image.images import list_images
-    from pallet.runtime.store.content import Store
-    from pallet.runtime.store.references import familiar_string
-    from pallet.runtime.volume.store import list_volumes, volume_users
     from pallet.api.images import unix_time
-    root = request.server.root
-    rows = container_rows(root, all_=True)
-    images = [{"Id": image.id, "ParentId": "",
-               "RepoTags": [familiar_string(n) for n in image.references if "@" not in n],
-               "RepoDigests": [familiar_string(n) for n in image.references if "@" in n],
-               "Created": unix_time(image.created), "Size": image.size, "SharedSize": -1,
-               "Labels": {}, "Containers": sum(1 for r in rows if r.image_id == image.id)}
-              for image in list_images(Store.open(root))]
-    users = volume_users(root)
-    return {"LayersSize": sum(image["Size"] for image in images), "Images": images,
-            "Containers": [dict(summary(row), SizeRw=0, SizeRootFs=0) for row in rows],
-            "Volumes": [volume_document(v, users) for v in list_volumes(root)],
-            "BuildCache": []}
+    from pallet.api.volumes import document as volume_document
+    from pallet.builder.usage import system_usage
+    from pallet.runtime.store.references import familiar_string
+    from pallet.runtime.store.usage import KINDS
+    kinds = request.query.get("type") or []
+    for kind in kinds:
+        if kind not in KINDS:
+            raise ApiError(400, f"unknown object type: {kind}")
+    usage = system_usage(request.server.root, frozenset(kinds) if kinds else None)
+    wanted = set(kinds or KINDS)
+    answer: dict = {}
+    if "image" in wanted:
+        answer["LayersSize"] = usage.layers_size
+        answer["Images"] = [{
+            "Id": image.id, "ParentId": "",
+            "RepoTags": [familiar_string(n) for n in image.references if "@" not in n],
+            "RepoDigests": [familiar_string(n) for n in image.references if "@" in n],
+            "Created": unix_time(image.created), "Size": image.size,
+            "SharedSize": image.shared_size, "VirtualSize": image.size, "Labels": {},
+            "Containers": image.containers} for image in usage.images]
+    if "container" in wanted:
+        answer["Containers"] = [dict(summary(c.row), SizeRw=c.size_rw, SizeRootFs=c.size_root_fs)
+                                for c in usage.containers]
+    if "volume" in wanted:
+        answer["Volumes"] = []
+        for entry in usage.volumes:
+            document = volume_document(entry.volume)
+            document["UsageData"] = {"Size": entry.size, "RefCount": entry.ref_count}
+            answer["Volumes"].append(document)
+    if "build-cache" in wanted:
+        answer["BuildCache"] = [{
+            "ID": e.id, "Parent": "", "Parents": [], "Type": e.type,
+            "Description": e.description, "InUse": e.in_use, "Shared": e.shared, "Size": e.size,
+            "CreatedAt": e.created, "LastUsedAt": e.last_used or None,
+            "UsageCount": e.usage_count} for e in usage.build_cache]
+        answer["BuilderSize"] = usage.build_cache_size
+    return answer

@@ -43,10 +43,10 @@ def ps(ctx, show_all, quiet, filters, format_, no_trunc, latest, last) -> None:
             click.echo(row.id if no_trunc else row.id[:12])
         return
     from pallet.format.kinds import PS, listing
-    click.echo(listing(format_, [_ps_row(row, no_trunc) for row in rows], PS), nl=False)
+    click.echo(listing(format_, [ps_row(row, no_trunc) for row in rows], PS), nl=False)
 
 
-def _ps_row(row, no_trunc: bool) -> dict:
+def ps_row(row, no_trunc: bool) -> dict:
     """A library row as docker's CLI prints it: truncated IDs and command, times for people."""
     from pallet.base.units import parse_rfc3339
     from pallet.runtime.network.ports import displayable

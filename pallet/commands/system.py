@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from pallet.commands.image_format import human_size, tabulate
+from pallet.commands.image_format import human_size
 from pallet.base.errors import PalletError
 
 
@@ -19,41 +19,19 @@ def system():
 
 
 @system.command("df")
-@click.option("-v", "--verbose", is_flag=True, help="Show detailed information on space usage (not yet: refused)")
-@click.option("--format", "format_", default=None, help="Format output using a custom template ('json')")
+@click.option("-v", "--verbose", is_flag=True, help="Show detailed information on space usage")
+@click.option("--format", "format_", default=None, help="Pretty-print images using a Go template")
 @click.pass_context
 def df(ctx, verbose, format_):
     """Show pallet disk usage"""
+    from pallet.builder.usage import system_usage
+    from pallet.format import disk_usage
+    usage = system_usage(ctx.find_root().obj["root"])
     if verbose:
-        raise PalletError("system df --verbose: the per-image, per-container and per-volume "
-                          "listing is not implemented in pallet yet",
-                          hint="run `pallet system df` for the totals, `pallet images`, "
-                               "`pallet ps -a` and `pallet volume ls` for the objects")
-    from pallet.commands.image_format import go_json
-    from pallet.runtime.store.check import disk_usage
-    rows = disk_usage(_store(ctx))
-    # The builder owns the cache format: its records and cache mounts make the Build Cache row.
-    from pallet.builder.prune import cache_usage
-    from pallet.runtime.store.check import UsageRow
-    entries, cache_bytes = cache_usage(ctx.find_root().obj["root"])
-    rows = [row for row in rows if row.kind != "Build Cache"]
-    rows.append(UsageRow("Build Cache", entries, 0, cache_bytes, cache_bytes))
-    if format_ == "json":
-        for row in rows:
-            click.echo(go_json({"Type": row.kind, "TotalCount": str(row.total), "Active": str(row.active),
-                                "Size": human_size(row.size), "Reclaimable": _reclaimable(row)}))
-        return
-    table = [["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"]]
-    table += [[row.kind, str(row.total), str(row.active), human_size(row.size), _reclaimable(row)]
-              for row in rows]
-    click.echo(tabulate(table))
-
-
-def _reclaimable(row) -> str:
-    text = human_size(row.reclaimable)
-    if row.size:
-        text += f" ({int(100 * row.reclaimable / row.size)}%)"
-    return text
+        from pallet.commands.container_views import ps_row
+        click.echo(disk_usage.verbose(usage, format_, ps_row), nl=False)
+    else:
+        click.echo(disk_usage.summary(usage, format_), nl=False)
 
 
 @system.command("prune")

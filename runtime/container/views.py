@@ -106,6 +106,9 @@ class ContainerRow:
     ports: dict = field(default_factory=dict, compare=False, hash=False)  # NetworkSettings.Ports
 
 
+ROW_KEYS = frozenset({"Created", "Config", "Image", "Path", "Args", "HostConfig"})
+
+
 def container_rows(root: Path, filters: dict[str, list[str]] | None = None, *,
                    all_: bool = False, last: int = -1) -> list[ContainerRow]:
     from pallet.runtime.container import state as cs
@@ -116,7 +119,9 @@ def container_rows(root: Path, filters: dict[str, list[str]] | None = None, *,
 
     wanted = ContainerFilter.parse(root, filters or {})
     store = cs.ContainerStore(root)
-    records = sorted(refreshed(store),
+    # A directory whose config lacks what a row shows is no container pallet made (a stand-in
+    # or the leftovers of a crash, which system check reports): it lists as nothing.
+    records = sorted((r for r in refreshed(store) if ROW_KEYS <= r.config.keys()),
                      key=lambda r: r.config["Created"], reverse=True)
     if not all_ and last < 0 and not wanted.has_status:
         records = [r for r in records if r.state.get("Running")]

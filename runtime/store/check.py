@@ -1,4 +1,4 @@
-"""Store health and housekeeping: `system check [--repair]`, `system df`, image prune.
+"""Store health and housekeeping: `system check [--repair]`, image prune (`system df`: usage.py).
 
     check_store(store, *, repair: bool = False) -> CheckReport
         Verifies oci-layout, index.json, every blob's digest, and every reference (manifest,
@@ -8,7 +8,6 @@
         by --repair (a dead container is marked exited, 137, and its cgroup and processes go, as
         `ps` would do when it sees it). repair drops what is broken.
     prune_images(store, *, all_images: bool = False) -> (lines, reclaimed_bytes)
-    disk_usage(store) -> list[UsageRow]   (Images, Containers, Local Volumes, Build Cache)
 """
 
 from __future__ import annotations
@@ -21,12 +20,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pallet.base.errors import PalletError
-from pallet.base.files import tree_size
 from pallet.runtime.image import images as images_mod
 from pallet.runtime.image import removal
 from pallet.runtime.store import roots
 from pallet.runtime.store import references as refs
-from pallet.runtime.store.content import REF_NAME, Store, layer_content_size
+from pallet.runtime.store.content import REF_NAME, Store
 
 
 @dataclass
@@ -234,49 +232,3 @@ def prune_images(store: Store, *, all_images: bool = False,
     removal.collect_garbage(store)
     after = sum(store.blob_size(d) for d in store.list_blobs())
     return lines, max(before - after, 0)
-
-
-@dataclass(frozen=True)
-class UsageRow:
-    kind: str
-    total: int
-    active: int
-    size: int
-    reclaimable: int
-
-
-def disk_usage(store: Store) -> list[UsageRow]:
-    summaries = images_mod.list_images(store)
-    active = {s.id for s in summaries if removal.image_users(store, s.id)}
-    # Docker counts each layer once (content bytes), however many images share it.
-    layer_bytes: dict[str, int] = {}
-    active_layers: set[str] = set()
-    for summary in summaries:
-        try:
-            image = images_mod.image_by_manifest(store, summary.manifest_digest)
-        except PalletError:
-            continue
-        for descriptor, diff_id in zip(image.layers, image.diff_ids):
-            known = layer_content_size(store, diff_id)
-            layer_bytes[diff_id] = known if known is not None else descriptor.size
-            if summary.id in active:
-                active_layers.add(diff_id)
-    image_size = sum(layer_bytes.values())
-    active_size = sum(layer_bytes[d] for d in active_layers)
-    containers_dir = store.root / "containers"
-    containers = [Path(e.path) for e in os.scandir(containers_dir)] if containers_dir.is_dir() else []
-    from pallet.runtime.volume.store import list_volumes, volume_users
-    volumes = list_volumes(store.root)
-    used = volume_users(store.root)
-    container_size = sum(tree_size(path) for path in containers)
-    sizes = {v.name: tree_size(v.data) for v in volumes}
-    volume_size = sum(sizes.values())
-    unused_size = sum(size for name, size in sizes.items() if name not in used)
-    active_volumes = sum(1 for v in volumes if v.name in used)
-    cache_size = tree_size(store.cache)
-    return [
-        UsageRow("Images", len(summaries), len(active), image_size, max(image_size - active_size, 0)),
-        UsageRow("Containers", len(containers), 0, container_size, container_size),
-        UsageRow("Local Volumes", len(volumes), active_volumes, volume_size, unused_size),
-        UsageRow("Build Cache", 0, 0, cache_size, cache_size),
-    ]
