@@ -1,6 +1,12 @@
-"""`attach`: the terminal joined to a running container's streams through its monitor's
-attach socket (runtime/container/attach.py), as docker attach: --detach-keys (Ctrl-P Ctrl-Q by
-default), --no-stdin, --sig-proxy, the container's exit code as ours."""
+"""`attach`, and the attached session `run -it` / `start -ai` share with it: the terminal
+joined to a running container's streams through its monitor's attach socket
+(runtime/container/attach.py), as the docker CLI does it: --detach-keys (Ctrl-P Ctrl-Q by
+default; only with a TTY, as docker), --no-stdin, --sig-proxy, the container's exit code as ours.
+
+`run -it` does not keep the monitor in the CLI process: the container's parent must outlive a
+CLI that detaches, so the monitor is forked as for `run -d` and the CLI attaches to it as a
+client handed over before the start (no output byte is missed).
+"""
 
 from __future__ import annotations
 
@@ -15,18 +21,25 @@ import click
 from pallet.base.errors import PalletError
 
 DEFAULT_KEYS = "ctrl-p,ctrl-q"
+DETACHED = "detached"
 
 
 class BareError(PalletError):
     bare = True
 
 
-def detach_sequence(text: str) -> bytes:
+def detach_sequence(text: str | None, *, exec_: bool = False) -> bytes:
+    """--detach-keys as docker parses them (an empty value is the default). A bad value is
+    refused in docker's words: exec's comes from the daemon's exec create; attach, run and
+    start -a get only the failed attach upgrade's status from the docker CLI."""
     from pallet.runtime.container.attach import InvalidDetachKeys, detach_keys
     try:
-        return detach_keys(text)
-    except InvalidDetachKeys as error:
-        raise BareError(error.message) from None
+        return detach_keys(text or DEFAULT_KEYS, word="escape")
+    except InvalidDetachKeys:
+        if exec_:
+            raise BareError(f"Error response from daemon: Invalid escape keys ({text}) provided",
+                            exit_code=1) from None
+        raise BareError("unable to upgrade to tcp, received 400", exit_code=1) from None
 
 
 def _window(fd: int) -> bytes | None:
@@ -49,8 +62,7 @@ def _window(fd: int) -> bytes | None:
 @click.pass_context
 def attach(ctx, detach_keys, no_stdin, sig_proxy, container_ref) -> None:
     """Attach local standard input, output, and error streams to a running container"""
-    from pallet.runtime.container.attach import (EXIT, RESIZE, STDERR, STDIN, STDOUT,
-                                                 FrameReader, connect, frame, hello)
+    from pallet.runtime.container.attach import connect, hello
     from pallet.runtime.container.lifecycle import get
     try:
         record = get(ctx.obj["root"], container_ref)
@@ -58,41 +70,126 @@ def attach(ctx, detach_keys, no_stdin, sig_proxy, container_ref) -> None:
         raise BareError(f"Error response from daemon: {error.message}") from None
     if record.state.get("Paused"):
         raise BareError("You cannot attach to a paused container, unpause it first")
-    keys = detach_sequence(detach_keys or DEFAULT_KEYS)
-    sock = connect(record.directory) if record.state.get("Running") else None
-    if sock is None:
+    if not record.state.get("Running"):
         raise BareError("You cannot attach to a stopped container, start it first")
     config = record.config["Config"]
     tty = bool(config.get("Tty"))
     send_stdin = not no_stdin and bool(config.get("OpenStdin"))
+    if tty and send_stdin and not os.isatty(0):
+        raise BareError("the input device is not a TTY")
+    keys = detach_sequence(detach_keys)
+    sock = connect(record.directory)
+    if sock is None:
+        raise BareError("You cannot attach to a stopped container, start it first")
     sock.sendall(hello(stdin=send_stdin, stdout=True, stderr=True))
-    saved = None
-    if tty and send_stdin and os.isatty(0):
+    proxy_pid = record.state.get("Pid") if sig_proxy and not tty else None
+    result = session(sock, tty=tty, send_stdin=send_stdin, keys=keys, proxy_pid=proxy_pid)
+    if result == DETACHED:
+        # docker's CLI returns the term.EscapeError it read: its text, exit 1
+        raise BareError("read escape sequence")
+    if result is not None:
+        sys.exit(result)
+
+
+def run_attached(root, record, keys: bytes) -> int:
+    """`run -it` / `start -ai`: start the container under a forked monitor with our terminal
+    attached from its first byte; return its exit code, or 0 when the user detaches (docker
+    run prints nothing then: the container runs on)."""
+    import socket
+    from pallet.runtime.container.attach import hello
+    from pallet.runtime.container.monitor import start_detached
+
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+    size = _window(0)
+    ours.sendall(hello(stdin=True, stdout=True, stderr=True,
+                       console_size=tuple(map(int, size.split())) if size else None))
+    saved = _raw_terminal()
+    try:
+        try:
+            started = start_detached(root, record.id, clients=[theirs])
+        finally:
+            theirs.close()
+        monitor = _pidfd(started.state.get("MonitorPid"))
+        result = session(ours, tty=True, send_stdin=True, keys=keys, proxy_pid=None,
+                         raw_already=True)
+    finally:
+        _restore_terminal(saved)
+    if result == DETACHED:
+        return 0
+    if monitor is not None:
+        # --rm: the monitor removes the container after telling us its exit; docker run
+        # returns once it is gone, so a following `ps -a` never sees it
+        if started.config["HostConfig"].get("AutoRemove"):
+            _wait_readable(monitor, 60)
+        os.close(monitor)
+    if result is None:   # the monitor went away without an exit: what the record says
+        from pallet.runtime.container.lifecycle import get
+        try:
+            return int(get(root, record.id).state.get("ExitCode") or 0)
+        except PalletError:
+            return 0
+    return result
+
+
+def _pidfd(pid) -> int | None:
+    if not pid:
+        return None
+    try:
+        return os.pidfd_open(pid)
+    except OSError:
+        return None
+
+
+def _wait_readable(fd: int, timeout: float) -> None:
+    with selectors.DefaultSelector() as selector:
+        selector.register(fd, selectors.EVENT_READ)
+        selector.select(timeout)
+
+
+def _raw_terminal():
+    if not os.isatty(0):
+        return None
+    import termios
+    import tty as tty_module
+    saved = termios.tcgetattr(0)
+    tty_module.setraw(0)
+    return saved
+
+
+def _restore_terminal(saved) -> None:
+    if saved is not None:
         import termios
-        import tty as tty_module
-        saved = termios.tcgetattr(0)
-        tty_module.setraw(0)
-    if tty and os.isatty(0) and (size := _window(0)) is not None:
-        sock.sendall(frame(RESIZE, size))
+        termios.tcsetattr(0, termios.TCSADRAIN, saved)
+
+
+def session(sock, *, tty: bool, send_stdin: bool, keys: bytes, proxy_pid: int | None,
+            raw_already: bool = False):
+    """Copy between our stdio and an attach socket whose hello is sent: the container's exit
+    code, DETACHED when the user typed the detach keys, None when the socket closed."""
+    from pallet.runtime.container.attach import RESIZE, frame
+    saved = _raw_terminal() if tty and send_stdin and not raw_already else None
     previous: dict[int, object] = {}
-    if sig_proxy and not tty:
-        pid = record.state.get("Pid")
+    wake_r, wake_w = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
+    if proxy_pid:
         for number in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT,
                        signal.SIGUSR1, signal.SIGUSR2):
-            previous[number] = signal.signal(number, lambda n, _f: _forward(pid, n))
-    code = None
+            previous[number] = signal.signal(number, lambda n, _f: _forward(proxy_pid, n))
+    if tty and os.isatty(0):
+        # the handler only wakes the loop: a frame written from a handler could land in the
+        # middle of one the loop is writing
+        previous[signal.SIGWINCH] = signal.signal(
+            signal.SIGWINCH, lambda *_: os.write(wake_w, b"w"))
+        if (size := _window(0)) is not None:
+            sock.sendall(frame(RESIZE, size))
     try:
-        code = _pump(sock, send_stdin, keys, tty, FrameReader(), (STDIN, STDOUT, STDERR, EXIT))
+        return _pump(sock, send_stdin, keys if tty else b"", wake_r)
     finally:
         for number, handler in previous.items():
             signal.signal(number, handler)
-        if saved is not None:
-            import termios
-            termios.tcsetattr(0, termios.TCSADRAIN, saved)
+        _restore_terminal(saved)
+        os.close(wake_r)
+        os.close(wake_w)
         sock.close()
-    if code is None:        # detached, or the monitor went away without an exit
-        return
-    sys.exit(code)
 
 
 def _forward(pid: int, number: int) -> None:
@@ -102,43 +199,133 @@ def _forward(pid: int, number: int) -> None:
         pass
 
 
-def _pump(sock, send_stdin: bool, keys: bytes, tty: bool, reader, kinds) -> int | None:
-    """Copy until the container exits (its code), the user detaches or the socket closes
-    (None)."""
-    from pallet.runtime.container.attach import frame
-    stdin_kind, stdout_kind, stderr_kind, exit_kind = kinds
-    matched = 0
+def _pump(sock, send_stdin: bool, keys: bytes, wake: int):
+    from pallet.runtime.container.attach import (EXIT, RESIZE, STDERR, STDIN, STDOUT,
+                                                 DetachScanner, FrameReader, frame)
+    scanner = DetachScanner(keys)
+    reader = FrameReader()
     with selectors.DefaultSelector() as selector:
         selector.register(sock, selectors.EVENT_READ)
+        selector.register(wake, selectors.EVENT_READ)
         if send_stdin:
             selector.register(0, selectors.EVENT_READ)
         while True:
             for key, _ in selector.select():
+                if key.fd == wake:
+                    os.read(wake, 64)
+                    if (size := _window(0)) is not None:
+                        sock.sendall(frame(RESIZE, size))
+                    continue
                 if key.fd == 0:
                     data = os.read(0, 65536)
                     if not data:
                         selector.unregister(0)
-                        sock.sendall(frame(stdin_kind, b""))     # EOF
+                        sock.sendall(frame(STDIN, b""))     # EOF
                         continue
-                    passed = bytearray()
-                    for byte in data:
-                        if byte == keys[matched]:
-                            matched += 1
-                            if matched == len(keys):
-                                return None                       # Ctrl-P Ctrl-Q: detach
-                            continue
-                        passed += keys[:matched] + bytes([byte])
-                        matched = 0
+                    passed, detached = scanner.feed(data)
                     if passed:
-                        sock.sendall(frame(stdin_kind, bytes(passed)))
+                        sock.sendall(frame(STDIN, passed))
+                    if detached:
+                        return DETACHED
                     continue
                 data = sock.recv(65536)
                 if not data:
                     return None
                 for kind, payload in reader.feed(data):
-                    if kind == stdout_kind:
-                        os.write(1, payload)
-                    elif kind == stderr_kind:
-                        os.write(2, payload)
-                    elif kind == exit_kind:
+                    if kind == STDOUT:
+                        _write_all(1, payload)
+                    elif kind == STDERR:
+                        _write_all(2, payload)
+                    elif kind == EXIT:
                         return int(json.loads(payload or b"{}").get("code", 0))
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def exec_session(master: int, interactive: bool, keys: bytes) -> None:
+    """`exec -t`: our terminal joined to the exec's pty master until the process closes it.
+    With -i the terminal is raw and the detach keys leave the process running (its output is
+    drained by a keeper that holds the master, as dockerd's copy does after a detach), and we
+    fail with docker's "read escape sequence"."""
+    from pallet.runtime.container.attach import DetachScanner
+    import fcntl
+    import termios
+    saved = _raw_terminal() if interactive else None
+    scanner = DetachScanner(keys)
+    wake_r, wake_w = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
+
+    def resize() -> None:
+        if os.isatty(0):
+            fcntl.ioctl(master, termios.TIOCSWINSZ, fcntl.ioctl(0, termios.TIOCGWINSZ, b"\0" * 8))
+
+    previous = signal.signal(signal.SIGWINCH, lambda *_: os.write(wake_w, b"w"))
+    detached = False
+    try:
+        resize()
+        with selectors.DefaultSelector() as selector:
+            selector.register(master, selectors.EVENT_READ)
+            selector.register(wake_r, selectors.EVENT_READ)
+            if interactive:
+                selector.register(0, selectors.EVENT_READ)
+            while not detached:
+                for key, _ in selector.select():
+                    if key.fd == wake_r:
+                        os.read(wake_r, 64)
+                        resize()
+                    elif key.fd == 0:
+                        data = os.read(0, 65536)
+                        if not data:
+                            selector.unregister(0)
+                            continue
+                        passed, detached = scanner.feed(data)
+                        if passed:
+                            _write_all(master, passed)
+                        if detached:
+                            break
+                    else:
+                        try:
+                            chunk = os.read(master, 65536)
+                        except OSError:   # EIO: the last holder of the pty's slave is gone
+                            chunk = b""
+                        if not chunk:
+                            return
+                        _write_all(1, chunk)
+        _keep_draining(master)
+    finally:
+        signal.signal(signal.SIGWINCH, previous)
+        _restore_terminal(saved)
+        os.close(wake_r)
+        os.close(wake_w)
+        os.close(master)
+    raise BareError("read escape sequence")
+
+
+def _keep_draining(master: int) -> None:
+    """A detached exec runs on: a process of its own (re-parented, in its own session) holds
+    the pty master and discards the output until the exec's side is closed."""
+    first = os.fork()
+    if first:
+        os.waitpid(first, 0)
+        return
+    try:
+        os.setsid()
+        if os.fork() == 0:
+            null = os.open(os.devnull, os.O_RDWR)
+            for fd in (0, 1, 2):
+                os.dup2(null, fd)
+            os.closerange(3, master)
+            os.closerange(master + 1, 65536)
+            for sig in (signal.SIGINT, signal.SIGHUP, signal.SIGTERM, signal.SIGWINCH):
+                signal.signal(sig, signal.SIG_DFL if sig == signal.SIGTERM else signal.SIG_IGN)
+            while True:
+                try:
+                    if not os.read(master, 65536):
+                        break
+                except OSError:
+                    break
+    finally:
+        os._exit(0)

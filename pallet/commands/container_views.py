@@ -161,11 +161,12 @@ def _emit(entry: dict, timestamps: bool, details: bool = False) -> None:
 @click.option("-u", "--user", default=None, help="Username or UID (format: <name|uid>[:<group|gid>])")
 @click.option("-w", "--workdir", default=None, help="Working directory inside the container")
 @click.option("--privileged", is_flag=True, help="Give extended privileges to the command")
+@click.option("--detach-keys", default=None, help="Override the key sequence for detaching a container")
 @click.argument("container_ref", metavar="CONTAINER")
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 @click.pass_context
-def exec_(ctx, detach, interactive, tty, env, env_file, user, workdir, privileged, container_ref,
-          command) -> None:
+def exec_(ctx, detach, interactive, tty, env, env_file, user, workdir, privileged, detach_keys,
+          container_ref, command) -> None:
     """Execute a command in a running container"""
     from pallet.commands.container_options import expand_env, read_env_file
     given = []
@@ -180,11 +181,15 @@ def exec_(ctx, detach, interactive, tty, env, env_file, user, workdir, privilege
         raise _BareError(error.message, 1) from None
     from pallet.runtime.container.lifecycle import get
     from pallet.runtime.container.execute import exec_in_container, exec_spec
+    from pallet.commands.attach import detach_sequence, exec_session
     record = get(_root(ctx), container_ref)
+    if tty and interactive and not detach and not os.isatty(0):
+        raise _BareError("the input device is not a TTY", 1)
     if not record.state.get("Running"):
         raise PalletError(f"container {record.id} is not running")
     if record.state.get("Paused"):
         raise PalletError(f"container {record.id} is paused, unpause the container before exec")
+    keys = detach_sequence(detach_keys, exec_=True)
     if workdir is not None and not workdir.startswith("/"):   # runc's check, after the lookup
         click.echo("OCI runtime exec failed: exec failed: Cwd must be an absolute path: unknown")
         sys.exit(126)
@@ -203,34 +208,9 @@ def exec_(ctx, detach, interactive, tty, env, env_file, user, workdir, privilege
             os.close(running.console)
         return
     if running.console is not None:
-        _pump_pty(running.console, interactive)
+        exec_session(running.console, interactive, keys)   # raises on a detach
     status = running.wait()
     sys.exit(status.code)
-
-
-def _pump_pty(master: int, interactive: bool) -> None:
-    import selectors
-    with selectors.DefaultSelector() as selector:
-        selector.register(master, selectors.EVENT_READ)
-        if interactive:
-            selector.register(0, selectors.EVENT_READ)
-        while True:
-            for key, _ in selector.select():
-                if key.fd == 0:
-                    data = os.read(0, 65536)
-                    if data:
-                        os.write(master, data)
-                    else:
-                        selector.unregister(0)
-                    continue
-                try:
-                    chunk = os.read(master, 65536)
-                except OSError:
-                    chunk = b""
-                if not chunk:
-                    os.close(master)
-                    return
-                os.write(1, chunk)
 
 
 @click.command("export")

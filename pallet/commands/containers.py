@@ -52,7 +52,7 @@ def _for_each(ctx: click.Context, names, action, *, echo_result: bool = False) -
     _collect(errors, ctx)
 
 
-def _foreground(root, record, *, interactive: bool) -> int:
+def _foreground(root, record, *, interactive: bool, detach_keys: bytes | None = None) -> int:
     """Run (already created) record attached to our terminal; return its exit code."""
     from pallet.runtime.container import state as cs
     from pallet.runtime.container.monitor import Attach, supervise
@@ -62,6 +62,10 @@ def _foreground(root, record, *, interactive: bool) -> int:
     stdin = 0 if interactive else None
     if tty and interactive and not os.isatty(0):
         raise PalletError("the input device is not a TTY", exit_code=1)
+    if tty and interactive:
+        # the detach keys can leave it running: the monitor must not be this process
+        from pallet.commands.attach import DEFAULT_KEYS, detach_sequence, run_attached
+        return run_attached(root, record, detach_keys or detach_sequence(DEFAULT_KEYS))
     attach = Attach(stdin=stdin, stdout=_write_all(1), stderr=_write_all(2))
     saved_terminal = None
     proxied: dict[int, object] = {}
@@ -109,14 +113,23 @@ def _start_failed(root, record, error: PalletError) -> PalletError:
 
 @click.command("run", context_settings=NO_INTERSPERSE)
 @run_options
+@click.option("--detach-keys", default=None, help="Override the key sequence for detaching a container")
 @click.pass_context
-def run(ctx: click.Context, **params) -> None:
+def run(ctx: click.Context, detach_keys, **params) -> None:
     """Create and run a new container from an image"""
     from pallet.runtime.container.lifecycle import create_container
     from pallet.runtime.container.monitor import start_detached
 
     root = _root(ctx)
     options = create_options(params)
+    keys = None
+    if not params["detach"]:
+        # checked before the container is made: docker's attach fails after its create and
+        # leaves a Created container behind; the refusal is the same, nothing is half-made
+        from pallet.commands.attach import detach_sequence
+        if params["tty"] and params["interactive"] and not os.isatty(0):
+            raise PalletError("the input device is not a TTY", exit_code=1)
+        keys = detach_sequence(detach_keys)
     record = create_container(root, options)
     if params["detach"]:
         try:
@@ -126,7 +139,7 @@ def run(ctx: click.Context, **params) -> None:
         click.echo(record.id)
         return
     try:
-        code = _foreground(root, record, interactive=params["interactive"])
+        code = _foreground(root, record, interactive=params["interactive"], detach_keys=keys)
     except PalletError as error:
         if error.exit_code in (125, 126, 127):
             raise _start_failed(root, record, error) from error
@@ -149,9 +162,10 @@ def create(ctx: click.Context, **params) -> None:
 @click.command("start")
 @click.option("-a", "--attach", is_flag=True, help="Attach STDOUT/STDERR and forward signals")
 @click.option("-i", "--interactive", is_flag=True, help="Attach container's STDIN")
+@click.option("--detach-keys", default=None, help="Override the key sequence for detaching a container")
 @click.argument("containers", nargs=-1, required=True)
 @click.pass_context
-def start(ctx: click.Context, attach: bool, interactive: bool, containers) -> None:
+def start(ctx: click.Context, attach: bool, interactive: bool, detach_keys, containers) -> None:
     """Start one or more stopped containers"""
     from pallet.runtime.container.lifecycle import get
     from pallet.runtime.container.monitor import start_detached
@@ -162,7 +176,9 @@ def start(ctx: click.Context, attach: bool, interactive: bool, containers) -> No
         record = get(root, containers[0])
         if record.state.get("Running"):
             raise PalletError(f"container {record.id} is already running")
-        sys.exit(_foreground(root, record, interactive=interactive))
+        from pallet.commands.attach import detach_sequence
+        keys = detach_sequence(detach_keys)
+        sys.exit(_foreground(root, record, interactive=interactive, detach_keys=keys))
     _for_each(ctx, containers, lambda name: start_detached(root, name))
 
 

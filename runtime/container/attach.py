@@ -44,23 +44,27 @@ class InvalidDetachKeys(PalletError):
     http_status = 400
 
 
-def detach_keys(text: str) -> bytes:
-    """moby/term ToBytes: comma-separated keys, each one character or ctrl-<key>."""
+# moby/term's ASCII table: "ctrl-@" is 0, "ctrl-a" 1 ... "ctrl-z" 26, then ctrl-[ \\ ] ^ _
+_CONTROL_KEYS = {name: code for code, name in enumerate(
+    ["ctrl-@"] + [f"ctrl-{chr(c)}" for c in range(ord("a"), ord("z") + 1)]
+    + ["ctrl-[", "ctrl-\\", "ctrl-]", "ctrl-^", "ctrl-_"])}
+
+
+def detach_keys(text: str, *, word: str = "detach") -> bytes:
+    """moby/term ToBytes: comma-separated keys, each one character, a lower-case ctrl-<key>
+    or DEL; case and spaces count ("ctrl-A" and " a" are refused, as by dockerd). word is the
+    daemon's in its refusal: "detach" for attach, "escape" for exec."""
     out = bytearray()
     for key in text.split(","):
-        lowered = key.strip().lower()
-        if len(key) == 1:
-            out.append(ord(key))
-        elif lowered.startswith("ctrl-") and len(lowered) == 6:
-            char = lowered[5]
-            if "a" <= char <= "z":
-                out.append(ord(char) - ord("a") + 1)
-            elif char in "@[\\]^_":
-                out.append({"@": 0, "[": 27, "\\": 28, "]": 29, "^": 30, "_": 31}[char])
-            else:
-                raise InvalidDetachKeys(f"Invalid detach keys ({text}) provided")
+        raw = os.fsencode(key)    # Go's len() counts bytes: "é" is two, and refused
+        if len(raw) == 1:
+            out += raw
+        elif key in _CONTROL_KEYS:
+            out.append(_CONTROL_KEYS[key])
+        elif key == "DEL":
+            out.append(127)
         else:
-            raise InvalidDetachKeys(f"Invalid detach keys ({text}) provided")
+            raise InvalidDetachKeys(f"Invalid {word} keys ({text}) provided")
     return bytes(out)
 
 
@@ -96,8 +100,14 @@ def frame(kind: int, payload: bytes = b"") -> bytes:
     return HEADER.pack(kind, len(payload)) + payload
 
 
-def hello(*, stdin: bool = False, stdout: bool = False, stderr: bool = False) -> bytes:
-    return json.dumps({"stdin": stdin, "stdout": stdout, "stderr": stderr}).encode() + b"\n"
+def hello(*, stdin: bool = False, stdout: bool = False, stderr: bool = False,
+          console_size: tuple[int, int] | None = None) -> bytes:
+    """console_size (rows, columns): a client attached before the start sizes the container's
+    TTY from its first byte (docker run sends HostConfig.ConsoleSize for the same reason)."""
+    fields = {"stdin": stdin, "stdout": stdout, "stderr": stderr}
+    if console_size:
+        fields["console_size"] = list(console_size)
+    return json.dumps(fields).encode() + b"\n"
 
 
 def _socket_path(directory_fd: int) -> str:
@@ -180,6 +190,7 @@ class AttachHub:
         self.stdin_buffer = bytearray()
         self.stdin_closed = False
         self.console: int | None = None
+        self.console_size: tuple[int, int] | None = None   # asked by a client before the start
         # set by the monitor's loop: told before a client's descriptor closes, so a selector
         # never keeps a registration for a number the next accepted client may reuse
         self.closing = lambda fd: None
@@ -318,6 +329,10 @@ class AttachHub:
                 return
             line, _, rest = bytes(client.pending).partition(b"\n")
             client.hello = json.loads(line)
+            size = client.hello.get("console_size") if self.console is None else None
+            if isinstance(size, list) and len(size) == 2 and all(
+                    isinstance(n, int) and 0 < n < 65536 for n in size):
+                self.console_size = (size[0], size[1])
             client.stdin_open = bool(client.hello.get("stdin"))
             client.pending.clear()
             data = rest

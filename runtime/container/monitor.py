@@ -124,6 +124,9 @@ def _run_once(store: cs.ContainerStore, record: cs.ContainerRecord, attach: Atta
         rows, columns = struct.unpack("HHHH", fcntl.ioctl(attach.stdin, termios.TIOCGWINSZ,
                                                            b"\0" * 8))[:2]
         spec = dataclasses.replace(spec, console_size=(rows, columns))
+    elif spec.tty and hub.console_size is not None:   # `run -it`'s client, attached before
+        import dataclasses
+        spec = dataclasses.replace(spec, console_size=hub.console_size)
     log = LogWriter(record.directory / f"{record.id}-json.log")
     pipes: dict[int, str] = {}
     child_ends: list[int] = []

@@ -43,8 +43,10 @@ def test_attach_to_a_tty_and_detach_with_ctrl_p_ctrl_q(root):
         os.write(master, b"echo attached-$((40+2))\r")
         assert b"attached-42" in _read_until(master, b"attached-42")
         os.write(master, b"\x10\x11")                        # Ctrl-P Ctrl-Q
+        # docker attach returns the escape it read: its text, exit 1
+        assert b"read escape sequence" in _read_until(master, b"read escape sequence")
         _, status = os.waitpid(pid, 0)
-        assert os.waitstatus_to_exitcode(status) == 0
+        assert os.waitstatus_to_exitcode(status) == 1
         os.close(master)
         assert out(pallet(root, "inspect", "-f", "{{.State.Running}}", cid)) == "true\n"
     finally:
