@@ -44,6 +44,13 @@ def connect(root: Path, network_ref: str, container_ref: str, *, address: str = 
                                               address=address),
                     container_id=record.id, name=record.name, pid=record.state["Pid"],
                     owner=(record.state.get("MonitorPid") or 0, record.state.get("MonitorStart")))
+        if network.user_defined:
+            # its monitor's resolver (standby on the default bridge) answers from now on
+            from pallet.runtime.isolation.etcfiles import use_embedded_resolver
+            host = record.config["HostConfig"]
+            use_embedded_resolver(record.directory / "resolv.conf",
+                                  tuple(host.get("DnsSearch") or ()),
+                                  tuple(host.get("DnsOptions") or ()))
     entry = dict(EMPTY_ENDPOINT)
     entry["IPAMConfig"] = {"IPv4Address": address} if address else None
     entry["Aliases"] = list(aliases) or None

@@ -40,6 +40,11 @@ def host_resolv_conf() -> str:
     return os.environ.get(HOST_RESOLV_CONF) or "/etc/resolv.conf"
 
 
+def host_nameservers() -> list[str]:
+    """The host's resolvers: the embedded resolver's upstreams when no --dns is given."""
+    return _values(_read(host_resolv_conf()), "nameserver")
+
+
 def hosts_text(spec: ContainerSpec) -> str:
     if spec.network == "host" and spec.net is None:
         text = _read("/etc/hosts")
@@ -84,9 +89,7 @@ def resolv_text(spec: ContainerSpec) -> str:
     options = list(net.dns_options) if net is not None and net.dns_options \
         else _values(host, "options")
     if net is not None and net.embedded_dns:
-        if not any("ndots" in option for option in options):
-            options.append("ndots:0")
-        return _build([EMBEDDED_RESOLVER], search, options)
+        return _embedded(search, options)
     filtered = _IPV6_NS.sub("", _LOCALHOST_NS.sub("", host))
     if spec.dns or (net is not None and (net.dns_search or net.dns_options)):
         servers = list(spec.dns) or _values(filtered, "nameserver") or list(FALLBACK_NAMESERVERS)
@@ -94,6 +97,28 @@ def resolv_text(spec: ContainerSpec) -> str:
     if not _values(filtered, "nameserver"):
         filtered += "\n" + "\n".join(f"nameserver {s}" for s in FALLBACK_NAMESERVERS)
     return filtered
+
+
+def _embedded(search: list[str], options: list[str]) -> str:
+    if not any("ndots" in option for option in options):
+        options = [*options, "ndots:0"]
+    return _build([EMBEDDED_RESOLVER], search, options)
+
+
+def use_embedded_resolver(path: Path, dns_search: tuple[str, ...],
+                          dns_options: tuple[str, ...]) -> None:
+    """A running container connected to its first user-defined network: its resolv.conf
+    names the embedded resolver from now on (Docker's rebuildDNS). Written in place, not
+    replaced: the container sees this file through a bind mount of its inode."""
+    host = _read(host_resolv_conf())
+    text = _embedded(list(dns_search) or _values(host, "search"),
+                     list(dns_options) or _values(host, "options"))
+    with open(path, "r+") as handle:
+        if handle.read() == text:
+            return
+        handle.seek(0)
+        handle.truncate()
+        handle.write(text)
 
 
 def write_etc_files(spec: ContainerSpec, directory: Path) -> None:

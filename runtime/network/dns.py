@@ -5,7 +5,8 @@ connect --alias, short ID), forwarding every other name to the host's resolvers.
 Which process serves it: the container's own monitor (the detached monitor of `run -d`, the
 CLI itself for `run` in the foreground), on UDP and TCP sockets it opened *inside* the
 container's network namespace before the container started (a thread enters the namespace for
-the bind, so port 53 needs no NAT). It is the monitor's threads, not a process of its own, so
+the bind, so port 53 needs no NAT; standby.py binds them, and on the default bridge waits for
+a `network connect` to need them). It is the monitor's threads, not a process of its own, so
 it cannot outlive the container: the monitor stops it when the container exits, and if the
 monitor is killed its sockets close with it (and its container dies by PDEATHSIG). Answers are
 read from the endpoint records under the store on each query (cached by directory mtime), so
@@ -22,26 +23,10 @@ import socketserver
 from dnslib import PTR, QTYPE, RCODE, RR, A, DNSRecord
 from dnslib.server import BaseResolver, DNSHandler, DNSLogger, DNSServer
 
-from pallet.runtime.isolation.etcfiles import host_resolv_conf
-from pallet.runtime.network import links
+from pallet.runtime.network.standby import ADDRESS, bind_sockets
 from pallet.runtime.network.store import NetworkStore
 
-ADDRESS = "127.0.0.11"
 TTL = 600
-def host_nameservers() -> list[str]:
-    try:
-        with open(host_resolv_conf()) as handle:
-            lines = handle.read().splitlines()
-    except OSError:
-        return []
-    servers = []
-    for line in lines:
-        fields = line.split()
-        if len(fields) >= 2 and fields[0] == "nameserver":
-            servers.append(fields[1])
-    return servers
-
-
 class NetworkResolver(BaseResolver):
     def __init__(self, root, container_id: str, upstreams: list[str]) -> None:
         self.store = NetworkStore(root)
@@ -180,23 +165,10 @@ def _server_class(sock: socket.socket, tcp: bool):
 class EmbeddedResolver:
     """The resolver of one container: sockets in its namespace, two serving threads."""
 
-    def __init__(self, root, container_id: str, netns_fd: int, upstreams: list[str]) -> None:
-        sockets: list[socket.socket] = []
-        try:
-            # A socket belongs to the namespace of the thread that creates it: both are made
-            # (not only bound) inside the container's.
-            with links.entered(netns_fd):
-                udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-                sockets.append(udp)
-                tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-                sockets.append(tcp)
-                udp.bind((ADDRESS, 53))
-                tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                tcp.bind((ADDRESS, 53))
-        except BaseException:
-            for sock in sockets:
-                sock.close()
-            raise
+    def __init__(self, root, container_id: str, netns_fd: int | None, upstreams: list[str],
+                 sockets: tuple[socket.socket, socket.socket] | None = None) -> None:
+        # sockets: already bound by a StandbyResolver (standby.py), else bound here
+        udp, tcp = sockets if sockets is not None else bind_sockets(netns_fd)
         resolver = NetworkResolver(root, container_id, upstreams)
         self.servers = [DNSServer(resolver, address=ADDRESS, port=53, logger=_QuietLogger(),
                                   server=_server_class(sock, kind), handler=DNSHandler)
@@ -210,4 +182,4 @@ class EmbeddedResolver:
             server.server.server_close()
 
 
-__all__ = ["EmbeddedResolver", "host_nameservers", "ADDRESS"]
+__all__ = ["EmbeddedResolver", "ADDRESS"]

@@ -41,6 +41,7 @@ class NetworkRequest:
     dns_search: tuple[str, ...] = ()
     dns_options: tuple[str, ...] = ()
     joined_netns: str = ""                     # container:NAME: the other's namespace
+    standby_dns: bool = True                   # no user network: a resolver for a late connect
 
 
 @dataclass
@@ -132,10 +133,16 @@ def _attach(session: Session) -> None:
     firewall.add_ports(names.nft_table(root), primary)
     user_defined = [n for n, _ in resolved if n.user_defined]
     if user_defined:
-        from pallet.runtime.network.dns import EmbeddedResolver, host_nameservers
+        from pallet.runtime.isolation.etcfiles import host_nameservers
+        from pallet.runtime.network.dns import EmbeddedResolver
         upstreams = list(request.dns) or host_nameservers()
         session.resolver = EmbeddedResolver(root, request.container_id, session.netns_fd,
                                             upstreams)
+    elif request.standby_dns:
+        from pallet.runtime.isolation.etcfiles import host_nameservers
+        from pallet.runtime.network.standby import StandbyResolver
+        session.resolver = StandbyResolver(root, request.container_id, session.netns_fd,
+                                           list(request.dns) or host_nameservers())
     session.config = NetworkConfig(
         netns=f"/proc/{me}/fd/{session.netns_fd}", addresses=(primary.address,),
         embedded_dns=resolved[0][0].user_defined, dns_search=request.dns_search,
@@ -240,7 +247,7 @@ def open_build_sandbox(root: Path) -> Session:
     bridge with outbound access, owned by the building process and closed after the step."""
     return open_session(root, NetworkRequest(
         container_id=new_id(), name="buildkitsandbox", mode="bridge",
-        attachments=(Attachment(network="bridge"),)))
+        attachments=(Attachment(network="bridge"),), standby_dns=False))
 
 
 def joined_namespace(pid: int) -> str:

@@ -186,6 +186,46 @@ def test_connect_and_disconnect_a_running_container(root):
     assert again.returncode == 1 and "is not connected to network second" in again.stderr.decode()
 
 
+def test_a_container_connected_after_start_on_the_default_bridge_gets_names(root, tmp_path):
+    # Started on the default bridge (no resolver, the host's servers in resolv.conf), then
+    # connected to a user network: as Docker, its resolv.conf now names the embedded resolver,
+    # it resolves the network's containers, they resolve it, and other names still go upstream
+    # (its --dns server).
+    upstream = StandInResolver()
+    try:
+        resolv = tmp_path / "host-resolv.conf"
+        resolv.write_text(f"nameserver {upstream.address}\n")
+        env = {"PALLET_HOST_RESOLV_CONF": str(resolv)}
+        from tests.conftest import run_pallet
+        create(root, "lateral")
+        pallet(root, "run", "-d", "--name", "settled", "--network", "lateral", "busybox",
+               "sleep", "60")
+        # --dns: the stand-in (on the host's loopback, so unreachable from inside before the
+        # connect: no query leaves this host) is the resolver's upstream after it
+        started = run_pallet("run", "-d", "--name", "newcomer", "--dns", upstream.address,
+                             "busybox", "sleep", "60", root=root, env=env)
+        assert started.returncode == 0, started.stderr
+        assert pallet(root, "exec", "newcomer", "nslookup", "settled").returncode != 0
+        connected = net(root, "connect", "--alias", "nc-alias", "lateral", "newcomer")
+        assert connected.returncode == 0, connected.stderr
+        resolv_conf = out(pallet(root, "exec", "newcomer", "cat", "/etc/resolv.conf"))
+        assert resolv_conf == "nameserver 127.0.0.11\noptions ndots:0\n"
+        settled = out(pallet(root, "inspect", "-f",
+                             "{{.NetworkSettings.Networks.lateral.IPAddress}}", "settled"))
+        newcomer = out(pallet(root, "inspect", "-f",
+                              "{{.NetworkSettings.Networks.lateral.IPAddress}}", "newcomer"))
+        asked = pallet(root, "exec", "newcomer", "nslookup", "settled")
+        assert asked.returncode == 0 and out(asked).count(settled.strip()) == 1
+        for name in ("newcomer", "nc-alias"):
+            answered = pallet(root, "exec", "settled", "nslookup", name)
+            assert answered.returncode == 0 and out(answered).count(newcomer.strip()) == 1
+        outside = pallet(root, "exec", "newcomer", "nslookup", "example.test")
+        assert "10.9.8.7" in out(outside) and "example.test." in upstream.asked
+        assert pallet(root, "rm", "-f", "newcomer", "settled").returncode == 0
+    finally:
+        upstream.close()
+
+
 def test_prune_removes_unused_networks_only(root):
     create(root, "unused")
     create(root, "used")
