@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import time
 
 import click
 
-from pallet.commands.image_format import human_duration
+from pallet.commands.image_format import human_duration, human_size
 from pallet.base.errors import PalletError
 
 
@@ -219,23 +220,29 @@ def exec_(ctx, detach, interactive, tty, env, env_file, user, workdir, privilege
 @click.pass_context
 def export(ctx, output, container_ref) -> None:
     """Export a container's filesystem as a tar archive"""
+    from pallet.format.progress import counting
     from pallet.runtime.container.lifecycle import get
     from pallet.runtime.container.access import export_rootfs
     record = get(_root(ctx), container_ref)
     if output is None and sys.stdout.isatty():
         raise PalletError("cowardly refusing to save to a terminal. Use the -o flag or redirect")
-    with (open(output, "wb") if output else os.fdopen(1, "wb", closefd=False)) as out:
-        export_rootfs(record, out)
+    with (open(output, "wb") if output else os.fdopen(1, "wb", closefd=False)) as out, \
+            counting("Preparing to export") as progress:
+        export_rootfs(record, out, progress=progress)
 
 
 @click.command("cp")
 @click.option("-a", "--archive", is_flag=True, help="Archive mode (copy all uid/gid information)")
 @click.option("-L", "--follow-link", is_flag=True, help="Always follow symbol link in SRC_PATH")
+@click.option("-q", "--quiet", is_flag=True, help="Suppress progress output during copy. "
+              "Progress output is automatically suppressed if no terminal is attached")
 @click.argument("source")
 @click.argument("destination")
 @click.pass_context
-def cp(ctx, archive, follow_link, source, destination) -> None:
+def cp(ctx, archive, follow_link, quiet, source, destination) -> None:
     """Copy files/folders between a container and the local filesystem"""
+    from pallet.base.progress import NULL
+    from pallet.format.progress import counting
     from pallet.runtime.container.lifecycle import get
     from pallet.runtime.container.access import copy_in, copy_out
     src_ctr, _, src_path = source.partition(":") if _is_container_path(source) else ("", "", source)
@@ -244,11 +251,16 @@ def cp(ctx, archive, follow_link, source, destination) -> None:
         raise PalletError("copying between containers is not supported" if src_ctr else
                           "must specify at least one container source")
     record = get(_root(ctx), src_ctr or dst_ctr)
-    if src_ctr:
-        copy_out(record, src_path, dst_path, archive=archive, follow_link=follow_link)
-    else:
-        copy_in(record, os.path.abspath(src_path), dst_path, archive=archive,
-                follow_link=follow_link)
+    shown = not quiet and sys.stderr.isatty()
+    with counting("Preparing to copy") if shown else contextlib.nullcontext(NULL) as progress:
+        if src_ctr:
+            size = copy_out(record, src_path, dst_path, archive=archive,
+                            follow_link=follow_link, progress=progress)
+        else:
+            size = copy_in(record, os.path.abspath(src_path), dst_path, archive=archive,
+                           follow_link=follow_link, progress=progress)
+    if shown:    # as docker's CLI, on a terminal only
+        click.echo(f"Successfully copied {human_size(size, 4)} to {destination}", err=True)
 
 
 def _is_container_path(text: str) -> bool:

@@ -14,6 +14,9 @@ quiet: nothing.
 transient (save, import: Docker shows nothing for them): the tty display draws its lines on
 the terminal and erases them when it is closed, so the final screen is Docker's.
 working(text): the same for long local work (system prune/check, builder prune).
+counting(text): docker cp's live line for work that moves bytes (cp, export): text first,
+then "ACTION - 45.2MB" (or "45.2MB/160MB" once the total is known), erased at the end; off a
+terminal it yields NULL, so no meter is put in the data's way.
 """
 
 from __future__ import annotations
@@ -23,7 +26,8 @@ import sys
 import threading
 import time
 
-from pallet.base.progress import Bytes, Note, State, progress_text
+from pallet.base.humanize import human_size
+from pallet.base.progress import NULL, Bytes, Note, State, progress_text
 
 FRAME = 0.1   # seconds between redraws of byte counts
 
@@ -189,6 +193,40 @@ def working(text: str, stream=None):
     display.emit(State("", text))
     try:
         yield display
+    finally:
+        display.close()
+
+
+class _Counted:
+    """Bytes as docker cp's line ("Copying from container - 45.2MB"): a state of the one
+    id-less line, so it is drawn at once (the meter already limits it to ten a second)."""
+
+    def __init__(self, display) -> None:
+        self._display = display
+
+    def emit(self, event) -> None:
+        if isinstance(event, Bytes):
+            amount = human_size(event.current, 4)
+            if event.total:
+                amount += f"/{human_size(event.total, 4)}"
+            event = State(event.id, f"{event.action} - {amount}")
+        self._display.emit(event)
+
+
+@contextlib.contextmanager
+def counting(text: str, stream=None):
+    """A sink for the Bytes of local work that moves data (cp, export), drawn on a terminal's
+    stderr and erased at the end; NULL off a terminal. The sink may be used from a forked
+    child (cp and export work in one): its lines are a state of one id-less line, which needs
+    no timer thread and no state the parent must see."""
+    stream = stream if stream is not None else sys.stderr
+    if not stream.isatty():
+        yield NULL
+        return
+    display = TtyDisplay(stream, transient=True)
+    display.emit(State("", text))
+    try:
+        yield _Counted(display)
     finally:
         display.close()
 

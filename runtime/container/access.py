@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Callable
 
 from pallet.base.errors import PalletError
+from pallet.base.progress import NULL, Meter
 from pallet.base.files import remove_tree
 from pallet.runtime.container.state import ContainerRecord
 from pallet.runtime.image.tarpack import write_entry_tar
@@ -76,12 +77,14 @@ def _enter(record: ContainerRecord, scratch: Path, writable: bool, live: bool) -
     return target
 
 
-def export_rootfs(record: ContainerRecord, out) -> None:
+def export_rootfs(record: ContainerRecord, out, progress=NULL) -> None:
     """`export`: the container's whole filesystem as a tar written to the binary stream out,
-    read by descriptor from the host side (numeric owners, nothing of the container run)."""
+    read by descriptor from the host side (numeric owners, nothing of the container run).
+    progress gets Bytes("", "Exporting", written, 0) as the tar grows (from the child)."""
     def pack(root: Path) -> None:
+        sink = out if progress is NULL else Meter(out, progress, "", "Exporting")
         with Root(root) as confined:
-            write_entry_tar(confined, "", out, arcname=".")
+            write_entry_tar(confined, "", sink, arcname=".")
         out.flush()       # this is a forked child: os._exit would drop what is buffered
 
     with_rootfs(record, pack, live=False)
@@ -97,16 +100,19 @@ def export_rootfs(record: ContainerRecord, out) -> None:
 # unpacked by the runtime's one extractor.
 
 def copy_out(record: ContainerRecord, source: str, destination: str, *,
-             archive: bool = False, follow_link: bool = False) -> None:
+             archive: bool = False, follow_link: bool = False, progress=NULL) -> int:
     """`cp CONTAINER:SRC DEST` with Docker's rules: into DEST if it is a directory, else as
     DEST; the files become the caller's unless archive (-a); follow_link (-L) copies what a
-    symlink SRC points at (inside the container)."""
+    symlink SRC points at (inside the container). Returns the bytes of the tar copied, as
+    docker's "Successfully copied" counts them; progress gets Bytes("", "Copying from
+    container", ...) while the tar is made (total unknown), then while it is unpacked (known)."""
     if os.path.isdir(destination):
         parent, final = destination, _member_name(source)
     else:
         parent, final = os.path.dirname(destination) or ".", os.path.basename(destination)
         if not os.path.isdir(parent):
             raise PalletError(f"no such directory: {parent}")
+    action = "Copying from container"
     with tempfile.TemporaryFile() as spool:
         def pack(root: Path) -> None:
             with Root(root) as confined:
@@ -114,12 +120,16 @@ def copy_out(record: ContainerRecord, source: str, destination: str, *,
                 if confined.lstat(rel) is None:
                     raise PalletError(f"Could not find the file {source} in container {record.name}")
                 with os.fdopen(os.dup(spool.fileno()), "wb") as out:
-                    write_entry_tar(confined, rel, out, arcname=final)
+                    sink = out if progress is NULL else Meter(out, progress, "", action)
+                    write_entry_tar(confined, rel, sink, arcname=final)
 
         with_rootfs(record, pack)
+        size = spool.seek(0, os.SEEK_END)
         spool.seek(0)
         owner = None if archive else (os.geteuid(), os.getegid())
-        _unpack_on_host(spool, parent, final, owner=owner)
+        stream = spool if progress is NULL else Meter(spool, progress, "", action, size)
+        _unpack_on_host(stream, parent, final, owner=owner)
+    return size
 
 
 def _follow(root: Root, path: str) -> str:
@@ -134,28 +144,37 @@ def _follow(root: Root, path: str) -> str:
 
 
 def copy_in(record: ContainerRecord, source: str, destination: str, *,
-            archive: bool = False, follow_link: bool = False) -> None:
+            archive: bool = False, follow_link: bool = False, progress=NULL) -> int:
     """`cp SRC CONTAINER:DEST`: the container's side is written through a confine.Root of its
-    root; owners become the container's root unless archive (-a)."""
+    root; owners become the container's root unless archive (-a). Returns the bytes of the tar
+    copied; progress gets Bytes("", "Copying to container", ...) while the host tree is packed
+    (total unknown), then while it is unpacked in the container (known)."""
     if not os.path.lexists(source):
         raise PalletError(f"stat {source}: no such file or directory")
     if follow_link:
         source = os.path.realpath(source)
     host_parent, host_name = os.path.split(os.path.normpath(source))
+    action = "Copying to container"
 
-    def unpack(root: Path) -> None:
-        with Root(root) as confined:
-            into, final = _destination_in(confined, destination, _member_name(source))
-            with tempfile.TemporaryFile() as spool, Root(host_parent or "/") as host:
-                write_entry_tar(host, host_name, spool, arcname=final)
+    # the spool is made here so that its size is known here after the child is gone
+    with tempfile.TemporaryFile() as spool:
+        def unpack(root: Path) -> None:
+            with Root(root) as confined:
+                into, final = _destination_in(confined, destination, _member_name(source))
+                with Root(host_parent or "/") as host:
+                    sink = spool if progress is NULL else Meter(spool, progress, "", action)
+                    write_entry_tar(host, host_name, sink, arcname=final)
+                size = spool.tell()
                 spool.seek(0)
+                stream = spool if progress is NULL else Meter(spool, progress, "", action, size)
                 try:
-                    extract_layer(spool, confined, into=into, merge=True, whiteouts="keep",
+                    extract_layer(stream, confined, into=into, merge=True, whiteouts="keep",
                                   owner=None if archive else (0, 0))
                 except PalletError as error:
                     raise PalletError(f"refusing to copy {host_name}: {error.message}") from error
 
-    with_rootfs(record, unpack, writable=True)
+        with_rootfs(record, unpack, writable=True)
+        return os.fstat(spool.fileno()).st_size
 
 
 def _member_name(path: str) -> str:
