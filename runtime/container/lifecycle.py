@@ -140,10 +140,11 @@ def refresh(store: cs.ContainerStore, record: cs.ContainerRecord) -> cs.Containe
     return cs.ContainerRecord(record.id, record.directory, record.config, state)
 
 
-def refreshed(store: cs.ContainerStore) -> list[cs.ContainerRecord]:
-    """Every container, refreshed; dead --rm containers are removed on the way."""
+def refreshed(store: cs.ContainerStore, *, shared: bool = False) -> list[cs.ContainerRecord]:
+    """Every container, refreshed; dead --rm containers are removed on the way. shared: the
+    store's read-only listing (for views that never change the records)."""
     records = []
-    for record in store.all():
+    for record in (store.listing() if shared else store.all()):
         try:
             records.append(refresh(store, record))
         except cs.ContainerNotFound:

@@ -72,6 +72,27 @@ def read_json(path: Path) -> dict:
         return json.load(handle)
 
 
+# Parsed records by path, for listings in a long-lived process (the API server answering
+# /containers/json): a file is parsed again only when its inode, mtime or size changed, and
+# every write replaces the file (or, on a full disk, rewrites it with a new mtime). The dicts
+# are shared between calls, so only readers that never change them use this.
+_SNAPSHOTS: dict[str, tuple[tuple[int, int, int], dict]] = {}
+
+
+def _read_shared(path: str) -> dict:
+    status = os.stat(path)
+    key = (status.st_ino, status.st_mtime_ns, status.st_size)
+    hit = _SNAPSHOTS.get(path)
+    if hit is not None and hit[0] == key:
+        return hit[1]
+    with open(path, "rb") as handle:
+        value = json.loads(handle.read())
+    # a file replaced between the stat and the open is cached under the old key: the next
+    # stat differs, so it is read again
+    _SNAPSHOTS[path] = (key, value)
+    return value
+
+
 def process_start_time(pid: int) -> int | None:
     """The kernel start time of pid (clock ticks since boot), or None when it is gone."""
     try:
@@ -160,6 +181,34 @@ class ContainerStore:
                 records.append(self.load(container_id))
             except PalletError:
                 continue  # removed while we listed
+        return records
+
+    def listing(self) -> list[ContainerRecord]:
+        """Every container, for reading only: the records' dicts are shared snapshots
+        (unchanged files are not parsed again in this process); never modify them."""
+        try:
+            entries = os.listdir(self.dir)
+        except FileNotFoundError:
+            return []
+        base = f"{self.dir}/"
+        records, seen = [], set()
+        for entry in entries:
+            if len(entry) != 64:
+                continue
+            directory = base + entry
+            try:
+                config = _read_shared(directory + "/config.json")
+            except (OSError, ValueError):
+                continue   # removed while we listed, or not a container (system check's)
+            try:
+                state = _read_shared(directory + "/state.json")
+            except (OSError, ValueError):
+                state = initial_state()
+            seen.add(directory)
+            records.append(ContainerRecord(entry, self.dir / entry, config, state))
+        for path in [p for p in _SNAPSHOTS if p.startswith(base)]:
+            if path.rsplit("/", 1)[0] not in seen:
+                _SNAPSHOTS.pop(path, None)   # removed containers are forgotten
         return records
 
     def resolve(self, reference: str) -> ContainerRecord:

@@ -121,7 +121,7 @@ def container_rows(root: Path, filters: dict[str, list[str]] | None = None, *,
     store = cs.ContainerStore(root)
     # A directory whose config lacks what a row shows is no container pallet made (a stand-in
     # or the leftovers of a crash, which system check reports): it lists as nothing.
-    records = sorted((r for r in refreshed(store) if ROW_KEYS <= r.config.keys()),
+    records = sorted((r for r in refreshed(store, shared=True) if ROW_KEYS <= r.config.keys()),
                      key=lambda r: r.config["Created"], reverse=True)
     if not all_ and last < 0 and not wanted.has_status:
         records = [r for r in records if r.state.get("Running")]
@@ -134,11 +134,15 @@ def container_rows(root: Path, filters: dict[str, list[str]] | None = None, *,
         names = {}
     now = time.time()
     rows = []
+    named: dict[tuple[str, str], bool] = {}   # many containers share an image reference
     for record in records:
         config = record.config
         image, image_id = config["Config"]["Image"], config["Image"]
-        if image != image_id and not still_names(image, image_id, names):
-            image = image_id
+        if image != image_id:
+            if (image, image_id) not in named:
+                named[image, image_id] = still_names(image, image_id, names)
+            if not named[image, image_id]:
+                image = image_id
         mounts = config.get("Mounts") or []
         rows.append(ContainerRow(
             id=record.id, name=record.name, image=image, image_id=image_id,
