@@ -1,11 +1,15 @@
 """Networking benchmarks: the cost of the default bridge, throughput through a published port,
 and whether start-up slows down as a network fills.
 
-    .venv/bin/python bench/bench_network.py [--runs N] [--out bench/RESULTS-network.md]
+    .venv/bin/python bench/bench_network.py [--runs N] [--a REV --b REV] [--skip-bulk]
+                                            [--out bench/RESULTS-network.md]
 
 1. `run --rm busybox true` on pallet's default bridge vs `--network none`, and Docker's
    `docker run --rm` (its default bridge) / `--network none` on a private dockerd with a bridge
-   of its own: interleaved (one of each per round), medians.
+   of its own: interleaved (one of each per round, the order reversed every other round),
+   medians. With --a/--b, two commits of pallet (each from its own worktree and venv,
+   bench_sandbox.install, and its own store) run side by side in the same rounds; sections 2
+   and 3 then use B.
 2. Bulk transfer (256 MiB from busybox httpd, fetched by curl to /dev/null) through a published
    port on 127.0.0.1 (pallet: nftables DNAT; Docker: its docker-proxy) vs straight to the
    container's address: median MiB/s over the rounds.
@@ -45,12 +49,16 @@ def timed(argv: list[str], env: dict | None = None) -> float:
     return time.perf_counter() - start
 
 
-def interleaved(commands: dict[str, tuple[list[str], dict | None]], runs: int) -> dict[str, list]:
+def interleaved(commands: dict[str, tuple[list[str], dict | None]], runs: int,
+                loads: list[float]) -> dict[str, list]:
     times: dict[str, list[float]] = {name: [] for name in commands}
     for name, (argv, env) in commands.items():  # warm-up
         timed(argv, env)
-    for _ in range(runs):
-        for name, (argv, env) in commands.items():
+    for number in range(runs):
+        loads.append(float(open("/proc/loadavg").read().split()[0]))
+        order = list(commands) if number % 2 == 0 else list(reversed(commands))
+        for name in order:
+            argv, env = commands[name]
             times[name].append(timed(argv, env))
     return times
 
@@ -76,88 +84,134 @@ def throughput(url: str, rounds: int) -> float:
     return statistics.median(rates)
 
 
+class _SkipBulk(Exception):
+    pass
+
+
+def fill(pallet: list[str]) -> list[str]:
+    """`run -d` of 50 containers on one user network: the first ten against the last ten."""
+    subprocess.run([*pallet, "network", "create", "fill"], check=True, stdout=subprocess.DEVNULL)
+    starts = []
+    load = open("/proc/loadavg").read().split()[0]
+    for _ in range(50):
+        starts.append(timed([*pallet, "run", "-d", "--network", "fill", "busybox", "sleep",
+                             "600"]))
+    ids = subprocess.run([*pallet, "ps", "-aq"], capture_output=True, text=True).stdout.split()
+    subprocess.run([*pallet, "rm", "-f", *ids], stdout=subprocess.DEVNULL)
+    return ["## run -d on one user network, 50 containers", "",
+            f"Load average at the start: {load}", "",
+            f"1st-10th: median {statistics.median(starts[:10]) * 1000:.1f} ms; "
+            f"41st-50th: median {statistics.median(starts[40:]) * 1000:.1f} ms", ""]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--a", help="a revision to compare (A); needs --b")
+    parser.add_argument("--b", help="the revision after (B)")
+    parser.add_argument("--skip-bulk", action="store_true", help="sections 1 and 3 only")
+    parser.add_argument("--skip-fill", action="store_true", help="no 50-container section")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "RESULTS-network.md")
     args = parser.parse_args()
+    engines = {"": (None, PALLET)}
+    if args.a or args.b:
+        from bench.bench_sandbox import install
+        engines = {"A": install(args.a), "B": install(args.b)}
     os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
     subprocess.run([sys.executable, "-m", "compileall", "-q", *(str(REPO / d) for d in
                     ("pallet", "runtime", "grammar", "builder", "base"))], check=True,
                    stdout=subprocess.DEVNULL)
     work = Path(tempfile.mkdtemp(prefix="pallet-bench-net-"))
-    root = work / "store"
-    pallet = [str(PALLET), "--root", str(root)]
+    roots = {label: work / f"store{label}" for label in engines}
+    label_b = list(engines)[-1]
+    root = roots[label_b]
+    pallet = [str(engines[label_b][1]), "--root", str(root)]
     lines = ["# Network benchmarks (bench/bench_network.py)", "", f"Machine: {machine()}", "",
              f"Tools: {versions()}", ""]
+    if args.a or args.b:
+        lines += [f"A = {args.a} ({engines['A'][0][:10]}), B = {args.b} "
+                  f"({engines['B'][0][:10]}), each with its own store", ""]
     try:
-        make_busybox_image(root, "busybox:latest")
-        subprocess.run([*pallet, "save", "-o", str(work / "bb.tar"), "busybox:latest"], check=True)
-        with private_dockerd(networking=True) as engine:
-            engine.docker("load", "-i", str(work / "bb.tar"))
-            env = engine.env()
-            env.pop("PYTHONDONTWRITEBYTECODE", None)
-            times = interleaved({
-                "pallet run --rm (bridge)": ([*pallet, "run", "--rm", "busybox", "true"], None),
-                "pallet run --rm --network none":
-                    ([*pallet, "run", "--rm", "--network", "none", "busybox", "true"], None),
-                "docker run --rm (bridge)": (["docker", "run", "--rm", "busybox", "true"], env),
-                "docker run --rm --network none":
-                    (["docker", "run", "--rm", "--network", "none", "busybox", "true"], env),
-            }, args.runs)
-            lines += [f"## run --rm busybox true ({args.runs} interleaved rounds, medians)", "",
-                      "| command | median ms | p90 ms |", "|---|---:|---:|"]
-            for name, values in times.items():
-                values.sort()
-                lines.append(f"| {name} | {statistics.median(values) * 1000:.1f} | "
-                             f"{values[int(len(values) * 0.9) - 1] * 1000:.1f} |")
-            bridge = statistics.median(times["pallet run --rm (bridge)"])
-            none = statistics.median(times["pallet run --rm --network none"])
-            docker = statistics.median(times["docker run --rm (bridge)"])
-            lines += ["", f"Bridge costs {1000 * (bridge - none):.1f} ms over `--network none`; "
-                      f"pallet on the bridge takes {bridge / docker:.2f}x Docker's time on its "
-                      "bridge.", ""]
-            port_p, port_d = free_port(), free_port()
-            subprocess.run([*pallet, "run", "-d", "--name", "bulk", "-p", f"127.0.0.1:{port_p}:80",
-                            "busybox", *SERVE], check=True, stdout=subprocess.DEVNULL)
-            engine.docker("run", "-d", "--name", "bulk", "-p", f"127.0.0.1:{port_d}:80",
-                          "busybox", *SERVE)
-            ip_p = subprocess.run([*pallet, "inspect", "-f", "{{.NetworkSettings.IPAddress}}",
-                                   "bulk"], capture_output=True, text=True).stdout.strip()
-            ip_d = engine.docker("inspect", "-f", "{{.NetworkSettings.IPAddress}}",
-                                 "bulk").stdout.decode().strip()
-            rounds = max(3, args.runs // 4)
-            rates = {
-                "pallet: published port on 127.0.0.1 (nftables DNAT)":
-                    throughput(f"http://127.0.0.1:{port_p}/big", rounds),
-                "pallet: the container's address": throughput(f"http://{ip_p}/big", rounds),
-                "docker: published port on 127.0.0.1 (docker-proxy)":
-                    throughput(f"http://127.0.0.1:{port_d}/big", rounds),
-                "docker: the container's address": throughput(f"http://{ip_d}/big", rounds),
-            }
-            lines += [f"## Bulk transfer, 256 MiB by curl from busybox httpd ({rounds} rounds, "
-                      "medians)", "", "| path | MiB/s |", "|---|---:|"]
-            lines += [f"| {name} | {rate:.0f} |" for name, rate in rates.items()]
-            ratio = rates["pallet: published port on 127.0.0.1 (nftables DNAT)"] / \
-                rates["pallet: the container's address"]
-            lines += ["", f"pallet's published port runs at {ratio:.2f}x the direct path.", ""]
-            subprocess.run([*pallet, "rm", "-f", "bulk"], check=True, stdout=subprocess.DEVNULL)
-        subprocess.run([*pallet, "network", "create", "fill"], check=True, stdout=subprocess.DEVNULL)
-        starts = []
-        for index in range(50):
-            starts.append(timed([*pallet, "run", "-d", "--network", "fill", "busybox", "sleep",
-                                 "600"]))
-        lines += ["## run -d on one user network, 50 containers", "",
-                  f"1st-10th: median {statistics.median(starts[:10]) * 1000:.1f} ms; "
-                  f"41st-50th: median {statistics.median(starts[40:]) * 1000:.1f} ms", ""]
-        ids = subprocess.run([*pallet, "ps", "-aq"], capture_output=True, text=True).stdout.split()
-        subprocess.run([*pallet, "rm", "-f", *ids], stdout=subprocess.DEVNULL)
+        try:
+            for label in engines:
+                make_busybox_image(roots[label], "busybox:latest")
+            subprocess.run([*pallet, "save", "-o", str(work / "bb.tar"), "busybox:latest"], check=True)
+            with private_dockerd(networking=True) as engine:
+                engine.docker("load", "-i", str(work / "bb.tar"))
+                env = engine.env()
+                env.pop("PYTHONDONTWRITEBYTECODE", None)
+                commands = {}
+                for label, (_, cli) in engines.items():
+                    base = [str(cli), "--root", str(roots[label]), "run", "--rm"]
+                    name = f"pallet {label} ".replace("  ", " ")
+                    commands[f"{name}run --rm (bridge)"] = ([*base, "busybox", "true"], None)
+                    commands[f"{name}run --rm --network none"] = (
+                        [*base, "--network", "none", "busybox", "true"], None)
+                commands["docker run --rm (bridge)"] = (["docker", "run", "--rm", "busybox", "true"],
+                                                        env)
+                commands["docker run --rm --network none"] = (
+                    ["docker", "run", "--rm", "--network", "none", "busybox", "true"], env)
+                loads: list[float] = []
+                times = interleaved(commands, args.runs, loads)
+                lines += [f"## run --rm busybox true ({args.runs} interleaved rounds, medians)", "",
+                          f"1-minute load average over the rounds: {min(loads):.2f} .. "
+                          f"{max(loads):.2f} (median {statistics.median(loads):.2f})", "",
+                          "| command | median ms | p90 ms |", "|---|---:|---:|"]
+                for name, values in times.items():
+                    values = sorted(values)
+                    lines.append(f"| {name} | {statistics.median(values) * 1000:.1f} | "
+                                 f"{values[int(len(values) * 0.9) - 1] * 1000:.1f} |")
+                docker = statistics.median(times["docker run --rm (bridge)"])
+                docker_none = statistics.median(times["docker run --rm --network none"])
+                lines.append("")
+                for label in engines:
+                    name = f"pallet {label} ".replace("  ", " ")
+                    bridge = statistics.median(times[f"{name}run --rm (bridge)"])
+                    none = statistics.median(times[f"{name}run --rm --network none"])
+                    lines += [f"{name.strip()}: the bridge costs {1000 * (bridge - none):.1f} ms over "
+                              f"`--network none`; on the bridge {bridge / docker:.2f}x Docker's time "
+                              f"on its bridge; with --network none {none / docker_none:.2f}x "
+                              "Docker's with --network none.", ""]
+                if args.skip_bulk:
+                    raise _SkipBulk
+                port_p, port_d = free_port(), free_port()
+                subprocess.run([*pallet, "run", "-d", "--name", "bulk", "-p", f"127.0.0.1:{port_p}:80",
+                                "busybox", *SERVE], check=True, stdout=subprocess.DEVNULL)
+                engine.docker("run", "-d", "--name", "bulk", "-p", f"127.0.0.1:{port_d}:80",
+                              "busybox", *SERVE)
+                ip_p = subprocess.run([*pallet, "inspect", "-f", "{{.NetworkSettings.IPAddress}}",
+                                       "bulk"], capture_output=True, text=True).stdout.strip()
+                ip_d = engine.docker("inspect", "-f", "{{.NetworkSettings.IPAddress}}",
+                                     "bulk").stdout.decode().strip()
+                rounds = max(3, args.runs // 4)
+                rates = {
+                    "pallet: published port on 127.0.0.1 (nftables DNAT)":
+                        throughput(f"http://127.0.0.1:{port_p}/big", rounds),
+                    "pallet: the container's address": throughput(f"http://{ip_p}/big", rounds),
+                    "docker: published port on 127.0.0.1 (docker-proxy)":
+                        throughput(f"http://127.0.0.1:{port_d}/big", rounds),
+                    "docker: the container's address": throughput(f"http://{ip_d}/big", rounds),
+                }
+                lines += [f"## Bulk transfer, 256 MiB by curl from busybox httpd ({rounds} rounds, "
+                          "medians)", "", "| path | MiB/s |", "|---|---:|"]
+                lines += [f"| {name} | {rate:.0f} |" for name, rate in rates.items()]
+                ratio = rates["pallet: published port on 127.0.0.1 (nftables DNAT)"] / \
+                    rates["pallet: the container's address"]
+                lines += ["", f"pallet's published port runs at {ratio:.2f}x the direct path.", ""]
+                subprocess.run([*pallet, "rm", "-f", "bulk"], check=True, stdout=subprocess.DEVNULL)
+        except _SkipBulk:
+            pass
+        if not args.skip_fill:
+            lines += fill(pallet)
     finally:
-        if root.exists():
-            ids = subprocess.run([*pallet, "ps", "-aq"], capture_output=True, text=True).stdout.split()
-            if ids:
-                subprocess.run([*pallet, "rm", "-f", *ids], stdout=subprocess.DEVNULL)
-            remove_store_network(root)
+        for label, store in roots.items():
+            if store.exists():
+                base = [str(engines[label][1]), "--root", str(store)]
+                ids = subprocess.run([*base, "ps", "-aq"], capture_output=True,
+                                     text=True).stdout.split()
+                if ids:
+                    subprocess.run([*base, "rm", "-f", *ids], stdout=subprocess.DEVNULL)
+                remove_store_network(store)
         shutil.rmtree(work, ignore_errors=True)
     args.out.write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

@@ -88,6 +88,19 @@ def _sweep_scratch(tmp: Path) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: turn PalletError into a one-paragraph message and an exit code."""
+    try:
+        _main(argv)
+    finally:
+        if argv is None:
+            # The process ends now: the interpreter's teardown would run the cycle collector
+            # over every object of every module loaded (measured 20-30 ms of each command's
+            # wall time, a sixth of `run --rm`). Frozen objects are skipped by it; everything
+            # else of the teardown (threads joined, atexit, files closed) still happens.
+            import gc
+            gc.freeze()
+
+
+def _main(argv: list[str] | None) -> None:
     args = sys.argv[1:] if argv is None else argv
     debug = "--debug" in args or bool(os.environ.get("PALLET_DEBUG"))
     try:

@@ -82,7 +82,7 @@ def _foreground(root, record, *, interactive: bool, detach_keys: bytes | None = 
         saved_terminal = termios.tcgetattr(0)
         tty_module.setraw(0)
     try:
-        status = supervise(store, record.id, attach=attach, on_started=started)
+        status = supervise(store, record.id, attach=attach, on_started=started, exits_after=True)
     finally:
         for sig, handler in proxied.items():
             signal.signal(sig, handler)

@@ -46,14 +46,17 @@ class Attach:
 
 
 def supervise(store: cs.ContainerStore, container_id: str, *, attach: Attach | None = None,
-              on_started: Callable[[int], None] | None = None, clients=()) -> ExitStatus:
+              on_started: Callable[[int], None] | None = None, clients=(),
+              exits_after: bool = False) -> ExitStatus:
     """Run the container until it exits for good (after restarts); returns the last status.
-    clients: attach connections made before the start (see attach.py), served from byte one."""
+    clients: attach connections made before the start (see attach.py), served from byte one.
+    exits_after: this process ends once the container does (the CLI's foreground run), so
+    its network may finish going away while the process ends (Session.close(exiting=))."""
     attach = attach or Attach()
     (store.dir / container_id / "stopping").unlink(missing_ok=True)  # a fresh start clears it
     hub = AttachHub(store.dir / container_id, clients)
     try:
-        status = _supervise(store, container_id, attach, on_started, hub)
+        status = _supervise(store, container_id, attach, on_started, hub, exits_after)
     except StartError:
         hub.close()
         # Docker removes an --rm container whose start failed, whoever asked for the start
@@ -67,12 +70,12 @@ def supervise(store: cs.ContainerStore, container_id: str, *, attach: Attach | N
     return status
 
 
-def _supervise(store, container_id, attach, on_started, hub) -> ExitStatus:
+def _supervise(store, container_id, attach, on_started, hub, exits_after) -> ExitStatus:
     restarts = 0
     while True:
         record = store.load(container_id)
         try:
-            status = _run_once(store, record, attach, on_started, hub)
+            status = _run_once(store, record, attach, on_started, hub, exits_after)
         except OSError as error:
             # A full disk must not leave a --rm container behind: removing it frees space.
             if is_no_space(error) and record.config["HostConfig"]["AutoRemove"]:
@@ -112,7 +115,7 @@ def _should_restart(policy: dict, status: ExitStatus, restarts: int, stopped: bo
 
 
 def _run_once(store: cs.ContainerStore, record: cs.ContainerRecord, attach: Attach,
-              on_started, hub: AttachHub) -> ExitStatus:
+              on_started, hub: AttachHub, exits_after: bool = False) -> ExitStatus:
     from pallet.runtime.volume.store import mount_container_volumes
     mount_container_volumes(store.root, record.config.get("Mounts") or [])
     spec = spec_from_config(record.config, record.directory)
@@ -192,7 +195,8 @@ def _run_once(store: cs.ContainerStore, record: cs.ContainerRecord, attach: Atta
             status = running.wait()
         finally:
             running.cleanup()
-            network.close()  # before the state says exited: `rm`, `network rm` then find it gone
+            # before the state says exited: `rm`, `network rm` then find it gone
+            network.close(exiting=exits_after)
         try:
             current = store.load(record.id)   # renamed while it ran: the event names it now
         except PalletError:

@@ -115,7 +115,7 @@ class _Unnetworked:
 
     config = None
 
-    def close(self) -> None:
+    def close(self, *, exiting: bool = False) -> None:
         pass
 
 
@@ -241,8 +241,8 @@ class RunningNetwork:
         self.spec = spec
         self.session = session
 
-    def close(self) -> None:
-        self.session.close()
+    def close(self, *, exiting: bool = False) -> None:
+        self.session.close(exiting=exiting)
 
 
 def start_network(root: Path, record: cs.ContainerRecord, spec) -> RunningNetwork:

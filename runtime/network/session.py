@@ -55,8 +55,10 @@ class Session:
     resolver: object = None
     _closed: bool = False
 
-    def close(self) -> None:
-        """Undo everything (idempotent): resolver, rules, reserved ports, veths, leases."""
+    def close(self, *, exiting: bool = False) -> None:
+        """Undo everything (idempotent): resolver, rules, reserved ports, veths, leases.
+        exiting: this process ends soon after (a foreground `run`); the veths then go on a
+        thread its exit waits for (links.delete_links_in_background) instead of in line."""
         if self._closed:
             return
         self._closed = True
@@ -66,9 +68,14 @@ class Session:
         store = NetworkStore(self.root)
         mine = {(e.network_id, e.container_id) for e in self.endpoints}
         pid = os.getpid()
-        for endpoint in store.container_endpoints(self.request.container_id):
-            if endpoint.owner_pid == pid or (endpoint.network_id, endpoint.container_id) in mine:
-                release_endpoint(self.root, endpoint)
+        owned = [e for e in store.container_endpoints(self.request.container_id)
+                 if e.owner_pid == pid or (e.network_id, e.container_id) in mine]
+        if exiting:
+            from pallet.runtime.network import links
+            links.delete_links_in_background([e.veth for e in owned if e.veth])
+            owned = [dataclasses.replace(e, veth="") for e in owned]
+        for endpoint in owned:
+            release_endpoint(self.root, endpoint)
         for sock in self.reservations:
             sock.close()
         if self.netns_fd is not None:

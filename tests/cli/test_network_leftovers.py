@@ -167,3 +167,25 @@ def test_repair_restores_the_table_a_firewall_reload_flushed(root):
             assert time.monotonic() < deadline
             time.sleep(0.1)
     assert len(port_elements(root)) == 1
+
+
+def test_a_foreground_run_returns_with_its_veth_and_lease_gone(root):
+    # The foreground CLI hands the veth's deletion to a thread while it finishes; its exit
+    # waits for that thread, so nothing is left once it has returned.
+    for _ in range(5):
+        assert pallet(root, "run", "--rm", "busybox", "true").returncode == 0
+        assert store_veths(root) == [] and leases(root) == []
+    # A namespace another container joined outlives its owner: the veth must still go with
+    # the owner (the kernel would remove it only with the namespace).
+    import subprocess
+    from tests.conftest import PALLET
+    owner = subprocess.Popen([str(PALLET), "--root", str(root), "run", "--rm", "--name", "owner",
+                              "busybox", "sleep", "2"])
+    deadline = time.monotonic() + 10
+    while not leases(root) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    joined = pallet(root, "run", "-d", "--network", "container:owner", "busybox", "sleep", "60")
+    assert joined.returncode == 0, joined.stderr
+    assert owner.wait(timeout=30) == 0
+    assert store_veths(root) == [] and leases(root) == []
+    assert pallet(root, "rm", "-f", out(joined).strip()).returncode == 0
