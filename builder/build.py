@@ -11,7 +11,6 @@ succeeded, so a failed or interrupted build tags nothing.
 from __future__ import annotations
 
 import contextlib
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
@@ -88,6 +87,9 @@ def build(request: BuildRequest, *, root: Path, progress: str = "auto", quiet: b
                                entitlements=granted, add_hosts=request.add_hosts)
         runner = StageRunner(store=store, context=build_context, progress=progress_view,
                              options=options, root=root)
+        if request.context.directory is not None:   # a stream showed its own transfer
+            from pallet.builder.contextload import load_context
+            runner.load_context = lambda: load_context(runner, built_plan, progress_view)
         _run_stages(runner, built_plan)
         final_stage = next(s for s in built_plan.stages if s.index == built_plan.target)
         state = runner.states[final_stage.index]

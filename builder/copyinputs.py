@@ -41,6 +41,16 @@ def _is_git(source: str) -> bool:
         _is_url(source) and source.split("#", 1)[0].split("?", 1)[0].endswith(".git"))
 
 
+def reads_only_context(step: Step) -> bool:
+    """A COPY/ADD whose every source is in the build context (no stage, image, URL, git
+    repository or heredoc): gathering it reads the context and nothing else."""
+    if step.kind != "copy":
+        return False
+    spec = step.copy
+    return (spec.from_stage is None and spec.from_image is None and not spec.inline
+            and not any(_is_url(s) or _is_git(s) for s in spec.sources))
+
+
 def _stage_view(runner, stage: int) -> LayeredView:
     return LayeredView(list(runner.states[stage].lowerdirs))
 
@@ -71,7 +81,13 @@ def prepare_copy(runner, step: Step, state) -> PreparedCopy:
         if spec.chmod:
             from pallet.builder.steps_copy import parse_chmod
             chmod = parse_chmod(spec.chmod, span=step.span)
-        gathered = runner.gathered.get(step.id)   # the definition keys' pass read them already
+        if runner.load_context is not None and reads_only_context(step):
+            with runner.context_lock:     # stages run on two threads: one pass, run once
+                if runner.load_context is not None:
+                    runner.load_context()
+                    runner.load_context = None
+        # the context pass or the definition keys' pass may have read them already
+        gathered = runner.gathered.get(step.id)
         if gathered is None:
             trees = gather_trees(runner, step, scratch)
             raw_digest = None

@@ -113,8 +113,9 @@ def _definition_inputs(runner, step: Step, stage_keys: dict[int, str | None],
             return _token_digest("image", _image_id(runner, spec.from_image))
         from pallet.builder.copyinputs import gather_trees
         from pallet.builder.sources import trees_digest
+        gathered = runner.gathered.get(step.id)   # the context pass may have read them
         try:
-            trees = gather_trees(runner, step, scratch)
+            trees = gathered[0] if gathered else gather_trees(runner, step, scratch)
         except PalletError:
             return None   # reported by the step itself, in its place in the progress
         digest = trees_digest(trees, uid=None, gid=None, chmod=None)

@@ -11,6 +11,7 @@ it as a lowerdir without unpacking the blob again.
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
@@ -106,6 +107,10 @@ class StageRunner:
         self.definition_keys: dict[str, str | None] = {}
         self.gathered: dict[str, tuple] = {}
         self.ensure_stage = _no_stage_on_demand
+        # Set by the orchestrator for a directory context: the pass that reads every step's
+        # context sources, run once before the first of them (builder/contextload.py).
+        self.load_context = None
+        self.context_lock = threading.Lock()
 
     def sweep(self) -> None:
         """Remove every step work dir still present (an interrupt can land mid-cleanup)."""

@@ -29,7 +29,7 @@ class _StepView:
     """The display's mutable state for one step. A plain class, not a dataclass: it never
     leaves this module, and a dataclass costs ~0.6 ms to create at import in every build."""
 
-    __slots__ = ("number", "title", "started", "finished", "status", "tail", "partial")
+    __slots__ = ("number", "title", "started", "finished", "status", "tail", "partial", "live")
 
     def __init__(self, *, number: int, title: str) -> None:
         self.number = number
@@ -39,6 +39,7 @@ class _StepView:
         self.status = "pending"  # pending | running | cached | done | error
         self.tail: list[str] = []
         self.partial = ""
+        self.live = None   # () -> str: a status drawn anew at every redraw while running
 
 
 class Progress:
@@ -119,6 +120,15 @@ class Progress:
             view = self.steps.get(step_id)
             if view is not None:
                 self._on_status(view, text)
+
+    def live_status(self, step_id: str, text) -> None:
+        """A status of a running step that changes while it runs ("transferring context:
+        45.20MB 1.1s"): text() is called at each redraw of a live display (none off a
+        terminal, where only the final status() line is printed)."""
+        with self.lock:
+            view = self.steps.get(step_id)
+            if view is not None:
+                view.live = text
 
     def message(self, title: str, detail: str = "done") -> None:
         """A one-shot event such as "exporting layers" or "naming to ..."."""
@@ -219,6 +229,8 @@ class TtyProgress(Progress):
         lines = [f"[+] Building {time.monotonic() - self.started:.1f}s"]
         for view in self._live.values():
             lines.append(self._line_for(view))
+            if view.live is not None:
+                lines.append(f" => => {view.live()}")
             lines.extend(f" => => # {tail[:150]}" for tail in view.tail)
         out.append("\n".join(lines) + "\n")
         self.stream.write("".join(out))
@@ -228,6 +240,7 @@ class TtyProgress(Progress):
 
     def _settle(self, view: _StepView) -> None:
         self._live.pop(view.number, None)
+        view.live = None
         self._settled.append(self._line_for(view))
         self._redraw()
 

@@ -56,9 +56,10 @@ class StatTuple:
         return [self.size, self.mtime_ns, self.ctime_ns, self.inode, self.device]
 
 
-def hash_file_content(path: Path | int) -> tuple[str, int]:
+def hash_file_content(path: Path | int, counter=None) -> tuple[str, int]:
     """Stream a regular file (a path, or a descriptor this takes over) through xxh3-128;
-    returns (hex digest, bytes read)."""
+    returns (hex digest, bytes read). counter.bytes_read grows as the file is read (the build's
+    "transferring context" count moves inside a large file)."""
     hasher = xxhash.xxh3_128()
     total = 0
     with open(path, "rb", buffering=0) as handle:
@@ -68,6 +69,8 @@ def hash_file_content(path: Path | int) -> tuple[str, int]:
                 break
             hasher.update(chunk)
             total += len(chunk)
+            if counter is not None:
+                counter.bytes_read += len(chunk)
     return hasher.hexdigest(), total
 
 
@@ -107,15 +110,14 @@ class StatCache:
             return entry[1]
         started_ns = time.time_ns()
         if root is None:
-            digest, nbytes = hash_file_content(self.context_dir / relpath)
+            digest, _ = hash_file_content(self.context_dir / relpath, self)
             after_st = os.lstat(self.context_dir / relpath)
         else:
             # non-blocking: a file swapped for a FIFO meanwhile must not hang the build
-            digest, nbytes = hash_file_content(
-                root.open(relpath, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK))
+            digest, _ = hash_file_content(
+                root.open(relpath, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK), self)
             after_st = root.lstat(relpath) or st
         self.files_hashed += 1
-        self.bytes_read += nbytes
         # Re-stat after reading: if the file changed while we read it, the digest is of a
         # mixture; record nothing and let the next build read it again.
         after = StatTuple.of(after_st).as_list()

@@ -60,7 +60,9 @@ def test_touch_is_a_hit_and_unrelated_change_keeps_the_copy_cached(busybox_root,
     (context / "b").write_text("B2")
     result, log = build_image(busybox_root, context)
     assert result.stats["cached"] == 1 and result.stats["executed"] == 1
-    assert "#2 CACHED" in log  # #1 is the FROM
+    # #1 is the FROM, #2 the context load: the touched a and the changed b are read again
+    assert "#2 [internal] load build context\n#2 transferring context: 3B " in log
+    assert "#3 CACHED" in log
 
 
 def test_no_cache_rebuilds_everything(busybox_root, tmp_path):

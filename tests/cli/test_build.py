@@ -96,10 +96,12 @@ def test_cache_export_then_import_into_a_fresh_root(root, context, tmp_path):
     assert "CACHED" in second.stderr.decode()
     log = second.stderr.decode()
     # #1 is the cache import (BuildKit's "importing cache manifest from"), then DONE: the
-    # FROM and the CMD (a metadata step, done at once); no step executed
+    # FROM, the context load and the CMD (a metadata step, done at once); no step executed
     assert f"#1 importing cache manifest from {cache_dir}\n#1 DONE" in log, log
-    assert re.findall(r"^#\d+ DONE", log, re.M) == ["#1 DONE", "#2 DONE", "#4 DONE"], log
-    assert "#3 [stage-0 2/3] COPY hello.txt /hello.txt\n#3 CACHED" in log
+    assert re.findall(r"^#\d+ DONE", log, re.M) == ["#1 DONE", "#2 DONE", "#3 DONE",
+                                                     "#5 DONE"], log
+    assert "#3 [internal] load build context\n#3 transferring context: " in log
+    assert "#4 [stage-0 2/3] COPY hello.txt /hello.txt\n#4 CACHED" in log
 
 
 def test_builder_prune_removes_records_and_reports(root, context):

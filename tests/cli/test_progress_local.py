@@ -104,3 +104,42 @@ def test_off_a_terminal_cp_and_export_print_nothing_but_the_data(filled: Path, t
     assert copied.returncode == 0 and copied.stdout == copied.stderr == b""
     exported = pallet(filled, "export", "-o", str(tmp_path / "e.tar"), "filled")
     assert exported.returncode == 0 and exported.stdout == exported.stderr == b""
+
+
+def test_build_shows_the_context_transfer_live(root: Path, tmp_path: Path):
+    # a 3 GB sparse file: reading it takes a while but writes nothing; the RUN false after the
+    # first COPY ends the build before anything copies it (the context is read before the
+    # first COPY of it, as BuildKit sends it before its first use)
+    context = tmp_path / "ctx"
+    context.mkdir()
+    (context / "Dockerfile").write_text("FROM busybox\nCOPY small /small\nRUN false\n"
+                                        "COPY big /big\n")
+    (context / "small").write_text("s")
+    with open(context / "big", "wb") as big:
+        big.truncate(3 * 1000 * MB)
+    run = run_in_pty(_pallet_argv(root, "build", "--progress", "tty", "--network", "none",
+                                  str(context)))
+    assert run.returncode != 0      # the RUN false
+    drawn = frames(run.raw)
+    live = [i for i, f in enumerate(drawn)
+            if re.fullmatch(r"=> => transferring context: [\d.]+[kMG]B \d+\.\ds", f)]
+    done = [i for i, f in enumerate(drawn)
+            if re.fullmatch(r"=> => transferring context: 2\.79GB \d+\.\ds done", f)]
+    assert live and done and live[0] < done[0], drawn
+    assert "=> [internal] load build context" in " ".join(drawn)
+
+
+def test_build_plain_shows_the_context_transfer_once(root: Path, tmp_path: Path):
+    context = tmp_path / "ctx"
+    context.mkdir()
+    (context / "Dockerfile").write_text("FROM busybox\nCOPY . /app\n")
+    (context / "data").write_bytes(b"x" * 2048)
+    built = pallet(root, "build", "--progress", "plain", "--network", "none", str(context))
+    assert built.returncode == 0, built.stderr
+    log = built.stderr.decode()
+    size = 2048 + len("FROM busybox\nCOPY . /app\n")
+    assert re.search(r"^#2 \[internal\] load build context\n#2 transferring context: "
+                     rf"{size / 1024:.2f}kB \d+\.\ds done\n#2 DONE \d+\.\ds$", log, re.M), log
+    again = pallet(root, "build", "--progress", "plain", "--network", "none", str(context))
+    # unchanged files cost a stat: nothing is read again
+    assert "#2 transferring context: 0B " in again.stderr.decode(), again.stderr
