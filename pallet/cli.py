@@ -44,7 +44,12 @@ class LazyGroup(click.Group):
         if entry is None or not _module_exists(entry[0]):
             return None
         module_name, attribute, _ = entry
-        return getattr(importlib.import_module(module_name), attribute)
+        command = getattr(importlib.import_module(module_name), attribute)
+        if not _host_requested(ctx.params):
+            return command
+        # only now, and only then, anything of the remote client (pallet/remote) is imported
+        from pallet.remote.dispatch import remote_command
+        return remote_command(ctx, cmd_name, command)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         rows = [(name, COMMANDS[name][2]) for name in self.list_commands(ctx)]
@@ -57,6 +62,24 @@ def _module_exists(module_name: str) -> bool:
     return importlib.util.find_spec(module_name) is not None
 
 
+def _host_requested(params: dict) -> bool:
+    """Whether anything asks for a host other than the local store: docker's inputs (-H,
+    --context, the environment, a currentContext in the Docker config). pallet.remote.hosts
+    resolves it (the "default" context is the local store); this only keeps the local path
+    from importing it."""
+    if params.get("hosts") or params.get("context"):
+        return True
+    environ = os.environ
+    if environ.get("PALLET_HOST") or environ.get("DOCKER_HOST") or environ.get("DOCKER_CONTEXT"):
+        return True
+    directory = environ.get("DOCKER_CONFIG") or os.path.join(os.path.expanduser("~"), ".docker")
+    try:
+        with open(os.path.join(directory, "config.json"), "rb") as config:
+            return b'"currentContext"' in config.read()
+    except OSError:
+        return False
+
+
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", "-v", prog_name="pallet",
                       message="%(prog)s version %(version)s")
@@ -65,13 +88,27 @@ def _module_exists(module_name: str) -> bool:
               help="Store directory (default /var/lib/pallet as root; env PALLET_ROOT).")
 @click.option("--debug", is_flag=True, envvar="PALLET_DEBUG",
               help="Show tracebacks for errors.")
+@click.option("-H", "--host", "hosts", multiple=True, metavar="URL",
+              help="Act on this host: unix:///PATH, tcp://HOST:PORT, ssh://[USER@]HOST[:PORT] "
+                   "(env PALLET_HOST, else DOCKER_HOST; default: the local store)")
+@click.option("-c", "--context", default=None, metavar="NAME",
+              help='Act on this context\'s host (env DOCKER_CONTEXT; see "pallet context")')
+@click.option("--tls", is_flag=True, help="Use TLS; implied by --tlsverify")
+@click.option("--tlsverify", is_flag=True, help="Use TLS and verify the remote (env DOCKER_TLS_VERIFY)")
+@click.option("--tlscacert", default=None, metavar="FILE",
+              help="Trust certs signed only by this CA (default $DOCKER_CERT_PATH/ca.pem)")
+@click.option("--tlscert", default=None, metavar="FILE",
+              help="TLS certificate file (default $DOCKER_CERT_PATH/cert.pem)")
+@click.option("--tlskey", default=None, metavar="FILE",
+              help="TLS key file (default $DOCKER_CERT_PATH/key.pem)")
 @click.pass_context
-def cli(ctx: click.Context, root: Path | None, debug: bool) -> None:
+def cli(ctx: click.Context, root: Path | None, debug: bool, **_host_options) -> None:
     """Build images from Dockerfile-style build files and run them."""
     ctx.ensure_object(dict)
     ctx.obj["root"] = (root or default_root()).absolute()
     ctx.obj["debug"] = debug
-    _sweep_scratch(ctx.obj["root"] / "tmp")
+    if "pallet.remote.host" not in ctx.meta:      # a remote host's command has no local store
+        _sweep_scratch(ctx.obj["root"] / "tmp")
 
 
 def _sweep_scratch(tmp: Path) -> None:
@@ -147,7 +184,8 @@ def _command_name(args: list[str]) -> str:
     """The subcommand in argv (after the global options)."""
     words = iter(args)
     for word in words:
-        if word == "--root":
+        if word in ("--root", "-H", "--host", "-c", "--context", "--tlscacert", "--tlscert",
+                    "--tlskey"):
             next(words, None)
         elif not word.startswith("-"):
             return word

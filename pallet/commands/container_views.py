@@ -39,6 +39,11 @@ def ps(ctx, show_all, quiet, filters, format_, no_trunc, latest, last) -> None:
     from pallet.runtime.container.views import container_rows
     rows = container_rows(_root(ctx), filter_flags(filters), all_=show_all,
                           last=1 if latest else last)
+    show_containers(rows, quiet=quiet, format_=format_, no_trunc=no_trunc)
+
+
+def show_containers(rows, *, quiet: bool, format_: str | None, no_trunc: bool) -> None:
+    """ps's output for library ContainerRows (the remote ps builds them from the API's list)."""
     if quiet and (not format_ or format_ == "table"):
         for row in rows:
             click.echo(row.id if no_trunc else row.id[:12])

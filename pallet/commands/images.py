@@ -39,13 +39,18 @@ def _created_at(moment) -> str:
 @click.pass_context
 def images(ctx, repository, all_, quiet, digests, no_trunc, filters, format_):
     """List images"""
-    from pallet.base.units import parse_rfc3339
     from pallet.commands.flags import filter_flags
     from pallet.runtime.image.views import image_rows
     wanted = filter_flags(filters)
     if repository:
         wanted.setdefault("reference", []).append(repository)   # as docker's CLI sends it
-    rows = image_rows(_store(ctx), wanted)
+    show_images(image_rows(_store(ctx), wanted), quiet=quiet, digests=digests,
+                no_trunc=no_trunc, format_=format_)
+
+
+def show_images(rows, *, quiet: bool, digests: bool, no_trunc: bool, format_: str | None) -> None:
+    """images' output for library ImageRows (the remote images builds them from the API)."""
+    from pallet.base.units import parse_rfc3339
     if quiet and (not format_ or format_ == "table"):
         seen = []
         for row in rows:

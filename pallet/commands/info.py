@@ -74,19 +74,26 @@ def _render(format_: str | None, data, default: str, name: str = "") -> str:
 @click.pass_context
 def version(ctx, format_) -> None:
     """Show the pallet version information"""
+    from pallet.api.protocol import API_VERSION, MIN_API_VERSION
+    from pallet.runtime.info import engine_version
+    show_version(format_, engine_version(API_VERSION, MIN_API_VERSION), API_VERSION, "default")
+
+
+def show_version(format_: str | None, server: dict, api_version: str, context: str) -> None:
+    """version's output: this client beside ``server`` (the engine's /version document: the
+    local engine's, or a remote host's); ``api_version`` is the one the client speaks."""
     import platform
     import sys
 
     from pallet import __version__
-    from pallet.api.protocol import API_VERSION, MIN_API_VERSION
-    from pallet.runtime.info import ARCH_NAMES, engine_version
+    from pallet.api.protocol import API_VERSION
+    from pallet.runtime.info import ARCH_NAMES
     from pallet.format.gotemplate import Struct
-    client = {"Platform": {"Name": ""}, "Version": __version__, "ApiVersion": API_VERSION,
+    client = {"Platform": {"Name": ""}, "Version": __version__, "ApiVersion": api_version,
               "DefaultAPIVersion": API_VERSION, "GitCommit": "",
               "GoVersion": "python" + platform.python_version(), "Os": sys.platform,
               "Arch": ARCH_NAMES.get(platform.machine(), platform.machine()),
-              "BuildTime": "", "Context": "default"}
-    server = engine_version(API_VERSION, MIN_API_VERSION)
+              "BuildTime": "", "Context": context}
     data = Struct("system.versionInfo",
                   {"Client": _typed(client, "*command.clientVersion"),
                    "Server": _typed(server, "*types.Version"), "ServerOK": True},
@@ -137,11 +144,15 @@ def _info_text(info: dict) -> str:
 @click.pass_context
 def info(ctx, format_) -> None:
     """Display system-wide information"""
+    from pallet.runtime.info import engine_info
+    show_info(format_, engine_info(ctx.obj["root"]), "default")
+
+
+def show_info(format_: str | None, document: dict, context: str) -> None:
+    """info's output for the engine's /info ``document`` (local, or a remote host's)."""
     from pallet import __version__
     from pallet.format.documents import go_typed
-    from pallet.runtime.info import engine_info
-    document = engine_info(ctx.obj["root"])
-    document["ClientInfo"] = {"Debug": False, "Version": __version__, "Context": "default",
+    document["ClientInfo"] = {"Debug": False, "Version": __version__, "Context": context,
                               "Plugins": [], "Warnings": None}
     if not format_:
         click.echo(_info_text(document), nl=False)

@@ -1,0 +1,98 @@
+"""Remote dispatch: the local click command, its callback swapped for the remote one.
+
+    remote_command(ctx, name, command) -> click.Command   what cli.py's lazy group returns
+    selected_host(ctx) -> hosts.Host
+
+REMOTE maps a command path as typed to "module:function"; the function is called as
+``function(ctx, **params)`` with the local callback's parameters (contract: pallet/remote/
+__init__.py). CLIENT_SIDE paths run locally whatever host is selected.
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib
+
+import click
+
+from pallet.base.errors import PalletError
+
+_HOST_KEY = "pallet.remote.host"
+
+_C = "pallet.remote.containers"
+_I = "pallet.remote.images"
+_S = "pallet.remote.system"
+_N = "pallet.remote.networks"
+_V = "pallet.remote.volumes"
+
+REMOTE: dict[str, str] = {
+    "ps": f"{_C}:ps", "container ls": f"{_C}:ps", "container ps": f"{_C}:ps",
+    "container list": f"{_C}:ps",
+    "images": f"{_I}:images", "image ls": f"{_I}:images", "image list": f"{_I}:images",
+    "version": f"{_S}:version", "info": f"{_S}:info", "system info": f"{_S}:info",
+}
+
+# Commands about the client itself (or the host side of a connection): never remote.
+CLIENT_SIDE = {"check", "context", "machine", "login", "logout", "serve", "system dial-stdio"}
+
+
+def selected_host(ctx: click.Context):
+    return ctx.meta[_HOST_KEY]
+
+
+def options_of(params: dict):
+    from pallet.remote.hosts import HostOptions
+    return HostOptions(hosts=tuple(params.get("hosts") or ()), context=params.get("context"),
+                       tls=bool(params.get("tls")), tlsverify=bool(params.get("tlsverify")),
+                       tlscacert=params.get("tlscacert"), tlscert=params.get("tlscert"),
+                       tlskey=params.get("tlskey"))
+
+
+def remote_command(ctx: click.Context, name: str, command: click.Command) -> click.Command:
+    """``command`` itself when the resolved host is the local store (context "default"),
+    else its remote twin."""
+    from pallet.remote.hosts import resolve
+    if name in CLIENT_SIDE:
+        return command
+    host = resolve(options_of(ctx.params))
+    if host is None:
+        return command
+    ctx.meta[_HOST_KEY] = host
+    return _twin(command, name)
+
+
+def _twin(command: click.Command, path: str) -> click.Command:
+    if path in CLIENT_SIDE:
+        return command
+    twin = copy.copy(command)
+    if isinstance(command, click.Group):
+        twin.commands = {name: _twin(sub, f"{path} {name}")
+                         for name, sub in command.commands.items()}
+        return twin
+    twin.callback = _remote_callback(path)
+    return twin
+
+
+def _remote_callback(path: str):
+    target = REMOTE.get(path)
+
+    def callback(**params):
+        ctx = click.get_current_context()
+        host = selected_host(ctx)
+        if target is None:
+            raise PalletError(f"`pallet {path}` is not supported on a remote host "
+                              f"(selected: {host.url})",
+                              hint="run it on the host itself, or select the local store with "
+                                   "`--context default`")
+        module_name, _, attribute = target.partition(":")
+        function = getattr(importlib.import_module(module_name), attribute)
+        from pallet.remote.errors import translated
+        with translated(host, lambda: _dialer(ctx)):
+            return function(ctx, **params)
+
+    return callback
+
+
+def _dialer(ctx: click.Context):
+    api = ctx.meta.get("pallet.remote.client")
+    return getattr(api, "pallet_dialer", None)
