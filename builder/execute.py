@@ -87,6 +87,9 @@ def created_time(options: BuildOptions) -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+LARGE_LAYER = 1 << 20     # layers from 1 MiB up get their "writing layer" line in the log
+
+
 class StageRunner:
     """Executes steps for the orchestrator; one instance per build (thread-safe per stage)."""
 
@@ -272,16 +275,38 @@ class StageRunner:
                                      history=record.history,
                                      extra={**record.extra, "content_key": record.key}))
 
+    def _pack(self, step: Step, layer_dir: Path):
+        """pack_layer, shown as BuildKit shows a layer it writes: "writing layer 45.20MB 1.2s"
+        counting up on a terminal while the tar is made, and, for a layer of LARGE_LAYER bytes
+        or more, "writing layer sha256:... 313.12MB 2.1s done" (the blob's size) once stored."""
+        import time
+
+        from pallet.builder.progress import transfer_size
+        from pallet.runtime.image.layers import pack_layer
+        started = time.monotonic()
+        sinks: list = []
+        self.progress.live_status(step.id, lambda: (
+            f"writing layer {transfer_size(sinks[0].tell() if sinks else 0)} "
+            f"{time.monotonic() - started:.1f}s"))
+        try:
+            layer = pack_layer(self.store, layer_dir, compression=self.options.compression,
+                               source_date_epoch=self.options.source_date_epoch,
+                               watch=sinks.append)
+        finally:
+            self.progress.live_status(step.id, None)
+        if layer.uncompressed_size >= LARGE_LAYER:
+            self.progress.status(step.id, f"writing layer {layer.digest} "
+                                          f"{transfer_size(layer.size)} "
+                                          f"{time.monotonic() - started:.1f}s done")
+        return layer
+
     def _commit(self, step: Step, state: StageState, key: str, layer_dir: Path,
                 definition: str | None = None) -> StageState:
-        from pallet.runtime.image.layers import pack_layer
-
         created = created_time(self.options)
         has_entries = any(os.scandir(layer_dir))
         layer = None
         if has_entries:
-            layer = pack_layer(self.store, layer_dir, compression=self.options.compression,
-                               source_date_epoch=self.options.source_date_epoch)
+            layer = self._pack(step, layer_dir)
             if layer.empty:
                 layer = None
         history = history_entry(step.history or {"created_by": step.title}, created=created,

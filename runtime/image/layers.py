@@ -149,8 +149,10 @@ class _PackSink:
 
 def pack_layer(store: Store, source_dir: Path, *, compression: str = "gzip",
                source_date_epoch: int | None = None, overlay_upper: bool = True,
-               compression_level: int | None = None) -> Layer:
-    """Pack source_dir as a layer blob in the store; see the module docstring for the rules."""
+               compression_level: int | None = None, watch=None) -> Layer:
+    """Pack source_dir as a layer blob in the store; see the module docstring for the rules.
+    watch(sink), when given, receives the tar's sink before the first byte: its tell() is the
+    count of tar bytes written so far (a display polls it; nothing is added per write)."""
     from pallet.runtime.image.tarpack import write_layer_tar
 
     if compression not in COMPRESSIONS:
@@ -159,6 +161,8 @@ def pack_layer(store: Store, source_dir: Path, *, compression: str = "gzip",
     media_type = COMPRESSIONS[compression]
     with store.lease(), store.blob_writer(media_type=media_type) as writer:
         sink = _PackSink(writer, compression, level)
+        if watch is not None:
+            watch(sink)
         try:
             stats = write_layer_tar(Path(source_dir), sink, source_date_epoch=source_date_epoch,
                                     overlay_upper=overlay_upper)

@@ -143,3 +143,27 @@ def test_build_plain_shows_the_context_transfer_once(root: Path, tmp_path: Path)
     again = pallet(root, "build", "--progress", "plain", "--network", "none", str(context))
     # unchanged files cost a stat: nothing is read again
     assert "#2 transferring context: 0B " in again.stderr.decode(), again.stderr
+
+
+def test_build_shows_a_large_layer_being_written_live(root: Path, tmp_path: Path):
+    # 40 MB of random data gzipped (incompressible: the slow case) takes a second or more
+    context = tmp_path / "ctx"
+    context.mkdir()
+    (context / "Dockerfile").write_text(
+        "FROM busybox\nRUN head -c 40000000 /dev/urandom > /blob\nRUN echo small > /s\n")
+    run = run_in_pty(_pallet_argv(root, "build", "--progress", "tty", "--network", "none",
+                                  "--compression", "gzip", str(context)))
+    assert run.returncode == 0, run.raw
+    drawn = frames(run.raw)
+    live = [i for i, f in enumerate(drawn)
+            if re.fullmatch(r"=> => writing layer [\d.]+[kMG]?B \d+\.\ds", f)]
+    done = [i for i, f in enumerate(drawn)
+            if re.fullmatch(r"=> => writing layer sha256:[0-9a-f]{64} 38\.\d\dMB \d+\.\ds done", f)]
+    assert live and len(done) == 1 and live[0] < done[0], drawn
+    plain = pallet(root, "build", "--progress", "plain", "--no-cache", "--network", "none",
+                   str(context))
+    log = plain.stderr.decode()
+    # off a terminal only the final line, and only for the large layer (not for /s)
+    assert len(re.findall(r"^#\d+ writing layer sha256:[0-9a-f]{64} 38\.\d\dMB \d+\.\ds done$",
+                          log, re.M)) == 1, log
+    assert "writing layer" not in log.split("RUN echo small")[1], log
