@@ -75,10 +75,10 @@ def _create(store: cs.ContainerStore, root: Path, options: CreateRequest, image,
     directory = store.dir / container_id
     if options.name:
         # A dead --rm container holding the name goes first (outside the lock: removal takes it)
-        for record in store.all():
-            if record.name == options.name.lstrip("/"):
+        for listed in store.listing():
+            if listed.name == options.name.lstrip("/"):
                 try:
-                    refresh(store, record)
+                    refresh(store, store.load(listed.id))
                 except cs.ContainerNotFound:
                     pass
     with store.lock():

@@ -251,7 +251,6 @@ def start_network(root: Path, record: cs.ContainerRecord, spec) -> RunningNetwor
     from dataclasses import replace
     from pallet.runtime.isolation.core import StartError
     from pallet.runtime.isolation.etcfiles import write_etc_files
-    from pallet.runtime.network.networks import resolve_host_gateway
     try:
         session = open_network(root, record)
     except PalletError as error:
@@ -259,7 +258,10 @@ def start_network(root: Path, record: cs.ContainerRecord, spec) -> RunningNetwor
     try:
         if session.config is not None:
             spec = replace(spec, net=session.config)
-        spec = replace(spec, extra_hosts=resolve_host_gateway(root, spec.extra_hosts))
+        if any(entry.endswith(":host-gateway") for entry in spec.extra_hosts):
+            # (the networks module, and ipaddress with it, only when a name needs it)
+            from pallet.runtime.network.networks import resolve_host_gateway
+            spec = replace(spec, extra_hosts=resolve_host_gateway(root, spec.extra_hosts))
         if not record.config["HostConfig"]["NetworkMode"].startswith("container:"):
             write_etc_files(spec, record.directory)
     except BaseException:

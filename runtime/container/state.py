@@ -235,7 +235,7 @@ class ContainerStore:
         if not NAME_RE.match(name):
             raise PalletError(f'Invalid container name ({name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] '
                               "are allowed", exit_code=125)
-        for record in self.all():
+        for record in self.listing():
             if record.name == name.lstrip("/") and record.id != ignore_id:
                 raise NameConflict(
                     f'Conflict. The container name "/{name.lstrip("/")}" is already in use by '
@@ -284,7 +284,7 @@ def _pick(words: tuple[str, ...]) -> str:
 
 def generate_name(store: ContainerStore) -> str:
     """Docker's adjective_surname; a number is appended once the plain names run short."""
-    taken = {r.name for r in store.all()}
+    taken = {r.name for r in store.listing()}
     for attempt in range(200):
         name = f"{_pick(ADJECTIVES)}_{_pick(SURNAMES)}"
         if attempt >= 100:
