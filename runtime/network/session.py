@@ -148,8 +148,13 @@ def _attach(session: Session) -> None:
     elif request.standby_dns:
         from pallet.runtime.isolation.etcfiles import host_nameservers
         from pallet.runtime.network.standby import StandbyResolver
-        session.resolver = StandbyResolver(root, request.container_id, session.netns_fd,
-                                           list(request.dns) or host_nameservers())
+        upstreams = list(request.dns) or host_nameservers()
+
+        def start(sockets):
+            from pallet.runtime.network.dns import EmbeddedResolver  # on the first query only
+            return EmbeddedResolver(root, request.container_id, None, upstreams,
+                                    sockets=sockets)
+        session.resolver = StandbyResolver(session.netns_fd, start)
     session.config = NetworkConfig(
         netns=f"/proc/{me}/fd/{session.netns_fd}", addresses=(primary.address,),
         embedded_dns=resolved[0][0].user_defined, dns_search=request.dns_search,

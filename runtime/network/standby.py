@@ -6,7 +6,7 @@ starts the embedded resolver and rewrites resolv.conf to 127.0.0.11. pallet's re
 threads of the container's monitor, and the process running `network connect` is another one,
 so the monitor of every default-bridge container binds the two sockets at start (cheap: no
 DNS code is imported) and one thread waits on them; the first query, which only comes once a
-connect rewrote resolv.conf, makes it load dns.py and serve on those same sockets. So the
+connect rewrote resolv.conf, makes it start the resolver (dns.py) on those same sockets. So the
 resolver still lives and dies with the monitor, and a run that never connects pays a thread
 and two sockets, not the DNS library's import.
 """
@@ -47,8 +47,10 @@ def bind_sockets(netns_fd: int) -> tuple[socket.socket, socket.socket]:
 class StandbyResolver:
     """Sockets bound now, the resolver started on the first query."""
 
-    def __init__(self, root, container_id: str, netns_fd: int, upstreams: list[str]) -> None:
-        self.root, self.container_id, self.upstreams = root, container_id, upstreams
+    def __init__(self, netns_fd: int, start) -> None:
+        # start(sockets) -> the resolver serving them (dns.EmbeddedResolver; passed in, so
+        # this module never imports the DNS code)
+        self.start = start
         self.sockets = bind_sockets(netns_fd)
         self.active = None
         self._lock = threading.Lock()
@@ -65,9 +67,7 @@ class StandbyResolver:
         with self._lock:
             if self._stopped or self._wake_read in ready:
                 return
-            from pallet.runtime.network.dns import EmbeddedResolver
-            self.active = EmbeddedResolver(self.root, self.container_id, None, self.upstreams,
-                                           sockets=self.sockets)
+            self.active = self.start(self.sockets)
 
     def stop(self) -> None:
         with self._lock:
