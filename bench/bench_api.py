@@ -126,7 +126,7 @@ def main() -> None:
             docker_host = engine.host
             run = hyperfine({
                 "pallet serve: docker run --rm": f"{DOCKER} -H {pallet_host} run --rm "
-                                                 "busybox true",
+                                                 "--network none busybox true",
                 "dockerd: docker run --rm": f"{DOCKER} -H {docker_host} run --rm --network none "
                                             "busybox true",
             }, args.runs, work)
@@ -137,7 +137,8 @@ def main() -> None:
                     subprocess.run([DOCKER, "-H", host, "tag", "busybox", f"many/img{number}:1"],
                                    check=True)
             for number in range(args.objects):
-                for host, extra in ((pallet_host, []), (docker_host, ["--network", "none"])):
+                for host, extra in ((pallet_host, ["--network", "none"]),
+                                    (docker_host, ["--network", "none"])):
                     subprocess.run([DOCKER, "-H", host, "create", *extra, "busybox", "true"],
                                    check=True, stdout=subprocess.DEVNULL)
             listing = hyperfine({

@@ -3,6 +3,8 @@ remove, prune, top. Creating is create.py; streams (attach, wait, logs) are stre
 
 from __future__ import annotations
 
+import functools
+
 from pallet.api.protocol import ApiError, Reply
 
 
@@ -15,6 +17,7 @@ def _record(request):
     return get(_root(request), request.params["name"])
 
 
+@functools.lru_cache(maxsize=4096)   # a container's Created never changes; lists repeat it
 def _unix(text: str) -> int:
     from pallet.base.units import parse_rfc3339
     moment = parse_rfc3339(text)

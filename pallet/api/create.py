@@ -69,15 +69,22 @@ def _network(body: dict, host: dict) -> dict:
     endpoints = (_object(body, "NetworkingConfig").get("EndpointsConfig") or {})
     if not isinstance(endpoints, dict):
         raise ApiError(400, "invalid NetworkingConfig.EndpointsConfig: expected an object")
-    if len(endpoints) > 1:
-        raise ApiError(400, "Container cannot be connected to network endpoints: create it "
-                            "on one network, then connect it to the others")
-    name, endpoint = next(iter(endpoints.items()), (mode, {}))
-    if mode in ("default", "bridge") and name not in ("default", "bridge"):
-        mode = name   # the network named by the endpoint (as docker-py sends it)
-    endpoint = endpoint or {}
-    publish = []
+    if not all(isinstance(value, (dict, type(None))) for value in endpoints.values()):
+        raise ApiError(400, "invalid NetworkingConfig.EndpointsConfig: expected objects")
+    if mode in ("default", "bridge") and endpoints and \
+            not endpoints.keys() & {"default", "bridge"}:
+        mode = next(iter(endpoints))   # the network named by the endpoint (as docker-py sends)
+    endpoint = endpoints.get(mode) or {}
+    publish, more = [], []
     try:
+        from pallet.runtime.network.model import Attachment
+        for name, other in endpoints.items():   # API 1.44: more networks joined at start
+            if name != mode and not (name in ("default", "bridge") and
+                                     mode in ("default", "bridge")):
+                other = other or {}
+                more.append(Attachment(
+                    network=name, aliases=_strings(other.get("Aliases"), "Aliases"),
+                    address=(other.get("IPAMConfig") or {}).get("IPv4Address") or ""))
         for key, bindings in (host.get("PortBindings") or {}).items():
             port, _, proto = key.partition("/")
             for binding in bindings or [{}]:
@@ -99,6 +106,7 @@ def _network(body: dict, host: dict) -> dict:
             "publish_all": bool(host.get("PublishAllPorts")), "expose": expose,
             "ip": ((endpoint.get("IPAMConfig") or {}).get("IPv4Address")) or "",
             "aliases": tuple(endpoint.get("Aliases") or ()), "mac_address": mac,
+            "more_networks": tuple(more),
             "dns_search": _strings(host.get("DnsSearch"), "DnsSearch"),
             "dns_options": _strings(host.get("DnsOptions"), "DnsOptions")}
 

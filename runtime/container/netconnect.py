@@ -7,7 +7,7 @@ from pathlib import Path
 
 from pallet.base.errors import PalletError
 from pallet.runtime.container import state as cs
-from pallet.runtime.container.networking import EMPTY_ENDPOINT
+from pallet.runtime.container.networking import endpoint_entry
 
 
 def connect(root: Path, network_ref: str, container_ref: str, *, address: str = "",
@@ -51,12 +51,9 @@ def connect(root: Path, network_ref: str, container_ref: str, *, address: str = 
             use_embedded_resolver(record.directory / "resolv.conf",
                                   tuple(host.get("DnsSearch") or ()),
                                   tuple(host.get("DnsOptions") or ()))
-    entry = dict(EMPTY_ENDPOINT)
-    entry["IPAMConfig"] = {"IPv4Address": address} if address else None
-    entry["Aliases"] = list(aliases) or None
-    entry["NetworkID"] = network.id
     config = store.load(record.id).config
-    config.setdefault("NetworkSettings", {}).setdefault("Networks", {})[network.name] = entry
+    config.setdefault("NetworkSettings", {}).setdefault("Networks", {})[network.name] = \
+        endpoint_entry(network, address, aliases)
     store.save_config(record.id, config)
 
 

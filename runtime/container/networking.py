@@ -34,6 +34,39 @@ def _root(record: cs.ContainerRecord) -> Path:
 def networks_at_create(root: Path, options, container_id: str) -> tuple[dict, str | None]:
     """Validate --network and its companions as dockerd does at create; returns the
     NetworkSettings.Networks to record and, for container:NAME, the hostname to take."""
+    networks, hostname = _primary_at_create(root, options, container_id)
+    if options.more_networks:
+        if not networks or any(n in ("host", "none", "bridge") for n in networks):
+            raise PalletError("Container cannot be connected to network endpoints: only "
+                              "user-defined networks can be joined together", exit_code=125)
+        from pallet.runtime.network.networks import get_network
+        for attachment in options.more_networks:
+            try:
+                network = get_network(root, attachment.network)
+            except PalletError as error:
+                raise PalletError(error.message, exit_code=125) from error
+            if not network.user_defined or not network.bridged:
+                raise PalletError("Container cannot be connected to network endpoints: only "
+                                  "user-defined networks can be joined together", exit_code=125)
+            if network.name in networks:
+                raise PalletError(f"endpoint with name {options.name or container_id[:12]} "
+                                  f"already exists in network {network.name}", exit_code=125)
+            if attachment.address:
+                from pallet.runtime.network import ipam
+                ipam.parse_ip(attachment.address, "--ip")
+            networks[network.name] = endpoint_entry(network, attachment.address, attachment.aliases)
+    return networks, hostname
+
+
+def endpoint_entry(network, address: str, aliases) -> dict:
+    entry = dict(EMPTY_ENDPOINT)
+    entry["IPAMConfig"] = {"IPv4Address": address} if address else None
+    entry["Aliases"] = list(aliases) or None
+    entry["NetworkID"] = network.id
+    return entry
+
+
+def _primary_at_create(root: Path, options, container_id: str) -> tuple[dict, str | None]:
     mode = options.network
     if mode in ("none", "host") or mode.startswith("container:"):
         if options.ip:
@@ -74,11 +107,7 @@ def networks_at_create(root: Path, options, container_id: str) -> tuple[dict, st
     if options.ip:
         from pallet.runtime.network import ipam
         ipam.parse_ip(options.ip, "--ip")
-    entry = dict(EMPTY_ENDPOINT)
-    entry["IPAMConfig"] = {"IPv4Address": options.ip} if options.ip else None
-    entry["Aliases"] = list(options.aliases) or None
-    entry["NetworkID"] = network.id
-    return {network.name: entry}, None
+    return {network.name: endpoint_entry(network, options.ip, options.aliases)}, None
 
 
 def _attachments(config: dict):

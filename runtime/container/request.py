@@ -73,6 +73,9 @@ class CreateRequest:
     ip: str = ""
     aliases: tuple[str, ...] = ()          # --network-alias
     mac_address: str = ""
+    # more user networks to join at start, after the one above (the API's EndpointsConfig
+    # from 1.44 on; runtime.network.model.Attachment each)
+    more_networks: tuple = ()
     ulimits: tuple[Ulimit, ...] = ()
     stop_signal: str | None = None
     stop_timeout: int | None = None

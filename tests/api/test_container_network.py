@@ -160,3 +160,43 @@ def test_sdk_ports_endpoints_and_host_config(api):
     for item in (container, peer):
         item.remove(force=True)
     network.remove()
+
+
+def test_create_with_two_endpoints_joins_both_networks(api):
+    # API 1.44's EndpointsConfig may name several networks: the container joins all at start
+    suffix = time.time_ns() % 100000
+    first, second = f"ea{suffix}", f"eb{suffix}"
+    prefix = free_net()
+    api.docker("network", "create", first, check=True)
+    api.docker("network", "create", "--subnet", f"{prefix}.0/24", second, check=True)
+    body = {"Image": "busybox", "Cmd": ["sleep", "300"],
+            "HostConfig": {"NetworkMode": first},
+            "NetworkingConfig": {"EndpointsConfig": {
+                first: {"Aliases": ["one"]},
+                second: {"Aliases": ["two"], "IPAMConfig": {"IPv4Address": f"{prefix}.9"}}}}}
+    status, _, answer = api.request("POST", "/v1.44/containers/create?name=both",
+                                    body=json.dumps(body),
+                                    headers={"Content-Type": "application/json"})
+    assert status == 201, answer
+    api.docker("start", "both", check=True)
+    networks = _inspect(api, "both")["NetworkSettings"]["Networks"]
+    assert list(networks) == [first, second]
+    assert networks[second]["IPAddress"] == f"{prefix}.9" and "two" in networks[second]["Aliases"]
+    listed = api.docker("exec", "both", "ip", "-o", "-4", "addr", check=True).stdout.decode()
+    addresses = {line.split()[1]: line.split()[3] for line in listed.splitlines()}
+    assert addresses["eth0"].startswith(networks[first]["IPAddress"] + "/")
+    assert addresses["eth1"] == f"{prefix}.9/24"
+    for network, alias in ((first, "one"), (second, "two")):
+        answered = api.docker("run", "--rm", "--network", network, "busybox", "nslookup", alias,
+                              check=True).stdout.decode()
+        assert networks[network]["IPAddress"] in answered
+    # the default bridge cannot be joined with others, as in Docker; nothing is created
+    body["HostConfig"]["NetworkMode"] = "bridge"
+    body["NetworkingConfig"]["EndpointsConfig"] = {"bridge": {}, second: {}}
+    status, _, answer = api.request("POST", "/v1.44/containers/create?name=refused",
+                                    body=json.dumps(body),
+                                    headers={"Content-Type": "application/json"})
+    assert status == 400 and b"cannot be connected to network endpoints" in answer
+    assert api.docker("inspect", "refused").returncode != 0
+    api.docker("rm", "-f", "both", check=True)
+    api.docker("network", "rm", first, second, check=True)
