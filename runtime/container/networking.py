@@ -201,7 +201,8 @@ def published_ports(record: cs.ContainerRecord) -> dict:
 
 
 def network_settings(record: cs.ContainerRecord) -> dict:
-    """Docker 20.10's NetworkSettings: the primary network's fields at the top level."""
+    """Docker 20.10's NetworkSettings: the default bridge's fields also at the top level (only
+    that network's, as Docker: a container on user networks alone shows them empty there)."""
     endpoints = _endpoints(record)
     networks = {}
     primary = None
@@ -215,7 +216,8 @@ def network_settings(record: cs.ContainerRecord) -> dict:
                         MacAddress=endpoint.mac)
             if endpoint.aliases or _user_defined(record, entry):
                 view["Aliases"] = list(endpoint.aliases) + [short]
-            primary = primary or endpoint
+            if name == "bridge":
+                primary = endpoint
         elif _user_defined(record, entry):
             view["Aliases"] = (entry.get("Aliases") or []) + [short]
         networks[name] = view

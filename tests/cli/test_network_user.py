@@ -64,7 +64,8 @@ def test_another_network_cannot_reach_them_and_the_default_bridge_has_no_names(r
     create(root, "back")
     pallet(root, "run", "-d", "--name", "api", "--network", "back", "busybox", "sh", "-c",
            "mkdir -p /w && echo api > /w/index.html && exec httpd -f -p 80 -h /w")
-    address = out(pallet(root, "inspect", "-f", "{{.NetworkSettings.IPAddress}}", "api")).strip()
+    address = out(pallet(root, "inspect", "-f", "{{.NetworkSettings.Networks.back.IPAddress}}",
+                         "api")).strip()
     assert out(sh(root, "back", fetch_script(address))) == "api\n"
     blocked = sh(root, "front", f"wget -q -T 2 -O - http://{address}/")
     assert blocked.returncode != 0 and out(blocked) == ""
