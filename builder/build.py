@@ -177,7 +177,7 @@ def _already_tagged(store, config: dict, layers, tags):
         # the found config, so a different serialisation only costs a normal commit
         import json
 
-        from pallet.runtime.store.content import new_sha256
+        from pallet.runtime.store.digests import new_sha256
         compact = json.dumps(wanted, separators=(",", ":")).encode()
         digest = new_sha256(len(compact))
         digest.update(compact)

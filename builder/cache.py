@@ -41,7 +41,7 @@ class LayerRef:
     def from_json(cls, data: dict[str, Any]) -> "LayerRef":
         """Raises ValueError/KeyError/TypeError on anything but a well-formed layer: records
         also arrive from --cache-from, where a digest is untrusted input."""
-        from pallet.runtime.store.content import check_digest
+        from pallet.runtime.store.digests import check_digest
 
         size, media_type = data["size"], data["media_type"]
         if not isinstance(size, int) or isinstance(size, bool) or size < 0 or \

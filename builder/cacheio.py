@@ -34,7 +34,7 @@ from pathlib import Path
 from pallet.base.files import atomic_file, atomic_write
 from pallet.builder.cache import CacheRecord, CacheRecords, write_json_atomic
 from pallet.base.errors import PalletError
-from pallet.runtime.store.content import sha256_hex
+from pallet.runtime.store.digests import sha256_hex
 
 MT_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 MT_RECORDS = "application/vnd.pallet.buildcache.records.v1+json"

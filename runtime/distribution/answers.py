@@ -30,7 +30,7 @@ class RegistryError(PalletError):
 
 
 def sha256_of(data: bytes) -> str:
-    from pallet.runtime.store.content import new_sha256
+    from pallet.runtime.store.digests import new_sha256
 
     digest = new_sha256(len(data))
     digest.update(data)
@@ -54,7 +54,7 @@ def timeout() -> float:
 
 
 def checked_digest(digest, what: str) -> str:
-    from pallet.runtime.store.content import check_digest
+    from pallet.runtime.store.digests import check_digest
 
     try:
         return check_digest(digest, what=what)

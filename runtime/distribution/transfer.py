@@ -35,7 +35,8 @@ from pallet.base.errors import PalletError
 from pallet.base.progress import NULL, Note, State
 from pallet.runtime.store import references as refs
 from pallet.runtime.distribution.registry import RegistryClient, RegistryError
-from pallet.runtime.store.content import REF_NAME, Descriptor, Store
+from pallet.runtime.store.content import REF_NAME, Store
+from pallet.runtime.store.digests import Descriptor
 
 MT_OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 

@@ -27,7 +27,8 @@ from dataclasses import dataclass
 from pallet.base.errors import PalletError
 from pallet.base.files import atomic_write
 from pallet.base.progress import Meter, State
-from pallet.runtime.store.content import Descriptor, Store, sha256_hex
+from pallet.runtime.store.content import Store
+from pallet.runtime.store.digests import Descriptor, sha256_hex
 
 MT_OCI_GZIP = "application/vnd.oci.image.layer.v1.tar+gzip"
 UNCOMPRESSED = ("application/vnd.oci.image.layer.v1.tar",

@@ -45,7 +45,8 @@ from pallet.runtime.image.tarheaders import BoundedTarInfo
 from pallet.runtime.image import documents
 from pallet.runtime.image.layers import (MT_OCI_GZIP, MT_OCI_TAR, MT_OCI_ZSTD, store_layer,
                                          unpacked_layer_dir)
-from pallet.runtime.store.content import REF_NAME, Descriptor, Store, sha256_hex
+from pallet.runtime.store.content import REF_NAME, Store
+from pallet.runtime.store.digests import Descriptor, sha256_hex
 
 CONTAINERD_NAME = "io.containerd.image.name"
 JSON_LIMIT = documents.JSON_LIMIT

@@ -18,9 +18,11 @@ from pallet.base.errors import PalletError
 from pallet.base.progress import NULL, Meter
 from pallet.runtime.store import references as refs
 from pallet.runtime.image.images import MT_OCI_CONFIG, MT_OCI_MANIFEST, Image, resolve_image
-from pallet.runtime.image.layers import MT_OCI_TAR, layer_size, open_layer_stream
+from pallet.runtime.image.layers import MT_OCI_TAR, open_layer_stream
+from pallet.runtime.store.layerinfo import layer_size
 from pallet.base.files import atomic_file
-from pallet.runtime.store.content import INDEX_MEDIA_TYPE, REF_NAME, Descriptor, Store
+from pallet.runtime.store.content import INDEX_MEDIA_TYPE, REF_NAME, Store
+from pallet.runtime.store.digests import Descriptor
 
 CONTAINERD_NAME = "io.containerd.image.name"
 

@@ -29,7 +29,7 @@ from typing import Any
 from pallet.base.errors import PalletError
 from pallet.runtime.image import doctypes
 from pallet.runtime.image.images import diff_ids_of
-from pallet.runtime.store.content import check_digest
+from pallet.runtime.store.digests import check_digest
 
 JSON_LIMIT = 32 << 20
 MAX_DEPTH = 64       # real documents nest 5-6 deep; Python's json and jsonschema recurse

@@ -41,8 +41,9 @@ from datetime import datetime, timezone
 from pallet.base.errors import PalletError
 from pallet.base.units import now_rfc3339, parse_rfc3339
 from pallet.runtime.store import references as refs
-from pallet.runtime.store.content import (REF_NAME, Descriptor, Store, check_digest,
-                                          layer_content_size, layer_size)
+from pallet.runtime.store.content import REF_NAME, Store
+from pallet.runtime.store.digests import Descriptor, check_digest
+from pallet.runtime.store.layerinfo import layer_content_size, layer_size
 
 MT_OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 MT_OCI_INDEX = "application/vnd.oci.image.index.v1+json"

@@ -27,7 +27,8 @@ from pallet.runtime.image.compression import DecompressingReader
 from pallet.base.units import now_rfc3339
 from pallet.runtime.image.images import Image, commit_image
 from pallet.runtime.image.layers import MT_OCI_TAR, Layer, member_limit
-from pallet.runtime.store.content import Store, record_layer_size
+from pallet.runtime.store.content import Store
+from pallet.runtime.store.layerinfo import record_layer_size
 from pallet.runtime.image.unpack import extract_layer
 
 CHANGE_INSTRUCTIONS = ("CMD", "ENTRYPOINT", "ENV", "EXPOSE", "LABEL", "ONBUILD", "STOPSIGNAL",

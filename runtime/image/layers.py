@@ -47,8 +47,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pallet.base.errors import PalletError
-from pallet.runtime.store.content import (Descriptor, Store, check_digest, layer_content_size,  # noqa: F401
-                                  layer_size, record_layer_size, sha256_hex)
+from pallet.runtime.store.content import Store
+from pallet.runtime.store.digests import Descriptor, sha256_hex
+from pallet.runtime.store.layerinfo import record_layer_size
 
 # compression (zlib, zstandard), tarpack and unpack (tarfile) are imported inside the functions
 # that pack or unpack: `run` of an image whose layers are already unpacked only needs

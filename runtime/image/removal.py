@@ -33,7 +33,8 @@ from pallet.base.errors import PalletError
 from pallet.runtime.store import references as refs
 from pallet.runtime.container.state import alive
 from pallet.runtime.image.images import (entry_image_id, familiar_tag, index_entry, resolve_image)
-from pallet.runtime.store.content import REF_NAME, Descriptor, Store
+from pallet.runtime.store.content import REF_NAME, Store
+from pallet.runtime.store.digests import Descriptor
 from pallet.runtime.store.roots import root_content
 
 
@@ -199,7 +200,7 @@ def container_roots(store: Store) -> set[str]:
 def chain_ids(diff_ids) -> list[str]:
     """Docker's layer chain IDs, bottom first: the first is the diff ID, then
     sha256("<parent chain ID> <diff ID>")."""
-    from pallet.runtime.store.content import new_sha256
+    from pallet.runtime.store.digests import new_sha256
 
     chains: list[str] = []
     for diff_id in diff_ids:

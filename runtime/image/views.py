@@ -79,7 +79,7 @@ class HistoryEntry:
 
 def history_entries(store, image) -> list[HistoryEntry]:
     """The config's history, newest first, each step with the size of the layer it made."""
-    from pallet.runtime.image.layers import layer_content_size
+    from pallet.runtime.store.layerinfo import layer_content_size
     entries = image.config.get("history") or [{} for _ in image.diff_ids]
     layer_index = 0
     result = []

@@ -25,7 +25,7 @@ def store_tag(root: Path) -> str:
     path = os.path.abspath(root)
     if path == str(DEFAULT_STORE):
         return ""
-    from pallet.runtime.store.content import new_sha256  # no OpenSSL load on `run`
+    from pallet.runtime.store.digests import new_sha256  # no OpenSSL load on `run`
     digest = new_sha256(len(path))
     digest.update(path.encode())
     return digest.hexdigest()[:6]

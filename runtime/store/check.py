@@ -191,7 +191,7 @@ def _check_containers(store: Store, report: CheckReport, *, repair: bool) -> Non
 def _recover_entries(store: Store) -> list[dict]:
     """Index entries (dangling: names are lost) for every complete image manifest among the blobs."""
     from pallet.runtime.image.images import ANN_CREATED, ANN_ID, ANN_SIZE, MANIFEST_TYPES, image_content_size
-    from pallet.runtime.store.content import Descriptor
+    from pallet.runtime.store.digests import Descriptor
     entries = []
     for digest in store.list_blobs():
         path = store.blob_path(digest)

@@ -14,7 +14,6 @@ Public API (other parts call these; the signatures are stable):
     store.put_bytes(data: bytes, *, media_type=...) -> Descriptor
     store.blob_writer(*, media_type=...) -> BlobWriter   (write(); commit() -> Descriptor; abort())
     store.open_blob(digest, size=None) -> VerifyingReader (raises PalletError at EOF on mismatch)
-    new_sha256(size_hint=None) -> a sha256 object (small inputs avoid loading OpenSSL)
     store.read_blob(digest, size=None) -> bytes (verified)
     store.has_blob(digest) -> bool; store.blob_path(digest) -> Path
     store.delete_blob(digest); store.list_blobs() -> list[str]
@@ -27,8 +26,10 @@ Public API (other parts call these; the signatures are stable):
     store.tmp -> Path   (this process's scratch directory, tmp/p<pid>-<random>/: see scratch.py;
                      Store.open sweeps the directories of processes that are gone)
     private_dir(path) -> Path   (mkdir 0700 whatever the umask; tightened if group/others can enter)
-    record_layer_size(store, diff_id, tar_size, content_size); layer_size(store, diff_id) -> tar
-    bytes | None; layer_content_size(store, diff_id) -> Docker's SIZE bytes | None (layerinfo/)
+
+Beside it: digests.py (check_digest, sha256_hex, Descriptor, new_sha256), blobs.py (the
+verifying reader and the atomic blob writer these methods hand out), layerinfo.py (the sizes
+recorded per layer: layer_size, layer_content_size, record_layer_size).
 
 The root is 0700 (Docker's is 0710 for the same reason, CVE-2021-41091: layers hold setuid files
 and device nodes that another host user must not reach), as are its top-level directories; both
@@ -44,91 +45,20 @@ import contextlib
 import fcntl
 import json
 import os
-import re
 import tempfile
 import threading
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Callable, Iterator
 
 from pallet.base.diskspace import writing
 from pallet.base.errors import PalletError
-from pallet.base.files import (PRIVATE_MODE, atomic_write, fsync_dir, private_dir, remove_tree,
-                               set_temp_home)
+from pallet.base.files import atomic_write, private_dir, remove_tree, set_temp_home
+from pallet.runtime.store.blobs import CHUNK, BlobWriter, VerifyingReader
+from pallet.runtime.store.digests import Descriptor, sha256_hex
 
 OCI_LAYOUT_VERSION = {"imageLayoutVersion": "1.0.0"}
 INDEX_MEDIA_TYPE = "application/vnd.oci.image.index.v1+json"
 REF_NAME = "org.opencontainers.image.ref.name"
-CHUNK = 1 << 20
-# The OCI image spec's registered algorithms, lower-case hex only; fullmatch, because `$` would
-# let a trailing newline through.
-_DIGEST = re.compile(r"sha256:[0-9a-f]{64}|sha512:[0-9a-f]{128}")
-SMALL_BLOB = 1 << 20
-
-
-def new_sha256(size_hint: int | None = None):
-    """A SHA-256 object. For small inputs (manifests, configs, indexes: what `run` and a cached
-    `build` read) the interpreter's own implementation: `import hashlib` loads OpenSSL, ~4 ms of
-    every CLI start, while hashing 2 KB the slower way takes microseconds. Bulk data (layers)
-    gets OpenSSL's, 7x faster per byte here."""
-    if size_hint is not None and size_hint <= SMALL_BLOB:
-        try:
-            from _sha256 import sha256  # CPython 3.11 (3.12+ names it _sha2: falls through)
-            return sha256()
-        except ImportError:
-            pass
-    import hashlib
-    return hashlib.sha256()
-
-
-@dataclass(frozen=True)
-class Descriptor:
-    """An OCI content descriptor: what a blob is, its digest and its size."""
-
-    digest: str
-    size: int
-    media_type: str = "application/octet-stream"
-    annotations: dict = field(default_factory=dict, compare=False, hash=False)
-
-    def to_json(self) -> dict:
-        out = {"mediaType": self.media_type, "digest": self.digest, "size": self.size}
-        if self.annotations:
-            out["annotations"] = dict(self.annotations)
-        return out
-
-    @classmethod
-    def from_json(cls, data: dict) -> "Descriptor":
-        shown = repr(data) if len(repr(data)) <= 300 else repr(data)[:300] + "..."
-        if not isinstance(data, dict) or not isinstance(data.get("size"), int) or \
-                isinstance(data["size"], bool) or data["size"] < 0 or \
-                not isinstance(data.get("mediaType", ""), str) or \
-                not isinstance(data.get("annotations") or {}, dict):
-            raise PalletError(f"invalid descriptor: {shown}",
-                              hint="the manifest or index is malformed")
-        return cls(digest=check_digest(data.get("digest"), what="descriptor digest"),
-                   size=data["size"], media_type=data.get("mediaType", "application/octet-stream"),
-                   annotations=dict(data.get("annotations") or {}))
-
-
-def check_digest(digest, *, what: str = "digest") -> str:
-    """Return digest if it is `sha256:` + 64 or `sha512:` + 128 lower-case hex digits, else raise
-    PalletError. Every digest that arrives from outside (a registry, an archive, a cache export)
-    passes here before any use: as a file name it would otherwise be a path (`sha256:../..`)."""
-    if not isinstance(digest, str) or not _DIGEST.fullmatch(digest):
-        shown = repr(digest) if len(repr(digest)) <= 200 else repr(digest)[:200] + "..."
-        raise PalletError(f"invalid {what} {shown}: invalid checksum digest format",
-                          hint="a digest is sha256: and 64 lower-case hex digits "
-                               "(or sha512: and 128); the source is corrupt or malicious")
-    return digest
-
-
-def sha256_hex(digest, *, what: str = "digest") -> str:
-    """The hex part of a valid sha256 digest: the name the store files it under."""
-    check_digest(digest, what=what)
-    if not digest.startswith("sha256:"):
-        raise PalletError(f"unsupported {what} algorithm in {digest[:16]}...: this store keeps "
-                          "sha256 content only", hint="push or save the image with sha256 digests")
-    return digest[len("sha256:"):]
 
 
 def scratch_dir(root: Path) -> Path:
@@ -146,143 +76,6 @@ def adopt_temp_home(root: Path) -> None:
     """Atomic writes anywhere below root keep their temporaries in this process's scratch
     directory, so what a SIGKILL leaves between write and rename is swept with it."""
     set_temp_home(root, lambda: scratch_dir(root))
-
-
-class VerifyingReader:
-    """A file-like reader over a blob that hashes what it reads and checks digest and size at EOF.
-
-    A consumer that stops early has not verified anything; `verify_rest()` reads the remainder.
-    """
-
-    def __init__(self, handle: BinaryIO, digest: str, size: int) -> None:
-        self._handle = handle
-        self._digest = digest
-        self._size = size
-        self._hash = new_sha256(size)
-        self._read = 0
-        self._checked = False
-
-    def read(self, n: int = -1) -> bytes:
-        data = self._handle.read(n if n is not None and n >= 0 else -1)
-        if data:
-            self._hash.update(data)
-            self._read += len(data)
-            if self._read > self._size:
-                raise PalletError(f"blob {self._digest} is larger than its recorded size {self._size}",
-                                  hint="the store is damaged; run `pallet system check --repair`")
-        elif not self._checked and (n is None or n != 0):
-            self._check()
-        return data
-
-    def readinto(self, buffer) -> int:
-        data = self.read(len(buffer))
-        buffer[:len(data)] = data
-        return len(data)
-
-    def _check(self) -> None:
-        self._checked = True
-        actual = "sha256:" + self._hash.hexdigest()
-        if self._read != self._size or actual != self._digest:
-            raise PalletError(
-                f"blob {self._digest} does not match its descriptor (read {self._read} bytes, "
-                f"digest {actual}, expected {self._size} bytes)",
-                hint="the content is corrupt; run `pallet system check --repair` and reload the image")
-
-    def verify_rest(self) -> None:
-        while self.read(CHUNK):
-            pass
-        if not self._checked:
-            self._check()
-
-    def readable(self) -> bool:
-        return True
-
-    def close(self) -> None:
-        self._handle.close()
-
-    def __enter__(self) -> "VerifyingReader":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-
-class BlobWriter:
-    """Stream bytes into a temp file while hashing; commit() moves it into the CAS atomically."""
-
-    def __init__(self, store: "Store", media_type: str) -> None:
-        self._store = store
-        self._media_type = media_type
-        with writing("writing a blob into the store", store.root):
-            fd, name = tempfile.mkstemp(dir=store.tmp, prefix="blob-")
-        self._path = Path(name)
-        self._handle = os.fdopen(fd, "wb")
-        import hashlib
-        self._hash = hashlib.sha256()
-        self.size = 0
-        self._done = False
-
-    def write(self, data: bytes) -> int:
-        self._hash.update(data)
-        with writing("writing a blob into the store", self._store.root):
-            self._handle.write(data)
-        self.size += len(data)
-        return len(data)
-
-    def flush(self) -> None:
-        self._handle.flush()
-
-    def digest(self) -> str:
-        return "sha256:" + self._hash.hexdigest()
-
-    def verify(self, *, expected_digest: str | None = None,
-               expected_size: int | None = None) -> None:
-        """Raise unless what was written has the size and digest its descriptor names."""
-        digest = self.digest()
-        if expected_size is not None and expected_size != self.size:
-            raise PalletError(f"blob {expected_digest or digest} has {self.size} bytes, "
-                              f"its descriptor says {expected_size}",
-                              hint="the source is corrupt or truncated")
-        if expected_digest is not None and expected_digest != digest:
-            raise PalletError(f"digest mismatch: content is {digest}, its descriptor says "
-                              f"{expected_digest}", hint="the source is corrupt or was tampered with")
-
-    def commit(self, *, expected_digest: str | None = None, expected_size: int | None = None) -> Descriptor:
-        digest = self.digest()
-        try:
-            self.verify(expected_digest=expected_digest, expected_size=expected_size)
-            with writing("writing a blob into the store", self._store.root):
-                self._handle.flush()
-                os.fsync(self._handle.fileno())
-                self._handle.close()
-            target = self._store.blob_path(digest)
-            if target.exists():
-                os.unlink(self._path)
-            else:
-                os.chmod(self._path, 0o644)
-                os.replace(self._path, target)
-                fsync_dir(target.parent)
-        except BaseException:
-            self.abort()
-            raise
-        self._done = True
-        return Descriptor(digest=digest, size=self.size, media_type=self._media_type)
-
-    def abort(self) -> None:
-        if self._done:
-            return
-        self._done = True
-        with contextlib.suppress(OSError, ValueError):
-            self._handle.close()
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(self._path)
-
-    def __enter__(self) -> "BlobWriter":
-        return self
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is not None or not self._done:
-            self.abort()
 
 
 class Store:
@@ -493,31 +286,3 @@ class Store:
 
 
 # ---- per-layer sizes (SIZE columns, docker-archive headers), kept beside the layers -------------
-
-def record_layer_size(store: Store, diff_id: str, tar_size: int, content_size: int) -> None:
-    """Remember a layer's uncompressed tar size and its content size (file bytes + symlink
-    targets, hard links once: what Docker shows as a layer's SIZE)."""
-    directory = private_dir(store.root / "layerinfo")
-    path = directory / sha256_hex(diff_id, what="diff ID")
-    if not path.exists():
-        atomic_write(path, f"{tar_size} {content_size}".encode(), tmp_dir=store.tmp)
-
-
-def _layer_info(store: Store, diff_id: str) -> list[int] | None:
-    try:
-        values = [int(v) for v in (store.root / "layerinfo" / diff_id[len("sha256:"):]).read_text().split()]
-    except (OSError, ValueError):
-        return None
-    return values if len(values) == 2 else None
-
-
-def layer_size(store: Store, diff_id: str) -> int | None:
-    """The uncompressed tar size of a layer, if pallet has seen it (None otherwise)."""
-    info = _layer_info(store, diff_id)
-    return info[0] if info else None
-
-
-def layer_content_size(store: Store, diff_id: str) -> int | None:
-    """Docker's layer SIZE (content bytes), if pallet has seen the layer (None otherwise)."""
-    info = _layer_info(store, diff_id)
-    return info[1] if info else None

@@ -26,7 +26,8 @@ import re
 
 from pallet.base.errors import PalletError
 from pallet.base.files import atomic_write
-from pallet.runtime.store.content import check_digest, private_dir
+from pallet.runtime.store.content import private_dir
+from pallet.runtime.store.digests import check_digest
 
 _NAME = r"[a-z0-9][a-z0-9._-]{0,127}"
 

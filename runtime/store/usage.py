@@ -125,7 +125,7 @@ def disk_usage(store, build_cache: tuple[CacheUsage, ...] = (),
 
 def _images(store, rows) -> tuple[int, tuple[ImageUsage, ...]]:
     from pallet.runtime.image import images as images_mod
-    from pallet.runtime.store.content import layer_content_size
+    from pallet.runtime.store.layerinfo import layer_content_size
     layer_bytes: dict[str, int] = {}
     layers_of: dict[str, list[str]] = {}
     summaries = images_mod.list_images(store)

@@ -143,7 +143,7 @@ def test_garbage_collection_waits_for_leases(tmp_path: Path):
 def test_small_and_bulk_sha256_agree():
     import hashlib
 
-    from pallet.runtime.store.content import SMALL_BLOB, new_sha256
+    from pallet.runtime.store.digests import SMALL_BLOB, new_sha256
 
     for size in (0, 3, SMALL_BLOB, SMALL_BLOB + 1):
         data = bytes(range(256)) * (size // 256) + b"x" * (size % 256)
