@@ -91,7 +91,7 @@ def main() -> None:
     parser.add_argument("--workdir", default=None)
     args = parser.parse_args()
 
-    from pallet.runtime.image.images import commit_image
+    from pallet.runtime.image.committing import commit_image
     from pallet.runtime.image.layers import pack_layer, unpacked_layer_dir
     from pallet.runtime.store.content import Store
 

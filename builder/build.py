@@ -36,7 +36,7 @@ def build(request: BuildRequest, *, root: Path, progress: str = "auto", quiet: b
     from pallet.builder.progress import make_progress
     from pallet.runtime.store.content import Store
 
-    from pallet.runtime.image.images import normalize_tags
+    from pallet.runtime.image.committing import normalize_tags
     normalize_tags(request.tags)  # a bad -t fails before any work, as docker build does
     store = Store.open(root)
     # Garbage collection (rmi, image prune, system check --repair) waits while the build runs:
@@ -95,7 +95,7 @@ def build(request: BuildRequest, *, root: Path, progress: str = "auto", quiet: b
         state = runner.states[final_stage.index]
         config = final_image_config(state=state, step=final_stage.steps[-1],
                                     labels=dict(request.labels), options=options)
-        from pallet.runtime.image.images import commit_image
+        from pallet.runtime.image.committing import commit_image
         progress_view.message("exporting layers")
         image = _already_tagged(store, config, state.layers, request.tags) or commit_image(
             store, config=config, layers=list(state.layers), tags=list(request.tags))

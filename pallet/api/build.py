@@ -75,7 +75,7 @@ def _json_arg(request, name: str) -> dict:
 def _request(request):
     from pallet.base.errors import PalletError
     from pallet.builder.request import BuildRequest, ContextSource
-    from pallet.runtime.image.images import normalize_tags
+    from pallet.runtime.image.committing import normalize_tags
     if request.arg("remote"):
         raise ApiError(400, "remote build contexts are not supported: send the context as the "
                             "request body")

@@ -72,7 +72,8 @@ def history(request) -> list:
 
 def tag(request) -> Reply:
     from pallet.base.errors import PalletError
-    from pallet.runtime.image.images import ImageNotFound, tag_image
+    from pallet.runtime.image.committing import tag_image
+    from pallet.runtime.image.images import ImageNotFound
     repository = request.arg("repo") or ""
     label = request.arg("tag") or ""
     if not repository:

@@ -155,7 +155,7 @@ def history(ctx, image, human, no_trunc, quiet, format_):
 @click.pass_context
 def tag(ctx, source, target):
     """Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE"""
-    from pallet.runtime.image.images import tag_image
+    from pallet.runtime.image.committing import tag_image
     tag_image(_store(ctx), source, target)
 
 

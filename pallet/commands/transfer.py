@@ -41,7 +41,7 @@ def import_(ctx, source, reference, changes, message, platform):
     store = _store(_root_ctx(ctx))
     tags = [reference] if reference else []
     if tags:
-        from pallet.runtime.image.images import normalize_tags
+        from pallet.runtime.image.committing import normalize_tags
         normalize_tags(tags)   # a bad name fails before any work
     if source == "-":
         display = _transient()

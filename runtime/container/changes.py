@@ -88,7 +88,8 @@ def container_changes(record) -> list[Change]:
 def commit_container(root: Path, record, reference: str | None = None, *, author: str = "",
                      message: str = "", changes=(), pause: bool = True):
     from pallet.base.units import now_rfc3339
-    from pallet.runtime.image.images import commit_image, resolve_image
+    from pallet.runtime.image.committing import commit_image
+    from pallet.runtime.image.images import resolve_image
     from pallet.runtime.image.importing import apply_changes
     from pallet.runtime.image.layers import pack_layer
     from pallet.runtime.isolation.cgroups import Cgroup

@@ -137,7 +137,7 @@ def pull_image(store: Store, reference: str, *, platform: str | None = None,
         except BaseException:
             loader.rollback()
             raise
-    from pallet.runtime.image.images import add_repo_digest
+    from pallet.runtime.image.committing import add_repo_digest
 
     add_repo_digest(store, image, parsed.name, manifest.digest)
     layers = tuple((layer.digest, layer.digest in source.fetched) for layer in image.layers)
@@ -190,7 +190,7 @@ def push_image(store: Store, reference: str, *, credentials=None, progress=None)
         data = json.dumps(body, separators=(",", ":")).encode()
         digest = client.put_manifest(parsed.tag, data, MT_OCI_MANIFEST)
     progress.emit(Note("", f"{parsed.tag}: digest: {digest} size: {len(data)}"))
-    from pallet.runtime.image.images import add_repo_digest
+    from pallet.runtime.image.committing import add_repo_digest
 
     add_repo_digest(store, image, parsed.name, digest)   # Docker's RepoDigests after a push
     from pallet.runtime.store.events import record_event

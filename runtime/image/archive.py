@@ -35,8 +35,9 @@ from typing import BinaryIO
 from pallet.base.errors import PalletError
 from pallet.base.progress import NULL, Bytes, Meter, State
 from pallet.runtime.store import references as refs
+from pallet.runtime.image.committing import store_manifest
 from pallet.runtime.image.images import (ANN_ID, MT_OCI_CONFIG, MT_OCI_MANIFEST, Image,
-                                   select_platform, store_manifest, wanted_platform)
+                                         select_platform, wanted_platform)
 from pallet.runtime.image.removal import live_content
 from pallet.runtime.image.archive_save import save_images  # noqa: F401 (re-exported API)
 from pallet.runtime.image.archive_source import ArchiveSource

@@ -25,7 +25,8 @@ from pallet.base.errors import PalletError
 from pallet.base.progress import NULL, Meter
 from pallet.runtime.image.compression import DecompressingReader
 from pallet.base.units import now_rfc3339
-from pallet.runtime.image.images import Image, commit_image
+from pallet.runtime.image.committing import commit_image
+from pallet.runtime.image.images import Image
 from pallet.runtime.image.layers import MT_OCI_TAR, Layer, member_limit
 from pallet.runtime.store.content import Store
 from pallet.runtime.store.layerinfo import record_layer_size

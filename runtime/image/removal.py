@@ -32,7 +32,8 @@ from pathlib import Path
 from pallet.base.errors import PalletError
 from pallet.runtime.store import references as refs
 from pallet.runtime.container.state import alive
-from pallet.runtime.image.images import (entry_image_id, familiar_tag, index_entry, resolve_image)
+from pallet.runtime.image.committing import index_entry
+from pallet.runtime.image.images import entry_image_id, familiar_tag, resolve_image
 from pallet.runtime.store.content import REF_NAME, Store
 from pallet.runtime.store.digests import Descriptor
 from pallet.runtime.store.roots import root_content

@@ -216,7 +216,8 @@ def test_sigkill_of_the_container_then_rm_leaves_nothing(root):
 def test_healthcheck_runs_and_shows_in_ps_and_inspect(root, tmp_path):
     import copy
 
-    from pallet.runtime.image.images import commit_image, resolve_image
+    from pallet.runtime.image.committing import commit_image
+    from pallet.runtime.image.images import resolve_image
     from pallet.runtime.store.content import Store
 
     store = Store.open(root)

@@ -17,7 +17,8 @@ pytestmark = pytest.mark.root
 
 
 def _image_with(root, tag: str, **config_changes) -> None:
-    from pallet.runtime.image.images import commit_image, resolve_image
+    from pallet.runtime.image.committing import commit_image
+    from pallet.runtime.image.images import resolve_image
     from pallet.runtime.store.content import Store
 
     store = Store.open(root)

@@ -12,7 +12,8 @@ import tarfile
 from pathlib import Path
 
 from pallet.runtime.image.archive import load_images, save_images
-from pallet.runtime.image.images import commit_image, resolve_image
+from pallet.runtime.image.committing import commit_image
+from pallet.runtime.image.images import resolve_image
 from pallet.runtime.image.layers import MT_OCI_ZSTD, pack_layer
 from pallet.runtime.store.content import Store
 from tests.conftest import run_pallet
