@@ -57,4 +57,5 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "network": ("pallet.commands.network", "network", "Manage networks"),
     # server
     "serve": ("pallet.commands.serve", "serve", "Serve the Docker-compatible Engine API on a Unix socket"),
+    "machine": ("pallet.commands.machine", "machine", "Provision and manage hosts that run pallet"),
 }

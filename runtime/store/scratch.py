@@ -178,13 +178,15 @@ def _remove(path: Path) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(path)
         return
-    _detach_mounts_under(path)
+    detach_mounts_under(path)
     from pallet.base.files import remove_tree
     # one_device: a mount still inside (EBUSY) stops it, never emptying what the mount shows
     remove_tree(path, one_device=True)
 
 
-def _detach_mounts_under(path: Path) -> None:
+def detach_mounts_under(path: Path) -> None:
+    """Lazily unmount every mount at or below path, deepest first (also `machine rm`'s, before
+    it removes a machine's install)."""
     prefix = str(path).rstrip("/") + "/"
     try:
         lines = Path("/proc/self/mountinfo").read_text().splitlines()

@@ -1,0 +1,231 @@
+"""What the machine commands do, for any driver: create (driver, checks, certificates, install,
+context), remove, start/stop/restart, status, upgrade.
+
+    create(name, driver, flags, prefix=None, link_dir="/usr/local/bin", say=print) -> MachineRecord
+    remove(name, force=False)     # the host's install, the context, the local record
+
+A create that fails before anything reached the host leaves nothing (not even the local
+record: the name is free again). One that fails after the install began removes what it put
+on the host; if even that fails, the record stays (marked unprovisioned) so `machine rm` (or
+`rm -f` when the host is gone) can finish the job.
+"""
+
+from __future__ import annotations
+
+import datetime
+from pathlib import PurePosixPath
+
+from pallet.base.errors import PalletError
+from pallet.machine import store
+from pallet.machine.certs import CertPaths
+from pallet.machine.drivers import RUNNING, Driver, driver_class
+from pallet.machine.layout import DEFAULT_PREFIX, HostLayout
+from pallet.machine.ssh import Ssh
+
+
+def driver_for(record: store.MachineRecord) -> Driver:
+    return driver_class(record.driver)(store.directory(record.name), record.driver_state)
+
+
+def ssh_for(record: store.MachineRecord, driver: Driver | None = None) -> Ssh:
+    driver = driver or driver_for(record)
+    return Ssh(driver.ssh_address(), store.directory(record.name) / "known_hosts")
+
+
+def certs_for(name: str) -> CertPaths:
+    return CertPaths(store.directory(name))
+
+
+def url(record: store.MachineRecord, driver: Driver | None = None) -> str:
+    host, port = (driver or driver_for(record)).engine_address()
+    return f"tcp://{f'[{host}]' if ':' in host else host}:{port}"
+
+
+def _version() -> str:
+    from pallet import __version__
+    return __version__
+
+
+def create(name: str, driver_name: str, flags: dict, *, prefix: str | None = None,
+           link_dir: str = "/usr/local/bin", say=print) -> store.MachineRecord:
+    from pallet.machine import provision
+    from pallet.machine.certs import make_certificates
+    from pallet.machine.wheels import wheelhouse
+    store.check_name(name)
+    cls = driver_class(driver_name)
+    host_prefix = provision.check_prefix(prefix or DEFAULT_PREFIX.format(name=name))
+    layout = HostLayout(host_prefix)
+    say("Running pre-create checks...")
+    directory = store.make_directory(name)
+    driver = cls(directory, {})
+    record = store.MachineRecord(
+        name=name, driver=driver_name, prefix=str(host_prefix), link_dir=link_dir,
+        created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"))
+    touched_host = False
+    try:
+        say("Creating machine...")
+        driver.create(name, flags)
+        record = _replace(record, driver_state=driver.state)
+        store.save(record)
+        ssh = ssh_for(record, driver)
+        say(f"Detecting the host's system ({ssh.where()})...")
+        facts = provision.probe(ssh, host_prefix)
+        provision.check(facts, ssh.where(), host_prefix, name)
+        record = _replace(record, sudo=facts.privilege != "")
+        host, port = driver.engine_address()
+        listen = driver.listen_address()
+        say("Creating CA and certificates...")
+        sans = tuple(a for a in (host, listen, "localhost", "127.0.0.1") if a != "0.0.0.0")
+        certs = make_certificates(directory, name, sans)
+        say("Building the wheels to install...")
+        wheels = wheelhouse(store.storage_path() / "cache" / "wheels")
+        say("Installing pallet and starting pallet serve on the host...")
+        touched_host = True
+        store.save(record)
+        provision.install(ssh, facts, layout, wheels=wheels,
+                          certs={"ca.pem": certs.ca, "server.pem": certs.server,
+                                 "server-key.pem": certs.server_key},
+                          record={"name": name, "listen": listen, "port": port,
+                                  "link_dir": link_dir})
+        say("Checking connection to pallet...")
+        from pallet.machine.engine import version
+        answer = version(host, port, certs, timeout=30)
+        record = _replace(record, provisioned=True,
+                          pallet_version=str(answer.get("Version", _version())))
+        store.save(record)
+        _make_context(record, driver)
+    except BaseException as error:
+        _undo(record, touched_host, error)
+        raise
+    say("pallet is up and running!")
+    say(f"To see how to connect your Docker Client to the pallet Engine running on this "
+        f"machine, run: pallet machine env {name}")
+    return record
+
+
+def _replace(record, **changes):
+    import dataclasses
+    return dataclasses.replace(record, **changes)
+
+
+def _undo(record: store.MachineRecord, touched_host: bool, error: BaseException) -> None:
+    if touched_host:
+        from pallet.machine import provision
+        try:
+            provision.uninstall(ssh_for(record), record.prefix, record.sudo)
+        except PalletError as cleanup:
+            if isinstance(error, PalletError):
+                error.hint = ((error.hint + "; ") if error.hint else "") + (
+                    f"removing the partial install failed too ({cleanup.message}): "
+                    f"`pallet machine rm -f {record.name}` when the host is back")
+            return
+    _remove_context(record.name)
+    store.remove(record.name)
+
+
+def _make_context(record: store.MachineRecord, driver: Driver) -> None:
+    contexts = _contexts_module()
+    if contexts is None:
+        return
+    certs = certs_for(record.name)
+    contexts.create_machine_context(record.name, url(record, driver), ca=str(certs.ca),
+                                    cert=str(certs.cert), key=str(certs.key),
+                                    description=f"pallet machine {record.name}")
+
+
+def _remove_context(name: str) -> None:
+    contexts = _contexts_module()
+    if contexts is not None:
+        contexts.remove_machine_context(name)
+
+
+def _contexts_module():
+    """pallet.remote's context store, where it offers the two calls machines need."""
+    import importlib
+    import importlib.util
+    if importlib.util.find_spec("pallet.remote") is None:
+        return None
+    for name in ("pallet.remote.contexts", "pallet.remote.context_store"):
+        if importlib.util.find_spec(name) is not None:
+            module = importlib.import_module(name)
+            if hasattr(module, "create_machine_context"):
+                return module
+    return None
+
+
+def remove(name: str, force: bool = False) -> list[str]:
+    """Take the machine off its host and forget it; with force a host that cannot be reached
+    (or a failing removal) still loses the local record. Returns warnings for the user."""
+    from pallet.machine import provision
+    record = store.load(name)
+    warnings = []
+    try:
+        driver = driver_for(record)
+        if record.prefix:
+            provision.uninstall(ssh_for(record, driver), record.prefix, record.sudo)
+        driver.remove()
+    except PalletError as error:
+        if not force:
+            raise PalletError(f"Error removing host \"{name}\": {error.message}",
+                              hint=f"`pallet machine rm -f {name}` removes the local record "
+                                   "even so") from error
+        warnings.append(f"the host could not be cleaned ({error.message}); removing the local "
+                        "record anyway")
+    _remove_context(name)
+    store.remove(name)
+    return warnings
+
+
+def service(name: str, action: str) -> str:
+    from pallet.machine import provision
+    record = store.load(name)
+    _require_provisioned(record)
+    driver = driver_for(record)
+    if action in ("start", "restart"):
+        driver.start()
+    output = provision.host_action(ssh_for(record, driver), record.prefix, record.sudo, action)
+    if action == "stop":
+        driver.stop()
+    return output
+
+
+def status(name: str) -> str:
+    record = store.load(name)
+    driver = driver_for(record)
+    power = driver.power_state()
+    if power != RUNNING or not record.provisioned:
+        return power if record.provisioned else "Error"
+    from pallet.machine.engine import version
+    host, port = driver.engine_address()
+    try:
+        version(host, port, certs_for(name), timeout=10)
+    except PalletError:
+        return "Stopped"
+    return RUNNING
+
+
+def upgrade(name: str, say=print) -> store.MachineRecord:
+    from pallet.machine import provision
+    from pallet.machine.engine import version
+    from pallet.machine.wheels import wheelhouse
+    record = store.load(name)
+    _require_provisioned(record)
+    driver = driver_for(record)
+    ssh = ssh_for(record, driver)
+    facts = provision.probe(ssh, PurePosixPath(record.prefix))
+    say("Building the wheels to install...")
+    wheels = wheelhouse(store.storage_path() / "cache" / "wheels")
+    say(f"Upgrading pallet on {ssh.where()} and restarting pallet serve...")
+    provision.install(ssh, facts, HostLayout(PurePosixPath(record.prefix)), wheels=wheels,
+                      certs=None, record=None, action="restart")
+    host, port = driver.engine_address()
+    answer = version(host, port, certs_for(name), timeout=30)
+    record = _replace(record, pallet_version=str(answer.get("Version", _version())))
+    store.save(record)
+    return record
+
+
+def _require_provisioned(record: store.MachineRecord) -> None:
+    if not record.provisioned:
+        raise PalletError(f"machine {record.name} was not fully created",
+                          hint=f"remove it: pallet machine rm {record.name}")
