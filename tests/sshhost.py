@@ -10,10 +10,14 @@
 The namespace has only a network of its own: a veth pair joins it to this host (10.A.B.1/30 here,
 10.A.B.2/30 there, from a /24 no route covers: tests/netutil.free_net), and the sshd in it
 (Debian's openssh-server, started by the test with temporary host and user keys, `UsePAM no`,
-its own config and pidfile in a temp dir) listens on the namespace's address only. It is entered
-with nsenter --net (not `ip netns exec`, which adds a mount namespace), so everything a session
-runs shares this machine's filesystem and mounts: whatever is installed "on the remote" lands
-here too, so tests must point installs at a directory they own and remove.
+its own config and pidfile in a temp dir) listens on the namespace's address only. It also gets
+a mount namespace of its own (a slave of this host's), where /sys/class/net and
+/sys/devices/virtual/net come from a sysfs mounted in the network namespace, so they list its own
+interfaces, as on a real remote (pallet reads them); the rest of /sys, cgroups included, stays
+(`ip netns exec` remounts all of /sys and loses the cgroup mounts). Files are shared with this
+machine: whatever is installed "on the remote" lands here too, so tests point installs at a
+directory they own and remove. Mounts made there (containers' roots) stay there: read them in
+/proc/<host.sshd_pid>/mountinfo.
 
 Teardown stops sshd by its PID, stops any process still in the namespace (what ssh sessions
 started and left behind; `processes()` lists them so a test can assert there are none), and
@@ -63,6 +67,7 @@ class SshHost:
     known_hosts: Path       # the sshd's host key, for `address`
     command_log: Path
     users: dict[str, Path] = field(default_factory=dict)   # login -> private key
+    sshd_pid: int = 0
     _made_users: list[str] = field(default_factory=list)
 
     def url(self, user: str = "root") -> str:
@@ -152,7 +157,7 @@ class SshHost:
         """PIDs of processes in the namespace, sshd's listener and `exclude` left out."""
         inode, found = self._inode(), []
         for entry in os.listdir("/proc"):
-            if not entry.isdigit() or int(entry) in exclude:
+            if not entry.isdigit() or int(entry) in exclude or int(entry) == self.sshd_pid:
                 continue
             with contextlib.suppress(OSError):
                 if os.stat(f"/proc/{entry}/ns/net").st_ino == inode:
@@ -256,9 +261,16 @@ def ssh_host(*, set_env: dict[str, str] | None = None, log_commands: bool = Fals
         # sshd's privilege separation directory (the package's tmpfiles.d makes it at boot)
         os.makedirs("/run/sshd", mode=0o755, exist_ok=True)
         log = directory / "sshd.log"
-        process = subprocess.Popen(["nsenter", f"--net=/run/netns/{netns}", SSHD, "-D",
-                                    "-f", str(config), "-E", str(log)],
+        sysfs = directory / "sys"
+        sysfs.mkdir()
+        start = (f"mount -t sysfs sysfs {sysfs} && "
+                 f"mount --bind {sysfs}/class/net /sys/class/net && "
+                 f"mount --bind {sysfs}/devices/virtual/net /sys/devices/virtual/net && "
+                 f'exec {SSHD} -D -f {config} -E {log}')
+        process = subprocess.Popen(["nsenter", f"--net=/run/netns/{netns}", "unshare",
+                                    "--mount", "--propagation", "slave", "sh", "-c", start],
                                    stdin=subprocess.DEVNULL, start_new_session=True)
+        host.sshd_pid = process.pid
         _free_port_ready(address, port, process, log)
         yield host
     finally:
@@ -267,6 +279,7 @@ def ssh_host(*, set_env: dict[str, str] | None = None, log_commands: bool = Fals
             with contextlib.suppress(subprocess.TimeoutExpired):
                 process.wait(timeout=5)
         if made_netns:
+            host.sshd_pid = 0
             for pid in host.processes():
                 _stop(pid, timeout=5)
         if made_veth:

@@ -77,7 +77,9 @@ def _docker_shim(layout: HostLayout) -> str:
     # dial-stdio` on the host: this `docker` is pallet, as a client of the machine's server.
     return ("#!/bin/sh\n# pallet machine: `docker` here is pallet, a client of this machine's "
             "pallet serve\n"
-            f"PALLET_HOST=unix://{layout.socket}\nexport PALLET_HOST\n"
+            # (PALLET_ROOT too: the same store where PALLET_HOST is not understood)
+            f"PALLET_HOST=unix://{layout.socket}\nPALLET_ROOT={layout.root}\n"
+            "export PALLET_HOST PALLET_ROOT\n"
             f'exec {layout.venv / "bin" / "pallet"} "$@"\n')
 
 

@@ -57,6 +57,8 @@ def create(name: str, driver_name: str, flags: dict, *, prefix: str | None = Non
     layout = HostLayout(host_prefix)
     say("Running pre-create checks...")
     directory = store.make_directory(name)
+    # ssh appends the host key to it, keeping its mode
+    (directory / "known_hosts").touch(mode=0o600)
     driver = cls(directory, {})
     record = store.MachineRecord(
         name=name, driver=driver_name, prefix=str(host_prefix), link_dir=link_dir,
@@ -217,7 +219,7 @@ def upgrade(name: str, say=print) -> store.MachineRecord:
     wheels = wheelhouse(store.storage_path() / "cache" / "wheels")
     say(f"Upgrading pallet on {ssh.where()} and restarting pallet serve...")
     provision.install(ssh, facts, HostLayout(PurePosixPath(record.prefix)), wheels=wheels,
-                      certs=None, record=None, action="restart")
+                      certs=None, record=None, action="upgrade")
     host, port = driver.engine_address()
     answer = version(host, port, certs_for(name), timeout=30)
     record = _replace(record, pallet_version=str(answer.get("Version", _version())))

@@ -37,8 +37,11 @@ grep -qw overlay /proc/filesystems && echo overlay=yes || echo overlay=no
 missing=""; for n in mnt pid net uts ipc; do [ -e /proc/self/ns/$n ] || missing="$missing $n"; done
 echo "ns_missing=$missing"
 grep -qE '^[^ ]+ [^ ]+ cgroup2? ' /proc/mounts && echo cgroups=yes || echo cgroups=no
-echo "python=$(python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)"
-python3 -c 'import venv, ensurepip' 2>/dev/null && echo venv=yes || echo venv=no
+python3 -c '
+import sys; print("python=%d.%d" % sys.version_info[:2])
+try:
+    import venv, ensurepip; print("venv=yes")
+except ImportError: print("venv=no")' 2>/dev/null || echo venv=no
 PATH="$PATH:/usr/sbin:/sbin"
 command -v nft >/dev/null 2>&1 && echo nft=yes || echo nft=no
 command -v ip >/dev/null 2>&1 && echo ip=yes || echo ip=no
@@ -139,25 +142,38 @@ def check_prefix(prefix: str) -> PurePosixPath:
     return path
 
 
-def _install_script(layout: HostLayout, wheel: str, offline: bool, action: str,
+def _install_script(layout: HostLayout, wheels, offline: bool, action: str,
                     packages: list[str]) -> str:
+    """install.sh: a fresh venv (on upgrade the old one is moved aside while the server is
+    stopped, then removed), the wheels, then the host side's ACTION."""
     p = shlex.quote(str(layout.prefix))
-    index = "--no-index" if offline else ""
     apt = ""
     if packages:
-        apt = ("DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "
-               f"{' '.join(packages)} >/dev/null || {{ apt-get update -q >/dev/null && "
-               "DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "
-               f"{' '.join(packages)} >/dev/null; }}\n")
-    force = (f'"$P/venv/bin/python" -m pip install -q --disable-pip-version-check '
-             f'--force-reinstall --no-deps "$P/wheels/{wheel}"\n') if action == "restart" else ""
+        listed = " ".join(packages)
+        apt = ("export DEBIAN_FRONTEND=noninteractive\n"
+               f"apt-get install -y -q --no-install-recommends {listed} >/dev/null || "
+               f"{{ apt-get update -q >/dev/null && "
+               f"apt-get install -y -q --no-install-recommends {listed} >/dev/null; }}\n")
+    aside = ""
+    if action == "upgrade":
+        aside = ('"$P/venv/bin/python" -m pallet.machine.hostside stop "$P"\n'
+                 'rm -rf "$P/venv.old" && mv "$P/venv" "$P/venv.old"\n')
+    if offline:
+        # the same Python as here: our wheels fit; no pip, no index
+        names = " ".join(f'"$P/wheels/{w.name}"' for w in (wheels.pallet, *wheels.dependencies))
+        venv = ('python3 -m venv --without-pip "$P/venv"\n'
+                f'PYTHONPATH="$P/wheels/{wheels.installer.name}" "$P/venv/bin/python" '
+                f"-m installer --no-compile-bytecode {names}\n")
+    else:
+        # another Python: pip takes what fits from the wheels and the rest from its index
+        venv = ('python3 -m venv "$P/venv"\n'
+                '"$P/venv/bin/python" -m pip install -q --disable-pip-version-check '
+                f'--find-links "$P/wheels" "$P/wheels/{wheels.pallet.name}"\n')
+    then = "start" if action == "upgrade" else action
     return ("set -eu\ncd /\n"
-            f"P={p}\n{apt}"
-            '[ -x "$P/venv/bin/python" ] || python3 -m venv "$P/venv"\n'
-            f'"$P/venv/bin/python" -m pip install -q --disable-pip-version-check {index} '
-            f'--find-links "$P/wheels" "$P/wheels/{wheel}"\n{force}'
-            'rm -rf "$P/wheels" "$P/install.sh"\n'
-            f'exec "$P/venv/bin/python" -m pallet.machine.hostside {action} "$P"\n')
+            f"P={p}\n{apt}{aside}{venv}"
+            'rm -rf "$P/wheels" "$P/install.sh" "$P/venv.old"\n'
+            f'exec "$P/venv/bin/python" -m pallet.machine.hostside {then} "$P"\n')
 
 
 def _add(tar: tarfile.TarFile, name: str, data: bytes, mode: int = 0o600) -> None:
@@ -166,21 +182,22 @@ def _add(tar: tarfile.TarFile, name: str, data: bytes, mode: int = 0o600) -> Non
     tar.addfile(info, io.BytesIO(data))
 
 
-def install(ssh: Ssh, facts: HostFacts, layout: HostLayout, *, wheels: list[Path],
+def install(ssh: Ssh, facts: HostFacts, layout: HostLayout, *, wheels,
             certs: dict[str, Path] | None, record: dict | None, action: str = "install") -> None:
-    """Copy the wheels (and, on create, the server's certificates and the host record) and
-    run install.sh: a venv, pip from the copied wheels, then hostside ACTION."""
+    """Copy the wheels (a wheels.Wheelhouse; on create also the server's certificates and the
+    host record) and run install.sh: a venv with the wheels, then hostside install (or, for
+    action "upgrade", the venv replaced while the server is stopped, then started)."""
     from pallet.machine.wheels import python_tag
     offline = facts.python_tag == python_tag()
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w") as tar:
-        for wheel in wheels:
+        for wheel in wheels.all:
             tar.add(wheel, arcname=f"wheels/{wheel.name}")
         for name, path in (certs or {}).items():
             _add(tar, f"certs/{name}", path.read_bytes())
         if record is not None:
             _add(tar, "machine.json", json.dumps(record, indent=2).encode())
-        _add(tar, "install.sh", _install_script(layout, wheels[0].name, offline, action,
+        _add(tar, "install.sh", _install_script(layout, wheels, offline, action,
                                                 packages_to_install(facts)).encode())
     p = shlex.quote(str(layout.prefix))
     command = (f"umask 077 && mkdir -p {p} && tar -xf - -C {p} --no-same-owner && "

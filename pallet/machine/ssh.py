@@ -14,7 +14,6 @@ refused instead of silently trusted.
 from __future__ import annotations
 
 import os
-import shlex
 import subprocess
 from pathlib import Path
 
@@ -70,7 +69,9 @@ class Ssh:
         return result.stdout
 
     def interactive(self, argv: list[str]) -> int:
-        command = " ".join(shlex.quote(word) for word in argv) if argv else None
+        # joined as ssh itself joins its command words (and docker-machine ssh): the remote
+        # shell parses the line
+        command = " ".join(argv) if argv else None
         tty = os.isatty(0) and os.isatty(1)
         try:
             return subprocess.call(self.argv(command, tty=tty))

@@ -10,7 +10,10 @@ Python differs from ours (another minor version, another architecture), the bina
 not fit and its pip falls back to its index for those (provision.py decides).
 
 pallet's wheel is built by pip (`pip wheel`, the project's own build backend) from a copy of the
-source tree, so building never writes into the tree itself.
+source tree, so building never writes into the tree itself. The host installs them with pypa's
+`installer` (run from its own wheel) into a venv made without pip: measured here, a venv with
+pip plus `pip install` of the 13 wheels took 12-21 s on the loaded test machine, `venv
+--without-pip` plus installer 2.6 s.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 from importlib import metadata
+from dataclasses import dataclass
 from pathlib import Path
 
 from pallet.base.errors import PalletError
@@ -101,6 +105,16 @@ def _pip(*args: str, what: str) -> None:
         raise PalletError(f"{what} failed: {detail}")
 
 
+def _publish(staging: Path, target: Path) -> None:
+    """Rename into place; another pallet that got there first wins (same content)."""
+    try:
+        os.rename(staging, target)
+    except OSError:
+        if not target.is_dir():
+            raise
+        shutil.rmtree(staging, ignore_errors=True)
+
+
 def _pallet_wheel(cache: Path) -> Path:
     tree = source_tree()
     target = cache / f"pallet-{_tree_digest(tree)}"
@@ -118,7 +132,7 @@ def _pallet_wheel(cache: Path) -> Path:
             shutil.rmtree(old, ignore_errors=True)
         staging = Path(tempfile.mkdtemp(dir=cache, prefix=".pallet-"))
         shutil.move(str(wheel), staging / wheel.name)
-        os.rename(staging, target)
+        _publish(staging, target)
     return next(target.glob("pallet-*.whl"))
 
 
@@ -133,13 +147,39 @@ def _dependency_wheels(cache: Path) -> list[Path]:
             _pip("download", "--no-deps", "--only-binary=:all:", "-d", str(staging),
                  *[f"{name}=={version}" for name, version in pins.items()],
                  what="fetching pallet's dependencies as wheels")
-            os.rename(staging, target)
+            _publish(staging, target)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
     return sorted(target.glob("*.whl"))
 
 
-def wheelhouse(cache: Path) -> list[Path]:
-    """pallet's wheel first, then its dependencies'."""
+def _installer_wheel(cache: Path) -> Path:
+    target = cache / "installer"
+    found = sorted(target.glob("installer-*.whl")) if target.is_dir() else []
+    if not found:
+        staging = Path(tempfile.mkdtemp(dir=cache, prefix=".installer-"))
+        try:
+            _pip("download", "--no-deps", "--only-binary=:all:", "-d", str(staging),
+                 "installer>=0.7", what="fetching pypa's installer")
+            _publish(staging, target)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        found = sorted(target.glob("installer-*.whl"))
+    return found[-1]
+
+
+@dataclass(frozen=True)
+class Wheelhouse:
+    pallet: Path
+    dependencies: tuple[Path, ...]
+    installer: Path     # pypa's installer, run from its wheel on the host (no pip there)
+
+    @property
+    def all(self) -> tuple[Path, ...]:
+        return (self.pallet, *self.dependencies, self.installer)
+
+
+def wheelhouse(cache: Path) -> Wheelhouse:
     cache.mkdir(parents=True, exist_ok=True, mode=0o700)
-    return [_pallet_wheel(cache), *_dependency_wheels(cache)]
+    return Wheelhouse(_pallet_wheel(cache), tuple(_dependency_wheels(cache)),
+                      _installer_wheel(cache))

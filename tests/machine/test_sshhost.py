@@ -42,7 +42,7 @@ def test_sshd_in_a_namespace_answers_over_the_veth_and_leaves_nothing_behind(tmp
         assert host.run("id -u", user=login).stdout.strip() != b"0"
         # a process a session leaves behind shows up, and teardown stops it
         pid = int(host.run("setsid sleep 600 </dev/null >/dev/null 2>&1 & echo $!").stdout)
-        assert pid in host.processes()
+        assert pid in host.processes() and host.sshd_pid not in host.processes()
         netns, directory = host.netns, host.directory
         veth = f"vpm{netns[3:]}h"
     assert not alive(pid)
@@ -50,3 +50,14 @@ def test_sshd_in_a_namespace_answers_over_the_veth_and_leaves_nothing_behind(tmp
     assert not os.path.exists(f"/sys/class/net/{veth}")
     assert not directory.exists()
     assert subprocess.run(["id", login], capture_output=True).returncode != 0
+
+
+def test_the_namespace_sees_its_own_interfaces_in_sys_and_keeps_cgroups():
+    with ssh_host() as host:
+        names = host.run("ls /sys/class/net").stdout.split()
+        assert sorted(names) == [b"lo", f"vpm{host.netns[3:]}r".encode()]
+        assert host.run("readlink -f /sys/class/net/lo").stdout.strip() == \
+            b"/sys/devices/virtual/net/lo"
+        assert b"cgroup" in host.run("grep cgroup /proc/mounts").stdout
+        # this host's /sys and mounts are untouched
+        assert os.path.exists(f"/sys/class/net/vpm{host.netns[3:]}h")
