@@ -18,6 +18,7 @@ import threading
 from dataclasses import dataclass, field
 
 from pallet.api.protocol import ApiError, Reply
+from pallet.base.errors import PalletError
 from pallet.api.streams import MULTIPLEXED, RAW, STDCOPY
 
 MAX_EXECS = 1024
@@ -98,6 +99,8 @@ def create(request) -> Reply:
         env=_strings(body.get("Env"), "Env"), user=body.get("User") or None,
         workdir=body.get("WorkingDir") or None, privileged=bool(body.get("Privileged")))
     _registry(request).add(session)
+    from pallet.runtime.store.events import exec_event
+    exec_event(request.server.root, record, "exec_create", session.id, command)
     return Reply(201, json.dumps({"Id": session.id}).encode(), "application/json")
 
 
@@ -115,6 +118,8 @@ def _launch(request, session: ExecSession, stdio):
     record = get(request.server.root, session.container_id)
     if not record.state.get("Running"):
         raise ApiError(409, f"Container {record.id} is not running")
+    from pallet.runtime.store.events import exec_event
+    exec_event(request.server.root, record, "exec_start", session.id, session.command)
     spec, container_spec = exec_spec(record, session.command, env=session.env,
                                      user=session.user, workdir=session.workdir,
                                      tty=session.tty, privileged=session.privileged)
@@ -194,6 +199,11 @@ def _attached(request, session: ExecSession) -> None:
                              args=(request.handler.rfile, target, session.tty)).start()
         _pump_output(connection, outputs, session)
         session.exit_code = running.wait().code
+        from pallet.runtime.container.lifecycle import get
+        from pallet.runtime.store.events import exec_event
+        with contextlib.suppress(PalletError):   # the container may be gone by now
+            exec_event(request.server.root, get(request.server.root, session.container_id),
+                       "exec_die", session.id, exitCode=session.exit_code)
     finally:
         session.running = False
         if connection is not None:

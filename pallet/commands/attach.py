@@ -103,7 +103,7 @@ def run_attached(root, record, keys: bytes) -> int:
     size = _window(0)
     ours.sendall(hello(stdin=True, stdout=True, stderr=True,
                        console_size=tuple(map(int, size.split())) if size else None))
-    saved = _raw_terminal()
+    saved = raw_terminal()
     try:
         try:
             started = start_detached(root, record.id, clients=[theirs])
@@ -113,7 +113,7 @@ def run_attached(root, record, keys: bytes) -> int:
         result = session(ours, tty=True, send_stdin=True, keys=keys, proxy_pid=None,
                          raw_already=True)
     finally:
-        _restore_terminal(saved)
+        restore_terminal(saved)
     if result == DETACHED:
         return 0
     if monitor is not None:
@@ -146,7 +146,7 @@ def _wait_readable(fd: int, timeout: float) -> None:
         selector.select(timeout)
 
 
-def _raw_terminal():
+def raw_terminal():
     if not os.isatty(0):
         return None
     import termios
@@ -156,7 +156,7 @@ def _raw_terminal():
     return saved
 
 
-def _restore_terminal(saved) -> None:
+def restore_terminal(saved) -> None:
     if saved is not None:
         import termios
         termios.tcsetattr(0, termios.TCSADRAIN, saved)
@@ -167,7 +167,7 @@ def session(sock, *, tty: bool, send_stdin: bool, keys: bytes, proxy_pid: int | 
     """Copy between our stdio and an attach socket whose hello is sent: the container's exit
     code, DETACHED when the user typed the detach keys, None when the socket closed."""
     from pallet.runtime.container.attach import RESIZE, frame
-    saved = _raw_terminal() if tty and send_stdin and not raw_already else None
+    saved = raw_terminal() if tty and send_stdin and not raw_already else None
     previous: dict[int, object] = {}
     wake_r, wake_w = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
     if proxy_pid:
@@ -186,7 +186,7 @@ def session(sock, *, tty: bool, send_stdin: bool, keys: bytes, proxy_pid: int | 
     finally:
         for number, handler in previous.items():
             signal.signal(number, handler)
-        _restore_terminal(saved)
+        restore_terminal(saved)
         os.close(wake_r)
         os.close(wake_w)
         sock.close()
@@ -233,99 +233,15 @@ def _pump(sock, send_stdin: bool, keys: bytes, wake: int):
                     return None
                 for kind, payload in reader.feed(data):
                     if kind == STDOUT:
-                        _write_all(1, payload)
+                        write_all(1, payload)
                     elif kind == STDERR:
-                        _write_all(2, payload)
+                        write_all(2, payload)
                     elif kind == EXIT:
                         return int(json.loads(payload or b"{}").get("code", 0))
 
 
-def _write_all(fd: int, data: bytes) -> None:
+def write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view):]
 
-
-def exec_session(master: int, interactive: bool, keys: bytes) -> None:
-    """`exec -t`: our terminal joined to the exec's pty master until the process closes it.
-    With -i the terminal is raw and the detach keys leave the process running (its output is
-    drained by a keeper that holds the master, as dockerd's copy does after a detach), and we
-    fail with docker's "read escape sequence"."""
-    from pallet.runtime.container.attach import DetachScanner
-    import fcntl
-    import termios
-    saved = _raw_terminal() if interactive else None
-    scanner = DetachScanner(keys)
-    wake_r, wake_w = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
-
-    def resize() -> None:
-        if os.isatty(0):
-            fcntl.ioctl(master, termios.TIOCSWINSZ, fcntl.ioctl(0, termios.TIOCGWINSZ, b"\0" * 8))
-
-    previous = signal.signal(signal.SIGWINCH, lambda *_: os.write(wake_w, b"w"))
-    detached = False
-    try:
-        resize()
-        with selectors.DefaultSelector() as selector:
-            selector.register(master, selectors.EVENT_READ)
-            selector.register(wake_r, selectors.EVENT_READ)
-            if interactive:
-                selector.register(0, selectors.EVENT_READ)
-            while not detached:
-                for key, _ in selector.select():
-                    if key.fd == wake_r:
-                        os.read(wake_r, 64)
-                        resize()
-                    elif key.fd == 0:
-                        data = os.read(0, 65536)
-                        if not data:
-                            selector.unregister(0)
-                            continue
-                        passed, detached = scanner.feed(data)
-                        if passed:
-                            _write_all(master, passed)
-                        if detached:
-                            break
-                    else:
-                        try:
-                            chunk = os.read(master, 65536)
-                        except OSError:   # EIO: the last holder of the pty's slave is gone
-                            chunk = b""
-                        if not chunk:
-                            return
-                        _write_all(1, chunk)
-        _keep_draining(master)
-    finally:
-        signal.signal(signal.SIGWINCH, previous)
-        _restore_terminal(saved)
-        os.close(wake_r)
-        os.close(wake_w)
-        os.close(master)
-    raise BareError("read escape sequence")
-
-
-def _keep_draining(master: int) -> None:
-    """A detached exec runs on: a process of its own (re-parented, in its own session) holds
-    the pty master and discards the output until the exec's side is closed."""
-    first = os.fork()
-    if first:
-        os.waitpid(first, 0)
-        return
-    try:
-        os.setsid()
-        if os.fork() == 0:
-            null = os.open(os.devnull, os.O_RDWR)
-            for fd in (0, 1, 2):
-                os.dup2(null, fd)
-            os.closerange(3, master)
-            os.closerange(master + 1, 65536)
-            for sig in (signal.SIGINT, signal.SIGHUP, signal.SIGTERM, signal.SIGWINCH):
-                signal.signal(sig, signal.SIG_DFL if sig == signal.SIGTERM else signal.SIG_IGN)
-            while True:
-                try:
-                    if not os.read(master, 65536):
-                        break
-                except OSError:
-                    break
-    finally:
-        os._exit(0)

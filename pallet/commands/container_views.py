@@ -186,8 +186,8 @@ def exec_(ctx, detach, interactive, tty, env, env_file, user, workdir, privilege
     except PalletError as error:
         raise _BareError(error.message, 1) from None
     from pallet.runtime.container.lifecycle import get
-    from pallet.runtime.container.execute import exec_in_container, exec_spec
-    from pallet.commands.attach import detach_sequence, exec_session
+    from pallet.runtime.container.execute import exec_spec
+    from pallet.commands.attach import detach_sequence
     record = get(_root(ctx), container_ref)
     if tty and interactive and not detach and not os.isatty(0):
         raise _BareError("the input device is not a TTY", 1)
@@ -201,22 +201,11 @@ def exec_(ctx, detach, interactive, tty, env, env_file, user, workdir, privilege
         sys.exit(126)
     spec, base = exec_spec(record, command, env=given, user=user, workdir=workdir, tty=tty,
                            privileged=privileged)
-    stdin = 0 if interactive and not tty else None
-    try:
-        running = exec_in_container(record.state["Pid"], spec, f"pallet-{record.id[:16]}",
-                                    stdin=stdin, detach=detach, container_spec=base)
-    except PalletError as error:
-        # docker prints the runtime's refusal as the exec's output (stdout), alone
-        click.echo(error.message)
-        sys.exit(error.exit_code)
-    if detach:
-        if running.console is not None:
-            os.close(running.console)
-        return
-    if running.console is not None:
-        exec_session(running.console, interactive, keys)   # raises on a detach
-    status = running.wait()
-    sys.exit(status.code)
+    from pallet.commands.exec_streams import run_exec
+    code = run_exec(_root(ctx), record, spec, base, detach=detach, interactive=interactive,
+                    keys=keys)
+    if code:
+        sys.exit(code)
 
 
 @click.command("export")

@@ -67,6 +67,8 @@ def _foreground(root, record, *, interactive: bool, detach_keys: bytes | None = 
         from pallet.commands.attach import DEFAULT_KEYS, detach_sequence, run_attached
         return run_attached(root, record, detach_keys or detach_sequence(DEFAULT_KEYS))
     attach = Attach(stdin=stdin, stdout=_write_all(1), stderr=_write_all(2))
+    from pallet.runtime.store.events import container_event
+    container_event(root, record, "attach")   # docker run attaches before it starts
     saved_terminal = None
     proxied: dict[int, object] = {}
 

@@ -169,7 +169,8 @@ class AttachHub:
     """The monitor's side. The monitor registers `fds()` for reading (and `writers()` for
     writing) in its selector and calls the matching handlers."""
 
-    def __init__(self, directory, clients=()) -> None:
+    def __init__(self, directory, clients=(), on_attach=lambda: None) -> None:
+        self.on_attach = on_attach   # each attaching client's hello: dockerd's "attach" event
         self.directory_fd = os.open(directory, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
         path = _socket_path(self.directory_fd)
         with contextlib.suppress(FileNotFoundError):
@@ -329,6 +330,8 @@ class AttachHub:
                 return
             line, _, rest = bytes(client.pending).partition(b"\n")
             client.hello = json.loads(line)
+            if any(client.hello.get(name) for name in ("stdin", "stdout", "stderr")):
+                self.on_attach()   # not for a wait's or a resize's stream-less hello
             size = client.hello.get("console_size") if self.console is None else None
             if isinstance(size, list) and len(size) == 2 and all(
                     isinstance(n, int) and 0 < n < 65536 for n in size):

@@ -263,6 +263,7 @@ def remove_container(store: cs.ContainerStore, container_id: str, *, force: bool
             os.kill(record.state["Pid"], signal.SIGKILL)
         except ProcessLookupError:
             pass
+        container_event(store.root, record, "kill", signal=int(signal.SIGKILL))   # as dockerd
         wait_exited(store, record.id, None)
     with store.lock():
         if not record.directory.exists():

@@ -54,7 +54,8 @@ def supervise(store: cs.ContainerStore, container_id: str, *, attach: Attach | N
     its network may finish going away while the process ends (Session.close(exiting=))."""
     attach = attach or Attach()
     (store.dir / container_id / "stopping").unlink(missing_ok=True)  # a fresh start clears it
-    hub = AttachHub(store.dir / container_id, clients)
+    hub = AttachHub(store.dir / container_id, clients,
+                    on_attach=lambda: _attach_event(store, container_id))
     try:
         status = _supervise(store, container_id, attach, on_started, hub, exits_after)
     except StartError:
@@ -68,6 +69,14 @@ def supervise(store: cs.ContainerStore, container_id: str, *, attach: Attach | N
     if record.config["HostConfig"]["AutoRemove"]:
         remove_container(store, container_id, force=True, volumes=True)
     return status
+
+
+def _attach_event(store: cs.ContainerStore, container_id: str) -> None:
+    from pallet.runtime.store.events import container_event
+    try:
+        container_event(store.root, store.load(container_id), "attach")
+    except PalletError:
+        pass   # removed meanwhile: nothing to report it against
 
 
 def _supervise(store, container_id, attach, on_started, hub, exits_after) -> ExitStatus:
@@ -151,8 +160,10 @@ def _run_once(store: cs.ContainerStore, record: cs.ContainerRecord, attach: Atta
                 stdin, stdin_w = os.pipe2(os.O_CLOEXEC)
                 child_ends.append(stdin)
             child_stdio = (stdin, out_w, err_w)
+        from pallet.runtime.store.events import container_event, volume_events
         try:
             network = start_network(store.root, record, spec)
+            volume_events(store.root, record.id, record.config.get("Mounts") or [], "mount")
             running = start_container(network.spec, stdin=child_stdio[0], stdout=child_stdio[1],
                                       stderr=child_stdio[2])
         except StartError as error:
@@ -177,7 +188,6 @@ def _run_once(store: cs.ContainerStore, record: cs.ContainerRecord, attach: Atta
                            StartedAt=now_rfc3339(), FinishedAt=ZERO_TIME,
                            MonitorPid=os.getpid(),
                            MonitorStart=cs.process_start_time(os.getpid()))
-        from pallet.runtime.store.events import container_event
         container_event(store.root, record, "start")
         hub.started(stdin_w if stdin_w is not None else (pty_master if open_stdin else None),
                     tty=spec.tty, stdin_once=bool(record.config["Config"].get("StdinOnce")),
@@ -203,6 +213,7 @@ def _run_once(store: cs.ContainerStore, record: cs.ContainerRecord, attach: Atta
             current = record
         # before the state says "exited": whoever waits for that (stop) records after "die"
         container_event(store.root, current, "die", exitCode=status.code)
+        volume_events(store.root, record.id, record.config.get("Mounts") or [], "unmount")
         store.update_state(record.id, Status="exited", Running=False, Paused=False, Pid=0,
                            PidStart=None, ExitCode=status.code, OOMKilled=status.oom_killed,
                            FinishedAt=now_rfc3339(), MonitorPid=0, MonitorStart=None)

@@ -142,13 +142,26 @@ def save_images(store: Store, names: list[str], dest, *, archive_format: str = "
     if not isinstance(dest, (str, Path)):
         with tarfile.open(fileobj=dest, mode="w|", format=tarfile.PAX_FORMAT) as tar:
             _write_archive(store, tar, selected, archive_format, progress or NULL)
-        return
-    dest = Path(dest)
-    try:
-        with atomic_file(dest, mode=None) as handle:
-            with tarfile.open(fileobj=handle, mode="w", format=tarfile.PAX_FORMAT) as tar:
-                _write_archive(store, tar, selected, archive_format, progress or NULL)
-    except OSError as error:
-        raise PalletError(f"cannot write {dest}: {error.strerror or error}") from error
+    else:
+        dest = Path(dest)
+        try:
+            with atomic_file(dest, mode=None) as handle:
+                with tarfile.open(fileobj=handle, mode="w", format=tarfile.PAX_FORMAT) as tar:
+                    _write_archive(store, tar, selected, archive_format, progress or NULL)
+        except OSError as error:
+            raise PalletError(f"cannot write {dest}: {error.strerror or error}") from error
+    _saved_events(store, [image for image, _ in selected])
+
+
+def _saved_events(store: Store, images) -> None:
+    """dockerd logs "save" once per image written, named by its ID, with its labels."""
+    from pallet.runtime.store.events import record_event
+    seen = set()
+    for image in images:
+        if image.id in seen:
+            continue
+        seen.add(image.id)
+        labels = (image.config.get("config") or {}).get("Labels") or {}
+        record_event(store.root, "image", "save", image.id, {**labels, "name": image.id})
 
 

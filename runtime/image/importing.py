@@ -25,7 +25,7 @@ from pallet.base.errors import PalletError
 from pallet.base.progress import NULL, Meter
 from pallet.runtime.image.compression import DecompressingReader
 from pallet.base.units import now_rfc3339
-from pallet.runtime.image.committing import commit_image
+from pallet.runtime.image.committing import commit_image, normalize_tags
 from pallet.runtime.image.images import Image
 from pallet.runtime.image.layers import MT_OCI_TAR, Layer, member_limit
 from pallet.runtime.store.content import Store
@@ -169,6 +169,9 @@ def _import_tree(store: Store, source, *, config: dict, tags, source_name: str,
                     raise
         image = commit_image(store, config=config, layers=[layer], tags=tags)
         from pallet.runtime.store.events import record_event
+        from pallet.runtime.store.references import familiar
+        for name in normalize_tags(tags):   # dockerd: "tag" for the name, then "import"
+            record_event(store.root, "image", "tag", image.id, {"name": familiar(name)})
         record_event(store.root, "image", "import", image.id, {"name": image.id})
         return image
     finally:

@@ -94,6 +94,28 @@ def container_event(root: Path, record, action: str, **extra) -> None:
                  from_=attributes["image"])
 
 
+def exec_event(root: Path, record, action: str, exec_id: str, command=(), **extra) -> None:
+    """exec_create / exec_start carry the command in the action ("exec_create: cat " for
+    ["cat"]: dockerd joins Entrypoint, a space, then the arguments), exec_die the exit code."""
+    if action != "exec_die":
+        action = f"{action}: {command[0] if command else ''} {' '.join(command[1:])}"
+    container_event(root, record, action, execID=exec_id, **extra)
+
+
+def volume_events(root: Path, container_id: str, mounts: list[dict], action: str) -> None:
+    """mount (at each start) / unmount (at each exit) of the container's volumes, as dockerd
+    logs them; bind mounts have none."""
+    for mount in mounts:
+        if mount.get("Type") != "volume" or not mount.get("Name"):
+            continue
+        attributes = {"container": container_id, "driver": mount.get("Driver") or "local"}
+        if action == "mount":
+            attributes.update({"destination": mount.get("Destination", ""),
+                               "propagation": mount.get("Propagation", ""),
+                               "read/write": "true" if mount.get("RW", True) else "false"})
+        record_event(root, "volume", action, mount["Name"], attributes)
+
+
 def read_events(root: Path) -> list[dict]:
     try:
         with open(Path(root) / LOG, "rb") as handle:
