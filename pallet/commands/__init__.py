@@ -55,6 +55,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "port": ("pallet.commands.network", "port", "List port mappings or a specific mapping for the container"),
     # networks
     "network": ("pallet.commands.network", "network", "Manage networks"),
+    # remote hosts
+    "context": ("pallet.commands.context", "context", "Manage contexts"),
     # server
     "serve": ("pallet.commands.serve", "serve", "Serve the Docker-compatible Engine API on a Unix socket"),
     "machine": ("pallet.commands.machine", "machine", "Provision and manage hosts that run pallet"),

@@ -96,3 +96,11 @@ def check(ctx, repair, quiet):
     if report.problems and not repair:
         raise PalletError(f"the store has {len(report.problems)} problem(s)",
                           hint="run `pallet system check --repair` to drop what is broken")
+
+
+@system.command("dial-stdio")
+@click.pass_context
+def dial_stdio(ctx):
+    """Proxy the stdio stream to the local pallet serve socket (the host side of ssh://)"""
+    from pallet.remote.dialstdio import dial_stdio as run, socket_path
+    run(socket_path(tuple(ctx.find_root().params.get("hosts") or ())))

@@ -58,6 +58,12 @@ HISTORY = ListingKind(
     {"ID": "IMAGE", "CreatedSince": "CREATED", "CreatedAt": "CREATED AT",
      "CreatedBy": "CREATED BY", "Size": "SIZE", "Comment": "COMMENT"})
 
+CONTEXTS = ListingKind(
+    "*formatter.ClientContext",
+    "{{.Name}}{{if .Current}} *{{end}}\t{{.Description}}\t{{.DockerEndpoint}}\t{{.Error}}",
+    {"Name": "NAME", "Description": "DESCRIPTION", "DockerEndpoint": "DOCKER ENDPOINT",
+     "Error": "ERROR"})
+
 
 def row_struct(kind: ListingKind, row: dict) -> Struct:
     fields = {k: v for k, v in row.items() if not k.startswith("_")}

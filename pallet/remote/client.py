@@ -23,20 +23,46 @@ def client_for(ctx):
 
 
 def connect(host: Host):
-    from docker.api.client import APIClient
     from pallet.remote.errors import translated
-
     dialer = None
     if host.scheme == "ssh":
         from pallet.remote.transport import SshDialer
         dialer = SshDialer(host)
     with translated(host, dialer):
-        if host.scheme == "unix":
-            return APIClient(base_url=host.url, version="auto", timeout=TIMEOUT)
-        if host.scheme == "tcp":
-            return APIClient(base_url=_tcp_url(host), version="auto", timeout=TIMEOUT,
-                             tls=_tls_config(host))
-        return _ssh_client(dialer)
+        # The API version is negotiated as the docker CLI does it (/_ping's Api-Version, one
+        # small request) on the connection the client then keeps using.
+        probe = _client(host, MIN_API_VERSION, dialer)
+        response = probe.get(f"{probe.base_url}/_ping", timeout=TIMEOUT)
+        response.raise_for_status()
+        response.close()
+        server = response.headers.get("Api-Version") or MIN_API_VERSION
+        api = _client(host, server, dialer)
+        api.adapters = probe.adapters       # the pools, with the connection already open
+        return api
+
+
+MIN_API_VERSION = "1.24"
+
+
+def _client(host: Host, version: str, dialer):
+    from docker.api.client import APIClient
+    if host.scheme == "unix":
+        api = APIClient(base_url=host.url, version=version, timeout=TIMEOUT)
+    elif host.scheme == "tcp":
+        api = APIClient(base_url=_tcp_url(host), version=version, timeout=TIMEOUT,
+                        tls=_tls_config(host))
+    else:
+        from pallet.remote.transport import SshAdapter
+        # made for a placeholder socket, its one adapter then replaced: the SDK sends
+        # everything to http+docker://localhost, whatever carries it
+        api = APIClient(base_url="unix:///run/pallet/ssh-placeholder.sock", version=version,
+                        timeout=TIMEOUT)
+        api.mount("http+docker://", SshAdapter(dialer, TIMEOUT))
+    # requests would let REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE replace the host's CA (and proxy
+    # variables reroute it): the host and its TLS files are the ones selected, as in docker
+    api.trust_env = False
+    api.pallet_dialer = dialer      # errors.translated asks it why an ssh session failed
+    return api
 
 
 def _tcp_url(host: Host) -> str:
@@ -51,26 +77,3 @@ def _tls_config(host: Host):
     client_cert = (settings.cert, settings.key) if settings.cert and settings.key else None
     verify = (settings.ca or True) if settings.verify else False
     return TLSConfig(client_cert=client_cert, ca_cert=settings.ca, verify=verify)
-
-
-def _ssh_client(dialer):
-    import requests
-    from docker.api.client import APIClient
-    from pallet.remote.transport import SshAdapter
-
-    adapter = SshAdapter(dialer, TIMEOUT)
-    # The version is negotiated as the docker CLI does (/_ping's Api-Version) on the adapter's
-    # first ssh session, which the client then keeps using.
-    session = requests.Session()
-    session.mount("http+docker://", adapter)
-    response = session.get("http+docker://localhost/_ping", timeout=TIMEOUT)
-    response.raise_for_status()
-    response.close()
-    server = response.headers.get("Api-Version") or "1.24"
-    # made for a placeholder socket, its one adapter then replaced: the SDK sends everything
-    # to http+docker://localhost, whatever carries it
-    api = APIClient(base_url="unix:///run/pallet/ssh-placeholder.sock", version=server,
-                    timeout=TIMEOUT)
-    api.mount("http+docker://", adapter)
-    api.pallet_dialer = adapter.dialer   # errors.translated asks it why a connection failed
-    return api

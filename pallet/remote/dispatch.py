@@ -41,7 +41,7 @@ def selected_host(ctx: click.Context):
 
 
 def options_of(params: dict):
-    from pallet.remote.hosts import HostOptions
+    from pallet.remote.select import HostOptions
     return HostOptions(hosts=tuple(params.get("hosts") or ()), context=params.get("context"),
                        tls=bool(params.get("tls")), tlsverify=bool(params.get("tlsverify")),
                        tlscacert=params.get("tlscacert"), tlscert=params.get("tlscert"),
@@ -51,7 +51,7 @@ def options_of(params: dict):
 def remote_command(ctx: click.Context, name: str, command: click.Command) -> click.Command:
     """``command`` itself when the resolved host is the local store (context "default"),
     else its remote twin."""
-    from pallet.remote.hosts import resolve
+    from pallet.remote.select import resolve
     if name in CLIENT_SIDE:
         return command
     host = resolve(options_of(ctx.params))

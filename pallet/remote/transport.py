@@ -35,7 +35,11 @@ CONTROL_PERSIST = "60"     # seconds an idle master connection waits for the nex
 def control_dir() -> Path:
     """Where the master connections' sockets live: private to this user."""
     runtime = os.environ.get("XDG_RUNTIME_DIR")
-    directory = Path(runtime) / "pallet-ssh" if runtime else Path(f"/tmp/pallet-ssh-{os.getuid()}")
+    directory = Path(runtime) / "pallet-ssh" if runtime else None
+    # ssh binds ControlPath plus a 17-character temporary suffix: a Unix socket path stays
+    # under 108 bytes, and %C is 40 hex digits
+    if directory is None or len(str(directory)) + 1 + 40 + 17 >= 108:
+        directory = Path(f"/tmp/pallet-ssh-{os.getuid()}")
     try:
         directory.mkdir(mode=0o700, exist_ok=True)
         info = os.lstat(directory)

@@ -10,7 +10,9 @@ never touch the user's ~/.docker.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -26,9 +28,11 @@ HOST_VARIABLES = ("PALLET_HOST", "DOCKER_HOST", "DOCKER_CONTEXT", "DOCKER_TLS_VE
 def client_env(tmp_path: Path) -> dict:
     env = {k: v for k, v in os.environ.items() if k not in HOST_VARIABLES}
     env["DOCKER_CONFIG"] = str(tmp_path / "docker-config")
-    env["XDG_RUNTIME_DIR"] = str(tmp_path / "runtime")   # ssh control sockets go here
-    (tmp_path / "runtime").mkdir(mode=0o700)
-    return env
+    # ssh control sockets go here: a short path (a socket's is at most 107 bytes)
+    runtime = tempfile.mkdtemp(prefix="prt-", dir="/tmp")
+    env["XDG_RUNTIME_DIR"] = runtime
+    yield env
+    shutil.rmtree(runtime, ignore_errors=True)
 
 
 def run_pallet(*args: str, env: dict, input: bytes | None = None,
