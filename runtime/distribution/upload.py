@@ -10,7 +10,7 @@ For each layer (up to UPLOADS at once, as dockerd's max-concurrent-uploads):
    distribution metadata: diff ID -> digest, the registry and repository it went to). The
    repository already has that blob (HEAD): "Layer already exists"; another repository of the
    same registry has it: a cross-repository mount ("Mounted from ..."), no bytes sent.
-3. Otherwise it is read once: gzip (compression.ParallelGzip, level 6 as docker push) on both
+3. Otherwise it is read once: gzip (parallelgzip.ParallelGzip, level 6 as docker push) on both
    cores, the compressed bytes hashed as they go out in one chunked PATCH; the digest is then
    known for the closing PUT, and recorded for the next push. The compression only depends on
    the bytes, so a recorded digest names the same blob for any registry.
@@ -88,7 +88,7 @@ def _push_one(store: Store, client, blob: Descriptor, diff_id: str, progress) ->
 
 
 def _stream_gzip(store: Store, client, blob: Descriptor, progress, short: str) -> Descriptor:
-    from pallet.runtime.image.compression import ParallelGzip
+    from pallet.runtime.image.parallelgzip import ParallelGzip
 
     digest = hashlib.sha256()
     size = 0

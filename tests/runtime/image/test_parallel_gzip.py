@@ -1,4 +1,4 @@
-"""compression.ParallelGzip: blocks deflated on several threads join into one gzip member that
+"""parallelgzip.ParallelGzip: blocks deflated on several threads join into one gzip member that
 gzip(1) and Python's gzip read back exactly, whatever sizes it is fed in."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import zlib
 
 import pytest
 
-from pallet.runtime.image.compression import ParallelGzip
+from pallet.runtime.image.parallelgzip import ParallelGzip
 
 BLOCK = 64 << 10
 
