@@ -30,28 +30,26 @@ Set-up order (docs/architecture.md), parent side then child side:
           mounts -> hostname, lo -> pivot_root -> masked/readonly paths, read-only root ->
           rlimits, user lookup, workdir -> capability bounding set, no_new_privs -> seccomp
           (without no_new_privs) -> user -> workdir -> seccomp (with no_new_privs) -> exec
-Each parent step registers its cleanup; child steps are undone by namespace teardown.
+Each parent step registers its cleanup; child steps (child.py: CHILD_STEPS) are undone by
+namespace teardown.
 """
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
-import select
 import selectors
 import signal
 import socket
 import tempfile
-import termios
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Union
 
 from pallet.base.errors import PalletError
 from pallet.base.files import remove_tree, private_dir
-from pallet.runtime.isolation import linux, process, rootfs, seccomp
-from pallet.runtime.isolation.init import run_init  # imported up front: the child cannot import after pivot_root
+from pallet.runtime.isolation import linux, rootfs, seccomp
+from pallet.runtime.isolation.child import child_main  # up front: the child cannot import after pivot_root
 from pallet.runtime.isolation.cgroups import Cgroup, Limits, sweep_stale
 from pallet.runtime.isolation.etcfiles import write_etc_files
 from pallet.runtime.isolation.spec import ContainerSpec, ExitStatus, Mount, NetworkConfig, Ulimit
@@ -60,39 +58,10 @@ __all__ = ["ContainerSpec", "Mount", "NetworkConfig", "Ulimit", "ExitStatus", "S
            "RunningContainer", "run_container", "start_container"]
 
 RUN_DIR = Path(os.environ.get("PALLET_RUN_DIR", "/run/pallet"))
+BLOCKED_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT}
 CGROUP_PREFIX = "pallet-run-"
 
 Output = Union[int, Callable[[bytes], object], None]
-
-CHILD_STEPS: tuple[Callable[[rootfs.ChildContext], None], ...] = (
-    rootfs.make_mounts_private,
-    rootfs.mount_overlay_rootfs,
-    rootfs.mount_proc,
-    rootfs.mount_dev,
-    rootfs.mount_dev_pts,
-    rootfs.mount_dev_shm,
-    rootfs.mount_sys,
-    rootfs.mount_sys_fs_cgroup,
-    rootfs.bind_etc_files,
-    rootfs.mount_declared,
-    process.set_hostname,
-    process.bring_up_loopback,
-    rootfs.pivot_into_rootfs,
-    rootfs.mask_paths,
-    rootfs.readonly_paths,
-    process.set_rlimits,
-    process.resolve_user,
-    process.make_workdir,
-    process.allocate_console,
-    rootfs.readonly_rootfs,
-    process.drop_capabilities,
-    process.set_no_new_privs,
-    process.load_seccomp_before_user,
-    process.switch_user,
-    process.enter_workdir,
-    process.load_seccomp_last,
-)
-
 
 class StartError(PalletError):
     """The container's process could not be started (exit_code is Docker's 125/126/127)."""
@@ -256,7 +225,7 @@ def start_container(spec: ContainerSpec, *, stdin: int | None = None, stdout: in
                 pid = _fork_into_new_pid_namespace()
                 if pid == 0:
                     os.close(lifeline_write)
-                    _child_main(ctx, cgroup, write_fd, stdio, lifeline_read)  # never returns
+                    child_main(ctx, cgroup, write_fd, stdio, lifeline_read)  # never returns
                 running = RunningContainer(pid=pid, spec=spec, cgroup=cgroup, scratch=scratch)
             finally:
                 os.close(write_fd)
@@ -342,62 +311,3 @@ def _fork_into_new_pid_namespace() -> int:
             linux.setns(own, linux.CLONE_NEWPID)
             os.close(own)
     return pid
-
-
-BLOCKED_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT}
-
-
-def _child_main(ctx: rootfs.ChildContext, cgroup: Cgroup, report_fd: int,
-                stdio: tuple[int | None, int | None, int | None], lifeline: int) -> None:
-    """The container's PID 1 before exec. Never returns; never runs the caller's cleanup."""
-    code, message = 125, "container set-up failed"
-    step_name = "start"
-    try:
-        linux.prctl(linux.PR_SET_PDEATHSIG, signal.SIGKILL)
-        poller = select.poll()  # not select(): descriptor numbers may pass FD_SETSIZE
-        poller.register(lifeline, select.POLLIN)
-        if poller.poll(0):  # readable or hung up = EOF: our parent is gone
-            os._exit(125)
-        os.close(lifeline)
-        linux.reset_signal_dispositions()
-        os.setsid()
-        for target, fd in enumerate(stdio):
-            if fd is not None and fd != target:
-                os.dup2(fd, target)
-        if ctx.spec.tty and ctx.console_fd is None:
-            fcntl.ioctl(0, termios.TIOCSCTTY, 0)  # the caller passed a pty slave as stdio
-        os.umask(0o022)
-        step_name = "join cgroup"
-        cgroup.join_self()
-        step_name = "unshare namespaces"
-        flags = linux.CLONE_NEWNS | linux.CLONE_NEWUTS | linux.CLONE_NEWIPC | linux.CLONE_NEWCGROUP
-        if ctx.spec.net is not None and ctx.spec.net.netns:
-            step_name = "join network namespace"
-            process.join_network_namespace(ctx)
-        elif ctx.spec.network == "none":
-            flags |= linux.CLONE_NEWNET
-        linux.unshare(flags)
-        for step in CHILD_STEPS:
-            step_name = step.__name__.replace("_", " ")
-            step(ctx)
-        _write(report_fd, {"created": ctx.created, "copied_up": ctx.copied_up})
-        if ctx.spec.init:
-            step_name = "init"
-            run_init(ctx, report_fd)  # never returns
-        step_name = "exec"
-        process.exec_command(ctx, report_fd)
-    except process.ChildFailure as failure:
-        code, message = failure.code, failure.message
-        if failure.runtime:
-            message = f"failed to start container process: {message}"
-    except BaseException as error:  # noqa: BLE001 - every failure must reach the parent
-        message = f"failed to start container process: {step_name}: {error}"
-    try:
-        _write(report_fd, {"created": ctx.created, "copied_up": ctx.copied_up,
-                           "error": message, "code": code})
-    finally:
-        os._exit(code)
-
-
-def _write(fd: int, record: dict) -> None:
-    os.write(fd, json.dumps(record).encode() + b"\n")
