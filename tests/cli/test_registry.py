@@ -179,9 +179,10 @@ def test_build_cache_travels_through_a_registry(tmp_path, registry):
                    f"type=registry,ref={ref}", str(context))
     assert again.returncode == 0, again.stderr
     log = again.stderr.decode()
-    # no step ran: the DONEs are the cache import's (#1) and the FROM's
+    # no step ran: the DONEs are the cache import's (#1), the FROM's and the context load's
     assert log.startswith(f"#1 importing cache manifest from {ref}\n"), log
-    assert log.count("CACHED") == 2 and log.count("DONE") == 2, log
+    assert log.count("CACHED") == 2 and log.count("DONE") == 3, log
+    assert "#3 [internal] load build context\n" in log, log
     assert out(pallet(fresh, "images", "-q", "--no-trunc")).split()[0] == \
         out(pallet(first, "images", "-q", "--no-trunc")).split()[0]
     refused = pallet(fresh, "build", "-q", "--cache-to", "type=registry", str(context))
