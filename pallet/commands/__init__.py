@@ -61,3 +61,33 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "serve": ("pallet.commands.serve", "serve", "Serve the Docker-compatible Engine API on a Unix socket"),
     "machine": ("pallet.commands.machine", "machine", "Provision and manage hosts that run pallet"),
 }
+
+# The management groups' commands that live in other modules (pallet/commands/groups.py):
+# group -> {name: (module, attribute)}, the same objects as the top-level commands.
+GROUP_COMMANDS: dict[str, dict[str, tuple[str, str]]] = {
+    "container": {
+        "attach": ("pallet.commands.attach", "attach"),
+        "commit": ("pallet.commands.commit", "commit"),
+        "diff": ("pallet.commands.commit", "diff"),
+        "stats": ("pallet.commands.stats", "stats"),
+        "update": ("pallet.commands.update", "update"),
+        "port": ("pallet.commands.network", "port"),
+    },
+    "image": {
+        "build": ("pallet.commands.build", "build"),
+        "import": ("pallet.commands.transfer", "import_"),
+        "save": ("pallet.commands.transfer", "save"),
+        "load": ("pallet.commands.transfer", "load"),
+        "pull": ("pallet.commands.registry", "pull"),
+        "push": ("pallet.commands.registry", "push"),
+    },
+    "builder": {"build": ("pallet.commands.build", "build")},
+}
+
+# docker's aliases inside a group (`docker container ls --help` lists them): alias -> name.
+GROUP_ALIASES: dict[str, dict[str, str]] = {
+    "container": {"list": "ls", "ps": "ls", "remove": "rm"},
+    "image": {"list": "ls", "remove": "rm"},
+    "network": {"list": "ls", "remove": "rm"},
+    "volume": {"list": "ls", "remove": "rm"},
+}

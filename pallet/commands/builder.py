@@ -5,11 +5,12 @@ from __future__ import annotations
 import click
 
 from pallet.base.errors import PalletError
+from pallet.commands.groups import ManagementGroup
 from pallet.commands.flags import size_flag
 from pallet.base.humanize import human_size
 
 
-@click.group("builder", context_settings={"help_option_names": ["-h", "--help"]})
+@click.group("builder", cls=ManagementGroup, context_settings={"help_option_names": ["-h", "--help"]})
 def builder() -> None:
     """Manage the build cache."""
 

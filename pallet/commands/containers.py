@@ -285,7 +285,10 @@ from pallet.commands.container_views import (cp, exec_, export, logs, prune, ps,
 from pallet.commands.inspect import container_inspect  # noqa: E402
 
 
-@click.group("container")
+from pallet.commands.groups import ManagementGroup  # noqa: E402
+
+
+@click.group("container", cls=ManagementGroup)
 def container() -> None:
     """Manage containers"""
 
@@ -296,9 +299,5 @@ for _command, _name in ((run, "run"), (create, "create"), (start, "start"), (sto
                         (cp, "cp"), (pause, "pause"), (unpause, "unpause"), (top, "top"),
                         (rename, "rename"), (prune, "prune")):
     container.add_command(_command, _name)
-container.add_command(ps, "ps")
 container.add_command(container_inspect, "inspect")
-container.add_command(rm, "remove")
-from pallet.commands.network import port  # noqa: E402  (`container port`, as docker has it)
-container.add_command(port, "port")
 

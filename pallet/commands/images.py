@@ -232,23 +232,10 @@ def prune(ctx, all_, force, filters):
 
 # ---- the `image` group ----------------------------------------------------------------------------
 
-class _ImageGroup(click.Group):
-    """`image` also offers the transfer and registry commands, imported only when named."""
-
-    def get_command(self, ctx, name):
-        if name in ("import", "save", "load"):
-            from pallet.commands import transfer
-            return {"import": transfer.import_, "save": transfer.save, "load": transfer.load}[name]
-        if name in ("pull", "push"):
-            from pallet.commands import registry
-            return {"pull": registry.pull, "push": registry.push}[name]
-        return super().get_command(ctx, name)
-
-    def list_commands(self, ctx):
-        return sorted(set(super().list_commands(ctx)) | {"import", "save", "load", "pull", "push"})
+from pallet.commands.groups import ManagementGroup  # noqa: E402
 
 
-@click.group("image", cls=_ImageGroup)
+@click.group("image", cls=ManagementGroup)
 def image():
     """Manage images"""
 

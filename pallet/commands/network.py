@@ -8,6 +8,7 @@ import sys
 import click
 
 from pallet.base.errors import PalletError
+from pallet.commands.groups import ManagementGroup
 
 
 def _root(ctx: click.Context):
@@ -21,7 +22,7 @@ def _daemon_errors(errors: list[str]) -> None:
         sys.exit(1)
 
 
-@click.group("network")
+@click.group("network", cls=ManagementGroup)
 def network() -> None:
     """Manage networks"""
 
@@ -190,8 +191,6 @@ def disconnect(ctx, force, network_ref, container) -> None:
         _daemon_errors([error.message])
 
 
-network.add_command(ls, "list")
-network.add_command(rm, "remove")
 
 
 @click.command("port")

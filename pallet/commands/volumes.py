@@ -7,6 +7,7 @@ import sys
 import click
 
 from pallet.base.errors import PalletError
+from pallet.commands.groups import ManagementGroup
 
 
 class DaemonError(PalletError):
@@ -30,7 +31,7 @@ def _pairs(items, flag: str) -> dict:
     return found
 
 
-@click.group("volume")
+@click.group("volume", cls=ManagementGroup)
 def volume() -> None:
     """Manage volumes"""
 
