@@ -51,38 +51,68 @@ def _in_image(roots, rel: str) -> bool:
     return False
 
 
+def init_placeholders(record) -> frozenset[str]:
+    """The upper dir's entries (relative paths) that are only the runtime's mount points: an
+    empty regular file at one of INIT_PATHS the image does not have, and a directory that
+    holds nothing else (made or copied up for them). Docker keeps these in its init layer,
+    so neither diff nor commit shows them; a placeholder the container filled is its own."""
+    from pallet.runtime.isolation.confine import Root
+    upper = record.directory / "upper"
+    found: set[str] = set()
+    candidates = []
+    for path in sorted(INIT_PATHS):
+        try:
+            info = os.lstat(upper / path.lstrip("/"))
+        except OSError:
+            continue
+        if stat.S_ISREG(info.st_mode) and info.st_size == 0:
+            candidates.append(path.lstrip("/"))
+    if not candidates:
+        return frozenset()
+    roots = [Root(path) for path in _lowers(record)]
+    try:
+        found.update(rel for rel in candidates if not _in_image(roots, rel))
+    finally:
+        for root in roots:
+            root.close()
+    parents = sorted({rel.rpartition("/")[0] for rel in found} - {""}, key=len, reverse=True)
+    for parent in parents:     # deepest first: a parent emptied of all but placeholders goes
+        try:
+            names = os.listdir(upper / parent)
+        except OSError:
+            continue
+        if all(f"{parent}/{name}" in found for name in names):
+            found.add(parent)
+    return frozenset(found)
+
+
 def container_changes(record) -> list[Change]:
     from pallet.base.files import walk_tree
     from pallet.runtime.isolation.confine import Root
     upper = record.directory / "upper"
+    skipped = init_placeholders(record)
     roots = [Root(path) for path in _lowers(record)]
     try:
         found: list[Change] = []
-        init_only_dirs: set[str] = set()
         # names and lstat only: nothing in upper is opened but its directories
         for rel, entries in walk_tree(upper):
+            if rel in skipped:
+                continue
             rel_base = f"/{rel}" if rel else ""
             for name, info in entries:
                 path = f"{rel_base}/{name}"
+                if path[1:] in skipped:
+                    continue
                 if stat.S_ISCHR(info.st_mode) and info.st_rdev == 0:
                     found.append(Change("D", path))
                 elif _in_image(roots, path.lstrip("/")):
                     found.append(Change("C", path))
-                elif path in INIT_PATHS and stat.S_ISREG(info.st_mode) and info.st_size == 0:
-                    init_only_dirs.add(rel_base)
                 else:
                     found.append(Change("A", path))
     finally:
         for root in roots:
             root.close()
-    # a directory that is only in upper because the runtime put a mount point in it
-    kept = []
-    for change in found:
-        if change.kind == "C" and change.path in init_only_dirs and not any(
-                other.path.startswith(change.path + "/") for other in found):
-            continue
-        kept.append(change)
-    return sorted(kept, key=lambda c: c.path)
+    return sorted(found, key=lambda c: c.path)
 
 
 def commit_container(root: Path, record, reference: str | None = None, *, author: str = "",
@@ -112,7 +142,7 @@ def commit_container(root: Path, record, reference: str | None = None, *, author
     try:
         # uncompressed, as Docker keeps a committed layer (gzip on push, as for every local layer)
         layer = pack_layer(store, record.directory / "upper", compression="none",
-                           overlay_upper=True)
+                           overlay_upper=True, exclude=init_placeholders(record))
     finally:
         if cgroup is not None:
             cgroup.thaw()

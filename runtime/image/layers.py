@@ -150,10 +150,12 @@ class _PackSink:
 
 def pack_layer(store: Store, source_dir: Path, *, compression: str = "gzip",
                source_date_epoch: int | None = None, overlay_upper: bool = True,
-               compression_level: int | None = None, watch=None) -> Layer:
+               compression_level: int | None = None, watch=None,
+               exclude: frozenset[str] = frozenset()) -> Layer:
     """Pack source_dir as a layer blob in the store; see the module docstring for the rules.
     watch(sink), when given, receives the tar's sink before the first byte: its tell() is the
-    count of tar bytes written so far (a display polls it; nothing is added per write)."""
+    count of tar bytes written so far (a display polls it; nothing is added per write).
+    exclude: relative paths left out with everything below them."""
     from pallet.runtime.image.tarpack import write_layer_tar
 
     if compression not in COMPRESSIONS:
@@ -166,7 +168,7 @@ def pack_layer(store: Store, source_dir: Path, *, compression: str = "gzip",
             watch(sink)
         try:
             stats = write_layer_tar(Path(source_dir), sink, source_date_epoch=source_date_epoch,
-                                    overlay_upper=overlay_upper)
+                                    overlay_upper=overlay_upper, exclude=exclude)
         finally:
             diff_id = sink.close()
         descriptor = writer.commit()

@@ -93,6 +93,7 @@ class _Packer:
         self.links: dict[tuple[int, int], str] = {}
         self.entries = 0
         self.content_bytes = 0
+        self.exclude: frozenset[str] = frozenset()
 
     def _mtime(self, st: os.stat_result) -> int:
         mtime = int(st.st_mtime)
@@ -161,6 +162,8 @@ class _Packer:
     def entry(self, dirfd: int, name: str, arcname: str) -> int | None:
         """Add the entry name of the directory dirfd as arcname; for a directory, return its
         open descriptor (its header and opaque marker written) for the caller to walk."""
+        if arcname in self.exclude:
+            return None
         shown = f"{self.shown}/{arcname}"
         try:
             st = os.stat(name, dir_fd=dirfd, follow_symlinks=False)
@@ -291,8 +294,9 @@ def _close_tar(tar: tarfile.TarFile, sink) -> None:
 
 
 def write_layer_tar(source_dir: Path, sink, *, source_date_epoch: int | None = None,
-                    overlay_upper: bool = True) -> PackStats:
-    """Write the tree under source_dir to sink (a binary file-like with write() and tell())."""
+                    overlay_upper: bool = True, exclude: frozenset[str] = frozenset()) -> PackStats:
+    """Write the tree under source_dir to sink (a binary file-like with write() and tell()).
+    exclude: relative paths ("etc/hosts") left out, with everything below them."""
     root = os.fspath(source_dir)
     try:
         fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
@@ -301,6 +305,7 @@ def write_layer_tar(source_dir: Path, sink, *, source_date_epoch: int | None = N
     try:
         tar = _open_tar(sink)
         packer = _Packer(tar, root, source_date_epoch, overlay_upper)
+        packer.exclude = exclude
         packer.walk(fd, "")
         _close_tar(tar, sink)
     finally:

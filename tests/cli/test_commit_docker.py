@@ -96,3 +96,41 @@ def test_commit_of_a_running_container_pauses_it_and_it_runs_on(both):
         assert out(pallet(root, "run", "--rm", "cmt/live:1", "cat", "/live")) == "live\n"
     finally:
         pallet(root, "rm", "-f", cid)
+
+
+def _last_layer_members(runner, image: str, tmp_path) -> list[str]:
+    import tarfile
+    archive = tmp_path / f"{abs(hash(runner))}.tar"
+    assert runner("save", "-o", str(archive), image).returncode == 0
+    with tarfile.open(archive) as outer:
+        manifest = json.load(outer.extractfile("manifest.json"))
+        with tarfile.open(fileobj=outer.extractfile(manifest[0]["Layers"][-1])) as layer:
+            return sorted(member.name.rstrip("/") for member in layer.getmembers())
+
+
+@pytest.mark.parametrize("script, expected", [
+    ("echo hi > /newfile", ["newfile"]),
+    ("echo y >> /etc/passwd", ["etc", "etc/passwd"]),
+])
+def test_committed_layer_leaves_out_the_runtime_mount_points(both, tmp_path, script, expected):
+    """/etc/hosts, hostname and resolv.conf are bind mounts the runtime makes (Docker: in
+    its init layer): a running container's commit has only what the container changed."""
+    root, engine = both
+    runners = {"docker": lambda *a: engine.docker(*a, check=False),
+               "pallet": lambda *a: pallet(root, *a)}
+    members = {}
+    for tool, runner in runners.items():
+        runner("run", "-d", "--network", "none", "--name", "cmt-live", IMAGE, "sh", "-c",
+               f"{script}; sleep 60")
+        try:
+            for _ in range(50):   # the script ran: its change is in the diff
+                if runner("diff", "cmt-live").stdout.strip():
+                    break
+            diff = runner("diff", "cmt-live").stdout.decode().splitlines()
+            assert runner("commit", "cmt-live", "cmt/live:1").returncode == 0
+            members[tool] = (sorted(diff), _last_layer_members(runner, "cmt/live:1", tmp_path))
+        finally:
+            runner("rm", "-f", "cmt-live")
+            runner("rmi", "cmt/live:1")
+    assert members["pallet"] == members["docker"]
+    assert members["pallet"][1] == expected
