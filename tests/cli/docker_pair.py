@@ -6,6 +6,8 @@ in a fresh pallet store and loaded into the engine, so both sides hold the same 
     ours, theirs = pair.side_by_side("volume", "ls")     # (returncode, stdout, stderr) each, text
     pair.on_both("run", "--name", "x", IMAGE, "true")    # a set-up step on both sides
     pair.close()                                         # removes pallet's containers
+    root, engine = pair                                  # it unpacks as the old fixtures' tuple
+    side_by_side(pair, *args)                            # the method, for modules that call it so
 """
 
 from __future__ import annotations
@@ -40,6 +42,13 @@ class DockerPair:
 
     def close(self) -> None:
         remove_all_containers(self.root)
+
+    def __iter__(self):
+        return iter((self.root, self.engine))
+
+
+def side_by_side(pair: DockerPair, *args: str):
+    return pair.side_by_side(*args)
 
 
 def docker_pair(engine, tmp_path_factory, label: str, *images: str,

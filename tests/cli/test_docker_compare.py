@@ -8,7 +8,8 @@ import json
 
 import pytest
 
-from tests.cli.ctr_helpers import remove_all_containers, out, pallet
+from tests.cli.ctr_helpers import out, pallet
+from tests.cli.docker_pair import docker_pair
 from tests.dockerd import dockerd  # noqa: F401  (module-scoped fixture)
 from tests.images import make_busybox_image
 
@@ -20,14 +21,10 @@ IMAGE = "cmp/busybox:1"
 @pytest.fixture(scope="module")
 def both(dockerd, tmp_path_factory):  # noqa: F811
     """(pallet store root, docker engine), with the same image in each."""
-    root = tmp_path_factory.mktemp("cmp") / "store"
-    make_busybox_image(root, IMAGE, changes=('CMD ["sh"]', "ENV GREETING=hello", "WORKDIR /work"))
-    archive = root.parent / "image.tar"
-    saved = pallet(root, "save", "-o", str(archive), IMAGE)
-    assert saved.returncode == 0, saved.stderr
-    dockerd.docker("load", "-i", str(archive))
-    yield root, dockerd
-    remove_all_containers(root)
+    pair = docker_pair(dockerd, tmp_path_factory, "cmp", IMAGE,
+                       changes=('CMD ["sh"]', "ENV GREETING=hello", "WORKDIR /work"))
+    yield pair
+    pair.close()
 
 
 def side_by_side(both, *args: str, input: bytes | None = None):

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.cli.ctr_helpers import pallet, remove_all_containers
+from tests.cli.ctr_helpers import pallet
+from tests.cli.docker_pair import docker_pair, side_by_side
 from tests.dockerd import dockerd  # noqa: F401  (module-scoped fixture)
-from tests.images import make_busybox_image
 
 pytestmark = [pytest.mark.docker, pytest.mark.server, pytest.mark.root]
 
@@ -16,27 +16,16 @@ IMAGE = "exlcmp/busybox:1"
 
 @pytest.fixture(scope="module")
 def both(dockerd, tmp_path_factory):  # noqa: F811
-    root = tmp_path_factory.mktemp("exlcmp") / "store"
-    make_busybox_image(root, IMAGE, changes=('CMD ["sh"]', "ENV A=1 B=two"))
-    archive = root.parent / "image.tar"
-    assert pallet(root, "save", "-o", str(archive), IMAGE).returncode == 0
-    dockerd.docker("load", "-i", str(archive))
-    for runner in (lambda *a: dockerd.docker(*a, check=False), lambda *a: pallet(root, *a)):
+    pair = docker_pair(dockerd, tmp_path_factory, "exlcmp", IMAGE,
+                       changes=('CMD ["sh"]', "ENV A=1 B=two"))
+    for runner in (pair.docker, pair.pallet):
         runner("run", "-d", "--network", "none", "--name", "exl-run", "-e", "BASE=1", IMAGE,
                "sleep", "300")
         runner("run", "--network", "none", "--name", "exl-logs", IMAGE, "sh", "-c",
                "echo one; sleep 1.1; echo two >&2; sleep 1.1; echo three")
-    yield root, dockerd
-    dockerd.docker("rm", "-f", "exl-run", check=False)
-    remove_all_containers(root)
-
-
-def side_by_side(both, *args):
-    root, engine = both
-    theirs = engine.docker(*args, check=False)
-    ours = pallet(root, *args)
-    return ((ours.returncode, ours.stdout.decode(), ours.stderr.decode()),
-            (theirs.returncode, theirs.stdout.decode(), theirs.stderr.decode()))
+    yield pair
+    pair.docker("rm", "-f", "exl-run")
+    pair.close()
 
 
 def _env(text: str) -> list[str]:

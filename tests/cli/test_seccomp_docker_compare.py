@@ -7,9 +7,9 @@ import json
 
 import pytest
 
-from tests.cli.ctr_helpers import out, pallet, remove_all_containers
+from tests.cli.ctr_helpers import out, pallet
+from tests.cli.docker_pair import docker_pair
 from tests.dockerd import dockerd  # noqa: F401  (module-scoped fixture)
-from tests.images import make_busybox_image
 from tests.runtime.seccomp_probe import parse, probe  # noqa: F401
 
 pytestmark = [pytest.mark.docker, pytest.mark.server, pytest.mark.root]
@@ -23,13 +23,9 @@ CALLS = ["unshare-user", "clone-user", "clone-plain", "clone3", "keyctl", "add_k
 
 @pytest.fixture(scope="module")
 def both(dockerd, tmp_path_factory, probe):  # noqa: F811
-    root = tmp_path_factory.mktemp("seccomp") / "store"
-    make_busybox_image(root, IMAGE)
-    archive = root.parent / "image.tar"
-    assert pallet(root, "save", "-o", str(archive), IMAGE).returncode == 0
-    dockerd.docker("load", "-i", str(archive))
-    yield root, dockerd
-    remove_all_containers(root)
+    pair = docker_pair(dockerd, tmp_path_factory, "seccomp", IMAGE)
+    yield pair
+    pair.close()
 
 
 def side_by_side(both, probe_path, *args: str):  # noqa: F811

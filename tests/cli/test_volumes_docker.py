@@ -7,9 +7,9 @@ import json
 
 import pytest
 
-from tests.cli.ctr_helpers import pallet, remove_all_containers
+from tests.cli.ctr_helpers import pallet
+from tests.cli.docker_pair import docker_pair, side_by_side
 from tests.dockerd import dockerd  # noqa: F401  (module-scoped fixture)
-from tests.images import make_busybox_image
 
 pytestmark = [pytest.mark.docker, pytest.mark.server, pytest.mark.root]
 
@@ -18,21 +18,10 @@ IMAGE = "volcmp/busybox:1"
 
 @pytest.fixture(scope="module")
 def both(dockerd, tmp_path_factory):  # noqa: F811
-    root = tmp_path_factory.mktemp("volcmp") / "store"
-    make_busybox_image(root, IMAGE, changes=('CMD ["sh"]', "VOLUME /data"))
-    archive = root.parent / "image.tar"
-    assert pallet(root, "save", "-o", str(archive), IMAGE).returncode == 0
-    dockerd.docker("load", "-i", str(archive))
-    yield root, dockerd
-    remove_all_containers(root)
-
-
-def side_by_side(both, *args):
-    root, engine = both
-    theirs = engine.docker(*args, check=False)
-    ours = pallet(root, *args)
-    return ((ours.returncode, ours.stdout.decode(), ours.stderr.decode()),
-            (theirs.returncode, theirs.stdout.decode(), theirs.stderr.decode()))
+    pair = docker_pair(dockerd, tmp_path_factory, "volcmp", IMAGE,
+                       changes=('CMD ["sh"]', "VOLUME /data"))
+    yield pair
+    pair.close()
 
 
 @pytest.mark.parametrize("args", [
