@@ -11,7 +11,7 @@ registry (docker-registry on 127.0.0.1): `docker pull` of the previous image, th
 
 Project: bench_build.py's A (two stages, four RUN steps, 200 files). "Fresh runner" means a store
 with only the busybox base: for pallet a new --root, for Docker the built image removed and the
-builder cache pruned. Each revision runs from its own worktree and venv (bench_sandbox.install).
+builder cache pruned. Each revision runs from its own worktree and venv (bench.abtest.install).
 Per round the order alternates (A, B, docker / B, A, docker). Medians; the load average is
 printed at the start and the end.
 """
@@ -33,7 +33,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
-from bench.bench_sandbox import install, machine  # noqa: E402
+from bench.abtest import install, machine  # noqa: E402
 
 
 def run(argv: list[str], env: dict | None = None) -> tuple[float, str]:

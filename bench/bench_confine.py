@@ -3,7 +3,7 @@
     .venv/bin/python bench/bench_confine.py --a REV --b REV [--files 2000] [--rounds 9]
         [--scenarios copy,cp,load,run] [--out bench/RESULTS-confine.md]
 
-Each revision gets its own worktree, venv and store (bench_sandbox.install). Scenarios, each
+Each revision gets its own worktree, venv and store (abtest.install). Scenarios, each
 run in alternating order (A B docker, then docker B A, ...), wall-clock medians:
   copy  a cold build (--no-cache) of `COPY data /data` with --files 1 KiB files: every file
         written through the layer writer (confine.Root since B);
@@ -30,9 +30,9 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
-from bench_sandbox import install, machine, timed  # noqa: E402
+from abtest import (busybox_stores, docker_busybox, engines as make_engines,  # noqa: E402
+                    machine, timed)
 from tests.dockerd import private_dockerd  # noqa: E402
-from tests.images import busybox_rootfs_tarball  # noqa: E402
 
 DOCKERFILE = "FROM busybox\nCOPY data /data\n"
 
@@ -57,23 +57,15 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "RESULTS-confine.md")
     args = parser.parse_args()
     scenarios = args.scenarios.split(",")
-    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)  # users have bytecode caches
-    engines = {"A": install(args.a), "B": install(args.b)}
+    engines = make_engines(args.a, args.b)
     work = Path(tempfile.mkdtemp(prefix="pallet-bench-confine-"))
     times: dict[tuple[str, str], list[float]] = {}
     try:
         context = work / "ctx"
         make_context(context, args.files)
-        tarball = busybox_rootfs_tarball()
-        stores = {}
-        for label, (_, cli) in engines.items():
-            stores[label] = work / f"store-{label}"
-            subprocess.run([str(cli), "--root", str(stores[label]), "import", "--change",
-                            'CMD ["sh"]', str(tarball), "busybox:latest"], check=True,
-                           stdout=subprocess.DEVNULL)
+        stores = busybox_stores(engines, work)
         with private_dockerd() as engine:
-            engine.docker("import", "--change", 'CMD ["sh"]', str(tarball), "busybox:latest")
-            env = {k: v for k, v in engine.env().items() if k != "PYTHONDONTWRITEBYTECODE"}
+            env = docker_busybox(engine)
             docker = shutil.which("docker") or "docker"
             pallet = {label: [str(cli), "--root", str(stores[label])]
                       for label, (_, cli) in engines.items()}

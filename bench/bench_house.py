@@ -3,7 +3,7 @@
     .venv/bin/python bench/bench_house.py --a REV --b REV [--rounds 40]
                                           [--out bench/RESULTS-house.md]
 
-Each revision runs from its own worktree and venv (bench_sandbox.install: made once under
+Each revision runs from its own worktree and venv (abtest.install: made once under
 /tmp/pallet-bench-venvs/<commit>) with its own store holding the same busybox image. Per round,
 in alternating order (A then B, then B then A), wall clock of:
   1. `pallet --help`
@@ -18,7 +18,6 @@ bytecode caches on (as users run).
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import subprocess
 import sys
@@ -29,9 +28,9 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from bench.bench_check import generate  # noqa: E402
-from bench.bench_sandbox import install, machine, timed  # noqa: E402
+from bench.abtest import (busybox_stores, docker_busybox, engines as make_engines,  # noqa: E402
+                          machine, paired, rounds, spread, timed)
 from tests.dockerd import private_dockerd  # noqa: E402
-from tests.images import busybox_rootfs_tarball  # noqa: E402
 
 DOCKERFILE = "FROM busybox AS first\nCOPY a /a\nRUN cat /a > /b\nFROM busybox\nCOPY --from=first /b /c\n"
 TASKS = ("--help", "check 1,000 lines", "cached build", "run --rm true")
@@ -44,8 +43,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=40)
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "RESULTS-house.md")
     args = parser.parse_args()
-    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)  # users have bytecode caches
-    engines = {"A": install(args.a), "B": install(args.b)}
+    engines = make_engines(args.a, args.b)
     work = Path(tempfile.mkdtemp(prefix="pallet-bench-house-"))
     context = work / "ctx"
     context.mkdir()
@@ -53,13 +51,10 @@ def main() -> None:
     (context / "a").write_text("a\n")
     buildfile = work / "Dockerfile.1000"
     buildfile.write_text(generate(1000))
-    tarball = busybox_rootfs_tarball()
+    stores = busybox_stores(engines, work)
     commands: dict[str, dict[str, list[str]]] = {}
     for label, (_, cli) in engines.items():
-        store = work / f"store-{label}"
-        base = [str(cli), "--root", str(store)]
-        subprocess.run(base + ["import", "--change", 'CMD ["sh"]', str(tarball), "busybox:latest"],
-                       check=True, stdout=subprocess.DEVNULL)
+        base = [str(cli), "--root", str(stores[label])]
         subprocess.run(base + ["build", "-q", str(context)], check=True, stdout=subprocess.DEVNULL)
         commands[label] = {"--help": [str(cli), "--help"],
                            "check 1,000 lines": [str(cli), "check", "-f", str(buildfile), str(work)],
@@ -68,15 +63,13 @@ def main() -> None:
     times: dict[tuple[str, str], list[float]] = {}
     start_machine = machine()
     with private_dockerd() as engine:
-        engine.docker("import", "--change", 'CMD ["sh"]', str(tarball), "busybox:latest")
-        env = {k: v for k, v in engine.env().items() if k != "PYTHONDONTWRITEBYTECODE"}
+        env = docker_busybox(engine)
         docker = {"--help": ["docker", "--help"],
                   "run --rm true": ["docker", "run", "--rm", "--network", "none", "busybox", "true"]}
         for label in ("A", "B"):          # warm-up: bytecode caches, page cache
             for argv in commands[label].values():
                 subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        for round_number in range(args.rounds):
-            order = ("A", "B") if round_number % 2 == 0 else ("B", "A")
+        for order in rounds(("A", "B"), args.rounds):
             for task in TASKS:
                 for label in order:
                     times.setdefault((label, task), []).append(timed(commands[label][task]))
@@ -90,16 +83,13 @@ def main() -> None:
              "| task | A median (IQR) | B median (IQR) | B/A of medians | B/A paired, median "
              "(IQR) | docker |", "|---|---|---|---|---|---|"]
 
-    def spread(values: list[float]) -> str:
-        q1, q2, q3 = statistics.quantiles(values, n=4)
-        return f"{q2 * 1000:.1f} ({q1 * 1000:.1f}-{q3 * 1000:.1f})"
-
     for task in TASKS:
         a_times, b_times = times[("A", task)], times[("B", task)]
         a, b = statistics.median(a_times), statistics.median(b_times)
         # each round ran A and B back to back: their ratio cancels the load of that moment
         ratios = [y / x for x, y in zip(a_times, b_times)]
-        r1, r2, r3 = statistics.quantiles(ratios, n=4)
+        r1, _, r3 = statistics.quantiles(ratios, n=4)
+        r2 = paired(a_times, b_times)
         peer = times.get(("docker", task))
         peer_text = f"{statistics.median(peer) * 1000:.1f}" if peer else "-"
         lines.append(f"| {task} | {spread(a_times)} | {spread(b_times)} | {b / a:.3f} | "

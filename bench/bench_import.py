@@ -11,7 +11,7 @@ files: /etc, /usr/bin, /usr/sbin, /usr/share and /usr/lib/x86_64-linux-gnu, each
 files over 8 MB left out, 200 MB of content in all (about 10,000 entries: many small files and
 some large libraries, as a Debian rootfs), written once as a GNU tar. The docker-archive for
 `load` is `docker save` of Docker's own import of it. Each revision runs from its own worktree
-and venv (bench_sandbox.install), with a new store per import and per load; Docker's image is
+and venv (bench.abtest.install), with a new store per import and per load; Docker's image is
 removed after each of its runs. Wall clock, medians; CPU time beside (pallet's process, dockerd's
 threads).
 """
@@ -33,7 +33,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from bench.bench_sandbox import install, machine  # noqa: E402
+from bench.abtest import install, machine  # noqa: E402
 
 # (root, content budget in bytes)
 ROOTS = [("/etc", 10e6), ("/usr/bin", 40e6), ("/usr/sbin", 10e6), ("/usr/share", 60e6),

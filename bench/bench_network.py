@@ -8,7 +8,7 @@ and whether start-up slows down as a network fills.
    `docker run --rm` (its default bridge) / `--network none` on a private dockerd with a bridge
    of its own: interleaved (one of each per round, the order reversed every other round),
    medians. With --a/--b, two commits of pallet (each from its own worktree and venv,
-   bench_sandbox.install, and its own store) run side by side in the same rounds; sections 2
+   abtest.install, and its own store) run side by side in the same rounds; sections 2
    and 3 then use B.
 2. Bulk transfer (256 MiB from busybox httpd, fetched by curl to /dev/null) through a published
    port on 127.0.0.1 (pallet: nftables DNAT; Docker: its docker-proxy) vs straight to the
@@ -115,7 +115,7 @@ def main() -> None:
     args = parser.parse_args()
     engines = {"": (None, PALLET)}
     if args.a or args.b:
-        from bench.bench_sandbox import install
+        from bench.abtest import install
         engines = {"A": install(args.a), "B": install(args.b)}
     os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
     subprocess.run([sys.executable, "-m", "compileall", "-q", *(str(REPO / d) for d in

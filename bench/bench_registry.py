@@ -13,7 +13,7 @@ what it pushed in an earlier round) and, in alternating order of A and B:
   1. push to an empty registry (A, B, docker; skopeo copies the docker-archive as it is);
   2. push of the same image to a second repository of that registry (mounts, where a tool does);
   3. pull into an empty store (A, B, docker after rmi; skopeo into an OCI layout).
-Each revision runs from its own worktree and venv (bench_sandbox.install). Medians.
+Each revision runs from its own worktree and venv (bench.abtest.install). Medians.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from bench.bench_sandbox import install, machine  # noqa: E402
+from bench.abtest import install, machine  # noqa: E402
 
 ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 TASKS = ("push", "push to a second repository", "pull")

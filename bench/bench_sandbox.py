@@ -18,58 +18,20 @@ over all three instead of favouring whichever ran in a quiet moment.
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from bench.abtest import (busybox_stores, docker_busybox, engines as make_engines,  # noqa: E402
+                          machine, rounds, timed)
 from tests.dockerd import private_dockerd  # noqa: E402
-from tests.images import busybox_rootfs_tarball  # noqa: E402
 
-VENVS = Path("/tmp/pallet-bench-venvs")
 DOCKERFILE = "FROM busybox\nRUN echo one > /one\nRUN echo two > /two\nRUN cat /one /two\n"
-
-
-def install(rev: str) -> tuple[str, Path]:
-    """(commit, path of its pallet CLI): a worktree and venv of that commit, made once."""
-    commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", rev], check=True,
-                            capture_output=True, text=True).stdout.strip()
-    tree = VENVS / commit[:12]
-    cli = tree / ".venv" / "bin" / "pallet"
-    if not cli.exists():
-        VENVS.mkdir(exist_ok=True)
-        if tree.exists():
-            shutil.rmtree(tree)
-        subprocess.run(["git", "-C", str(REPO), "worktree", "add", "--detach", str(tree), commit],
-                       check=True, capture_output=True)
-        subprocess.run(["/usr/bin/python3", "-m", "venv", str(tree / ".venv")], check=True)
-        subprocess.run([str(tree / ".venv/bin/pip"), "install", "-q",
-                        "--disable-pip-version-check", "-e", str(tree)], check=True)
-        subprocess.run([str(tree / ".venv/bin/python"), "-m", "compileall", "-q", "-j", "0",
-                        str(tree)], check=True, stdout=subprocess.DEVNULL)
-    return commit, cli
-
-
-def timed(argv: list[str], env: dict | None = None) -> float:
-    start = time.perf_counter()
-    subprocess.run(argv, check=True, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return time.perf_counter() - start
-
-
-def machine() -> str:
-    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo")
-                if l.startswith("model name")), "?")
-    load = open("/proc/loadavg").read().split()[:3]
-    return (f"{os.cpu_count()} x {cpu}, kernel {platform.release()}, Python "
-            f"{platform.python_version()}, load average at start {' '.join(load)}")
 
 
 def main() -> None:
@@ -80,24 +42,16 @@ def main() -> None:
     parser.add_argument("--builds", type=int, default=8)
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "RESULTS-sandbox.md")
     args = parser.parse_args()
-    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)  # users have bytecode caches
-    engines = {"A": install(args.a), "B": install(args.b)}
+    engines = make_engines(args.a, args.b)
     work = Path(tempfile.mkdtemp(prefix="pallet-bench-sandbox-"))
     times: dict[tuple[str, str], list[float]] = {}
     try:
         context = work / "ctx"
         context.mkdir()
         (context / "Dockerfile").write_text(DOCKERFILE)
-        tarball = busybox_rootfs_tarball()
-        stores = {}
-        for label, (_, cli) in engines.items():
-            stores[label] = work / f"store-{label}"
-            subprocess.run([str(cli), "--root", str(stores[label]), "import", "--change",
-                            'CMD ["sh"]', str(tarball), "busybox:latest"], check=True,
-                           stdout=subprocess.DEVNULL)
+        stores = busybox_stores(engines, work)
         with private_dockerd() as engine:
-            engine.docker("import", "--change", 'CMD ["sh"]', str(tarball), "busybox:latest")
-            env = {k: v for k, v in engine.env().items() if k != "PYTHONDONTWRITEBYTECODE"}
+            env = docker_busybox(engine)
             docker = shutil.which("docker") or "docker"
 
             def commands(kind: str) -> dict[str, list[str]]:
@@ -116,12 +70,11 @@ def main() -> None:
                                  [docker, "build", "-q", "--no-cache", str(context)])
                 return out
 
-            for kind, rounds in (("run", args.rounds), ("build", args.builds)):
+            for kind, count in (("run", args.rounds), ("build", args.builds)):
                 argvs = commands(kind)
                 for argv in argvs.values():  # warm-up: caches, page cache, compiled filter
                     timed(argv, env)
-                for number in range(rounds):
-                    order = list(argvs) if number % 2 == 0 else list(reversed(argvs))
+                for order in rounds(argvs, count):
                     for label in order:
                         times.setdefault((kind, label), []).append(timed(argvs[label], env))
     finally:
