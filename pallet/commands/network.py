@@ -150,6 +150,13 @@ def rm(ctx, force, names) -> None:
 def prune(ctx, force, filters) -> None:
     """Remove all unused networks"""
     from pallet.runtime.network.networks import prune_networks
+    if filters:
+        # refused rather than ignored: an ignored until=/label= would remove every unused
+        # network (the API refuses them with the same words)
+        from pallet.commands.flags import filter_flags
+        raise PalletError(f"pallet's network prune takes no filters yet (got "
+                          f"{', '.join(sorted(filter_flags(filters)))})",
+                          hint="remove the networks one by one with `pallet network rm`")
     if not force and not click.confirm("WARNING! This will remove all custom networks not used by "
                                        "at least one container.\nAre you sure you want to "
                                        "continue?", default=False):

@@ -125,3 +125,17 @@ def test_inspect_size_adds_the_container_sizes(root: Path):
     keys = list(sized)
     # right after GraphDriver, where Docker's ContainerJSONBase puts them
     assert keys.index("GraphDriver") + 1 == keys.index("SizeRw") == keys.index("SizeRootFs") - 1
+
+
+def test_network_prune_filters_are_refused_not_ignored(root: Path):
+    # an ignored until=/label= removed every unused network
+    made = pallet(root, "network", "create", "--label", "keep=yes", "kept-net")
+    assert made.returncode == 0, made.stderr
+    try:
+        refused = pallet(root, "network", "prune", "-f", "--filter", "label!=keep=yes")
+        assert refused.returncode != 0
+        assert b"network prune takes no filters yet (got label!)" in refused.stderr
+        listed = out(pallet(root, "network", "ls", "--format", "{{.Name}}")).split()
+        assert "kept-net" in listed
+    finally:
+        pallet(root, "network", "rm", "kept-net")
