@@ -96,6 +96,10 @@ def _same_shape(path: str, pattern: str) -> bool:
 class _Listener(socketserver.ThreadingMixIn):
     daemon_threads = True
     block_on_close = False
+    # socketserver's backlog is 5; clients open many connections at once (`docker rm -f` of
+    # N containers: N goroutines; compose's parallel steps) and a full backlog fails their
+    # non-blocking connect ("Cannot connect to the Docker daemon"). The kernel's maximum, as Go.
+    request_queue_size = socket.SOMAXCONN
     engine: _Engine
     tls: ssl.SSLContext | None = None
 

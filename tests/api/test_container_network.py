@@ -9,11 +9,13 @@ Traffic goes only to 127.0.0.1 and to containers these tests start."""
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 import urllib.request
 
 import pytest
 
+from tests.api.conftest import DOCKER_CLI
 from tests.netutil import free_net, store_veths
 
 pytestmark = [pytest.mark.server, pytest.mark.root, pytest.mark.netns]
@@ -200,3 +202,17 @@ def test_create_with_two_endpoints_joins_both_networks(api):
     assert api.docker("inspect", "refused").returncode != 0
     api.docker("rm", "-f", "both", check=True)
     api.docker("network", "rm", first, second, check=True)
+
+
+def test_many_parallel_requests_are_all_accepted(api):
+    # `docker rm -f` of many containers sends one request per container at once; the server's
+    # listen backlog was socketserver's 5, and the CLI's non-blocking connects beyond it failed
+    # with "Cannot connect to the Docker daemon".
+    ids = [api.docker("create", "busybox", "true", check=True).stdout.decode().strip()
+           for _ in range(40)]
+    # straight to the server's socket: the recording proxy in front of it has its own backlog
+    removed = subprocess.run([DOCKER_CLI, "rm", "-f", *ids], capture_output=True, timeout=120,
+                             env=api.env(DOCKER_HOST=f"unix://{api.server_socket}"))
+    assert removed.returncode == 0 and b"Cannot connect" not in removed.stderr, removed.stderr
+    assert sorted(removed.stdout.decode().split()) == sorted(ids)
+    assert api.docker("ps", "-aq").stdout.strip() == b""
