@@ -72,14 +72,14 @@ def _write_script(path: Path, text: str) -> None:
     path.chmod(0o755)
 
 
-def _docker_shim(layout: HostLayout) -> str:
-    # Docker's ssh:// clients (the docker CLI, docker-py, compose) run `docker system
-    # dial-stdio` on the host: this `docker` is pallet, as a client of the machine's server.
-    return ("#!/bin/sh\n# pallet machine: `docker` here is pallet, a client of this machine's "
-            "pallet serve\n"
-            # (PALLET_ROOT too: the same store where PALLET_HOST is not understood)
-            f"PALLET_HOST=unix://{layout.socket}\nPALLET_ROOT={layout.root}\n"
-            "export PALLET_HOST PALLET_ROOT\n"
+def _pallet_wrapper(layout: HostLayout) -> str:
+    # pallet on the host works on the machine's store directly (daemonless, as everywhere);
+    # only `pallet system dial-stdio` (what pallet's ssh:// clients run here) needs to know
+    # which server to dial
+    return ("#!/bin/sh\n# pallet machine: pallet with this machine's store\n"
+            f"PALLET_ROOT={layout.root}\nexport PALLET_ROOT\n"
+            'if [ "$1" = system ] && [ "$2" = dial-stdio ]; then\n'
+            f"  PALLET_HOST=unix://{layout.socket}\n  export PALLET_HOST\nfi\n"
             f'exec {layout.venv / "bin" / "pallet"} "$@"\n')
 
 
@@ -89,9 +89,11 @@ def install(layout: HostLayout) -> None:
     bin_dir.mkdir(exist_ok=True)
     for sub in ("run", "log", "root"):
         (Path(layout.prefix) / sub).mkdir(mode=0o700, exist_ok=True)
-    _write_script(bin_dir / "pallet", f"#!/bin/sh\nPALLET_ROOT={layout.root}\nexport PALLET_ROOT\n"
-                                      f'exec {layout.venv / "bin" / "pallet"} "$@"\n')
-    _write_script(bin_dir / "docker", _docker_shim(layout))
+    _write_script(bin_dir / "pallet", _pallet_wrapper(layout))
+    # Docker's ssh:// clients (the docker CLI, docker-py, compose) run `docker system
+    # dial-stdio` on the host: pallet.remote.shim answers that (and only that)
+    from pallet.remote.shim import docker_shim
+    _write_script(bin_dir / "docker", docker_shim(str(layout.python), str(layout.socket)))
     links = []
     link_dir = record.get("link_dir") or ""
     if link_dir:

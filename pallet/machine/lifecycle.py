@@ -65,6 +65,7 @@ def create(name: str, driver_name: str, flags: dict, *, prefix: str | None = Non
         created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"))
     touched_host = False
     try:
+        _check_context_free(name)
         say("Creating machine...")
         driver.create(name, flags)
         record = _replace(record, driver_state=driver.state)
@@ -121,38 +122,39 @@ def _undo(record: store.MachineRecord, touched_host: bool, error: BaseException)
                     f"removing the partial install failed too ({cleanup.message}): "
                     f"`pallet machine rm -f {record.name}` when the host is back")
             return
-    _remove_context(record.name)
+    if record.provisioned:      # the context is made last: only then can it exist
+        _remove_context(record.name, url(record))
     store.remove(record.name)
 
 
+def _check_context_free(name: str) -> None:
+    from pallet.remote import contexts
+    if contexts.exists(name):
+        raise PalletError(f'Error creating machine: a context named "{name}" already exists '
+                          "(machine create makes one named after the machine)",
+                          hint=f"choose another name, or `pallet context rm {name}`")
+
+
 def _make_context(record: store.MachineRecord, driver: Driver) -> None:
-    contexts = _contexts_module()
-    if contexts is None:
-        return
+    """A context named after the machine, in Docker's context store (pallet.remote.contexts):
+    its tcp:// URL with the machine's CA and client certificate, so `pallet --context NAME`
+    and `docker --context NAME` reach it over mutual TLS."""
+    from pallet.remote import contexts
     certs = certs_for(record.name)
-    contexts.create_machine_context(record.name, url(record, driver), ca=str(certs.ca),
-                                    cert=str(certs.cert), key=str(certs.key),
-                                    description=f"pallet machine {record.name}")
+    contexts.create(record.name, url(record, driver), description=f"pallet machine {record.name}",
+                    tls_sources={"ca.pem": str(certs.ca), "cert.pem": str(certs.cert),
+                                 "key.pem": str(certs.key)})
 
 
-def _remove_context(name: str) -> None:
-    contexts = _contexts_module()
-    if contexts is not None:
-        contexts.remove_machine_context(name)
-
-
-def _contexts_module():
-    """pallet.remote's context store, where it offers the two calls machines need."""
-    import importlib
-    import importlib.util
-    if importlib.util.find_spec("pallet.remote") is None:
-        return None
-    for name in ("pallet.remote.contexts", "pallet.remote.context_store"):
-        if importlib.util.find_spec(name) is not None:
-            module = importlib.import_module(name)
-            if hasattr(module, "create_machine_context"):
-                return module
-    return None
+def _remove_context(name: str, machine_url: str | None) -> None:
+    """The machine's context, if it is still the machine's (same name and URL)."""
+    from pallet.remote import contexts
+    try:
+        context = contexts.load(name)
+    except PalletError:
+        return
+    if machine_url is None or context.docker_host == machine_url:
+        contexts.remove(name)
 
 
 def remove(name: str, force: bool = False) -> list[str]:
@@ -173,7 +175,11 @@ def remove(name: str, force: bool = False) -> list[str]:
                                    "even so") from error
         warnings.append(f"the host could not be cleaned ({error.message}); removing the local "
                         "record anyway")
-    _remove_context(name)
+    try:
+        machine_url = url(record)
+    except (PalletError, KeyError):
+        machine_url = None
+    _remove_context(name, machine_url)
     store.remove(name)
     return warnings
 

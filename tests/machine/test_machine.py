@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -124,7 +126,7 @@ def sleeper(machine) -> str:
     return "sleeper"
 
 
-def test_the_stock_docker_cli_drives_the_machine_over_tls(machine, sleeper):
+def test_the_stock_docker_cli_drives_the_machine_over_tls(machine, sleeper, tmp_path):
     env = _docker_env(machine)
     assert env["DOCKER_TLS_VERIFY"] == "1"
     version = _docker(machine, "version", "--format", "{{.Server.APIVersion}}", env=env)
@@ -137,9 +139,72 @@ def test_the_stock_docker_cli_drives_the_machine_over_tls(machine, sleeper):
     local = subprocess.run([f"{machine.prefix}/bin/pallet", "ps", "--format", "{{.Names}}"],
                            capture_output=True)
     assert local.stdout == b"sleeper\n"
-    # `docker` on the host (a session's PATH) is pallet, a client of the machine's server
-    shim = machine.host.run("docker ps --format '{{.Names}}'")
-    assert shim.stdout == b"sleeper\n"
+    # the docker CLI's build (the classic API: no buildx here) of a local context
+    context = tmp_path / "context"
+    context.mkdir()
+    (context / "hello.txt").write_text("sent from here\n")
+    (context / "Dockerfile").write_text("FROM busybox\nCOPY hello.txt /hello.txt\n"
+                                        "RUN cat /hello.txt /hello.txt > /twice\n")
+    built = _docker(machine, "build", "-q", "-t", "machine-built", str(context),
+                    env={**env, "DOCKER_BUILDKIT": "0"})
+    assert built.returncode == 0, _text(built)
+    twice = _docker(machine, "run", "--rm", "--network", "none", "machine-built", "cat", "/twice",
+                    env=env)
+    assert twice.stdout == b"sent from here\nsent from here\n", _text(twice)
+
+
+def test_pallet_reaches_the_machine_through_its_context_and_its_env(machine, sleeper):
+    url = f"tcp://{machine.host.address}:2376"
+    shown = machine.pallet("context", "inspect", machine.name, "--format",
+                           "{{.Endpoints.docker.Host}}")
+    assert shown.stdout.decode() == f"{url}\n", _text(shown)
+    listed = machine.pallet("--context", machine.name, "ps", "--format", "{{.Names}}")
+    assert listed.stdout == b"sleeper\n", _text(listed)
+    images = machine.pallet("--context", machine.name, "images", "--format", "{{.Repository}}")
+    assert b"busybox" in images.stdout.split(), _text(images)
+    # the stock docker CLI reads the same context store
+    docker_ps = _docker(machine, "--context", machine.name, "ps", "--format", "{{.Names}}",
+                        env={**os.environ, **machine.env})
+    assert docker_ps.stdout == b"sleeper\n", _text(docker_ps)
+    # eval $(pallet machine env): DOCKER_HOST + DOCKER_TLS_VERIFY + DOCKER_CERT_PATH
+    from tests.conftest import PALLET
+    evaluated = subprocess.run(
+        ["bash", "-c", f'eval "$({PALLET} machine env {machine.name})" && '
+                       f"{PALLET} ps --format '{{{{.Names}}}}'"],
+        capture_output=True, env={**os.environ, **machine.env}, timeout=120)
+    assert evaluated.stdout == b"sleeper\n", _text(evaluated)
+
+
+def test_ssh_urls_reach_the_machine_through_its_dial_stdio(machine, sleeper,
+                                                          no_ca_bundle_override):
+    """ssh://root@HOST: Docker's clients run `docker system dial-stdio` there (the installed
+    stand-in), pallet runs `pallet system dial-stdio` (the installed wrapper)."""
+    runtime = Path(tempfile.mkdtemp(prefix="pm-xdg-"))   # pallet's ssh control sockets
+    env = {**os.environ, **machine.env,
+           "PATH": f"{machine.host.client_bin()}:{os.environ['PATH']}",
+           "XDG_RUNTIME_DIR": str(runtime)}
+    ssh_url = machine.host.url()
+    try:
+        docker_ps = subprocess.run([DOCKER, "-H", ssh_url, "ps", "--format", "{{.Names}}"],
+                                   capture_output=True, env=env, timeout=120)
+        assert docker_ps.stdout == b"sleeper\n", _text(docker_ps)
+        pallet_ps = machine.pallet("-H", ssh_url, "ps", "--format", "{{.Names}}", env=env)
+        assert pallet_ps.stdout == b"sleeper\n", _text(pallet_ps)
+        import docker
+        previous = os.environ["PATH"]
+        os.environ["PATH"] = env["PATH"]     # docker-py's ssh client runs `ssh` from PATH
+        try:
+            client = docker.DockerClient(base_url=ssh_url, use_ssh_client=True, timeout=60)
+            assert [c.name for c in client.containers.list()] == ["sleeper"]
+            client.close()
+        finally:
+            os.environ["PATH"] = previous
+    finally:
+        # pallet's ssh master connections (ControlPersist) end with the test
+        for control in (runtime / "pallet-ssh").glob("*") if (runtime / "pallet-ssh").exists() else []:
+            subprocess.run(["ssh", "-o", f"ControlPath={control}", "-O", "exit", "x"],
+                           capture_output=True, timeout=20)
+        shutil.rmtree(runtime, ignore_errors=True)
 
 
 @pytest.fixture
@@ -284,6 +349,7 @@ def test_rm_removes_the_install_the_record_and_every_process(machine, sleeper):
     assert [pid for pid in _processes_using(machine.prefix) if alive(pid)] == []
     assert [pid for pid in machine.host.processes() if alive(pid)] == []
     assert not machine.directory.exists()
+    assert machine.pallet("context", "inspect", machine.name).returncode != 0   # context gone
     # the store's networking inside the namespace went with it
     links = subprocess.run(["ip", "-n", machine.host.netns, "-o", "link", "show", "type",
                             "bridge"], capture_output=True, text=True).stdout

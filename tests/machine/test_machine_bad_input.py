@@ -130,3 +130,16 @@ def test_commands_on_an_unknown_machine_say_it_does_not_exist(machine_config):
         result = run_pallet("machine", *command, "nosuch", env={"DOCKER_CONFIG": str(machine_config)})
         assert result.returncode != 0, command
         assert result.stderr.decode() == 'Error: Host does not exist: "nosuch"\n', command
+
+
+def test_a_name_an_existing_context_holds_is_refused_before_the_host_is_touched(clean):
+    made = clean.pallet("context", "create", clean.name, "--docker", "host=tcp://127.0.0.1:1")
+    assert made.returncode == 0, made.stderr
+    try:
+        _refused(clean, clean.pallet(*clean.create_args()),
+                 f'a context named "{clean.name}" already exists')
+        shown = clean.pallet("context", "inspect", clean.name, "--format",
+                             "{{.Endpoints.docker.Host}}")
+        assert shown.stdout == b"tcp://127.0.0.1:1\n"     # the user's context is untouched
+    finally:
+        clean.pallet("context", "rm", clean.name)
