@@ -1,15 +1,17 @@
 """A machine provisioned once per module on a namespace host (tests/sshhost.py).
 
 The namespace shares this machine's filesystem, so the install goes to a short prefix of the
-test's own (/tmp/pm-<hex>: the server's socket path must stay under 108 bytes) and links
-nowhere (--pallet-link-dir none); sshd puts PREFIX/bin first on the sessions' PATH, as
-/usr/local/bin would be on a real host (this one already has a `docker` there). The machine
+test's own (/tmp/pm-<hex>: the server's socket path must stay under 108 bytes) and its links to
+a directory of the test's own standing for /usr/local/bin (--pallet-link-dir; `docker` is not
+linked there, this host has one); sshd puts PREFIX/bin first on the sessions' PATH so Docker's
+ssh:// clients find the installed `docker` stand-in before this host's docker. The machine
 record, contexts and wheel cache live in a DOCKER_CONFIG of the module's own.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,11 +42,13 @@ class Machine:
         return run_pallet(*args, env={**self.env, **kwargs.pop("env", {})}, timeout=timeout,
                           **kwargs)
 
+    link_dir: str = "none"
+
     def create_args(self, name: str | None = None, prefix: str | None = None) -> list[str]:
         return ["machine", "create", "--driver", "generic",
                 "--generic-ip-address", self.host.address,
                 "--generic-ssh-key", str(self.host.key),
-                "--pallet-prefix", prefix or self.prefix, "--pallet-link-dir", "none",
+                "--pallet-prefix", prefix or self.prefix, "--pallet-link-dir", self.link_dir,
                 name or self.name]
 
 
@@ -72,17 +76,19 @@ def machine_config(tmp_path_factory) -> Path:
 def remote():
     """The namespace host, PREFIX/bin first on its sessions' PATH (one prefix per module)."""
     prefix = new_prefix()
-    with ssh_host(set_env={"PATH": f"{prefix}/bin:{SESSION_PATH}"}) as host:
-        host.prefix = prefix
+    links = f"{prefix}-links"
+    with ssh_host(set_env={"PATH": f"{prefix}/bin:{links}:{SESSION_PATH}"}) as host:
+        host.prefix, host.links = prefix, links
         yield host
     remove_prefix(prefix)
+    shutil.rmtree(links, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
 def machine(remote, machine_config) -> Machine:
     """`machine create` against the namespace host, from scratch, once for the module."""
     made = Machine(name=f"m{os.urandom(2).hex()}", host=remote, prefix=remote.prefix,
-                   config=machine_config)
+                   config=machine_config, link_dir=remote.links)
     result = made.pallet(*made.create_args(), timeout=900)
     assert result.returncode == 0, result.stdout.decode() + result.stderr.decode()
     yield made

@@ -77,6 +77,9 @@ def test_create_installs_under_its_prefix_and_records_the_machine_privately(mach
     assert os.access(f"{machine.prefix}/venv/bin/pallet", os.X_OK)
     assert json.loads(Path(machine.prefix, "machine.json").read_text())["service"] == "supervisor"
     assert len(_serve_pids(machine)) == 1
+    # `pallet` linked into the link directory; `docker` not: this host has a docker of its own
+    assert os.listdir(machine.link_dir) == ["pallet"]
+    assert os.readlink(Path(machine.link_dir, "pallet")) == f"{machine.prefix}/bin/pallet"
     # what the machine commands report
     listed = machine.pallet("machine", "ls")
     assert listed.returncode == 0, _text(listed)
@@ -343,6 +346,7 @@ def test_rm_removes_the_install_the_record_and_every_process(machine, sleeper):
     assert removed.returncode == 0, _text(removed)
     assert removed.stdout.decode().endswith(f"Successfully removed {machine.name}\n")
     assert not os.path.exists(machine.prefix)
+    assert os.listdir(machine.link_dir) == []      # the link create made, and only that
     assert _mounts_under(machine.prefix, machine.host.sshd_pid) == []
     assert _mounts_under(machine.prefix, os.getpid()) == []
     assert [pid for pid in [*using, sleeper] if alive(pid)] == []
