@@ -14,6 +14,7 @@ does not reach into the commands.
 from __future__ import annotations
 
 from pallet.base.humanize import human_size
+from pallet.format import kinds
 from pallet.format.gotemplate import GoMap, Struct, TemplateError, parse
 from pallet.format.gotemplate.builtins import go_json_text
 from pallet.format.listing import ListingError, ListingKind, render_listing
@@ -28,27 +29,17 @@ SUMMARY_TYPES = {"Images": "*formatter.diskUsageImagesContext",
                  "Local Volumes": "*formatter.diskUsageVolumesContext",
                  "Build Cache": "*formatter.diskUsageBuilderContext"}
 
+# -v's tables: docker's image, container and volume contexts (their headers), other columns
 IMAGES = ListingKind(
-    "*formatter.imageContext",
+    kinds.IMAGES.type_name,
     "{{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}\t{{.SharedSize}}\t"
-    "{{.UniqueSize}}\t{{.Containers}}",
-    {"ID": "IMAGE ID", "Repository": "REPOSITORY", "Tag": "TAG", "Digest": "DIGEST",
-     "CreatedSince": "CREATED", "CreatedAt": "CREATED AT", "Size": "SIZE",
-     "Containers": "CONTAINERS", "VirtualSize": "SIZE", "SharedSize": "SHARED SIZE",
-     "UniqueSize": "UNIQUE SIZE"})
+    "{{.UniqueSize}}\t{{.Containers}}", kinds.IMAGES.headers)
 CONTAINERS = ListingKind(
-    "*formatter.ContainerContext",
+    kinds.PS.type_name,
     "{{.ID}}\t{{.Image}}\t{{.Command}}\t{{.LocalVolumes}}\t{{.Size}}\t{{.RunningFor}}\t"
-    "{{.Status}}\t{{.Names}}",
-    {"ID": "CONTAINER ID", "Names": "NAMES", "Image": "IMAGE", "Command": "COMMAND",
-     "CreatedAt": "CREATED AT", "RunningFor": "CREATED", "Ports": "PORTS", "State": "STATE",
-     "Status": "STATUS", "Size": "SIZE", "Labels": "LABELS", "Mounts": "MOUNTS",
-     "LocalVolumes": "LOCAL VOLUMES", "Networks": "NETWORKS", "Platform": "PLATFORM"})
-VOLUMES = ListingKind(
-    "*formatter.volumeContext", "{{.Name}}\t{{.Links}}\t{{.Size}}",
-    {"Name": "VOLUME NAME", "Driver": "DRIVER", "Scope": "SCOPE", "Mountpoint": "MOUNTPOINT",
-     "Labels": "LABELS", "Links": "LINKS", "Size": "SIZE", "Group": "GROUP",
-     "Availability": "AVAILABILITY", "Status": "STATUS"})
+    "{{.Status}}\t{{.Names}}", kinds.PS.headers)
+VOLUMES = ListingKind(kinds.VOLUMES.type_name, "{{.Name}}\t{{.Links}}\t{{.Size}}",
+                      kinds.VOLUMES.headers)
 BUILD_CACHE = ListingKind(
     "*formatter.buildCacheContext",
     "{{.ID}}\t{{.CacheType}}\t{{.Size}}\t{{.CreatedSince}}\t{{.LastUsedSince}}\t"

@@ -140,11 +140,7 @@ def parse_manifest(data: bytes, *, what: str) -> dict:
 
 
 def _check_manifest(document: Any, what: str) -> None:
-    _descriptor_digests(document, "image manifest", what)
-    _validate(document, doctypes.manifest_problem, "image manifest", what)
-    media_type = document.get("mediaType")
-    if media_type is not None and media_type not in MANIFEST_TYPES:
-        raise PalletError(f"invalid image manifest {what}: unsupported media type {media_type!r}")
+    _check_document(document, "image manifest", what, doctypes.manifest_problem, MANIFEST_TYPES)
 
 
 def parse_index(data: bytes, *, what: str) -> dict:
@@ -154,11 +150,15 @@ def parse_index(data: bytes, *, what: str) -> dict:
 
 
 def _check_index(document: Any, what: str) -> None:
-    _descriptor_digests(document, "image index", what)
-    _validate(document, doctypes.index_problem, "image index", what)
+    _check_document(document, "image index", what, doctypes.index_problem, INDEX_TYPES)
+
+
+def _check_document(document: Any, kind: str, what: str, problem, media_types) -> None:
+    _descriptor_digests(document, kind, what)
+    _validate(document, problem, kind, what)
     media_type = document.get("mediaType")
-    if media_type is not None and media_type not in INDEX_TYPES:
-        raise PalletError(f"invalid image index {what}: unsupported media type {media_type!r}")
+    if media_type is not None and media_type not in media_types:
+        raise PalletError(f"invalid {kind} {what}: unsupported media type {media_type!r}")
 
 
 def parse_manifest_or_index(data: bytes, *, what: str, media_type: str = "") -> tuple[str, dict]:

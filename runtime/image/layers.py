@@ -236,14 +236,20 @@ def _unpack_into(store: Store, descriptor: Descriptor, diff_id: str, target: Pat
         dest.mkdir()
         os.chmod(dest, 0o755)   # the image's / unless the tar says otherwise; not the umask's
         extract_blob(store, descriptor, diff_id, dest, meter=meter)
-        try:
-            os.rename(dest, target)
-        except OSError:
-            if not target.is_dir():   # another process won the race: its copy is as good
-                raise
+        _move_into_place(dest, target)
     finally:
         store.remove_tree(work)
     return target
+
+
+def _move_into_place(dest: Path, target: Path) -> None:
+    """An unpacked layer becomes layers/<diffid>; if another process got there first, its copy
+    is as good (and dest is swept with the work directory)."""
+    try:
+        os.rename(dest, target)
+    except OSError:
+        if not target.is_dir():
+            raise
 
 
 class _Bounded:
@@ -313,12 +319,7 @@ def store_layer(store: Store, raw, *, media_type: str | None, expected: Descript
                                   hint="the image is corrupt; reload or rebuild it")
             descriptor = writer.commit()
         record_layer_size(store, actual, reader.size, stats.content_bytes)
-        target = store.layers / sha256_hex(actual, what="diff ID")
-        try:
-            os.rename(dest, target)
-        except OSError:
-            if not target.is_dir():   # another process won the race: its copy is as good
-                raise
+        _move_into_place(dest, store.layers / sha256_hex(actual, what="diff ID"))
     finally:
         store.remove_tree(work)
     media = {"gzip": MT_OCI_GZIP, "zstd": MT_OCI_ZSTD}.get(reader.compression, MT_OCI_TAR) \
