@@ -195,13 +195,16 @@ class BuildContext:
     def _walk_dir(self, origin: str, root_stat: os.stat_result) -> Iterator[ContextEntry]:
         """The directory itself, then everything below it that .dockerignore keeps, sorted."""
         yield self._entry("", origin, root_stat)
-        yield from self._walk_children(origin, "")
+        for child_rel, child_origin, st in self.walk(origin):
+            yield self._entry(child_rel, child_origin, st)
 
-    def _walk_children(self, origin: str, rel: str) -> Iterator[ContextEntry]:
-        """Everything below origin, depth-first in name order: a loop over a stack, not
-        recursion (a context can nest directories deeper than Python's recursion limit). An
-        excluded directory that may hold re-included files ("!dir/keep") is walked too, and
-        its own entry is yielded only before the first thing kept below it."""
+    def walk(self, origin: str = "", rel: str = "") -> Iterator[tuple[str, str, os.stat_result]]:
+        """(rel, origin, lstat) of everything below origin that .dockerignore keeps (files,
+        directories, symlinks), depth-first in name order, parents first; the one walk of a
+        context, for COPY sources and for the tar a remote build sends. A loop over a stack,
+        not recursion (a context can nest directories deeper than Python's recursion limit).
+        An excluded directory that may hold re-included files ("!dir/keep") is walked too,
+        and its own entry is yielded only before the first thing kept below it."""
         # a frame: (children still to visit, the excluded directory's entry not yet yielded)
         stack: list[list] = [[iter(self._children(origin, rel)), None]]
         while stack:
@@ -214,7 +217,7 @@ class BuildContext:
             if self._excluded(child_origin):
                 if is_dir and self.ignore is not None and self.ignore.may_include_under(child_origin):
                     stack.append([iter(self._children(child_origin, child_rel)),
-                                  self._entry(child_rel, child_origin, st)])
+                                  (child_rel, child_origin, st)])
                 continue
             if not (is_dir or statmod.S_ISREG(st.st_mode) or statmod.S_ISLNK(st.st_mode)):
                 continue  # sockets, fifos, devices are not part of a build context
@@ -222,7 +225,7 @@ class BuildContext:
                 if frame[1] is not None:
                     yield frame[1]
                     frame[1] = None
-            yield self._entry(child_rel, child_origin, st)
+            yield child_rel, child_origin, st
             if is_dir:
                 stack.append([iter(self._children(child_origin, child_rel)), None])
 

@@ -106,12 +106,7 @@ def copy_out(record: ContainerRecord, source: str, destination: str, *,
     symlink SRC points at (inside the container). Returns the bytes of the tar copied, as
     docker's "Successfully copied" counts them; progress gets Bytes("", "Copying from
     container", ...) while the tar is made (total unknown), then while it is unpacked (known)."""
-    if os.path.isdir(destination):
-        parent, final = destination, _member_name(source)
-    else:
-        parent, final = os.path.dirname(destination) or ".", os.path.basename(destination)
-        if not os.path.isdir(parent):
-            raise PalletError(f"no such directory: {parent}")
+    parent, final = host_destination(source, destination)
     action = "Copying from container"
     with tempfile.TemporaryFile() as spool:
         def pack(root: Path) -> None:
@@ -128,8 +123,19 @@ def copy_out(record: ContainerRecord, source: str, destination: str, *,
         spool.seek(0)
         owner = None if archive else (os.geteuid(), os.getegid())
         stream = spool if progress is NULL else Meter(spool, progress, "", action, size)
-        _unpack_on_host(stream, parent, final, owner=owner)
+        unpack_on_host(stream, parent, final, owner=owner)
     return size
+
+
+def host_destination(source: str, destination: str) -> tuple[str, str]:
+    """Docker's rules for where `cp CONTAINER:SRC DEST` lands on the host: (the directory,
+    the entry's name in it): into DEST if it is a directory, else as DEST."""
+    if os.path.isdir(destination):
+        return destination, _member_name(source)
+    parent, final = os.path.dirname(destination) or ".", os.path.basename(destination)
+    if not os.path.isdir(parent):
+        raise PalletError(f"no such directory: {parent}")
+    return parent, final
 
 
 def _follow(root: Root, path: str) -> str:
@@ -195,7 +201,7 @@ def _destination_in(root: Root, destination: str, name: str) -> tuple[str, str]:
     return into or "/", final
 
 
-def _unpack_on_host(stream, parent: str, final: str, *, owner) -> None:
+def unpack_on_host(stream, parent: str, final: str, *, owner) -> None:
     """Unpack the one-entry tar (its top entry named final) into the host directory parent,
     confined to it, through the extractor's checks: no absolute or '..' member names, nothing
     written through a symlink (not even one the archive made), hard links only to files of
