@@ -122,22 +122,33 @@ def _entitlements(values: tuple[str, ...]) -> frozenset[str]:
 @click.option("--reproducible", is_flag=True,
               help="Pin timestamps (SOURCE_DATE_EPOCH, default 0) for bit-identical images")
 @click.pass_context
-def build(ctx: click.Context, context_path: str, dockerfile: str | None, tags: tuple[str, ...],
-          build_args: tuple[str, ...], target: str | None, labels: tuple[str, ...],
-          no_cache: bool, no_cache_filter: tuple[str, ...], pull: bool, network: str,
-          secrets: tuple[str, ...], progress: str, quiet: bool, iidfile: Path | None,
-          platform: str | None, memory: str | None, cpus: float | None,
-          cache_from: tuple[str, ...], cache_to: tuple[str, ...], compression: str,
-          allow: tuple[str, ...], reproducible: bool, add_hosts: tuple[str, ...] = ()) -> None:
+def build(ctx: click.Context, **params) -> None:
     """Build an image from a build file."""
-    from pallet.commands.container_options import extra_host
     from pallet.builder.build import build as run_build
-    from pallet.builder.request import BuildRequest, ContextSource
 
     # `docker stop`-style SIGTERM (CI cancelling a job) cleans up like Ctrl-C: the running
     # build container is killed and removed, nothing is tagged, the temp dirs are deleted.
     signal.signal(signal.SIGTERM, _interrupt)
+    request = build_request(params)
+    progress, quiet, iidfile = params["progress"], params["quiet"], params["iidfile"]
+    result = run_build(request, root=ctx.obj["root"],
+                       progress="quiet" if progress == "rawjson" else progress, quiet=quiet)
+    if iidfile is not None:
+        # written by the client, as docker's CLI does (the engine knows no iidfile)
+        from pallet.base.files import atomic_write
+        atomic_write(iidfile, result.image_id, mode=None, durable=False)
+    if quiet:
+        click.echo(result.image_id)
 
+
+def build_request(params: dict):
+    """click's parsed build flags -> the BuildRequest (a local build's, or what a remote
+    build sends: pallet/remote/build.py)."""
+    from pallet.commands.container_options import extra_host
+    from pallet.builder.request import BuildRequest, ContextSource
+
+    context_path, dockerfile = params["context_path"], params["dockerfile"]
+    reproducible = params["reproducible"]
     if context_path.startswith(("http://", "https://", "git@", "git://")):
         raise PalletError(f"remote build contexts are not supported: {context_path}",
                           hint="clone or download it and build the directory")
@@ -160,19 +171,14 @@ def build(ctx: click.Context, context_path: str, dockerfile: str | None, tags: t
             raise PalletError(f"invalid SOURCE_DATE_EPOCH {env_epoch!r}") from error
     elif reproducible:
         epoch = 0
-    request = BuildRequest(
-        context=context, dockerfile=dockerfile, dockerfile_text=dockerfile_text, tags=tags,
-        build_args=_parse_build_args(build_args), target=target, labels=_parse_labels(labels),
-        no_cache=no_cache, no_cache_filter=no_cache_filter, pull=pull,
-        secrets=_parse_secrets(secrets), network=network, platform=platform,
-        source_date_epoch=epoch, memory=_memory(memory),
-        cpus=cpus, cache_from=cache_from, cache_to=cache_to, compression=compression,
-        allow=_entitlements(allow), add_hosts=tuple(extra_host(h) for h in add_hosts))
-    result = run_build(request, root=ctx.obj["root"],
-                       progress="quiet" if progress == "rawjson" else progress, quiet=quiet)
-    if iidfile is not None:
-        # written by the client, as docker's CLI does (the engine knows no iidfile)
-        from pallet.base.files import atomic_write
-        atomic_write(iidfile, result.image_id, mode=None, durable=False)
-    if quiet:
-        click.echo(result.image_id)
+    return BuildRequest(
+        context=context, dockerfile=dockerfile, dockerfile_text=dockerfile_text,
+        tags=params["tags"], build_args=_parse_build_args(params["build_args"]),
+        target=params["target"], labels=_parse_labels(params["labels"]),
+        no_cache=params["no_cache"], no_cache_filter=params["no_cache_filter"],
+        pull=params["pull"], secrets=_parse_secrets(params["secrets"]),
+        network=params["network"], platform=params["platform"], source_date_epoch=epoch,
+        memory=_memory(params["memory"]), cpus=params["cpus"],
+        cache_from=params["cache_from"], cache_to=params["cache_to"],
+        compression=params["compression"], allow=_entitlements(params["allow"]),
+        add_hosts=tuple(extra_host(h) for h in params.get("add_hosts") or ()))

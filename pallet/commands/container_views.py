@@ -78,7 +78,7 @@ def ps_row(row, no_trunc: bool) -> dict:
     }
 
 
-def _since(value: str, flag: str = "since") -> int:
+def log_time(value: str, flag: str = "since") -> int:
     """--since/--until as nanoseconds since the epoch (Docker's GetTimestamp forms)."""
     from pallet.base.units import docker_timestamp, rfc3339_nanos
     try:
@@ -109,8 +109,8 @@ def logs(ctx, follow, tail, timestamps, since, until, details, container_ref) ->
     from pallet.runtime.container.logs import read_entries
     record = get(_root(ctx), container_ref)
     path = record.directory / f"{record.id}-json.log"
-    since_time = _since(since) if since else None
-    until_time = _since(until, "until") if until else None
+    since_time = log_time(since) if since else None
+    until_time = log_time(until, "until") if until else None
     emit = (lambda entry: _emit(entry, timestamps, details))
     if tail != "all" and not tail.lstrip("-").isdigit():
         raise PalletError(f'invalid value for "tail": "{tail}"')
@@ -274,13 +274,19 @@ def top(ctx, container_ref, ps_args) -> None:
     if not record.state.get("Running"):
         raise PalletError(f"container {record.id} is not running")
     titles, processes = top_processes(record, list(ps_args))
-    # docker top's tabwriter: minimum width 20, padding 3
+    click.echo(top_table(titles, processes), nl=False)
+
+
+def top_table(titles: list[str], processes: list[list[str]]) -> str:
+    """docker top's tabwriter: minimum width 20, padding 3 (a remote host's answer too)."""
     widths = [max([len(titles[i])] + [len(row[i]) for row in processes if i < len(row)]) + 3
               for i in range(len(titles))]
+    lines = []
     for row in [titles] + processes:
         cells = [cell.ljust(max(widths[i], 20)) if i < len(row) - 1 else cell
                  for i, cell in enumerate(row)]
-        click.echo("".join(cells).rstrip())
+        lines.append("".join(cells).rstrip() + "\n")
+    return "".join(lines)
 
 
 @click.command("prune")

@@ -1,4 +1,4 @@
-"""The typed create request the CLI builds (CreateOptions) -> the Engine API's ContainerCreate
+"""The typed create request the CLI builds (CreateRequest) -> the Engine API's ContainerCreate
 body, in one place: the inverse of pallet/api/create.py, so a remote host creates what the
 local store would. The docker CLI's choices where the API has several spellings: -v texts as
 HostConfig.Binds, --mount as HostConfig.Mounts, --tmpfs as HostConfig.Tmpfs, --entrypoint as a
@@ -69,7 +69,7 @@ def _ports(options) -> tuple[dict, dict]:
 
 
 def _restart(policy: str) -> dict:
-    from pallet.runtime.container.config import parse_restart
+    from pallet.runtime.container.request import parse_restart
     return parse_restart(policy)
 
 

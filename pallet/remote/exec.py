@@ -59,12 +59,14 @@ def exec_(client, request: ExecRequest) -> int:
         from pallet.commands.attach import DEFAULT_KEYS, detach_sequence
         keys = detach_sequence(request.detach_keys or DEFAULT_KEYS)
 
-    def resize(rows: int, columns: int) -> None:
+    def resize(rows: int, columns: int) -> bool:
         try:
-            client.post(client._url("/exec/{0}/resize", exec_id),
-                        params={"h": rows, "w": columns}).close()
+            response = client.post(client._url("/exec/{0}/resize", exec_id),
+                                   params={"h": rows, "w": columns})
         except OSError:
-            pass
+            return False
+        response.close()
+        return response.ok
 
     try:
         pump(connection, tty=request.tty, stdin=request.interactive, detach_keys=keys,

@@ -198,7 +198,7 @@ def pump(connection: Connection, *, tty: bool, stdin: bool, detach_keys: bytes |
          on_resize=None, on_signal=None) -> None:
     """Copy until the server ends the output. Raises Detached when the user detaches.
 
-    on_resize(rows, columns): called at the start and on SIGWINCH (TTY on a terminal);
+    on_resize(rows, columns) -> bool (done): at the start and on SIGWINCH (TTY on a terminal);
     on_signal(number): signals we receive while the output flows (the CLI's --sig-proxy)."""
     raw_terminal = tty and stdin and os.isatty(0)
     saved = None
@@ -229,7 +229,8 @@ def pump(connection: Connection, *, tty: bool, stdin: bool, detach_keys: bytes |
         tty_module.setraw(0)
     try:
         if on_resize is not None and tty and (size := terminal_size()) is not None:
-            on_resize(*size)
+            import threading
+            threading.Thread(target=_first_size, args=(on_resize, size), daemon=True).start()
         _loop(connection, tty=tty, stdin=stdin, keys=_Keys(detach_keys if raw_terminal else None),
               wake=wake_read, received=received, on_resize=on_resize, on_signal=on_signal)
     finally:
@@ -240,6 +241,16 @@ def pump(connection: Connection, *, tty: bool, stdin: bool, detach_keys: bytes |
             termios.tcsetattr(0, termios.TCSADRAIN, saved)
         os.close(wake_read)
         os.close(wake_write)
+
+
+def _first_size(on_resize, size: tuple[int, int]) -> None:
+    """The CLI's initTtySize: the process may not have its terminal yet when the stream
+    opens (an exec's starts with it): asked again, a little later each time, ten times."""
+    import time
+    for attempt in range(10):
+        if on_resize(*size):
+            return
+        time.sleep(0.01 * (attempt + 1))
 
 
 def _loop(connection: Connection, *, tty: bool, stdin: bool, keys: _Keys, wake: int,

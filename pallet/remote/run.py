@@ -1,6 +1,6 @@
 """run, start -a, attach and wait on a remote host, in the docker CLI's order of calls.
 
-    run(client, options: CreateOptions, *, detach, sig_proxy=True, detach_keys=None) -> int
+    run(client, options: CreateRequest, *, detach, sig_proxy=True, detach_keys=None) -> int
     start_attached(client, container, *, interactive) -> int
     attach(client, container, *, no_stdin, sig_proxy, detach_keys) -> int
     wait(client, container) -> int
@@ -21,7 +21,7 @@ from pallet.base.errors import PalletError
 from pallet.remote.errors import NotFound, RemoteError, api_call, error_message
 
 
-def _create(client, body: dict, name: str | None) -> str:
+def create(client, body: dict, name: str | None) -> str:
     import docker.errors
     params = {"name": name} if name else None
     with api_call(125):
@@ -63,11 +63,13 @@ def _start(client, container: str) -> None:
 
 
 def _resize(client, path: str, ident: str):
-    def resize(rows: int, columns: int) -> None:
+    def resize(rows: int, columns: int) -> bool:
         try:
-            client.post(client._url(path, ident), params={"h": rows, "w": columns}).close()
+            response = client.post(client._url(path, ident), params={"h": rows, "w": columns})
         except OSError:
-            pass   # a resize racing the container's exit is not an error
+            return False   # a resize racing the container's exit is not an error
+        response.close()
+        return response.ok
     return resize
 
 
@@ -140,7 +142,7 @@ def run(client, options, *, detach: bool, sig_proxy: bool = True,
         raise PalletError("the input device is not a TTY", exit_code=1)
     keys = _keys(detach_keys)
     body, name = create_body(options)
-    container = _create(client, body, name)
+    container = create(client, body, name)
     if detach:
         _start(client, container)
         print(container, flush=True)

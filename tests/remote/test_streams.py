@@ -1,0 +1,253 @@
+"""run, exec, logs, attach, start -a, wait and top through `pallet -H unix://...` against
+`pallet serve` on a temp socket: output, stream separation and exit codes as the same command
+gives on the same store locally; -it on a terminal the test holds (raw mode, the window size
+and its changes, Ctrl-P Ctrl-Q); stdin piped; a logs -f whose connection is cut."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import threading
+import time
+
+import pytest
+
+from tests.api.conftest import api, api_root  # noqa: F401  (the pallet serve fixture)
+from tests.remote.streams_support import (Terminal, client_env, local, ok, remote,
+                                          remote_argv)
+
+pytestmark = [pytest.mark.root, pytest.mark.server]
+
+SCRIPT = "echo out1; echo err1 >&2; echo out2; exit 3"
+
+
+def test_run_foreground_demultiplexes_and_returns_the_exit_code(api):
+    here = local(api, "run", "--rm", "busybox", "sh", "-c", SCRIPT)
+    there = remote(api, "run", "--rm", "busybox", "sh", "-c", SCRIPT)
+    assert (there.returncode, there.stdout, there.stderr) == (3, b"out1\nout2\n", b"err1\n")
+    assert (here.returncode, here.stdout, here.stderr) == \
+        (there.returncode, there.stdout, there.stderr)
+    assert local(api, "ps", "-aq").stdout == b""          # --rm: the host removed it
+
+
+def test_run_with_stdin_piped_ends_at_its_eof(api):
+    there = remote(api, "run", "--rm", "-i", "busybox", "sh", "-c", "cat; echo done",
+                   input=b"hi\nthere\n")
+    assert (there.returncode, there.stdout) == (0, b"hi\nthere\ndone\n")
+    big = os.urandom(3 << 20).hex().encode()              # more than any pipe buffer
+    counted = remote(api, "run", "--rm", "-i", "busybox", "wc", "-c", input=big)
+    assert (counted.returncode, counted.stdout.strip()) == (0, str(len(big)).encode())
+
+
+def test_run_detached_prints_the_id_and_logs_match_the_local_ones(api):
+    there = remote(api, "run", "-d", "--name", "rio-logs", "busybox", "sh", "-c",
+                   "for i in 1 2 3 4; do echo line$i; echo warn$i >&2; done")
+    container = ok(there).strip()
+    assert re.fullmatch(r"[0-9a-f]{64}", container)
+    assert ok(remote(api, "wait", "rio-logs")) == "0\n"
+    for flags in ((), ("--tail", "2"), ("-t",), ("--tail", "0"), ("--since", "1h"),
+                  ("--until", "2000-01-01T00:00:00Z")):
+        here, there = local(api, "logs", *flags, "rio-logs"), remote(api, "logs", *flags,
+                                                                     "rio-logs")
+        assert (there.returncode, there.stdout, there.stderr) == \
+            (here.returncode, here.stdout, here.stderr), flags
+    last = remote(api, "logs", "--tail", "2", "rio-logs")    # two lines of either stream
+    assert len((last.stdout + last.stderr).splitlines()) == 2
+    missing = remote(api, "logs", "no-such-ctr")
+    assert missing.returncode == 1
+    assert missing.stderr == b"Error response from daemon: No such container: no-such-ctr\n"
+
+
+def test_logs_follow_streams_until_the_container_stops(api):
+    ok(remote(api, "run", "-d", "--name", "rio-follow", "busybox", "sh", "-c",
+              "echo first; sleep 1.5; echo second; echo third >&2"))
+    started = time.monotonic()
+    followed = remote(api, "logs", "-f", "rio-follow")
+    assert (followed.returncode, followed.stdout, followed.stderr) == \
+        (0, b"first\nsecond\n", b"third\n")
+    assert time.monotonic() - started > 0.5               # it waited for the rest
+
+
+class _CutProxy:
+    """A unix socket in front of the server whose connections the test can cut."""
+
+    def __init__(self, target: str, path: str) -> None:
+        self.target, self.path = target, path
+        self.listener = socket.socket(socket.AF_UNIX)
+        self.listener.bind(path)
+        self.listener.listen(8)
+        self.pairs: list[tuple[socket.socket, socket.socket]] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            server = socket.socket(socket.AF_UNIX)
+            server.connect(self.target)
+            self.pairs.append((client, server))
+            for a, b in ((client, server), (server, client)):
+                threading.Thread(target=self._copy, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _copy(source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+
+    def cut(self) -> None:
+        for client, server in self.pairs:
+            for sock in (client, server):
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+                sock.close()
+
+    def close(self) -> None:
+        self.listener.close()
+        self.cut()
+
+
+def test_a_logs_follow_whose_connection_drops_ends_cleanly(api):
+    ok(remote(api, "run", "-d", "--name", "rio-cut", "busybox", "sh", "-c",
+              "echo before; sleep 60"))
+    proxy = _CutProxy(api.server_socket, str(api.directory / "cut.sock"))
+    try:
+        argv = [argv for argv in [remote_argv(api, "logs", "-f", "rio-cut")]][0]
+        argv[2] = f"unix://{proxy.path}"
+        follower = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                    env=client_env(api))
+        deadline = time.monotonic() + 20
+        while not proxy.pairs and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(1.0)        # the backlog is through; the follow waits for more
+        proxy.cut()
+        stdout, stderr = follower.communicate(timeout=20)
+    finally:
+        proxy.close()
+    assert (follower.returncode, stdout) == (0, b"before\n"), stderr
+    assert b"Traceback" not in stderr
+    # the server is unharmed: another request is answered
+    assert ok(remote(api, "logs", "rio-cut")) == "before\n"
+    ok(local(api, "rm", "-f", "rio-cut"))
+
+
+def test_run_it_on_a_terminal_raw_mode_window_size_and_exit_code(api):
+    terminal = Terminal(remote_argv(api, "run", "-it", "--rm", "busybox", "sh"),
+                        env=client_env(api), rows=30, columns=100)
+    terminal.read_until(b"# ")
+    terminal.send(b"stty size; echo sum-$((40+2))\r")
+    terminal.read_until(b"sum-42")
+    assert b"30 100" in terminal.seen                     # the size sent at the start
+    terminal.resize(40, 132)                              # SIGWINCH -> POST .../resize
+    time.sleep(0.5)
+    terminal.send(b"stty size\r")
+    terminal.read_until(b"40 132")
+    terminal.send(b"exit 5\r")
+    assert terminal.wait() == 5
+    assert local(api, "ps", "-aq").stdout == b""
+
+
+def test_run_it_detach_keys_leave_the_container_running(api):
+    terminal = Terminal(remote_argv(api, "run", "-it", "--name", "rio-detach", "busybox",
+                                    "sh"), env=client_env(api))
+    terminal.read_until(b"# ")
+    terminal.send(b"echo still-$((1+1))\r")
+    terminal.read_until(b"still-2")
+    terminal.send(b"\x10\x11")                            # Ctrl-P Ctrl-Q
+    assert terminal.wait() == 0
+    state = ok(local(api, "inspect", "-f", "{{.State.Running}}", "rio-detach"))
+    assert state == "true\n"
+    # and attach joins it again, on a terminal, until its exit
+    again = Terminal(remote_argv(api, "attach", "rio-detach"), env=client_env(api))
+    time.sleep(0.5)
+    again.send(b"echo back-$((2+3))\r")
+    again.read_until(b"back-5")
+    again.send(b"exit 4\r")
+    assert again.wait() == 4
+
+
+def test_it_without_a_terminal_is_refused_as_locally(api):
+    here = local(api, "run", "-it", "--rm", "busybox", "true")
+    there = remote(api, "run", "-it", "--rm", "busybox", "true")
+    assert there.returncode == here.returncode == 1
+    assert b"the input device is not a TTY" in there.stderr
+
+
+def test_exec_exit_code_env_user_workdir_and_stdin(api):
+    ok(remote(api, "run", "-d", "--name", "rio-exec", "busybox", "sleep", "60"))
+    script = "echo $GREETING in $(pwd) as $(id -u); echo oops >&2; exit 6"
+    args = ("exec", "-e", "GREETING=hello", "-u", "1000", "-w", "/tmp", "rio-exec",
+            "sh", "-c", script)
+    here, there = local(api, *args), remote(api, *args)
+    assert (there.returncode, there.stdout, there.stderr) == \
+        (6, b"hello in /tmp as 1000\n", b"oops\n")
+    assert (here.returncode, here.stdout, here.stderr) == \
+        (there.returncode, there.stdout, there.stderr)
+    piped = remote(api, "exec", "-i", "rio-exec", "tr", "a-z", "A-Z", input=b"shout\n")
+    assert (piped.returncode, piped.stdout) == (0, b"SHOUT\n")
+    detached = remote(api, "exec", "-d", "rio-exec", "sh", "-c", "echo made > /tmp/flag")
+    assert (detached.returncode, detached.stdout) == (0, b"")
+    time.sleep(0.5)
+    assert ok(remote(api, "exec", "rio-exec", "cat", "/tmp/flag")) == "made\n"
+    relative = remote(api, "exec", "-w", "rel", "rio-exec", "true")
+    assert (relative.returncode, relative.stdout) == (126, local(api, "exec", "-w", "rel",
+                                                                 "rio-exec", "true").stdout)
+
+
+def test_exec_it_on_a_terminal(api):
+    ok(remote(api, "run", "-d", "--name", "rio-exec-it", "busybox", "sleep", "60"))
+    terminal = Terminal(remote_argv(api, "exec", "-it", "rio-exec-it", "sh"),
+                        env=client_env(api), rows=25, columns=90)
+    terminal.read_until(b"# ")
+    terminal.send(b"stty size; tty; exit 9\r")
+    assert terminal.wait() == 9
+    assert b"25 90" in terminal.seen and b"/dev/pts/" in terminal.seen
+
+
+def test_exec_into_a_stopped_container_is_refused(api):
+    container = ok(remote(api, "run", "-d", "busybox", "true")).strip()
+    assert ok(remote(api, "wait", container)) == "0\n"
+    there = remote(api, "exec", container, "true")
+    assert there.returncode == 1
+    assert there.stderr == \
+        f"Error response from daemon: Container {container} is not running\n".encode()
+    assert local(api, "exec", container, "true").returncode == 1
+
+
+def test_start_attached_wait_and_top(api):
+    container = ok(remote(api, "create", "--name", "rio-start", "busybox", "sh", "-c",
+                          "echo started; exit 2")).strip()
+    assert re.fullmatch(r"[0-9a-f]{64}", container)
+    started = remote(api, "start", "-a", "rio-start")
+    assert (started.returncode, started.stdout) == (2, b"started\n")
+    waited = remote(api, "wait", "rio-start", "no-such-ctr")
+    assert (waited.returncode, waited.stdout) == (1, b"2\n")
+    assert b"No such container: no-such-ctr" in waited.stderr
+    ok(remote(api, "run", "-d", "--name", "rio-top", "busybox", "sleep", "60"))
+    shown = ok(remote(api, "top", "rio-top"))
+    assert shown.splitlines()[0].split() == ["UID", "PID", "PPID", "C", "STIME", "TTY",
+                                             "TIME", "CMD"]
+    assert shown.splitlines()[1].endswith("sleep 60")
+
+
+def test_run_of_an_image_the_host_cannot_find(api):
+    with socket.socket() as probe:          # a loopback port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    image = f"127.0.0.1:{port}/nosuch:1"
+    there = remote(api, "run", "--rm", image, "true")
+    assert there.returncode == 125
+    lines = there.stderr.decode().splitlines()
+    assert lines[0] == f"Unable to find image '{image}' locally"
+    assert lines[-1].startswith("Error response from daemon: ") and "refused" in lines[-1]
+    missing = remote(api, "run", "--rm", "busybox", "no-such-command")
+    assert missing.returncode == local(api, "run", "--rm", "busybox",
+                                       "no-such-command").returncode == 127
