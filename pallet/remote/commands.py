@@ -58,7 +58,8 @@ def start(client, params: dict) -> int:
     if params["attach"] or params["interactive"]:
         if len(containers) > 1:
             raise PalletError("you cannot start and attach multiple containers at once")
-        return start_attached(client, containers[0], interactive=params["interactive"])
+        return start_attached(client, containers[0], interactive=params["interactive"],
+                              detach_keys=params.get("detach_keys"))
     failed = False
     for name in containers:
         try:
@@ -134,12 +135,22 @@ def cp(client, params: dict) -> int:
     if bool(src_ctr) == bool(dst_ctr):
         raise PalletError("copying between containers is not supported" if src_ctr else
                           "must specify at least one container source")
-    if src_ctr:
-        copy_out(client, src_ctr, src_path, dst_path, archive=params["archive"],
-                 follow_link=params["follow_link"])
-    else:
-        copy_in(client, dst_ctr, src_path, dst_path, archive=params["archive"],
-                follow_link=params["follow_link"])
+    import contextlib
+
+    from pallet.base.humanize import human_size
+    from pallet.base.progress import NULL
+    from pallet.format.progress import counting
+    shown = not params.get("quiet") and sys.stderr.isatty()
+    with counting("Preparing to copy") if shown else contextlib.nullcontext(NULL) as progress:
+        if src_ctr:
+            size = copy_out(client, src_ctr, src_path, dst_path, archive=params["archive"],
+                            follow_link=params["follow_link"], progress=progress)
+        else:
+            size = copy_in(client, dst_ctr, src_path, dst_path, archive=params["archive"],
+                           follow_link=params["follow_link"], progress=progress)
+    if shown:    # as the local cp (docker's CLI), on a terminal only
+        print(f"Successfully copied {human_size(size, 4)} to {destination}", file=sys.stderr,
+              flush=True)
     return 0
 
 

@@ -21,6 +21,7 @@ import tarfile
 import tempfile
 
 from pallet.base.errors import PalletError
+from pallet.base.progress import NULL, Meter
 from pallet.remote.errors import api_call
 
 GO_DIR, GO_SYMLINK = 1 << 31, 1 << 27
@@ -65,7 +66,10 @@ def _rebase(source, spool, top: str, final: str) -> None:
 
 
 def copy_out(client, container: str, source: str, destination: str, *, archive: bool,
-             follow_link: bool) -> None:
+             follow_link: bool, progress=NULL) -> int:
+    """Returns the bytes of the tar, as the local cp counts them for "Successfully copied";
+    progress gets the local cp's Bytes: "Copying from container" while the tar arrives
+    (total unknown), then while it is unpacked (known)."""
     from pallet.runtime.container.access import host_destination, unpack_on_host
     parent, final = host_destination(source, destination)
     path = source
@@ -80,14 +84,21 @@ def copy_out(client, container: str, source: str, destination: str, *, archive: 
     clean = [part for part in path.split("/") if part not in ("", ".")]
     top = "." if path.rstrip("/").endswith("/.") or path in (".", "/.") or not clean \
         else clean[-1]
+    action = "Copying from container"
     with tempfile.TemporaryFile() as spool:
+        received = Meter(response.raw, progress, "", action)
         try:
-            _rebase(response.raw, spool, top, final)
+            _rebase(received, spool, top, final)
+            while received.read(1 << 16):     # the end-of-archive padding: counted too
+                pass
         finally:
             response.close()
+        spooled = spool.seek(0, os.SEEK_END)
         spool.seek(0)
         owner = None if archive else (os.geteuid(), os.getegid())
-        unpack_on_host(spool, parent, final, owner=owner)
+        stream = spool if progress is NULL else Meter(spool, progress, "", action, spooled)
+        unpack_on_host(stream, parent, final, owner=owner)
+    return received.current    # what the host sent, as the local cp counts its tar
 
 
 def _container_target(client, container: str, destination: str, name: str) -> tuple[str, str]:
@@ -111,7 +122,8 @@ def _container_target(client, container: str, destination: str, name: str) -> tu
 
 
 def copy_in(client, container: str, source: str, destination: str, *, archive: bool,
-            follow_link: bool) -> None:
+            follow_link: bool, progress=NULL) -> int:
+    """Returns the bytes of the tar sent; progress gets "Copying to container" as it goes."""
     from pallet.remote.pipe import Produced
     from pallet.runtime.image.tarpack import write_entry_tar
     from pallet.runtime.isolation.confine import Root
@@ -128,7 +140,9 @@ def copy_in(client, container: str, source: str, destination: str, *, archive: b
 
     def write(sink) -> None:
         with Root(host_parent or "/") as host:
-            write_entry_tar(host, host_name, sink, arcname=final)
+            metered = sink if progress is NULL else \
+                Meter(sink, progress, "", "Copying to container")
+            write_entry_tar(host, host_name, metered, arcname=final)
 
     body = Produced(write)
     params = {"path": into, "noOverwriteDirNonDir": "true"}
@@ -145,3 +159,4 @@ def copy_in(client, container: str, source: str, destination: str, *, archive: b
         if isinstance(body.error, PalletError):
             raise body.error from None
         raise
+    return body.sent

@@ -46,6 +46,10 @@ def exec_(client, request: ExecRequest) -> int:
     from pallet.remote.hijack import Detached, pump, upgrade
     if request.tty and request.interactive and not request.detach and not os.isatty(0):
         raise PalletError("the input device is not a TTY", exit_code=1)
+    keys = None
+    if request.tty and request.interactive:
+        from pallet.commands.attach import detach_sequence
+        keys = detach_sequence(request.detach_keys, exec_=True)
     exec_id = _create(client, request)
     start = client._url("/exec/{0}/start", exec_id)
     if request.detach:
@@ -54,10 +58,6 @@ def exec_(client, request: ExecRequest) -> int:
                                                                     "Tty": request.tty}))
         return 0
     connection = upgrade(client, start, body={"Detach": False, "Tty": request.tty})
-    keys = None
-    if request.tty and request.interactive:
-        from pallet.commands.attach import DEFAULT_KEYS, detach_sequence
-        keys = detach_sequence(request.detach_keys or DEFAULT_KEYS)
 
     def resize(rows: int, columns: int) -> bool:
         try:
@@ -71,8 +71,8 @@ def exec_(client, request: ExecRequest) -> int:
     try:
         pump(connection, tty=request.tty, stdin=request.interactive, detach_keys=keys,
              on_resize=resize)
-    except Detached:
-        return 0
+    except Detached:     # the exec runs on; docker's CLI fails with the escape error
+        raise RemoteError("read escape sequence") from None
     finally:
         connection.close()
     with api_call(1):

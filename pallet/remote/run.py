@@ -15,6 +15,7 @@ the pull's progress on stderr), then the create is made again. Exit codes as the
 
 from __future__ import annotations
 
+import os
 import sys
 
 from pallet.base.errors import PalletError
@@ -122,7 +123,9 @@ def _session(client, container: str, *, tty: bool, stdin: bool, start: bool,
                  on_signal=_kill(client, container) if sig_proxy and not tty else None)
         except Detached:
             waited.close()
-            return 0
+            if not start:   # attach: docker's CLI returns the escape error it read
+                raise RemoteError("read escape sequence") from None
+            return 0        # run -it, start -ai: silent, the container runs on
     finally:
         connection.close()
     with api_call(125):
@@ -130,17 +133,16 @@ def _session(client, container: str, *, tty: bool, stdin: bool, start: bool,
 
 
 def _keys(text: str | None) -> bytes:
-    from pallet.commands.attach import DEFAULT_KEYS, detach_sequence
-    return detach_sequence(text or DEFAULT_KEYS)
+    from pallet.commands.attach import detach_sequence
+    return detach_sequence(text)
 
 
 def run(client, options, *, detach: bool, sig_proxy: bool = True,
         detach_keys: str | None = None) -> int:
-    import os
     from pallet.remote.createbody import create_body
     if options.tty and options.interactive and not detach and not os.isatty(0):
         raise PalletError("the input device is not a TTY", exit_code=1)
-    keys = _keys(detach_keys)
+    keys = None if detach else _keys(detach_keys)   # refused before anything is made
     body, name = create_body(options)
     container = create(client, body, name)
     if detach:
@@ -157,7 +159,9 @@ def inspect(client, container: str) -> dict:
         return client.inspect_container(container)
 
 
-def start_attached(client, container: str, *, interactive: bool) -> int:
+def start_attached(client, container: str, *, interactive: bool,
+                   detach_keys: str | None = None) -> int:
+    keys = _keys(detach_keys)
     record = inspect(client, container)
     if record["State"].get("Running"):
         raise PalletError(f"container {record['Id']} is already running")
@@ -165,7 +169,7 @@ def start_attached(client, container: str, *, interactive: bool) -> int:
     condition = "removed" if record["HostConfig"].get("AutoRemove") else "next-exit"
     return _session(client, record["Id"], tty=bool(config.get("Tty")),
                     stdin=interactive and bool(config.get("OpenStdin")), start=True,
-                    condition=condition, sig_proxy=True, detach_keys=_keys(None))
+                    condition=condition, sig_proxy=True, detach_keys=keys)
 
 
 def attach(client, container: str, *, no_stdin: bool, sig_proxy: bool,
@@ -179,8 +183,10 @@ def attach(client, container: str, *, no_stdin: bool, sig_proxy: bool,
         raise RemoteError("You cannot attach to a stopped container, start it first")
     config = record["Config"]
     tty = bool(config.get("Tty"))
-    return _session(client, record["Id"], tty=tty,
-                    stdin=not no_stdin and bool(config.get("OpenStdin")), start=False,
+    stdin = not no_stdin and bool(config.get("OpenStdin"))
+    if tty and stdin and not os.isatty(0):
+        raise RemoteError("the input device is not a TTY")
+    return _session(client, record["Id"], tty=tty, stdin=stdin, start=False,
                     condition="not-running", sig_proxy=sig_proxy, detach_keys=keys)
 
 

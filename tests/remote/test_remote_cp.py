@@ -5,12 +5,15 @@ refused in docker's words with nothing written."""
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
 
 from tests.api.conftest import api, api_root  # noqa: F401  (the pallet serve fixture)
-from tests.remote.streams_support import local, ok, remote
+from tests.conftest import PALLET
+from tests.ptyrun import final_screen, frames, run_in_pty
+from tests.remote.streams_support import client_env, local, ok, remote, remote_argv
 
 pytestmark = [pytest.mark.root, pytest.mark.server]
 
@@ -60,7 +63,8 @@ def test_copy_into_a_container_as_the_local_cp_does(api, tmp_path):
 
 def test_copy_out_of_a_container_as_the_local_cp_does(api, tmp_path):
     tree = _tree(tmp_path)
-    ok(local(api, "run", "-d", "--name", "rio-out", "busybox", "sh", "-c", "mkdir /srv; sleep 60"))
+    ok(local(api, "run", "-d", "--name", "rio-out", "busybox", "sh", "-c",
+             "mkdir /srv; sleep 60"))
     ok(local(api, "cp", "-a", str(tree), "rio-out:/srv"))
     for who, run in (("remote", remote), ("local", local)):
         target = tmp_path / who
@@ -99,3 +103,32 @@ def test_missing_paths_are_refused_and_nothing_is_written(api, tmp_path):
     there = remote(api, "cp", str(target), "no-such-ctr:/tmp")
     assert there.returncode == 1
     assert there.stderr == b"Error response from daemon: No such container: no-such-ctr\n"
+
+
+def test_cp_on_a_terminal_shows_the_local_cps_progress_and_result(api, tmp_path):
+    ok(local(api, "run", "-d", "--name", "rio-meter", "busybox", "sh", "-c",
+             "mkdir /big && head -c 5000000 /dev/urandom > /big/f && sleep 60"))
+    screens = {}
+    for who in ("remote", "local"):
+        argv = remote_argv(api, "cp", "rio-meter:/big", str(tmp_path / who)) \
+            if who == "remote" else [str(PALLET), "--root", str(api.root), "cp",
+                                     "rio-meter:/big", str(tmp_path / who)]
+        run = run_in_pty(argv, env=client_env(api))
+        assert run.returncode == 0, run.raw
+        screens[who] = [line.replace(str(tmp_path / who), "DEST")
+                        for line in final_screen(run.raw)]
+        counted = [frame for frame in frames(run.raw)
+                   if frame.startswith("Copying from container - ")]
+        assert counted, frames(run.raw)
+    assert screens["remote"] == screens["local"]
+    assert re.fullmatch(r"Successfully copied 5\.00\dMB to DEST", screens["local"][0])
+    sent = tmp_path / "remote" / "f"
+    quiet = run_in_pty(remote_argv(api, "cp", "-q", str(sent), "rio-meter:/big/g"),
+                       env=client_env(api))
+    assert (quiet.returncode, final_screen(quiet.raw)) == (0, [])
+    again = run_in_pty(remote_argv(api, "cp", str(sent), "rio-meter:/big/h"),
+                       env=client_env(api))
+    shown = final_screen(again.raw)
+    assert len(shown) == 1 and re.fullmatch(r"Successfully copied 5\.00\dMB to "
+                                            r"rio-meter:/big/h", shown[0]), shown
+    assert any(f.startswith("Copying to container - ") for f in frames(again.raw))

@@ -165,13 +165,19 @@ def test_run_it_detach_keys_leave_the_container_running(api):
     assert terminal.wait() == 0
     state = ok(local(api, "inspect", "-f", "{{.State.Running}}", "rio-detach"))
     assert state == "true\n"
-    # and attach joins it again, on a terminal, until its exit
+    # attach joins it again; detaching from an attach is docker's escape error (exit 1)
     again = Terminal(remote_argv(api, "attach", "rio-detach"), env=client_env(api))
     time.sleep(0.5)
     again.send(b"echo back-$((2+3))\r")
     again.read_until(b"back-5")
-    again.send(b"exit 4\r")
-    assert again.wait() == 4
+    again.send(b"\x10\x11")
+    assert again.wait() == 1
+    assert again.seen.rstrip().endswith(b"read escape sequence")
+    # and once more, until its exit, whose code is attach's
+    last = Terminal(remote_argv(api, "attach", "rio-detach"), env=client_env(api))
+    time.sleep(0.5)
+    last.send(b"exit 4\r")
+    assert last.wait() == 4
 
 
 def test_it_without_a_terminal_is_refused_as_locally(api):
@@ -210,6 +216,12 @@ def test_exec_it_on_a_terminal(api):
     terminal.send(b"stty size; tty; exit 9\r")
     assert terminal.wait() == 9
     assert b"25 90" in terminal.seen and b"/dev/pts/" in terminal.seen
+    detaching = Terminal(remote_argv(api, "exec", "-it", "rio-exec-it", "sh", "-c",
+                                     "echo ready; sleep 30"), env=client_env(api))
+    detaching.read_until(b"ready")
+    detaching.send(b"\x10\x11")
+    assert detaching.wait() == 1
+    assert detaching.seen.rstrip().endswith(b"read escape sequence")
 
 
 def test_exec_into_a_stopped_container_is_refused(api):
