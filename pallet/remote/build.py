@@ -24,7 +24,8 @@ import sys
 import threading
 
 from pallet.base.errors import PalletError
-from pallet.remote.errors import RemoteError, api_call
+from pallet.remote.calls import api_call
+from pallet.remote.errors import RemoteError
 
 
 class BuildFailed(PalletError):

@@ -1,8 +1,8 @@
-"""The streaming commands on a remote host: click's parsed flags (the same params dict the
-local command gets) -> the typed request -> the remote module; each returns the exit code.
+"""The streaming commands on a remote host: click's parsed flags (the same params the local
+command's callback gets, as pallet/remote/__init__.py's contract hands them) -> the typed
+request -> the remote module; each returns the exit code (sys.exit'ed by the caller).
 
-    HANDLERS[name](client, params) -> int     build, run, create, start, attach, wait, logs,
-                                              exec, cp, top
+    build, run, create, start, attach, wait, logs, exec_, cp, top   (ctx, **params) -> int
 
 The flag parsing is the local commands' own (create_options, build_request, log_time,
 expand_env, ...), so a flag means the same thing and fails with the same words whichever
@@ -17,7 +17,13 @@ import sys
 from pallet.base.errors import PalletError
 
 
-def build(client, params: dict) -> int:
+def _client(ctx):
+    from pallet.remote import client
+    return client(ctx)
+
+
+def build(ctx, **params) -> int:
+    client = _client(ctx)
     from pallet.commands.build import build_request
     from pallet.remote.build import build as remote_build
     request = build_request(params)
@@ -31,7 +37,8 @@ def build(client, params: dict) -> int:
     return 0
 
 
-def run(client, params: dict) -> int:
+def run(ctx, **params) -> int:
+    client = _client(ctx)
     from pallet.commands.container_options import create_options
     from pallet.remote.run import run as remote_run
     request = create_options(params)
@@ -40,7 +47,8 @@ def run(client, params: dict) -> int:
                       detach_keys=params.get("detach_keys"))
 
 
-def create(client, params: dict) -> int:
+def create(ctx, **params) -> int:
+    client = _client(ctx)
     from pallet.commands.container_options import create_options
     from pallet.remote.createbody import create_body
     from pallet.remote.run import create
@@ -51,8 +59,10 @@ def create(client, params: dict) -> int:
     return 0
 
 
-def start(client, params: dict) -> int:
-    from pallet.remote.errors import RemoteError, api_call
+def start(ctx, **params) -> int:
+    client = _client(ctx)
+    from pallet.remote.calls import api_call
+    from pallet.remote.errors import RemoteError
     from pallet.remote.run import start_attached
     containers = params["containers"]
     if params["attach"] or params["interactive"]:
@@ -72,18 +82,21 @@ def start(client, params: dict) -> int:
     return 1 if failed else 0
 
 
-def attach(client, params: dict) -> int:
+def attach(ctx, **params) -> int:
+    client = _client(ctx)
     from pallet.remote.run import attach as remote_attach
     return remote_attach(client, params["container_ref"], no_stdin=params["no_stdin"],
                          sig_proxy=params["sig_proxy"], detach_keys=params["detach_keys"])
 
 
-def wait(client, params: dict) -> int:
+def wait(ctx, **params) -> int:
+    client = _client(ctx)
     from pallet.remote.run import wait as remote_wait
     return remote_wait(client, params["containers"])
 
 
-def logs(client, params: dict) -> int:
+def logs(ctx, **params) -> int:
+    client = _client(ctx)
     from pallet.commands.container_views import log_time
     from pallet.remote.logs import LogsRequest
     from pallet.remote.logs import logs as remote_logs
@@ -99,7 +112,8 @@ def logs(client, params: dict) -> int:
     return 0
 
 
-def exec_(client, params: dict) -> int:
+def exec_(ctx, **params) -> int:
+    client = _client(ctx)
     from pallet.commands.container_options import expand_env, read_env_file
     from pallet.remote.exec import ExecRequest
     from pallet.remote.exec import exec_ as remote_exec
@@ -126,7 +140,8 @@ def _container_path(text: str) -> bool:
     return bool(sep) and "/" not in head and bool(head)
 
 
-def cp(client, params: dict) -> int:
+def cp(ctx, **params) -> int:
+    client = _client(ctx)
     from pallet.remote.cp import copy_in, copy_out
     source, destination = params["source"], params["destination"]
     src_ctr, _, src_path = source.partition(":") if _container_path(source) else ("", "", source)
@@ -154,9 +169,10 @@ def cp(client, params: dict) -> int:
     return 0
 
 
-def top(client, params: dict) -> int:
+def top(ctx, **params) -> int:
+    client = _client(ctx)
     from pallet.commands.container_views import top_table
-    from pallet.remote.errors import api_call
+    from pallet.remote.calls import api_call
     with api_call(1):
         answer = client.top(params["container_ref"],
                             ps_args=" ".join(params["ps_args"]) or None)
@@ -164,6 +180,3 @@ def top(client, params: dict) -> int:
     sys.stdout.flush()
     return 0
 
-
-HANDLERS = {"build": build, "run": run, "create": create, "start": start, "attach": attach,
-            "wait": wait, "logs": logs, "exec": exec_, "cp": cp, "top": top}

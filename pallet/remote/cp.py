@@ -22,7 +22,7 @@ import tempfile
 
 from pallet.base.errors import PalletError
 from pallet.base.progress import NULL, Meter
-from pallet.remote.errors import api_call
+from pallet.remote.calls import api_call
 
 GO_DIR, GO_SYMLINK = 1 << 31, 1 << 27
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from pallet.base.errors import PalletError
-from pallet.remote.errors import RemoteError, api_call
+from pallet.remote.calls import api_call
+from pallet.remote.errors import RemoteError
 
 
 @dataclass(frozen=True)

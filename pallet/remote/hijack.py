@@ -110,7 +110,7 @@ def _drain_buffer(response) -> bytes:
 
 def upgrade(client, path: str, *, params: dict | None = None, body: dict | None = None) -> Connection:
     """POST path (a `client._url` path) with `Upgrade: tcp`; the hijacked connection."""
-    from pallet.remote.errors import api_call
+    from pallet.remote.calls import api_call
     headers = {"Connection": "Upgrade", "Upgrade": "tcp"}
     with api_call():
         if body is not None:
@@ -120,6 +120,8 @@ def upgrade(client, path: str, *, params: dict | None = None, body: dict | None 
         client._raise_for_status(response)
         pending = _drain_buffer(response)
         sock = _real_socket(client._get_raw_response_socket(response))
+    if hasattr(sock, "settimeout"):
+        sock.settimeout(None)   # a session may be quiet for hours (the client's is 60 s)
     return Connection(sock=sock, pending=pending, response=response)
 
 

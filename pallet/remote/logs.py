@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pallet.remote.errors import api_call
+from pallet.remote.calls import api_call
 
 
 @dataclass(frozen=True)

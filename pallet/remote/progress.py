@@ -11,7 +11,8 @@ the screen a local one draws (pallet/format/progress.py), on a terminal or off o
 from __future__ import annotations
 
 from pallet.base.progress import Bytes, Note, State
-from pallet.remote.errors import RemoteError, api_call
+from pallet.remote.calls import api_call
+from pallet.remote.errors import RemoteError
 
 
 def event_of(document: dict):

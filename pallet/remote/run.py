@@ -19,7 +19,8 @@ import os
 import sys
 
 from pallet.base.errors import PalletError
-from pallet.remote.errors import NotFound, RemoteError, api_call, error_message
+from pallet.remote.calls import api_call, explanation
+from pallet.remote.errors import RemoteError
 
 
 def create(client, body: dict, name: str | None) -> str:
@@ -31,7 +32,7 @@ def create(client, body: dict, name: str | None) -> str:
                                          params=params)
             return client._result(response, True)["Id"]
         except docker.errors.APIError as error:
-            if error.status_code != 404 or not error_message(error).startswith("No such image"):
+            if error.status_code != 404 or not explanation(error).startswith("No such image"):
                 raise
     from pallet.remote.progress import pull
     from pallet.runtime.store.references import familiar_string, parse_reference
@@ -200,7 +201,7 @@ def wait(client, containers) -> int:
                                        params={"condition": "not-running"})
                 client._raise_for_status(response)
                 print(int(response.json().get("StatusCode", 0)), flush=True)
-        except (NotFound, RemoteError) as error:
+        except RemoteError as error:
             sys.stderr.write(error.message + "\n")
             failed = True
     return 1 if failed else 0
