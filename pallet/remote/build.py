@@ -79,7 +79,7 @@ def _params(request, dockerfile: str, quiet: bool) -> dict:
     return params
 
 
-def _body(request, replay):
+def _body(request):
     """(the upload body, its name of the build file)."""
     from pallet.remote.pipe import Produced
     context = request.context
@@ -123,7 +123,7 @@ def build(client, request, *, progress: str = "auto", quiet: bool = False) -> st
     view = make_progress("quiet" if progress == "rawjson" else progress, quiet=quiet)
     replay = Replay(view)
     try:
-        body, dockerfile, produced = _body(request, replay)
+        body, dockerfile, produced = _body(request)
         params = _params(request, dockerfile, quiet)
         headers = {"Content-Type": "application/x-tar"}
         client._set_auth_headers(headers)
@@ -137,12 +137,12 @@ def build(client, request, *, progress: str = "auto", quiet: bool = False) -> st
             if produced is not None and isinstance(produced.error, PalletError):
                 raise produced.error from None
             raise
-        return _follow(response, replay)
+        return _follow(response, replay, quiet=quiet)
     finally:
         view.close()
 
 
-def _follow(response, replay) -> str:
+def _follow(response, replay, *, quiet: bool) -> str:
     documents: queue.Queue = queue.Queue()
     threading.Thread(target=_reader, args=(response, documents), daemon=True).start()
     image_id = None
@@ -165,11 +165,9 @@ def _follow(response, replay) -> str:
                 image_id = (document["aux"] or {}).get("ID") or image_id
                 continue
             text = document.get("stream")
-            if not text or text.startswith(("Successfully built ", "Successfully tagged ")):
-                continue           # docker clients' lines; the local display has its own
-            if image_id is None and text.strip().startswith("sha256:") and "\n" in text \
-                    and " " not in text.strip():
-                continue           # -q: the ID line, printed below from aux
+            if quiet or not text or text.startswith(("Successfully built ",
+                                                     "Successfully tagged ")):
+                continue    # docker clients' lines (-q: the ID, printed by the caller)
             for line in replay.text(text):
                 sys.stderr.write(line + "\n")
     finally:

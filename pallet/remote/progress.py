@@ -45,6 +45,19 @@ def follow(documents, display, *, exit_code: int = 1) -> list:
     return aux
 
 
+def registry_auth(domain: str) -> str:
+    """X-Registry-Auth as the docker CLI sends it: the login this client holds for the
+    image's registry (`pallet login`/`docker login`, ~/.docker/config.json), else `{}`."""
+    import base64
+    import json
+
+    from pallet.runtime.distribution.credentials import lookup
+    found = lookup(domain)
+    document = {"username": found[0], "password": found[1], "serveraddress": domain} \
+        if found else {}
+    return base64.urlsafe_b64encode(json.dumps(document).encode()).decode()
+
+
 def pull(client, image: str, stream, *, exit_code: int = 125) -> None:
     """Pull image on the host, its progress drawn on stream (the CLI's run: stderr)."""
     from pallet.format.progress import display_for
@@ -56,7 +69,8 @@ def pull(client, image: str, stream, *, exit_code: int = 125) -> None:
         with api_call(exit_code):
             response = client.post(client._url("/images/create"),
                                    params={"fromImage": reference.name, "tag": tag},
-                                   headers={"X-Registry-Auth": "e30="}, stream=True)
+                                   headers={"X-Registry-Auth": registry_auth(reference.domain)},
+                                   stream=True)
             client._raise_for_status(response)
             documents = client._stream_helper(response, decode=True)
             follow(documents, display, exit_code=exit_code)

@@ -263,3 +263,24 @@ def test_run_of_an_image_the_host_cannot_find(api):
     missing = remote(api, "run", "--rm", "busybox", "no-such-command")
     assert missing.returncode == local(api, "run", "--rm", "busybox",
                                        "no-such-command").returncode == 127
+
+
+def test_run_pulls_an_image_the_host_lacks_and_shows_the_pull_as_locally(api, tmp_path):
+    from tests.registry import private_registry
+    with private_registry(tmp_path / "registry") as registry:
+        image = f"{registry.host}/team/bb:1"
+        ok(local(api, "tag", "busybox", image))
+        ok(local(api, "push", image))
+        ok(local(api, "rmi", image))
+        there = remote(api, "run", "--rm", image, "echo", "pulled-and-ran")
+        assert there.returncode == 0, there.stderr.decode()
+        assert there.stdout == b"pulled-and-ran\n"
+        lines = there.stderr.decode().splitlines()
+        assert lines[0] == f"Unable to find image '{image}' locally"
+        # the pull's own lines, as `pallet pull` prints them off a terminal (the display
+        # drawn from the host's JSON stream)
+        assert lines[1] == "1: Pulling from team/bb", lines
+        assert re.fullmatch(r"Digest: sha256:[0-9a-f]{64}", lines[-2]), lines
+        assert lines[-1] == f"Status: Downloaded newer image for {image}", lines
+        assert all(re.fullmatch(r"[0-9a-f]{12}: [A-Z][A-Za-z ]+", line) for line in lines[2:-2]), lines
+        assert image in ok(local(api, "images", "--format", "{{.Repository}}:{{.Tag}}"))
