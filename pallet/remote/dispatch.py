@@ -31,6 +31,12 @@ REMOTE: dict[str, str] = {
     "images": f"{_I}:images", "image ls": f"{_I}:images", "image list": f"{_I}:images",
     "version": f"{_S}:version", "info": f"{_S}:info", "system info": f"{_S}:info",
 }
+# the streaming commands (pallet/remote/commands.py), also under `container`
+_STREAMING = {"run": "run", "create": "create", "start": "start", "attach": "attach",
+              "wait": "wait", "logs": "logs", "exec": "exec_", "cp": "cp", "top": "top"}
+REMOTE.update({path: f"pallet.remote.commands:{function}" for name, function in
+               _STREAMING.items() for path in (name, f"container {name}")})
+REMOTE["build"] = "pallet.remote.commands:build"
 
 # Commands about the client itself (or the host side of a connection): never remote.
 CLIENT_SIDE = {"check", "context", "machine", "login", "logout", "serve", "system dial-stdio"}

@@ -228,7 +228,7 @@ def pump(connection: Connection, *, tty: bool, stdin: bool, detach_keys: bytes |
         import termios
         import tty as tty_module
         saved = termios.tcgetattr(0)
-        tty_module.setraw(0)
+        tty_module.setraw(0, termios.TCSANOW)   # keep what was typed ahead (no flush)
     try:
         if on_resize is not None and tty and (size := terminal_size()) is not None:
             import threading

@@ -21,7 +21,7 @@ import time
 from tests.conftest import PALLET
 
 
-def client_env(api) -> dict:
+def remote_env(api) -> dict:
     env = dict(os.environ)
     # the client's own store is never the subject: keep it away from /var/lib/pallet
     env["PALLET_ROOT"] = str(api.directory / "client-root")
@@ -37,7 +37,7 @@ def remote_argv(api, *args: str) -> list[str]:
 def remote(api, *args: str, input: bytes | None = None, timeout: float = 120,
            **kwargs) -> subprocess.CompletedProcess:
     return subprocess.run(remote_argv(api, *args), input=input, capture_output=True,
-                          env=client_env(api), timeout=timeout, **kwargs)
+                          env=remote_env(api), timeout=timeout, **kwargs)
 
 
 def local(api, *args: str, input: bytes | None = None, timeout: float = 120,

@@ -10,10 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.api.conftest import api, api_root  # noqa: F401  (the pallet serve fixture)
 from tests.conftest import PALLET
 from tests.ptyrun import final_screen, frames, run_in_pty
-from tests.remote.streams_support import client_env, local, ok, remote, remote_argv
+from tests.remote.streams_support import remote_env, local, ok, remote, remote_argv
 
 pytestmark = [pytest.mark.root, pytest.mark.server]
 
@@ -113,7 +112,7 @@ def test_cp_on_a_terminal_shows_the_local_cps_progress_and_result(api, tmp_path)
         argv = remote_argv(api, "cp", "rio-meter:/big", str(tmp_path / who)) \
             if who == "remote" else [str(PALLET), "--root", str(api.root), "cp",
                                      "rio-meter:/big", str(tmp_path / who)]
-        run = run_in_pty(argv, env=client_env(api))
+        run = run_in_pty(argv, env=remote_env(api))
         assert run.returncode == 0, run.raw
         screens[who] = [line.replace(str(tmp_path / who), "DEST")
                         for line in final_screen(run.raw)]
@@ -124,10 +123,10 @@ def test_cp_on_a_terminal_shows_the_local_cps_progress_and_result(api, tmp_path)
     assert re.fullmatch(r"Successfully copied 5\.00\dMB to DEST", screens["local"][0])
     sent = tmp_path / "remote" / "f"
     quiet = run_in_pty(remote_argv(api, "cp", "-q", str(sent), "rio-meter:/big/g"),
-                       env=client_env(api))
+                       env=remote_env(api))
     assert (quiet.returncode, final_screen(quiet.raw)) == (0, [])
     again = run_in_pty(remote_argv(api, "cp", str(sent), "rio-meter:/big/h"),
-                       env=client_env(api))
+                       env=remote_env(api))
     shown = final_screen(again.raw)
     assert len(shown) == 1 and re.fullmatch(r"Successfully copied 5\.00\dMB to "
                                             r"rio-meter:/big/h", shown[0]), shown

@@ -14,8 +14,7 @@ import time
 
 import pytest
 
-from tests.api.conftest import api, api_root  # noqa: F401  (the pallet serve fixture)
-from tests.remote.streams_support import (Terminal, client_env, local, ok, remote,
+from tests.remote.streams_support import (Terminal, remote_env, local, ok, remote,
                                           remote_argv)
 
 pytestmark = [pytest.mark.root, pytest.mark.server]
@@ -123,7 +122,7 @@ def test_a_logs_follow_whose_connection_drops_ends_cleanly(api):
         argv = [argv for argv in [remote_argv(api, "logs", "-f", "rio-cut")]][0]
         argv[2] = f"unix://{proxy.path}"
         follower = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                    env=client_env(api))
+                                    env=remote_env(api))
         deadline = time.monotonic() + 20
         while not proxy.pairs and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -141,7 +140,7 @@ def test_a_logs_follow_whose_connection_drops_ends_cleanly(api):
 
 def test_run_it_on_a_terminal_raw_mode_window_size_and_exit_code(api):
     terminal = Terminal(remote_argv(api, "run", "-it", "--rm", "busybox", "sh"),
-                        env=client_env(api), rows=30, columns=100)
+                        env=remote_env(api), rows=30, columns=100)
     terminal.read_until(b"# ")
     terminal.send(b"stty size; echo sum-$((40+2))\r")
     terminal.read_until(b"sum-42")
@@ -157,7 +156,7 @@ def test_run_it_on_a_terminal_raw_mode_window_size_and_exit_code(api):
 
 def test_run_it_detach_keys_leave_the_container_running(api):
     terminal = Terminal(remote_argv(api, "run", "-it", "--name", "rio-detach", "busybox",
-                                    "sh"), env=client_env(api))
+                                    "sh"), env=remote_env(api))
     terminal.read_until(b"# ")
     terminal.send(b"echo still-$((1+1))\r")
     terminal.read_until(b"still-2")
@@ -166,7 +165,7 @@ def test_run_it_detach_keys_leave_the_container_running(api):
     state = ok(local(api, "inspect", "-f", "{{.State.Running}}", "rio-detach"))
     assert state == "true\n"
     # attach joins it again; detaching from an attach is docker's escape error (exit 1)
-    again = Terminal(remote_argv(api, "attach", "rio-detach"), env=client_env(api))
+    again = Terminal(remote_argv(api, "attach", "rio-detach"), env=remote_env(api))
     time.sleep(0.5)
     again.send(b"echo back-$((2+3))\r")
     again.read_until(b"back-5")
@@ -174,7 +173,7 @@ def test_run_it_detach_keys_leave_the_container_running(api):
     assert again.wait() == 1
     assert again.seen.rstrip().endswith(b"read escape sequence")
     # and once more, until its exit, whose code is attach's
-    last = Terminal(remote_argv(api, "attach", "rio-detach"), env=client_env(api))
+    last = Terminal(remote_argv(api, "attach", "rio-detach"), env=remote_env(api))
     time.sleep(0.5)
     last.send(b"exit 4\r")
     assert last.wait() == 4
@@ -211,13 +210,13 @@ def test_exec_exit_code_env_user_workdir_and_stdin(api):
 def test_exec_it_on_a_terminal(api):
     ok(remote(api, "run", "-d", "--name", "rio-exec-it", "busybox", "sleep", "60"))
     terminal = Terminal(remote_argv(api, "exec", "-it", "rio-exec-it", "sh"),
-                        env=client_env(api), rows=25, columns=90)
+                        env=remote_env(api), rows=25, columns=90)
     terminal.read_until(b"# ")
     terminal.send(b"stty size; tty; exit 9\r")
     assert terminal.wait() == 9
     assert b"25 90" in terminal.seen and b"/dev/pts/" in terminal.seen
     detaching = Terminal(remote_argv(api, "exec", "-it", "rio-exec-it", "sh", "-c",
-                                     "echo ready; sleep 30"), env=client_env(api))
+                                     "echo ready; sleep 30"), env=remote_env(api))
     detaching.read_until(b"ready")
     detaching.send(b"\x10\x11")
     assert detaching.wait() == 1
