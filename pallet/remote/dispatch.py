@@ -36,7 +36,8 @@ _STREAMING = {"run": "run", "create": "create", "start": "start", "attach": "att
               "wait": "wait", "logs": "logs", "exec": "exec_", "cp": "cp", "top": "top"}
 REMOTE.update({path: f"pallet.remote.commands:{function}" for name, function in
                _STREAMING.items() for path in (name, f"container {name}")})
-REMOTE["build"] = "pallet.remote.commands:build"
+REMOTE.update({path: "pallet.remote.commands:build"
+               for path in ("build", "image build", "builder build")})
 
 # Commands about the client itself (or the host side of a connection): never remote.
 CLIENT_SIDE = {"check", "context", "machine", "login", "logout", "serve", "system dial-stdio"}

@@ -247,12 +247,13 @@ def pump(connection: Connection, *, tty: bool, stdin: bool, detach_keys: bytes |
 
 def _first_size(on_resize, size: tuple[int, int]) -> None:
     """The CLI's initTtySize: the process may not have its terminal yet when the stream
-    opens (an exec's starts with it): asked again, a little later each time, ten times."""
+    opens (an exec's starts with it): asked again, a little later each time (the CLI gives
+    up after ten tries in half a second; a loaded host may need more)."""
     import time
-    for attempt in range(10):
+    for attempt in range(25):
         if on_resize(*size):
             return
-        time.sleep(0.01 * (attempt + 1))
+        time.sleep(min(0.01 * (attempt + 1), 0.25))
 
 
 def _loop(connection: Connection, *, tty: bool, stdin: bool, keys: _Keys, wake: int,

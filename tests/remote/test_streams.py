@@ -142,6 +142,7 @@ def test_run_it_on_a_terminal_raw_mode_window_size_and_exit_code(api):
     terminal = Terminal(remote_argv(api, "run", "-it", "--rm", "busybox", "sh"),
                         env=remote_env(api), rows=30, columns=100)
     terminal.read_until(b"# ")
+    time.sleep(0.5)
     terminal.send(b"stty size; echo sum-$((40+2))\r")
     terminal.read_until(b"sum-42")
     assert b"30 100" in terminal.seen                     # the size sent at the start
@@ -212,6 +213,7 @@ def test_exec_it_on_a_terminal(api):
     terminal = Terminal(remote_argv(api, "exec", "-it", "rio-exec-it", "sh"),
                         env=remote_env(api), rows=25, columns=90)
     terminal.read_until(b"# ")
+    time.sleep(0.5)       # the size is set just after the start, as the docker CLI sets it
     terminal.send(b"stty size; tty; exit 9\r")
     assert terminal.wait() == 9
     assert b"25 90" in terminal.seen and b"/dev/pts/" in terminal.seen
