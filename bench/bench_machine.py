@@ -99,7 +99,8 @@ def main() -> None:
     parser.add_argument("--out", default=str(REPO / "bench" / "RESULTS-machine.md"))
     args = parser.parse_args()
     config = Path(tempfile.mkdtemp(prefix="bench-machine-config-"))
-    loads = [open("/proc/loadavg").read().strip()]
+    described = machine()     # its load average is the one at the start
+    loads = [" ".join(open("/proc/loadavg").read().split()[:3])]
     warm, removals, connects, copies = [], [], [], []
     try:
         with ssh_host() as host:
@@ -128,11 +129,11 @@ def main() -> None:
                     remove_prefix(prefix)
     finally:
         shutil.rmtree(config, ignore_errors=True)
-    loads.append(open("/proc/loadavg").read().strip())
+    loads.append(" ".join(open("/proc/loadavg").read().split()[:3]))
     median = statistics.median
     lines = [
         "# `pallet machine` benchmarks (bench/bench_machine.py)", "",
-        f"Machine: {machine()}; load average at the end {loads[-1]}", "",
+        f"Machine: {described}; at the end {loads[-1]}", "",
         f"`pallet machine create --driver generic` against a namespace host over ssh "
         f"({args.runs} warm runs after one cold; wheelhouse {len(wheels)} wheels, "
         f"{size:.1f} MiB). No peer tool: docker-machine is not packaged here; the floors are "
