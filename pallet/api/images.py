@@ -100,7 +100,7 @@ def prune(request) -> dict:
     store = _store(request)
     all_images, selected = prune_selection(store, request.filters())
     lines, reclaimed = prune_images(store, all_images=all_images, selected=selected)
-    return {"ImagesDeleted": [{action: subject} for action, subject in lines] or None,
+    return {"ImagesDeleted": [{action: subject} for action, subject in lines],
             "SpaceReclaimed": reclaimed}
 
 

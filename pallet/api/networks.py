@@ -148,4 +148,4 @@ def prune(request) -> dict:
     if filters:
         raise ApiError(400, f"pallet's network prune takes no filters yet (got "
                             f"{', '.join(sorted(filters))})")
-    return {"NetworksDeleted": prune_networks(_root(request)) or None}
+    return {"NetworksDeleted": prune_networks(_root(request))}

@@ -77,3 +77,13 @@ def _tls_config(host: Host):
     client_cert = (settings.cert, settings.key) if settings.cert and settings.key else None
     verify = (settings.ca or True) if settings.verify else False
     return TLSConfig(client_cert=client_cert, ca_cert=settings.ca, verify=verify)
+
+
+def post(api, path: str, params: dict | None = None, timeout: float | None = None):
+    """A POST the SDK has no method for (stop with a signal), on the client's own session and
+    negotiated version; an error status raises requests' HTTPError (errors.py words it)."""
+    from urllib.parse import quote
+    url = f"{api.base_url}/v{api.api_version}{quote(path)}"
+    response = api.post(url, params=params or {}, timeout=timeout or TIMEOUT)
+    response.raise_for_status()
+    return response

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import sys
+
+import click
+
+from pallet.base.errors import PalletError
 from pallet.remote import client
 from pallet.remote.convert import container_row
+from pallet.remote.errors import for_each
 
 
-def ps(ctx, show_all, quiet, filters, format_, no_trunc, latest, last, **_ignored) -> None:
+def ps(ctx, show_all, quiet, filters, format_, no_trunc, latest, last) -> None:
     from pallet.commands.container_views import show_containers
     from pallet.commands.flags import filter_flags
     wanted = filter_flags(filters)
@@ -15,3 +21,151 @@ def ps(ctx, show_all, quiet, filters, format_, no_trunc, latest, last, **_ignore
                                        limit=limit if limit > 0 else -1)
     show_containers([container_row(s) for s in summaries], quiet=quiet, format_=format_,
                     no_trunc=no_trunc)
+
+
+def _signal_checked(sig) -> None:
+    if sig is not None:
+        from pallet.runtime.container.lifecycle import parse_signal
+        parse_signal(sig)   # a bad signal fails before any container is touched, as locally
+
+
+def start(ctx, attach, interactive, detach_keys, containers) -> None:
+    if attach or interactive:
+        raise PalletError("`pallet start -a/-i` is not supported on a remote host yet",
+                          hint="start it detached, then `pallet logs -f`")
+    api = client(ctx)
+    for_each(containers, api.start)
+
+
+def stop(ctx, timeout, sig, containers) -> None:
+    _signal_checked(sig)
+    api = client(ctx)
+    if sig is None:
+        for_each(containers, lambda name: api.stop(name, timeout=timeout))
+        return
+    from pallet.remote.client import post
+    params = {"signal": sig} if timeout is None else {"signal": sig, "t": timeout}
+    wait = (10 if timeout is None else timeout) + api.timeout
+    for_each(containers, lambda name: post(api, f"/containers/{name}/stop", params, wait))
+
+
+def restart(ctx, timeout, sig, containers) -> None:
+    _signal_checked(sig)
+    api = client(ctx)
+    for_each(containers, lambda name: api.restart(name, timeout=10 if timeout is None
+                                                  else timeout))
+
+
+def kill(ctx, sig, containers) -> None:
+    _signal_checked(sig)
+    api = client(ctx)
+    for_each(containers, lambda name: api.kill(name, signal=sig))
+
+
+def rm(ctx, force, volumes, containers) -> None:
+    api = client(ctx)
+    for_each(containers, lambda name: api.remove_container(name, v=volumes, force=force))
+
+
+def wait(ctx, containers) -> None:
+    api = client(ctx)
+    for_each(containers, lambda name: api.wait(name, timeout=None)["StatusCode"],
+             echo_result=True)
+
+
+def pause(ctx, containers) -> None:
+    api = client(ctx)
+    for_each(containers, api.pause)
+
+
+def unpause(ctx, containers) -> None:
+    api = client(ctx)
+    for_each(containers, api.unpause)
+
+
+def rename(ctx, container, new_name) -> None:
+    client(ctx).rename(container, new_name)
+
+
+def top(ctx, container_ref, ps_args) -> None:
+    answer = client(ctx).top(container_ref, ps_args=" ".join(ps_args) or None)
+    titles = answer.get("Titles") or []
+    processes = answer.get("Processes") or []
+    # docker top's tabwriter: minimum width 20, padding 3 (as the local command prints it)
+    widths = [max([len(titles[i])] + [len(row[i]) for row in processes if i < len(row)]) + 3
+              for i in range(len(titles))]
+    for row in [titles] + processes:
+        cells = [cell.ljust(max(widths[i], 20)) if i < len(row) - 1 else cell
+                 for i, cell in enumerate(row)]
+        click.echo("".join(cells).rstrip())
+
+
+def port(ctx, container, private_port) -> None:
+    from pallet.runtime.network.ports import port_lines, split_proto
+    document = client(ctx).inspect_container(container)
+    ports = (document.get("NetworkSettings") or {}).get("Ports") or {}
+    wanted = None
+    if private_port is not None:
+        number, proto = split_proto(private_port)
+        wanted = f"{number}/{proto}"
+    lines = port_lines(ports, wanted)
+    if wanted is not None and not lines:
+        raise PalletError(f"No public port '{private_port}' published for {container}")
+    for line in lines:
+        click.echo(line)
+
+
+def prune(ctx, force) -> None:
+    if not force and not click.confirm("WARNING! This will remove all stopped containers.\n"
+                                       "Are you sure you want to continue?", default=False):
+        return
+    from pallet.commands.image_format import human_size
+    answer = client(ctx).prune_containers()
+    removed = answer.get("ContainersDeleted") or []
+    if removed:
+        click.echo("Deleted Containers:")
+        for container_id in removed:
+            click.echo(container_id)
+        click.echo("")
+    click.echo(f"Total reclaimed space: {human_size(answer.get('SpaceReclaimed') or 0)}")
+
+
+# ---- inspect (containers, images, networks, volumes) ------------------------------------------
+
+def _lookup(api, name: str, type_):
+    """docker inspect's order: container, image, network, volume (or only --type's)."""
+    from docker.errors import NotFound
+    kinds = [("container", api.inspect_container), ("image", api.inspect_image),
+             ("network", api.inspect_network), ("volume", api.inspect_volume)]
+    for kind, fetch in kinds:
+        if type_ not in (None, kind):
+            continue
+        try:
+            return fetch(name)
+        except NotFound:
+            continue
+    return None
+
+
+def inspect(ctx, format_, type_, size, names) -> None:
+    from pallet.format.documents import compile_document_template, inspect_output
+    if format_ and format_ != "json":
+        compile_document_template(format_)  # a bad template fails before any lookup (exit 64)
+    api = client(ctx)
+    documents, errors = [], []
+    for name in names:
+        document = _lookup(api, name, type_)
+        if document is None:
+            errors.append(f"Error: No such object: {name}")
+        else:
+            documents.append(document)
+    text, failures = inspect_output(format_, documents)
+    click.echo(text, nl=False)
+    for message in errors + failures:
+        click.echo(message, err=True)
+    if errors or failures:
+        sys.exit(1)
+
+
+def container_inspect(ctx, format_, size, names) -> None:
+    inspect(ctx, format_, "container", size, names)

@@ -26,10 +26,37 @@ _N = "pallet.remote.networks"
 _V = "pallet.remote.volumes"
 
 REMOTE: dict[str, str] = {
+    # containers
     "ps": f"{_C}:ps", "container ls": f"{_C}:ps", "container ps": f"{_C}:ps",
-    "container list": f"{_C}:ps",
-    "images": f"{_I}:images", "image ls": f"{_I}:images", "image list": f"{_I}:images",
-    "version": f"{_S}:version", "info": f"{_S}:info", "system info": f"{_S}:info",
+    "start": f"{_C}:start", "container start": f"{_C}:start",
+    "stop": f"{_C}:stop", "container stop": f"{_C}:stop",
+    "kill": f"{_C}:kill", "container kill": f"{_C}:kill",
+    "restart": f"{_C}:restart", "container restart": f"{_C}:restart",
+    "rm": f"{_C}:rm", "container rm": f"{_C}:rm", "container remove": f"{_C}:rm",
+    "wait": f"{_C}:wait", "container wait": f"{_C}:wait",
+    "pause": f"{_C}:pause", "container pause": f"{_C}:pause",
+    "unpause": f"{_C}:unpause", "container unpause": f"{_C}:unpause",
+    "rename": f"{_C}:rename", "container rename": f"{_C}:rename",
+    "top": f"{_C}:top", "container top": f"{_C}:top",
+    "port": f"{_C}:port", "container port": f"{_C}:port",
+    "container prune": f"{_C}:prune",
+    "inspect": f"{_C}:inspect", "container inspect": f"{_C}:container_inspect",
+    # images
+    "images": f"{_I}:images", "image ls": f"{_I}:images",
+    "image inspect": f"{_I}:image_inspect",
+    "tag": f"{_I}:tag", "image tag": f"{_I}:tag",
+    "rmi": f"{_I}:rmi", "image rm": f"{_I}:rmi",
+    "image prune": f"{_I}:prune",
+    "pull": f"{_I}:pull", "image pull": f"{_I}:pull",
+    "push": f"{_I}:push", "image push": f"{_I}:push",
+    # networks and volumes
+    **{f"network {name}": f"{_N}:{name}" for name in
+       ("create", "ls", "inspect", "rm", "prune", "connect", "disconnect")},
+    "network list": f"{_N}:ls", "network remove": f"{_N}:rm",
+    **{f"volume {name}": f"{_V}:{name}" for name in ("create", "ls", "inspect", "rm", "prune")},
+    # the engine
+    "version": f"{_S}:version", "info": f"{_S}:info",
+    "system df": f"{_S}:df", "system prune": f"{_S}:prune",
 }
 # the streaming commands (pallet/remote/commands.py), also under `container`
 _STREAMING = {"run": "run", "create": "create", "start": "start", "attach": "attach",
@@ -73,8 +100,12 @@ def _twin(command: click.Command, path: str) -> click.Command:
         return command
     twin = copy.copy(command)
     if isinstance(command, click.Group):
-        twin.commands = {name: _twin(sub, f"{path} {name}")
-                         for name, sub in command.commands.items()}
+        # through get_command, so a group's lazily added subcommands (image pull) are
+        # twinned too: none may slip through to the local store
+        def get_command(ctx, name, _original=command.get_command):
+            sub = _original(ctx, name)
+            return None if sub is None else _twin(sub, f"{path} {name}")
+        twin.get_command = get_command
         return twin
     twin.callback = _remote_callback(path)
     return twin

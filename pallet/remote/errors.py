@@ -106,12 +106,12 @@ def translated(host, dialer=None):
 def for_each(names, action, *, echo_result: bool = False) -> None:
     """Run ``action(name)`` for every target, echo the name (or its result), print each
     daemon error as docker does, exit 1 if any failed. Connection errors end it at once."""
-    from docker.errors import APIError
+    from requests.exceptions import HTTPError    # the SDK's APIError is one
     failed = False
     for name in names:
         try:
             result = action(name)
-        except APIError as error:
+        except HTTPError as error:
             click.echo(daemon_error(error).message, err=True)
             failed = True
             continue

@@ -126,3 +126,30 @@ def test_the_local_path_imports_nothing_of_the_remote_client(api, client_env):
     remote = subprocess.run([sys.executable, "-c", probe, "-H", api.host, "ps", "-a"],
                             env=client_env, capture_output=True, timeout=60)
     assert "'pallet.remote.dispatch'" in remote.stdout.decode()   # the probe sees a remote run
+
+
+def test_every_remote_function_takes_the_local_commands_parameters():
+    """dispatch calls REMOTE's function with the local callback's parameters: a local option
+    added without its remote twin must fail here, not as a TypeError for a user."""
+    import importlib
+    import inspect
+
+    import click
+
+    from pallet.cli import cli
+    from pallet.remote.dispatch import REMOTE
+    checked = 0
+    for path, target in REMOTE.items():
+        words = path.split()
+        ctx = click.Context(cli)
+        command = cli.get_command(ctx, words[0])
+        for word in words[1:]:
+            command = command.get_command(ctx, word)
+        assert command is not None, path
+        local = [p.name for p in command.params]
+        module_name, _, attribute = target.partition(":")
+        function = getattr(importlib.import_module(module_name), attribute)
+        remote = list(inspect.signature(function).parameters)[1:]    # after ctx
+        assert sorted(remote) == sorted(local), (path, remote, local)
+        checked += 1
+    assert checked == len(REMOTE) > 50
