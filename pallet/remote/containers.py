@@ -29,14 +29,6 @@ def _signal_checked(sig) -> None:
         parse_signal(sig)   # a bad signal fails before any container is touched, as locally
 
 
-def start(ctx, attach, interactive, detach_keys, containers) -> None:
-    if attach or interactive:
-        raise PalletError("`pallet start -a/-i` is not supported on a remote host yet",
-                          hint="start it detached, then `pallet logs -f`")
-    api = client(ctx)
-    for_each(containers, api.start)
-
-
 def stop(ctx, timeout, sig, containers) -> None:
     _signal_checked(sig)
     api = client(ctx)
@@ -67,12 +59,6 @@ def rm(ctx, force, volumes, containers) -> None:
     for_each(containers, lambda name: api.remove_container(name, v=volumes, force=force))
 
 
-def wait(ctx, containers) -> None:
-    api = client(ctx)
-    for_each(containers, lambda name: api.wait(name, timeout=None)["StatusCode"],
-             echo_result=True)
-
-
 def pause(ctx, containers) -> None:
     api = client(ctx)
     for_each(containers, api.pause)
@@ -85,19 +71,6 @@ def unpause(ctx, containers) -> None:
 
 def rename(ctx, container, new_name) -> None:
     client(ctx).rename(container, new_name)
-
-
-def top(ctx, container_ref, ps_args) -> None:
-    answer = client(ctx).top(container_ref, ps_args=" ".join(ps_args) or None)
-    titles = answer.get("Titles") or []
-    processes = answer.get("Processes") or []
-    # docker top's tabwriter: minimum width 20, padding 3 (as the local command prints it)
-    widths = [max([len(titles[i])] + [len(row[i]) for row in processes if i < len(row)]) + 3
-              for i in range(len(titles))]
-    for row in [titles] + processes:
-        cells = [cell.ljust(max(widths[i], 20)) if i < len(row) - 1 else cell
-                 for i, cell in enumerate(row)]
-        click.echo("".join(cells).rstrip())
 
 
 def port(ctx, container, private_port) -> None:

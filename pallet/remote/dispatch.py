@@ -28,16 +28,13 @@ _V = "pallet.remote.volumes"
 REMOTE: dict[str, str] = {
     # containers
     "ps": f"{_C}:ps", "container ls": f"{_C}:ps", "container ps": f"{_C}:ps",
-    "start": f"{_C}:start", "container start": f"{_C}:start",
     "stop": f"{_C}:stop", "container stop": f"{_C}:stop",
     "kill": f"{_C}:kill", "container kill": f"{_C}:kill",
     "restart": f"{_C}:restart", "container restart": f"{_C}:restart",
     "rm": f"{_C}:rm", "container rm": f"{_C}:rm", "container remove": f"{_C}:rm",
-    "wait": f"{_C}:wait", "container wait": f"{_C}:wait",
     "pause": f"{_C}:pause", "container pause": f"{_C}:pause",
     "unpause": f"{_C}:unpause", "container unpause": f"{_C}:unpause",
     "rename": f"{_C}:rename", "container rename": f"{_C}:rename",
-    "top": f"{_C}:top", "container top": f"{_C}:top",
     "port": f"{_C}:port", "container port": f"{_C}:port",
     "container prune": f"{_C}:prune",
     "inspect": f"{_C}:inspect", "container inspect": f"{_C}:container_inspect",
