@@ -2,7 +2,8 @@
 command's callback gets, as pallet/remote/__init__.py's contract hands them) -> the typed
 request -> the remote module; each returns the exit code (sys.exit'ed by the caller).
 
-    build, run, create, start, attach, wait, logs, exec_, cp, top   (ctx, **params) -> int
+    build, run, create, start, attach, wait, logs, exec_, cp, top, stats
+                                                          (ctx, **params) -> int
 
 The flag parsing is the local commands' own (create_options, build_request, log_time,
 expand_env, ...), so a flag means the same thing and fails with the same words whichever
@@ -180,3 +181,10 @@ def top(ctx, **params) -> int:
     sys.stdout.flush()
     return 0
 
+
+
+def stats(ctx, **params) -> int:
+    from pallet.remote.stats import stats as remote_stats
+    return remote_stats(_client(ctx), params["containers"], all_=params["all_"],
+                        format_=params["format_"], no_stream=params["no_stream"],
+                        no_trunc=params["no_trunc"])

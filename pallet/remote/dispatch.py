@@ -57,7 +57,8 @@ REMOTE: dict[str, str] = {
 }
 # the streaming commands (pallet/remote/commands.py), also under `container`
 _STREAMING = {"run": "run", "create": "create", "start": "start", "attach": "attach",
-              "wait": "wait", "logs": "logs", "exec": "exec_", "cp": "cp", "top": "top"}
+              "wait": "wait", "logs": "logs", "exec": "exec_", "cp": "cp", "top": "top",
+              "stats": "stats"}
 REMOTE.update({path: f"pallet.remote.commands:{function}" for name, function in
                _STREAMING.items() for path in (name, f"container {name}")})
 REMOTE.update({path: "pallet.remote.commands:build"

@@ -285,3 +285,18 @@ def test_run_pulls_an_image_the_host_lacks_and_shows_the_pull_as_locally(api, tm
         assert lines[-1] == f"Status: Downloaded newer image for {image}", lines
         assert all(re.fullmatch(r"[0-9a-f]{12}: [A-Z][A-Za-z ]+", line) for line in lines[2:-2]), lines
         assert image in ok(local(api, "images", "--format", "{{.Repository}}:{{.Tag}}"))
+
+
+def test_stats_no_stream_prints_the_local_table(api):
+    ok(remote(api, "run", "-d", "--name", "rio-stats", "busybox", "sleep", "60"))
+    template = "{{.Container}} {{.Name}} {{.PIDs}} {{.BlockIO}}"
+    there = remote(api, "stats", "--no-stream", "--format", template, "rio-stats")
+    here = local(api, "stats", "--no-stream", "--format", template, "rio-stats")
+    assert (there.returncode, there.stdout) == (here.returncode, here.stdout) == \
+        (0, b"rio-stats rio-stats 1 0B / 0B\n")
+    table = ok(remote(api, "stats", "--no-stream")).splitlines()
+    assert table[0] == ok(local(api, "stats", "--no-stream")).splitlines()[0]
+    assert table[1].split()[1] == "rio-stats" and len(table) == 2
+    missing = remote(api, "stats", "--no-stream", "no-such-ctr")
+    assert (missing.returncode, missing.stderr) == \
+        (1, b"Error response from daemon: No such container: no-such-ctr\n")
