@@ -25,6 +25,10 @@ def clean(remote, machine_config):
     remove_prefix(made.prefix)
 
 
+def _text(result) -> str:
+    return result.stdout.decode() + result.stderr.decode()
+
+
 def _refused(machine: Machine, result, *phrases: str) -> None:
     err = result.stderr.decode()
     assert result.returncode != 0, result.stdout
@@ -100,14 +104,21 @@ def test_a_non_empty_prefix_on_the_host_is_left_alone(clean):
 
 def test_rm_of_a_machine_whose_host_is_gone_needs_force(machine_config):
     """A machine whose host disappeared: rm says so and keeps the record; rm -f forgets it."""
-    prefix = new_prefix()
+    prefix, unreachable = new_prefix(), None
     try:
         with ssh_host(set_env={"PATH": f"{prefix}/bin:{SESSION_PATH}"}) as host:
             gone = Machine(name=f"gone{os.urandom(2).hex()}", host=host, prefix=prefix,
                            config=machine_config)
             made = gone.pallet(*gone.create_args(), timeout=900)
             assert made.returncode == 0, made.stderr.decode()
-        # the namespace, its sshd and every process in it are gone now
+        # the namespace, its sshd and every process in it are gone now, and its address
+        # unreachable (a route of the test's own: nothing is sent off this machine)
+        subprocess.run(["ip", "route", "add", "unreachable", f"{host.address}/32"], check=True)
+        unreachable = host.address
+        # ls and status say so
+        listed = gone.pallet("machine", "ls", "--format", "{{.Name}} {{.State}}", timeout=60)
+        assert f"{gone.name} Stopped" in listed.stdout.decode().splitlines(), _text(listed)
+        assert gone.pallet("machine", "status", gone.name).stdout == b"Stopped\n"
         refused = gone.pallet("machine", "rm", "-y", gone.name)
         assert refused.returncode != 0
         err = refused.stderr.decode()
@@ -120,6 +131,8 @@ def test_rm_of_a_machine_whose_host_is_gone_needs_force(machine_config):
         assert not gone.directory.exists()
         assert gone.name not in gone.pallet("machine", "ls", "-q").stdout.decode().split()
     finally:
+        if unreachable:
+            subprocess.run(["ip", "route", "del", "unreachable", f"{unreachable}/32"])
         remove_prefix(prefix)
 
 

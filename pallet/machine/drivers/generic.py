@@ -96,11 +96,15 @@ class GenericDriver(Driver):
         return self.state["ip"]
 
     def power_state(self) -> str:
+        """Running when an ssh server greets on the host's ssh port (a bare TCP accept is not
+        enough: a proxy or firewall in between may accept anything)."""
         try:
-            socket.create_connection((self.state["ip"], int(self.state["ssh_port"])),
-                                     timeout=3).close()
+            with socket.create_connection((self.state["ip"], int(self.state["ssh_port"])),
+                                          timeout=3) as connection:
+                connection.settimeout(3)
+                greeting = connection.recv(256)
         except (TimeoutError, socket.timeout):
             return STOPPED
         except OSError:
-            return ERROR if not self.state.get("ip") else STOPPED
-        return RUNNING
+            return STOPPED
+        return RUNNING if greeting.startswith(b"SSH-") else ERROR
