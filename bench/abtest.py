@@ -40,8 +40,10 @@ def install(rev: str) -> tuple[str, Path]:
     cli = tree / ".venv" / "bin" / "pallet"
     if not cli.exists():
         VENVS.mkdir(exist_ok=True)
-        if tree.exists():
+        if tree.exists():   # a run killed while installing: start again
             shutil.rmtree(tree)
+        # forget the registration of a worktree whose directory is gone (only those)
+        subprocess.run(["git", "-C", str(REPO), "worktree", "prune"], check=True)
         subprocess.run(["git", "-C", str(REPO), "worktree", "add", "--detach", str(tree), commit],
                        check=True, capture_output=True)
         subprocess.run(["/usr/bin/python3", "-m", "venv", str(tree / ".venv")], check=True)
