@@ -155,7 +155,13 @@ def test_listing_headers_match_docker(engine, command, kind):
             theirs = (theirs[0], theirs[1].splitlines()[0].split(), theirs[2])
         assert ours == theirs, (command, field)
     theirs = _docker(engine, *command)
-    assert _listing_ours(None, rows, kind)[1].splitlines()[0] == theirs[1].splitlines()[0]
+    header = _listing_ours(None, rows, kind)[1].splitlines()[0]
+    if "CreatedSince" in kind.default_table:
+        # the CREATED column is as wide as "9 seconds ago" or "10 seconds ago" was when each
+        # side ran: the header's words, not its spacing
+        assert header.split() == theirs[1].splitlines()[0].split()
+    else:
+        assert header == theirs[1].splitlines()[0]
 
 
 def test_stats_headers_match_docker(engine):
