@@ -23,6 +23,10 @@ def client_for(ctx):
 
 
 def connect(host: Host):
+    import sys
+    # The SDK's own ssh transport (paramiko) is never used here (transport.py is ours); the
+    # SDK imports it only if it can, and it costs more start-up than the rest of the SDK.
+    sys.modules.setdefault("paramiko", None)
     from pallet.remote.errors import translated
     dialer = None
     if host.scheme == "ssh":

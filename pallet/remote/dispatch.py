@@ -12,12 +12,17 @@ from __future__ import annotations
 
 import copy
 import importlib
+import sys
 
 import click
 
 from pallet.base.errors import PalletError
 
 _HOST_KEY = "pallet.remote.host"
+
+# The docker SDK imports paramiko for its own ssh transport when it can; pallet never uses that
+# transport (transport.py is ours) and paramiko costs more start-up than the rest of the SDK.
+sys.modules.setdefault("paramiko", None)
 
 _C = "pallet.remote.containers"
 _I = "pallet.remote.images"

@@ -26,7 +26,7 @@ def docker_shim(python: str, socket: str) -> str:
             f'exec {shlex.quote(python)} -m pallet.remote.shim "$@"\n')
 
 
-def _dial_target(args: list[str]) -> tuple[str, ...] | None:
+def dial_target(args: list[str]) -> tuple[str, ...] | None:
     """The -H/--host values before `system dial-stdio`, or None when the command is not that."""
     hosts: list[str] = []
     words = list(args)
@@ -47,7 +47,7 @@ def main(args: list[str] | None = None) -> int:
     from pallet.base.errors import PalletError
     from pallet.remote.dialstdio import dial_stdio, socket_path
     words = sys.argv[1:] if args is None else args
-    hosts = _dial_target(words)
+    hosts = dial_target(words)
     if hosts is None:
         sys.stderr.write(
             f"docker {' '.join(words)}: this host runs pallet, not Docker; its `docker` only "
