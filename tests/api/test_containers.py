@@ -30,7 +30,7 @@ def test_run_never_loses_the_first_bytes(api):
     # still show its output, every time
     for number in range(8):
         result = api.docker("run", "--rm", "busybox", "echo", f"line {number}")
-        assert (result.returncode, result.stdout) == (0, f"line {number}\n".encode())
+        assert (result.returncode, result.stdout) == (0, f"line {number}\n".encode()), result.stderr
 
 
 def test_run_with_stdin_and_half_close(api):
