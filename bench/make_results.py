@@ -20,7 +20,8 @@ AREAS = [("grammar", "Grammar and `pallet check`"), ("shell", "Variable substitu
          ("progress", "Progress display cost"),
          ("confine", "Confinement cost (confined paths, one extractor, cp)"),
          ("network", "Networking (bridge, published ports)"),
-         ("api", "Engine API (`pallet serve` through the docker CLI)")]
+         ("api", "Engine API (`pallet serve` through the docker CLI)"),
+         ("remote", "Remote hosts: the client side (`-H`, contexts, ssh://)")]
 
 
 def machine() -> str:

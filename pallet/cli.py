@@ -139,13 +139,6 @@ def main(argv: list[str] | None = None) -> None:
 
 def _main(argv: list[str] | None) -> None:
     args = sys.argv[1:] if argv is None else argv
-    if args[-2:] == ["system", "dial-stdio"]:
-        # ssh starts one of these per HTTP connection of a remote client: straight to the
-        # byte pump (pallet/remote/shim.py), without the command table or host resolution
-        from pallet.remote.shim import dial_target, main as dial
-        if dial_target(args) is not None:
-            sys.stdout.flush()
-            os._exit(dial(args))
     debug = "--debug" in args or bool(os.environ.get("PALLET_DEBUG"))
     try:
         # Without standalone mode click returns ctx.exit()'s code instead of exiting.
