@@ -300,3 +300,25 @@ def test_stats_no_stream_prints_the_local_table(api):
     missing = remote(api, "stats", "--no-stream", "no-such-ctr")
     assert (missing.returncode, missing.stderr) == \
         (1, b"Error response from daemon: No such container: no-such-ctr\n")
+
+
+FLAGS = ("-e", "A=1", "-w", "/tmp", "-u", "1:1", "--memory", "64m", "--cpus", "0.5",
+         "--pids-limit", "50", "--cap-drop", "ALL", "--cap-add", "NET_RAW", "--read-only",
+         "--init", "--label", "a=b", "--ulimit", "nofile=100:200", "--tmpfs", "/x:size=1m",
+         "-v", "rio-vol1:/data", "-v", "/tmp:/hosttmp:ro", "--mount",
+         "type=tmpfs,target=/m,tmpfs-size=1000000", "--restart", "on-failure:3",
+         "--stop-signal", "SIGUSR1", "--stop-timeout", "7", "--hostname", "h1", "--dns",
+         "1.1.1.1", "--add-host", "x:1.2.3.4", "--health-cmd", "true", "--entrypoint", "sh",
+         "-t", "-i", "--expose", "81", "-p", "127.0.0.1::80", "--security-opt",
+         "no-new-privileges")
+
+
+def test_create_records_what_the_local_create_records(api):
+    """The create body (createbody.py) carries every flag as the local create applies it."""
+    ok(remote(api, "create", "--name", "rio-made-remote", *FLAGS, "busybox", "-c", "true"))
+    ok(local(api, "create", "--name", "rio-made-local", *FLAGS, "busybox", "-c", "true"))
+    for part in ("{{json .Config}}", "{{json .HostConfig}}", "{{json .Mounts}}",
+                 "{{json .Path}} {{json .Args}}"):
+        there = ok(local(api, "inspect", "-f", part, "rio-made-remote"))
+        here = ok(local(api, "inspect", "-f", part, "rio-made-local"))
+        assert there == here, part
