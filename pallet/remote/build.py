@@ -80,14 +80,15 @@ def _params(request, dockerfile: str, quiet: bool) -> dict:
 
 
 def _body(request):
-    """(the upload body, its name of the build file)."""
+    """(the upload body, the build file's name in it, the body when a packer of ours makes
+    it: its error is then the one to report)."""
     from pallet.remote.pipe import Produced
     context = request.context
     if context.directory is None:                 # `build -` : stdin is the body as it is
-        def stdin_chunks():
+        def read(sink) -> None:
             while chunk := context.stream.read(1 << 20):
-                yield chunk
-        return stdin_chunks(), request.dockerfile or "Dockerfile", None
+                sink.write(chunk)
+        return Produced(read), request.dockerfile or "Dockerfile", None
     from pallet.remote.context_tar import prepare
     text = request.dockerfile_text
     if isinstance(text, str):
@@ -127,7 +128,7 @@ def build(client, request, *, progress: str = "auto", quiet: bool = False) -> st
         params = _params(request, dockerfile, quiet)
         headers = {"Content-Type": "application/x-tar"}
         client._set_auth_headers(headers)
-        replay.start_upload()
+        replay.start_upload(lambda: body.sent)
         try:
             with api_call(1):
                 response = client.post(client._url("/build"), params=params, data=iter(body),

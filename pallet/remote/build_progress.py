@@ -30,8 +30,20 @@ class Replay:
         self.running: set[str] = set()
         self.pending: tuple[str, str] | None = None   # a title not yet known cached or not
 
-    def start_upload(self) -> None:
+    def start_upload(self, sent) -> None:
+        """sent() -> bytes uploaded so far: counted up live on a terminal, as the local
+        build counts the context it reads."""
+        import time
+
+        from pallet.builder.progress import transfer_size
+        started = time.monotonic()
+
+        def text() -> str:
+            return f"transferring context: {transfer_size(sent())} " \
+                   f"{time.monotonic() - started:.1f}s"
+
         self.view.start(CONTEXT_STEP, CONTEXT_TITLE)
+        self.view.live_status(CONTEXT_STEP, text)
         self.running.add(CONTEXT_STEP)
 
     def flush(self) -> None:
