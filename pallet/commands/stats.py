@@ -23,10 +23,11 @@ def stats(ctx, all_, format_, no_stream, no_trunc, containers) -> None:
     """Display a live stream of container(s) resource usage statistics"""
     from pallet.format.kinds import STATS, listing
     from pallet.format.listing import compile_listing
+    # a view: the records are read, not corrected (lifecycle.refresh is for commands that
+    # change state, and importing it is a third of this command's start-up)
     from pallet.runtime.container import state as cs
-    from pallet.runtime.container.lifecycle import get, refresh, refreshed
     from pallet.runtime.container.state import ContainerNotFound
-    from pallet.runtime.container.stats import Sampler, stats_row
+    from pallet.runtime.container.stats import Sampler, running_now, stats_row
     root = ctx.obj["root"]
     compile_listing(format_, STATS)          # a bad template fails before anything is read
     store = cs.ContainerStore(root)
@@ -34,15 +35,16 @@ def stats(ctx, all_, format_, no_stream, no_trunc, containers) -> None:
         chosen, failed = [], []
         for name in containers:
             try:
-                chosen.append((name, get(root, name)))
+                chosen.append((name, store.resolve(name)))
             except PalletError as error:
                 failed.append(f"Error response from daemon: {error.message}")
         if failed:
             click.echo("\n".join(failed), err=True)
             sys.exit(1)
     else:
-        records = refreshed(store)
-        chosen = [(None, r) for r in records if all_ or r.state.get("Running")]
+        newest_first = sorted(store.listing(), key=lambda r: r.config.get("Created", ""),
+                              reverse=True)   # docker's order (its container list's)
+        chosen = [(None, r) for r in newest_first if all_ or running_now(r)]
     sampler = Sampler()
     while True:
         before = sampler.take([record for _, record in chosen])
@@ -64,7 +66,7 @@ def stats(ctx, all_, format_, no_stream, no_trunc, containers) -> None:
         still = []
         for name, record in chosen:
             try:
-                still.append((name, refresh(store, record)))
+                still.append((name, store.load(record.id)))
             except ContainerNotFound:
                 continue  # removed meanwhile (rm, or a dead --rm container's clean-up)
         chosen = still

@@ -37,13 +37,46 @@ class Sample:
     online_cpus: int = 1
 
 
-def _read(dirs: list[Path], name: str) -> str | None:
-    for directory in dirs:
-        try:
-            return (directory / name).read_text()
-        except OSError:
-            continue
-    return None
+class _Files:
+    """One container's cgroup directories, asked for a file the likely one first (the
+    controller its name starts with, then the unified tree), remembering where each was found:
+    the second reading of a round opens only files that exist."""
+
+    def __init__(self, dirs: dict[str, Path]) -> None:
+        self.dirs = dirs
+        self.found: dict[str, str | None] = {}
+
+    def _candidates(self, name: str) -> list[Path]:
+        prefix = name.split(".", 1)[0]
+        first = [self.dirs.get(key) for key in (prefix, f"ns:{prefix}", "unified")]
+        ordered = [d for d in first if d is not None]
+        return list(dict.fromkeys(ordered + list(self.dirs.values())))
+
+    def read(self, name: str) -> str | None:
+        if name in self.found:
+            path = self.found[name]
+            if path is None:
+                return None
+            try:
+                with open(path) as handle:
+                    return handle.read()
+            except OSError:
+                pass    # moved meanwhile: search again
+        for directory in self._candidates(name):
+            path = f"{directory}/{name}"
+            try:
+                with open(path) as handle:
+                    text = handle.read()
+            except OSError:
+                continue
+            self.found[name] = path
+            return text
+        self.found[name] = None
+        return None
+
+
+def _read(files: _Files, name: str) -> str | None:
+    return files.read(name)
 
 
 def _keyed(text: str | None) -> dict[str, int]:
@@ -70,7 +103,7 @@ def _machine_memory() -> int:
     return 0
 
 
-def _block_io(dirs: list[Path]) -> tuple[int, int]:
+def _block_io(dirs: _Files) -> tuple[int, int]:
     read = write = 0
     text = _read(dirs, "blkio.throttle.io_service_bytes_recursive") or \
         _read(dirs, "blkio.throttle.io_service_bytes")
@@ -118,13 +151,13 @@ class Sampler:
         from pallet.runtime.isolation.cgroup_layout import discover
         self.layout = discover()
         self.machine = _machine_memory()
-        self.dirs: dict[str, list[Path]] = {}
+        self.dirs: dict[str, _Files] = {}
 
-    def _dirs(self, record) -> list[Path]:
+    def _dirs(self, record) -> _Files:
         from pallet.runtime.isolation.cgroups import Cgroup
         if record.id not in self.dirs:
             cgroup = Cgroup.attach(f"pallet-{record.id[:16]}", self.layout)
-            self.dirs[record.id] = list(dict.fromkeys(cgroup.dirs.values()))
+            self.dirs[record.id] = _Files(cgroup.dirs)
         return self.dirs[record.id]
 
     def take(self, records) -> list[Sample]:
@@ -132,7 +165,7 @@ class Sampler:
         return [self._one(record, system) for record in records]
 
     def _one(self, record, system_ns: int) -> Sample:
-        if not record.state.get("Running"):
+        if not running_now(record):
             return Sample()
         dirs = self._dirs(record)
         cpu = _read(dirs, "cpuacct.usage")
@@ -157,6 +190,14 @@ class Sampler:
                       pids=int(pids) if pids and pids.strip().isdigit() else 0,
                       block_read=read, block_write=write, net_rx=rx, net_tx=tx,
                       online_cpus=os.cpu_count() or 1)
+
+
+def running_now(record) -> bool:
+    """A view's question, answered without correcting the record (any command that changes
+    state does that, lifecycle.refresh): does its process still run?"""
+    from pallet.runtime.container.state import alive
+    state = record.state
+    return bool(state.get("Running")) and alive(state.get("Pid", 0), state.get("PidStart"))
 
 
 def stats_row(record, before: Sample, after: Sample, reference: str | None = None) -> dict:
