@@ -86,17 +86,24 @@ def update_container(root: Path, reference: str, *, memory: int | None = None,
         if policy is not None and policy["Name"] not in ("", "no") and host.get("AutoRemove"):
             raise PalletError(f"Cannot update container {record.id}: Restart policy cannot be "
                               "updated because AutoRemove is enabled for the container")
+        # dockerd's order: the request alone is checked first (verifyContainerSettings, no
+        # container in the words), then merged into the container (UpdateContainer), where
+        # 0 means "not given" and a new memory limit must not pass the recorded memory+swap
+        # (-1, unlimited swap, included: dockerd compares the number)
+        memory = memory or None
+        memory_swap = memory_swap or None
+        if memory and memory > 0 and memory_swap and 0 < memory_swap < memory:
+            raise PalletError("Minimum memoryswap limit should be larger than memory limit, "
+                              "see usage")
         old_memory = host.get("Memory") or 0
+        # dockerd records 2 x memory when create gave no swap; a record of 0 reads so
         old_swap = host.get("MemorySwap") or (old_memory * 2 if old_memory else 0)
-        new_memory = old_memory if memory is None else memory
-        new_swap = old_swap if memory_swap is None else memory_swap
-        if memory is not None and memory_swap is None and memory > old_swap and old_swap != -1:
+        if memory is not None and memory_swap is None and memory > old_swap:
             raise PalletError(f"Cannot update container {record.id}: Memory limit should be "
                               "smaller than already set memoryswap limit, update the memoryswap "
                               "at the same time")
-        if new_swap > 0 and new_memory > new_swap:
-            raise PalletError(f"Cannot update container {record.id}: Minimum memoryswap limit "
-                              "should be larger than memory limit, see usage")
+        new_memory = old_memory if memory is None else memory
+        new_swap = old_swap if memory_swap is None else memory_swap
         new_cpus = (host.get("NanoCpus") or 0) / 1e9 if cpus is None else cpus
         if record.state.get("Running"):
             _apply(record, new_memory, new_swap, new_cpus, pids)

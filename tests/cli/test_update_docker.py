@@ -12,7 +12,9 @@ from tests.cli.ctr_helpers import out, pallet, remove_all_containers
 from tests.dockerd import dockerd  # noqa: F401  (module-scoped fixture)
 from tests.images import make_busybox_image
 
-pytestmark = [pytest.mark.docker, pytest.mark.server, pytest.mark.root]
+# one worker for the module: the parametrized cases build on each other's updates, in order
+pytestmark = [pytest.mark.docker, pytest.mark.server, pytest.mark.root,
+              pytest.mark.xdist_group("update_docker")]
 
 IMAGE = "updcmp/busybox:1"
 
@@ -85,3 +87,35 @@ def test_update_reaches_the_cgroups_and_the_restart_policy(both):
         assert state.split() == ["2", "exited"]
     finally:
         pallet(root, "rm", "-f", flaky)
+
+
+@pytest.mark.parametrize("create, updates", [
+    (("-m", "64m"), [("--memory-swap", "5m"), ("-m", "100m")]),
+    (("-m", "64m", "--memory-swap", "-1"), [("-m", "200m")]),
+    (("-m", "64m"), [("-m", "32m", "--memory-swap", "16m")]),
+    (("-m", "64m"), [("-m", "0"), ("-m", "100m")]),
+    ((), [("-m", "100m")]),
+    ((), [("-m", "100m", "--memory-swap", "200m"), ("--memory-swap", "-1")]),
+])
+def test_update_of_a_stopped_containers_memory_as_docker(both, create, updates):
+    """dockerd checks the request alone first (no container in its words), then against the
+    recorded limits: a swap below the recorded memory is taken, a memory above the recorded
+    memory+swap (unlimited -1 included) is refused unless --memory-swap comes with it."""
+    root, engine = both
+    results = {}
+    for tool, runner in (("docker", lambda *a: engine.docker(*a, check=False)),
+                         ("pallet", lambda *a: pallet(root, *a))):
+        runner("rm", "-f", "upd-stopped")
+        runner("create", "--network", "none", "--name", "upd-stopped", *create, IMAGE, "true")
+        steps = []
+        for update in updates:
+            done = runner("update", *update, "upd-stopped")
+            steps.append((done.returncode, _normal(done.stderr.decode())))
+        steps.append(runner("inspect", "-f", "{{.HostConfig.Memory}} {{.HostConfig.MemorySwap}}",
+                            "upd-stopped").stdout.decode())
+        runner("rm", "-f", "upd-stopped")
+        results[tool] = steps
+    if not create:
+        assert results["pallet"] == results["docker"]
+    else:   # pallet's create records MemorySwap 0 where dockerd records 2 x memory (config.py)
+        assert results["pallet"][:-1] == results["docker"][:-1]
