@@ -115,13 +115,6 @@ class _PackSink:
                 if data is None:
                     self._writer.write(self._compressor.flush())
                     return
-                if isinstance(data, tuple):          # copy_from's (fd, size)
-                    try:
-                        if self._error is None:
-                            self._writer.copy_from(*data)
-                    finally:
-                        os.close(data[0])
-                    continue
                 if self._error is None:
                     if self._raw_hash is not None:
                         self._raw_hash.update(data)
@@ -138,20 +131,6 @@ class _PackSink:
             self._queue.put(self._buffer)     # handed over whole: the worker owns it now
             self._buffer = bytearray()
         return len(data)
-
-    @property
-    def copies_in_kernel(self) -> bool:
-        """Uncompressed, the blob is the tar: copy_from may hand members to the kernel."""
-        return self._raw_hash is None and hasattr(self._writer, "copy_from")
-
-    def copy_from(self, fd: int, size: int) -> None:
-        """Append size bytes of the regular file fd (the tar packer's large members); the
-        blob writer copies them in the kernel (copies_in_kernel must hold)."""
-        if self._buffer:
-            self._queue.put(self._buffer)
-            self._buffer = bytearray()
-        self._queue.put((os.dup(fd), size))     # the worker closes its own descriptor
-        self._offset += size
 
     def tell(self) -> int:
         return self._offset

@@ -39,7 +39,6 @@ WHITEOUT_PREFIX = ".wh."
 OPAQUE_MARKER = ".wh..wh..opq"
 OPAQUE_XATTR = "trusted.overlay.opaque"
 SKIPPED_XATTRS = ("trusted.overlay.", "security.selinux")
-KERNEL_COPY_MIN = 1 << 20   # below this, a member goes through tarfile (the copy's set-up costs more)
 
 
 @dataclass(frozen=True)
@@ -215,8 +214,7 @@ class _Packer:
                 info.type = tarfile.REGTYPE
                 info.size = st.st_size
                 try:
-                    if not self._copied(info, fd):
-                        self._add(info, handle)
+                    self._add(info, handle)
                 except OSError as error:
                     raise PalletError(f"cannot read {shown}: {error.strerror}") from error
                 self.content_bytes += st.st_size
@@ -259,22 +257,6 @@ class _Packer:
             marker.uname = marker.gname = ""
             marker.mtime = info.mtime
             self._add(marker)
-
-    def _copied(self, info: tarfile.TarInfo, fd: int) -> bool:
-        """A large member's content handed to a sink that copies it in the kernel (a commit's
-        100 MB file: half the time of reading it through Python); its header and padding are
-        written here, exactly as tarfile would."""
-        sink = self.tar.fileobj
-        if not getattr(sink, "copies_in_kernel", False) or info.size < KERNEL_COPY_MIN:
-            return False
-        header = info.tobuf(self.tar.format, self.tar.encoding, self.tar.errors)
-        sink.write(header)
-        sink.copy_from(fd, info.size)
-        padding = -info.size % tarfile.BLOCKSIZE
-        sink.write(tarfile.NUL * padding)
-        self.tar.offset += len(header) + info.size + padding
-        self.entries += 1
-        return True
 
     def _add(self, info: tarfile.TarInfo, handle=None) -> None:
         self.tar.addfile(info, handle)

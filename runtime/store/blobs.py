@@ -104,29 +104,6 @@ class BlobWriter:
         self.size += len(data)
         return len(data)
 
-    def copy_from(self, fd: int, size: int) -> None:
-        """Append the first size bytes of the regular file fd: copied by the kernel
-        (copy_file_range, no trip through Python's buffers), then hashed from what landed in
-        our file, so the digest is of the stored bytes even if the source changes meanwhile.
-        A source shorter than size is an error, as a tar member cut short is."""
-        import mmap
-        with writing("writing a blob into the store", self._store.root):
-            self._handle.flush()
-            out = self._handle.fileno()
-            start = os.lseek(out, 0, os.SEEK_CUR)
-            copied = 0
-            while copied < size:
-                count = os.copy_file_range(fd, out, size - copied, copied)
-                if count == 0:
-                    raise PalletError(f"a file shrank while it was read ({copied} of {size} "
-                                      "bytes)")
-                copied += count
-        if size:
-            base = start - start % mmap.ALLOCATIONGRANULARITY
-            with mmap.mmap(out, start + size - base, prot=mmap.PROT_READ, offset=base) as view:
-                self._hash.update(memoryview(view)[start - base:])
-        self.size += size
-
     def flush(self) -> None:
         self._handle.flush()
 
