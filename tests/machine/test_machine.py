@@ -178,6 +178,70 @@ def test_pallet_reaches_the_machine_through_its_context_and_its_env(machine, sle
     assert evaluated.stdout == b"sleeper\n", _text(evaluated)
 
 
+def test_pallets_commands_act_on_the_machine_through_its_context(machine, sleeper, tmp_path):
+    """`pallet --context M`: build of a local context, run (stdin, exit code), run -it on a
+    terminal, logs -f, exec, cp both ways, ps, rm; all over mutual TLS."""
+    import time
+    from tests.conftest import PALLET
+    from tests.remote.streams_support import Terminal
+
+    def over(*args, input=None):
+        return machine.pallet("--context", machine.name, *args, input=input, timeout=180)
+
+    context = tmp_path / "ctx"
+    context.mkdir()
+    (context / "Dockerfile").write_text("FROM busybox\nCOPY payload.txt /\n")
+    (context / "payload.txt").write_text("built through the context\n")
+    built = over("build", "-q", "-t", "ctx-built:1", str(context))
+    assert built.returncode == 0, _text(built)
+    ran = over("run", "--rm", "--network", "none", "ctx-built:1", "sh", "-c",
+               "cat /payload.txt; exit 7")
+    assert (ran.returncode, ran.stdout) == (7, b"built through the context\n"), _text(ran)
+
+    terminal = Terminal([str(PALLET), "--context", machine.name, "run", "-it", "--rm",
+                         "--network", "none", "busybox", "sh"],
+                        env={**os.environ, **machine.env}, rows=31, columns=97)
+    terminal.read_until(b"# ")
+    time.sleep(0.5)
+    terminal.send(b"stty size; exit 4\r")
+    assert terminal.wait() == 4
+    assert b"31 97" in terminal.seen
+
+    started = over("run", "-d", "--name", "ctx-box", "--network", "none", "busybox", "sh", "-c",
+                   "mkdir /box; echo first; until [ -s /box/go ]; do sleep 0.1; done; "
+                   "cat /box/go; sleep 600")
+    assert started.returncode == 0, _text(started)
+    follower = subprocess.Popen([str(PALLET), "--context", machine.name, "logs", "-f",
+                                 "ctx-box"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                env={**os.environ, **machine.env})
+    try:
+        source = tmp_path / "go"
+        source.write_text("second\n")
+        for _ in range(50):     # the container makes /box at its own pace
+            if over("exec", "ctx-box", "test", "-d", "/box").returncode == 0:
+                break
+            time.sleep(0.2)
+        copied = over("cp", str(source), "ctx-box:/box/go")
+        assert copied.returncode == 0, _text(copied)
+        back = tmp_path / "back"
+        fetched = over("cp", "ctx-box:/box/go", str(back))
+        assert fetched.returncode == 0 and back.read_text() == "second\n", _text(fetched)
+        executed = over("exec", "ctx-box", "sh", "-c", "cat /box/go; exit 5")
+        assert (executed.returncode, executed.stdout) == (5, b"second\n"), _text(executed)
+        listed = over("ps", "--format", "{{.Names}}")
+        assert sorted(listed.stdout.decode().split()) == ["ctx-box", "sleeper"], _text(listed)
+        time.sleep(1)
+        removed = over("rm", "-f", "ctx-box")
+        assert removed.returncode == 0, _text(removed)
+        stdout, stderr = follower.communicate(timeout=60)
+    finally:
+        if follower.poll() is None:
+            follower.kill()
+            follower.wait()
+    assert stdout == b"first\nsecond\n", stderr
+    assert over("ps", "-a", "--format", "{{.Names}}").stdout == b"sleeper\n"
+
+
 def test_ssh_urls_reach_the_machine_through_its_dial_stdio(machine, sleeper,
                                                           no_ca_bundle_override):
     """ssh://root@HOST: Docker's clients run `docker system dial-stdio` there (the installed
