@@ -10,7 +10,7 @@ shared machine falls on each tool in turn), and the medians over the rounds are 
 the CPU time (user + system) of the CLI process beside its wall clock: on a loaded machine the
 wall clock is mostly waiting for a core. commit's container is made afresh (untimed, then
 `sync`) before every timed commit. --baseline REV adds that revision of pallet (its own
-worktree and venv, bench_sandbox.install, and its own store) as a third tool.
+worktree and venv, bench/abtest.install, and its own store) as a third tool.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from bench.bench_sandbox import install, machine  # noqa: E402
+from bench.abtest import install, machine  # noqa: E402
 from tests.dockerd import DOCKER, private_dockerd  # noqa: E402
 from tests.images import make_busybox_image  # noqa: E402
 
