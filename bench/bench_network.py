@@ -50,7 +50,10 @@ def timed(argv: list[str], env: dict | None = None) -> float:
 
 
 def interleaved(commands: dict[str, tuple[list[str], dict | None]], runs: int,
-                loads: list[float]) -> dict[str, list]:
+                loads: list[float], cpu: dict[str, list[float]]) -> dict[str, list]:
+    """Wall times per command; cpu gets user+sys of each command and the children it waited
+    for (pallet's whole work; only the CLI's for docker, whose daemon does the work)."""
+    import resource
     times: dict[str, list[float]] = {name: [] for name in commands}
     for name, (argv, env) in commands.items():  # warm-up
         timed(argv, env)
@@ -59,7 +62,11 @@ def interleaved(commands: dict[str, tuple[list[str], dict | None]], runs: int,
         order = list(commands) if number % 2 == 0 else list(reversed(commands))
         for name in order:
             argv, env = commands[name]
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
             times[name].append(timed(argv, env))
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpu.setdefault(name, []).append(after.ru_utime - before.ru_utime +
+                                            after.ru_stime - before.ru_stime)
     return times
 
 
@@ -88,20 +95,28 @@ class _SkipBulk(Exception):
     pass
 
 
-def fill(pallet: list[str]) -> list[str]:
-    """`run -d` of 50 containers on one user network: the first ten against the last ten."""
-    subprocess.run([*pallet, "network", "create", "fill"], check=True, stdout=subprocess.DEVNULL)
-    starts = []
+def fill(pallets: dict[str, list[str]], envs: dict[str, dict]) -> list[str]:
+    """`run -d` of 50 containers on one user network: the first ten against the last ten
+    (each engine its own store and network, their starts alternating)."""
+    for pallet in pallets.values():
+        subprocess.run([*pallet, "network", "create", "fill"], check=True,
+                       stdout=subprocess.DEVNULL)
+    starts: dict[str, list[float]] = {label: [] for label in pallets}
     load = open("/proc/loadavg").read().split()[0]
     for _ in range(50):
-        starts.append(timed([*pallet, "run", "-d", "--network", "fill", "busybox", "sleep",
-                             "600"]))
-    ids = subprocess.run([*pallet, "ps", "-aq"], capture_output=True, text=True).stdout.split()
-    subprocess.run([*pallet, "rm", "-f", *ids], stdout=subprocess.DEVNULL)
-    return ["## run -d on one user network, 50 containers", "",
-            f"Load average at the start: {load}", "",
-            f"1st-10th: median {statistics.median(starts[:10]) * 1000:.1f} ms; "
-            f"41st-50th: median {statistics.median(starts[40:]) * 1000:.1f} ms", ""]
+        for label, pallet in pallets.items():
+            starts[label].append(timed([*pallet, "run", "-d", "--network", "fill", "busybox",
+                                        "sleep", "600"], envs[label]))
+    for pallet in pallets.values():
+        ids = subprocess.run([*pallet, "ps", "-aq"], capture_output=True, text=True).stdout.split()
+        subprocess.run([*pallet, "rm", "-f", *ids], stdout=subprocess.DEVNULL)
+    lines = ["## run -d on one user network, 50 containers", "",
+             f"Load average at the start: {load}", ""]
+    for label, values in starts.items():
+        first, last = statistics.median(values[:10]), statistics.median(values[40:])
+        lines.append(f"pallet {label}: 1st-10th median {first * 1000:.1f} ms; 41st-50th median "
+                     f"{last * 1000:.1f} ms ({(last / first - 1) * 100:+.0f} %)".replace("  ", " "))
+    return lines + [""]
 
 
 def main() -> None:
@@ -135,7 +150,8 @@ def main() -> None:
         try:
             for label in engines:
                 make_busybox_image(roots[label], "busybox:latest")
-            subprocess.run([*pallet, "save", "-o", str(work / "bb.tar"), "busybox:latest"], check=True)
+            subprocess.run([*pallet, "save", "-o", str(work / "bb.tar"), "busybox:latest"],
+                           check=True)
             with private_dockerd(networking=True) as engine:
                 engine.docker("load", "-i", str(work / "bb.tar"))
                 env = engine.env()
@@ -144,23 +160,29 @@ def main() -> None:
                 for label, (_, cli) in engines.items():
                     base = [str(cli), "--root", str(roots[label]), "run", "--rm"]
                     name = f"pallet {label} ".replace("  ", " ")
-                    commands[f"{name}run --rm (bridge)"] = ([*base, "busybox", "true"], None)
+                    # each revision its own compiled-dataclass cache (one shared cache would be
+                    # rewritten by whichever revision ran last)
+                    own = dict(os.environ, XDG_CACHE_HOME=str(work / f"cache{label}"))
+                    commands[f"{name}run --rm (bridge)"] = ([*base, "busybox", "true"], own)
                     commands[f"{name}run --rm --network none"] = (
-                        [*base, "--network", "none", "busybox", "true"], None)
-                commands["docker run --rm (bridge)"] = (["docker", "run", "--rm", "busybox", "true"],
-                                                        env)
+                        [*base, "--network", "none", "busybox", "true"], own)
+                commands["docker run --rm (bridge)"] = (
+                    ["docker", "run", "--rm", "busybox", "true"], env)
                 commands["docker run --rm --network none"] = (
                     ["docker", "run", "--rm", "--network", "none", "busybox", "true"], env)
                 loads: list[float] = []
-                times = interleaved(commands, args.runs, loads)
+                cpu: dict[str, list[float]] = {}
+                times = interleaved(commands, args.runs, loads, cpu)
                 lines += [f"## run --rm busybox true ({args.runs} interleaved rounds, medians)", "",
                           f"1-minute load average over the rounds: {min(loads):.2f} .. "
                           f"{max(loads):.2f} (median {statistics.median(loads):.2f})", "",
-                          "| command | median ms | p90 ms |", "|---|---:|---:|"]
+                          "| command | median ms | p90 ms | CPU median ms |",
+                          "|---|---:|---:|---:|"]
                 for name, values in times.items():
                     values = sorted(values)
                     lines.append(f"| {name} | {statistics.median(values) * 1000:.1f} | "
-                                 f"{values[int(len(values) * 0.9) - 1] * 1000:.1f} |")
+                                 f"{values[int(len(values) * 0.9) - 1] * 1000:.1f} | "
+                                 f"{statistics.median(cpu[name]) * 1000:.1f} |")
                 docker = statistics.median(times["docker run --rm (bridge)"])
                 docker_none = statistics.median(times["docker run --rm --network none"])
                 lines.append("")
@@ -168,14 +190,18 @@ def main() -> None:
                     name = f"pallet {label} ".replace("  ", " ")
                     bridge = statistics.median(times[f"{name}run --rm (bridge)"])
                     none = statistics.median(times[f"{name}run --rm --network none"])
-                    lines += [f"{name.strip()}: the bridge costs {1000 * (bridge - none):.1f} ms over "
-                              f"`--network none`; on the bridge {bridge / docker:.2f}x Docker's time "
-                              f"on its bridge; with --network none {none / docker_none:.2f}x "
-                              "Docker's with --network none.", ""]
+                    cpu_cost = statistics.median(cpu[f"{name}run --rm (bridge)"]) - \
+                        statistics.median(cpu[f"{name}run --rm --network none"])
+                    lines += [f"{name.strip()}: the bridge costs {1000 * (bridge - none):.1f} ms "
+                              f"({1000 * cpu_cost:.1f} ms of CPU) over "
+                              f"`--network none`; on the bridge {bridge / docker:.2f}x "
+                              "Docker's time on its bridge; with --network none "
+                              f"{none / docker_none:.2f}x Docker's with --network none.", ""]
                 if args.skip_bulk:
                     raise _SkipBulk
                 port_p, port_d = free_port(), free_port()
-                subprocess.run([*pallet, "run", "-d", "--name", "bulk", "-p", f"127.0.0.1:{port_p}:80",
+                subprocess.run([*pallet, "run", "-d", "--name", "bulk", "-p",
+                                f"127.0.0.1:{port_p}:80",
                                 "busybox", *SERVE], check=True, stdout=subprocess.DEVNULL)
                 engine.docker("run", "-d", "--name", "bulk", "-p", f"127.0.0.1:{port_d}:80",
                               "busybox", *SERVE)
@@ -202,7 +228,10 @@ def main() -> None:
         except _SkipBulk:
             pass
         if not args.skip_fill:
-            lines += fill(pallet)
+            lines += fill({label: [str(cli), "--root", str(roots[label])]
+                           for label, (_, cli) in engines.items()},
+                          {label: dict(os.environ, XDG_CACHE_HOME=str(work / f"cache{label}"))
+                           for label in engines})
     finally:
         for label, store in roots.items():
             if store.exists():

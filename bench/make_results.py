@@ -20,6 +20,7 @@ AREAS = [("grammar", "Grammar and `pallet check`"), ("shell", "Variable substitu
          ("progress", "Progress display cost"),
          ("confine", "Confinement cost (confined paths, one extractor, cp)"),
          ("network", "Networking (bridge, published ports)"),
+         ("start", "Start-up of run, exec and ps -a (A/B of two commits)"),
          ("api", "Engine API (`pallet serve` through the docker CLI)"),
          ("remote", "Remote hosts: the client side (`-H`, contexts, ssh://)")]
 
