@@ -9,7 +9,10 @@ import click
 
 from pallet.base.errors import PalletError
 
-WINDOW = 0.1   # seconds between the two readings a CPU percentage needs
+# Seconds between the two readings a CPU percentage needs: Docker's (its collector reads every
+# second). A shorter window misreads a --cpus container: the kernel hands out its quota per
+# 100 ms period (cpu.max), so a 0.1 s window saw 0% or 120% of a 50% container.
+WINDOW = 1.0
 
 
 @click.command("stats")

@@ -15,7 +15,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 WANTED = ("memory", "cpu", "pids", "freezer", "devices")
+# what containers' cgroups need enabled on the v2 tree (io: stats' block I/O, io.stat)
+V2_CONTROLLERS = ("memory", "cpu", "pids", "io")
 CGROUP_ROOT = Path("/sys/fs/cgroup")
+# On v2, the leaf a delegated cgroup's own processes move to (see _v2_parent), and the
+# cgroup under the root that holds containers when the caller's cgroup cannot.
+LEAF = "pallet-leaf"
+SHARED_PARENT = "pallet"
 
 
 @dataclass(frozen=True)
@@ -65,20 +71,112 @@ def discover() -> Layout:
             unified = _join(mount_point, root, own_v2)
     controllers: frozenset[str] = frozenset()
     if unified is not None and unified.is_dir():
-        controllers = frozenset(read_text(unified / "cgroup.subtree_control").split())
-        if unified == _unified_root(unified):
-            # At the root we may enable controllers for children ourselves (no process rule).
-            available = set(read_text(unified / "cgroup.controllers").split())
-            missing = [c for c in WANTED if c in available and c not in controllers and c not in v1]
-            for name in missing:
-                try:
-                    (unified / "cgroup.subtree_control").write_text(f"+{name}")
-                except OSError:
-                    continue
-            controllers = frozenset(read_text(unified / "cgroup.subtree_control").split())
+        unified, controllers = _v2_parent(unified, [c for c in V2_CONTROLLERS if c not in v1])
     hierarchies = {name: path for name, path in own_cgroup_dirs().items() if name}
     return Layout(v1=v1, unified=unified, unified_controllers=controllers,
                   hierarchies=hierarchies)
+
+
+def _v2_parent(own: Path, wanted: list[str]) -> tuple[Path, frozenset[str]]:
+    """Where containers' cgroups go on the v2 tree, and the controllers enabled there.
+
+    The kernel lets a non-root cgroup give controllers to its children only while no process
+    sits in it ("no internal processes"), and pallet's caller sits in its own cgroup. So:
+    - at the root (a container's or a VM's init shell): our own cgroup, controllers enabled;
+    - a cgroup whose children already have them (a parent pallet, a prepared delegation): it;
+    - a cgroup delegated to us (systemd's Delegate=yes marks it trusted.delegate=1, e.g.
+      `systemd-run --scope -p Delegate=yes pallet ...`): its processes (pallet, the CLI that
+      started this monitor, a shell it was started from) move into a leaf child, as systemd's
+      rules for delegated trees ask of the delegatee, and the controllers are enabled in it;
+    - otherwise (a login shell's session scope, a service that is not delegated, which hold
+      other processes): <root>/pallet, as Docker's cgroupfs driver uses <root>/docker;
+    - when none of that can be written (not root): our own cgroup, without the controllers.
+    """
+    if own.name == LEAF and _enabled(own.parent) >= set(wanted) & _available(own.parent):
+        own = own.parent           # we were moved into the leaf before (or were forked there)
+    root = _unified_root(own)
+    missing = [c for c in wanted if c in _available(own) and c not in _enabled(own)]
+    if own == root or not missing:
+        _enable(own, missing)
+        return own, frozenset(_enabled(own))
+    if _delegated(own):
+        try:
+            (own / LEAF).mkdir(mode=0o755, exist_ok=True)
+            for _ in range(3):   # a process forked meanwhile is moved in the next round
+                procs = read_text(own / "cgroup.procs").split()
+                if not procs:
+                    break
+                for pid in procs:
+                    _move(own / LEAF, pid)
+            _enable(own, missing)
+            if set(missing) <= _enabled(own):
+                return own, frozenset(_enabled(own))
+        except OSError:
+            pass
+    shared = root / SHARED_PARENT
+    try:
+        _enable(root, wanted)
+        shared.mkdir(mode=0o755, exist_ok=True)
+        _enable(shared, wanted)
+    except OSError:
+        return own, frozenset(_enabled(own))
+    return shared, frozenset(_enabled(shared))
+
+
+def _available(path: Path) -> set[str]:
+    return set(read_text(path / "cgroup.controllers").split())
+
+
+def _enabled(path: Path) -> set[str]:
+    return set(read_text(path / "cgroup.subtree_control").split())
+
+
+def _enable(path: Path, names: list[str]) -> None:
+    """Enable what is available of names for path's children (one at a time: a controller
+    that cannot be enabled must not keep the others off)."""
+    available = _available(path)
+    for name in names:
+        if name in available and name not in _enabled(path):
+            try:
+                (path / "cgroup.subtree_control").write_text(f"+{name}")
+            except OSError:
+                continue
+
+
+def _move(leaf: Path, pid: str) -> None:
+    try:
+        (leaf / "cgroup.procs").write_text(pid)
+    except ProcessLookupError:
+        pass    # it exited meanwhile
+
+
+def _delegated(path: Path) -> bool:
+    try:
+        return os.getxattr(path, "trusted.delegate") == b"1"
+    except OSError:
+        return False
+
+
+def find_unified(name: str, within: Path, depth: int = 8) -> Path | None:
+    """A container cgroup made by a pallet process whose cgroup differs from ours (another
+    login session, a delegated scope): the v2 tree holding `within` is searched for it,
+    breadth first (a few hundred directories on a desktop: about a millisecond)."""
+    level = [_unified_root(within)]
+    for _ in range(depth):
+        below = []
+        for directory in level:
+            try:
+                entries = [e for e in os.scandir(directory) if e.is_dir(follow_symlinks=False)]
+            except OSError:
+                continue
+            for entry in entries:
+                if entry.name == name:
+                    return Path(entry.path)
+                below.append(entry.path)
+        level = below
+        if not level:
+            break
+    return None
 
 
 def own_cgroup_dirs() -> dict[str, Path]:

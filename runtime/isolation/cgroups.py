@@ -21,7 +21,7 @@ from pathlib import Path
 
 from pallet.runtime.isolation import linux
 from pallet.runtime.isolation.cgroup_layout import (WANTED, Layout, discover,  # noqa: F401
-                                                   own_cgroup_dirs, read_text)
+                                                   find_unified, own_cgroup_dirs, read_text)
 
 # runc's default device rules for Docker containers (libcontainer/specconv AllowedDevices):
 # mknod of anything, read/write only of the standard nodes, ptys and tun.
@@ -44,7 +44,7 @@ class Limits:
     memory_swap: int | None = None
     cpus: float | None = None
     pids: int | None = None
-    restrict_devices: bool = False  # v1 devices controller: only DEFAULT_DEVICE_RULES
+    restrict_devices: bool = False  # only DEFAULT_DEVICE_RULES (v1 devices controller, v2 eBPF)
 
 
 class Cgroup:
@@ -106,6 +106,12 @@ class Cgroup:
         dirs = {c: p / name for c, p in layout.v1.items() if (p / name).is_dir()}
         if layout.unified is not None and (layout.unified / name).is_dir():
             dirs[UNIFIED] = layout.unified / name
+        elif layout.unified is not None and not layout.v1 and not layout.hierarchies:
+            # Pure v2: a pallet process in another cgroup (a login session, a delegated
+            # scope) may have made it elsewhere in the tree.
+            found = find_unified(name, layout.unified)
+            if found is not None:
+                dirs[UNIFIED] = found
         taken = set(dirs.values())
         for hierarchy, parent in layout.hierarchies.items():
             if parent / name not in taken and (parent / name).is_dir():
@@ -118,6 +124,10 @@ class Cgroup:
             self._write("devices", "devices.deny", "a")
             for rule in DEFAULT_DEVICE_RULES:
                 self._write("devices", "devices.allow", rule)
+        elif limits.restrict_devices and UNIFIED in self.dirs:
+            # v2 has no devices controller: the same rules as an eBPF program (runc's way)
+            from pallet.runtime.isolation import devfilter
+            devfilter.attach(self.dirs[UNIFIED], DEFAULT_DEVICE_RULES)
         if limits.memory is not None or limits.memory_swap is not None:
             self._apply_memory(limits)
         if limits.cpus is not None:

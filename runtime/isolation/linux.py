@@ -75,6 +75,7 @@ _MACHINE = os.uname().machine  # not platform.machine(): importing platform cost
 _SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41}.get(_MACHINE)
 _SYS_SECCOMP = {"x86_64": 317, "aarch64": 277}.get(_MACHINE)
 SECCOMP_SET_MODE_FILTER = 1
+_SYS_BPF = {"x86_64": 321, "aarch64": 280}.get(_MACHINE)
 _SYS_OPENAT2 = 437       # the same number on every architecture (new syscalls are unified)
 _SYS_FCHMODAT2 = 452     # Linux >= 6.6; the first with AT_SYMLINK_NOFOLLOW / AT_EMPTY_PATH
 
@@ -145,6 +146,16 @@ def seccomp_set_mode_filter(flags: int, program_address: int) -> None:
     _check(_libc.syscall(ctypes.c_long(_SYS_SECCOMP), ctypes.c_long(SECCOMP_SET_MODE_FILTER),
                          ctypes.c_long(flags),
                          ctypes.c_void_p(program_address)), "seccomp")
+
+
+def bpf(command: int, attr: bytes) -> int:
+    """bpf(2) with a packed union bpf_attr; returns what the kernel returns (a new fd for
+    BPF_PROG_LOAD). glibc has no wrapper."""
+    if _SYS_BPF is None:
+        raise OSError(errno.ENOSYS, "bpf: not supported on this architecture")
+    buffer = ctypes.create_string_buffer(attr, len(attr))
+    return _check(_libc.syscall(ctypes.c_long(_SYS_BPF), ctypes.c_long(command), buffer,
+                                ctypes.c_uint(len(attr))), "bpf")
 
 
 def openat2(dirfd: int, path: str | bytes, flags: int, mode: int, resolve: int) -> int:

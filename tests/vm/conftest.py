@@ -1,0 +1,23 @@
+"""One VM for the whole tests/vm session (a boot costs ~30 s of both cores under TCG)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.vm.guestvm import GuestVm
+
+
+@pytest.fixture(scope="session")
+def vm(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("cgv2")
+    guest = GuestVm.start(tmp)
+    try:
+        yield guest
+    finally:
+        guest.stop()
+        # what the VM cost, for the notes and bench/RESULTS-vm.md (shown with -s)
+        timings = {key: round(value, 1) for key, value in guest.timings.items()}
+        (tmp / "timings.json").write_text(json.dumps(timings) + "\n")
+        print(f"\nVM timings (s): {timings}")
