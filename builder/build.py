@@ -53,8 +53,10 @@ def build(request: BuildRequest, *, root: Path, progress: str = "auto", quiet: b
         raise
     runner = None
     build_context = None
+    unpacked = 0
     try:
-        context_dir, stream_dockerfile = _materialise_context(request.context, scratch, progress_view)
+        context_dir, stream_dockerfile, unpacked = _materialise_context(request.context, scratch,
+                                                                        progress_view)
         if request.dockerfile_in_context and context_dir is not None and \
                 request.dockerfile_text is None and stream_dockerfile is None:
             text, path, dockerfile_file = _read_dockerfile_in(context_dir, request.dockerfile)
@@ -118,7 +120,7 @@ def build(request: BuildRequest, *, root: Path, progress: str = "auto", quiet: b
                 runner.sweep()
             if build_context is not None:
                 build_context.close()
-            remove_tree(scratch, ignore_errors=True)
+            _remove_scratch(store, scratch, unpacked)
         finally:
             lease.close()
 
@@ -241,14 +243,30 @@ def _resolve_base(store, ref: str, span):
     return BaseImage(id=image.id, config=image.config)
 
 
+# An unpacked context of this many entries or more is removed by a detached process
+# (runtime/store/scratch.remove_detached says why); below it a fork costs more than it saves.
+DETACHED_REMOVAL_ENTRIES = 2000
+
+
+def _remove_scratch(store, scratch: Path, unpacked: int) -> None:
+    if unpacked >= DETACHED_REMOVAL_ENTRIES:
+        from pallet.runtime.store.scratch import remove_detached
+        try:
+            remove_detached(scratch, store.tmp_base)
+            return
+        except OSError:
+            pass  # no fork or no rename (a full process table): remove it here instead
+    remove_tree(scratch, ignore_errors=True)
+
+
 def _materialise_context(context: ContextSource, scratch: Path,
-                         progress) -> tuple[Path | None, bytes | None]:
+                         progress) -> tuple[Path | None, bytes | None, int]:
     """A directory context is used in place; a stream is a tar (unpacked safely, shown as a
     transfer) or a bare build file (no context), as ``docker build - < X`` decides by content."""
     if context.directory is not None:
         if not context.directory.is_dir():
             raise PalletError(f"unable to prepare context: path {str(context.directory)!r} not found")
-        return context.directory.resolve(), None
+        return context.directory.resolve(), None, 0
     from pallet.builder.context import load_stream_context
     return load_stream_context(context.stream, scratch, progress)
 

@@ -284,7 +284,7 @@ def wildcard_matcher(pattern: str, *, span: Span | None = None,
                           hint="a [ needs its ], and a \\ escapes the next character") from exc
 
 
-def load_stream_context(stream, scratch: Path, progress) -> tuple[Path | None, bytes | None]:
+def load_stream_context(stream, scratch: Path, progress) -> tuple[Path | None, bytes | None, int]:
     """context_from_stream over a stream that is a transfer (a remote build, `build - <
     ctx.tar`), shown as BuildKit's "[internal] load build context" step with its
     "transferring context: SIZE TIME done" status."""
@@ -301,25 +301,25 @@ def load_stream_context(stream, scratch: Path, progress) -> tuple[Path | None, b
     return found
 
 
-def context_from_stream(data: bytes, scratch: Path) -> tuple[Path | None, bytes | None]:
+def context_from_stream(data: bytes, scratch: Path) -> tuple[Path | None, bytes | None, int]:
     """``docker build - < X``: a (compressed) tar is unpacked into scratch/context by the
     runtime's extractor (confined to that directory, hard links only to its own members);
     anything else is a bare build file, returned as bytes (the reader decodes it strictly,
-    with the build file's name). Returns (context directory, build file)."""
+    with the build file's name). Returns (context directory, build file, entries unpacked)."""
     import io
     from pallet.runtime.image.compression import DecompressingReader, sniff_compression
     if sniff_compression(data[:4]) == "none" and not _looks_like_tar(data):
-        return None, data
+        return None, data, 0
     from pallet.runtime.image.unpack import extract_layer
     directory = scratch / "context"
     directory.mkdir(mode=0o700)
     reader = DecompressingReader(io.BytesIO(data), name="build context from stdin")
     try:
-        extract_layer(reader, directory, whiteouts="keep")
+        stats = extract_layer(reader, directory, whiteouts="keep")
         reader.drain()
     finally:
         reader.close()
-    return directory, None
+    return directory, None, stats.entries
 
 
 def _looks_like_tar(data: bytes) -> bool:

@@ -142,3 +142,63 @@ def test_a_build_killed_mid_step_leaves_nothing_after_the_next_command(tmp_path)
     time.sleep(0.5)  # the build container's processes die with their namespace
     assert run_pallet("ps", "-a", root=root).returncode == 0
     assert _others(root) == []
+
+
+def _wait_for_no_others(root: Path, seconds: float = 120) -> list[str]:
+    deadline = time.monotonic() + seconds
+    while (left := _others(root)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return left
+
+
+def test_a_detached_removal_takes_the_tree_away_at_once_and_removes_it(pallet_root):
+    store = Store.open(pallet_root)
+    tree = store.temp_dir("context-")
+    for index in range(300):
+        (tree / f"f{index}").write_bytes(b"x" * 100)
+    scratch.remove_detached(tree, pallet_root / "tmp")
+    assert not tree.exists()  # renamed into the remover's own directory before the call returned
+    taken = [name for name in _others(pallet_root) if not name.endswith(".lock")]
+    assert len(taken) <= 1  # the remover's directory, while it works
+    assert _wait_for_no_others(pallet_root) == []
+
+
+@pytest.mark.root
+def test_a_detached_removal_detaches_a_mount_inside_instead_of_emptying_it(pallet_root, tmp_path):
+    store = Store.open(pallet_root)
+    tree = store.temp_dir("context-")
+    (tree / "mnt").mkdir()
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "keep").write_bytes(b"host file")
+    subprocess.run(["mount", "--bind", str(outside), str(tree / "mnt")], check=True)
+    try:
+        scratch.remove_detached(tree, pallet_root / "tmp")
+        assert _wait_for_no_others(pallet_root) == []
+        assert (outside / "keep").read_bytes() == b"host file"
+        assert str(pallet_root) not in Path("/proc/self/mountinfo").read_text()
+    finally:
+        for line in Path("/proc/self/mountinfo").read_text().splitlines():
+            if str(pallet_root) in line:
+                subprocess.run(["umount", "-l", line.split()[4]], capture_output=True)
+
+
+def test_a_remover_killed_midway_leaves_what_the_next_command_sweeps(pallet_root):
+    store = Store.open(pallet_root)
+    tree = store.temp_dir("context-")
+    for top in range(10):
+        (tree / f"d{top}").mkdir()
+        for index in range(500):
+            (tree / f"d{top}" / f"f{index}").write_bytes(b"x")
+    scratch.remove_detached(tree, pallet_root / "tmp")
+    owners = [name for name in _others(pallet_root) if not name.endswith(".lock")]
+    assert len(owners) == 1 and owners[0].startswith("p")
+    remover = int(owners[0][1:].split("-")[0])
+    os.kill(remover, signal.SIGKILL)
+    deadline = time.monotonic() + 30
+    while Path(f"/proc/{remover}").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)  # not our child: reaped by init, so wait for it to be gone
+    assert any((pallet_root / "tmp" / owners[0]).rglob("f*")), \
+        "the remover finished 5,000 unlinks before the kill: the test proves nothing"
+    assert run_pallet("images", root=pallet_root).returncode == 0
+    assert _others(pallet_root) == []
