@@ -207,7 +207,11 @@ def uninstall(layout: HostLayout) -> None:
     except (OSError, ValueError):
         record = {}
     if record.get("service"):
-        stop(layout)
+        try:
+            stop(layout)
+        except HostError as error:
+            # a unit systemd no longer knows: nothing runs from it; the removal goes on
+            print(f"pallet machine (uninstall): {error}", file=sys.stderr)
     if record.get("service") == "systemd":
         unit = unit_name(record["name"])
         subprocess.run(["systemctl", "disable", unit], capture_output=True)
