@@ -9,6 +9,9 @@ from its own worktree and venv, interleaved rounds, Docker beside them.
     docker_busybox(engine) -> env        the private dockerd gets the same image; the env to
                                          run the docker CLI against it
     timed(argv, env=None) -> seconds     one run, output dropped, failure fatal
+    cpu_timed(argv, env=None) -> (wall, cpu)   the same, with the CPU seconds (user + system) of
+                                         the process and its children: on a loaded machine the
+                                         wall clock swings with other work, the CPU much less
     rounds(labels, count)                the order of each round: A B D, then D B A, ...
     spread(values), paired(a, b)         median (IQR) text; the per-round B/A ratios' median
     machine() -> str                     the machine line results start with
@@ -82,6 +85,14 @@ def timed(argv: list[str], env: dict | None = None) -> float:
     start = time.perf_counter()
     subprocess.run(argv, check=True, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return time.perf_counter() - start
+
+
+def cpu_timed(argv: list[str], env: dict | None = None) -> tuple[float, float]:
+    import resource
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    wall = timed(argv, env)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def rounds(labels, count: int):

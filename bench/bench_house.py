@@ -29,7 +29,7 @@ sys.path.insert(0, str(REPO))
 
 from bench.bench_check import generate  # noqa: E402
 from bench.abtest import (busybox_stores, docker_busybox, engines as make_engines,  # noqa: E402
-                          machine, paired, rounds, spread, timed)
+                          cpu_timed, machine, paired, rounds, spread, timed)
 from tests.dockerd import private_dockerd  # noqa: E402
 
 DOCKERFILE = "FROM busybox AS first\nCOPY a /a\nRUN cat /a > /b\nFROM busybox\nCOPY --from=first /b /c\n"
@@ -61,6 +61,7 @@ def main() -> None:
                            "cached build": base + ["build", "-q", str(context)],
                            "run --rm true": base + ["run", "--rm", "busybox", "true"]}
     times: dict[tuple[str, str], list[float]] = {}
+    cpu: dict[tuple[str, str], list[float]] = {}
     start_machine = machine()
     with private_dockerd() as engine:
         env = docker_busybox(engine)
@@ -72,7 +73,9 @@ def main() -> None:
         for order in rounds(("A", "B"), args.rounds):
             for task in TASKS:
                 for label in order:
-                    times.setdefault((label, task), []).append(timed(commands[label][task]))
+                    wall, used = cpu_timed(commands[label][task])
+                    times.setdefault((label, task), []).append(wall)
+                    cpu.setdefault((label, task), []).append(used)
                 if task in docker:
                     times.setdefault(("docker", task), []).append(timed(docker[task], env=env))
     subprocess.run(["rm", "-rf", str(work)], check=False)
@@ -81,7 +84,7 @@ def main() -> None:
              f"A = {engines['A'][0][:12]}, B = {engines['B'][0][:12]}", "",
              f"Machine: {start_machine}", "",
              "| task | A median (IQR) | B median (IQR) | B/A of medians | B/A paired, median "
-             "(IQR) | docker |", "|---|---|---|---|---|---|"]
+             "(IQR) | CPU ms A / B, paired B/A | docker |", "|---|---|---|---|---|---|---|"]
 
     for task in TASKS:
         a_times, b_times = times[("A", task)], times[("B", task)]
@@ -92,8 +95,11 @@ def main() -> None:
         r2 = paired(a_times, b_times)
         peer = times.get(("docker", task))
         peer_text = f"{statistics.median(peer) * 1000:.1f}" if peer else "-"
+        a_cpu, b_cpu = cpu[("A", task)], cpu[("B", task)]
+        cpu_text = (f"{statistics.median(a_cpu) * 1000:.1f} / {statistics.median(b_cpu) * 1000:.1f}"
+                    f", {paired(a_cpu, b_cpu):.3f}")
         lines.append(f"| {task} | {spread(a_times)} | {spread(b_times)} | {b / a:.3f} | "
-                     f"{r2:.3f} ({r1:.3f}-{r3:.3f}) | {peer_text} |")
+                     f"{r2:.3f} ({r1:.3f}-{r3:.3f}) | {cpu_text} | {peer_text} |")
     text = "\n".join(lines) + "\n"
     args.out.write_text(text)
     print(text)
