@@ -7,9 +7,10 @@
 Direct kernel boot (-kernel/-initrd/-append) of the image's cloud kernel, systemd as init,
 user-mode networking with only the guest's sshd forwarded to 127.0.0.1:<free port>
 (restrict=on: the guest reaches nothing else), the serial console written to
-<directory>/console.log, a QMP socket for a hard stop. qemu daemonizes (-daemonize), so a VM
-outlives the command that started it; its PID file names it, and every kill first checks that
-the PID still belongs to a qemu started for that directory. KVM is used when a probe shows it
+<directory>/console.log (qemu's own messages in qemu.log), a QMP socket for a hard stop. qemu
+runs in a session of its own, so a VM outlives the command that started it; its PID file names
+it, and every kill first checks that the PID still belongs to a qemu started for that
+directory. KVM is used when a probe shows it
 boots the kernel here (probe_kvm, cached per kernel and qemu), else TCG.
 """
 
@@ -95,18 +96,34 @@ def make_overlay(base: Path, path: Path, size_gb: int | None = None) -> None:
                           f"{result.stderr.strip() or result.returncode}")
 
 
-def console_tail(directory: Path, lines: int = 12) -> str:
+# the line that says why, when a kernel trace or a long message pushes it out of the tail
+_WHY = ("Kernel panic", "ALERT!", "Out of memory")
+
+
+def _tail(path: Path, lines: int = 12) -> str:
     try:
-        text = (directory / "console.log").read_bytes().decode(errors="replace")
+        text = path.read_bytes().decode(errors="replace")
     except OSError:
-        return "(no console output)"
-    kept = [line.rstrip("\r") for line in text.splitlines() if line.strip()][-lines:]
-    return "\n  ".join(kept) or "(no console output)"
+        return ""
+    every = [line.rstrip("\r") for line in text.splitlines() if line.strip()]
+    kept = every[-lines:]
+    why = [line for line in every if any(word in line for word in _WHY)]
+    if why and why[-1] not in kept:
+        kept = [why[-1], "..."] + kept
+    return "\n  ".join(kept)
+
+
+def console_tail(directory: Path, lines: int = 12) -> str:
+    """The console's last lines, and qemu's own messages when it wrote any."""
+    console = _tail(directory / "console.log", lines) or "(no console output)"
+    qemu = _tail(directory / "qemu.log", 4)
+    return console + (f"\n  qemu: {qemu}" if qemu else "")
 
 
 def _argv(config: Config, accel: str, port: int) -> list[str]:
     key = (config.directory / "id_ed25519.pub").read_bytes()
-    append = ["console=ttyS0", "root=/dev/vda", "rw", "net.ifnames=0", "panic=1",
+    append = ["console=ttyS0", "earlyprintk=serial,ttyS0", "root=/dev/vda", "rw",
+              "net.ifnames=0", "panic=1",
               "quiet", f"pallet.hostname={config.name}",
               "pallet.key=" + base64.b64encode(key).decode()]
     if config.grow:
@@ -115,7 +132,7 @@ def _argv(config: Config, accel: str, port: int) -> list[str]:
     netdev = f"user,id=net0,restrict={'on' if config.restrict else 'off'}," + ",".join(
         f"hostfwd=tcp:127.0.0.1:{host}-:{guest}" for host, guest in ((port, 22), *config.forwards))
     return [qemu_binary(), "-name", f"pallet-{config.name}", "-nodefaults", "-no-user-config",
-            "-display", "none", "-no-reboot", "-daemonize", "-pidfile", str(d / "qemu.pid"),
+            "-display", "none", "-no-reboot", "-pidfile", str(d / "qemu.pid"),
             "-machine", "q35", "-accel", accel, "-cpu", "host" if accel == "kvm" else "max",
             "-smp", str(config.cpus), "-m", str(config.memory_mb),
             "-kernel", str(config.kernel), "-initrd", str(config.initrd),
@@ -135,18 +152,21 @@ def boot(config: Config) -> Running:
     accel = config.accel or os.environ.get("PALLET_VM_ACCEL") or \
         ("kvm" if probe_kvm(config.kernel) else "tcg")
     port = config.ssh_port or free_port()
-    for stale in ("console.log", "qemu.pid", "qmp.sock"):
+    for stale in ("console.log", "qemu.log", "qemu.pid", "qmp.sock"):
         (config.directory / stale).unlink(missing_ok=True)
     started = time.monotonic()
-    result = subprocess.run(_argv(config, accel, port), stdin=subprocess.DEVNULL,
-                            capture_output=True, text=True)
-    if result.returncode != 0:
-        raise PalletError(f"qemu could not start machine {config.name}: "
-                          f"{result.stderr.strip() or 'exit ' + str(result.returncode)}")
+    # Started in a session of its own (it outlives this command), its messages in qemu.log:
+    # -daemonize would send them to /dev/null, and they are what explains a VM that dies at once.
+    with open(config.directory / "qemu.log", "wb") as log:
+        process = subprocess.Popen(_argv(config, accel, port), stdin=subprocess.DEVNULL,
+                                   stdout=log, stderr=log, start_new_session=True)
+    while is_running(config.directory) is None and process.poll() is None:
+        time.sleep(0.05)
     pid = is_running(config.directory)
     if pid is None:
-        raise PalletError(f"machine {config.name}'s VM stopped at once; its console:\n  "
-                          + console_tail(config.directory))
+        process.wait()
+        raise PalletError(f"qemu could not start machine {config.name}: "
+                          + (_tail(config.directory / "qemu.log") or f"exit {process.returncode}"))
     running = Running(config.name, config.directory, pid, port, accel, 0.0)
     client = running.ssh()
     deadline = started + config.boot_timeout

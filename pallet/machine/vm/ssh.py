@@ -10,10 +10,13 @@ under TCG each otherwise).
 
 from __future__ import annotations
 
+import hashlib
+import os
 import shlex
 import shutil
 import socket
 import subprocess
+import tempfile
 from pathlib import Path
 
 from pallet.base.errors import PalletError
@@ -31,18 +34,30 @@ def ensure_key(directory: Path) -> Path:
     return key
 
 
+def control_path(directory: Path) -> Path:
+    """The master connection's socket: in a short private directory, not in the VM's own (ssh
+    adds 17 characters to it while binding, and a socket path must stay under 108 bytes, which
+    a machine directory under a test's temp dir already nears)."""
+    private = Path(tempfile.gettempdir()) / f"pallet-ssh-{os.geteuid()}"
+    private.mkdir(mode=0o700, exist_ok=True)
+    if private.stat().st_uid != os.geteuid() or private.stat().st_mode & 0o077:
+        raise PalletError(f"{private} is not a private directory of this user: remove it")
+    return private / hashlib.sha256(str(directory.resolve()).encode()).hexdigest()[:16]
+
+
 class Client:
     def __init__(self, directory: Path, port: int, user: str = "root") -> None:
         self.directory = directory
         self.port = port
         self.user = user
+        self.control = control_path(directory)
 
     def options(self) -> list[str]:
         return ["-i", str(self.directory / "id_ed25519"), "-o", "IdentitiesOnly=yes",
                 "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
                 "-o", "LogLevel=ERROR", "-o", "BatchMode=yes", "-o", "ConnectTimeout=30",
                 "-o", "ServerAliveInterval=15",
-                "-o", "ControlMaster=auto", "-o", f"ControlPath={self.directory / 'ssh.ctl'}",
+                "-o", "ControlMaster=auto", "-o", f"ControlPath={self.control}",
                 "-o", "ControlPersist=300"]
 
     def banner(self) -> bool:
@@ -86,7 +101,7 @@ class Client:
 
     def close(self) -> None:
         """Stop the master connection, if one is up."""
-        if (self.directory / "ssh.ctl").exists():
+        if self.control.exists():
             subprocess.run(["ssh", *self.options(), "-p", str(self.port), "-O", "exit",
                             f"{self.user}@127.0.0.1"], capture_output=True,
                            stdin=subprocess.DEVNULL, timeout=30)
