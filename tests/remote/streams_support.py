@@ -86,6 +86,19 @@ class Terminal:
                                     f"{self.seen.decode(errors='replace')}"
         return self.seen
 
+    def ask_until(self, command: bytes, wanted: bytes, timeout: float = 20) -> None:
+        """Type command until its output shows wanted: for what is set shortly after a start
+        (the window size is one more HTTP request, slower over ssh on a loaded machine)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            self.send(command)
+            try:
+                self.read_until(wanted, timeout=min(2.0, max(deadline - time.monotonic(), 0.1)))
+                return
+            except AssertionError:
+                if time.monotonic() > deadline:
+                    raise
+
     def resize(self, rows: int, columns: int) -> None:
         """As a terminal window does: the kernel sends SIGWINCH to the foreground group."""
         fcntl.ioctl(self.master, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
@@ -118,3 +131,17 @@ class Terminal:
             if not chunk:
                 return
             self.seen += chunk
+
+
+def read_exactly(stream, wanted: bytes, timeout: float = 30) -> None:
+    """Read a child's pipe until it has given wanted (and assert that it does)."""
+    seen = b""
+    deadline = time.monotonic() + timeout
+    while len(seen) < len(wanted) and time.monotonic() < deadline:
+        ready, _, _ = select.select([stream], [], [], 0.2)
+        if ready:
+            chunk = os.read(stream.fileno(), len(wanted) - len(seen))
+            if not chunk:
+                break
+            seen += chunk
+    assert seen == wanted, (seen, wanted)

@@ -14,8 +14,8 @@ import time
 
 import pytest
 
-from tests.remote.streams_support import (Terminal, remote_env, local, ok, remote,
-                                          remote_argv)
+from tests.remote.streams_support import (Terminal, local, ok, read_exactly, remote,
+                                          remote_argv, remote_env)
 
 pytestmark = [pytest.mark.root, pytest.mark.server]
 
@@ -123,15 +123,13 @@ def test_a_logs_follow_whose_connection_drops_ends_cleanly(api):
         argv[2] = f"unix://{proxy.path}"
         follower = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                     env=remote_env(api))
-        deadline = time.monotonic() + 20
-        while not proxy.pairs and time.monotonic() < deadline:
-            time.sleep(0.05)
-        time.sleep(1.0)        # the backlog is through; the follow waits for more
+        read_exactly(follower.stdout, b"before\n")     # the backlog is through
+        time.sleep(0.3)                                  # the follow waits for more
         proxy.cut()
         stdout, stderr = follower.communicate(timeout=20)
     finally:
         proxy.close()
-    assert (follower.returncode, stdout) == (0, b"before\n"), stderr
+    assert (follower.returncode, stdout) == (0, b""), stderr
     assert b"Traceback" not in stderr
     # the server is unharmed: another request is answered
     assert ok(remote(api, "logs", "rio-cut")) == "before\n"
@@ -142,14 +140,11 @@ def test_run_it_on_a_terminal_raw_mode_window_size_and_exit_code(api):
     terminal = Terminal(remote_argv(api, "run", "-it", "--rm", "busybox", "sh"),
                         env=remote_env(api), rows=30, columns=100)
     terminal.read_until(b"# ")
-    time.sleep(0.5)
-    terminal.send(b"stty size; echo sum-$((40+2))\r")
+    terminal.send(b"echo sum-$((40+2))\r")
     terminal.read_until(b"sum-42")
-    assert b"30 100" in terminal.seen                     # the size sent at the start
+    terminal.ask_until(b"stty size\r", b"30 100")        # the size sent at the start
     terminal.resize(40, 132)                              # SIGWINCH -> POST .../resize
-    time.sleep(0.5)
-    terminal.send(b"stty size\r")
-    terminal.read_until(b"40 132")
+    terminal.ask_until(b"stty size\r", b"40 132")
     terminal.send(b"exit 5\r")
     assert terminal.wait() == 5
     assert local(api, "ps", "-aq").stdout == b""
@@ -201,8 +196,11 @@ def test_exec_exit_code_env_user_workdir_and_stdin(api):
     assert (piped.returncode, piped.stdout) == (0, b"SHOUT\n")
     detached = remote(api, "exec", "-d", "rio-exec", "sh", "-c", "echo made > /tmp/flag")
     assert (detached.returncode, detached.stdout) == (0, b"")
-    time.sleep(0.5)
-    assert ok(remote(api, "exec", "rio-exec", "cat", "/tmp/flag")) == "made\n"
+    deadline = time.monotonic() + 20     # it runs on its own: done a moment later
+    while (flag := remote(api, "exec", "rio-exec", "cat", "/tmp/flag")).returncode != 0 \
+            and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert flag.stdout == b"made\n"
     relative = remote(api, "exec", "-w", "rel", "rio-exec", "true")
     assert (relative.returncode, relative.stdout) == (126, local(api, "exec", "-w", "rel",
                                                                  "rio-exec", "true").stdout)
@@ -213,10 +211,10 @@ def test_exec_it_on_a_terminal(api):
     terminal = Terminal(remote_argv(api, "exec", "-it", "rio-exec-it", "sh"),
                         env=remote_env(api), rows=25, columns=90)
     terminal.read_until(b"# ")
-    time.sleep(0.5)       # the size is set just after the start, as the docker CLI sets it
-    terminal.send(b"stty size; tty; exit 9\r")
+    terminal.ask_until(b"stty size\r", b"25 90")   # set just after the start, as the CLI does
+    terminal.send(b"tty; exit 9\r")
     assert terminal.wait() == 9
-    assert b"25 90" in terminal.seen and b"/dev/pts/" in terminal.seen
+    assert b"/dev/pts/" in terminal.seen
     detaching = Terminal(remote_argv(api, "exec", "-it", "rio-exec-it", "sh", "-c",
                                      "echo ready; sleep 30"), env=remote_env(api))
     detaching.read_until(b"ready")

@@ -11,7 +11,7 @@ import pytest
 
 from tests.conftest import PALLET
 from tests.remote.sshremote import ssh_remote
-from tests.remote.streams_support import Terminal, local, ok
+from tests.remote.streams_support import Terminal, local, ok, read_exactly
 
 pytestmark = [pytest.mark.root, pytest.mark.server, pytest.mark.netns]
 
@@ -30,10 +30,9 @@ def test_run_it_cp_build_and_logs_over_ssh(api, client_env, tmp_path):
         terminal = Terminal([str(PALLET), "-H", remote.url, "run", "-it", "--rm", "busybox",
                              "sh"], env=remote.env, rows=33, columns=111)
         terminal.read_until(b"# ")
-        time.sleep(0.5)
-        terminal.send(b"stty size; exit 3\r")
+        terminal.ask_until(b"stty size\r", b"33 111")
+        terminal.send(b"exit 3\r")
         assert terminal.wait() == 3
-        assert b"33 111" in terminal.seen
 
         ok(_over(remote, "run", "-d", "--name", "rio-ssh", "busybox", "sh", "-c",
                  "mkdir /box; echo first; sleep 60"))
@@ -54,9 +53,10 @@ def test_run_it_cp_build_and_logs_over_ssh(api, client_env, tmp_path):
         follower = subprocess.Popen([str(PALLET), "-H", remote.url, "logs", "-f", "rio-ssh"],
                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                     env=remote.env)
-        time.sleep(3)                 # the backlog is through; the follow waits for more
+        read_exactly(follower.stdout, b"first\n")     # the backlog is through
+        time.sleep(0.3)                                 # the follow waits for more
         remote.end_masters()          # the ssh connection goes away under it
         stdout, stderr = follower.communicate(timeout=30)
-        assert (follower.returncode, stdout) == (0, b"first\n"), stderr
+        assert (follower.returncode, stdout) == (0, b""), stderr
         assert b"Traceback" not in stderr
         ok(local(api, "rm", "-f", "rio-ssh"))
