@@ -17,7 +17,7 @@ import threading
 from pallet.api.protocol import ApiError
 
 # classic-builder parameters pallet has no counterpart for: refused unless at their zero value
-_UNSUPPORTED = {"extrahosts": "extra hosts", "squash": "squashing", "outputs": "outputs",
+_UNSUPPORTED = {"squash": "squashing", "outputs": "outputs",
                 "cpusetcpus": "a CPU set", "cpusetmems": "a memory-node set",
                 "cpushares": "CPU shares", "shmsize": "a /dev/shm size",
                 "memswap": "a swap limit", "ulimits": "ulimits", "isolation": "isolation",
@@ -102,6 +102,9 @@ def _request(request):
     cpus = quota / (period or 100_000) if quota else None
     build_args = {k: v for k, v in _json_arg(request, "buildargs").items() if v is not None}
     try:
+        from pallet.runtime.network.hostentries import extra_host
+        # repeated, as the docker CLI and docker-py send them (url.Values / a list)
+        add_hosts = tuple(extra_host(entry) for entry in request.query.get("extrahosts") or ())
         return BuildRequest(
             context=ContextSource(stream=request.body()),
             dockerfile=request.arg("dockerfile") or "Dockerfile", dockerfile_in_context=True,
@@ -109,7 +112,7 @@ def _request(request):
             labels={k: v or "" for k, v in _json_arg(request, "labels").items()},
             no_cache=request.flag("nocache"), pull=request.flag("pull"), network=network,
             platform=request.arg("platform") or None, memory=memory, cpus=cpus,
-            cache_from=tuple(cache_from))
+            cache_from=tuple(cache_from), add_hosts=add_hosts)
     except PalletError as error:
         raise ApiError(400, error.message) from error
 

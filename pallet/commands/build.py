@@ -144,7 +144,7 @@ def build(ctx: click.Context, **params) -> None:
 def build_request(params: dict):
     """click's parsed build flags -> the BuildRequest (a local build's, or what a remote
     build sends: pallet/remote/build.py)."""
-    from pallet.commands.container_options import extra_host
+    from pallet.runtime.network.hostentries import extra_host
     from pallet.builder.request import BuildRequest, ContextSource
 
     context_path, dockerfile = params["context_path"], params["dockerfile"]

@@ -11,6 +11,7 @@ from pallet.commands.flags import duration_flag, size_flag
 from pallet.base.go_values import int_flag
 from pallet.runtime.container.mount_specs import parse_mount, parse_tmpfs, parse_volume
 from pallet.commands.network_options import NETWORK_FLAGS, network_fields
+from pallet.runtime.network.hostentries import extra_host, is_ip
 
 def run_options(command):
     """Decorate a click command with every run/create flag."""
@@ -156,35 +157,6 @@ def _cpus(text: str | None) -> float | None:
     return float(value)
 
 
-def _check_ip(text: str) -> bool:
-    """Go's net.ParseIP (after TrimSpace): a plain IPv4 or IPv6 address, no zone."""
-    import ipaddress
-    if "%" in text:
-        return False
-    try:
-        ipaddress.ip_address(text.strip())
-    except ValueError:
-        return False
-    return True
-
-
-def extra_host(text: str) -> str:
-    """opts.ValidateExtraHost: NAME:IP or NAME=IP, IP may be [v6] or host-gateway."""
-    name, sep, address = text.partition("=")
-    if not sep:
-        name, sep, address = text.partition(":")
-    if not sep or not name or ":" in name:
-        raise PalletError(f'invalid argument "{text}" for "--add-host" flag: bad format for '
-                          f'add-host: "{text}"', exit_code=125)
-    if address != "host-gateway":
-        if len(address) > 2 and address[0] == "[" and address[-1] == "]":
-            address = address[1:-1]
-        if not _check_ip(address):
-            raise PalletError(f'invalid argument "{text}" for "--add-host" flag: invalid IP '
-                              f'address in add-host: "{address}"', exit_code=125)
-    return f"{name}:{address}"
-
-
 def _label(text: str) -> tuple[str, str]:
     key, _, value = text.partition("=")
     if not key.strip():
@@ -226,7 +198,7 @@ def create_options(params: dict):
     no_new_privs, seccomp, security_opt = _security_opts(params["security_opt"])
     extra_hosts = tuple(extra_host(host) for host in params["add_host"])
     for server in params["dns"]:
-        if not _check_ip(server):
+        if not is_ip(server):
             raise PalletError(f'invalid argument "{server}" for "--dns" flag: IP address is not '
                               f"correctly formatted: {server}", exit_code=125)
     labels = dict(_label(label) for label in params["labels"])

@@ -73,7 +73,7 @@ def _params(request, dockerfile: str, quiet: bool) -> dict:
     if request.cache_from:
         params["cachefrom"] = json.dumps(list(request.cache_from))
     if request.add_hosts:
-        params["extrahosts"] = ",".join(request.add_hosts)
+        params["extrahosts"] = list(request.add_hosts)  # repeated, as the docker CLI sends them
     if quiet:
         params["q"] = 1
     return params

@@ -65,6 +65,25 @@ def test_failing_build_reports_and_tags_nothing(api, tmp_path):
     assert bad.returncode == 1 and b"NOTANINSTRUCTION" in bad.stderr
 
 
+def test_build_add_host_reaches_run_steps_and_bad_entries_are_refused(api, tmp_path):
+    """--add-host through the classic API (extrahosts, repeated as the docker CLI sends it):
+    each entry in RUN's /etc/hosts; a malformed one is docker's error and builds nothing."""
+    context = _context(tmp_path, "FROM busybox\nRUN grep -E 'first|second' /etc/hosts\n")
+    result = api.docker("build", "--no-cache", "--add-host", "first:10.9.8.7",
+                        "--add-host", "second:10.9.8.6", str(context), check=True)
+    output = result.stdout.decode()
+    assert "10.9.8.7\tfirst" in output and "10.9.8.6\tsecond" in output
+    client = api.client(version="auto")
+    image, logs = client.images.build(path=str(context), extra_hosts={"first": "10.9.8.5"},
+                                      nocache=True)
+    assert any("10.9.8.5\tfirst" in chunk.get("stream", "") for chunk in logs)
+    # the docker CLI checks its flag itself; a client that does not gets the engine's 400
+    status, _, body = _build_request(api, {"Dockerfile": ("file", b"FROM busybox\n")},
+                                     "extrahosts=first:not-an-ip&t=never:1")
+    assert status == 400 and b"invalid IP address in add-host" in body
+    assert api.docker("images", "-q", "never:1").stdout.strip() == b""
+
+
 def _build_request(api, files: dict[str, tuple[str, bytes]], query: str):
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w") as archive:
