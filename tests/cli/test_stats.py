@@ -44,3 +44,19 @@ def test_stats_reads_the_containers_cgroups(root):
     missing = pallet(root, "stats", "--no-stream", "st-nosuch")
     assert missing.returncode == 1
     assert missing.stderr.decode() == "Error response from daemon: No such container: st-nosuch\n"
+
+
+def test_a_cpu_quota_widens_the_sampling_window_to_docker_s_second(root):
+    """A --cpus container runs in bursts paced by 100 ms periods: its CPU % is read over 1 s,
+    as Docker's collector reads it; without any quota the short window is kept."""
+    from pallet.commands.stats import QUOTA_WINDOW, WINDOW, window
+    from pallet.runtime.container.state import ContainerStore
+    pallet(root, "create", "--name", "st-free", "--network", "none", "busybox", "true")
+    pallet(root, "create", "--name", "st-half", "--cpus", "0.5", "--network", "none",
+           "busybox", "true")
+    store = ContainerStore(root)
+    free, half = store.resolve("st-free"), store.resolve("st-half")
+    assert window([free]) == WINDOW < QUOTA_WINDOW == 1.0
+    assert window([free, half]) == QUOTA_WINDOW
+    pallet(root, "update", "--cpus", "0", "st-half")
+    assert window([store.resolve("st-half")]) == WINDOW
