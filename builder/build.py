@@ -267,7 +267,7 @@ def _materialise_context(context: ContextSource, scratch: Path,
         if not context.directory.is_dir():
             raise PalletError(f"unable to prepare context: path {str(context.directory)!r} not found")
         return context.directory.resolve(), None, 0
-    from pallet.builder.context import load_stream_context
+    from pallet.builder.contextstream import load_stream_context
     return load_stream_context(context.stream, scratch, progress)
 
 

@@ -176,8 +176,8 @@ def _frames(link: MonitorLink, *, client=None, watch_eof: bool = False):
 
 
 def attach(request):
-    from pallet.runtime.container.attach import (DEFAULT_DETACH_KEYS, EXIT, STDIN,
-                                                 DetachScanner, detach_keys, frame, hello)
+    from pallet.runtime.container.attach import EXIT, STDIN, frame, hello
+    from pallet.runtime.container.detachkeys import DEFAULT_DETACH_KEYS, DetachScanner, detach_keys
     from pallet.runtime.container.logs import read_logs
     record = _record(request)
     tty = bool(record.config["Config"].get("Tty"))

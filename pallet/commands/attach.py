@@ -32,7 +32,7 @@ def detach_sequence(text: str | None, *, exec_: bool = False) -> bytes:
     """--detach-keys as docker parses them (an empty value is the default). A bad value is
     refused in docker's words: exec's comes from the daemon's exec create; attach, run and
     start -a get only the failed attach upgrade's status from the docker CLI."""
-    from pallet.runtime.container.attach import InvalidDetachKeys, detach_keys
+    from pallet.runtime.container.detachkeys import InvalidDetachKeys, detach_keys
     try:
         return detach_keys(text or DEFAULT_KEYS, word="escape")
     except InvalidDetachKeys:
@@ -201,7 +201,8 @@ def _forward(pid: int, number: int) -> None:
 
 def _pump(sock, send_stdin: bool, keys: bytes, wake: int):
     from pallet.runtime.container.attach import (EXIT, RESIZE, STDERR, STDIN, STDOUT,
-                                                 DetachScanner, FrameReader, frame)
+                                                 FrameReader, frame)
+    from pallet.runtime.container.detachkeys import DetachScanner
     scanner = DetachScanner(keys)
     reader = FrameReader()
     with selectors.DefaultSelector() as selector:

@@ -113,7 +113,7 @@ def exec_session(master: int, interactive: bool, keys: bytes) -> None:
     With -i the terminal is raw and the detach keys leave the process running (its output is
     drained by a keeper that holds the master, as dockerd's copy does after a detach), and we
     fail with docker's "read escape sequence"."""
-    from pallet.runtime.container.attach import DetachScanner
+    from pallet.runtime.container.detachkeys import DetachScanner
     import fcntl
     import termios
     saved = raw_terminal() if interactive else None
