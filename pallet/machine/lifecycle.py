@@ -91,14 +91,13 @@ def create(name: str, driver_name: str, flags: dict, *, prefix: str | None = Non
                           record={"name": name, "listen": listen, "port": port,
                                   "link_dir": link_dir})
         say("Checking connection to pallet...")
-        from pallet.machine.engine import version
-        answer = version(host, port, certs, timeout=30)
+        answer = _await_engine(host, port, certs)
         record = _replace(record, provisioned=True,
                           pallet_version=str(answer.get("Version", _version())))
         store.save(record)
         _make_context(record, driver)
     except BaseException as error:
-        _undo(record, touched_host, error)
+        _undo(record, touched_host, error, driver)
         raise
     say("pallet is up and running!")
     say(f"To see how to connect your Docker Client to the pallet Engine running on this "
@@ -111,16 +110,49 @@ def _replace(record, **changes):
     return dataclasses.replace(record, **changes)
 
 
-def _undo(record: store.MachineRecord, touched_host: bool, error: BaseException) -> None:
-    if touched_host:
+# How long a new or upgraded host's engine may take to answer. The service is started by the
+# time provisioning returns, but a VM under software emulation (TCG) takes tens of seconds to
+# bring it up, and qemu's forwarded port accepts and then resets while nothing listens inside.
+ENGINE_WAIT = 240.0
+
+
+def _await_engine(host: str, port: int, certs, seconds: float = ENGINE_WAIT) -> dict:
+    """GET /version until it answers; the last error when it never does."""
+    import time
+
+    from pallet.machine.engine import version
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            return version(host, port, certs, timeout=30)
+        except PalletError:
+            if time.monotonic() >= deadline:
+                raise
+        time.sleep(1.0)
+
+
+def _undo(record: store.MachineRecord, touched_host: bool, error: BaseException,
+          driver: Driver | None = None) -> None:
+    """Take back what a failed create made: the install on the host, then what the driver
+    made (a VM and its disk; the generic driver nothing), the context and the record. When
+    the install cannot be removed the record stays, so `machine rm -f` can finish later."""
+    def add_hint(text: str) -> None:
+        if isinstance(error, PalletError):
+            error.hint = ((error.hint + "; ") if error.hint else "") + text
+    if touched_host and not (driver is not None and driver.owns_host):
         from pallet.machine import provision
         try:
             provision.uninstall(ssh_for(record), record.prefix, record.sudo)
         except PalletError as cleanup:
-            if isinstance(error, PalletError):
-                error.hint = ((error.hint + "; ") if error.hint else "") + (
-                    f"removing the partial install failed too ({cleanup.message}): "
-                    f"`pallet machine rm -f {record.name}` when the host is back")
+            add_hint(f"removing the partial install failed too ({cleanup.message}): "
+                     f"`pallet machine rm -f {record.name}` when the host is back")
+            return
+    if driver is not None:
+        try:
+            driver.remove()
+        except (PalletError, OSError) as cleanup:
+            add_hint(f"removing what the {record.driver} driver made failed too ({cleanup}): "
+                     f"`pallet machine rm -f {record.name}`")
             return
     if record.provisioned:      # the context is made last: only then can it exist
         _remove_context(record.name, url(record))
@@ -165,7 +197,7 @@ def remove(name: str, force: bool = False) -> list[str]:
     warnings = []
     try:
         driver = driver_for(record)
-        if record.prefix:
+        if record.prefix and not driver.owns_host:
             provision.uninstall(ssh_for(record, driver), record.prefix, record.sudo)
         driver.remove()
     except PalletError as error:
@@ -214,7 +246,6 @@ def status(name: str) -> str:
 
 def upgrade(name: str, say=print) -> store.MachineRecord:
     from pallet.machine import provision
-    from pallet.machine.engine import version
     from pallet.machine.wheels import wheelhouse
     record = store.load(name)
     _require_provisioned(record)
@@ -227,7 +258,7 @@ def upgrade(name: str, say=print) -> store.MachineRecord:
     provision.install(ssh, facts, HostLayout(PurePosixPath(record.prefix)), wheels=wheels,
                       certs=None, record=None, action="upgrade")
     host, port = driver.engine_address()
-    answer = version(host, port, certs_for(name), timeout=30)
+    answer = _await_engine(host, port, certs_for(name))
     record = _replace(record, pallet_version=str(answer.get("Version", _version())))
     store.save(record)
     return record

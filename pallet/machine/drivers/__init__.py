@@ -65,6 +65,9 @@ class SshAddress:
 
 class Driver(abc.ABC):
     name: ClassVar[str]
+    # remove() destroys the host itself (a VM and its disk): nothing on it is uninstalled
+    # first, so `machine rm` of a stopped VM needs no ssh
+    owns_host: ClassVar[bool] = False
 
     def __init__(self, directory: Path, state: dict | None = None) -> None:
         self.directory = directory
