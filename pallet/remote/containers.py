@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 
 import click
 
@@ -121,23 +120,14 @@ def _lookup(api, name: str, type_):
 
 
 def inspect(ctx, format_, type_, size, names) -> None:
-    from pallet.format.documents import compile_document_template, inspect_output
-    if format_ and format_ != "json":
-        compile_document_template(format_)  # a bad template fails before any lookup (exit 64)
-    api = client(ctx)
-    documents, errors = [], []
-    for name in names:
+    from pallet.remote.documents import NotThere, show_documents
+
+    def fetch(api, name):
         document = _lookup(api, name, type_)
         if document is None:
-            errors.append(f"Error: No such object: {name}")
-        else:
-            documents.append(document)
-    text, failures = inspect_output(format_, documents)
-    click.echo(text, nl=False)
-    for message in errors + failures:
-        click.echo(message, err=True)
-    if errors or failures:
-        sys.exit(1)
+            raise NotThere(f"Error: No such object: {name}")
+        return document
+    show_documents(ctx, format_, names, fetch)
 
 
 def container_inspect(ctx, format_, size, names) -> None:

@@ -25,22 +25,14 @@ def images(ctx, repository, all_, quiet, digests, no_trunc, filters, format_) ->
 
 def image_inspect(ctx, names, format_) -> None:
     from docker.errors import NotFound
-    from pallet.format.documents import compile_document_template, inspect_output
-    if format_ and format_ != "json":
-        compile_document_template(format_)
-    api = client(ctx)
-    documents, errors = [], []
-    for name in names:
+    from pallet.remote.documents import NotThere, show_documents
+
+    def fetch(api, name):
         try:
-            documents.append(api.inspect_image(name))
+            return api.inspect_image(name)
         except NotFound as error:
-            errors.append(daemon_error(error).message)
-    text, failures = inspect_output(format_, documents)
-    click.echo(text, nl=False)
-    for message in errors + failures:
-        click.echo(message, err=True)
-    if errors or failures:
-        sys.exit(1)
+            raise NotThere(daemon_error(error).message) from error
+    show_documents(ctx, format_, names, fetch)
 
 
 def tag(ctx, source, target) -> None:

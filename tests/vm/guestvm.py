@@ -14,6 +14,7 @@ PID; the overlay goes with the temp dir.
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import time
@@ -106,3 +107,17 @@ class GuestVm:
         finally:
             self.client.close()
             qemu.kill(self.running.directory)
+
+
+def qemu_processes(directory: Path) -> list[int]:
+    """PIDs of any qemu whose command line names this directory."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
+            except OSError:
+                continue
+            if b"qemu-system" in cmdline and str(directory).encode() in cmdline:
+                found.append(int(entry))
+    return found

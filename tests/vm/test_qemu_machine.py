@@ -3,31 +3,16 @@ the same code as the generic driver; and a host without qemu."""
 
 from __future__ import annotations
 
-import os
 import shlex
-from pathlib import Path
 
 import pytest
 
 from pallet.machine.vm import qemu
+from tests.vm.guestvm import qemu_processes
 from tests.conftest import run_pallet
 
 pytestmark = [pytest.mark.vm, pytest.mark.root, pytest.mark.xdist_group("vm"),
               pytest.mark.timeout(1800)]
-
-
-def _qemu_processes(directory: Path) -> list[int]:
-    """PIDs of any qemu whose command line names this directory."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
-            except OSError:
-                continue
-            if b"qemu-system" in cmdline and str(directory).encode() in cmdline:
-                found.append(int(entry))
-    return found
 
 
 def test_a_host_without_qemu_gets_a_clear_error(tmp_path):
@@ -74,7 +59,7 @@ def test_machine_create_stop_start_rm(tmp_path):
         assert size.split()[-1] in (b"6G", b"5G"), size     # grown to --disk-size at boot
         stopped = pallet("machine", "stop", "qm")
         assert stopped.returncode == 0, stopped.stderr.decode()
-        assert _qemu_processes(directory) == []
+        assert qemu_processes(directory) == []
         assert pallet("machine", "status", "qm").stdout == b"Stopped\n"
         started = pallet("machine", "start", "qm")
         assert started.returncode == 0, started.stderr.decode()
@@ -87,7 +72,7 @@ def test_machine_create_stop_start_rm(tmp_path):
         # a stopped VM is removed without -f: its disk goes with it, nothing is asked of ssh
         removed = pallet("machine", "rm", "-y", "qm")
         assert removed.returncode == 0, removed.stderr.decode()
-        assert not directory.exists() and _qemu_processes(directory) == []
+        assert not directory.exists() and qemu_processes(directory) == []
     finally:
         if directory.exists():
             pallet("machine", "rm", "-f", "-y", "qm")

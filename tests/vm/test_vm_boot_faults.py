@@ -5,30 +5,16 @@ from __future__ import annotations
 
 import os
 import re
-from pathlib import Path
 
 import pytest
 
 from pallet.base.errors import PalletError
 from pallet.machine.vm import image as vm_image
 from pallet.machine.vm import qemu
+from tests.vm.guestvm import qemu_processes
 
 pytestmark = [pytest.mark.vm, pytest.mark.root, pytest.mark.xdist_group("vm"),
               pytest.mark.timeout(1800)]
-
-
-def _qemu_processes(directory: Path) -> list[int]:
-    """PIDs of any qemu whose command line names this directory."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
-            except OSError:
-                continue
-            if b"qemu-system" in cmdline and str(directory).encode() in cmdline:
-                found.append(int(entry))
-    return found
 
 
 @pytest.mark.parametrize("fault", ["corrupted disk", "too little memory"])
@@ -51,4 +37,4 @@ def test_a_vm_that_cannot_boot_is_a_clear_error_and_leaves_nothing(tmp_path, fau
     message = raised.value.message
     assert "machine noboot's VM stopped while booting; the last console lines:" in message
     assert re.search(r"Kernel panic|ALERT!|Out of memory|Gave up waiting", message), message
-    assert qemu.is_running(tmp_path) is None and _qemu_processes(tmp_path) == []
+    assert qemu.is_running(tmp_path) is None and qemu_processes(tmp_path) == []
