@@ -27,8 +27,8 @@ def both(dockerd, tmp_path_factory):  # noqa: F811
     assert pallet(root, "save", "-o", str(archive), IMAGE).returncode == 0
     dockerd.docker("load", "-i", str(archive))
     for runner in (lambda *a: dockerd.docker(*a, check=False), lambda *a: pallet(root, *a)):
-        runner("run", "-d", "--network", "none", "--name", "upd-a", IMAGE, "sleep", "300")
-        runner("run", "-d", "--rm", "--network", "none", "--name", "upd-rm", IMAGE, "sleep", "300")
+        runner("run", "-d", "--network", "none", "--name", "upd-a", IMAGE, "sleep", "3600")
+        runner("run", "-d", "--rm", "--network", "none", "--name", "upd-rm", IMAGE, "sleep", "3600")
     yield root, dockerd
     for name in ("upd-a", "upd-rm"):
         dockerd.docker("rm", "-f", name, check=False)
