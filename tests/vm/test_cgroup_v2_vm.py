@@ -71,8 +71,10 @@ def limited(vm) -> dict[str, list[str]]:
     probe (the VM's own disk, made by mknod inside), then more forks than the limit allows."""
     major, minor = (int(n, 16) for n in vm.sh("stat -c %t:%T /dev/vda").stdout.strip().split(":"))
     probe = DEVICE_PROBE.format(major=major, minor=minor)
+    # stderr joins stdout inside the container: docker's client writes the two streams to two
+    # fds, so an outer 2>&1 alone let them interleave out of order (failed CI once)
     shown = both(vm, "$E run --rm --network none --memory 32m --memory-swap 96m --cpus 0.5 "
-                     f"--pids-limit 5 {IMAGE} sh -c 'cat {FILES}; {probe}; {FORKS}' 2>&1")
+                     f"--pids-limit 5 {IMAGE} sh -c 'exec 2>&1; cat {FILES}; {probe}; {FORKS}' 2>&1")
     return {engine: text.split("\n") for engine, text in shown.items()}
 
 
