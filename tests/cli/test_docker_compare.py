@@ -154,7 +154,7 @@ def test_inspect_essentials_match(both, tmp_path):
         assert mine["Config"][key] == docker["Config"][key], key
     assert mine["Config"]["Hostname"] == mine["Id"][:12]
     for key in ("Binds", "NetworkMode", "RestartPolicy", "AutoRemove", "Privileged",
-                "ReadonlyRootfs", "Memory", "PidsLimit", "CapAdd", "CapDrop", "Dns", "ShmSize",
+                "ReadonlyRootfs", "Memory", "MemorySwap", "PidsLimit", "CapAdd", "CapDrop", "Dns", "ShmSize",
                 "LogConfig"):
         assert mine["HostConfig"][key] == docker["HostConfig"][key], key
     essentials = lambda mounts: [{k: m[k] for k in ("Type", "Source", "Destination", "Mode", "RW")}
