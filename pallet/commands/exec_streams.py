@@ -50,51 +50,27 @@ def _detached(root, record, spec, container_spec, exec_id: str) -> int:
     child, reports the start to us, then waits for the exit and records exec_die."""
     from pallet.runtime.container.execute import exec_in_container
     from pallet.runtime.store.events import exec_event
-    read_fd, write_fd = os.pipe2(os.O_CLOEXEC)
-    first = os.fork()
-    if first == 0:
+    from pallet.base.detach import detach
+
+    def watch(report: int) -> None:
         try:
-            os.close(read_fd)
-            os.setsid()
-            if os.fork() != 0:
-                os._exit(0)
-            _quiet()
-            try:
-                running = exec_in_container(record.state["Pid"], spec,
-                                            f"pallet-{record.id[:16]}",
-                                            container_spec=container_spec)
-            except PalletError as error:
-                os.write(write_fd, json.dumps({"error": error.message,
-                                               "code": error.exit_code}).encode())
-                os._exit(0)
-            os.close(write_fd)
-            if running.console is not None:
-                _drain(running.console)
-            exec_event(root, record, "exec_die", exec_id, exitCode=running.wait().code)
-        finally:
-            os._exit(0)
-    os.close(write_fd)
-    os.waitpid(first, 0)
-    chunks = []
-    while chunk := os.read(read_fd, 65536):
-        chunks.append(chunk)
-    os.close(read_fd)
-    if chunks:
-        message = json.loads(b"".join(chunks))
+            running = exec_in_container(record.state["Pid"], spec, f"pallet-{record.id[:16]}",
+                                        container_spec=container_spec)
+        except PalletError as error:
+            os.write(report, json.dumps({"error": error.message,
+                                         "code": error.exit_code}).encode())
+            return
+        os.close(report)
+        if running.console is not None:
+            _drain(running.console)
+        exec_event(root, record, "exec_die", exec_id, exitCode=running.wait().code)
+
+    answer = detach(watch)
+    if answer:
+        message = json.loads(answer)
         click.echo(message["error"])
         return message["code"]
     return 0
-
-
-def _quiet() -> None:
-    """A process of ours that outlives the command: no terminal, no descriptors of the
-    caller's but its own, deaf to the terminal's signals."""
-    null = os.open(os.devnull, os.O_RDWR)
-    for fd in (0, 1, 2):
-        os.dup2(null, fd)
-    os.close(null)
-    for sig in (signal.SIGINT, signal.SIGHUP, signal.SIGWINCH, signal.SIGPIPE):
-        signal.signal(sig, signal.SIG_IGN)
 
 
 def _drain(master: int) -> None:
@@ -169,16 +145,5 @@ def exec_session(master: int, interactive: bool, keys: bytes) -> None:
 def _keep_draining(master: int) -> None:
     """A detached exec runs on: a process of its own (re-parented, in its own session) holds
     the pty master and discards the output until the exec's side is closed."""
-    first = os.fork()
-    if first:
-        os.waitpid(first, 0)
-        return
-    try:
-        os.setsid()
-        if os.fork() == 0:
-            _quiet()
-            os.closerange(3, master)
-            os.closerange(master + 1, 65536)
-            _drain(master)
-    finally:
-        os._exit(0)
+    from pallet.base.detach import detach
+    detach(lambda report: (os.close(report), _drain(master)), keep=[master])

@@ -32,7 +32,6 @@ from pallet.runtime.isolation.core import StartError, start_container
 from pallet.runtime.container.attach import AttachHub
 from pallet.runtime.container.logs import LogWriter
 from pallet.runtime.container.pump import pump
-from pallet.runtime.isolation.process import fd_limit
 from pallet.runtime.isolation.spec import ExitStatus
 
 
@@ -247,35 +246,19 @@ def _copy_window_size(source: int | None, target: int) -> None:
 def spawn_detached(store: cs.ContainerStore, container_id: str, clients=()) -> int:
     """Fork a monitor that outlives us; return once the container runs (or raise its error).
     clients: sockets of attaches made before the start; the monitor takes them over."""
-    read_fd, write_fd = os.pipe2(os.O_CLOEXEC)
-    first = os.fork()
-    if first == 0:
+    from pallet.base.detach import detach
+
+    def monitor(report: int) -> None:
         try:
-            os.close(read_fd)
-            os.setsid()
-            if os.fork() != 0:
-                os._exit(0)
-            _become_daemon()
-            # Nothing of the caller's (store locks, pipes to its caller, a server's listening
-            # sockets) may live on in the monitor: only the notify pipe and the clients.
-            keep = sorted({write_fd, *(sock.fileno() for sock in clients)})
-            low = 3
-            for fd in keep:
-                os.closerange(low, fd)
-                low = fd + 1
-            os.closerange(low, fd_limit())
-            _monitor_main(store, container_id, write_fd, clients)
+            _monitor_main(store, container_id, report, clients)
         finally:
             from pallet.runtime.store import scratch
             scratch.remove_own()   # os._exit runs no atexit handlers
-            os._exit(0)
-    os.close(write_fd)
-    os.waitpid(first, 0)
-    chunks = []
-    while chunk := os.read(read_fd, 65536):
-        chunks.append(chunk)
-    os.close(read_fd)
-    message = json.loads(b"".join(chunks) or b'{"error": "the monitor exited before the container started", "code": 125}')
+
+    # Nothing of the caller's (store locks, pipes to its caller, a server's listening sockets)
+    # may live on in the monitor: only the report pipe and the clients.
+    answer = detach(monitor, keep=[sock.fileno() for sock in clients])
+    message = json.loads(answer or b'{"error": "the monitor exited before the container started", "code": 125}')
     if "error" in message:
         raise PalletError(message["error"], exit_code=message.get("code", 125))
     return message["pid"]
@@ -304,19 +287,6 @@ def start_lock(record: cs.ContainerRecord):
         yield
     finally:
         os.close(fd)
-
-
-def _become_daemon() -> None:
-    null = os.open(os.devnull, os.O_RDWR)
-    for fd in (0, 1, 2):
-        os.dup2(null, fd)
-    os.close(null)
-    # SIGPIPE ignored: an attached client or a container's stdin that went away is an EPIPE
-    # to handle, not the monitor's death (the container's own process resets every signal).
-    for sig in (signal.SIGINT, signal.SIGHUP, signal.SIGPIPE):
-        signal.signal(sig, signal.SIG_IGN)
-    # A server forked us: its SIGTERM handler (stop serving) is not ours.
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def _monitor_main(store: cs.ContainerStore, container_id: str, notify_fd: int,

@@ -96,37 +96,19 @@ def remove_detached(path: Path, base: Path) -> None:
     SIGKILL of either process at any point leaves an owner-less directory that the next
     command's sweep clears, as for any other scratch.
     """
+    from pallet.base.detach import detach
     from pallet.base.files import remove_tree  # imported before the fork, not in the child
-    ready_r, ready_w = os.pipe()
-    child = os.fork()
-    if child == 0:  # pragma: no cover - runs in the forked process
-        status = 1
-        try:
-            os.close(ready_r)
-            os.setsid()
-            if os.fork():
-                os._exit(0)  # the grandchild is reparented: nobody has to wait for it
-            null = os.open(os.devnull, os.O_RDWR)
-            for fd in (0, 1, 2):
-                os.dup2(null, fd)  # a pipe the caller's reader waits on is not held open
-            os.closerange(3, ready_w)
-            os.closerange(ready_w + 1, 65536)
-            _owned.pop(str(base), None)  # the parent's entry: this process makes its own
-            mine = process_dir(base)
-            os.rename(path, mine / path.name)
-            os.write(ready_w, b"y")
-            os.close(ready_w)
-            _remove(mine / path.name)  # mounts inside detached first, as the sweep does
-            release(base)
-            status = 0
-        finally:
-            os._exit(status)
-    os.close(ready_w)
-    try:
-        os.waitpid(child, 0)
-        taken = os.read(ready_r, 1) == b"y"
-    finally:
-        os.close(ready_r)
+
+    def remover(report: int) -> None:
+        _owned.pop(str(base), None)  # the parent's entry: this process makes its own
+        mine = process_dir(base)
+        os.rename(path, mine / path.name)
+        os.write(report, b"y")
+        os.close(report)
+        _remove(mine / path.name)  # mounts inside detached first, as the sweep does
+        release(base)
+
+    taken = detach(remover) == b"y"
     if not taken:
         remove_tree(path, ignore_errors=True)  # the remover failed before taking it: do it here
 
