@@ -55,8 +55,8 @@ def build(request: BuildRequest, *, root: Path, progress: str = "auto", quiet: b
     build_context = None
     unpacked = 0
     try:
-        context_dir, stream_dockerfile, unpacked = _materialise_context(request.context, scratch,
-                                                                        progress_view)
+        context_dir, stream_dockerfile, unpacked, kept_cache = _materialise_context(
+            request.context, scratch, progress_view, root=root, hold=lease)
         if request.dockerfile_in_context and context_dir is not None and \
                 request.dockerfile_text is None and stream_dockerfile is None:
             text, path, dockerfile_file = _read_dockerfile_in(context_dir, request.dockerfile)
@@ -78,7 +78,8 @@ def build(request: BuildRequest, *, root: Path, progress: str = "auto", quiet: b
         granted = request.allow | ({"network.host"} if request.network == "host" else set())
         check_entitlements(built_plan, granted)
         build_context = _open_context(root, context_dir, dockerfile_file,
-                                      persistent=request.context.directory is not None)
+                                      persistent=request.context.directory is not None,
+                                      stat_cache=kept_cache)
         no_cache_stages = frozenset(s.index for s in built_plan.stages
                                     if s.name in set(request.no_cache_filter)
                                     or str(s.index) in set(request.no_cache_filter))
@@ -259,16 +260,20 @@ def _remove_scratch(store, scratch: Path, unpacked: int) -> None:
     remove_tree(scratch, ignore_errors=True)
 
 
-def _materialise_context(context: ContextSource, scratch: Path,
-                         progress) -> tuple[Path | None, bytes | None, int]:
-    """A directory context is used in place; a stream is a tar (unpacked safely, shown as a
-    transfer) or a bare build file (no context), as ``docker build - < X`` decides by content."""
+def _materialise_context(context: ContextSource, scratch: Path, progress, *, root: Path,
+                         hold) -> tuple[Path | None, bytes | None, int, object | None]:
+    """A directory context is used in place; a stream is a tar (unpacked safely, or synced
+    into the tree kept under context.keep, shown as a transfer) or a bare build file (no
+    context), as ``docker build - < X`` decides by content. Returns (directory, build file,
+    entries unpacked into scratch, the kept tree's stat cache)."""
     if context.directory is not None:
         if not context.directory.is_dir():
             raise PalletError(f"unable to prepare context: path {str(context.directory)!r} not found")
-        return context.directory.resolve(), None, 0
+        return context.directory.resolve(), None, 0, None
     from pallet.builder.contextstream import load_stream_context
-    return load_stream_context(context.stream, scratch, progress)
+    found = load_stream_context(context.stream, scratch, progress, root=root,
+                                keep=context.keep, hold=hold)
+    return found.directory, found.dockerfile, found.entries, found.stat_cache
 
 
 def _read_dockerfile(context_dir: Path | None, dockerfile: str | None,
@@ -328,9 +333,10 @@ def _read_dockerfile_in(context_dir: Path, dockerfile: str | None, *,
 
 
 def _open_context(root: Path, context_dir: Path | None, dockerfile: Path | None, *,
-                  persistent: bool):
+                  persistent: bool, stat_cache=None):
     """``persistent``: a directory the user keeps (its stat cache is worth saving); a tar
-    from stdin is unpacked fresh each time, so its stat cache is kept in memory only."""
+    from stdin is unpacked fresh each time, so its stat cache is kept in memory only; a kept
+    tree (builder/keptcontext.py) comes with its own, already told every file's hash."""
     if context_dir is None:
         return None
     from pallet.builder.context import BuildContext, ignore_file_text
@@ -341,6 +347,7 @@ def _open_context(root: Path, context_dir: Path | None, dockerfile: Path | None,
     if text is not None:
         from pallet.grammar.dockerignore import IgnoreRules
         ignore = IgnoreRules.parse(text)
-    stat_cache = StatCache.for_context(root=root, context_dir=context_dir) if persistent \
-        else StatCache(context_dir=context_dir, cache_file=None)
+    if stat_cache is None:
+        stat_cache = StatCache.for_context(root=root, context_dir=context_dir) if persistent \
+            else StatCache(context_dir=context_dir, cache_file=None)
     return BuildContext(directory=context_dir, ignore=ignore, stat_cache=stat_cache)

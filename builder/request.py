@@ -27,6 +27,9 @@ class ContextSource:
 
     directory: Path | None = None
     stream: BinaryIO | None = None
+    # a stream's tar updates the context tree kept under this name from an earlier build
+    # (builder/keptcontext.py): the Engine API's, whose clients send the whole context each time
+    keep: str | None = None
 
 
 @dataclass(frozen=True)

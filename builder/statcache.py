@@ -96,8 +96,7 @@ class StatCache:
     def for_context(cls, *, root: Path, context_dir: Path) -> "StatCache":
         """The persisted stat cache of ``context_dir`` in the store at ``root``."""
         context_dir = context_dir.resolve()
-        name = xxhash.xxh3_128_hexdigest(os.fsencode(str(context_dir)))
-        return cls(context_dir=context_dir, cache_file=root / "cache" / "stat" / f"{name}.json")
+        return cls(context_dir=context_dir, cache_file=cache_file_for(root, context_dir))
 
     def content_hash(self, relpath: str, st: os.stat_result, *, root=None) -> str:
         """The xxh3-128 hex digest of the regular file ``relpath`` whose lstat is ``st``;
@@ -130,6 +129,30 @@ class StatCache:
             self._dirty = True
         return digest
 
+    def known(self, relpath: str, st: os.stat_result) -> str | None:
+        """The recorded hash of relpath while its stat tuple is unchanged, else None."""
+        entry = self._entries.get(relpath)
+        if entry is not None and entry[0] == _tuple(st):
+            return entry[1]
+        return None
+
+    def record(self, relpath: str, st: os.stat_result, digest: str) -> None:
+        """Record a hash its caller knows exactly: it wrote (or compared) those bytes itself
+        and nothing else writes the tree (a kept context, under its lock), so the racy window
+        of content_hash, which guards against writers we do not know of, does not apply."""
+        current = _tuple(st)
+        entry = self._entries.get(relpath)
+        if entry is None or entry[0] != current or entry[1] != digest:
+            self._entries[relpath] = [current, digest]
+            self._dirty = True
+
+    def forget_missing(self, present) -> None:
+        """Drop the entries of paths not in present (a kept context's removed files)."""
+        gone = [relpath for relpath in self._entries if relpath not in present]
+        for relpath in gone:
+            del self._entries[relpath]
+        self._dirty = self._dirty or bool(gone)
+
     def save(self) -> None:
         """Persist the entries atomically (no-op when nothing was learned)."""
         if self.cache_file is None or not self._dirty:
@@ -140,6 +163,17 @@ class StatCache:
 
         atomic_write(self.cache_file, json.dumps(payload, separators=(",", ":")))
         self._dirty = False
+
+
+def _tuple(st: os.stat_result) -> list[int]:
+    """StatTuple.of(st).as_list() without the object (a kept context asks 10,000 times)."""
+    return [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev]
+
+
+def cache_file_for(root: Path, context_dir: Path) -> Path:
+    """Where the stat cache of context_dir lives in the store at root."""
+    name = xxhash.xxh3_128_hexdigest(os.fsencode(str(Path(context_dir).resolve())))
+    return Path(root) / "cache" / "stat" / f"{name}.json"
 
 
 def _load_entries(cache_file: Path, context_dir: Path) -> dict[str, list]:

@@ -58,6 +58,38 @@ class _StreamLines:
         return False
 
 
+class _Body:
+    """The request body as the builder reads it: a body that ends early (a client gone
+    mid-upload, a short Content-Length body, broken chunking) is the builder's error, so the
+    build stops with a message instead of taking what came for the whole context."""
+
+    def __init__(self, reader) -> None:
+        self.reader = reader
+
+    def read(self, size: int = -1) -> bytes:
+        from pallet.base.errors import PalletError
+        try:
+            data = self.reader.read(size)
+        except (ApiError, OSError) as error:
+            raise PalletError(f"the build context upload ended early: {error}",
+                              hint="the client stopped sending; nothing was built") from error
+        if size != 0 and not data and not self.reader.done:
+            raise PalletError("the build context upload ended early: the connection closed "
+                              "before the whole request body came",
+                              hint="the client stopped sending; nothing was built")
+        return data
+
+
+def _kept_name(dockerfile: str, tags: tuple[str, ...]) -> str:
+    """Which kept context tree the build updates (builder/keptcontext.py says why by the
+    request's words): its Dockerfile path and its tags' repositories, so `-t app:2` after
+    `-t app:1` finds the same tree."""
+    from pallet.builder.keptcontext import slot_key
+    repositories = sorted({tag.rsplit(":", 1)[0] if ":" in tag.rsplit("/", 1)[-1] else tag
+                           for tag in tags})
+    return slot_key("api", dockerfile, *repositories)
+
+
 def _json_arg(request, name: str) -> dict:
     text = request.arg(name)
     if not text:
@@ -105,9 +137,11 @@ def _request(request):
         from pallet.runtime.network.hostentries import extra_host
         # repeated, as the docker CLI and docker-py send them (url.Values / a list)
         add_hosts = tuple(extra_host(entry) for entry in request.query.get("extrahosts") or ())
+        dockerfile = request.arg("dockerfile") or "Dockerfile"
         return BuildRequest(
-            context=ContextSource(stream=request.body()),
-            dockerfile=request.arg("dockerfile") or "Dockerfile", dockerfile_in_context=True,
+            context=ContextSource(stream=_Body(request.body()),
+                                  keep=_kept_name(dockerfile, tags)),
+            dockerfile=dockerfile, dockerfile_in_context=True,
             tags=tags, build_args=build_args, target=request.arg("target") or None,
             labels={k: v or "" for k, v in _json_arg(request, "labels").items()},
             no_cache=request.flag("nocache"), pull=request.flag("pull"), network=network,

@@ -62,6 +62,8 @@ def clean_member_name(name: str) -> str:
     """Relative, normalised member path ('' for the root); raises for absolute or '..' names."""
     if name.startswith("/"):
         raise _bad(name, "has an absolute path")
+    if ".." not in name:     # nothing to climb with: the containment test cannot fail
+        return "/".join(part for part in name.split("/") if part not in ("", "."))
     # tarsafe's containment test: the joined path must stay under the extraction root.
     if not TarSafe._is_contained("/root", os.path.normpath(os.path.join("/root", name))):
         raise _bad(name, "climbs out of the destination with '..'")
