@@ -19,6 +19,7 @@ import sys
 import click
 
 from pallet.base.errors import PalletError
+from pallet.base.fdio import write_all
 
 DEFAULT_KEYS = "ctrl-p,ctrl-q"
 DETACHED = "detached"
@@ -241,8 +242,4 @@ def _pump(sock, send_stdin: bool, keys: bytes, wake: int):
                         return int(json.loads(payload or b"{}").get("code", 0))
 
 
-def write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view):]
 

@@ -20,15 +20,8 @@ def _root(ctx: click.Context):
 
 
 def _write_all(fd: int):
-    def sink(chunk: bytes) -> None:
-        view = memoryview(chunk)
-        while view:
-            try:
-                written = os.write(fd, view)
-            except BrokenPipeError:
-                return
-            view = view[written:]
-    return sink
+    from pallet.base.fdio import write_all
+    return lambda chunk: write_all(fd, chunk, reader_gone=True)
 
 
 def _collect(errors: list[PalletError], ctx: click.Context) -> None:

@@ -17,7 +17,8 @@ import signal
 import click
 
 from pallet.base.errors import PalletError
-from pallet.commands.attach import BareError, raw_terminal, restore_terminal, write_all
+from pallet.base.fdio import write_all
+from pallet.commands.attach import BareError, raw_terminal, restore_terminal
 
 
 def run_exec(root, record, spec, container_spec, *, detach: bool, interactive: bool,

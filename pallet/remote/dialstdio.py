@@ -16,6 +16,7 @@ import socket
 import threading
 
 from pallet.base.errors import PalletError
+from pallet.base.fdio import write_all
 
 DEFAULT_SOCKET = "/run/pallet/pallet.sock"    # pallet serve's default listener
 CHUNK = 1 << 16
@@ -49,7 +50,7 @@ def dial_stdio(path: str) -> None:
             data = connection.recv(CHUNK)
             if not data:
                 break
-            _write_all(1, data)
+            write_all(1, data)
     except (BrokenPipeError, ConnectionResetError):
         pass       # the client went away: nothing left to deliver
     finally:
@@ -68,7 +69,3 @@ def _stdin_to_socket(connection: socket.socket) -> None:
         pass       # the server closed first; the main thread ends the process
 
 
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view):]

@@ -28,6 +28,7 @@ import struct
 from dataclasses import dataclass
 
 from pallet.base.errors import PalletError
+from pallet.base.fdio import write_all
 
 STDIN, STDOUT, STDERR = 0, 1, 2
 PROXIED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT,
@@ -143,16 +144,6 @@ class Demux:
             if kind not in (STDIN, STDOUT, STDERR, 3):
                 raise PalletError(f"Unrecognized input header: {kind}")
             yield kind, payload
-
-
-def write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        try:
-            written = os.write(fd, view)
-        except BrokenPipeError:
-            return
-        view = view[written:]
 
 
 def terminal_size(fd: int = 1) -> tuple[int, int] | None:
@@ -284,10 +275,10 @@ def _loop(connection: Connection, *, tty: bool, stdin: bool, keys: _Keys, wake: 
                     if not data:
                         return
                     if demux is None:
-                        write_all(1, data)
+                        write_all(1, data, reader_gone=True)
                         continue
                     for kind, payload in demux.feed(data):
-                        write_all(2 if kind == STDERR else 1, payload)
+                        write_all(2 if kind == STDERR else 1, payload, reader_gone=True)
 
 
 def _signals(wake: int, received: list[int], on_resize, on_signal) -> None:

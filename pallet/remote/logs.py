@@ -36,7 +36,8 @@ def logs(client, request: LogsRequest) -> None:
     import requests.exceptions
     import urllib3.exceptions
 
-    from pallet.remote.hijack import STDERR, Demux, write_all
+    from pallet.base.fdio import write_all
+    from pallet.remote.hijack import STDERR, Demux
     with api_call(1):
         record = client.inspect_container(request.container)
     params = {"stdout": 1, "stderr": 1, "follow": int(request.follow),
@@ -54,10 +55,10 @@ def logs(client, request: LogsRequest) -> None:
     try:
         for chunk in response.raw.stream(65536, decode_content=False):
             if demux is None:
-                write_all(1, chunk)
+                write_all(1, chunk, reader_gone=True)
                 continue
             for kind, payload in demux.feed(chunk):
-                write_all(2 if kind == STDERR else 1, payload)
+                write_all(2 if kind == STDERR else 1, payload, reader_gone=True)
     except (urllib3.exceptions.ProtocolError, requests.exceptions.ConnectionError,
             ConnectionError):
         return    # the host went away mid-stream: what came is shown, the command ends

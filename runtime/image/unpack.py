@@ -42,6 +42,7 @@ from pathlib import Path
 from tarsafe import TarSafe
 
 from pallet.base.errors import PalletError
+from pallet.base.fdio import write_all
 from pallet.runtime.image.tarheaders import (BoundedTarInfo, check_numbers, mtime_ns,
                                              unsafe as _bad)
 from pallet.runtime.isolation.confine import Root
@@ -274,7 +275,7 @@ class _Extractor:
                         raise PalletError(f"archive is truncated: member {info.name!r} ends early",
                                           hint="the archive is incomplete or corrupt; nothing "
                                                "was stored")
-                    _write_all(fd, chunk)
+                    write_all(fd, chunk)
                     remaining -= len(chunk)
             if info.sparse is not None:
                 os.ftruncate(fd, info.size)
@@ -287,13 +288,6 @@ class _Extractor:
         # Directory times last, deepest first, so writing children does not disturb them.
         for rel, info in reversed(self.dir_attrs):
             self.apply_attrs(rel, info)
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        written = os.write(fd, view)
-        view = view[written:]
 
 
 def extract_layer(stream, dest: Path | Root, *, into: str = "", merge: bool = False,
