@@ -22,6 +22,8 @@ from pallet.base.errors import PalletError
 from pallet.base.files import atomic_write
 
 RECORD_FORMAT = 1
+CHUNKED_FORMAT = 2
+MAX_BELOW = 100    # copychunks makes at most a few dozen
 
 
 @dataclass(frozen=True)
@@ -58,22 +60,33 @@ class LayerRef:
 @dataclass(frozen=True)
 class CacheRecord:
     """What a step produced: its layer (None for an empty diff or a metadata step), the
-    container config after it, and its history entry (with the original ``created`` time)."""
+    container config after it, and its history entry (with the original ``created`` time).
+    ``below``: the layers a chunked COPY (copychunks.py) writes under ``layer``, bottom first;
+    such a record is format 2, which older readers take as a miss."""
 
     key: str
     layer: LayerRef | None
     config: dict[str, Any]
     history: dict[str, Any]
     extra: dict[str, Any] = field(default_factory=dict)
+    below: tuple[LayerRef, ...] = ()
+
+    def layers(self) -> tuple[LayerRef, ...]:
+        """Every layer of the step, bottom first."""
+        return self.below + ((self.layer,) if self.layer is not None else ())
 
     def to_json(self) -> dict[str, Any]:
-        return {"format": RECORD_FORMAT, "key": self.key,
+        data = {"format": RECORD_FORMAT, "key": self.key,
                 "layer": self.layer.to_json() if self.layer else None,
                 "config": self.config, "history": self.history, "extra": self.extra}
+        if self.below:
+            data["format"] = CHUNKED_FORMAT
+            data["below"] = [layer.to_json() for layer in self.below]
+        return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "CacheRecord":
-        if data.get("format") != RECORD_FORMAT:
+        if data.get("format") not in (RECORD_FORMAT, CHUNKED_FORMAT):
             raise ValueError("unknown cache record format")
         key, layer = data["key"], data.get("layer")
         if not isinstance(key, str) or len(key) != 32 or key.strip("0123456789abcdef"):
@@ -83,7 +96,11 @@ class CacheRecord:
         for name, value in fields.items():
             if not isinstance(value, dict):
                 raise ValueError(f"cache record {key}: {name} is not an object")
-        return cls(key=key, layer=LayerRef.from_json(layer) if layer else None, **fields)
+        below = (data.get("below") or []) if data.get("format") == CHUNKED_FORMAT else []
+        if not isinstance(below, list) or (below and not layer) or len(below) > MAX_BELOW:
+            raise ValueError(f"cache record {key}: malformed chunk layers")
+        return cls(key=key, layer=LayerRef.from_json(layer) if layer else None,
+                   below=tuple(LayerRef.from_json(item) for item in below), **fields)
 
 
 ROOT_HOLDER = "buildcache"
@@ -130,7 +147,7 @@ class CacheRecords:
             # Once per store, at the first write (a fully cached build stays off this path).
             self.adopt_older_records()
             self._adopted = True
-        if record.layer is not None:
+        if record.layers():
             self._set_root(record)
         write_json_atomic(self._path(record.key), record.to_json())
 
@@ -143,8 +160,9 @@ class CacheRecords:
     def _set_root(self, record: CacheRecord) -> None:
         from pallet.runtime.store.roots import set_root
 
-        set_root(self.store, ROOT_HOLDER, record.key, blobs=[record.layer.digest],
-                 diff_ids=[record.layer.diff_id])
+        layers = record.layers()
+        set_root(self.store, ROOT_HOLDER, record.key, blobs=[layer.digest for layer in layers],
+                 diff_ids=[layer.diff_id for layer in layers])
 
     def reconcile(self) -> None:
         """Make the roots match the records: a root for each record with a layer (stores made
@@ -155,7 +173,7 @@ class CacheRecords:
         keys = set()
         for _, record in self:
             keys.add(record.key)
-            if record.layer is not None:
+            if record.layers():
                 self._set_root(record)
         for name in root_names(self.store, ROOT_HOLDER):
             if name not in keys:
@@ -170,7 +188,7 @@ class CacheRecords:
         if holder_known(self.store, ROOT_HOLDER):
             return
         for _, record in self:
-            if record.layer is not None:
+            if record.layers():
                 self._set_root(record)
         register_holder(self.store, ROOT_HOLDER)   # last: a crash before it adopts again
 

@@ -123,8 +123,7 @@ def _write_layout(store, root: Path, directory: Path, keys: list[str], shown=Non
         if record is None:
             continue
         exported.append(record.to_json())
-        if record.layer is not None:
-            layer = record.layer
+        for layer in record.layers():
             target = _blob_path(directory, layer.digest)
             if not target.exists():
                 started = time.monotonic()
@@ -210,11 +209,12 @@ def _import_records(store, root: Path, directory: Path) -> int:
             except (ValueError, KeyError, TypeError, AttributeError) as error:
                 raise PalletError(f"invalid cache record in {config['digest']}: {error}") from error
             _check_record_config(record, config["digest"])
-            if record.layer is not None and not store.has_blob(record.layer.digest):
-                with _open_member(_blob_path(directory, record.layer.digest)) as handle:
-                    store.put_blob(handle, expected_digest=record.layer.digest,
-                                   expected_size=record.layer.size,
-                                   media_type=record.layer.media_type)
+            for layer in record.layers():
+                if store.has_blob(layer.digest):
+                    continue
+                with _open_member(_blob_path(directory, layer.digest)) as handle:
+                    store.put_blob(handle, expected_digest=layer.digest, expected_size=layer.size,
+                                   media_type=layer.media_type)
             if records.get(record.key) is None:
                 records.put(record)
                 count += 1

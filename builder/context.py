@@ -48,6 +48,7 @@ class ContextEntry:
     size: int
     link_target: str
     content_hash: str
+    mtime_ns: int = 0  # the walk's lstat: a chunked COPY keys its layers by it (copychunks.py)
 
 
 @dataclass(frozen=True)
@@ -253,11 +254,12 @@ class BuildContext:
     def _entry(self, rel: str, origin: str, st: os.stat_result) -> ContextEntry:
         mode = statmod.S_IMODE(st.st_mode)
         if statmod.S_ISDIR(st.st_mode):
-            return ContextEntry(rel, origin, "dir", mode, 0, "", "")
+            return ContextEntry(rel, origin, "dir", mode, 0, "", "", st.st_mtime_ns)
         if statmod.S_ISLNK(st.st_mode):
-            return ContextEntry(rel, origin, "symlink", mode, 0, self.root.readlink(origin), "")
+            return ContextEntry(rel, origin, "symlink", mode, 0, self.root.readlink(origin), "",
+                                st.st_mtime_ns)
         digest = self.stat_cache.content_hash(origin, st, root=self.root)
-        return ContextEntry(rel, origin, "file", mode, st.st_size, "", digest)
+        return ContextEntry(rel, origin, "file", mode, st.st_size, "", digest, st.st_mtime_ns)
 
 
 def _not_found(source: str, span: Span | None, source_line: str | None, *,

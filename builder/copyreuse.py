@@ -29,16 +29,35 @@ class CopyReuse:
         self.layers_dir = layers_dir
         self.previous: dict[str, list] = {}
         self.previous_dir: Path | None = None
+        # a chunked COPY's files live in several layers: relpath -> its layer directory
+        self.previous_dirs: dict[str, Path] = {}
         self.written: dict[str, list] = {}
         self.linked = 0
         self._lock = threading.Lock()
-        self._previous = None           # confine.Root of previous_dir, opened on first use
+        self._roots: dict[Path, object] = {}   # confine.Root of each previous dir, opened once
         try:
             data = json.loads(self.path.read_text())
             self.previous = data["files"]
             self.previous_dir = layers_dir / data["diff_id"].split(":", 1)[1]
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
             self.previous = {}
+
+    @classmethod
+    def of_layers(cls, *, layers_dir: Path, files: dict[str, tuple[list, str]]) -> "CopyReuse":
+        """An index over several previous layers: relpath -> (signature, diff ID)."""
+        reuse = cls.__new__(cls)
+        reuse.path = None
+        reuse.layers_dir = layers_dir
+        reuse.previous = {rel: signature for rel, (signature, _) in files.items()}
+        reuse.previous_dir = None
+        dirs = {diff_id: layers_dir / diff_id.split(":", 1)[1]
+                for diff_id in {diff_id for _, diff_id in files.values()}}
+        reuse.previous_dirs = {rel: dirs[diff_id] for rel, (_, diff_id) in files.items()}
+        reuse.written = {}
+        reuse.linked = 0
+        reuse._lock = threading.Lock()
+        reuse._roots = {}
+        return reuse
 
     @staticmethod
     def lineage(*, context_dir: str, step_desc: bytes) -> str:
@@ -51,11 +70,11 @@ class CopyReuse:
         signature = [content_hash, mode, uid, gid, source_st.st_size, source_st.st_mtime_ns]
         with self._lock:
             self.written[relpath] = signature
-        if not content_hash or self.previous.get(relpath) != signature or \
-                self.previous_dir is None:
+        directory = self.previous_dirs.get(relpath, self.previous_dir)
+        if not content_hash or self.previous.get(relpath) != signature or directory is None:
             return False
         try:
-            previous = self._previous_root()
+            previous = self._previous_root(directory)
             st = previous.lstat(relpath)
         except OSError:
             return False
@@ -70,18 +89,19 @@ class CopyReuse:
             self.linked += 1
         return True
 
-    def _previous_root(self):
-        if self._previous is None:
+    def _previous_root(self, directory: Path):
+        found = self._roots.get(directory)
+        if found is None:
             from pallet.runtime.isolation.confine import Root
-            self._previous = Root(self.previous_dir)
-        return self._previous
+            found = self._roots[directory] = Root(directory)
+        return found
 
     def close(self) -> None:
-        if self._previous is not None:
-            self._previous.close()
-            self._previous = None
+        roots, self._roots = self._roots, {}
+        for root in roots.values():
+            root.close()
 
     def save(self, diff_id: str | None) -> None:
-        if diff_id is None or not self.written:
+        if diff_id is None or not self.written or self.path is None:
             return
         write_json_atomic(self.path, {"diff_id": diff_id, "files": self.written})

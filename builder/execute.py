@@ -207,16 +207,24 @@ class StageRunner:
             layer_dir = work / "layer"
             layer_dir.mkdir()
             from pallet.builder import steps_exec
-            reuse = None
-            if step.kind == "run":
-                steps_exec.execute_run(self, step, state, work, layer_dir)
-            elif step.kind == "copy":
-                reuse = steps_exec.execute_copy(self, step, state, prepared, layer_dir)
-            elif step.kind == "workdir":
-                steps_exec.execute_workdir(self, step, state, layer_dir)
+            reuse = chunked = None
+            if step.kind == "copy":
+                chunked = steps_exec.execute_chunked_copy(self, step, state, prepared, work,
+                                                          use_cache=use_cache)
+            if chunked is not None:
+                layers, index = chunked
+                result = self._record(step, state, key, layers, definition)
+                index.save()
             else:
-                raise PalletError(f"internal: unknown step kind {step.kind}")
-            result = self._commit(step, state, key, layer_dir, definition)
+                if step.kind == "run":
+                    steps_exec.execute_run(self, step, state, work, layer_dir)
+                elif step.kind == "copy":
+                    reuse = steps_exec.execute_copy(self, step, state, prepared, layer_dir)
+                elif step.kind == "workdir":
+                    steps_exec.execute_workdir(self, step, state, layer_dir)
+                else:
+                    raise PalletError(f"internal: unknown step kind {step.kind}")
+                result = self._commit(step, state, key, layer_dir, definition)
             if reuse is not None:
                 top = result.layers[-1].diff_id if len(result.layers) > len(state.layers) \
                     else None
@@ -252,27 +260,26 @@ class StageRunner:
                 return None
         elif definition is not None:
             if self.records.get(definition) is None and \
-                    (record.layer is None or self.store.has_blob(record.layer.digest)):
+                    all(self.store.has_blob(ref.digest) for ref in record.layers()):
                 self._put_alias(record, definition)
             self.note_key(step.stage, definition)
-        layers = state.layers
-        if record.layer is not None:
-            ref = record.layer
-            if not self.store.has_blob(ref.digest):
-                return None  # the layer was pruned: rebuild the step (and rewrite the record)
-            layer = Layer(digest=ref.digest, size=ref.size, media_type=ref.media_type,
-                          diff_id=ref.diff_id)
-            layers = layers + (layer,)
+        refs = record.layers()
+        if not all(self.store.has_blob(ref.digest) for ref in refs):
+            return None  # a layer was pruned: rebuild the step (and rewrite the record)
+        layers = state.layers + tuple(Layer(digest=ref.digest, size=ref.size,
+                                            media_type=ref.media_type, diff_id=ref.diff_id)
+                                      for ref in refs)
         self.progress.cached(step.id, step.title)
         self.stats["cached"] += 1
-        history = state.history.add(history_entry(
-            record.history, created=record.history.get("created") or created_time(self.options)))
-        return replace(state, layers=layers, history=history, key=key)
+        entry = history_entry(record.history,
+                              created=record.history.get("created") or created_time(self.options))
+        return replace(state, layers=layers, history=_add_history(state.history, entry, len(refs)),
+                       key=key)
 
     def _put_alias(self, record: CacheRecord, definition: str) -> None:
         """The record again under the step's definition key, naming its content key."""
-        self.records.put(CacheRecord(key=definition, layer=record.layer, config=record.config,
-                                     history=record.history,
+        self.records.put(CacheRecord(key=definition, layer=record.layer, below=record.below,
+                                     config=record.config, history=record.history,
                                      extra={**record.extra, "content_key": record.key}))
 
     def _pack(self, step: Step, layer_dir: Path):
@@ -302,34 +309,48 @@ class StageRunner:
 
     def _commit(self, step: Step, state: StageState, key: str, layer_dir: Path,
                 definition: str | None = None) -> StageState:
+        layer = self.store_layer_dir(step, layer_dir) if any(os.scandir(layer_dir)) else None
+        return self._record(step, state, key, [layer] if layer is not None else [], definition)
+
+    def store_layer_dir(self, step: Step, layer_dir: Path):
+        """Pack layer_dir and move it into the store as the layer's unpacked directory; None
+        for an empty diff."""
+        layer = self._pack(step, layer_dir)
+        if layer.empty:
+            return None
+        target = self.store.layers / layer.diff_id.split(":", 1)[1]
+        if not target.exists():
+            try:
+                os.rename(layer_dir, target)
+            except OSError:
+                if not target.is_dir():
+                    raise
+        return layer
+
+    def _record(self, step: Step, state: StageState, key: str, layers: list,
+                definition: str | None = None) -> StageState:
+        """The step's record (its layers, bottom first) and the state after it."""
         created = created_time(self.options)
-        has_entries = any(os.scandir(layer_dir))
-        layer = None
-        if has_entries:
-            layer = self._pack(step, layer_dir)
-            if layer.empty:
-                layer = None
         history = history_entry(step.history or {"created_by": step.title}, created=created,
-                                empty_layer=layer is None)
-        layers = state.layers
-        if layer is not None:
-            target = self.store.layers / layer.diff_id.split(":", 1)[1]
-            if not target.exists():
-                try:
-                    os.rename(layer_dir, target)
-                except OSError:
-                    if not target.is_dir():
-                        raise
-            layers = layers + (layer,)
-        record = CacheRecord(key=key, layer=LayerRef(digest=layer.digest, diff_id=layer.diff_id,
-                                                     size=layer.size, media_type=layer.media_type)
-                             if layer else None,
+                                empty_layer=not layers)
+        refs = tuple(LayerRef(digest=layer.digest, diff_id=layer.diff_id, size=layer.size,
+                              media_type=layer.media_type) for layer in layers)
+        record = CacheRecord(key=key, layer=refs[-1] if refs else None, below=refs[:-1],
                              config=step.config, history=history)
         self.records.put(record)
         if definition is not None:
             self._put_alias(record, definition)
             self.note_key(step.stage, definition)
-        return replace(state, layers=layers, history=state.history.add(history), key=key)
+        return replace(state, layers=state.layers + tuple(layers),
+                       history=_add_history(state.history, history, len(layers)), key=key)
+
+
+def _add_history(history, entry: dict, layers: int):
+    """One history entry per layer (a chunked COPY has several, each with the step's entry),
+    one for a step without a layer: the image spec pairs non-empty entries with layers."""
+    for _ in range(max(layers, 1)):
+        history = history.add(entry)
+    return history
 
 
 def _is_key(value) -> bool:

@@ -42,7 +42,7 @@ def prune_cache(root: Path, *, all_records: bool, older_than_s: float | None,
     kept = []
     for path, record in entries:
         age = now - path.stat().st_mtime
-        dangling = record.layer is not None and not store.has_blob(record.layer.digest)
+        dangling = any(not store.has_blob(layer.digest) for layer in record.layers())
         if all_records and older_than_s is None and keep_storage is None:
             doomed.append((path, record))
         elif older_than_s is not None and age >= older_than_s:
@@ -53,7 +53,8 @@ def prune_cache(root: Path, *, all_records: bool, older_than_s: float | None,
             kept.append((path, record))
     if keep_storage is not None:
         def size_of(items):
-            digests = {r.layer.digest for _, r in items if r.layer and store.has_blob(r.layer.digest)}
+            digests = {layer.digest for _, r in items for layer in r.layers()
+                       if store.has_blob(layer.digest)}
             return sum(store.blob_size(d) for d in digests)
         while kept and size_of(kept) > keep_storage:
             doomed.append(kept.pop(0))
@@ -67,16 +68,16 @@ def prune_cache(root: Path, *, all_records: bool, older_than_s: float | None,
         # What images, containers and the remaining records' roots still keep.
         live_blobs, live_diff_ids = live_content(store)
         for _, record in doomed:
-            layer = record.layer
-            if layer is None or layer.digest in live_blobs:
-                continue
-            if store.has_blob(layer.digest):
-                reclaimed += store.blob_size(layer.digest)
-                store.delete_blob(layer.digest)
-            layer_dir = store.layers / layer.diff_id.split(":", 1)[1]
-            if layer.diff_id not in live_diff_ids and layer_dir.is_dir():
-                store.remove_tree(layer_dir)
-            live_blobs.add(layer.digest)  # deleted once
+            for layer in record.layers():
+                if layer.digest in live_blobs:
+                    continue
+                if store.has_blob(layer.digest):
+                    reclaimed += store.blob_size(layer.digest)
+                    store.delete_blob(layer.digest)
+                layer_dir = store.layers / layer.diff_id.split(":", 1)[1]
+                if layer.diff_id not in live_diff_ids and layer_dir.is_dir():
+                    store.remove_tree(layer_dir)
+                live_blobs.add(layer.digest)  # deleted once
     if all_records:
         mounts = root / "cache" / "mounts"
         if mounts.is_dir():

@@ -36,6 +36,10 @@ class SourceEntry:
     # (resolved inside the context by the kernel), never by its host path.
     origin: str = ""
     context: object = field(default=None, compare=False, hash=False, repr=False)
+    # A context entry's size and mtime as the context walk saw them (None elsewhere): what a
+    # chunked COPY keys its layers by without a second stat per file (copychunks.py).
+    size: int = 0
+    mtime_ns: int | None = None
 
     def open(self) -> int:
         """The file, opened for reading; a last-component symlink is never followed."""
@@ -87,7 +91,8 @@ def trees_from_context(context: BuildContext, source: str, *, span: Span | None,
         entries = tuple(SourceEntry(relpath=e.relpath, host_path=f"{base}/{e.origin}"
                                     if e.origin else base, kind=e.kind,
                                     mode=e.mode, uid=0, gid=0, link_target=e.link_target,
-                                    origin=e.origin, context=context.root)
+                                    origin=e.origin, context=context.root, size=e.size,
+                                    mtime_ns=e.mtime_ns)
                         for e in selection.entries)
         hashes = {e.relpath: e.content_hash for e in selection.entries}
         kept = _parents_path(selection.root_origin, pivot) if parents else ""

@@ -140,8 +140,6 @@ class LayerWriter:
         root, *children = tree.entries
         resolved_root = self.ensure_dir(image_path, like=root)
         prefix = resolved_root.rstrip("/")
-        if self.view.lstat(resolved_root) is None and resolved_root != "/":
-            self._copy_times(root, resolved_root)
         directories = [e for e in children if e.kind == "dir"]
         others = [e for e in children if e.kind != "dir"]
         for entry in directories:  # parents first (entries are sorted), so files have a home
@@ -154,6 +152,8 @@ class LayerWriter:
                               content_hash=tree.hashes.get(entry.relpath, ""))
         for entry in reversed(directories):  # after their contents, which move mtimes
             self._copy_times(entry, f"{prefix}/{entry.relpath}")
+        if self.view.lstat(resolved_root) is None and resolved_root != "/":
+            self._copy_times(root, resolved_root)   # last too: a layer built again is the same
 
     def _write_entry(self, entry: SourceEntry, target: str, *, times: bool = True,
                      content_hash: str = "") -> None:

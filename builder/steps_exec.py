@@ -47,6 +47,56 @@ def execute_copy(runner, step: Step, state, prepared: PreparedCopy, layer_dir: P
     return reuse
 
 
+def execute_chunked_copy(runner, step: Step, state, prepared: PreparedCopy, work: Path, *,
+                         use_cache: bool):
+    """A large copy of a context directory as several layers (copychunks.py): returns the
+    stored layers, bottom first, and the index to save once they are recorded; None when the
+    copy stays one layer."""
+    from pallet.builder import copychunks
+    from pallet.builder.cachekey import canonical
+    from pallet.builder.copyreuse import CopyReuse
+
+    spec = step.copy
+    if runner.context is None or spec.from_stage is not None or spec.from_image is not None \
+            or len(spec.sources) != 1 or spec.inline:
+        return None
+    options = runner.options
+    base = canonical([state.key, step.key_desc, prepared.owner.uid, prepared.owner.gid,
+                      prepared.chmod, options.compression, options.source_date_epoch])
+    chunks = copychunks.plan_chunks(prepared.trees, base=base.decode())
+    if chunks is None:
+        return None
+    lineage = CopyReuse.lineage(context_dir=str(runner.context.directory),
+                                step_desc=b"chunks\0" + canonical(step.key_desc))
+    index = copychunks.ChunkIndex(root=runner.root, lineage=lineage)
+    reuse = CopyReuse.of_layers(layers_dir=runner.store.layers, files=index.previous_files({chunk.key for chunk in chunks}))
+    view = LayeredView([]) if spec.link else LayeredView(list(state.lowerdirs))
+    layers = []
+    try:
+        for number, chunk in enumerate(chunks):
+            layer = index.reusable(chunk.key, runner.store) if use_cache else None
+            if layer is not None:
+                index.add(chunk.key, layer, index.files_of(chunk.key))
+                layers.append(layer)
+                continue
+            layer_dir = work / f"chunk-{number}"
+            layer_dir.mkdir()
+            reuse.written = {}
+            write_copy(layer_dir=layer_dir, view=view, trees=[chunk.tree], dest=spec.dest,
+                       workdir=spec.workdir, owner=prepared.owner, chmod=prepared.chmod,
+                       wildcard=False, span=step.span, reuse=reuse)
+            if not chunk.directories:
+                copychunks.placeholder_directories(layer_dir)
+            layer = runner.store_layer_dir(step, layer_dir)
+            if layer is None:
+                continue    # an empty layer (a copy of empty directories only)
+            index.add(chunk.key, layer, reuse.written)
+            layers.append(layer)
+    finally:
+        reuse.close()
+    return layers, index
+
+
 def execute_workdir(runner, step: Step, state, layer_dir: Path) -> None:
     view = LayeredView(list(state.lowerdirs))
     existing = view.lstat(view.resolve(step.workdir))

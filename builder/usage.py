@@ -29,12 +29,12 @@ def cache_entries(root: Path) -> tuple:
     seen: set[str] = set()
     entries = []
     for path, record in CacheRecords(store):
-        layer = record.layer
         size, shared = 0, False
-        if layer is not None and store.has_blob(layer.digest):
-            shared = layer.digest in seen
-            seen.add(layer.digest)
-            size = store.blob_size(layer.digest)
+        for layer in record.layers():     # a chunked COPY's record has several
+            if store.has_blob(layer.digest):
+                shared = shared or layer.digest in seen
+                seen.add(layer.digest)
+                size += store.blob_size(layer.digest)
         used = path.stat().st_mtime        # prune's least-recently-used order reads it too
         entries.append(CacheUsage(
             id=record.key, type="regular",
