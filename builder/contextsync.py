@@ -33,8 +33,7 @@ from pathlib import Path
 import xxhash
 
 from pallet.base.errors import PalletError
-from pallet.runtime.image.tarheaders import (BoundedTarInfo, check_numbers, mtime_ns,
-                                             unsafe as _bad)
+from pallet.runtime.image.tarheaders import check_numbers, mtime_ns, unsafe as _bad
 from pallet.runtime.image.unpack import clean_member_name
 from pallet.runtime.isolation import linux
 from pallet.runtime.isolation.confine import Root
@@ -116,7 +115,7 @@ class _Sync:
         return st
 
     # -- members -----------------------------------------------------------------------------
-    def member(self, tar: tarfile.TarFile, info: tarfile.TarInfo) -> None:
+    def member(self, stream, tar: tarfile.TarFile | None, info: tarfile.TarInfo) -> None:
         rel = clean_member_name(info.name)
         check_numbers(info)
         self.entries += 1
@@ -131,7 +130,7 @@ class _Sync:
             self.directory(rel, info)
             return
         if info.isreg():
-            self.regular(tar, info, rel, again)
+            self.regular(stream, tar, info, rel, again)
             self.seen[rel] = _FILE
         elif info.issym():
             self.symlink(info, rel, again)
@@ -164,13 +163,13 @@ class _Sync:
         return (st.st_mode & 0o7777 == info.mode & 0o7777 and st.st_uid == info.uid
                 and st.st_gid == info.gid and st.st_mtime_ns == mtime_ns(info))
 
-    def regular(self, tar: tarfile.TarFile, info: tarfile.TarInfo, rel: str, again: bool) -> None:
+    def regular(self, stream, tar: tarfile.TarFile | None, info: tarfile.TarInfo, rel: str,
+                again: bool) -> None:
         st = self.make_way(rel, info)
         self.content_bytes += info.size
-        if info.sparse is not None:
+        if info.sparse is not None:      # only tarfile reads sparse members (tarscan.py)
             self.write(rel, info, st, _sparse_chunks(tar, info))
             return
-        stream = tar.fileobj
         if stream.tell() != info.offset_data:
             stream.seek(info.offset_data)
         # a kept file with other names (an earlier hard link) is replaced: the fresh tree
@@ -438,14 +437,13 @@ def _sparse_chunks(tar: tarfile.TarFile, info: tarfile.TarInfo):
 def sync_tree(reader, tree: Path, cache) -> SyncStats:
     """Make tree (a directory only this caller writes, under its lock) hold exactly what the
     uncompressed tar read from reader holds; cache is tree's StatCache, told every hash."""
+    from pallet.builder.tarscan import scan_members
     root = Root(tree, symlinks=False)
     sync = _Sync(root, cache)
     try:
-        with tarfile.open(fileobj=reader, mode="r:", encoding="utf-8",
-                          errors="surrogateescape", tarinfo=BoundedTarInfo) as tar:
-            while (info := tar.next()) is not None:
-                sync.member(tar, info)
-                tar.members.clear()    # next(), not iteration: tarfile keeps what it iterates
+        scan = scan_members(reader)
+        for info, tar in scan:
+            sync.member(scan.stream, tar, info)
         sync.finish()
     except tarfile.ReadError as error:
         raise PalletError(f"not a valid tar archive: {error}",

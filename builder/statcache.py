@@ -103,7 +103,7 @@ class StatCache:
         read through ``root`` (the context's confine.Root) when given."""
         if not statmod.S_ISREG(st.st_mode):
             raise ValueError(f"{relpath} is not a regular file")
-        current = StatTuple.of(st).as_list()
+        current = _tuple(st)
         entry = self._entries.get(relpath)
         if entry is not None and entry[0] == current:
             return entry[1]
@@ -119,7 +119,7 @@ class StatCache:
         self.files_hashed += 1
         # Re-stat after reading: if the file changed while we read it, the digest is of a
         # mixture; record nothing and let the next build read it again.
-        after = StatTuple.of(after_st).as_list()
+        after = _tuple(after_st)
         newest = max(st.st_mtime_ns, st.st_ctime_ns)
         if after == current and newest + RACY_WINDOW_NS < started_ns:
             self._entries[relpath] = [current, digest]
@@ -166,7 +166,7 @@ class StatCache:
 
 
 def _tuple(st: os.stat_result) -> list[int]:
-    """StatTuple.of(st).as_list() without the object (a kept context asks 10,000 times)."""
+    """StatTuple.of(st).as_list() without the object (asked once per context file)."""
     return [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev]
 
 
