@@ -22,7 +22,8 @@ AREAS = [("grammar", "Grammar and `pallet check`"), ("shell", "Variable substitu
          ("network", "Networking (bridge, published ports)"),
          ("start", "Start-up of run, exec and ps -a (A/B of two commits)"),
          ("api", "Engine API (`pallet serve` through the docker CLI)"),
-         ("remote", "Remote hosts: the client side (`-H`, contexts, ssh://)")]
+         ("remote", "Remote hosts: the client side (`-H`, contexts, ssh://)"),
+         ("vm", "Local VMs (`machine create --driver qemu`, TCG)")]
 
 
 def machine() -> str:
