@@ -50,30 +50,42 @@ class Connection:
     def fileno(self) -> int:
         return self.sock.fileno()
 
-    def recv(self, size: int = 65536) -> bytes:
+    def recv(self, size: int = 65536) -> bytes | None:
+        """Bytes from the server, b"" at its end, None when none are here yet (the socket is
+        non-blocking while the pump runs)."""
+        import ssl
         if self.pending:
             data, self.pending = self.pending, b""
             return data
         try:
             return self.sock.recv(size)
-        except ConnectionResetError:
+        except (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
+            return None
+        except (ConnectionResetError, ssl.SSLEOFError):
             return b""
 
     def readable_now(self) -> bool:
         """Bytes are here without waiting on the descriptor (ours, or TLS-decrypted ones)."""
         return bool(self.pending) or bool(getattr(self.sock, "pending", lambda: 0)())
 
-    def sendall(self, data: bytes) -> None:
-        self.sock.sendall(data)
+    def send(self, data: bytes) -> int:
+        """As much of data as the socket takes now (0: try again when it is writable). A TLS
+        write that could not finish must be retried with the same leading bytes: the caller
+        only ever drops what was sent from the front of its buffer."""
+        import ssl
+        try:
+            return self.sock.send(data)
+        except (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
+            return 0
 
     def close_write(self) -> None:
-        """Tell the server stdin ended. A TLS socket cannot be half-closed from Python (its
-        shutdown drops the TLS state the output still needs): there the server is not told."""
-        import ssl
-        if isinstance(self.sock, ssl.SSLSocket):
-            return
+        """Tell the server stdin ended. Over TLS as the docker CLI does (its tlsClientCon's
+        CloseWrite): the TCP connection underneath is half-closed and the TLS state kept for
+        the output still coming. SSLSocket.shutdown would drop that state (and unwrap() waits
+        for the server's own close_notify), so the plain socket's shutdown is called on it."""
         try:
-            self.sock.shutdown(socket.SHUT_WR)
+            socket.socket.shutdown(self.sock, socket.SHUT_WR) if isinstance(
+                self.sock, socket.socket) else self.sock.shutdown(socket.SHUT_WR)
         except (OSError, AttributeError):
             pass
 
@@ -247,38 +259,72 @@ def _first_size(on_resize, size: tuple[int, int]) -> None:
         time.sleep(min(0.01 * (attempt + 1), 0.25))
 
 
+# One TLS record at most: a write the socket could not take is retried with these same bytes.
+_SEND_CHUNK = 16384
+
+
 def _loop(connection: Connection, *, tty: bool, stdin: bool, keys: _Keys, wake: int,
           received: list[int], on_resize, on_signal) -> None:
+    """One thread, non-blocking socket: output is read whenever it comes, while stdin waits
+    for the server to take what was already read of it (the CLI copies each direction in its
+    own goroutine; a container that never reads stdin must not stop its output reaching us).
+    A poll selector, not epoll: stdin may be a regular file or /dev/null, which epoll refuses."""
     demux = None if tty else Demux()
-    with selectors.DefaultSelector() as selector:
+    outgoing = bytearray()
+    stdin_state = "open" if stdin else "done"    # open -> eof (buffer draining) -> done
+    connection.sock.setblocking(False)
+    with selectors.PollSelector() as selector:
         selector.register(connection.fileno(), selectors.EVENT_READ, "socket")
         selector.register(wake, selectors.EVENT_READ, "wake")
-        if stdin:
-            selector.register(0, selectors.EVENT_READ, "stdin")
+        reading_stdin = False
         while True:
-            events = [("socket", None)] if connection.readable_now() else \
-                [(key.data, None) for key, _ in selector.select()]
-            for what, _ in events:
+            want_stdin = stdin_state == "open" and not outgoing
+            if want_stdin != reading_stdin:
+                (selector.register(0, selectors.EVENT_READ, "stdin") if want_stdin
+                 else selector.unregister(0))
+                reading_stdin = want_stdin
+            selector.modify(connection.fileno(), selectors.EVENT_READ |
+                            (selectors.EVENT_WRITE if outgoing else 0), "socket")
+            events = [("socket", selectors.EVENT_READ)] if connection.readable_now() else \
+                [(key.data, mask) for key, mask in selector.select()]
+            for what, mask in events:
                 if what == "wake":
                     _signals(wake, received, on_resize, on_signal)
                 elif what == "stdin":
-                    data = os.read(0, 65536)
-                    if not data:
-                        selector.unregister(0)
-                        connection.close_write()
+                    try:
+                        data = os.read(0, 65536)
+                    except BlockingIOError:   # a terminal another process made non-blocking
                         continue
-                    data = keys.filter(data)
-                    if data:
-                        connection.sendall(data)
+                    if not data:
+                        stdin_state = "eof"
+                    else:
+                        outgoing += keys.filter(data)
                 else:
-                    data = connection.recv(65536)
-                    if not data:
-                        return
-                    if demux is None:
-                        write_all(1, data, reader_gone=True)
-                        continue
-                    for kind, payload in demux.feed(data):
-                        write_all(2 if kind == STDERR else 1, payload, reader_gone=True)
+                    if mask & selectors.EVENT_WRITE and outgoing:
+                        try:
+                            del outgoing[:connection.send(bytes(outgoing[:_SEND_CHUNK]))]
+                        except OSError:
+                            # the server stopped reading (the process ended): stdin is
+                            # dropped, as the CLI's copy goroutine gives up; output goes on
+                            outgoing.clear()
+                            stdin_state = "done"
+                    if mask & selectors.EVENT_READ:
+                        data = connection.recv(65536)
+                        if data == b"":
+                            return
+                        if data:
+                            _output(data, demux)
+            if stdin_state == "eof" and not outgoing:
+                stdin_state = "done"
+                connection.close_write()
+
+
+def _output(data: bytes, demux: "Demux | None") -> None:
+    if demux is None:
+        write_all(1, data, reader_gone=True)
+        return
+    for kind, payload in demux.feed(data):
+        write_all(2 if kind == STDERR else 1, payload, reader_gone=True)
 
 
 def _signals(wake: int, received: list[int], on_resize, on_signal) -> None:

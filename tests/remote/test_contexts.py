@@ -6,16 +6,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import socket
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 
 from tests.api.conftest import DOCKER_CLI
-from tests.conftest import PALLET
 from tests.remote.conftest import HOST_VARIABLES, ok, run_pallet
+from tests.remote.tlsserver import make_certs, tls_server
 
 LS_FORMAT = "{{.Name}}|{{.Description}}|{{.DockerEndpoint}}|{{.Current}}"
 
@@ -141,40 +139,9 @@ def test_bad_contexts_are_one_paragraph_errors(client_env, tmp_path):
         b'context "nowhere" does not exist\ncontext "default" cannot be removed\n')
 
 
-def _openssl(*args, cwd):
-    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True)
-
-
 def test_tcp_with_tls_from_flags_environment_and_a_context(api_root, client_env, tmp_path):
-    certs = tmp_path / "certs"
-    certs.mkdir()
-    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca-key.pem", "-out",
-             "ca.pem", "-days", "2", "-subj", "/CN=test-ca", cwd=certs)
-    (certs / "server.ext").write_text("subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n")
-    (certs / "client.ext").write_text("extendedKeyUsage=clientAuth\n")
-    for name in ("server", "client"):
-        _openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{name}-key.pem", "-out",
-                 f"{name}.csr", "-subj", f"/CN={name}", cwd=certs)
-        _openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca-key.pem",
-                 "-CAcreateserial", "-out", f"{name}-cert.pem", "-days", "2", "-extfile",
-                 f"{name}.ext", cwd=certs)
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = subprocess.Popen(
-        [str(PALLET), "--root", str(api_root), "serve", "-H", f"tcp://127.0.0.1:{port}",
-         "--tlsverify", "--tlscacert", str(certs / "ca.pem"), "--tlscert",
-         str(certs / "server-cert.pem"), "--tlskey", str(certs / "server-key.pem")],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    try:
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.05)
-        url = f"tcp://127.0.0.1:{port}"
+    certs = make_certs(tmp_path / "certs")
+    with tls_server(api_root, certs) as url:
         ok(run_pallet("--root", str(api_root), "create", "--name", "tlsseen", "busybox", "true",
                       env=client_env))
         flags = ["--tlsverify", "--tlscacert", str(certs / "ca.pem"), "--tlscert",
@@ -199,6 +166,3 @@ def test_tcp_with_tls_from_flags_environment_and_a_context(api_root, client_env,
                           *names, env=client_env)
         assert bare.returncode == 1 and "Traceback" not in bare.stderr.decode()
         assert bare.stderr.decode().count("\n") == 1, bare.stderr
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
