@@ -148,9 +148,11 @@ def run(ctx: click.Context, detach_keys, **params) -> None:
 def create(ctx: click.Context, **params) -> None:
     """Create a new container"""
     from pallet.runtime.container.lifecycle import create_container
+    from pallet.commands.flags import create_exit_codes
     if params["detach"]:
         raise click.UsageError("unknown shorthand flag: 'd' in -d")
-    record = create_container(_root(ctx), create_options(params))
+    with create_exit_codes():
+        record = create_container(_root(ctx), create_options(params))
     click.echo(record.id)
 
 

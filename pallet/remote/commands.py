@@ -53,10 +53,12 @@ def create(ctx, **params) -> int:
     from pallet.commands.container_options import create_options
     from pallet.remote.createbody import create_body
     from pallet.remote.run import create
+    from pallet.commands.flags import create_exit_codes
     if params["detach"]:
         raise PalletError("unknown shorthand flag: 'd' in -d")
-    body, name = create_body(create_options(params))
-    print(create(client, body, name), flush=True)
+    with create_exit_codes():
+        body, name = create_body(create_options(params))
+        print(create(client, body, name), flush=True)
     return 0
 
 

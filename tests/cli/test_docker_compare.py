@@ -51,6 +51,42 @@ def test_exit_codes_match(both, tmp_path):
         assert ours.returncode == theirs.returncode, (args, ours.stderr, theirs.stderr)
 
 
+def test_create_refusals_exit_as_docker_create_does(both, tmp_path):
+    """`docker create` exits 125 for what the CLI refuses itself and 1 for the daemon's
+    refusals (`run` makes both 125)."""
+    root, engine = both
+    for runner in (lambda *a: engine.docker(*a, check=False), lambda *a: pallet(root, *a)):
+        runner("create", "--network", "none", "--name", "cmp-taken", IMAGE, "true")
+    cases = [
+        ("create", "--network", "none", "--name", "cmp-taken", IMAGE, "true"),
+        ("create", "--network", "none", "-m", "1m", IMAGE, "true"),
+        ("create", "--network", "none", "-m", "12q", IMAGE, "true"),
+        ("create", "--network", "none", "--memory-swap", "64m", IMAGE, "true"),
+        ("create", "--network", "none", "-m", "64m", "--memory-swap", "32m", IMAGE, "true"),
+        ("create", "--network", "none", "-v", f"{tmp_path}/missing:/x", IMAGE, "true"),
+        ("create", "--network", "none", "-v", "relative:/x:bogus", IMAGE, "true"),
+        ("create", "--network", "none", "--restart", "bogus", IMAGE, "true"),
+        ("create", "--network", "none", "--restart", "always", "--rm", IMAGE, "true"),
+        ("create", "--network", "none", "--cap-add", "NOPE", IMAGE, "true"),
+        ("create", "--network", "none", "-w", "relative", IMAGE, "true"),
+        ("create", "--network", "none", "--name", "bad/name", IMAGE, "true"),
+        ("create", "--network", "none", "--pids-limit", "x", IMAGE, "true"),
+        ("create", "--network", "none", "--cpus", "99", IMAGE, "true"),
+        ("create", "--network", "none", "localhost:1/no/such:image", "true"),
+    ]
+    try:
+        mismatched = []
+        for args in cases:
+            ours, theirs = side_by_side(both, *args)
+            if ours.returncode != theirs.returncode:
+                mismatched.append((args[3:], ours.returncode, theirs.returncode,
+                                   theirs.stderr.decode()[-200:]))
+        assert not mismatched, "\n".join(map(repr, mismatched))
+    finally:
+        for runner in (lambda *a: engine.docker(*a, check=False), lambda *a: pallet(root, *a)):
+            runner("container", "prune", "-f")
+
+
 def test_lifecycle_error_exit_codes_match(both):
     root, engine = both
     for runner in (lambda *a: engine.docker(*a, check=False), lambda *a: pallet(root, *a)):

@@ -107,7 +107,7 @@ def test_two_processes_racing_for_one_name_one_wins(root):
                                 "busybox", "true"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
               for _ in range(4)]
     codes = sorted(r.wait(timeout=60) for r in racers)
-    assert codes == [0, 125, 125, 125]
+    assert codes == [0, 1, 1, 1]   # docker create: the engine's "already in use" exits 1
     assert len(out(pallet(root, "ps", "-a", "-q")).split()) == 1
 
 
