@@ -55,6 +55,19 @@ def private_dir(path: str | os.PathLike) -> Path:
 _temp_homes: dict[str, Callable[[], Path]] = {}
 
 
+def make_temp_dir(parent: str | os.PathLike, prefix: str = "tmp") -> Path:
+    """A new directory (0700) under parent with a random name, as tempfile.mkdtemp makes it
+    (whose import, with shutil, bz2, lzma and random behind it, a cached build need not pay)."""
+    for _ in range(100):
+        path = Path(parent) / f"{prefix}{os.urandom(6).hex()}"
+        try:
+            os.mkdir(path, 0o700)
+        except FileExistsError:
+            continue
+        return path
+    raise FileExistsError(errno.EEXIST, "no unused temporary name", str(parent))
+
+
 def set_temp_home(root: str | os.PathLike, provider: Callable[[], Path]) -> None:
     """Atomic writes below root keep their temporaries in provider()'s directory (called on
     the first such write: it may create and lock it). base knows no store: the store registers."""

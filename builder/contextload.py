@@ -13,12 +13,11 @@ StageRunner.gathered, where the steps take them (nothing is walked or read twice
 
 from __future__ import annotations
 
-import tempfile
 import time
 from pathlib import Path
 
 from pallet.base.errors import PalletError
-from pallet.base.files import remove_tree
+from pallet.base.files import make_temp_dir, remove_tree
 from pallet.builder.copyinputs import gather_trees, reads_only_context
 from pallet.builder.progress import transfer_size
 
@@ -42,7 +41,7 @@ def load_context(runner, plan, progress) -> None:
 
     progress.start(STEP_ID, "[internal] load build context")
     progress.live_status(STEP_ID, text)
-    scratch = Path(tempfile.mkdtemp(prefix="context-", dir=runner.store.tmp))
+    scratch = make_temp_dir(runner.store.tmp, "context-")
     try:
         for step in steps:
             try:

@@ -7,7 +7,6 @@ a fully cached build imports this module, not steps_exec (nor the runtime's isol
 
 from __future__ import annotations
 
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,7 +16,7 @@ from pallet.builder.sources import (Ownership, SourceEntry, SourceTree, apply_ex
                                     trees_from_view)
 from pallet.builder.steps import MountSpec, Step
 from pallet.base.errors import PalletError
-from pallet.base.files import remove_tree
+from pallet.base.files import make_temp_dir, remove_tree
 
 
 @dataclass
@@ -70,7 +69,7 @@ def _image_view(runner, reference: str, step: Step) -> LayeredView:
 def prepare_copy(runner, step: Step, state) -> PreparedCopy:
     """Resolve sources, ownership and mode; compute the input digest (before any write)."""
     spec = step.copy
-    scratch = Path(tempfile.mkdtemp(prefix="copy-", dir=runner.store.tmp))
+    scratch = make_temp_dir(runner.store.tmp, "copy-")
     try:
         dest_view = LayeredView(list(state.lowerdirs))
         owner = Ownership(None, None)

@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -181,6 +180,7 @@ def pack_layer(store: Store, source_dir: Path, *, compression: str = "gzip",
 
 def member_limit(store: Store, compressed_size: int | None, compression: str) -> int:
     """Largest member an archive of compressed_size bytes can honestly hold (bomb guard)."""
+    import shutil
     free = shutil.disk_usage(store.root).free
     if compressed_size is None:
         return free

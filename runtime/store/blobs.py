@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 from pathlib import Path
 from typing import BinaryIO
 
@@ -89,6 +88,7 @@ class BlobWriter:
         self._store = store
         self._media_type = media_type
         with writing("writing a blob into the store", store.root):
+            import tempfile  # not at the top: a cached build writes no blob
             fd, name = tempfile.mkstemp(dir=store.tmp, prefix="blob-")
         self._path = Path(name)
         self._handle = os.fdopen(fd, "wb")

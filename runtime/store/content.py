@@ -45,14 +45,14 @@ import contextlib
 import fcntl
 import json
 import os
-import tempfile
 import threading
 from pathlib import Path
 from typing import BinaryIO, Callable, Iterator
 
 from pallet.base.diskspace import writing
 from pallet.base.errors import PalletError
-from pallet.base.files import atomic_write, private_dir, remove_tree, set_temp_home
+from pallet.base.files import (atomic_write, make_temp_dir, private_dir, remove_tree,
+                               set_temp_home)
 from pallet.runtime.store.blobs import CHUNK, BlobWriter, VerifyingReader
 from pallet.runtime.store.digests import Descriptor, sha256_hex
 
@@ -277,7 +277,7 @@ class Store:
 
     def temp_dir(self, prefix: str = "work-") -> Path:
         with writing("making a scratch directory in the store", self.root):
-            return Path(tempfile.mkdtemp(dir=self.tmp, prefix=prefix))
+            return make_temp_dir(self.tmp, prefix)
 
     def remove_tree(self, path: Path) -> None:
         """Remove a directory tree (base.files.remove_tree: any depth, symlinks not followed,

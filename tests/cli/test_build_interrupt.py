@@ -140,7 +140,7 @@ NOT_ON_THE_CACHED_PATH = (
     "pallet.builder.steps_exec", "pallet.builder.steps_copy", "pallet.builder.download",
     "pallet.builder.plan", "pallet.grammar.parser", "pallet.runtime.isolation.core",
     "pallet.runtime.image.tarpack", "pallet.runtime.image.unpack", "pallet.runtime.image.removal",
-    "_hashlib")
+    "_hashlib", "tempfile", "shutil", "bz2", "lzma", "random")
 
 
 def test_a_fully_cached_build_imports_no_heavy_modules(root, tmp_path):
