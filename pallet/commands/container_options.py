@@ -9,6 +9,7 @@ import click
 from pallet.base.errors import PalletError
 from pallet.commands.flags import duration_flag, size_flag
 from pallet.base.go_values import int_flag
+from pallet.commands.env_flags import expand_env, read_env_file  # noqa: F401 (re-export)
 from pallet.runtime.container.mount_specs import parse_mount, parse_tmpfs, parse_volume
 from pallet.commands.network_options import NETWORK_FLAGS, network_fields
 from pallet.runtime.network.hostentries import extra_host, is_ip
@@ -59,48 +60,6 @@ def run_options(command):
     for flag in reversed(flags):
         command = flag(command)
     return command
-
-
-def read_env_file(path: str) -> list[str]:
-    try:
-        lines = Path(path).read_text().splitlines()
-    except OSError as error:
-        raise PalletError(f"open {path}: {error.strerror.lower()}", exit_code=125) from error
-    except UnicodeDecodeError as error:
-        raise PalletError(f"invalid env file ({path}): not UTF-8 text", exit_code=125) from error
-    result = []
-    import os
-    for line in lines:
-        line = line.lstrip()
-        if not line or line.startswith("#"):
-            continue
-        name = line.split("=", 1)[0]
-        if any(space in name for space in " \t\n\v\f\r"):
-            raise PalletError(f"invalid env file ({path}): variable '{name}' contains whitespaces",
-                              exit_code=125)
-        if not name:
-            raise PalletError(f"invalid env file ({path}): no variable name on line '{line}'",
-                              exit_code=125)
-        if "=" not in line:
-            if line in os.environ:
-                result.append(f"{line}={os.environ[line]}")
-            continue
-        result.append(line)
-    return result
-
-
-def expand_env(items: tuple[str, ...]) -> list[str]:
-    import os
-    result = []
-    for item in items:
-        if item.split("=", 1)[0] == "":
-            raise PalletError(f'invalid argument "{item}" for "-e, --env" flag: invalid '
-                              f"environment variable: {item}", exit_code=125)
-        if "=" in item:
-            result.append(item)
-        elif item in os.environ:
-            result.append(f"{item}={os.environ[item]}")  # -e NAME passes the caller's value
-    return result
 
 
 def _parse_ulimit(text: str):

@@ -174,7 +174,7 @@ def _emit(entry: dict, timestamps: bool, details: bool = False) -> None:
 def exec_(ctx, detach, interactive, tty, env, env_file, user, workdir, privileged, detach_keys,
           container_ref, command) -> None:
     """Execute a command in a running container"""
-    from pallet.commands.container_options import expand_env, read_env_file
+    from pallet.commands.env_flags import expand_env, read_env_file
     given = []
     try:
         for path in env_file:

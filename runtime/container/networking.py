@@ -15,7 +15,6 @@ Docker shows it only then.
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
 from pallet.base.errors import PalletError
@@ -168,6 +167,7 @@ def open_network(root: Path, record: cs.ContainerRecord):
                               exit_code=125)
         joined = joined_namespace(target.state["Pid"])
         for name in ("hosts", "resolv.conf"):
+            import shutil  # here only: exec and run import this module, rarely this path
             shutil.copyfile(target.directory / name, record.directory / f".{name}.joined")
             os.replace(record.directory / f".{name}.joined", record.directory / name)
     request = NetworkRequest(

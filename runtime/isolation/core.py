@@ -41,13 +41,12 @@ import os
 import selectors
 import signal
 import socket
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Union
 
 from pallet.base.errors import PalletError
-from pallet.base.files import remove_tree, private_dir
+from pallet.base.files import make_temp_dir, private_dir, remove_tree
 from pallet.runtime.isolation import linux, rootfs, seccomp
 from pallet.runtime.isolation.child import child_main  # up front: the child cannot import after pivot_root
 from pallet.runtime.isolation.cgroups import Cgroup, Limits, sweep_stale
@@ -198,7 +197,7 @@ def start_container(spec: ContainerSpec, *, stdin: int | None = None, stdout: in
     scratch = Path("/nonexistent")
     running: RunningContainer | None = None
     try:
-        scratch = Path(tempfile.mkdtemp(prefix=f"ctr-{os.getpid()}-", dir=RUN_DIR))
+        scratch = make_temp_dir(RUN_DIR, f"ctr-{os.getpid()}-")
         ctx = rootfs.ChildContext(spec=spec, rootfs=scratch / "rootfs",
                                   etc_dir=spec.etc_dir or scratch / "etc",
                                   empty_lower=scratch / "empty", seccomp=filter_program)

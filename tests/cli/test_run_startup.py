@@ -68,3 +68,25 @@ def test_a_bridged_run_sets_up_its_network_without_pyroute2(pallet_root):
     loaded = imported_modules(second.stderr)
     assert "pallet.runtime.network.links" in loaded             # the bridged path was taken
     assert sorted(loaded.intersection(NOT_FOR_A_BRIDGED_START)) == []
+
+
+# exec takes only -e/--env-file of run's flags, and never makes a scratch directory or copies a
+# tree: run's flag parsers and tempfile/shutil (with bz2, lzma and random behind them) stay off.
+NOT_FOR_AN_EXEC = ("tempfile", "shutil", "bz2", "lzma", "random",
+                   "pallet.commands.container_options", "pallet.runtime.container.mount_specs")
+
+
+def test_exec_loads_no_run_flag_parsers_and_no_tempfile(pallet_root):
+    make_busybox_image(pallet_root, "busybox:latest")
+    started = pallet(pallet_root, "run", "-d", "--network", "none", "busybox", "sleep", "600")
+    assert started.returncode == 0, started.stderr
+    container = out(started).strip()
+    try:
+        result = run_pallet("exec", "-e", "A=1", container, "sh", "-c", "echo $A",
+                            root=pallet_root, env={"PYTHONPROFILEIMPORTTIME": "1"})
+        assert result.returncode == 0 and out(result) == "1\n", result.stderr
+        loaded = imported_modules(result.stderr)
+        assert "pallet.runtime.container.execute" in loaded       # the import log was captured
+        assert sorted(loaded.intersection(NOT_FOR_AN_EXEC)) == []
+    finally:
+        pallet(pallet_root, "rm", "-f", container)
