@@ -43,7 +43,7 @@ from pallet.builder.cache import write_json_atomic
 from pallet.builder.sources import SourceEntry, SourceTree
 
 CHUNK_MIN_BYTES = 64 << 20
-CHUNKS = 8
+CHUNKS = 16
 FORMAT = "1"
 
 
@@ -122,19 +122,26 @@ def placeholder_directories(layer_dir: Path) -> None:
 
 
 class ChunkIndex:
-    """The previous run's chunks of one COPY lineage: key -> layer, and each chunk's files
-    (copyreuse signatures) for hard-linking the unchanged ones of a chunk made again."""
+    """The previous run's chunks of one COPY lineage: key -> layer (one small file per
+    lineage), and each chunk's files as copyreuse signatures (one file per chunk made, read
+    only when that chunk is made again, to hard-link its unchanged files)."""
 
     def __init__(self, *, root: Path, lineage: str) -> None:
-        self.path = root / "cache" / "copychunks" / f"{lineage}.json"
+        self.directory = root / "cache" / "copychunks"
+        self.path = self.directory / f"{lineage}.json"
         self.previous: dict[str, dict] = {}
         try:
             for item in json.loads(self.path.read_text())["chunks"]:
-                if isinstance(item, dict) and isinstance(item.get("key"), str):
+                if isinstance(item, dict) and isinstance(item.get("key"), str) and \
+                        _is_key(item["key"]):
                     self.previous[item["key"]] = item
         except (OSError, ValueError, KeyError, TypeError):
             self.previous = {}
         self.current: list[dict] = []
+        self.made: dict[str, dict[str, list]] = {}
+
+    def _files_path(self, key: str) -> Path:
+        return self.directory / "files" / f"{key}.json"
 
     def reusable(self, key: str, store):
         """The stored layer (runtime Layer) of this key, or None."""
@@ -158,23 +165,34 @@ class ChunkIndex:
         whose keys are not among keys (the files of a kept chunk are in no other)."""
         files: dict[str, tuple[list, str]] = {}
         for key, item in self.previous.items():
-            if key in keys:
-                continue
             diff_id = (item.get("layer") or {}).get("diff_id")
-            if isinstance(diff_id, str) and isinstance(item.get("files"), dict):
-                for rel, signature in item["files"].items():
+            if key in keys or not isinstance(diff_id, str):
+                continue
+            try:
+                signatures = json.loads(self._files_path(key).read_text())
+            except (OSError, ValueError):
+                continue
+            if isinstance(signatures, dict):
+                for rel, signature in signatures.items():
                     files[rel] = (signature, diff_id)
         return files
 
-    def add(self, key: str, layer, files: dict[str, list]) -> None:
-        self.current.append({"key": key, "files": files, "layer": {
+    def add(self, key: str, layer, files: dict[str, list] | None = None) -> None:
+        """A chunk of this run: files given when it was made now (None: kept as it was)."""
+        self.current.append({"key": key, "layer": {
             "digest": layer.digest, "diff_id": layer.diff_id, "size": layer.size,
             "media_type": layer.media_type}})
-
-    def files_of(self, key: str) -> dict[str, list]:
-        files = self.previous.get(key, {}).get("files")
-        return files if isinstance(files, dict) else {}
+        if files is not None:
+            self.made[key] = files
 
     def save(self) -> None:
+        for key, files in self.made.items():
+            write_json_atomic(self._files_path(key), files)
         write_json_atomic(self.path, {"chunks": self.current})
+        kept = {item["key"] for item in self.current}
+        for key in self.previous.keys() - kept:   # this lineage's chunks no longer made
+            self._files_path(key).unlink(missing_ok=True)
 
+
+def _is_key(text: str) -> bool:
+    return len(text) == 32 and not text.strip("0123456789abcdef")

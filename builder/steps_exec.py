@@ -76,7 +76,7 @@ def execute_chunked_copy(runner, step: Step, state, prepared: PreparedCopy, work
         for number, chunk in enumerate(chunks):
             layer = index.reusable(chunk.key, runner.store) if use_cache else None
             if layer is not None:
-                index.add(chunk.key, layer, index.files_of(chunk.key))
+                index.add(chunk.key, layer)
                 layers.append(layer)
                 continue
             layer_dir = work / f"chunk-{number}"
