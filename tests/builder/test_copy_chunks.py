@@ -70,6 +70,13 @@ def test_a_one_file_change_makes_one_chunk_again_with_the_digests_of_a_fresh_bui
     second = image(busybox_root, "c:2")
     changed = [i for i, (a, b) in enumerate(zip(first.diff_ids, second.diff_ids)) if a != b]
     assert len(second.diff_ids) == len(first.diff_ids) and len(changed) == 1, changed
+    # the chunk made again shares the inodes of its unchanged files with the previous one
+    old, new = (busybox_root / "layers" / built.diff_ids[changed[0]].split(":")[1]
+                for built in (first, second))
+    names = [p.name for p in (new / "data" / "d2").iterdir() if p.name != "f9"]
+    assert names and all(os.stat(new / "data" / "d2" / name).st_ino ==
+                         os.stat(old / "data" / "d2" / name).st_ino for name in names)
+    assert (new / "data" / "d2" / "f9").read_text() == "changed\n"
     # the same context built from scratch in another store: the same layers, byte for byte
     fresh = tmp_path / "fresh"
     make_busybox_image(fresh)
