@@ -146,13 +146,17 @@ def push(request) -> None:
         raise ApiError(400, error.message) from error
     credentials = registry_auth(request)
     progress = _Progress(request)
+    # dockerd names the repository in full, then fails in the stream (the docker CLI prints
+    # the message bare, without "Error response from daemon")
+    progress.line({"status": f"The push refers to repository [{parsed.name}]"})
     try:
         from pallet.runtime.image.images import resolve_image
         resolve_image(_store(request), str(parsed))
-    except PalletError as error:
-        raise ApiError(404, f"An image does not exist locally with the tag: "
-                            f"{parsed.familiar_name}") from error
-    progress.line({"status": f"The push refers to repository [{parsed.familiar_name}]"})
+    except PalletError:
+        progress.fail(PalletError(f"An image does not exist locally with the tag: "
+                                  f"{parsed.familiar_name}"))
+        progress.close()
+        return
     try:
         result = push_image(_store(request), str(parsed), credentials=credentials,
                             progress=progress)

@@ -106,10 +106,14 @@ def prune(request) -> dict:
 
 def _save(request, names: list[str]) -> None:
     from pallet.runtime.image.archive_save import save_images
-    from pallet.runtime.image.images import resolve_image
+    from pallet.runtime.image.images import ImageNotFound, resolve_image
     store = _store(request)
     for name in names:
-        resolve_image(store, name)   # a missing image is a 404, before any byte of the tar
+        try:
+            resolve_image(store, name)   # a missing image is a 404, before any byte of the tar
+        except ImageNotFound as error:
+            # dockerd's image exporter names it as asked, unlike its other image lookups
+            raise ApiError(404, f"No such image: {name}") from error
     writer = request.stream("application/x-tar")
     save_images(store, names, writer)
     writer.close()

@@ -306,7 +306,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if self.request_version == "HTTP/0.9":
             self.request_version = "HTTP/1.1"   # a bad request line: still answer with a status line
         try:
-            self.send_json(code, {"message": text})
+            self.send_json(code, {"message": text}, {"Connection": "close"})
         except OSError:
             pass
 
@@ -325,9 +325,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         self.answered = True
 
-    def send_json(self, status: int, document) -> None:
+    def send_json(self, status: int, document, headers: dict | None = None) -> None:
         body = json.dumps(document).encode() + b"\n"
-        self.send_bytes(status, body, "application/json")
+        self.send_bytes(status, body, "application/json", headers)
 
     def send_bytes(self, status: int, body: bytes, content_type: str | None,
                    headers: dict | None = None) -> None:

@@ -118,6 +118,16 @@ def error_status(error: PalletError) -> int:
     return 500
 
 
+def error_message(error: PalletError) -> str:
+    """The library error's text as the engine words it: an image not found is named as
+    dockerd names it (`No such image: nosuch:latest`, not the `nosuch` that was asked)."""
+    from pallet.runtime.image.images import ImageNotFound
+    if isinstance(error, ImageNotFound) and error.reference is not None:
+        from pallet.runtime.store.references import engine_spelling
+        return f"No such image: {engine_spelling(error.reference)}"
+    return error.message
+
+
 class Router:
     def __init__(self) -> None:
         self.routes = [(method, _compile(pattern), target) for method, pattern, target in ROUTES]
@@ -172,34 +182,79 @@ class Router:
                 result = endpoint(request)
             if handler.answered:
                 return
+            headers = _closing(request)
             if isinstance(result, Reply):
-                handler.send_bytes(result.status, result.body, result.content_type, result.headers)
+                handler.send_bytes(result.status, result.body, result.content_type,
+                                   {**result.headers, **headers})
             elif result is None:
-                handler.send_bytes(204, b"", None)
+                handler.send_bytes(204, b"", None, headers)
             else:
-                handler.send_json(200, result)
-        except (BrokenPipeError, ConnectionResetError, socket.timeout):
-            handler.close_connection = True
+                handler.send_json(200, result, headers)
+        except (BrokenPipeError, ConnectionResetError, socket.timeout) as error:
+            # The client's connection, or one of the engine's own (a container's monitor
+            # going away between a look at its state and a greeting): only the first means
+            # nobody is left to answer. Closing silently on the second dropped a request
+            # that the client had sent on a kept-alive connection ("Remote end closed
+            # connection without response", seen once in the 4-client soak).
+            from pallet.api.streams import client_gone
+            if handler.answered or client_gone(handler.connection):
+                handler.close_connection = True
+            else:
+                self._fail(handler, 500, f"the engine lost a connection of its own: {error}",
+                           request)
         except ApiError as error:
-            self._fail(handler, error.status, error.message)
+            self._fail(handler, error.status, error.message, request)
         except PalletError as error:
-            self._fail(handler, error_status(error), error.message)
+            self._fail(handler, error_status(error), error_message(error), request)
         except Exception as error:  # noqa: BLE001 - a bug: logged, answered 500, server lives
             traceback.print_exc(file=sys.stderr)
-            self._fail(handler, 500, f"internal error: {type(error).__name__}: {error}")
+            self._fail(handler, 500, f"internal error: {type(error).__name__}: {error}", request)
         finally:
             # An unread body would be taken for the next request on this connection.
             if request is not None and request.unread_body():
                 handler.close_connection = True
 
     @staticmethod
-    def _fail(handler: Handler, status: int, message: str) -> None:
+    def _fail(handler: Handler, status: int, message: str, request=None) -> None:
         if handler.answered:
             # Headers are out: a stream ends with Docker's in-band error, a hijack just closes.
             handler.close_connection = True
             return
-        handler.close_connection = handler.close_connection or status >= 500
         try:
-            handler.send_json(status, {"message": message})
+            handler.send_json(status, {"message": message}, _closing(request))
         except OSError:
             handler.close_connection = True
+
+
+# A body left unread up to this size is read and dropped so the connection stays usable (Go's
+# net/http server does the same with 256 KiB); a larger rest closes the connection.
+DRAIN_BYTES = 256 * 1024
+DRAIN_SECONDS = 2
+
+
+def _closing(request) -> dict:
+    """The headers that tell the client this connection ends with this answer (so it never
+    sends its next request on a connection we close), when the request's body could not be
+    read to its end; {} when the connection stays open."""
+    if request is None or not request.unread_body():
+        return {}
+    connection = request.handler.connection
+    try:
+        connection.settimeout(DRAIN_SECONDS)    # a client sending slowly is not waited for
+        body = request.body()
+        left = DRAIN_BYTES
+        while left > 0 and not body.done:
+            data = body.read(min(65536, left))
+            if not data:
+                break
+            left -= len(data)
+        if body.done:
+            return {}
+    except (ApiError, OSError):
+        pass
+    finally:
+        try:
+            connection.settimeout(request.handler.timeout)
+        except OSError:
+            pass
+    return {"Connection": "close"}

@@ -259,7 +259,20 @@ def wait(request):
         return {"StatusCode": record.state.get("ExitCode", 0)}
     # Registered first, then the headers at once: `docker run` waits for them before it
     # starts the container, and the start must find this wait registered.
-    link = MonitorLink(request.server, record, hello())
+    link = None
+    for attempt in range(250):
+        try:
+            link = MonitorLink(request.server, record, hello())
+            break
+        except (BrokenPipeError, ConnectionResetError):
+            # the monitor left between our look at the record and our greeting: the
+            # container is exiting, and its record says how once the monitor wrote it
+            if attempt == 249:
+                raise
+            time.sleep(0.02)
+            record = _record(request)
+            if condition != "removed" and not record.state.get("Running"):
+                return {"StatusCode": record.state.get("ExitCode", 0)}
     try:
         writer = request.stream("application/json")
     except OSError:

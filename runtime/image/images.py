@@ -197,12 +197,18 @@ def entry_image_id(store: Store, entry: dict) -> str | None:
 
 
 class ImageNotFound(PalletError):
-    """No image by that reference (Docker's 404)."""
+    """No image by that reference (Docker's 404). ``reference``: what was looked up, when
+    the message is resolve_image's "No such image" (the API answers in the engine's
+    spelling of it, references.engine_spelling)."""
+
+    reference: str | None = None
 
 
 def _not_found(reference: str) -> PalletError:
-    return ImageNotFound(f"No such image: {reference}",
-                         hint="run `pallet images` to see the local images, or pull/load/build it")
+    error = ImageNotFound(f"No such image: {reference}",
+                          hint="run `pallet images` to see the local images, or pull/load/build it")
+    error.reference = reference
+    return error
 
 
 def resolve_image(store: Store, reference: str) -> Image:

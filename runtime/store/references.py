@@ -146,3 +146,16 @@ def is_full_id(text: str) -> bool:
 
 def looks_like_id_prefix(text: str) -> bool:
     return bool(_SHORT_ID.match(text))
+
+
+def engine_spelling(text: str) -> str:
+    """How the engine names a reference it did not find (moby's ErrImageDoesNotExist: a full
+    ID as a sha256 digest, anything else parsed as a name, familiar, with the default tag
+    when it has neither tag nor digest): `nosuch` -> `nosuch:latest`, `abc123` ->
+    `abc123:latest`, `0123...ef` -> `sha256:0123...ef`."""
+    if is_full_id(text):
+        return text if text.startswith("sha256:") else f"sha256:{text}"
+    try:
+        return familiar_string(str(parse_reference(text).with_default_tag()))
+    except PalletError:
+        return text
