@@ -84,4 +84,11 @@ def prune_cache(root: Path, *, all_records: bool, older_than_s: float | None,
             for child in mounts.iterdir():
                 reclaimed += tree_size(child)
                 remove_tree(child, ignore_errors=True)
+        # the API's kept build contexts (BuildKit prunes its kept local sources alike)
+        from pallet.builder.keptcontext import kept_dir, remove_all
+        kept = kept_dir(root)
+        if kept.is_dir():
+            size = tree_size(kept)
+            remove_all(root)
+            reclaimed += size - tree_size(kept)
     return PruneResult(records=len(doomed), reclaimed=reclaimed)

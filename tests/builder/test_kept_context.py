@@ -243,3 +243,71 @@ def test_at_most_four_trees_are_kept_least_recently_used_first(tmp_path):
     assert not directories[0].exists()
     assert all(d.exists() for d in directories[1:])
     assert keptcontext.remove_all(tmp_path) == 4
+
+
+def test_builder_prune_all_removes_the_kept_trees_not_in_use(tmp_path):
+    from pallet.builder.prune import prune_cache
+    import time
+    idle = sync(tmp_path, make_tar(BASE), keep="idle").directory
+    with contextlib.ExitStack() as hold:
+        busy = load(tmp_path, make_tar(BASE), hold, keep="busy").directory
+        result = prune_cache(tmp_path, all_records=True, older_than_s=None, keep_storage=None)
+        assert busy.is_dir() and result.reclaimed > 0
+    deadline = time.monotonic() + 30       # the detached remover works after we return
+    while idle.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not idle.exists()
+
+
+class _TarSource:
+    """A tar made while it is read: files of size bytes each (a pattern), never whole in
+    memory, as a client's upload arrives."""
+
+    def __init__(self, files: int, size: int) -> None:
+        self.parts = self._parts(files, size)
+        self.buffer = b""
+
+    @staticmethod
+    def _parts(files: int, size: int):
+        block = bytes(range(256)) * 4096                       # 1 MiB
+        for number in range(files):
+            info = _info(f"big{number}", size=size)
+            yield info.tobuf(tarfile.USTAR_FORMAT)
+            left = size
+            while left:
+                yield block[:min(left, len(block))]
+                left -= min(left, len(block))
+            yield bytes(-size % 512)
+        yield bytes(1024)
+
+    def read(self, size: int = -1) -> bytes:
+        while size < 0 or len(self.buffer) < size:
+            part = next(self.parts, None)
+            if part is None:
+                break
+            self.buffer += part
+        data, self.buffer = (self.buffer, b"") if size < 0 else \
+            (self.buffer[:size], self.buffer[size:])
+        return data
+
+
+@pytest.mark.parametrize("keep", ["k", None])
+def test_a_large_context_is_never_held_in_memory(tmp_path, keep):
+    """64 MB of context through the kept and the fresh path: what Python holds at the peak
+    is the decompressor's few chunks and a member's buffer, not the stream (the old reader
+    read the whole body first)."""
+    import tracemalloc
+    from pallet.builder.contextstream import load_stream_context
+    for attempt in range(2):          # a fresh tree, then (kept) a compared one
+        tracemalloc.start()
+        try:
+            with contextlib.ExitStack() as hold:
+                scratch = tmp_path / f"scratch{attempt}"
+                scratch.mkdir()
+                found = load_stream_context(_TarSource(4, 16 << 20), scratch, _Quiet(),
+                                            root=tmp_path, keep=keep, hold=hold)
+                assert (found.directory / "big3").stat().st_size == 16 << 20
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        assert peak < 24 << 20, f"peak {peak / 2**20:.1f} MiB for a 64 MiB context"
