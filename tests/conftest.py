@@ -16,6 +16,22 @@ import pytest
 if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
     signal.signal(signal.SIGINT, signal.default_int_handler)
 
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config, items):
+    """Under --dist loadgroup every test marked xdist_group(NAME) must carry '@NAME' in its
+    node id by now (xdist's worker adds it): that suffix is what keeps a group on one worker.
+    A pytest whose node ids xdist cannot change would silently spread a group over both
+    workers (two VM boots at once, a module fixture torn down between dependent tests)."""
+    if not getattr(config.option, "loadgroup", False):
+        return
+    for item in items:
+        marks = list(item.iter_markers("xdist_group"))
+        if marks and "@" not in item.nodeid:
+            raise pytest.UsageError(
+                f"{item.nodeid} is marked xdist_group({marks[0].args[0]!r}) but xdist could not "
+                "group it under this pytest: install the pytest pyproject.toml asks for")
+
+
 REPO = Path(__file__).resolve().parent.parent
 PALLET = Path(sys.executable).parent / "pallet"
 
