@@ -17,13 +17,14 @@ Only then is the image committed and tagged: a failure or a kill leaves no image
 from __future__ import annotations
 
 import json
-import re
 import os
+import re
 import shlex
+import stat
 
 from pallet.base.errors import PalletError
 from pallet.base.progress import NULL, Meter
-from pallet.runtime.image.compression import DecompressingReader
+from pallet.runtime.image.compression import DecompressingReader, sniff_compression
 from pallet.base.units import now_rfc3339
 from pallet.runtime.image.committing import commit_image, normalize_tags
 from pallet.runtime.image.images import Image
@@ -135,26 +136,76 @@ def import_rootfs(store: Store, source, *, tags, changes=(), message: str | None
         return _import_tree(store, Meter(source, progress or NULL, "", "Importing",
                                          source_size or 0),
                             config=config, tags=tags, source_name=source_name,
-                            source_size=source_size)
+                            source_size=source_size, plain_fd=_plain_tar_file(source))
+
+
+def _plain_tar_file(source) -> int | None:
+    """The descriptor of source when it is a regular file holding an uncompressed tar (read
+    from its start): such a tarball is extracted by copying member contents in the kernel."""
+    try:
+        fd = source.fileno()
+        if not stat.S_ISREG(os.fstat(fd).st_mode) or os.lseek(fd, 0, os.SEEK_CUR) != 0:
+            return None
+        head = os.pread(fd, 4, 0)
+    except (AttributeError, OSError, ValueError):
+        return None
+    return fd if sniff_compression(head) == "none" else None
+
+
+def _extract_plain(store: Store, source, fd: int, writer, rootfs, source_size: int | None):
+    """An uncompressed tar file: a thread reads it once into the blob writer (which hashes
+    it), while the tree is made from a second open of the same file (its own offset) whose
+    member contents go from file to file in the kernel: only headers pass through Python."""
+    import threading
+
+    failure: list[BaseException] = []
+
+    def feed() -> None:
+        try:
+            while chunk := source.read(1 << 20):
+                writer.write(chunk)
+        except BaseException as error:  # noqa: BLE001 - raised again in the importing thread
+            failure.append(error)
+
+    before = os.fstat(fd)
+    thread = threading.Thread(target=feed, daemon=True)
+    thread.start()
+    try:
+        with open(f"/proc/self/fd/{fd}", "rb") as headers:
+            stats = extract_layer(headers, rootfs, whiteouts="overlay", data_fd=headers.fileno(),
+                                  max_member_bytes=member_limit(store, source_size, "none"))
+    finally:
+        thread.join()
+    if failure:
+        raise PalletError(f"cannot read the tarball: {failure[0]}") from failure[0]
+    after = os.fstat(fd)
+    if (after.st_size, after.st_mtime_ns, after.st_ctime_ns) != \
+            (before.st_size, before.st_mtime_ns, before.st_ctime_ns):
+        # read twice: the tree and the blob would not be the same bytes
+        raise PalletError("the tarball changed while it was imported", hint="import it again")
+    return stats
 
 
 def _import_tree(store: Store, source, *, config: dict, tags, source_name: str,
-                 source_size: int | None) -> Image:
+                 source_size: int | None, plain_fd: int | None = None) -> Image:
     work = store.temp_dir("import-")
     try:
         rootfs = work / "rootfs"
         rootfs.mkdir()
         os.chmod(rootfs, 0o755)
         with store.blob_writer(media_type=MT_OCI_TAR) as writer:
-            # the writer is fed and hashes on the decompressing thread, beside the extraction
-            reader = DecompressingReader(source, name=f"import {source_name}", tee=writer)
-            try:
-                stats = extract_layer(reader, rootfs, whiteouts="overlay",
-                                      max_member_bytes=member_limit(store, source_size,
-                                                                    reader.compression))
-                reader.drain()
-            finally:
-                reader.close()
+            if plain_fd is not None:
+                stats = _extract_plain(store, source, plain_fd, writer, rootfs, source_size)
+            else:
+                # the writer is fed and hashes on the decompressing thread, beside the extraction
+                reader = DecompressingReader(source, name=f"import {source_name}", tee=writer)
+                try:
+                    stats = extract_layer(reader, rootfs, whiteouts="overlay",
+                                          max_member_bytes=member_limit(store, source_size,
+                                                                        reader.compression))
+                    reader.drain()
+                finally:
+                    reader.close()
             blob = writer.commit()
         record_layer_size(store, blob.digest, blob.size, stats.content_bytes)
         layer = Layer(digest=blob.digest, size=blob.size, media_type=MT_OCI_TAR,

@@ -3,7 +3,8 @@ payload) into a directory, confined to it. The one extractor of the project.
 
     extract_layer(stream, dest: Path | Root, *, into: str = "", merge: bool = False,
                   allow_devices: bool = True, max_member_bytes: int | None = None,
-                  whiteouts: str = "overlay", owner: tuple | None = None) -> ExtractStats
+                  whiteouts: str = "overlay", owner: tuple | None = None,
+                  data_fd: int | None = None) -> ExtractStats
     is_tar(path) -> bool                       # Docker's ADD sniffing: a (compressed) tar?
     extract_archive(path, dest, **options)     # a local, possibly compressed, tar file
 
@@ -76,8 +77,10 @@ def clean_member_name(name: str) -> str:
 
 class _Extractor:
     def __init__(self, root: Root, into: str, *, merge: bool, allow_devices: bool,
-                 max_member_bytes: int | None, whiteouts: str, owner: tuple | None) -> None:
+                 max_member_bytes: int | None, whiteouts: str, owner: tuple | None,
+                 data_fd: int | None = None) -> None:
         self.root = root
+        self.data_fd = data_fd
         self.into = "/".join(p for p in into.split("/") if p not in ("", "."))
         self.merge = merge
         self.allow_devices = allow_devices
@@ -254,35 +257,60 @@ class _Extractor:
         if self.max_member_bytes is not None and stored > self.max_member_bytes:
             raise _bad(info.name, f"declares {stored} bytes, more than the archive can hold "
                                   f"({self.max_member_bytes} bytes at most)")
-        source = tar.extractfile(info)
+        source = tar.extractfile(info) if self.data_fd is None or info.sparse is not None \
+            else None
         try:
             fd = self.root.create(self.path(rel), 0o600)
         except FileExistsError:          # a later entry replaces an earlier one
             self.remove_existing(rel, keep_dir=False)
             fd = self.root.create(self.path(rel), 0o600)
         try:
-            for offset, size in segments:
-                if info.sparse is not None:
-                    source.seek(offset)
-                    os.lseek(fd, offset, os.SEEK_SET)
-                remaining = size
-                while remaining:
-                    try:
-                        chunk = source.read(min(COPY_CHUNK, remaining))
-                    except tarfile.ReadError:
-                        chunk = b""
-                    if not chunk:
-                        raise PalletError(f"archive is truncated: member {info.name!r} ends early",
-                                          hint="the archive is incomplete or corrupt; nothing "
-                                               "was stored")
-                    write_all(fd, chunk)
-                    remaining -= len(chunk)
+            if source is None:
+                self.copy_in_kernel(fd, info)
+            else:
+                self.copy_segments(source, fd, info, segments)
             if info.sparse is not None:
                 os.ftruncate(fd, info.size)
             self.apply_attrs_fd(fd, info)    # through the descriptor: no more path lookups
         finally:
             os.close(fd)
         self.content_bytes += stored
+
+    @staticmethod
+    def copy_segments(source, fd: int, info: tarfile.TarInfo, segments) -> None:
+        for offset, size in segments:
+            if info.sparse is not None:
+                source.seek(offset)
+                os.lseek(fd, offset, os.SEEK_SET)
+            remaining = size
+            while remaining:
+                try:
+                    chunk = source.read(min(COPY_CHUNK, remaining))
+                except tarfile.ReadError:
+                    chunk = b""
+                if not chunk:
+                    raise PalletError(f"archive is truncated: member {info.name!r} ends early",
+                                      hint="the archive is incomplete or corrupt; nothing "
+                                           "was stored")
+                write_all(fd, chunk)
+                remaining -= len(chunk)
+
+    def copy_in_kernel(self, fd: int, info: tarfile.TarInfo) -> None:
+        """The member's bytes from the archive file (data_fd) to fd by copy_file_range: no
+        pass through this process's memory; tarfile then only reads the headers."""
+        done = 0
+        while done < info.size:
+            try:
+                count = os.copy_file_range(self.data_fd, fd, info.size - done,
+                                           info.offset_data + done)
+            except OSError as error:
+                if error.errno not in (18, 22, 38, 95):    # EXDEV, EINVAL, ENOSYS, EOPNOTSUPP
+                    raise
+                count = os.sendfile(fd, self.data_fd, info.offset_data + done, info.size - done)
+            if count == 0:
+                raise PalletError(f"archive is truncated: member {info.name!r} ends early",
+                                  hint="the archive is incomplete or corrupt; nothing was stored")
+            done += count
 
     def finish(self) -> None:
         # Directory times last, deepest first, so writing children does not disturb them.
@@ -292,11 +320,15 @@ class _Extractor:
 
 def extract_layer(stream, dest: Path | Root, *, into: str = "", merge: bool = False,
                   allow_devices: bool = True, max_member_bytes: int | None = None,
-                  whiteouts: str = "overlay", owner: tuple | None = None) -> ExtractStats:
-    """Extract the tar read from stream under into (an existing directory) inside dest."""
+                  whiteouts: str = "overlay", owner: tuple | None = None,
+                  data_fd: int | None = None) -> ExtractStats:
+    """Extract the tar read from stream under into (an existing directory) inside dest.
+    data_fd: stream is a seekable, uncompressed tar file and data_fd the same file; member
+    contents are copied from it in the kernel, stream is read for headers only."""
     root = dest if isinstance(dest, Root) else Root(dest, symlinks=merge)
     extractor = _Extractor(root, into, merge=merge, allow_devices=allow_devices,
-                           max_member_bytes=max_member_bytes, whiteouts=whiteouts, owner=owner)
+                           max_member_bytes=max_member_bytes, whiteouts=whiteouts, owner=owner,
+                           data_fd=data_fd)
     try:
         # "r:" (not the stream mode "r|"): the reader supports forward seeks, and tarfile then
         # reads member data straight from it instead of re-buffering every block.

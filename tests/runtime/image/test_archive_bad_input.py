@@ -101,6 +101,14 @@ def test_import_of_truncated_gzip_fails(pallet_root: Path, tmp_path: Path):
     assert_failed_cleanly(result, pallet_root, "truncated")
 
 
+def test_import_of_a_truncated_plain_tar_file_fails(pallet_root: Path, tmp_path: Path):
+    # a plain tar file is extracted by copy_file_range from the file: a member that ends
+    # early is seen there, not by reading it
+    payload = make_tar([member("pad", b"p" * 2_000_000), member("big", b"b" * 1_000_000)])
+    result = import_bytes(pallet_root, tmp_path, payload[:2_500_000])   # within big's data
+    assert_failed_cleanly(result, pallet_root, "truncated")
+
+
 def test_import_of_corrupt_gzip_fails(pallet_root: Path, tmp_path: Path):
     payload = bytearray(gzip.compress(make_tar([member("f", b"x" * 100000)])))
     payload[20:40] = b"\xff" * 20
