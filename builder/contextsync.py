@@ -178,9 +178,13 @@ class _Sync:
                     and st.st_nlink == 1 and st.st_size == info.size
                     and self.same_header(st, info))
         if info.size <= CHUNK:
-            data = stream.read(info.size)
-            if len(data) != info.size:
+            # with the padding to the next header: the scanner then has nothing to skip
+            padded = info.size + (-info.size % 512)
+            data = stream.read(padded)
+            if len(data) < info.size:
                 raise _truncated(info.name)
+            if len(data) > info.size:
+                data = data[:info.size]
             digest = xxhash.xxh3_128_hexdigest(data)
             if keepable and digest == self.kept_digest(rel, st):
                 self.cache.record(rel, st, digest)

@@ -90,6 +90,11 @@ def _text(field: bytes) -> str:
 
 
 def _number(field: bytes) -> int:
+    if field[-1] in (0, 32):
+        try:
+            return int(field[:-1], 8)      # "0000644\0", the usual spelling, in one step
+        except ValueError:
+            pass
     if field[0] in (0o200, 0o377):
         raise ValueError("base-256")
     end = field.find(b"\0")
@@ -115,15 +120,14 @@ def _fast_header(block: bytes, position: int) -> BoundedTarInfo | None:
         return None
     info.chksum = checksum
     info.type = kind
-    info.linkname = _text(block[157:257])
+    info.linkname = _text(block[157:257]) if block[157] else ""
     # uname, gname and the device numbers (not a device: none of these types) are not read
     if kind == tarfile.AREGTYPE and info.name.endswith("/"):
         info.type = tarfile.DIRTYPE
     if info.isdir():
         info.name = info.name.rstrip("/")
-    prefix = _text(block[345:500])
-    if prefix:
-        info.name = prefix + "/" + info.name
+    if block[345]:
+        info.name = _text(block[345:500]) + "/" + info.name
     info.offset = position
     info.offset_data = position + BLOCK
     return info

@@ -65,6 +65,8 @@ def clean_member_name(name: str) -> str:
     if name.startswith("/"):
         raise _bad(name, "has an absolute path")
     if ".." not in name:     # nothing to climb with: the containment test cannot fail
+        if not (name.startswith(".") or "/." in name or "//" in name or name.endswith("/")):
+            return name      # already clean: no empty or "." component
         return "/".join(part for part in name.split("/") if part not in ("", "."))
     # tarsafe's containment test: the joined path must stay under the extraction root.
     if not TarSafe._is_contained("/root", os.path.normpath(os.path.join("/root", name))):
