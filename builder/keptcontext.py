@@ -3,6 +3,7 @@
     take(root, key) -> KeptTree | None       # None: that tree is in use, unpack a fresh one
     slot_key(*parts) -> str                  # the name a front gives its builds' context
     remove_all(root) -> int                  # builder prune --all: every tree not in use
+    kept_trees(root) -> [KeptInfo]           # system df's "source.local" entries
 
 A classic /build request has the whole context as its body, every time. The server keeps the
 tree it unpacked and brings it in step with the next tar (builder/contextsync.py), so files
@@ -142,6 +143,34 @@ def _remove_tree(root: Path, tree: Path) -> None:
         os.unlink(cache_file)
     except FileNotFoundError:
         pass
+
+
+@dataclass(frozen=True)
+class KeptInfo:
+    name: str
+    tree: Path
+    last_used: float      # the lock file's mtime
+    in_use: bool
+
+
+def kept_trees(root: Path) -> list[KeptInfo]:
+    """The kept trees (for `system df`: BuildKit lists its kept local sources as
+    "source.local" build cache)."""
+    base = kept_dir(root)
+    found = []
+    for name in sorted(os.listdir(base)) if base.is_dir() else []:
+        if not name.endswith(LOCK_SUFFIX) or not (base / name[:-len(LOCK_SUFFIX)]).is_dir():
+            continue
+        key = name[:-len(LOCK_SUFFIX)]
+        try:
+            used = (base / name).stat().st_mtime
+        except FileNotFoundError:
+            continue
+        fd = _lock(base / name)
+        if fd is not None:
+            os.close(fd)
+        found.append(KeptInfo(name=key, tree=base / key, last_used=used, in_use=fd is None))
+    return found
 
 
 def remove_all(root: Path) -> int:

@@ -2,8 +2,9 @@
 
     cache_entries(root) -> tuple[CacheUsage, ...]
         one "regular" entry per step record (its layer blob's bytes; a record whose blob an
-        earlier record already counted is "shared", as BuildKit marks content held twice) and
-        one "exec.cachemount" entry per RUN --mount=type=cache directory.
+        earlier record already counted is "shared", as BuildKit marks content held twice),
+        one "exec.cachemount" entry per RUN --mount=type=cache directory and one
+        "source.local" entry per build context the API keeps (builder/keptcontext.py).
     system_usage(root, kinds=None) -> DiskUsage
         runtime.store.usage.disk_usage with these entries: what `pallet system df [-v]` formats
         and GET /system/df serialises.
@@ -49,6 +50,13 @@ def cache_entries(root: Path) -> tuple:
                 id=child.name, type="exec.cachemount", description="cache mount", in_use=False,
                 size=tree_size(child), shared=False, created=_stamp(made), last_used="",
                 usage_count=0))
+    from pallet.builder.keptcontext import kept_trees
+    for kept in kept_trees(root):
+        entries.append(CacheUsage(
+            id=kept.name, type="source.local", description="local source for context",
+            size=tree_size(kept.tree), in_use=kept.in_use, shared=False,
+            created=_stamp(kept.tree.stat().st_mtime), last_used=_stamp(kept.last_used),
+            usage_count=0))
     return tuple(entries)
 
 

@@ -245,12 +245,16 @@ def test_at_most_four_trees_are_kept_least_recently_used_first(tmp_path):
     assert keptcontext.remove_all(tmp_path) == 4
 
 
-def test_builder_prune_all_removes_the_kept_trees_not_in_use(tmp_path):
+def test_system_df_lists_the_kept_trees_and_prune_all_removes_those_not_in_use(tmp_path):
     from pallet.builder.prune import prune_cache
     import time
     idle = sync(tmp_path, make_tar(BASE), keep="idle").directory
     with contextlib.ExitStack() as hold:
         busy = load(tmp_path, make_tar(BASE), hold, keep="busy").directory
+        from pallet.builder.usage import cache_entries
+        listed = {e.id: e for e in cache_entries(tmp_path) if e.type == "source.local"}
+        assert set(listed) == {"idle", "busy"} and listed["busy"].in_use
+        assert not listed["idle"].in_use and listed["idle"].size > 0
         result = prune_cache(tmp_path, all_records=True, older_than_s=None, keep_storage=None)
         assert busy.is_dir() and result.reclaimed > 0
     deadline = time.monotonic() + 30       # the detached remover works after we return
