@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import shutil
 import tarfile
 from pathlib import Path
@@ -161,10 +162,17 @@ class Loader:
 
             def meter(raw):
                 return Meter(raw, self.progress, short, "Loading layer", total)
-        with self.source.open(name) as handle:
-            descriptor = store_layer(self.store, handle, media_type=media_type,
-                                     expected=expected, diff_id=diff_id, name=f"layer {name}",
-                                     meter=meter)
+        region = self.source.region(name) if isinstance(self.source, ArchiveSource) else None
+        if region is not None and sniff_compression(os.pread(region[0], 4, region[1])) == "none":
+            from pallet.runtime.image.plainlayer import store_plain_layer
+            descriptor = store_plain_layer(self.store, region, media_type=media_type,
+                                           expected=expected, diff_id=diff_id,
+                                           name=f"layer {name}", meter=meter)
+        else:
+            with self.source.open(name) as handle:
+                descriptor = store_layer(self.store, handle, media_type=media_type,
+                                         expected=expected, diff_id=diff_id,
+                                         name=f"layer {name}", meter=meter)
         self.added.append(descriptor.digest)
         self.added_dirs.append(diff_id)
         if self.pulling:   # downloaded and unpacked in one pass: Docker's states, in its order

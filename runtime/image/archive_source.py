@@ -82,6 +82,23 @@ class ArchiveSource:
                               hint="the archive is incomplete; nothing was loaded")
         yield self.tar.extractfile(info)
 
+    def region(self, name: str) -> tuple[int, int, int] | None:
+        """(fd, offset, size) of a member's bytes in the archive file, when they lie there as
+        they are (not a sparse member, not a layout directory): plainlayer.py reads them."""
+        if self.tar is None:
+            return None
+        info = self._resolve(name)
+        fileobj = self.tar.fileobj
+        if info is None or info.sparse is not None or not hasattr(fileobj, "fileno"):
+            return None
+        try:
+            fd = fileobj.fileno()
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                return None
+        except (OSError, ValueError):
+            return None
+        return fd, info.offset_data, info.size
+
     def size(self, name: str) -> int:
         if self.directory is not None:
             return self._dir_path(name).stat().st_size

@@ -133,15 +133,13 @@ def import_rootfs(store: Store, source, *, tags, changes=(), message: str | None
     config["history"] = [{"created": created,
                           "comment": message if message else f"Imported from {source_name}"}]
     with store.lease():
-        return _import_tree(store, Meter(source, progress or NULL, "", "Importing",
-                                         source_size or 0),
-                            config=config, tags=tags, source_name=source_name,
-                            source_size=source_size, plain_fd=_plain_tar_file(source))
+        return _import_tree(store, source, progress=progress, config=config, tags=tags,
+                            source_name=source_name, source_size=source_size)
 
 
 def _plain_tar_file(source) -> int | None:
     """The descriptor of source when it is a regular file holding an uncompressed tar (read
-    from its start): such a tarball is extracted by copying member contents in the kernel."""
+    from its start)."""
     try:
         fd = source.fileno()
         if not stat.S_ISREG(os.fstat(fd).st_mode) or os.lseek(fd, 0, os.SEEK_CUR) != 0:
@@ -152,53 +150,28 @@ def _plain_tar_file(source) -> int | None:
     return fd if sniff_compression(head) == "none" else None
 
 
-def _extract_plain(store: Store, source, fd: int, writer, rootfs, source_size: int | None):
-    """An uncompressed tar file: a thread reads it once into the blob writer (which hashes
-    it), while the tree is made from a second open of the same file (its own offset) whose
-    member contents go from file to file in the kernel: only headers pass through Python."""
-    import threading
-
-    failure: list[BaseException] = []
-
-    def feed() -> None:
-        try:
-            while chunk := source.read(1 << 20):
-                writer.write(chunk)
-        except BaseException as error:  # noqa: BLE001 - raised again in the importing thread
-            failure.append(error)
-
-    before = os.fstat(fd)
-    thread = threading.Thread(target=feed, daemon=True)
-    thread.start()
-    try:
-        with open(f"/proc/self/fd/{fd}", "rb") as headers:
-            stats = extract_layer(headers, rootfs, whiteouts="overlay", data_fd=headers.fileno(),
-                                  max_member_bytes=member_limit(store, source_size, "none"))
-    finally:
-        thread.join()
-    if failure:
-        raise PalletError(f"cannot read the tarball: {failure[0]}") from failure[0]
-    after = os.fstat(fd)
-    if (after.st_size, after.st_mtime_ns, after.st_ctime_ns) != \
-            (before.st_size, before.st_mtime_ns, before.st_ctime_ns):
-        # read twice: the tree and the blob would not be the same bytes
-        raise PalletError("the tarball changed while it was imported", hint="import it again")
-    return stats
-
-
-def _import_tree(store: Store, source, *, config: dict, tags, source_name: str,
-                 source_size: int | None, plain_fd: int | None = None) -> Image:
+def _import_tree(store: Store, source, *, progress, config: dict, tags, source_name: str,
+                 source_size: int | None) -> Image:
     work = store.temp_dir("import-")
+    plain = _plain_tar_file(source)
+
+    def meter(stream):
+        return Meter(stream, progress or NULL, "", "Importing", source_size or 0)
+
     try:
         rootfs = work / "rootfs"
         rootfs.mkdir()
         os.chmod(rootfs, 0o755)
         with store.blob_writer(media_type=MT_OCI_TAR) as writer:
-            if plain_fd is not None:
-                stats = _extract_plain(store, source, plain_fd, writer, rootfs, source_size)
+            if plain is not None:    # contents copied in the kernel (plainlayer.py)
+                from pallet.runtime.image.plainlayer import extract_region
+                region = (plain, 0, os.fstat(plain).st_size)
+                stats = extract_region(store, region, writer, rootfs, meter=meter,
+                                       limit=member_limit(store, source_size, "none"))
             else:
                 # the writer is fed and hashes on the decompressing thread, beside the extraction
-                reader = DecompressingReader(source, name=f"import {source_name}", tee=writer)
+                reader = DecompressingReader(meter(source), name=f"import {source_name}",
+                                             tee=writer)
                 try:
                     stats = extract_layer(reader, rootfs, whiteouts="overlay",
                                           max_member_bytes=member_limit(store, source_size,

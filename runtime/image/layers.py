@@ -236,13 +236,13 @@ def _unpack_into(store: Store, descriptor: Descriptor, diff_id: str, target: Pat
         dest.mkdir()
         os.chmod(dest, 0o755)   # the image's / unless the tar says otherwise; not the umask's
         extract_blob(store, descriptor, diff_id, dest, meter=meter)
-        _move_into_place(dest, target)
+        move_into_place(dest, target)
     finally:
         store.remove_tree(work)
     return target
 
 
-def _move_into_place(dest: Path, target: Path) -> None:
+def move_into_place(dest: Path, target: Path) -> None:
     """An unpacked layer becomes layers/<diffid>; if another process got there first, its copy
     is as good (and dest is swept with the work directory)."""
     try:
@@ -252,7 +252,7 @@ def _move_into_place(dest: Path, target: Path) -> None:
             raise
 
 
-class _Bounded:
+class BoundedWriter:
     """A blob writer that refuses more bytes than the descriptor declared."""
 
     def __init__(self, writer, limit: int | None, name: str) -> None:
@@ -294,7 +294,7 @@ def store_layer(store: Store, raw, *, media_type: str | None, expected: Descript
         dest.mkdir()
         os.chmod(dest, 0o755)   # the image's / unless the tar says otherwise; not the umask's
         with store.blob_writer(media_type=media_type or MT_OCI_TAR) as writer:
-            tee = _Bounded(writer, expected.size if expected else None, name)
+            tee = BoundedWriter(writer, expected.size if expected else None, name)
             source = meter(raw) if meter else raw
             reader = DecompressingReader(source, name=name, raw_tee=tee)
             try:
@@ -319,7 +319,7 @@ def store_layer(store: Store, raw, *, media_type: str | None, expected: Descript
                                   hint="the image is corrupt; reload or rebuild it")
             descriptor = writer.commit()
         record_layer_size(store, actual, reader.size, stats.content_bytes)
-        _move_into_place(dest, store.layers / sha256_hex(actual, what="diff ID"))
+        move_into_place(dest, store.layers / sha256_hex(actual, what="diff ID"))
     finally:
         store.remove_tree(work)
     media = {"gzip": MT_OCI_GZIP, "zstd": MT_OCI_ZSTD}.get(reader.compression, MT_OCI_TAR) \

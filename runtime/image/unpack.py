@@ -4,7 +4,7 @@ payload) into a directory, confined to it. The one extractor of the project.
     extract_layer(stream, dest: Path | Root, *, into: str = "", merge: bool = False,
                   allow_devices: bool = True, max_member_bytes: int | None = None,
                   whiteouts: str = "overlay", owner: tuple | None = None,
-                  data_fd: int | None = None) -> ExtractStats
+                  data_region: tuple | None = None) -> ExtractStats
     is_tar(path) -> bool                       # Docker's ADD sniffing: a (compressed) tar?
     extract_archive(path, dest, **options)     # a local, possibly compressed, tar file
 
@@ -80,9 +80,9 @@ def clean_member_name(name: str) -> str:
 class _Extractor:
     def __init__(self, root: Root, into: str, *, merge: bool, allow_devices: bool,
                  max_member_bytes: int | None, whiteouts: str, owner: tuple | None,
-                 data_fd: int | None = None) -> None:
+                 data_region: tuple[int, int, int] | None = None) -> None:
         self.root = root
-        self.data_fd = data_fd
+        self.data_region = data_region
         self.into = "/".join(p for p in into.split("/") if p not in ("", "."))
         self.merge = merge
         self.allow_devices = allow_devices
@@ -259,7 +259,7 @@ class _Extractor:
         if self.max_member_bytes is not None and stored > self.max_member_bytes:
             raise _bad(info.name, f"declares {stored} bytes, more than the archive can hold "
                                   f"({self.max_member_bytes} bytes at most)")
-        source = tar.extractfile(info) if self.data_fd is None or info.sparse is not None \
+        source = tar.extractfile(info) if self.data_region is None or info.sparse is not None \
             else None
         try:
             fd = self.root.create(self.path(rel), 0o600)
@@ -280,7 +280,7 @@ class _Extractor:
 
     @staticmethod
     def copy_segments(source, fd: int, info: tarfile.TarInfo, segments) -> None:
-        for offset, size in segments:
+        for offset, size in segments:   # through this process: a stream or a sparse member
             if info.sparse is not None:
                 source.seek(offset)
                 os.lseek(fd, offset, os.SEEK_SET)
@@ -291,27 +291,27 @@ class _Extractor:
                 except tarfile.ReadError:
                     chunk = b""
                 if not chunk:
-                    raise PalletError(f"archive is truncated: member {info.name!r} ends early",
-                                      hint="the archive is incomplete or corrupt; nothing "
-                                           "was stored")
+                    raise PalletError(f"archive is truncated: member {info.name!r} ends early")
                 write_all(fd, chunk)
                 remaining -= len(chunk)
 
     def copy_in_kernel(self, fd: int, info: tarfile.TarInfo) -> None:
-        """The member's bytes from the archive file (data_fd) to fd by copy_file_range: no
-        pass through this process's memory; tarfile then only reads the headers."""
+        """The member's bytes from the archive's file (data_region) to fd by copy_file_range:
+        no pass through this process's memory; tarfile then only reads the headers."""
+        source, base, size = self.data_region
         done = 0
         while done < info.size:
-            try:
-                count = os.copy_file_range(self.data_fd, fd, info.size - done,
-                                           info.offset_data + done)
-            except OSError as error:
-                if error.errno not in (18, 22, 38, 95):    # EXDEV, EINVAL, ENOSYS, EOPNOTSUPP
-                    raise
-                count = os.sendfile(fd, self.data_fd, info.offset_data + done, info.size - done)
-            if count == 0:
-                raise PalletError(f"archive is truncated: member {info.name!r} ends early",
-                                  hint="the archive is incomplete or corrupt; nothing was stored")
+            count = min(info.size - done, size - info.offset_data - done)
+            if count > 0:
+                at = base + info.offset_data + done
+                try:
+                    count = os.copy_file_range(source, fd, count, at)
+                except OSError as error:
+                    if error.errno not in (18, 22, 38, 95):    # EXDEV EINVAL ENOSYS EOPNOTSUPP
+                        raise
+                    count = os.sendfile(fd, source, at, count)
+            if count <= 0:
+                raise PalletError(f"archive is truncated: member {info.name!r} ends early")
             done += count
 
     def finish(self) -> None:
@@ -323,14 +323,14 @@ class _Extractor:
 def extract_layer(stream, dest: Path | Root, *, into: str = "", merge: bool = False,
                   allow_devices: bool = True, max_member_bytes: int | None = None,
                   whiteouts: str = "overlay", owner: tuple | None = None,
-                  data_fd: int | None = None) -> ExtractStats:
+                  data_region: tuple[int, int, int] | None = None) -> ExtractStats:
     """Extract the tar read from stream under into (an existing directory) inside dest.
-    data_fd: stream is a seekable, uncompressed tar file and data_fd the same file; member
-    contents are copied from it in the kernel, stream is read for headers only."""
+    data_region (fd, offset, size): stream reads that part of the file fd, an uncompressed tar:
+    contents are copied from fd in the kernel, stream is read for headers (plainlayer.py)."""
     root = dest if isinstance(dest, Root) else Root(dest, symlinks=merge)
     extractor = _Extractor(root, into, merge=merge, allow_devices=allow_devices,
                            max_member_bytes=max_member_bytes, whiteouts=whiteouts, owner=owner,
-                           data_fd=data_fd)
+                           data_region=data_region)
     try:
         # "r:" (not the stream mode "r|"): the reader supports forward seeks, and tarfile then
         # reads member data straight from it instead of re-buffering every block.

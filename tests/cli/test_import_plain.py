@@ -1,6 +1,8 @@
-"""`import` of an uncompressed tarball file takes the kernel-copy path (member contents copied
-from the file by copy_file_range, runtime/image/importing.py): it must make the same image, the
-same tree, as the stream path (the same bytes on stdin, read through the extractor)."""
+"""`import` of an uncompressed tarball file, and `load` of an archive with uncompressed layers,
+take the kernel-copy path (runtime/image/plainlayer.py: member contents copied from the file by
+copy_file_range, tarfile reading only headers): they must make the same tree and diff ID as the
+stream path (the same bytes on stdin, or extract_layer over a stream), and stop at a member's
+end."""
 
 from __future__ import annotations
 
@@ -66,3 +68,47 @@ def test_a_plain_tar_file_imports_as_the_same_stream_does(tmp_path: Path):
     assert tree(layers[0]) == tree(layers[1])
     assert tree(layers[0])["bin/tool"][0] == stat.S_IFREG | 0o4755
     assert os.stat(layers[0] / "etc/hard").st_ino == os.stat(layers[0] / "etc/conf").st_ino
+
+
+def docker_archive(path: Path, layer: bytes, diff_id: str) -> None:
+    import json
+    config = json.dumps({"architecture": "amd64", "os": "linux",
+                         "rootfs": {"type": "layers", "diff_ids": [diff_id]}}).encode()
+    manifest = json.dumps([{"Config": "config.json", "RepoTags": ["plain:load"],
+                            "Layers": ["l/layer.tar"]}]).encode()
+    with tarfile.open(path, "w") as tar:
+        for name, data in (("config.json", config), ("l/layer.tar", layer),
+                           ("manifest.json", manifest), ("zzz-after", b"Z" * 600_000)):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+
+
+def test_a_loaded_plain_layer_is_the_tree_the_stream_extractor_makes(tmp_path: Path):
+    from pallet.runtime.image.unpack import extract_layer
+    rootfs_tar(tmp_path / "layer.tar")
+    layer = (tmp_path / "layer.tar").read_bytes()
+    diff_id = "sha256:" + hashlib.sha256(layer).hexdigest()
+    docker_archive(tmp_path / "image.tar", layer, diff_id)
+    result = run_pallet("load", "-i", str(tmp_path / "image.tar"), root=tmp_path / "store")
+    assert result.returncode == 0, result.stderr.decode()
+    reference = tmp_path / "reference"
+    reference.mkdir()
+    with open(tmp_path / "layer.tar", "rb") as stream:
+        extract_layer(stream, reference)
+    assert tree(tmp_path / "store" / "layers" / diff_id.split(":")[1]) == tree(reference)
+
+
+def test_a_layer_cut_inside_a_member_is_truncated_not_read_past(tmp_path: Path):
+    # the layer member ends inside the data of its last file: the copy must stop at the
+    # member's end (the next member's bytes, "Z"s, are not that file's) and fail
+    rootfs_tar(tmp_path / "layer.tar")
+    whole = (tmp_path / "layer.tar").read_bytes()
+    with tarfile.open(tmp_path / "layer.tar") as tar:
+        last = max((m for m in tar.getmembers() if m.isreg()), key=lambda m: m.offset_data)
+    layer = whole[:last.offset_data + last.size // 2] if last.size else whole[:100_000]
+    docker_archive(tmp_path / "image.tar", layer, "sha256:" + hashlib.sha256(layer).hexdigest())
+    result = run_pallet("load", "-i", str(tmp_path / "image.tar"), root=tmp_path / "store")
+    assert result.returncode == 1, result.stdout.decode()
+    assert "truncated" in result.stderr.decode(), result.stderr.decode()
+    assert not any((tmp_path / "store" / "layers").iterdir())
