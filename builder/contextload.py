@@ -14,7 +14,6 @@ StageRunner.gathered, where the steps take them (nothing is walked or read twice
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 from pallet.base.errors import PalletError
 from pallet.base.files import make_temp_dir, remove_tree
