@@ -18,7 +18,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from pallet.base.errors import PalletError
 
 _HEAD = 512
 

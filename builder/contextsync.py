@@ -30,16 +30,13 @@ import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
-import xxhash
-
 from pallet.base.errors import PalletError
+from pallet.builder.syncfiles import RegularFiles, same_header
 from pallet.runtime.image.tarheaders import check_numbers, mtime_ns, unsafe as _bad
 from pallet.runtime.image.unpack import clean_member_name
 from pallet.runtime.isolation import linux
 from pallet.runtime.isolation.confine import Root
 
-CHUNK = 1 << 20      # members up to this size are held in memory while compared
-_NEW = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 _DIR, _FILE, _LINK, _OTHER = "dir", "file", "link", "other"
 
 
@@ -52,11 +49,6 @@ class SyncStats:
     content_bytes: int
 
 
-def _truncated(name: str) -> PalletError:
-    return PalletError(f"archive is truncated: member {name!r} ends early",
-                       hint="the archive is incomplete or corrupt; nothing was stored")
-
-
 class _Sync:
     def __init__(self, root: Root, cache) -> None:
         self.root = root
@@ -65,6 +57,7 @@ class _Sync:
         self.dir_attrs: list[tuple[str, tarfile.TarInfo | None]] = []
         self.root_info: tarfile.TarInfo | None = None
         self.entries = self.kept = self.written = self.removed = self.content_bytes = 0
+        self.files = RegularFiles(root, cache, self.temp_name)
         self.serial = 0
 
     # -- paths -------------------------------------------------------------------------------
@@ -158,128 +151,14 @@ class _Sync:
             self.seen[rel] = _DIR
         self.dir_attrs.append((rel, info))
 
-    @staticmethod
-    def same_header(st: os.stat_result, info: tarfile.TarInfo) -> bool:
-        return (st.st_mode & 0o7777 == info.mode & 0o7777 and st.st_uid == info.uid
-                and st.st_gid == info.gid and st.st_mtime_ns == mtime_ns(info))
-
     def regular(self, stream, tar: tarfile.TarFile | None, info: tarfile.TarInfo, rel: str,
                 again: bool) -> None:
         st = self.make_way(rel, info)
         self.content_bytes += info.size
-        if info.sparse is not None:      # only tarfile reads sparse members (tarscan.py)
-            self.write(rel, info, st, _sparse_chunks(tar, info))
-            return
-        if stream.tell() != info.offset_data:
-            stream.seek(info.offset_data)
-        # a kept file with other names (an earlier hard link) is replaced: the fresh tree
-        # would hold it once
-        keepable = (st is not None and not again and stat.S_ISREG(st.st_mode)
-                    and st.st_nlink == 1 and st.st_size == info.size
-                    and self.same_header(st, info))
-        if info.size <= CHUNK:
-            # with the padding to the next header: the scanner then has nothing to skip
-            padded = info.size + (-info.size % 512)
-            data = stream.read(padded)
-            if len(data) < info.size:
-                raise _truncated(info.name)
-            if len(data) > info.size:
-                data = data[:info.size]
-            digest = xxhash.xxh3_128_hexdigest(data)
-            if keepable and digest == self.kept_digest(rel, st):
-                self.cache.record(rel, st, digest)
-                self.kept += 1
-                return
-            self.write(rel, info, st, iter((data,)), digest)
-            return
-        self.large(stream, info, rel, st if keepable else None, st)
-
-    def kept_digest(self, rel: str, st: os.stat_result) -> str | None:
-        known = self.cache.known(rel, st)
-        if known is not None:
-            return known
-        try:
-            fd = self.root.open(rel, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-        except OSError:
-            return None
-        hasher = xxhash.xxh3_128()
-        with open(fd, "rb", buffering=0) as handle:
-            while chunk := handle.read(CHUNK):
-                hasher.update(chunk)
-        return hasher.hexdigest()
-
-    def large(self, stream, info: tarfile.TarInfo, rel: str, keepable, st) -> None:
-        """A member above CHUNK: compared with the kept file a chunk at a time (memory stays
-        flat); at the first difference the kept file's equal prefix and the rest of the
-        stream go to a new file."""
-        hasher = xxhash.xxh3_128()
-        remaining = info.size
-        kept_fd = None
-        if keepable is not None:
-            try:
-                kept_fd = self.root.open(rel, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-            except OSError:
-                kept_fd = None
-        offset = 0
-        try:
-            while remaining and kept_fd is not None:
-                chunk = stream.read(min(CHUNK, remaining))
-                if not chunk:
-                    raise _truncated(info.name)
-                if os.pread(kept_fd, len(chunk), offset) != chunk:
-                    prefix = _prefix_chunks(kept_fd, offset)
-                    self.write(rel, info, st, _chain(prefix, chunk, stream, remaining - len(chunk),
-                                                     info.name), None)
-                    return
-                hasher.update(chunk)
-                remaining -= len(chunk)
-                offset += len(chunk)
-            if kept_fd is not None:
-                self.cache.record(rel, st, hasher.hexdigest())
-                self.kept += 1
-                return
-        finally:
-            if kept_fd is not None:
-                os.close(kept_fd)
-        self.write(rel, info, st, _chain(iter(()), b"", stream, remaining, info.name), None)
-
-    def write(self, rel: str, info: tarfile.TarInfo, st, chunks, digest: str | None = None) -> None:
-        """A new file at rel from chunks, made in place when nothing is there, else beside it
-        and renamed over it; its owner, mode and mtime set through the descriptor."""
-        dirfd, name = self.root.parent(rel)
-        target = name if st is None else self.temp_name()
-        fd = os.open(target, _NEW, 0o600, dir_fd=dirfd)
-        hasher = xxhash.xxh3_128() if digest is None else None
-        try:
-            for chunk in chunks:
-                if isinstance(chunk, tuple):      # a sparse segment: (offset, bytes)
-                    os.lseek(fd, chunk[0], os.SEEK_SET)
-                    chunk = chunk[1]
-                if hasher is not None:
-                    hasher.update(chunk)
-                _write_all(fd, chunk)
-            if info.sparse is not None:
-                os.ftruncate(fd, info.size)
-            os.fchown(fd, info.uid, info.gid)
-            os.fchmod(fd, info.mode & 0o7777)
-            mtime = mtime_ns(info)
-            os.utime(fd, ns=(mtime, mtime))
-            if target != name:
-                os.rename(target, name, src_dir_fd=dirfd, dst_dir_fd=dirfd)
-                target = name
-            written = os.fstat(fd)
-        except BaseException:
-            if target != name:
-                try:
-                    os.unlink(target, dir_fd=dirfd)
-                except OSError:
-                    pass
-            raise
-        finally:
-            os.close(fd)
-        if info.sparse is None:   # a sparse file's hash is not of what was streamed
-            self.cache.record(rel, written, digest or hasher.hexdigest())
-        self.written += 1
+        if self.files.sync(stream, tar, info, rel, st, again):
+            self.kept += 1
+        else:
+            self.written += 1
 
     def replace_with(self, rel: str, st, make) -> None:
         """Make a non-file entry (make(name) in the parent), atomically over st if any."""
@@ -333,7 +212,7 @@ class _Sync:
 
     def fifo(self, info: tarfile.TarInfo, rel: str, again: bool) -> None:
         st = self.make_way(rel, info)
-        if st is not None and not again and stat.S_ISFIFO(st.st_mode) and self.same_header(st, info):
+        if st is not None and not again and stat.S_ISFIFO(st.st_mode) and same_header(st, info):
             self.kept += 1
             return
         mtime = mtime_ns(info)
@@ -389,53 +268,6 @@ class _Sync:
             if mtime is not None and st.st_mtime_ns != mtime:
                 self.root.utime(rel, ns=(mtime, mtime))
         self.cache.forget_missing({rel for rel, kind in self.seen.items() if kind == _FILE})
-
-
-def _write_all(fd: int, data) -> None:
-    view = memoryview(data)
-    while view:
-        written = os.write(fd, view)
-        view = view[written:]
-
-
-def _prefix_chunks(fd: int, length: int):
-    offset = 0
-    while offset < length:
-        data = os.pread(fd, min(CHUNK, length - offset), offset)
-        if not data:
-            raise PalletError("the kept build context changed while it was compared")
-        offset += len(data)
-        yield data
-
-
-def _chain(first, chunk: bytes, stream, remaining: int, name: str):
-    yield from first
-    if chunk:
-        yield chunk
-    while remaining:
-        data = stream.read(min(CHUNK, remaining))
-        if not data:
-            raise _truncated(name)
-        remaining -= len(data)
-        yield data
-
-
-def _sparse_chunks(tar: tarfile.TarFile, info: tarfile.TarInfo):
-    """(offset, bytes) of each stored segment of a sparse member: the holes stay holes."""
-    source = tar.extractfile(info)
-    for offset, size in info.sparse:
-        source.seek(offset)
-        remaining = size
-        while remaining:
-            try:
-                data = source.read(min(CHUNK, remaining))
-            except tarfile.ReadError:
-                data = b""
-            if not data:
-                raise _truncated(info.name)
-            yield offset, data
-            offset += len(data)
-            remaining -= len(data)
 
 
 def sync_tree(reader, tree: Path, cache) -> SyncStats:

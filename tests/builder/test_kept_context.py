@@ -118,7 +118,7 @@ def test_same_size_and_mtime_with_other_bytes_is_rewritten(tmp_path):
 
 
 def test_a_changed_large_file_is_compared_in_chunks_and_rewritten(tmp_path):
-    from pallet.builder.contextsync import CHUNK
+    from pallet.builder.syncfiles import CHUNK
     big = bytes(range(256)) * (3 * CHUNK // 256 + 7)
     first = sync(tmp_path, make_tar([("big", big)]))
     inode = (first.directory / "big").lstat().st_ino
