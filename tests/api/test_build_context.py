@@ -164,3 +164,45 @@ def test_two_builds_of_one_context_at_once_each_get_their_own(api, tmp_path):
             assert _listing(api, f"twin:{number}").endswith(f"from {number}\n")
             assert api.docker("run", "--rm", f"twin:{number}", "cat", "/ctx/sub/f123",
                               check=True).stdout == f"{number}\n".encode() * 50
+
+
+def _hostile_tar(entries) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as archive:
+        for name, kind, data in entries:
+            info = tarfile.TarInfo(name)
+            if kind == "symlink":
+                info.type, info.linkname = tarfile.SYMTYPE, data
+                archive.addfile(info)
+            else:
+                info.size = len(data)
+                archive.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+def test_hostile_context_members_are_refused_and_nothing_lands_outside(api, tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    dockerfile = ("Dockerfile", "file", b"FROM busybox\nCOPY . /ctx\n")
+    cases = {
+        "dotdot": [dockerfile, ("../../../../../../" + str(outside).lstrip("/") + "/evil",
+                                "file", b"x")],
+        "absolute": [dockerfile, (str(outside / "evil"), "file", b"x")],
+        "through-a-link": [dockerfile, ("out", "symlink", str(outside)),
+                           ("out/evil", "file", b"x")],
+    }
+    for name, entries in cases.items():
+        for _ in range(2):        # a fresh kept tree, then the same tree again
+            status, _, body = api.request("POST", "/v1.41/build?t=hostile:1",
+                                          body=_hostile_tar(entries),
+                                          headers={"Content-Type": "application/x-tar"})
+            assert status == 200, (name, body)
+            last = json.loads(body.splitlines()[-1])
+            assert "unsafe archive content" in last.get("error", ""), (name, last)
+        assert list(outside.iterdir()) == [], name
+    assert api.docker("images", "-q", "hostile:1").stdout.strip() == b""
+    # the kept tree is still usable: a good context of the same name builds right
+    good = _context(tmp_path, "good")
+    (good / "Dockerfile").write_text("FROM busybox\nCOPY . /ctx\nCMD [\"cat\", \"/ctx/a\"]\n")
+    api.docker("build", "-q", "-t", "hostile:1", str(good), check=True)
+    assert api.docker("run", "--rm", "hostile:1", check=True).stdout == b"one\n"
