@@ -68,6 +68,7 @@ def main() -> None:
     parser.add_argument("--files", type=int, default=10_000)
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "RESULTS-remote-build.md")
     args = parser.parse_args()
+    started_on = machine()     # the load average before the runs, not after them
     work = Path(tempfile.mkdtemp(prefix="prb-", dir="/tmp"))
     server = sink = None
     rows = []
@@ -120,7 +121,7 @@ def main() -> None:
     serve_ms = by_name["docker build (classic) -> pallet serve"]
     upload_ms = by_name["docker build (classic) -> upload sink (the CLI + tar upload alone)"]
     lines = ["# Remote build of a cached 10,000-file context (bench/bench_remote_build.py)", "",
-             f"Machine: {machine()}", "", f"Tools: {versions()}; docker CLI {DOCKER}", "",
+             f"Machine: {started_on}", "", f"Tools: {versions()}; docker CLI {DOCKER}", "",
              f"Context: {args.files} files in 100 directories, {content / 1e6:.2f} MB of "
              f"content; `FROM busybox` + `COPY . /app`, every build a full cache hit. "
              f"hyperfine, interleaved rounds of 5 runs (1 warm-up), {args.runs} runs per "

@@ -59,6 +59,31 @@ class _Sync:
         self.entries = self.kept = self.written = self.removed = self.content_bytes = 0
         self.files = RegularFiles(root, cache, self.temp_name)
         self.serial = 0
+        # directory -> {name: lstat} as the tree held it before this sync: one scandir per
+        # directory instead of a path resolution per entry; a name leaves it when looked up
+        self.listings: dict[str, dict[str, os.stat_result]] = {}
+
+    def lstat(self, rel: str) -> os.stat_result | None:
+        """rel's lstat: from its directory's listing the first time it is asked (nothing has
+        touched it since: every change to an entry comes after its own lookup), fresh through
+        the root after that."""
+        parent, _, name = rel.rpartition("/")
+        listing = self.listings.get(parent)
+        if listing is None:
+            listing = self.listings[parent] = self.listing(parent)
+        st = listing.pop(name, None)
+        return st if st is not None else self.root.lstat(rel)
+
+    def listing(self, rel: str) -> dict[str, os.stat_result]:
+        try:
+            fd = self.root.opendir(rel)
+        except (FileNotFoundError, NotADirectoryError):
+            return {}
+        try:
+            with os.scandir(fd) as entries:
+                return {entry.name: entry.stat(follow_symlinks=False) for entry in entries}
+        finally:
+            os.close(fd)
 
     # -- paths -------------------------------------------------------------------------------
     def ensure_parent(self, rel: str, member: str) -> None:
@@ -74,7 +99,7 @@ class _Sync:
                 continue
             if kind is not None:
                 raise _bad(member, f"has a parent {built!r} that is not a directory")
-            st = self.root.lstat(built)
+            st = self.lstat(built)
             if st is not None and not stat.S_ISDIR(st.st_mode):
                 self.discard(built, st)       # a file of the previous context
                 st = None
@@ -99,7 +124,7 @@ class _Sync:
     def make_way(self, rel: str, info: tarfile.TarInfo) -> os.stat_result | None:
         """The kept entry at rel that a new one will replace (None when there is none), with
         a directory in the way removed first (refused when this tar made it)."""
-        st = self.root.lstat(rel)
+        st = self.lstat(rel)
         if st is not None and stat.S_ISDIR(st.st_mode):
             if self.seen.get(rel) == _DIR:
                 raise _bad(info.name, "replaces a directory of the same archive")
@@ -141,7 +166,7 @@ class _Sync:
 
     def directory(self, rel: str, info: tarfile.TarInfo) -> None:
         if self.seen.get(rel) != _DIR:
-            st = self.root.lstat(rel)
+            st = self.lstat(rel)
             if st is not None and not stat.S_ISDIR(st.st_mode):
                 self.discard(rel, st)
                 st = None

@@ -63,17 +63,18 @@ class RegularFiles:
             if len(data) > info.size:
                 data = data[:info.size]
             digest = xxhash.xxh3_128_hexdigest(data)
-            if keepable and digest == self.kept_digest(rel, st):
-                self.cache.record(rel, st, digest)
-                return True
+            if keepable:
+                known = self.cache.known(rel, st)
+                if digest == (known or self.kept_digest(rel)):
+                    if known is None:
+                        self.cache.record(rel, st, digest)
+                    return True
             self.write(rel, info, st, iter((data,)), digest)
             return False
         return self.large(stream, info, rel, st if keepable else None, st)
 
-    def kept_digest(self, rel: str, st: os.stat_result) -> str | None:
-        known = self.cache.known(rel, st)
-        if known is not None:
-            return known
+    def kept_digest(self, rel: str) -> str | None:
+        """The kept file's content hash, read again (its stat cache entry is stale)."""
         try:
             fd = self.root.open(rel, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
         except OSError:

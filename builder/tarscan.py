@@ -16,6 +16,7 @@ tarfile itself, from that header on: global PAX headers then apply as tarfile ap
 
 from __future__ import annotations
 
+import struct
 import tarfile
 
 from pallet.runtime.image.tarheaders import BoundedTarInfo
@@ -101,26 +102,31 @@ def _number(field: bytes) -> int:
     return int((field if end < 0 else field[:end]).strip() or b"0", 8)
 
 
+# name, mode, uid, gid, size, mtime, chksum, type, linkname (ustar's first 257 bytes)
+_FIELDS = struct.Struct("100s8s8s8s12s12s8sc100s")
+
+
 def _fast_header(block: bytes, position: int) -> BoundedTarInfo | None:
     """The member of a plain ustar header block, or None when tarfile must read it."""
-    kind = _TYPES.get(block[156:157])
+    name, mode, uid, gid, size, mtime, chksum, typeflag, linkname = _FIELDS.unpack_from(block)
+    kind = _TYPES.get(typeflag)
     if kind is None or block[257:265] not in _MAGICS:
         return None
     try:
-        checksum = _number(block[148:156])
-        if checksum != sum(block) - sum(block[148:156]) + 8 * 32:
+        checksum = _number(chksum)
+        if checksum != sum(block) - sum(chksum) + 8 * 32:
             return None
-        info = BoundedTarInfo(_text(block[0:100]))
-        info.mode = _number(block[100:108])
-        info.uid = _number(block[108:116])
-        info.gid = _number(block[116:124])
-        info.size = _number(block[124:136])
-        info.mtime = _number(block[136:148])
+        info = BoundedTarInfo(_text(name))
+        info.mode = _number(mode)
+        info.uid = _number(uid)
+        info.gid = _number(gid)
+        info.size = _number(size)
+        info.mtime = _number(mtime)
     except ValueError:
         return None
     info.chksum = checksum
     info.type = kind
-    info.linkname = _text(block[157:257]) if block[157] else ""
+    info.linkname = _text(linkname) if linkname[0] else ""
     # uname, gname and the device numbers (not a device: none of these types) are not read
     if kind == tarfile.AREGTYPE and info.name.endswith("/"):
         info.type = tarfile.DIRTYPE
