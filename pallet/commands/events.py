@@ -63,8 +63,18 @@ def _struct(event: dict):
 @click.pass_context
 def events(ctx, filters, format_, since, until) -> None:
     """Get real time events from the server"""
-    from pallet.format.gotemplate import TemplateError, parse
     from pallet.runtime.store.events import follow_events
+    start, stop, wanted = event_query(filters, since, until)
+    emit = event_printer(format_)
+    for event in follow_events(ctx.obj["root"],
+                               since_ns=int(start * 1e9) if start is not None else None,
+                               until_ns=int(stop * 1e9) if stop is not None else None,
+                               filters=wanted):
+        emit(event)
+
+
+def event_query(filters, since, until) -> tuple[float | None, float | None, dict]:
+    """--since/--until as Unix seconds (docker's time forms) and -f as {key: [values]}."""
     now = time.time()
     start, stop = _moment(since, now), _moment(until, now)
     wanted: dict[str, list[str]] = {}
@@ -73,6 +83,13 @@ def events(ctx, filters, format_, since, until) -> None:
         if not sep:
             raise PalletError(f"bad format of filter (expected name=value): {item}")
         wanted.setdefault(key, []).append(value)
+    return start, stop, wanted
+
+
+def event_printer(format_: str | None):
+    """A function printing one event document as docker events does (also the remote
+    events' printer); a bad --format fails here, before any event is read."""
+    from pallet.format.gotemplate import TemplateError, parse
     template = None
     if format_:
         # docker tries the format on an empty *events.Message first: exit 64 if it fails
@@ -83,7 +100,6 @@ def events(ctx, filters, format_, since, until) -> None:
             template.execute(empty)
         except TemplateError as error:
             raise BareError(f"Error parsing format: {error.message}", exit_code=64) from None
-    root = ctx.obj["root"]
 
     def emit(event: dict) -> None:
         if template is None:
@@ -96,7 +112,4 @@ def events(ctx, filters, format_, since, until) -> None:
         sys.stdout.write(line + "\n")
         sys.stdout.flush()
 
-    for event in follow_events(root, since_ns=int(start * 1e9) if start is not None else None,
-                               until_ns=int(stop * 1e9) if stop is not None else None,
-                               filters=wanted):
-        emit(event)
+    return emit

@@ -122,29 +122,50 @@ def _raise_collected(errors: list[PalletError]) -> None:
 @click.pass_context
 def history(ctx, image, human, no_trunc, quiet, format_):
     """Show the history of an image"""
-    from pallet.base.units import parse_rfc3339
     from pallet.runtime.image.images import resolve_image
     from pallet.runtime.image.views import history_entries
     store = _store(ctx)
     found = resolve_image(store, image)
     rows = [{"CreatedBy": entry.created_by, "Created": entry.created, "Comment": entry.comment,
              "Size": entry.size} for entry in history_entries(store, found)]
+    show_history(found.id, rows, human=human, no_trunc=no_trunc, quiet=quiet, format_=format_)
+
+
+def show_history(image_id: str, rows: list[dict], *, human: bool, no_trunc: bool, quiet: bool,
+                 format_: str | None) -> None:
+    """The history table (or -q, --format) of image_id's entries, newest first: each a dict
+    of CreatedBy, Created (RFC 3339, "" when unknown), Comment, Size. Also the remote
+    history's rendering."""
+    from pallet.base.units import parse_rfc3339
     out = []
     for position, row in enumerate(rows):
-        image_id = _short(found.id, no_trunc) if position == 0 else "<missing>"
-        created = parse_rfc3339(row["Created"])
-        created_text = (since(created) if human else (row["Created"] or "")) if created else "N/A"
+        shown_id = _short(image_id, no_trunc) if position == 0 else "<missing>"
+        created = parse_rfc3339(row["Created"]) if row["Created"] else None
+        created_at = _go_rfc3339(created) if created else ""
+        created_text = (since(created) if human else created_at) if created else "N/A"
         created_by = row["CreatedBy"].replace("\t", " ")
         if not no_trunc and len(created_by) > 45:
             created_by = created_by[:44] + "\u2026"
         size_text = human_size(row["Size"]) if human else str(row["Size"])
-        out.append({"ID": image_id, "CreatedSince": created_text, "CreatedAt": row["Created"],
+        out.append({"ID": shown_id, "CreatedSince": created_text, "CreatedAt": created_at,
                     "CreatedBy": created_by, "Size": size_text, "Comment": row["Comment"]})
     if quiet:
         click.echo("\n".join(item["ID"] for item in out))
         return
     from pallet.format.kinds import HISTORY, listing
+    if not human and format_ in (None, "", "table"):
+        # docker's nonHumanHistoryTableFormat: the column is CREATED AT
+        format_ = "table {{.ID}}\t{{.CreatedAt}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}"
     click.echo(listing(format_, out, HISTORY), nl=False)
+
+
+def _go_rfc3339(moment) -> str:
+    """docker's CreatedAt: the API's whole seconds (time.Unix(created, 0)) in the local time
+    zone, Go's RFC 3339 ("Z" for UTC)."""
+    local = moment.replace(microsecond=0).astimezone()
+    offset = local.strftime("%z")
+    zone = "Z" if offset in ("+0000", "") else f"{offset[:3]}:{offset[3:]}"
+    return local.strftime("%Y-%m-%dT%H:%M:%S") + zone
 
 
 # ---- tag / rmi / prune --------------------------------------------------------------------------

@@ -68,6 +68,14 @@ REMOTE.update({path: f"pallet.remote.commands:{function}" for name, function in
                _STREAMING.items() for path in (name, f"container {name}")})
 REMOTE.update({path: "pallet.remote.commands:build"
                for path in ("build", "image build", "builder build")})
+# archives, changes and the event log (transfer.py, changes.py, events.py)
+_MORE = {("history", "image history"): "changes:history",
+         ("commit", "container commit"): "changes:commit",
+         ("diff", "container diff"): "changes:diff",
+         ("save", "image save"): "transfer:save", ("load", "image load"): "transfer:load",
+         ("export", "container export"): "transfer:export", ("events",): "events:events"}
+REMOTE.update({path: f"pallet.remote.{target}" for paths, target in _MORE.items()
+               for path in paths})
 
 # Commands about the client itself (or the host side of a connection): never remote.
 CLIENT_SIDE = {"check", "context", "machine", "login", "logout", "serve", "system dial-stdio"}

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import click
 
-from pallet.base.errors import PalletError
 from pallet.remote import client, host
 
 
@@ -21,50 +18,15 @@ def info(ctx, format_) -> None:
     show_info(format_, client(ctx).info(), host(ctx).context)
 
 
-@dataclass(frozen=True)
-class RemoteUsage:
-    """GET /system/df's answer with the totals() the local summary renders (the docker CLI's
-    own arithmetic over the same fields)."""
-
-    document: dict
-
-    def totals(self):
-        from pallet.runtime.store.usage import UsageTotal
-        images = self.document.get("Images") or []
-        containers = self.document.get("Containers") or []
-        volumes = self.document.get("Volumes") or []
-        cache = self.document.get("BuildCache") or []
-        layers = self.document.get("LayersSize") or 0
-        used = sum((i.get("Size") or 0) - max(i.get("SharedSize") or 0, 0)
-                   for i in images if (i.get("Containers") or 0) > 0)
-        running = [c for c in containers if c.get("State") in ("running", "paused",
-                                                                 "restarting")]
-        container_size = sum(c.get("SizeRw") or 0 for c in containers)
-        volume_sizes = [((v.get("UsageData") or {}).get("Size") or 0,
-                         (v.get("UsageData") or {}).get("RefCount") or 0) for v in volumes]
-        cache_size = sum(e.get("Size") or 0 for e in cache if not e.get("Shared"))
-        cache_in_use = sum(e.get("Size") or 0 for e in cache
-                           if e.get("InUse") and not e.get("Shared"))
-        return (
-            UsageTotal("Images", len(images),
-                       sum(1 for i in images if (i.get("Containers") or 0) > 0), layers,
-                       max(layers - used, 0), True),
-            UsageTotal("Containers", len(containers), len(running), container_size,
-                       sum(c.get("SizeRw") or 0 for c in containers if c not in running), True),
-            UsageTotal("Local Volumes", len(volumes), sum(1 for _, refs in volume_sizes if refs),
-                       sum(size for size, _ in volume_sizes if size > 0),
-                       sum(size for size, refs in volume_sizes if not refs and size > 0), True),
-            UsageTotal("Build Cache", len(cache), sum(1 for e in cache if e.get("InUse")),
-                       cache_size, cache_size - cache_in_use, False),
-        )
-
-
 def df(ctx, verbose, format_) -> None:
     from pallet.format import disk_usage
+    from pallet.remote.usage import disk_usage_of
+    usage = disk_usage_of(client(ctx).df())
     if verbose:
-        raise PalletError("`pallet system df -v` is not supported on a remote host yet",
-                          hint="`pallet system df` prints the summary")
-    click.echo(disk_usage.summary(RemoteUsage(client(ctx).df()), format_), nl=False)
+        from pallet.commands.container_views import ps_row
+        click.echo(disk_usage.verbose(usage, format_, ps_row), nl=False)
+    else:
+        click.echo(disk_usage.summary(usage, format_), nl=False)
 
 
 def prune(ctx, all_, force) -> None:

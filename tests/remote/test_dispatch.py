@@ -87,9 +87,9 @@ def test_pallet_host_then_docker_host_select_the_host(api, client_env, tmp_path)
 
 
 def test_a_command_without_a_remote_form_refuses_and_never_runs_locally(api, client_env):
-    result = run_pallet("-H", api.host, "commit", "x", env=client_env)
+    result = run_pallet("-H", api.host, "update", "--cpus", "1", "x", env=client_env)
     assert result.returncode == 1
-    assert f"`pallet commit` is not supported on a remote host (selected: {api.host})" in \
+    assert f"`pallet update` is not supported on a remote host (selected: {api.host})" in \
         result.stderr.decode()
     nested = run_pallet("-H", api.host, "builder", "prune", "-f", env=client_env)
     assert nested.returncode == 1 and "`pallet builder prune` is not supported" in \
