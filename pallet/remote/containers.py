@@ -16,8 +16,10 @@ def ps(ctx, show_all, quiet, filters, format_, no_trunc, latest, last) -> None:
     from pallet.commands.flags import filter_flags
     wanted = filter_flags(filters)
     limit = 1 if latest else last
-    summaries = client(ctx).containers(all=show_all, filters=wanted or None,
-                                       limit=limit if limit > 0 else -1)
+    from pallet.remote.light import listing
+    summaries = listing(ctx, "/containers/json",
+                        {"all": 1 if show_all else 0, "limit": limit if limit > 0 else -1},
+                        wanted)
     show_containers([container_row(s) for s in summaries], quiet=quiet, format_=format_,
                     no_trunc=no_trunc)
 

@@ -77,30 +77,50 @@ def connection_error(host, error: BaseException, dialer=None) -> RemoteError:
                        exit_code=1)
 
 
+def tls_failure(host, error: BaseException) -> RemoteError:
+    return RemoteError(f"TLS with {host.url} failed: {_cause(error)}. Check --tlscacert/"
+                       "--tlscert/--tlskey (or the context's TLS files).", exit_code=1)
+
+
 @contextlib.contextmanager
 def translated(host, dialer=None):
-    import requests
-    from docker.errors import APIError, DockerException
     try:
         yield
-    except APIError as error:
-        raise daemon_error(error) from error
-    except requests.exceptions.SSLError as error:
-        raise RemoteError(f"TLS with {host.url} failed: {_cause(error)}. Check --tlscacert/"
-                          "--tlscert/--tlskey (or the context's TLS files).",
-                          exit_code=1) from error
-    except requests.exceptions.HTTPError as error:
-        raise daemon_error(error) from error
-    except (requests.exceptions.ConnectionError, requests.exceptions.Timeout,
-            ConnectionError) as error:
-        raise connection_error(host, error, dialer) from error
-    except DockerException as error:
+    except RemoteError:
+        raise
+    except Exception as error:
+        failure = _translation(error, host, dialer)
+        if failure is None:
+            raise
+        raise failure from error
+
+
+def _translation(error: Exception, host, dialer) -> RemoteError | None:
+    """The SDK's (and requests') exceptions in docker's words, or None for anything else.
+    Their classes are looked at only when they are imported: a command that never made an
+    SDK client (light.py's GETs) never pays for importing them."""
+    if "requests" not in sys.modules:
+        return connection_error(host, error, dialer) if isinstance(error, ConnectionError) \
+            else None
+    import requests
+    from docker.errors import APIError, DockerException
+    if isinstance(error, APIError):
+        return daemon_error(error)
+    if isinstance(error, requests.exceptions.SSLError):
+        return tls_failure(host, error)
+    if isinstance(error, requests.exceptions.HTTPError):
+        return daemon_error(error)
+    if isinstance(error, (requests.exceptions.ConnectionError, requests.exceptions.Timeout,
+                          ConnectionError)):
+        return connection_error(host, error, dialer)
+    if isinstance(error, DockerException):
         cause = error.__cause__
         if isinstance(cause, APIError):
-            raise daemon_error(cause) from error
+            return daemon_error(cause)
         if isinstance(cause, (requests.exceptions.ConnectionError, ConnectionError)):
-            raise connection_error(host, cause, dialer) from error
-        raise RemoteError(f"Error: {error}", exit_code=1) from error
+            return connection_error(host, cause, dialer)
+        return RemoteError(f"Error: {error}", exit_code=1)
+    return None
 
 
 def for_each(names, action, *, echo_result: bool = False) -> None:

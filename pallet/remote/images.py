@@ -18,7 +18,8 @@ def images(ctx, repository, all_, quiet, digests, no_trunc, filters, format_) ->
     wanted = filter_flags(filters)
     if repository:
         wanted.setdefault("reference", []).append(repository)   # as docker's CLI sends it
-    summaries = client(ctx).images(all=all_, filters=wanted or None)
+    from pallet.remote.light import listing
+    summaries = listing(ctx, "/images/json", {"all": 1 if all_ else 0}, wanted)
     rows = [row for summary in summaries for row in image_rows(summary)]
     show_images(rows, quiet=quiet, digests=digests, no_trunc=no_trunc, format_=format_)
 

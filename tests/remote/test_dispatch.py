@@ -128,6 +128,29 @@ def test_the_local_path_imports_nothing_of_the_remote_client(api, client_env):
     assert "'pallet.remote.dispatch'" in remote.stdout.decode()   # the probe sees a remote run
 
 
+def test_remote_listings_skip_the_docker_sdk(api, client_env):
+    """ps and images over unix:// (and tcp://) are one GET through http.client: the SDK's
+    import (requests, urllib3, docker) was most of `pallet -H unix:// ps`'s time."""
+    probe = ("import sys, atexit\n"
+             "atexit.register(lambda: print('SDK', sorted(m for m in sys.modules if "
+             "m.split('.')[0] in ('docker', 'requests', 'urllib3'))))\n"
+             "from pallet.cli import main\n"
+             "main(sys.argv[1:])\n")
+    ok(run_pallet("--root", str(api.root), "create", "--name", "listed", "busybox", "true",
+                  env=client_env))
+    for args in (["ps", "-a", "--format", "{{.Names}}"], ["images", "-q"],
+                 ["ps", "-a", "-f", "name=listed", "-q"]):
+        result = subprocess.run([sys.executable, "-c", probe, "-H", api.host, *args],
+                                env=client_env, capture_output=True, timeout=60)
+        assert result.returncode == 0, result.stderr
+        lines = result.stdout.decode().splitlines()
+        assert lines[-1] == "SDK []" and lines[:-1] and lines[0] != "", lines
+    refused = subprocess.run([sys.executable, "-c", probe, "-H", api.host, "ps", "-f",
+                              "nosuchkey=1"], env=client_env, capture_output=True, timeout=60)
+    assert (refused.returncode, refused.stderr) == \
+        (1, b"Error response from daemon: invalid filter 'nosuchkey'\n")
+
+
 def test_every_remote_function_takes_the_local_commands_parameters():
     """dispatch calls REMOTE's function with the local callback's parameters: a local option
     added without its remote twin must fail here, not as a TypeError for a user."""
