@@ -23,6 +23,7 @@ AREAS = [("grammar", "Grammar and `pallet check`"), ("shell", "Variable substitu
          ("start", "Start-up of run, exec and ps -a (A/B of two commits)"),
          ("api", "Engine API (`pallet serve` through the docker CLI)"),
          ("remote", "Remote hosts: the client side (`-H`, contexts, ssh://)"),
+         ("remote-start", "Remote listings' start-up (`-H unix:// ps`, `images`)"),
          ("vm", "Local VMs (`machine create --driver qemu`, TCG)")]
 
 
