@@ -227,7 +227,20 @@ class Cgroup:
                 time.sleep(0.005)
             raise OSError(errno.EBUSY, f"cgroup {self.name} did not reach {wanted}")
         if UNIFIED in self.dirs and (self.dirs[UNIFIED] / "cgroup.freeze").exists():
-            (self.dirs[UNIFIED] / "cgroup.freeze").write_text("1" if frozen else "0")
+            directory = self.dirs[UNIFIED]
+            (directory / "cgroup.freeze").write_text("1" if frozen else "0")
+            # v2 freezing is asynchronous too: the write returns while the processes still
+            # run until each reaches the freezer's trap; cgroup.events says when all have (as
+            # runc waits for it). Found in the pure v2 VM (tests/vm): pause returned with the
+            # container's processes still running.
+            wanted = f"frozen {int(frozen)}"
+            deadline = time.monotonic() + 10.0
+            while wanted not in read_text(directory / "cgroup.events").splitlines():
+                if time.monotonic() > deadline:
+                    if frozen:     # not left half-frozen behind an error
+                        (directory / "cgroup.freeze").write_text("0")
+                    raise OSError(errno.EBUSY, f"cgroup {self.name} did not reach {wanted}")
+                time.sleep(0.005)
             return
         raise OSError(errno.ENOTSUP, "no freezer cgroup controller is available here")
 

@@ -9,7 +9,8 @@ import time
 
 import pytest
 
-from pallet.runtime.isolation.cgroups import NAMESPACE_ONLY, Cgroup, Limits, discover, sweep_stale
+from pallet.runtime.isolation.cgroups import (NAMESPACE_ONLY, Cgroup, Layout, Limits, discover,
+                                              sweep_stale)
 
 pytestmark = pytest.mark.root
 
@@ -83,6 +84,30 @@ def test_freeze_thaw_and_kill_all_for_a_process_we_started():
         sleeper.wait()
         cgroup.destroy()
     assert not any(d.exists() for d in cgroup.dirs.values())
+
+
+def test_v2_freeze_returns_once_every_process_is_frozen():
+    """On the v2 tree (this host's unified hierarchy, as on a pure v2 machine) writing
+    cgroup.freeze returns before the processes stop: freeze() used to return then, with busy
+    processes still running (pause in the v2 VM, tests/vm); it now waits for cgroup.events."""
+    unified = discover().unified
+    assert unified is not None, "no cgroup v2 tree mounted on this host"
+    cgroup = Cgroup.create(_name("v2freeze"), Limits(), Layout(unified=unified))
+    busy = [subprocess.Popen(["sh", "-c", "while :; do :; done"]) for _ in range(4)]
+    try:
+        for process in busy:
+            cgroup.add(process.pid)
+        events = cgroup.dirs["unified"] / "cgroup.events"
+        cgroup.freeze()
+        states = [open(f"/proc/{p.pid}/stat").read().rsplit(")", 1)[1].split()[0] for p in busy]
+        assert "frozen 1" in events.read_text().splitlines() and "R" not in states, states
+        cgroup.thaw()
+        assert "frozen 0" in events.read_text().splitlines() and not cgroup.frozen()
+    finally:
+        for process in busy:
+            process.kill()
+            process.wait()
+        cgroup.destroy()
 
 
 def test_oom_flag_is_set_when_the_kernel_kills_inside():
