@@ -263,9 +263,9 @@ def main() -> None:
              "No peer for create/boot (docker-machine and podman machine are not packaged for "
              "Debian 12); docker.io inside the same guest is the peer for the run rows.", ""]
     lines += table(rows)
-    lines += ["", f"Through the machine a `run --rm` costs {medians['remote'] / medians['local']:.1f}x "
-              "the local one (the CLI here, the Engine API over TLS through qemu's user-mode "
-              "forward, the container made by the guest's already-running `pallet serve`); it is "
+    ratio = medians["remote"] / medians["local"]
+    lines += ["", f"Through the machine a `run --rm` costs {ratio:.1f}x the local one (the CLI "
+              "here, the Engine API over TLS through qemu's user-mode forward, the container made by the guest's already-running `pallet serve`); it is "
               "below the in-guest CLI's own figure because there each run also starts a Python "
               "CLI under TCG. In the guest, pallet's run is "
               f"{medians['guest pallet'] / medians['guest docker']:.2f}x docker.io's (20.10, "

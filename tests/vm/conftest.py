@@ -1,4 +1,6 @@
-"""One VM for the whole tests/vm session (a boot costs ~30 s of both cores under TCG)."""
+"""One VM for the side-by-side module (a boot costs ~30 s of both cores under TCG). Module-scoped,
+not session-scoped: it is powered off when that module ends, before test_qemu_machine.py boots
+its machines, instead of idling beside them until the worker's session ends."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ import pytest
 from tests.vm.guestvm import GuestVm
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def vm(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("cgv2")
     guest = GuestVm.start(tmp)

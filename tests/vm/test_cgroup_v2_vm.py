@@ -7,7 +7,8 @@ memory.swap.max / cpu.max / pids.max, the eBPF device filter, OOM detection thro
 memory.events, stats from the v2 files, update, and where containers' cgroups go when pallet
 runs from a root shell (a logind session scope, which holds other processes) and from a
 delegated systemd scope. Every check runs the same command through docker in the guest.
-All tests share one VM (one boot per session: they stay on one xdist worker).
+All tests share one VM (one boot for the module: they stay on one xdist worker). The last one
+runs the project's own cgroup and device tests inside the guest.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import statistics
 
 import pytest
 
-from tests.vm.guestvm import IMAGE
+from tests.vm.guestvm import IMAGE, collected
 
 pytestmark = [pytest.mark.vm, pytest.mark.root, pytest.mark.docker,
               pytest.mark.xdist_group("vm"), pytest.mark.timeout(1800)]
@@ -212,3 +213,36 @@ def test_no_cgroup_left_after_many_runs(vm):
           "pallet rm -f gone-1 gone-2 >/dev/null", timeout=900)
     assert vm.sh(count).stdout == before == "0\n"
     assert vm.sh("pallet ps -aq | wc -l").stdout == "0\n"
+
+
+# The project's own tests that exercise cgroups and devices, run by pytest INSIDE the guest: the
+# cgroup code (limits, freeze, OOM, sweep), the eBPF device filter, cgroup namespaces, the
+# runtime's limits and device rules, stats, stats/update through the Engine API, and build
+# steps' own cgroup and seccomp/device sandbox. They had only ever run on this hybrid host.
+IN_GUEST = (
+    "tests/runtime/isolation/test_cgroups.py",
+    "tests/runtime/isolation/test_devfilter.py",
+    "tests/runtime/isolation/test_cgroupns.py",
+    *(f"tests/runtime/isolation/test_isolation.py::test_{name}" for name in (
+        "dev_has_only_the_standard_nodes",
+        "sys_fs_cgroup_shows_the_containers_own_cgroups_read_only",
+        "memory_limit_oom_kills_with_137", "pids_limit_stops_forks",
+        "cpu_quota_throttles_a_busy_loop", "nothing_left_behind_after_a_run",
+        "sigkill_of_pid_1_ends_every_process_and_leaves_nothing",
+        "tty_comes_from_the_containers_devpts", "host_devices_can_be_made_but_not_opened",
+        "a_sigkilled_caller_is_swept_by_the_next_run")),
+    "tests/cli/test_stats.py",
+    "tests/api/test_resources.py::test_stats_update_and_system_df",
+    "tests/cli/test_build_entitlements.py::test_build_steps_see_only_their_own_cgroup",
+    "tests/cli/test_build_entitlements.py::"
+    "test_granted_insecure_step_runs_without_filter_and_sandboxed_steps_with",
+)
+IN_GUEST_TIMEOUT = 900      # the whole in-guest pytest run, killed after it
+
+
+def test_the_cgroup_and_device_tests_pass_inside_the_guest(vm, tmp_path):
+    outcomes, output = vm.run_pytest(tmp_path, IN_GUEST, IN_GUEST_TIMEOUT)
+    assert outcomes, f"pytest left no report in the guest:\n{output}"
+    not_passed = {name: what for name, what in outcomes.items() if what != "passed"}
+    assert not not_passed, f"in the v2 guest: {not_passed}\n{output}"
+    assert len(outcomes) == len(collected(IN_GUEST)), f"not all of them ran:\n{output}"
