@@ -220,8 +220,11 @@ def export(ctx, output, container_ref) -> None:
     record = get(_root(ctx), container_ref)
     if output is None and sys.stdout.isatty():
         raise PalletError("cowardly refusing to save to a terminal. Use the -o flag or redirect")
-    with (open(output, "wb") if output else os.fdopen(1, "wb", closefd=False)) as out, \
-            counting("Preparing to export") as progress:
+    try:
+        out = open(output, "wb") if output else os.fdopen(1, "wb", closefd=False)
+    except OSError as error:
+        raise PalletError(f"cannot write {output}: {error.strerror}") from error
+    with out, counting("Preparing to export") as progress:
         export_rootfs(record, out, progress=progress)
 
 

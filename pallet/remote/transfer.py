@@ -29,10 +29,12 @@ def _refuse_terminal(output: str | None) -> None:
 
 
 def _check_destination(output: str) -> None:
-    """The local commands' refusal, before the host is asked for anything."""
+    """The local commands' refusals, before the host is asked for anything."""
     directory = os.path.dirname(os.path.abspath(output))
     if not os.path.isdir(directory):
         raise PalletError(f"cannot write {output}: No such file or directory")
+    if os.path.isdir(output):
+        raise PalletError(f"cannot write {output}: Is a directory")
 
 
 def _write(chunks, output: str | None) -> None:

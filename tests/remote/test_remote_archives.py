@@ -133,7 +133,18 @@ def test_bad_archives_and_destinations(api, tmp_path):
         assert refused.returncode == 1 and refused.stdout == b""
         assert refused.stderr == (b"Error: cannot load from stdin: not a tar archive "
                                   b"(docker-archive or oci-archive expected)\n")
+    # a real archive cut short: the host's words, and again nothing of it kept
+    whole = tmp_path / "whole.tar"
+    ok(local(api, "save", "-o", str(whole), "busybox"))
+    cut = tmp_path / "cut.tar"
+    cut.write_bytes(whole.read_bytes()[:len(whole.read_bytes()) // 3])
+    ok(local(api, "rmi", "busybox"))
+    before = _store_state(api)
+    truncated = remote(api, "load", "-i", str(cut))
+    assert (truncated.returncode, truncated.stderr) == \
+        (1, b"Error: cannot load: the archive is truncated or corrupt (unexpected end of data)\n")
     assert _store_state(api) == before              # nothing half-loaded on the host
+    ok(remote(api, "load", "-i", str(whole)))
     gone = remote(api, "load", "-i", str(tmp_path / "nothere.tar"))
     assert (gone.returncode, gone.stderr) == \
         (1, f"Error: cannot load {tmp_path}/nothere.tar: No such file or directory\n".encode())
@@ -148,6 +159,17 @@ def test_bad_archives_and_destinations(api, tmp_path):
     assert (there.returncode, there.stderr) == \
         (1, f"Error: cannot write {nowhere}: No such file or directory\n".encode())
     assert not (tmp_path / "no").exists()
+    # a directory as the destination: refused on both sides, by the local command too (export
+    # -o DIR was an internal error)
+    for command in (["save", "-o", str(tmp_path), "busybox"],
+                    ["export", "-o", str(tmp_path), "tobeexported"]):
+        here, there = local(api, *command), remote(api, *command)
+        assert (there.returncode, there.stderr) == (here.returncode, here.stderr) == \
+            (1, f"Error: cannot write {tmp_path}: Is a directory\n".encode())
+    assert not [p for p in tmp_path.parent.iterdir() if p.name.startswith(f".{tmp_path.name}.")]
+    gone_dir = local(api, "export", "-o", str(nowhere), "tobeexported")
+    assert (gone_dir.returncode, gone_dir.stderr) == \
+        (1, f"Error: cannot write {nowhere}: No such file or directory\n".encode())
     # the host refuses a missing image or container: no file, no temporary beside it
     out = tmp_path / "out"
     out.mkdir()
