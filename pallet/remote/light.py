@@ -1,8 +1,8 @@
-"""A JSON GET on the selected host without the docker SDK, for the listings people type most
-(ps, images): the SDK's import (requests, urllib3, docker) is most of a remote command's time
+"""A JSON GET on the selected host without the docker SDK, for the listings (ps, images,
+network ls, volume ls): the SDK's import (requests, urllib3, docker) is most of a remote command's time
 (bench/RESULTS-remote-start.md), and a single GET needs none of it.
 
-    listing(ctx, path, params, filters) -> list   GET path with filters= as JSON: here on
+    listing(ctx, path, params, filters) -> JSON   GET path with filters= as JSON: here on
                                                   unix:// and tcp:// (plain or TLS), through
                                                   the SDK's session on ssh:// (its transport)
     get_json(ctx, path, params) -> object         the GET itself (unix:// and tcp:// only)
@@ -59,7 +59,7 @@ def _connection(host):
                                        context=_tls_context(host.tls))
 
 
-def listing(ctx, path: str, params: dict, filters: dict) -> list:
+def listing(ctx, path: str, params: dict, filters: dict):
     from pallet.remote import client, host
     if filters:
         params = {**params, "filters": json.dumps(filters)}

@@ -46,7 +46,8 @@ def create(ctx, driver, subnet, gateway, ip_range, internal, label, opt, attacha
 def ls(ctx, quiet, no_trunc, filters, format_) -> None:
     from pallet.commands.flags import filter_flags
     from pallet.format.kinds import NETWORKS, listing
-    networks = sorted(client(ctx).networks(filters=filter_flags(filters) or None),
+    from pallet.remote import light
+    networks = sorted(light.listing(ctx, "/networks", {}, filter_flags(filters)),
                       key=lambda n: n.get("Name", ""))
     rows = []
     for network in networks:

@@ -35,7 +35,8 @@ def create(ctx, driver, labels, opts, name, name_arg) -> None:
 def ls(ctx, quiet, filters, format_) -> None:
     from pallet.commands.flags import filter_flags
     from pallet.format.kinds import VOLUMES, listing
-    answer = client(ctx).volumes(filters=filter_flags(filters) or None)
+    from pallet.remote import light
+    answer = light.listing(ctx, "/volumes", {}, filter_flags(filters))
     found = sorted(answer.get("Volumes") or [], key=lambda v: v.get("Name", ""))
     if quiet and (not format_ or format_ == "table"):
         for item in found:

@@ -129,8 +129,9 @@ def test_the_local_path_imports_nothing_of_the_remote_client(api, client_env):
 
 
 def test_remote_listings_skip_the_docker_sdk(api, client_env):
-    """ps and images over unix:// (and tcp://) are one GET through http.client: the SDK's
-    import (requests, urllib3, docker) was most of `pallet -H unix:// ps`'s time."""
+    """ps, images, network ls, volume ls over unix:// (and tcp://) are one GET through
+    http.client: the SDK's import (requests, urllib3, docker) was most of `pallet -H unix://
+    ps`'s time."""
     probe = ("import sys, atexit\n"
              "atexit.register(lambda: print('SDK', sorted(m for m in sys.modules if "
              "m.split('.')[0] in ('docker', 'requests', 'urllib3'))))\n"
@@ -138,8 +139,10 @@ def test_remote_listings_skip_the_docker_sdk(api, client_env):
              "main(sys.argv[1:])\n")
     ok(run_pallet("--root", str(api.root), "create", "--name", "listed", "busybox", "true",
                   env=client_env))
+    ok(run_pallet("--root", str(api.root), "volume", "create", "listedvol", env=client_env))
     for args in (["ps", "-a", "--format", "{{.Names}}"], ["images", "-q"],
-                 ["ps", "-a", "-f", "name=listed", "-q"]):
+                 ["ps", "-a", "-f", "name=listed", "-q"], ["network", "ls", "-q"],
+                 ["volume", "ls", "--format", "{{.Driver}}"]):
         result = subprocess.run([sys.executable, "-c", probe, "-H", api.host, *args],
                                 env=client_env, capture_output=True, timeout=60)
         assert result.returncode == 0, result.stderr
