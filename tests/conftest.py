@@ -16,12 +16,15 @@ import pytest
 if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
     signal.signal(signal.SIGINT, signal.default_int_handler)
 
+
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config, items):
     """Under --dist loadgroup every test marked xdist_group(NAME) must carry '@NAME' in its
     node id by now (xdist's worker adds it): that suffix is what keeps a group on one worker.
     A pytest whose node ids xdist cannot change would silently spread a group over both
-    workers (two VM boots at once, a module fixture torn down between dependent tests)."""
+    workers (two VM boots at once, a module fixture torn down between dependent tests): pytest
+    9.2 keeps node ids in item._id, xdist 3.8 still writes item._nodeid; pyproject.toml pins
+    pytest below 9.2 rather than this file writing pytest's private field."""
     if not getattr(config.option, "loadgroup", False):
         return
     for item in items:
@@ -34,23 +37,6 @@ def pytest_collection_modifyitems(config, items):
 
 REPO = Path(__file__).resolve().parent.parent
 PALLET = Path(sys.executable).parent / "pallet"
-
-
-@pytest.hookimpl(trylast=True)
-def pytest_collection_modifyitems(config, items):
-    """--dist loadgroup's grouping, for pytest 9: xdist (3.8) groups a test by appending
-    "@<group>" to item._nodeid, which pytest 9 no longer reads (its node ids live in item._id),
-    so every xdist_group was silently spread over both workers: each booted its own VM (two
-    cgv2 VMs in one CI run) or provisioned its own machine, and module fixtures were torn down
-    between a group's tests. The suffix is set where pytest 9 reads it (once: a fixed xdist's
-    own suffix is left alone)."""
-    if not getattr(config.option, "loadgroup", False):
-        return
-    for item in items:
-        groups = sorted({str(mark.args[0] if mark.args else mark.kwargs.get("name", "default"))
-                         for mark in item.iter_markers("xdist_group")})
-        if groups and "@" not in item.nodeid and hasattr(item, "_id"):
-            item._id = type(item._id).parse(f"{item.nodeid}@{'_'.join(groups)}")
 
 
 @pytest.fixture
