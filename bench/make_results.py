@@ -14,6 +14,7 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parent
 AREAS = [("grammar", "Grammar and `pallet check`"), ("shell", "Variable substitution and .dockerignore"),
          ("store", "Image store"), ("runtime", "Container runtime"), ("build", "Builder and cache"),
+         ("rebuild", "Rebuilds: one file of a 10,000-file context, and a no-op (A/B of two commits)"),
          ("cicache", "CI cache on a fresh runner"), ("import", "import and load"),
          ("registry", "Registries (push, pull)"), ("sandbox", "Sandbox cost (seccomp, cgroup namespace)"),
          ("parity", "stats and commit"), ("house", "Start-up across the house-keeping (issue 10)"),
