@@ -15,11 +15,15 @@ from tests.vm.guestvm import GuestVm
 def vm(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("cgv2")
     guest = GuestVm.start(tmp)
+    clean = False
     try:
         yield guest
     finally:
-        guest.stop()
+        clean = guest.stop()
         # what the VM cost, for the notes and bench/RESULTS-vm.md (shown with -s)
         timings = {key: round(value, 1) for key, value in guest.timings.items()}
         (tmp / "timings.json").write_text(json.dumps(timings) + "\n")
         print(f"\nVM timings (s): {timings}")
+    # the clean path of `machine stop` (qemu.shutdown): asked over ssh, the guest powered
+    # itself off within the grace period instead of being killed
+    assert clean, "the guest did not power itself off when asked (it was killed)"

@@ -207,16 +207,21 @@ class GuestVm:
         fields = Path(f"/proc/{self.running.pid}/stat").read_text().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
-    def stop(self) -> None:
+    def stop(self) -> bool:
+        """Power the guest off (qemu.shutdown, as `machine stop` does); True when it went down
+        by itself, without being killed."""
         try:
             self.timings["qemu_cpu"] = self.cpu_seconds()
         except (OSError, IndexError, ValueError):
             pass
         try:
-            qemu.shutdown(self.running.directory, self.running.ssh_port, grace=60)
+            started = time.monotonic()
+            clean = qemu.shutdown(self.running.directory, self.running.ssh_port, grace=60)
+            self.timings["poweroff"] = time.monotonic() - started
         finally:
             self.client.close()
             qemu.kill(self.running.directory)
+        return clean
 
 
 def qemu_processes(directory: Path) -> list[int]:

@@ -54,6 +54,14 @@ def _gone(directory: Path, seconds: float = 30) -> bool:
     return qemu.is_running(directory) is None
 
 
+def _alive(pid: int) -> bool:
+    """The process exists and is not a zombie (an empty cmdline)."""
+    try:
+        return bool(Path(f"/proc/{pid}/cmdline").read_bytes())
+    except OSError:
+        return False
+
+
 class Machines:
     """The machines of this module, in one machine storage (DOCKER_CONFIG) as a user's are."""
 
@@ -162,17 +170,18 @@ def test_rm_of_a_hung_vm_kills_it_and_leaves_the_other_machine(machines, qm, qm2
     took = time.monotonic() - started
     assert removed.returncode == 0, removed.stderr.decode()
     assert qemu_processes(directory) == [], f"qemu still there {took:.1f} s after rm"
-    assert not Path(f"/proc/{pid}/cmdline").exists() or \
-        not Path(f"/proc/{pid}/cmdline").read_bytes(), "the hung qemu was not killed"
+    assert not _alive(pid), "the hung qemu was not killed"
     assert not directory.exists()       # the disk went with the machine's directory
     assert machines.states() == {"qm": "Running"}
     assert machines.engine(qm).stdout == b"2 2 qm\n"
 
 
-def test_host_reboot_then_start_stop_and_rm(machines, qm):
+def test_host_reboot_then_start_then_stop_of_a_hung_vm_and_rm(machines, qm):
     """The VM process gone without a shutdown (as after a host reboot): `machine ls` says
-    Stopped and `machine start` boots it again; `machine stop` powers it off cleanly; rm of
-    the stopped VM needs no -f and deletes its disk."""
+    Stopped and `machine start` boots it again; `machine stop` of a VM that hangs (its qemu
+    SIGSTOPped: neither the service nor the guest answers) powers it off all the same (it
+    failed on the service's ssh before); rm of the stopped VM needs no -f and deletes its disk.
+    (The clean poweroff is checked where the side-by-side module's VM stops: conftest.py.)"""
     directory = machines.directory(qm)
     pid = qemu.is_running(directory)
     assert pid is not None
@@ -184,9 +193,13 @@ def test_host_reboot_then_start_stop_and_rm(machines, qm):
     assert started.returncode == 0, started.stderr.decode()
     assert machines.states()[qm] == "Running"
     assert machines.engine(qm, "{{.CgroupVersion}}").stdout == b"2\n"
-    stopped = machines.pallet("machine", "stop", qm)
+    pid = qemu.is_running(directory)
+    assert pid is not None and f"{directory}/qemu.pid".encode() in \
+        Path(f"/proc/{pid}/cmdline").read_bytes()
+    os.kill(pid, signal.SIGSTOP)
+    stopped = machines.pallet("machine", "stop", qm, timeout=300)
     assert stopped.returncode == 0, stopped.stderr.decode()
-    assert qemu_processes(directory) == []
+    assert qemu_processes(directory) == [] and not _alive(pid)
     assert machines.pallet("machine", "status", qm).stdout == b"Stopped\n"
     removed = machines.pallet("machine", "rm", "-y", qm)
     assert removed.returncode == 0, removed.stderr.decode()

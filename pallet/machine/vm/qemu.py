@@ -230,13 +230,19 @@ def kill(directory: Path, grace: float = 5.0) -> None:
 
 
 def shutdown(directory: Path, port: int, grace: float = 60.0) -> bool:
-    """Power the guest off cleanly (systemctl poweroff over ssh); kill it after grace.
+    """Power the guest off cleanly (systemctl poweroff over ssh); kill it after grace, or at
+    once when the guest cannot even be asked (a hung VM: its sshd sends no banner).
     True when it went down by itself."""
     if is_running(directory) is None:
         return True
     client = ssh.Client(directory, port)
-    client.run(["systemctl", "--no-block", "poweroff"], check=False, timeout=30)
-    clean = _wait_gone(directory, grace)
+    asked = client.banner()
+    if asked:
+        try:
+            client.run(["systemctl", "--no-block", "poweroff"], check=False, timeout=30)
+        except PalletError:     # hung after the banner: nothing will power it off
+            asked = False
+    clean = asked and _wait_gone(directory, grace)
     if not clean:
         kill(directory)
     client.close()
