@@ -298,7 +298,19 @@ def _monitor_main(store: cs.ContainerStore, container_id: str, notify_fd: int,
     try:
         supervise(store, container_id, on_started=started, clients=clients)
     except PalletError as error:
-        try:
-            os.write(notify_fd, json.dumps({"error": error.message, "code": error.exit_code}).encode())
-        except OSError:
-            pass
+        _report(notify_fd, error.message, error.exit_code)
+    except Exception as error:
+        # Not ours to expect, but the starter must learn what it was: this process has no
+        # terminal, and "the monitor exited before the container started" names no cause.
+        import traceback
+        where = traceback.extract_tb(error.__traceback__)[-1]
+        _report(notify_fd, f"the container's monitor failed: {type(error).__name__}: {error} "
+                           f"({Path(where.filename).name}:{where.lineno})", 125)
+        raise
+
+
+def _report(notify_fd: int, message: str, code: int) -> None:
+    try:
+        os.write(notify_fd, json.dumps({"error": message, "code": code}).encode())
+    except OSError:
+        pass   # the container had started: the starter has its answer and is gone

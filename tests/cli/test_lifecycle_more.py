@@ -129,3 +129,18 @@ def test_concurrent_starts_run_one_monitor(root):
     assert len(Cgroup.attach(f"pallet-{cid[:16]}").pids()) == 1  # one container process
     pallet(root, "rm", "-f", "once")
     assert not container_leftovers(root, cid)
+
+
+def test_a_monitor_that_fails_unexpectedly_names_the_cause(root):
+    """A damaged container record makes the detached monitor fail with an error that is not
+    ours; `start` says what it was instead of 'the monitor exited before the container
+    started', and nothing runs."""
+    cid = out(pallet(root, "create", "--network", "none", "busybox", "true")).strip()
+    config_file = root / "containers" / cid / "config.json"
+    config = json.loads(config_file.read_text())
+    del config["GraphDriver"]
+    config_file.write_text(json.dumps(config))
+    started = pallet(root, "start", cid)
+    assert started.returncode == 1
+    assert "the container's monitor failed: KeyError: 'GraphDriver'" in started.stderr.decode()
+    assert _state(root, cid)["Running"] is False
