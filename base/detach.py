@@ -14,22 +14,26 @@ over. One implementation, so a fix to any of those rules reaches all four.
 from __future__ import annotations
 
 import os
-import resource
 import signal
 from typing import Callable, Iterable
 
 
-def _fd_limit() -> int:
-    return max(resource.getrlimit(resource.RLIMIT_NOFILE)[1], 1 << 16)
-
-
-def _close_all_but(keep: set[int]) -> None:
-    low = 3
-    for fd in sorted(keep):
-        if fd >= low:
-            os.closerange(low, fd)
-            low = fd + 1
-    os.closerange(low, _fd_limit())
+def _release_all_but(keep: set[int], null: int) -> None:
+    """Let go of every inherited descriptor but keep's by pointing its number at /dev/null,
+    not by closing it. The caller's Python objects (a server's other connections, its listening
+    socket, open files) live on in this process and close their numbers when collected; a
+    closed number would meanwhile be reused by this process's own pipes, which such a late
+    close would then take away (a container's monitor forked from `pallet serve` failed with
+    EBADF closing its own pipe). /dev/null under the old number releases the connection all
+    the same, and a late close of it harms nothing."""
+    with os.scandir("/proc/self/fd") as entries:
+        numbers = [int(entry.name) for entry in entries]
+    for fd in numbers:
+        if fd > 2 and fd not in keep and fd != null:
+            try:
+                os.dup2(null, fd, inheritable=False)
+            except OSError:
+                pass   # the listing's own descriptor, closed by now
 
 
 def detach(work: Callable[[int], None], *, keep: Iterable[int] = ()) -> bytes:
@@ -45,10 +49,10 @@ def detach(work: Callable[[int], None], *, keep: Iterable[int] = ()) -> bytes:
             os.setsid()
             if os.fork() != 0:
                 os._exit(0)
-            null = os.open(os.devnull, os.O_RDWR)
+            null = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
             for fd in (0, 1, 2):
                 os.dup2(null, fd)
-            _close_all_but(keep)   # null too
+            _release_all_but(keep, null)
             for sig in (signal.SIGINT, signal.SIGHUP, signal.SIGWINCH, signal.SIGPIPE):
                 signal.signal(sig, signal.SIG_IGN)   # an EPIPE is an error to handle, not death
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
