@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import http.server
 import json
+import os
 import re
 import urllib.parse
 from dataclasses import dataclass, field
@@ -27,6 +28,14 @@ API_VERSION = "1.44"
 MIN_API_VERSION = "1.24"
 MAX_JSON_BODY = 16 * 1024 * 1024
 _VERSIONED = re.compile(r"^/v(\d+)\.(\d+)(/.*)$")
+
+
+def idle_timeout(default: float) -> float:
+    try:
+        value = float(os.environ.get("PALLET_API_IDLE_TIMEOUT") or default)
+    except ValueError:
+        return default
+    return value if value > 0 else default
 
 
 def version_tuple(text: str) -> tuple[int, int]:
@@ -245,6 +254,11 @@ class Request:
         handler.end_headers()
         handler.close_connection = True
         handler.answered = True
+        # An attach or exec may sit quiet for hours (a shell nobody types in): the idle
+        # keep-alive timeout must not end its stdin, as it did after five minutes. Blocking
+        # also keeps a TLS socket out of CPython's timeout path, where a read in one thread
+        # and a write in another race (cpython#77271).
+        handler.connection.settimeout(None)
         return handler.connection
 
 
@@ -273,14 +287,16 @@ class Handler(http.server.BaseHTTPRequestHandler):
     server_version = f"pallet/{__version__}"
     sys_version = ""
     error_content_type = "application/json"
-    # An idle keep-alive connection is dropped after this; a streaming one is not affected
-    # (the timeout applies to reads, and a stream's thread only writes).
+    # An idle keep-alive connection is dropped after this (PALLET_API_IDLE_TIMEOUT seconds
+    # overrides it); a streaming one is not affected (the timeout applies to reads, and a
+    # stream's thread only writes), and a hijacked one has none (hijack()).
     timeout = 300
 
     def version_string(self) -> str:
         return self.server_version
 
     def setup(self) -> None:
+        self.timeout = idle_timeout(self.timeout)
         super().setup()
         self.answered = False
 
