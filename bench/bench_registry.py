@@ -128,6 +128,7 @@ def main() -> None:
         shutil.rmtree(work, ignore_errors=True)
     end_load = " ".join(Path("/proc/loadavg").read_text().split()[:3])
     lines = [f"# Registries: push and pull of a {args.mb} MB layer", "",
+             time.strftime("Run %Y-%m-%d %H:%M UTC.", time.gmtime()), "",
              f"`bench/bench_registry.py --a {args.a} --b {args.b} --mb {args.mb} --rounds "
              f"{args.rounds}`: busybox plus one {args.mb} MB layer (two thirds random, one third "
              "text), a fresh docker-registry 2.8 on 127.0.0.1 each round (plain HTTP, filesystem "
@@ -147,6 +148,9 @@ def main() -> None:
     for key, values in sorted(samples.items()):
         lines.append(f"- {key[1]} {key[0]}: " + ", ".join(f"{v:.2f}" for v in values))
     text = "\n".join(lines) + "\n"
+    if args.out.exists():   # the runs before stay below, each under its own heading
+        earlier = args.out.read_text().split("\n", 1)[-1]
+        text += f"\n## Earlier run\n{earlier}"
     args.out.write_text(text)
     print(text)
 
