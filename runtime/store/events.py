@@ -133,10 +133,6 @@ def read_events(root: Path) -> list[dict]:
     return events
 
 
-FILTER_KEYS = ("container", "event", "image", "label", "type", "volume", "network", "daemon",
-               "plugin", "node", "service", "secret", "config", "scope")
-
-
 def matches(event: dict, filters: dict[str, list[str]]) -> bool:
     """Docker's events filters: values of one key are alternatives, keys must all hold."""
     actor = event.get("Actor") or {}

@@ -29,8 +29,11 @@ def test_events_replay_with_since_until_and_filters(api):
     only = api.docker("events", "--since", f"{start:.3f}", "--until", f"{end:.3f}",
                       "--filter", "type=volume", "--format", "{{.Actor.ID}}", check=True)
     assert only.stdout.decode().split() == ["from-the-cli"]
-    bad = api.docker("events", "--filter", "colour=red", "--until", "0s")
-    assert bad.returncode != 0 and b"invalid filter 'colour'" in bad.stderr
+    # dockerd does not validate the keys of /events' filters: one it does not know matches
+    # every event (tests/cli/test_events_docker.py checks that against a private dockerd)
+    unknown = api.docker("events", "--since", f"{start:.3f}", "--until", f"{end:.3f}",
+                         "--filter", "colour=red", "--format", "{{json .}}", check=True)
+    assert unknown.stdout.decode().splitlines() == lines
 
 
 def test_sdk_event_stream_sees_what_happens_now(api):

@@ -169,3 +169,16 @@ def test_event_errors_match_docker(both):
         theirs = engine.docker(*args, check=False)
         ours = pallet(root, *args)
         assert (ours.returncode, ours.stderr.decode()) == (theirs.returncode, theirs.stderr.decode())
+
+
+
+
+def test_an_unknown_filter_key_matches_every_event_as_in_dockerd(both):
+    """dockerd's getEvents parses the filters without validating their keys."""
+    root, engine, since, until = both
+    plain = ("events", "--since", since, "--until", until, "--format", "{{.Type}} {{.Action}}")
+    unknown = plain + ("--filter", "nosuchkey=1")
+    theirs, ours = engine.docker(*unknown, check=False), pallet(root, *unknown)
+    assert (ours.returncode, ours.stderr) == (theirs.returncode, theirs.stderr) == (0, b"")
+    assert theirs.stdout == engine.docker(*plain, check=True).stdout
+    assert ours.stdout == pallet(root, *plain).stdout and ours.stdout
