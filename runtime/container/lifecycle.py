@@ -20,18 +20,17 @@ import os
 import signal
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pallet.base.errors import PalletError
 from pallet.base.files import remove_tree
 from pallet.base.units import now_rfc3339
 from pallet.runtime.container import state as cs
 from pallet.runtime.isolation.cgroups import Cgroup
-from pallet.runtime.container.config import build_config, spec_from_config
-from pallet.runtime.container.request import CreateRequest, check_request
 from pallet.runtime.store.events import container_event
-from pallet.runtime.container.networking import (networks_at_create, release as release_network,
-                                                rename_endpoints)
-from pallet.runtime.isolation.etcfiles import write_etc_files
+
+if TYPE_CHECKING:
+    from pallet.runtime.container.request import CreateRequest
 
 
 def parse_signal(name: str | int) -> int:
@@ -49,6 +48,7 @@ def create_container(root: Path, options: CreateRequest) -> cs.ContainerRecord:
     from pallet.runtime.image.images import ImageNotFound, resolve_image
     from pallet.runtime.image.layers import layer_dirs
     from pallet.runtime.store.content import Store
+    from pallet.runtime.container.request import check_request
 
     check_request(options)
     store = cs.ContainerStore(root)
@@ -71,6 +71,10 @@ def create_container(root: Path, options: CreateRequest) -> cs.ContainerRecord:
 
 def _create(store: cs.ContainerStore, root: Path, options: CreateRequest, image,
             lowers: list[Path]) -> cs.ContainerRecord:
+    from pallet.runtime.container.config import build_config, spec_from_config
+    from pallet.runtime.container.networking import networks_at_create
+    from pallet.runtime.isolation.etcfiles import write_etc_files
+
     container_id = store.new_id()
     directory = store.dir / container_id
     if options.name:
@@ -124,6 +128,7 @@ def refresh(store: cs.ContainerStore, record: cs.ContainerRecord) -> cs.Containe
     if not fresh.state.get("Running") or cs.alive(fresh.state.get("MonitorPid", 0),
                                                    fresh.state.get("MonitorStart")):
         return fresh
+    from pallet.runtime.container.networking import release as release_network
     cgroup = Cgroup.attach(f"pallet-{record.id[:16]}")
     cgroup.destroy()
     release_network(store.root, record.id)
@@ -272,6 +277,7 @@ def remove_container(store: cs.ContainerStore, container_id: str, *, force: bool
         # scratch directory, so what a SIGKILL during the removal leaves is swept.
         trash = store.scratch() / f"removing-{record.id}"
         os.replace(record.directory, trash)
+    from pallet.runtime.container.networking import release as release_network
     Cgroup.attach(f"pallet-{record.id[:16]}").destroy()
     release_network(store.root, record.id)
     remove_tree(trash, ignore_errors=True)
@@ -346,5 +352,6 @@ def rename_container(root: Path, reference: str, new_name: str) -> None:
         config["Name"] = f"/{new_name.lstrip('/')}"
         store.save_config(record.id, config)
     if record.state.get("Running"):
+        from pallet.runtime.container.networking import rename_endpoints
         rename_endpoints(root, record.id, new_name.lstrip("/"))
     container_event(root, store.load(record.id), "rename", oldName=f"/{record.name}")

@@ -24,6 +24,7 @@ from pallet.base.files import atomic_write
 from pallet.base.units import ZERO_TIME
 
 NAME_RE = re.compile(r"^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
+_PLAIN_NAME = re.compile(r"[a-zA-Z0-9_.-]+")
 
 
 class ContainerNotFound(PalletError):
@@ -212,16 +213,40 @@ class ContainerStore:
         return records
 
     def resolve(self, reference: str) -> ContainerRecord:
-        """By full ID, unique ID prefix, or name (Docker's lookup order)."""
+        """By full ID, unique ID prefix, or name (Docker's lookup order).
+
+        A name is looked for in the bytes of each config.json, and only a file holding it is
+        parsed: a name is [a-zA-Z0-9][a-zA-Z0-9_.-]+, which JSON writes as it is, so the
+        document with "Name": "/NAME" holds the bytes NAME". Parsing every record instead
+        cost `exec NAME` ~20 ms of its ~95 with 200 containers in the store."""
         ref = reference.strip()
-        ids = self.ids()
-        if ref in ids:
+        try:
+            entries = [e for e in os.listdir(self.dir) if len(e) == 64]
+        except (FileNotFoundError, NotADirectoryError):
+            entries = []
+        if ref in entries and os.path.exists(f"{self.dir}/{ref}/config.json"):
             return self.load(ref)
-        for record in self.all():
-            if record.name == ref.lstrip("/"):
-                return record
+        name = ref.lstrip("/")
+        needle = f'{name}"'.encode() if _PLAIN_NAME.fullmatch(name) else None
+        for container_id in entries:
+            directory = self.dir / container_id
+            try:
+                with open(directory / "config.json", "rb") as handle:
+                    data = handle.read()
+                if needle is not None and needle not in data:
+                    continue
+                config = json.loads(data)
+            except (OSError, ValueError):
+                continue  # removed while we listed, or unreadable: as all() skips it
+            if config["Name"].lstrip("/") == name:
+                try:
+                    state = read_json(directory / "state.json")
+                except (OSError, ValueError):
+                    state = initial_state()
+                return ContainerRecord(container_id, directory, config, state)
         if ref and re.fullmatch(r"[0-9a-f]+", ref):
-            matches = [i for i in ids if i.startswith(ref)]
+            matches = [i for i in entries
+                       if i.startswith(ref) and os.path.exists(f"{self.dir}/{i}/config.json")]
             if len(matches) == 1:
                 return self.load(matches[0])
             if len(matches) > 1:

@@ -43,3 +43,52 @@ def test_listing_sees_every_change_made_between_two_listings(tmp_path):
     assert _seen(store)[second] == ("renamed", "created")
     (store.dir / second / "config.json").unlink()
     assert second not in _seen(store)
+
+
+def test_resolve_finds_by_id_name_and_prefix_and_never_by_a_value_that_holds_the_name(tmp_path):
+    """resolve() reads a record only where its config.json holds the name's bytes; a record
+    whose other fields hold them is parsed and passed over, and Docker's order stays: full ID,
+    then name, then unique ID prefix."""
+    store = cs.ContainerStore(tmp_path)
+    decoy, named, hexname = "a" * 63 + "1", "b" * 64, "c" * 64
+    _make(store, decoy, "decoy")
+    config = store.load(decoy).config
+    config["Config"] = {"Env": ['X=web"', "Y=/web"], "Image": "web"}   # the name's bytes, twice
+    store.save_config(decoy, config)
+    _make(store, named, "web")
+    _make(store, hexname, "aaa")           # a name that is also a prefix of the decoy's ID
+    store.update_state(named, Status="running")
+    assert store.resolve("web").id == named
+    assert store.resolve("/web").state["Status"] == "running"
+    assert store.resolve(" web ").id == named
+    assert store.resolve("aaa").id == hexname               # the name wins over the prefix
+    assert store.resolve("aaaa").id == decoy                # no such name: the unique prefix
+    assert store.resolve(named).name == "web"
+    assert store.resolve("bbbb").id == named
+    (store.dir / named / "state.json").write_text("{")       # torn state: created, as load()
+    assert store.resolve("web").state["Status"] == "created"
+    _make(store, "b" * 63 + "2", "other")
+    for missing, message in (("we", "No such container: we"), ("web2", "No such container: web2"),
+                             ("x y", "No such container: x y"), ("", "No such container: ")):
+        try:
+            store.resolve(missing)
+        except cs.ContainerNotFound as error:
+            assert error.message == message
+        else:
+            raise AssertionError(f"{missing!r} resolved")
+    try:
+        store.resolve("bbb")
+    except cs.PalletError as error:
+        assert error.message == "multiple IDs found with provided prefix: bbb"
+    else:
+        raise AssertionError("an ambiguous prefix resolved")
+    (store.dir / named / "config.json").unlink()              # half-removed: not a container
+    (store.dir / hexname / "config.json").write_text("{torn")
+    assert store.resolve("aaa").id == decoy     # the torn record is passed over: the prefix
+    for gone in ("web", named):
+        try:
+            store.resolve(gone)
+        except cs.ContainerNotFound:
+            pass
+        else:
+            raise AssertionError(f"{gone!r} resolved")
