@@ -11,7 +11,6 @@ import contextlib
 import fcntl
 import json
 import os
-import selectors
 import struct
 import termios
 import threading
@@ -232,30 +231,22 @@ def _pump_stdin(rfile, target: int, tty: bool) -> None:
 
 
 def _pump_output(connection, outputs: dict[int, int], session: ExecSession) -> None:
+    from pallet.base.fdio import pump_until_eof
     tty = session.tty
     wanted = {1: session.stdout or tty, 2: session.stderr}
-    client_alive = True
-    with selectors.DefaultSelector() as selector:
-        for fd in outputs:
-            selector.register(fd, selectors.EVENT_READ)
-        open_fds = set(outputs)
-        while open_fds:
-            for key, _ in selector.select():
-                try:
-                    data = os.read(key.fd, 65536)
-                except OSError:   # a pty master reads EIO once the process is gone
-                    data = b""
-                if not data:
-                    selector.unregister(key.fd)
-                    open_fds.discard(key.fd)
-                    continue
-                stream = outputs[key.fd]
-                if not client_alive or not wanted[stream]:
-                    continue
-                try:
-                    connection.sendall(data if tty else STDCOPY.pack(stream, len(data)) + data)
-                except OSError:
-                    client_alive = False   # keep draining so the process never blocks on us
+    client = {"alive": True}
+
+    def sender(stream: int):
+        def send(data: bytes) -> None:
+            if not client["alive"] or not wanted[stream]:
+                return
+            try:
+                connection.sendall(data if tty else STDCOPY.pack(stream, len(data)) + data)
+            except OSError:
+                client["alive"] = False   # keep draining so the process never blocks on us
+        return send
+
+    pump_until_eof({fd: sender(stream) for fd, stream in outputs.items()})
 
 
 def resize(request) -> Reply:

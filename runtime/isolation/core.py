@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import json
 import os
-import selectors
 import signal
 import socket
 from dataclasses import dataclass, field
@@ -46,6 +45,7 @@ from pathlib import Path
 from typing import Callable, Union
 
 from pallet.base.errors import PalletError
+from pallet.base.fdio import pump_until_eof
 from pallet.base.files import make_temp_dir, private_dir, remove_tree
 from pallet.runtime.isolation import linux, rootfs, seccomp
 from pallet.runtime.isolation.child import child_main  # up front: the child cannot import after pivot_root
@@ -135,7 +135,7 @@ def run_container(spec: ContainerSpec, *, stdin: int | None = None, stdout: Outp
         child_fds.clear()
         if running.console is not None:  # -t: all output arrives on the pty master
             pumps[running.console] = _console_sink(stdout)
-        _pump(pumps)
+        pump_until_eof(pumps)
         return running.wait()
     finally:
         for fd in pumps:
@@ -157,27 +157,6 @@ def _output_fd(target: Output, pumps: dict, child_fds: list[int]) -> int | None:
     pumps[read_fd] = target
     child_fds.append(write_fd)
     return write_fd
-
-
-def _pump(pumps: dict[int, Callable[[bytes], object]]) -> None:
-    """Feed pipe output to the callables until every pipe reaches EOF."""
-    if not pumps:
-        return
-    with selectors.DefaultSelector() as selector:
-        for fd in pumps:
-            selector.register(fd, selectors.EVENT_READ)
-        open_fds = set(pumps)
-        while open_fds:
-            for key, _ in selector.select():
-                try:
-                    chunk = os.read(key.fd, 65536)
-                except OSError:  # a pty master reads EIO once the last slave closes
-                    chunk = b""
-                if chunk:
-                    pumps[key.fd](chunk)
-                else:
-                    selector.unregister(key.fd)
-                    open_fds.discard(key.fd)
 
 
 def start_container(spec: ContainerSpec, *, stdin: int | None = None, stdout: int | None = None,
