@@ -31,8 +31,8 @@ def build(request: BuildRequest, *, root: Path, progress: str = "auto", quiet: b
           progress_stream: TextIO | None = None) -> BuildResult:
     """Build what request asks in the store at root; progress is shown as asked (a front's
     choice: auto, tty, plain, quiet) on progress_stream (stderr by default)."""
-    from pallet.builder.execute import (BuildOptions, StageRunner, check_entitlements,
-                                        final_image_config)
+    from pallet.builder.execute import BuildOptions, StageRunner, check_entitlements
+    from pallet.builder.imageconfig import final_image_config
     from pallet.builder.progress import make_progress
     from pallet.runtime.store.content import Store
 

@@ -21,6 +21,8 @@ from pallet.builder import cachekey
 from pallet.builder.cache import CacheRecord, CacheRecords, LayerRef
 from pallet.builder.defkeys import stage_reads
 from pallet.builder.history import History
+from pallet.builder.imageconfig import (add_history, created_time, history_entry,
+                                        last_created)
 from pallet.builder.steps import Step
 from pallet.base.errors import PalletError
 
@@ -77,14 +79,6 @@ def check_entitlements(plan, granted: frozenset[str]) -> None:
 
 class StepFailed(PalletError):
     """A step that ran and failed (exit code, output tail are in the message)."""
-
-
-def created_time(options: BuildOptions) -> str:
-    from datetime import datetime, timezone
-    if options.source_date_epoch is not None:
-        moment = datetime.fromtimestamp(options.source_date_epoch, timezone.utc)
-        return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 LARGE_LAYER = 1 << 20     # layers from 1 MiB up get their "writing layer" line in the log
@@ -273,7 +267,7 @@ class StageRunner:
         self.stats["cached"] += 1
         entry = history_entry(record.history,
                               created=record.history.get("created") or created_time(self.options))
-        return replace(state, layers=layers, history=_add_history(state.history, entry, len(refs)),
+        return replace(state, layers=layers, history=add_history(state.history, entry, len(refs)),
                        key=key)
 
     def _put_alias(self, record: CacheRecord, definition: str) -> None:
@@ -342,15 +336,7 @@ class StageRunner:
             self._put_alias(record, definition)
             self.note_key(step.stage, definition)
         return replace(state, layers=state.layers + tuple(layers),
-                       history=_add_history(state.history, history, len(layers)), key=key)
-
-
-def _add_history(history, entry: dict, layers: int):
-    """One history entry per layer (a chunked COPY has several, each with the step's entry),
-    one for a step without a layer: the image spec pairs non-empty entries with layers."""
-    for _ in range(max(layers, 1)):
-        history = history.add(entry)
-    return history
+                       history=add_history(state.history, history, len(layers)), key=key)
 
 
 def _is_key(value) -> bool:
@@ -359,45 +345,3 @@ def _is_key(value) -> bool:
 
 def _no_stage_on_demand(index: int) -> None:
     raise PalletError(f"internal: stage {index} is needed but was not built")
-
-
-def history_entry(line: dict, *, created: str, empty_layer: bool | None = None) -> dict:
-    """A history entry with Go's field order (created, created_by, author, comment,
-    empty_layer): the config bytes, hence the image ID, must not depend on dict order."""
-    entry = {"created": created, "created_by": line.get("created_by", "")}
-    for key in ("author", "comment"):
-        if line.get(key):
-            entry[key] = line[key]
-    empty = line.get("empty_layer") if empty_layer is None else empty_layer
-    if empty:
-        entry["empty_layer"] = True
-    return entry
-
-
-def last_created(state: StageState, options: BuildOptions) -> str:
-    if options.source_date_epoch is not None:
-        return created_time(options)
-    for entry in reversed(state.history):
-        if entry.get("created"):
-            return entry["created"]
-    return created_time(options)
-
-
-def final_image_config(*, state: StageState, step: Step, labels: dict[str, str],
-                       options: BuildOptions) -> dict[str, Any]:
-    """The OCI image config of the built image (BuildKit's shape)."""
-    config = dict(step.config)
-    if labels:
-        config["Labels"] = {**(config.get("Labels") or {}), **labels}
-    image: dict[str, Any] = dict(state.image_config)
-    if "architecture" not in image:
-        from pallet.base.platforms import host_arch  # rare (scratch): cached builds skip it
-        image["architecture"] = host_arch()
-    image.setdefault("os", "linux")
-    image["config"] = config
-    image["created"] = last_created(state, options)
-    image["history"] = list(state.history)
-    if step.author:
-        image["author"] = step.author
-    return image
-

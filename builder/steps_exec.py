@@ -142,7 +142,8 @@ def execute_run(runner, step: Step, state, work: Path, layer_dir: Path) -> None:
             argv=spec.argv, env=tuple(env), cwd=spec.cwd, user=spec.user,
             hostname=BUILD_HOSTNAME, network=network, mounts=tuple(mounts),
             privileged=spec.security == "insecure", memory=runner.options.memory,
-            cpus=runner.options.cpus, net=net, extra_hosts=_extra_hosts(runner))
+            cpus=runner.options.cpus, net=net, extra_hosts=_extra_hosts(runner),
+            scratch_upper=True)
         tail: deque[bytes] = deque(maxlen=200)
 
         def sink(chunk: bytes) -> None:

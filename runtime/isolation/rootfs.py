@@ -69,7 +69,8 @@ def mount_overlay_rootfs(ctx: ChildContext) -> None:
     lowerdirs.mount_layers(ctx.rootfs, list(spec.rootfs_lowerdirs),
                            keep_dir=Path(spec.upper_dir).parent, scratch=ctx.empty_lower.parent,
                            upper=spec.upper_dir, work=spec.work_dir,
-                           options=OVERLAY_FULL_DIFF_OPTIONS)
+                           options=OVERLAY_FULL_DIFF_OPTIONS
+                           + (",volatile" if spec.scratch_upper else ""))
 
 
 def ensure_mountpoint(ctx: ChildContext, target: str, *, directory: bool) -> Path:

@@ -116,6 +116,10 @@ class ContainerSpec:
     networked container (NetworkConfig); None is a private empty namespace or the host's.
     etc_dir, when given, is where hosts/resolv.conf/hostname are written (a container's state
     dir); otherwise a private temp dir is used and removed afterwards.
+    scratch_upper: the upper dir is a build step's, packed into a (synced) layer blob as soon
+    as the process ends, so the overlay is mounted "volatile": its unmount skips the sync of
+    the whole upper filesystem (every other writer's dirty data too), which a container's
+    writable layer, kept across restarts, must have.
     """
 
     rootfs_lowerdirs: tuple[Path, ...]
@@ -148,6 +152,7 @@ class ContainerSpec:
     cgroup_name: str | None = None
     extra_groups: tuple[str, ...] = field(default=())
     net: NetworkConfig | None = None
+    scratch_upper: bool = False
 
     def __post_init__(self) -> None:
         if not self.argv:

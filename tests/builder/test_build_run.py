@@ -217,3 +217,34 @@ def test_a_run_that_changes_nothing_records_history_but_no_layer(busybox_root, t
         ("RUN /bin/sh -c true # buildkit", True), ("WORKDIR /", True), ("WORKDIR /etc", True),
         ("RUN /bin/sh -c echo x > /x # buildkit", False)]
     assert len(config["rootfs"]["diff_ids"]) == len(base["rootfs"]["diff_ids"]) + 1
+
+
+def test_a_run_steps_overlay_is_volatile_and_a_containers_is_not(busybox_root, tmp_path):
+    """A build step's upper dir becomes a layer blob (synced) as soon as the step ends, so its
+    overlay skips the sync of the whole upper filesystem at unmount ("volatile"); a container
+    of `run`, whose writable layer outlives it, keeps the sync."""
+    from pallet.runtime.image.images import resolve_image
+    from pallet.runtime.image.layers import layer_dirs
+    from pallet.runtime.isolation.core import ContainerSpec, run_container
+    from pallet.runtime.store.content import Store
+
+    script = "grep ' / / ' /proc/self/mountinfo"
+    volatile = {"volatile", "fsync=volatile"}    # newer kernels show the second
+    context = write_tree(tmp_path / "ctx", {
+        "Dockerfile": f"FROM busybox\nRUN {script} > /root-mount\n"})
+    build_image(busybox_root, context, tags=("vol:1",))
+    build_root = read_file(busybox_root, "vol:1", "/root-mount")
+    assert " - overlay overlay " in build_root
+    assert volatile & set(build_root.split()[-1].split(","))
+
+    store = Store.open(busybox_root)
+    (tmp_path / "upper").mkdir()
+    (tmp_path / "work").mkdir()
+    out: list[bytes] = []
+    status = run_container(ContainerSpec(
+        rootfs_lowerdirs=tuple(layer_dirs(store, resolve_image(store, "busybox"))),
+        upper_dir=tmp_path / "upper", work_dir=tmp_path / "work", argv=("/bin/sh", "-c", script)),
+        stdout=out.append)
+    run_root = b"".join(out).decode()
+    assert status.code == 0 and " - overlay overlay " in run_root
+    assert not volatile & set(run_root.split()[-1].split(","))

@@ -6,7 +6,7 @@ import os
 import time
 from pathlib import Path
 
-from pallet.builder.statcache import RACY_WINDOW_NS, StatCache
+from pallet.builder.statcache import FORMAT, RACY_WINDOW_NS, StatCache
 
 
 def _settle() -> None:
@@ -128,3 +128,28 @@ def test_corrupt_cache_file_costs_rereads_not_wrong_hashes(tmp_path):
     again = StatCache(context_dir=context, cache_file=cache_file)
     assert _hash(again, context, "x") == digest
     assert again.files_hashed == 0  # the corrupt file was replaced by a good one
+
+
+def test_foreign_or_damaged_entries_cost_rereads_not_a_crash(tmp_path):
+    """Entries not in this format (an older pallet's nested lists, numbers, a truncated
+    value) are ignored: the files are read again, and the hashes are right."""
+    import json
+
+    import xxhash
+    context = tmp_path / "ctx"
+    context.mkdir()
+    for name in ("a", "b", "c"):
+        (context / name).write_text(name)
+    _settle()
+    cache_file = tmp_path / "stat.json"
+    st = os.lstat(context / "a")
+    stat_list = [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev]
+    for entries in ({"a": [stat_list, "0" * 32], "b": 7, "c": "1 2"},
+                    {"a": 7, "b": ["x"], "c": None}):
+        cache_file.write_text(json.dumps({"format": FORMAT, "context": str(context),
+                                          "entries": entries}))
+        cache = StatCache(context_dir=context, cache_file=cache_file)
+        for name in ("a", "b", "c"):
+            assert _hash(cache, context, name) == xxhash.xxh3_128_hexdigest(name.encode())
+        assert cache.files_hashed == 3
+
