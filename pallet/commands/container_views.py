@@ -301,10 +301,6 @@ def prune(ctx, force) -> None:
     if not force and not click.confirm("WARNING! This will remove all stopped containers.\n"
                                        "Are you sure you want to continue?", default=False):
         return
-    removed = prune_containers(_root(ctx))
-    if removed:
-        click.echo("Deleted Containers:")
-        for container_id in removed:
-            click.echo(container_id)
-        click.echo("")
-    click.echo("Total reclaimed space: 0B")
+    from pallet.format.prune import deleted, reclaimed
+    deleted("Deleted Containers:", prune_containers(_root(ctx)))
+    reclaimed(0)

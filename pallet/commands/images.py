@@ -242,13 +242,10 @@ def prune(ctx, all_, force, filters):
                if all_ else "WARNING! This will remove all dangling images.")
     if not force and not confirm(warning):
         return
-    deleted, reclaimed = prune_images(store, all_images=all_images, selected=selected)
-    if deleted:
-        click.echo("Deleted Images:")
-        for action, subject in deleted:
-            click.echo(f"{action.lower()}: {subject}")
-        click.echo("")
-    click.echo(f"Total reclaimed space: {human_size(reclaimed)}")
+    from pallet.format import prune
+    removed, reclaimed = prune_images(store, all_images=all_images, selected=selected)
+    prune.deleted("Deleted Images:", prune.image_lines(removed))
+    prune.reclaimed(reclaimed)
 
 
 # ---- the `image` group ----------------------------------------------------------------------------

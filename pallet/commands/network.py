@@ -161,12 +161,8 @@ def prune(ctx, force, filters) -> None:
                                        "at least one container.\nAre you sure you want to "
                                        "continue?", default=False):
         return
-    removed = prune_networks(_root(ctx))
-    if removed:
-        click.echo("Deleted Networks:")
-        for name in removed:
-            click.echo(name)
-        click.echo("")
+    from pallet.format.prune import deleted
+    deleted("Deleted Networks:", prune_networks(_root(ctx)))
 
 
 @network.command("connect")

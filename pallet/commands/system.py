@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import click
 
-from pallet.commands.image_format import human_size
 from pallet.base.errors import PalletError
 
 
@@ -43,35 +42,32 @@ def prune(ctx, all_, force):
     from pallet.commands.image_format import confirm
     from pallet.runtime.store.check import prune_images
     warning = ("WARNING! This will remove:\n  - all stopped containers\n"
+               "  - all networks not used by at least one container\n"
                f"  - all {'images without at least one container associated to them' if all_ else 'dangling images'}\n"
-               "  - all dangling build cache\n")
+               f"  - all {'' if all_ else 'dangling '}build cache\n")
     if not force and not confirm(warning):
         return
-    # Docker's order: containers first, so the images they held become prunable.
+    # Docker's order: containers first, so the networks and images they held become prunable.
     from pallet.base.progress import State
     from pallet.builder.prune import prune_cache
+    from pallet.format import prune as report
     from pallet.format.progress import working
     from pallet.runtime.container.lifecycle import prune_containers
+    from pallet.runtime.network.networks import prune_networks
     with working("Removing stopped containers") as shown:
         removed_containers = prune_containers(ctx.obj["root"])
+        shown.emit(State("", "Removing unused networks"))
+        removed_networks = prune_networks(ctx.obj["root"])
         shown.emit(State("", "Removing unused images and their layers"))
-        deleted, reclaimed = prune_images(_store(ctx), all_images=all_)
+        removed_images, reclaimed = prune_images(_store(ctx), all_images=all_)
         shown.emit(State("", "Removing build cache"))
         # Like `docker system prune`: dangling build cache only, all of it with -a.
         cache = prune_cache(ctx.obj["root"], all_records=all_, older_than_s=None,
                             keep_storage=None)
-    if removed_containers:
-        click.echo("Deleted Containers:")
-        for container_id in removed_containers:
-            click.echo(container_id)
-        click.echo("")
-    if deleted:
-        click.echo("Deleted Images:")
-        for action, subject in deleted:
-            click.echo(f"{action.lower()}: {subject}")
-        click.echo("")
-    reclaimed += cache.reclaimed
-    click.echo(f"Total reclaimed space: {human_size(reclaimed)}")
+    report.deleted("Deleted Containers:", removed_containers)
+    report.deleted("Deleted Networks:", removed_networks)
+    report.deleted("Deleted Images:", report.image_lines(removed_images))
+    report.reclaimed(reclaimed + cache.reclaimed)
 
 
 @system.command("check")

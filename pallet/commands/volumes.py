@@ -145,7 +145,7 @@ def rm(ctx, force, names) -> None:
 @click.pass_context
 def prune(ctx, all_, filters, force) -> None:
     """Remove unused local volumes"""
-    from pallet.commands.image_format import confirm, human_size
+    from pallet.commands.image_format import confirm
     from pallet.runtime.volume.store import prune_volumes
     labels, not_labels = [], []
     for item in filters:
@@ -165,9 +165,6 @@ def prune(ctx, all_, filters, force) -> None:
         return
     removed, reclaimed = prune_volumes(_root(ctx), all_=all_, labels=tuple(labels),
                                        not_labels=tuple(not_labels))
-    if removed:
-        click.echo("Deleted Volumes:")
-        for name in removed:
-            click.echo(name)
-        click.echo("")
-    click.echo(f"Total reclaimed space: {human_size(reclaimed)}")
+    from pallet.format.prune import deleted, reclaimed as report_reclaimed
+    deleted("Deleted Volumes:", removed)
+    report_reclaimed(reclaimed)

@@ -93,15 +93,10 @@ def prune(ctx, force) -> None:
     if not force and not click.confirm("WARNING! This will remove all stopped containers.\n"
                                        "Are you sure you want to continue?", default=False):
         return
-    from pallet.commands.image_format import human_size
+    from pallet.format.prune import deleted, reclaimed
     answer = client(ctx).prune_containers()
-    removed = answer.get("ContainersDeleted") or []
-    if removed:
-        click.echo("Deleted Containers:")
-        for container_id in removed:
-            click.echo(container_id)
-        click.echo("")
-    click.echo(f"Total reclaimed space: {human_size(answer.get('SpaceReclaimed') or 0)}")
+    deleted("Deleted Containers:", answer.get("ContainersDeleted") or [])
+    reclaimed(answer.get("SpaceReclaimed") or 0)
 
 
 # ---- inspect (containers, images, networks, volumes) ------------------------------------------

@@ -64,7 +64,7 @@ def rmi(ctx, names, force, no_prune) -> None:
 
 def prune(ctx, all_, force, filters) -> None:
     from pallet.commands.flags import filter_flags
-    from pallet.commands.image_format import confirm, human_size
+    from pallet.commands.image_format import confirm
     wanted = filter_flags(filters)
     wanted["dangling"] = ["false" if all_ else "true"]    # as docker's CLI sends -a
     warning = ("WARNING! This will remove all images without at least one container associated to them."
@@ -72,14 +72,9 @@ def prune(ctx, all_, force, filters) -> None:
     if not force and not confirm(warning):
         return
     answer = client(ctx).prune_images(filters=wanted)
-    deleted = answer.get("ImagesDeleted") or []
-    if deleted:
-        click.echo("Deleted Images:")
-        for entry in deleted:
-            for action, subject in entry.items():
-                click.echo(f"{action.lower()}: {subject}")
-        click.echo("")
-    click.echo(f"Total reclaimed space: {human_size(answer.get('SpaceReclaimed') or 0)}")
+    from pallet.format.prune import deleted, image_lines, reclaimed
+    deleted("Deleted Images:", image_lines(answer.get("ImagesDeleted") or []))
+    reclaimed(answer.get("SpaceReclaimed") or 0)
 
 
 # ---- pull / push: the host's JSON-lines progress, drawn by pallet's own display -------------

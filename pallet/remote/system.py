@@ -30,11 +30,11 @@ def df(ctx, verbose, format_) -> None:
 
 
 def prune(ctx, all_, force) -> None:
-    from pallet.commands.image_format import confirm, human_size
+    from pallet.commands.image_format import confirm
     warning = ("WARNING! This will remove:\n  - all stopped containers\n"
                "  - all networks not used by at least one container\n"
                f"  - all {'images without at least one container associated to them' if all_ else 'dangling images'}\n"
-               "  - all dangling build cache\n")
+               f"  - all {'' if all_ else 'dangling '}build cache\n")
     if not force and not confirm(warning):
         return
     api = client(ctx)
@@ -43,21 +43,8 @@ def prune(ctx, all_, force) -> None:
     images = api.prune_images(filters={"dangling": ["false" if all_ else "true"]})
     from pallet.remote.client import post
     cache = post(api, "/build/prune", {"all": "1"} if all_ else {}).json()
-    if containers.get("ContainersDeleted"):
-        click.echo("Deleted Containers:")
-        for container_id in containers["ContainersDeleted"]:
-            click.echo(container_id)
-        click.echo("")
-    if networks.get("NetworksDeleted"):
-        click.echo("Deleted Networks:")
-        for name in networks["NetworksDeleted"]:
-            click.echo(name)
-        click.echo("")
-    if images.get("ImagesDeleted"):
-        click.echo("Deleted Images:")
-        for entry in images["ImagesDeleted"]:
-            for action, subject in entry.items():
-                click.echo(f"{action.lower()}: {subject}")
-        click.echo("")
-    reclaimed = sum((answer.get("SpaceReclaimed") or 0) for answer in (containers, images, cache))
-    click.echo(f"Total reclaimed space: {human_size(reclaimed)}")
+    from pallet.format.prune import deleted, image_lines, reclaimed
+    deleted("Deleted Containers:", containers.get("ContainersDeleted") or [])
+    deleted("Deleted Networks:", networks.get("NetworksDeleted") or [])
+    deleted("Deleted Images:", image_lines(images.get("ImagesDeleted") or []))
+    reclaimed(sum((answer.get("SpaceReclaimed") or 0) for answer in (containers, images, cache)))

@@ -82,7 +82,7 @@ def rm(ctx, force, names) -> None:
 
 def prune(ctx, all_, filters, force) -> None:
     from pallet.commands.flags import filter_flags
-    from pallet.commands.image_format import confirm, human_size
+    from pallet.commands.image_format import confirm
     wanted = filter_flags(filters)
     if all_:
         wanted["all"] = ["true"]
@@ -93,10 +93,6 @@ def prune(ctx, all_, filters, force) -> None:
     if not force and not confirm(warning):
         return
     answer = client(ctx).prune_volumes(filters=wanted or None)
-    removed = answer.get("VolumesDeleted") or []
-    if removed:
-        click.echo("Deleted Volumes:")
-        for name in removed:
-            click.echo(name)
-        click.echo("")
-    click.echo(f"Total reclaimed space: {human_size(answer.get('SpaceReclaimed') or 0)}")
+    from pallet.format.prune import deleted, reclaimed
+    deleted("Deleted Volumes:", answer.get("VolumesDeleted") or [])
+    reclaimed(answer.get("SpaceReclaimed") or 0)
