@@ -136,7 +136,7 @@ def load(request) -> None:
     store = _store(request)
     body = request.body()
     try:
-        lines = load_images(store, body)
+        lines = load_images(store, body, stream_name="the uploaded archive")
     except PalletError as error:
         # Docker answers a bad archive in the stream's error shape, after a 200
         writer = request.stream("application/json")

@@ -3,7 +3,7 @@
     save_images(store, names: list[str], dest: Path | BinaryIO, *, archive_format="docker-archive",
                 progress: Callable[[str], None] | None = None)
     load_images(store, source: Path | BinaryIO, *, platform: str | None = None (this machine's),
-                progress: Callable[[str], None] | None = None) -> list[str]
+                progress: Callable[[str], None] | None = None, stream_name="from stdin") -> list[str]
         returns Docker's lines: "Loaded image: busybox:latest" / "Loaded image ID: sha256:..."
 
 docker-archive is written the way Docker 25+ writes it, which every reader accepts (Docker
@@ -349,8 +349,10 @@ def _loaded(store: Store, names: list[str]) -> list[str]:
     return names
 
 
-def load_images(store: Store, source, *, platform: str | None = None, progress=None) -> list[str]:
-    """Load every image of a docker-archive, oci-archive or OCI layout directory."""
+def load_images(store: Store, source, *, platform: str | None = None, progress=None,
+                stream_name: str = "from stdin") -> list[str]:
+    """Load every image of a docker-archive, oci-archive or OCI layout directory.
+    stream_name: how errors name a source that is a stream ("from stdin" for the CLI)."""
     wanted_platform(platform)   # a bad --platform fails before anything is read
     with store.lease(), contextlib.ExitStack() as stack:
         work = store.temp_dir("load-")
@@ -374,7 +376,7 @@ def load_images(store: Store, source, *, platform: str | None = None, progress=N
             try:
                 tar = stack.enter_context(tarfile.open(path, mode="r:", tarinfo=BoundedTarInfo))
             except (tarfile.TarError, EOFError) as error:
-                raise PalletError(f"cannot load {source if isinstance(source, (str, Path)) else 'from stdin'}"
+                raise PalletError(f"cannot load {source if isinstance(source, (str, Path)) else stream_name}"
                                   ": not a tar archive (docker-archive or oci-archive expected)",
                                   hint="nothing was loaded") from error
             archive = ArchiveSource(tar=tar)

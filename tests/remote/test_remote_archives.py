@@ -131,7 +131,7 @@ def test_bad_archives_and_destinations(api, tmp_path):
     for args, given in ((["load", "-i", str(junk)], None), (["load"], junk.read_bytes())):
         refused = remote(api, *args, input=given)
         assert refused.returncode == 1 and refused.stdout == b""
-        assert refused.stderr == (b"Error: cannot load from stdin: not a tar archive "
+        assert refused.stderr == (b"Error: cannot load the uploaded archive: not a tar archive "
                                   b"(docker-archive or oci-archive expected)\n")
     # a real archive cut short: the host's words, and again nothing of it kept
     whole = tmp_path / "whole.tar"
