@@ -111,6 +111,18 @@ def paired(a_times: list[float], b_times: list[float]) -> float:
     """The median of the per-round B/A ratios: what a loaded machine's drift cancels out of."""
     return statistics.median(b / a for a, b in zip(a_times, b_times))
 
+def serve(cli: Path, store: Path, socket_path: Path) -> subprocess.Popen:
+    """`pallet serve` of one revision on a private socket, once the socket exists."""
+    process = subprocess.Popen([str(cli), "--root", str(store), "serve", "-H",
+                                f"unix://{socket_path}"], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 30
+    while not socket_path.exists():
+        if time.monotonic() > deadline or process.poll() is not None:
+            raise SystemExit("pallet serve did not start")
+        time.sleep(0.05)
+    return process
+
 
 def machine() -> str:
     cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo")

@@ -28,14 +28,13 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from bench.abtest import (docker_busybox, engines, busybox_stores, machine, paired,  # noqa: E402
-                          rounds, spread, timed)
+                          rounds, serve, spread, timed)
 from tests.dockerd import private_dockerd  # noqa: E402
 from tests.sshhost import ssh_host  # noqa: E402
 
@@ -68,18 +67,6 @@ def local_ab(installed, stores, runs: int) -> list[str]:
         a, b = times[f"A {what}"], times[f"B {what}"]
         lines.append(f"| {shown} | {spread(a)} | {spread(b)} | {paired(a, b):.3f} |")
     return lines
-
-
-def serve(cli: Path, store: Path, socket_path: Path) -> subprocess.Popen:
-    process = subprocess.Popen([str(cli), "--root", str(store), "serve", "-H",
-                                f"unix://{socket_path}"], stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL, start_new_session=True)
-    deadline = time.monotonic() + 30
-    while not socket_path.exists():
-        if time.monotonic() > deadline or process.poll() is not None:
-            raise SystemExit("pallet serve did not start")
-        time.sleep(0.05)
-    return process
 
 
 def remote_rounds(cli: Path, store: Path, work: Path, runs: int) -> list[str]:

@@ -24,30 +24,17 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from bench.abtest import (busybox_stores, cpu_timed, engines, machine, paired,  # noqa: E402
-                          rounds, spread)
+                          rounds, serve, spread)
 
 DOCKER = "/usr/bin/docker"
 BEFORE_LIGHT = "3c7193f"       # the parent of light.py's commit
 CONTAINERS = 20
-
-
-def serve(cli: Path, store: Path, socket_path: Path) -> subprocess.Popen:
-    process = subprocess.Popen([str(cli), "--root", str(store), "serve", "-H",
-                                f"unix://{socket_path}"], stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL, start_new_session=True)
-    deadline = time.monotonic() + 30
-    while not socket_path.exists():
-        if time.monotonic() > deadline or process.poll() is not None:
-            raise SystemExit("pallet serve did not start")
-        time.sleep(0.05)
-    return process
 
 
 def import_breakdown(cli: Path, argv: list[str], env: dict, runs: int = 9) -> list[str]:
