@@ -41,6 +41,20 @@ class SourceEntry:
     size: int = 0
     mtime_ns: int | None = None
 
+    @classmethod
+    def of_context(cls, entry, base: str, context) -> "SourceEntry":
+        """The SourceEntry of a context walk's ContextEntry, under the context directory base
+        (a string) read through context (its confine.Root). Made without the frozen
+        __init__, whose eleven object.__setattr__ calls cost ~25 ms for a 10,000-file copy
+        (~8 ms this way): it fills the same fields (tests/builder/test_context.py checks the
+        two are equal), and the instance is as frozen as any other."""
+        made = object.__new__(cls)
+        made.__dict__.update(relpath=entry.relpath, host_path=f"{base}/{entry.origin}"
+                             if entry.origin else base, kind=entry.kind, mode=entry.mode, uid=0,
+                             gid=0, link_target=entry.link_target, origin=entry.origin,
+                             context=context, size=entry.size, mtime_ns=entry.mtime_ns)
+        return made
+
     def open(self) -> int:
         """The file, opened for reading; a last-component symlink is never followed."""
         if self.context is not None:
@@ -88,12 +102,8 @@ def trees_from_context(context: BuildContext, source: str, *, span: Span | None,
     base = str(context.directory)
     for selection in context.select(source, span=span, source_line=source_line):
         # host paths as plain strings: 10,000 pathlib objects cost ~0.1 s per cached rebuild
-        entries = tuple(SourceEntry(relpath=e.relpath, host_path=f"{base}/{e.origin}"
-                                    if e.origin else base, kind=e.kind,
-                                    mode=e.mode, uid=0, gid=0, link_target=e.link_target,
-                                    origin=e.origin, context=context.root, size=e.size,
-                                    mtime_ns=e.mtime_ns)
-                        for e in selection.entries)
+        root = context.root
+        entries = tuple(SourceEntry.of_context(e, base, root) for e in selection.entries)
         hashes = {e.relpath: e.content_hash for e in selection.entries}
         kept = _parents_path(selection.root_origin, pivot) if parents else ""
         if parents and selection.kind == "file":

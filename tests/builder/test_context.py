@@ -190,3 +190,25 @@ def test_step_key_chains_parent_step_and_inputs():
     # canonical JSON: key order in the step description does not matter
     assert step_key(parent="p", step={"b": 1, "a": 2}, inputs="i") == step_key(
         parent="p", step={"a": 2, "b": 1}, inputs="i")
+
+
+def test_a_context_source_entry_is_the_one_its_constructor_makes(project):
+    """SourceEntry.of_context (made without the frozen __init__, for speed) fills every field
+    the constructor does, and stays frozen."""
+    import dataclasses
+
+    from pallet.builder.sources import SourceEntry
+    context = _context(project)
+    [selection] = context.select("src")
+    base = str(project)
+    for e in selection.entries:
+        fast = SourceEntry.of_context(e, base, context.root)
+        slow = SourceEntry(relpath=e.relpath, host_path=f"{base}/{e.origin}" if e.origin
+                           else base, kind=e.kind, mode=e.mode, uid=0, gid=0,
+                           link_target=e.link_target, origin=e.origin, context=context.root,
+                           size=e.size, mtime_ns=e.mtime_ns)
+        assert vars(fast).keys() == vars(slow).keys()
+        for field in dataclasses.fields(SourceEntry):
+            assert getattr(fast, field.name) == getattr(slow, field.name), field.name
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            fast.mode = 0

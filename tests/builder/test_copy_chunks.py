@@ -152,3 +152,37 @@ def test_skopeo_reads_a_chunked_image(chunked, busybox_root, tmp_path):
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["Layers"] == [layer.digest for layer in built.layers]
+
+
+def test_no_chunk_holds_more_than_the_spacing_and_cuts_follow_paths():
+    """An edit re-makes one chunk of at most `spacing` files (N/32 < spacing <= N/16): with
+    10,000 files no chunk holds more than 512 (the cap was 1,024), and a changed file changes
+    that chunk's key alone."""
+    from pallet.builder import copychunks
+    from pallet.builder.sources import SourceEntry, SourceTree
+
+    def tree(changed: str = "") -> SourceTree:
+        root = SourceEntry(relpath="", host_path="/c/data", kind="dir", mode=0o755, uid=0,
+                           gid=0, size=0, mtime_ns=1)
+        dirs, files, hashes = [], [], {}
+        for d in range(100):
+            dirs.append(SourceEntry(relpath=f"d{d:02d}", host_path="", kind="dir", mode=0o755,
+                                    uid=0, gid=0, size=0, mtime_ns=1))
+            for name in sorted(f"f{i}" for i in range(d, 10_000, 100)):
+                rel = f"d{d:02d}/{name}"
+                files.append(SourceEntry(relpath=rel, host_path="", kind="file", mode=0o644,
+                                         uid=0, gid=0, size=30_000, mtime_ns=1))
+                hashes[rel] = "1" * 32 if rel == changed else "0" * 32
+        entries = [root]
+        for d in dirs:      # the walk's order: a directory, then what it holds
+            entries.append(d)
+            entries += [f for f in files if f.relpath.startswith(d.relpath + "/")]
+        return SourceTree(kind="dir", name="data", entries=tuple(entries), hashes=hashes)
+
+    before = copychunks.plan_chunks([tree()], base="b")
+    files = [chunk for chunk in before if not chunk.directories]
+    sizes = [sum(e.kind == "file" for e in chunk.tree.entries) for chunk in files]
+    assert sum(sizes) == 10_000 and max(sizes) <= 512 and 25 <= len(files) <= 51, sizes
+    after = copychunks.plan_chunks([tree(changed="d00/f0")], base="b")
+    assert [c.key for c in after][1:] == [c.key for c in before][1:]
+    assert after[0].key != before[0].key
