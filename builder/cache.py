@@ -205,7 +205,8 @@ class CacheRecords:
                     continue
 
 
-def write_json_atomic(path: Path, data: Any) -> None:
-    """Temp file in the same directory, fsync, rename: readers see the old file or the new."""
+def write_json_atomic(path: Path, data: Any, *, durable: bool = True) -> None:
+    """Temp file in the same directory, fsync, rename: readers see the old file or the new.
+    durable=False skips the two fsyncs, for hints checked on every use."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(path, json.dumps(data, sort_keys=True, separators=(",", ":")))
+    atomic_write(path, json.dumps(data, sort_keys=True, separators=(",", ":")), durable=durable)

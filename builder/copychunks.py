@@ -102,11 +102,10 @@ def _subtree(tree: SourceTree, root: SourceEntry, entries: list[SourceEntry]) ->
 
 
 def _key(base: str, what: str, entries: list[SourceEntry], hashes: dict) -> str:
-    digest = xxhash.xxh3_128(f"{FORMAT}\0{what}\0{base}".encode())
-    for e in entries:
-        digest.update(f"\0{e.relpath}\0{e.kind}\0{e.mode:o}\0{e.uid}\0{e.gid}\0{e.mtime_ns}\0"
-                      f"{e.link_target}\0{hashes.get(e.relpath, '')}".encode())
-    return digest.hexdigest()
+    # one text hashed at once: the bytes an update per entry would give, in a third of the time
+    text = "".join([f"\0{e.relpath}\0{e.kind}\0{e.mode:o}\0{e.uid}\0{e.gid}\0{e.mtime_ns}\0"
+                    f"{e.link_target}\0{hashes.get(e.relpath, '')}" for e in entries])
+    return xxhash.xxh3_128_hexdigest(f"{FORMAT}\0{what}\0{base}{text}".encode())
 
 
 def placeholder_directories(layer_dir: Path) -> None:
@@ -188,9 +187,12 @@ class ChunkIndex:
             self.made[key] = files
 
     def save(self) -> None:
+        # Hints, each checked when used (a layer's blob and directory, a linked file's stat):
+        # a power cut that loses or tears them costs a chunk made again, so no fsync (four
+        # per rebuild, each a journal commit of the shared disk).
         for key, files in self.made.items():
-            write_json_atomic(self._files_path(key), files)
-        write_json_atomic(self.path, {"chunks": self.current})
+            write_json_atomic(self._files_path(key), files, durable=False)
+        write_json_atomic(self.path, {"chunks": self.current}, durable=False)
         kept = {item["key"] for item in self.current}
         for key in self.previous.keys() - kept:   # this lineage's chunks no longer made
             self._files_path(key).unlink(missing_ok=True)

@@ -13,7 +13,6 @@ mtime all equal the recorded ones and the old layer file still has them.
 from __future__ import annotations
 
 import json
-import os
 import stat as statmod
 import threading
 from pathlib import Path
@@ -63,11 +62,12 @@ class CopyReuse:
     def lineage(*, context_dir: str, step_desc: bytes) -> str:
         return xxhash.xxh3_128_hexdigest(context_dir.encode() + b"\0" + step_desc)
 
-    def link_or_none(self, relpath: str, *, source_st: os.stat_result, content_hash: str,
+    def link_or_none(self, relpath: str, *, size: int, mtime_ns: int, content_hash: str,
                      mode: int, uid: int, gid: int, root) -> bool:
         """Hard-link the previous layer's identical file at ``relpath`` in ``root`` (the new
-        layer's confine.Root); True when done. Both ends are resolved inside their layer."""
-        signature = [content_hash, mode, uid, gid, source_st.st_size, source_st.st_mtime_ns]
+        layer's confine.Root); True when done. Both ends are resolved inside their layer.
+        size and mtime_ns are the source's, as seen when content_hash was taken."""
+        signature = [content_hash, mode, uid, gid, size, mtime_ns]
         with self._lock:
             self.written[relpath] = signature
         directory = self.previous_dirs.get(relpath, self.previous_dir)

@@ -176,7 +176,14 @@ class LayerWriter:
         else:
             mode = self.chmod if self.chmod is not None else entry.mode
             if self.reuse is not None:
-                if self.reuse.link_or_none(target.lstrip("/"), source_st=entry.lstat(),
+                # A context entry's size and mtime are the walk's, which content_hash is of
+                # (no second lstat per file); other sources are stat'ed here.
+                if entry.mtime_ns is not None:
+                    size, mtime_ns = entry.size, entry.mtime_ns
+                else:
+                    st = entry.lstat()
+                    size, mtime_ns = st.st_size, st.st_mtime_ns
+                if self.reuse.link_or_none(target.lstrip("/"), size=size, mtime_ns=mtime_ns,
                                            content_hash=content_hash, mode=mode, uid=uid,
                                            gid=gid, root=root):
                     return
