@@ -21,16 +21,8 @@ install_dataclass_cache()
 import click  # noqa: E402  (after the cache is installed, on purpose)
 
 from pallet import __version__  # noqa: E402
-from pallet.base.errors import PalletError  # noqa: E402
 from pallet.commands import COMMANDS  # noqa: E402
-
-
-def default_root() -> Path:
-    """Docker-like default store: /var/lib/pallet for root, else under XDG_DATA_HOME."""
-    if os.geteuid() == 0:
-        return Path("/var/lib/pallet")
-    data_home = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(data_home) / "pallet"
+from pallet.fastpath import default_root, host_requested, present, sweep_scratch  # noqa: E402,F401
 
 
 class LazyGroup(click.Group):
@@ -45,7 +37,7 @@ class LazyGroup(click.Group):
             return None
         module_name, attribute, _ = entry
         command = getattr(importlib.import_module(module_name), attribute)
-        if not _host_requested(ctx.params):
+        if not host_requested(ctx.params):
             return command
         # only now, and only then, anything of the remote client (pallet/remote) is imported
         from pallet.remote.dispatch import remote_command
@@ -60,24 +52,6 @@ class LazyGroup(click.Group):
 
 def _module_exists(module_name: str) -> bool:
     return importlib.util.find_spec(module_name) is not None
-
-
-def _host_requested(params: dict) -> bool:
-    """Whether anything asks for a host other than the local store: docker's inputs (-H,
-    --context, the environment, a currentContext in the Docker config). pallet.remote.hosts
-    resolves it (the "default" context is the local store); this only keeps the local path
-    from importing it."""
-    if params.get("hosts") or params.get("context"):
-        return True
-    environ = os.environ
-    if environ.get("PALLET_HOST") or environ.get("DOCKER_HOST") or environ.get("DOCKER_CONTEXT"):
-        return True
-    directory = environ.get("DOCKER_CONFIG") or os.path.join(os.path.expanduser("~"), ".docker")
-    try:
-        with open(os.path.join(directory, "config.json"), "rb") as config:
-            return b'"currentContext"' in config.read()
-    except OSError:
-        return False
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -108,19 +82,7 @@ def cli(ctx: click.Context, root: Path | None, debug: bool, **_host_options) -> 
     ctx.obj["root"] = (root or default_root()).absolute()
     ctx.obj["debug"] = debug
     if "pallet.remote.host" not in ctx.meta:      # a remote host's command has no local store
-        _sweep_scratch(ctx.obj["root"] / "tmp")
-
-
-def _sweep_scratch(tmp: Path) -> None:
-    """Every command first clears what killed pallet processes left in the store's tmp/
-    (runtime/store/scratch.py); a store with nothing there costs one directory read."""
-    try:
-        if not any(os.scandir(tmp)):
-            return
-    except OSError:
-        return  # no store yet, or not ours to read: the command reports what matters
-    from pallet.runtime.store import scratch
-    scratch.sweep(tmp)
+        sweep_scratch(ctx.obj["root"] / "tmp")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -145,13 +107,6 @@ def _main(argv: list[str] | None) -> None:
         code = cli.main(args=args, prog_name="pallet", standalone_mode=False)
         if isinstance(code, int) and code:
             sys.exit(code)
-    except PalletError as error:
-        if debug:
-            raise
-        # Some of Docker's messages stand alone ("template parsing error: ..."), no "Error:".
-        prefix = "" if getattr(error, "bare", False) else "Error: "
-        click.echo(f"{prefix}{error.render()}", err=True)
-        sys.exit(error.exit_code)
     except click.exceptions.Exit as done:
         sys.exit(done.exit_code)
     except click.ClickException as error:
@@ -160,51 +115,8 @@ def _main(argv: list[str] | None) -> None:
     except click.exceptions.Abort:
         click.echo("Aborted.", err=True)
         sys.exit(130)
-    except BrokenPipeError:
-        # `pallet images | head` closes the pipe early; that is not an error.
-        sys.stderr.close()
-        sys.exit(0)
-    except KeyboardInterrupt:
-        sys.exit(130)
-    except OSError as error:
-        from pallet.base.diskspace import is_no_space, no_space_error
-        if debug or not is_no_space(error):
-            _internal_error(error, debug)
-        # a write site that did not say what it was writing: name the command at least
-        command = _command_name(args)
-        where = getattr(error, "filename", None) or f"the store at {_root_of(args)}"
-        message = no_space_error(f"running `pallet {command}`", where)
-        click.echo(f"Error: {message.render()}", err=True)
-        sys.exit(125 if command in ("run", "create", "start") else 1)
-    except Exception as error:  # noqa: BLE001 - last line of defence: a bug, not a user mistake
-        _internal_error(error, debug)
-
-
-def _command_name(args: list[str]) -> str:
-    """The subcommand in argv (after the global options)."""
-    words = iter(args)
-    for word in words:
-        if word in ("--root", "-H", "--host", "-c", "--context", "--tlscacert", "--tlscert",
-                    "--tlskey"):
-            next(words, None)
-        elif not word.startswith("-"):
-            return word
-    return ""
-
-
-def _root_of(args: list[str]) -> Path:
-    for index, word in enumerate(args[:-1]):
-        if word == "--root":
-            return Path(args[index + 1])
-    return Path(os.environ.get("PALLET_ROOT") or default_root())
-
-
-def _internal_error(error: BaseException, debug: bool) -> None:
-    if debug:
-        raise error
-    click.echo(f"Error: internal error: {type(error).__name__}: {error}\n"
-               "(this is a bug in pallet; rerun with --debug for the traceback)", err=True)
-    sys.exit(125)
+    except (Exception, KeyboardInterrupt) as error:  # noqa: BLE001 - present() sorts them:
+        present(error, args, debug)                  # a bug is the last line of defence
 
 
 if __name__ == "__main__":

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import click
-
+from pallet.argspec import FLAG, MULTI, OTHER, VALUE, Arg, Opt
 from pallet.base.errors import PalletError
 from pallet.commands.flags import duration_flag, size_flag
 from pallet.base.go_values import int_flag
@@ -14,52 +13,48 @@ from pallet.runtime.container.mount_specs import parse_mount, parse_tmpfs, parse
 from pallet.commands.network_options import NETWORK_FLAGS, network_fields
 from pallet.runtime.network.hostentries import extra_host, is_ip
 
-def run_options(command):
-    """Decorate a click command with every run/create flag."""
-    flags = [
-        click.option("-d", "--detach", is_flag=True, help="Run container in background and print container ID"),
-        click.option("-i", "--interactive", is_flag=True, help="Keep STDIN open even if not attached"),
-        click.option("-t", "--tty", is_flag=True, help="Allocate a pseudo-TTY"),
-        click.option("--rm", "auto_remove", is_flag=True, help="Automatically remove the container when it exits"),
-        click.option("--name", default=None, help="Assign a name to the container"),
-        click.option("-e", "--env", "env", multiple=True, help="Set environment variables"),
-        click.option("--env-file", multiple=True, type=click.Path(dir_okay=False), help="Read in a file of environment variables"),
-        click.option("-w", "--workdir", default=None, help="Working directory inside the container"),
-        click.option("-u", "--user", default=None, help="Username or UID (format: <name|uid>[:<group|gid>])"),
-        click.option("--entrypoint", default=None, help="Overwrite the default ENTRYPOINT of the image"),
-        click.option("-h", "--hostname", default=None, help="Container host name"),
-        click.option("-v", "--volume", "volumes", multiple=True, help="Bind mount a volume"),
-        click.option("--mount", "mounts", multiple=True, help="Attach a filesystem mount to the container"),
-        click.option("--volumes-from", multiple=True, help="Mount volumes from the specified container(s)"),
-        click.option("--tmpfs", multiple=True, help="Mount a tmpfs directory"),
-        click.option("--read-only", "read_only", is_flag=True, help="Mount the container's root filesystem as read only"),
-        click.option("--init", "init", is_flag=True, help="Run an init inside the container that forwards signals and reaps processes"),
-        click.option("-m", "--memory", default=None, help="Memory limit"),
-        click.option("--memory-swap", default=None, help="Swap limit equal to memory plus swap: '-1' to enable unlimited swap"),
-        click.option("--cpus", default=None, help="Number of CPUs"),
-        click.option("--pids-limit", default=None, help="Tune container pids limit (set -1 for unlimited)"),
-        click.option("--cap-add", multiple=True, help="Add Linux capabilities"),
-        click.option("--cap-drop", multiple=True, help="Drop Linux capabilities"),
-        click.option("--privileged", is_flag=True, help="Give extended privileges to this container"),
-        click.option("--security-opt", multiple=True, help="Security Options"),
-        click.option("--stop-signal", default=None, help="Signal to stop the container"),
-        click.option("--stop-timeout", default=None, help="Timeout (in seconds) to stop a container"),
-        click.option("--restart", default="no", help="Restart policy to apply when a container exits"),
-        click.option("-l", "--label", "labels", multiple=True, help="Set meta data on a container"),
-        click.option("--ulimit", multiple=True, help="Ulimit options"),
-        click.option("--health-cmd", default=None, help="Command to run to check health"),
-        click.option("--health-interval", default=None, help="Time between running the check (ms|s|m|h)"),
-        click.option("--health-timeout", default=None, help="Maximum time to allow one check to run (ms|s|m|h)"),
-        click.option("--health-start-period", default=None, help="Start period for the container to initialize (ms|s|m|h)"),
-        click.option("--health-retries", default=None, help="Consecutive failures needed to report unhealthy"),
-        click.option("--no-healthcheck", is_flag=True, help="Disable any container-specified HEALTHCHECK"),
-        *NETWORK_FLAGS,
-        click.argument("image"),
-        click.argument("command", nargs=-1, type=click.UNPROCESSED),
-    ]
-    for flag in reversed(flags):
-        command = flag(command)
-    return command
+# run's and create's flags (pallet.argspec: the fast path and click read this one list)
+CREATE_FLAGS = [
+    Opt("detach", ("-d", "--detach"), FLAG, help="Run container in background and print container ID"),
+    Opt("interactive", ("-i", "--interactive"), FLAG, help="Keep STDIN open even if not attached"),
+    Opt("tty", ("-t", "--tty"), FLAG, help="Allocate a pseudo-TTY"),
+    Opt("auto_remove", ("--rm",), FLAG, help="Automatically remove the container when it exits"),
+    Opt("name", ("--name",), help="Assign a name to the container"),
+    Opt("env", ("-e", "--env"), MULTI, help="Set environment variables"),
+    Opt("env_file", ("--env-file",), OTHER, type="file-name", multiple=True, help="Read in a file of environment variables"),
+    Opt("workdir", ("-w", "--workdir"), help="Working directory inside the container"),
+    Opt("user", ("-u", "--user"), help="Username or UID (format: <name|uid>[:<group|gid>])"),
+    Opt("entrypoint", ("--entrypoint",), help="Overwrite the default ENTRYPOINT of the image"),
+    Opt("hostname", ("-h", "--hostname"), help="Container host name"),
+    Opt("volumes", ("-v", "--volume"), MULTI, help="Bind mount a volume"),
+    Opt("mounts", ("--mount",), MULTI, help="Attach a filesystem mount to the container"),
+    Opt("volumes_from", ("--volumes-from",), MULTI, help="Mount volumes from the specified container(s)"),
+    Opt("tmpfs", ("--tmpfs",), MULTI, help="Mount a tmpfs directory"),
+    Opt("read_only", ("--read-only",), FLAG, help="Mount the container's root filesystem as read only"),
+    Opt("init", ("--init",), FLAG, help="Run an init inside the container that forwards signals and reaps processes"),
+    Opt("memory", ("-m", "--memory"), help="Memory limit"),
+    Opt("memory_swap", ("--memory-swap",), help="Swap limit equal to memory plus swap: '-1' to enable unlimited swap"),
+    Opt("cpus", ("--cpus",), help="Number of CPUs"),
+    Opt("pids_limit", ("--pids-limit",), help="Tune container pids limit (set -1 for unlimited)"),
+    Opt("cap_add", ("--cap-add",), MULTI, help="Add Linux capabilities"),
+    Opt("cap_drop", ("--cap-drop",), MULTI, help="Drop Linux capabilities"),
+    Opt("privileged", ("--privileged",), FLAG, help="Give extended privileges to this container"),
+    Opt("security_opt", ("--security-opt",), MULTI, help="Security Options"),
+    Opt("stop_signal", ("--stop-signal",), help="Signal to stop the container"),
+    Opt("stop_timeout", ("--stop-timeout",), help="Timeout (in seconds) to stop a container"),
+    Opt("restart", ("--restart",), VALUE, "no", help="Restart policy to apply when a container exits"),
+    Opt("labels", ("-l", "--label"), MULTI, help="Set meta data on a container"),
+    Opt("ulimit", ("--ulimit",), MULTI, help="Ulimit options"),
+    Opt("health_cmd", ("--health-cmd",), help="Command to run to check health"),
+    Opt("health_interval", ("--health-interval",), help="Time between running the check (ms|s|m|h)"),
+    Opt("health_timeout", ("--health-timeout",), help="Maximum time to allow one check to run (ms|s|m|h)"),
+    Opt("health_start_period", ("--health-start-period",), help="Start period for the container to initialize (ms|s|m|h)"),
+    Opt("health_retries", ("--health-retries",), help="Consecutive failures needed to report unhealthy"),
+    Opt("no_healthcheck", ("--no-healthcheck",), FLAG, help="Disable any container-specified HEALTHCHECK"),
+    *NETWORK_FLAGS,
+    Arg("image"),
+    Arg("command", nargs=-1, type="unprocessed"),
+]
 
 
 def _parse_ulimit(text: str):

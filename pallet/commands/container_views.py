@@ -9,7 +9,11 @@ import time
 
 import click
 
-from pallet.commands.image_format import human_duration, human_size
+from pallet.commands.clickspec import command
+from pallet.commands.exec_command import HELP as EXEC_HELP, SPEC as EXEC, exec_command
+from pallet.commands.image_format import human_size
+from pallet.commands.ps_command import (HELP as PS_HELP, SPEC as PS, ps_command,  # noqa: F401
+                                        ps_row, show_containers)
 from pallet.base.errors import PalletError
 
 
@@ -24,58 +28,7 @@ def _root(ctx: click.Context):
     return ctx.obj["root"]
 
 
-@click.command("ps")
-@click.option("-a", "--all", "show_all", is_flag=True, help="Show all containers (default shows just running)")
-@click.option("-q", "--quiet", is_flag=True, help="Only display container IDs")
-@click.option("-f", "--filter", "filters", multiple=True, help="Filter output based on conditions provided")
-@click.option("--format", "format_", default=None, help="Format output using a custom template or 'json'")
-@click.option("--no-trunc", is_flag=True, help="Don't truncate output")
-@click.option("-l", "--latest", is_flag=True, help="Show the latest created container")
-@click.option("-n", "--last", type=int, default=-1, help="Show n last created containers")
-@click.pass_context
-def ps(ctx, show_all, quiet, filters, format_, no_trunc, latest, last) -> None:
-    """List containers"""
-    from pallet.commands.flags import filter_flags
-    from pallet.runtime.container.views import container_rows
-    rows = container_rows(_root(ctx), filter_flags(filters), all_=show_all,
-                          last=1 if latest else last)
-    show_containers(rows, quiet=quiet, format_=format_, no_trunc=no_trunc)
-
-
-def show_containers(rows, *, quiet: bool, format_: str | None, no_trunc: bool) -> None:
-    """ps's output for library ContainerRows (the remote ps builds them from the API's list)."""
-    if quiet and (not format_ or format_ == "table"):
-        for row in rows:
-            click.echo(row.id if no_trunc else row.id[:12])
-        return
-    from pallet.format.kinds import PS, listing
-    click.echo(listing(format_, [ps_row(row, no_trunc) for row in rows], PS), nl=False)
-
-
-def ps_row(row, no_trunc: bool) -> dict:
-    """A library row as docker's CLI prints it: truncated IDs and command, times for people."""
-    from pallet.base.units import parse_rfc3339
-    from pallet.runtime.network.ports import displayable
-    created = parse_rfc3339(row.created)
-    command = row.command if no_trunc or len(row.command) <= 20 else row.command[:19] + "…"
-    image = row.image_id[7:19] if row.image == row.image_id and not no_trunc else row.image
-    return {
-        "Command": f'"{command}"',
-        "CreatedAt": created.strftime("%Y-%m-%d %H:%M:%S +0000 UTC") if created else "",
-        "ID": row.id if no_trunc else row.id[:12],
-        "Image": image,
-        "Labels": ",".join(f"{k}={v}" for k, v in sorted(row.labels.items())),
-        "LocalVolumes": str(row.local_volumes),
-        "Mounts": ",".join(mount[:15] for mount in row.mounts),
-        "Names": row.name,
-        "Networks": ",".join(sorted(row.networks)),
-        "Ports": displayable(row.ports),
-        "RunningFor": human_duration(time.time() - created.timestamp()) + " ago" if created else "",
-        "Size": "0B",
-        "State": row.state,
-        "Status": row.status,
-        "_labels": row.labels,
-    }
+ps = command("ps", PS, ps_command, PS_HELP)
 
 
 def log_time(value: str, flag: str = "since") -> int:
@@ -158,54 +111,7 @@ def _emit(entry: dict, timestamps: bool, details: bool = False) -> None:
     stream.flush()
 
 
-@click.command("exec", context_settings={"allow_interspersed_args": False})
-@click.option("-d", "--detach", is_flag=True, help="Detached mode: run command in the background")
-@click.option("-i", "--interactive", is_flag=True, help="Keep STDIN open even if not attached")
-@click.option("-t", "--tty", is_flag=True, help="Allocate a pseudo-TTY")
-@click.option("-e", "--env", multiple=True, help="Set environment variables")
-@click.option("--env-file", multiple=True, help="Read in a file of environment variables")
-@click.option("-u", "--user", default=None, help="Username or UID (format: <name|uid>[:<group|gid>])")
-@click.option("-w", "--workdir", default=None, help="Working directory inside the container")
-@click.option("--privileged", is_flag=True, help="Give extended privileges to the command")
-@click.option("--detach-keys", default=None, help="Override the key sequence for detaching a container")
-@click.argument("container_ref", metavar="CONTAINER")
-@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
-@click.pass_context
-def exec_(ctx, detach, interactive, tty, env, env_file, user, workdir, privileged, detach_keys,
-          container_ref, command) -> None:
-    """Execute a command in a running container"""
-    from pallet.commands.env_flags import expand_env, read_env_file
-    given = []
-    try:
-        for path in env_file:
-            given += read_env_file(path)
-        given += expand_env(env)
-        # -e NAME without a value in our environment unsets NAME in the process (docker
-        # hands the bare name to the daemon, whose merge drops it)
-        given += [name for name in env if "=" not in name and name not in os.environ]
-    except PalletError as error:
-        raise _BareError(error.message, 1) from None
-    from pallet.runtime.container.lifecycle import get
-    from pallet.runtime.container.execute import exec_spec
-    from pallet.commands.attach import detach_sequence
-    record = get(_root(ctx), container_ref)
-    if tty and interactive and not detach and not os.isatty(0):
-        raise _BareError("the input device is not a TTY", 1)
-    if not record.state.get("Running"):
-        raise PalletError(f"container {record.id} is not running")
-    if record.state.get("Paused"):
-        raise PalletError(f"container {record.id} is paused, unpause the container before exec")
-    keys = detach_sequence(detach_keys, exec_=True)
-    if workdir is not None and not workdir.startswith("/"):   # runc's check, after the lookup
-        click.echo("OCI runtime exec failed: exec failed: Cwd must be an absolute path: unknown")
-        sys.exit(126)
-    spec, base = exec_spec(record, command, env=given, user=user, workdir=workdir, tty=tty,
-                           privileged=privileged)
-    from pallet.commands.exec_streams import run_exec
-    code = run_exec(_root(ctx), record, spec, base, detach=detach, interactive=interactive,
-                    keys=keys)
-    if code:
-        sys.exit(code)
+exec_ = command("exec", EXEC, exec_command, EXEC_HELP)
 
 
 @click.command("export")

@@ -3,25 +3,23 @@ export, cp, pause, unpause, top, rename, container -- Docker's flags, output and
 
 from __future__ import annotations
 
-import os
-import signal
 import sys
 
 import click
 
-from pallet.commands.container_options import create_options, run_options
+from pallet.argspec import Spec
 from pallet.base.errors import PalletError
+from pallet.commands.clickspec import command
+from pallet.commands.container_options import CREATE_FLAGS, create_options
+from pallet.commands.run_command import HELP as RUN_HELP, SPEC as RUN, foreground, run_command
+
+CREATE = Spec(CREATE_FLAGS, interspersed=False)
 
 NO_INTERSPERSE = {"allow_interspersed_args": False}
 
 
 def _root(ctx: click.Context):
     return ctx.obj["root"]
-
-
-def _write_all(fd: int):
-    from pallet.base.fdio import write_all
-    return lambda chunk: write_all(fd, chunk, reader_gone=True)
 
 
 def _collect(errors: list[PalletError], ctx: click.Context) -> None:
@@ -45,115 +43,20 @@ def _for_each(ctx: click.Context, names, action, *, echo_result: bool = False) -
     _collect(errors, ctx)
 
 
-def _foreground(root, record, *, interactive: bool, detach_keys: bytes | None = None) -> int:
-    """Run (already created) record attached to our terminal; return its exit code."""
-    from pallet.runtime.container import state as cs
-    from pallet.runtime.container.monitor import Attach, supervise
-
-    store = cs.ContainerStore(root)
-    tty = record.config["Config"]["Tty"]
-    stdin = 0 if interactive else None
-    if tty and interactive and not os.isatty(0):
-        raise PalletError("the input device is not a TTY", exit_code=1)
-    if tty and interactive:
-        # the detach keys can leave it running: the monitor must not be this process
-        from pallet.commands.attach import DEFAULT_KEYS, detach_sequence, run_attached
-        return run_attached(root, record, detach_keys or detach_sequence(DEFAULT_KEYS))
-    attach = Attach(stdin=stdin, stdout=_write_all(1), stderr=_write_all(2))
-    from pallet.runtime.store.events import container_event
-    container_event(root, record, "attach")   # docker run attaches before it starts
-    saved_terminal = None
-    proxied: dict[int, object] = {}
-
-    def started(pid: int) -> None:
-        # Docker's --sig-proxy: signals we receive go to the container's PID 1.
-        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1,
-                    signal.SIGUSR2):
-            proxied[sig] = signal.signal(sig, lambda number, _frame: _forward(pid, number))
-
-    if tty and interactive:
-        import termios
-        import tty as tty_module
-        saved_terminal = termios.tcgetattr(0)
-        tty_module.setraw(0)
-    try:
-        status = supervise(store, record.id, attach=attach, on_started=started, exits_after=True)
-    finally:
-        for sig, handler in proxied.items():
-            signal.signal(sig, handler)
-        if saved_terminal is not None:
-            import termios
-            termios.tcsetattr(0, termios.TCSADRAIN, saved_terminal)
-    return status.code
+run = command("run", RUN, run_command, RUN_HELP)
 
 
-def _forward(pid: int, number: int) -> None:
-    try:
-        os.kill(pid, number)
-    except ProcessLookupError:
-        pass
-
-
-def _start_failed(root, record, error: PalletError) -> PalletError:
-    """A failed start leaves the container Created (or removes it with --rm)."""
-    from pallet.runtime.container import state as cs
-    from pallet.runtime.container.lifecycle import remove_container
-    if record.config["HostConfig"]["AutoRemove"]:
-        try:   # the monitor removes it when the process failed to start; not before that
-            remove_container(cs.ContainerStore(root), record.id, force=True, volumes=True)
-        except cs.ContainerNotFound:
-            pass
-    return PalletError(error.message, hint=error.hint, exit_code=error.exit_code)
-
-
-@click.command("run", context_settings=NO_INTERSPERSE)
-@run_options
-@click.option("--detach-keys", default=None, help="Override the key sequence for detaching a container")
-@click.pass_context
-def run(ctx: click.Context, detach_keys, **params) -> None:
-    """Create and run a new container from an image"""
-    from pallet.runtime.container.lifecycle import create_container
-    from pallet.runtime.container.monitor import start_detached
-
-    root = _root(ctx)
-    options = create_options(params)
-    keys = None
-    if not params["detach"]:
-        # checked before the container is made: docker's attach fails after its create and
-        # leaves a Created container behind; the refusal is the same, nothing is half-made
-        from pallet.commands.attach import detach_sequence
-        if params["tty"] and params["interactive"] and not os.isatty(0):
-            raise PalletError("the input device is not a TTY", exit_code=1)
-        keys = detach_sequence(detach_keys)
-    record = create_container(root, options)
-    if params["detach"]:
-        try:
-            start_detached(root, record.id)
-        except PalletError as error:
-            raise _start_failed(root, record, error) from error
-        click.echo(record.id)
-        return
-    try:
-        code = _foreground(root, record, interactive=params["interactive"], detach_keys=keys)
-    except PalletError as error:
-        if error.exit_code in (125, 126, 127):
-            raise _start_failed(root, record, error) from error
-        raise
-    sys.exit(code)  # click's main(standalone_mode=False) swallows ctx.exit codes
-
-
-@click.command("create", context_settings=NO_INTERSPERSE)
-@run_options
-@click.pass_context
-def create(ctx: click.Context, **params) -> None:
-    """Create a new container"""
+def _create(root, **params) -> None:
     from pallet.runtime.container.lifecycle import create_container
     from pallet.commands.flags import create_exit_codes
     if params["detach"]:
         raise click.UsageError("unknown shorthand flag: 'd' in -d")
     with create_exit_codes():
-        record = create_container(_root(ctx), create_options(params))
+        record = create_container(root, create_options(params))
     click.echo(record.id)
+
+
+create = command("create", CREATE, _create, "Create a new container")
 
 
 @click.command("start")
@@ -175,7 +78,7 @@ def start(ctx: click.Context, attach: bool, interactive: bool, detach_keys, cont
             raise PalletError(f"container {record.id} is already running")
         from pallet.commands.attach import detach_sequence
         keys = detach_sequence(detach_keys)
-        sys.exit(_foreground(root, record, interactive=interactive, detach_keys=keys))
+        sys.exit(foreground(root, record, interactive=interactive, detach_keys=keys))
     _for_each(ctx, containers, lambda name: start_detached(root, name))
 
 

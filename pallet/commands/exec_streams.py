@@ -14,11 +14,10 @@ import os
 import selectors
 import signal
 
-import click
-
 from pallet.base.errors import PalletError
 from pallet.base.fdio import write_all
-from pallet.commands.attach import BareError, raw_terminal, restore_terminal
+from pallet.commands.attach_session import BareError, raw_terminal, restore_terminal
+from pallet.commands.echo import echo
 
 
 def run_exec(root, record, spec, container_spec, *, detach: bool, interactive: bool,
@@ -37,7 +36,7 @@ def run_exec(root, record, spec, container_spec, *, detach: bool, interactive: b
     except PalletError as error:
         # docker prints the runtime's refusal as the exec's output (stdout), alone; dockerd
         # logs no exec_die for an exec that never ran
-        click.echo(error.message)
+        echo(error.message)
         return error.exit_code
     if running.console is not None:
         exec_session(running.console, interactive, keys)   # raises on a detach
@@ -69,7 +68,7 @@ def _detached(root, record, spec, container_spec, exec_id: str) -> int:
     answer = detach(watch)
     if answer:
         message = json.loads(answer)
-        click.echo(message["error"])
+        echo(message["error"])
         return message["code"]
     return 0
 

@@ -1,31 +1,32 @@
 """The networking flags of `run`/`create` and their parsing (Docker's spellings and errors).
 
 Kept apart from container_options.py so the two sets of flags can change independently:
-run_options adds NETWORK_FLAGS, create_options merges network_fields(params).
+RUN_FLAGS (container_options) includes NETWORK_FLAGS, create_options merges
+network_fields(params).
 """
 
 from __future__ import annotations
 
-import click
-
+from pallet.argspec import FLAG, MULTI, Opt
 from pallet.base.errors import PalletError
 
 NETWORK_FLAGS = [
-    click.option("--network", "--net", "network", default="default",
-                 help="Connect a container to a network (bridge, none, host, container:NAME, "
-                      "or a network's name)"),
-    click.option("-p", "--publish", multiple=True,
-                 help="Publish a container's port(s) to the host ([IP:][HOST:]CONTAINER[/PROTO])"),
-    click.option("-P", "--publish-all", is_flag=True,
-                 help="Publish all exposed ports to random ports"),
-    click.option("--expose", multiple=True, help="Expose a port or a range of ports"),
-    click.option("--ip", default=None, help="IPv4 address (e.g., 172.30.100.104)"),
-    click.option("--network-alias", multiple=True, help="Add network-scoped alias for the container"),
-    click.option("--mac-address", default=None, help="Container MAC address (e.g., 92:d0:c6:0a:29:33)"),
-    click.option("--add-host", multiple=True, help="Add a custom host-to-IP mapping (host:ip)"),
-    click.option("--dns", multiple=True, help="Set custom DNS servers"),
-    click.option("--dns-search", multiple=True, help="Set custom DNS search domains"),
-    click.option("--dns-option", multiple=True, help="Set DNS options"),
+    Opt("network", ("--network", "--net"), default="default",
+        help="Connect a container to a network (bridge, none, host, container:NAME, "
+             "or a network's name)"),
+    Opt("publish", ("-p", "--publish"), MULTI,
+        help="Publish a container's port(s) to the host ([IP:][HOST:]CONTAINER[/PROTO])"),
+    Opt("publish_all", ("-P", "--publish-all"), FLAG,
+        help="Publish all exposed ports to random ports"),
+    Opt("expose", ("--expose",), MULTI, help="Expose a port or a range of ports"),
+    Opt("ip", ("--ip",), help="IPv4 address (e.g., 172.30.100.104)"),
+    Opt("network_alias", ("--network-alias",), MULTI,
+        help="Add network-scoped alias for the container"),
+    Opt("mac_address", ("--mac-address",), help="Container MAC address (e.g., 92:d0:c6:0a:29:33)"),
+    Opt("add_host", ("--add-host",), MULTI, help="Add a custom host-to-IP mapping (host:ip)"),
+    Opt("dns", ("--dns",), MULTI, help="Set custom DNS servers"),
+    Opt("dns_search", ("--dns-search",), MULTI, help="Set custom DNS search domains"),
+    Opt("dns_option", ("--dns-option",), MULTI, help="Set DNS options"),
 ]
 
 
@@ -41,8 +42,8 @@ def network_fields(params: dict) -> dict:
         publish = [request for raw in params["publish"] for request in parse_publish(raw)]
         expose = [key for raw in params["expose"] for key in parse_expose(raw)]
     if network == "host" and (publish or params["publish_all"]):
-        click.echo("WARNING: Published ports are discarded when using host network mode",
-                   err=True)
+        from pallet.commands.echo import echo
+        echo("WARNING: Published ports are discarded when using host network mode", err=True)
         publish = []
     if params["ip"] or params["mac_address"]:
         from pallet.runtime.network import ipam
