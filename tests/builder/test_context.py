@@ -192,16 +192,21 @@ def test_step_key_chains_parent_step_and_inputs():
         parent="p", step={"a": 2, "b": 1}, inputs="i")
 
 
-def test_a_context_source_entry_is_the_one_its_constructor_makes(project):
-    """SourceEntry.of_context (made without the frozen __init__, for speed) fills every field
-    the constructor does, and stays frozen."""
+def test_context_and_source_entries_are_the_ones_their_constructors_make(project):
+    """ContextEntry.made and SourceEntry.of_context (made without the frozen __init__, for
+    speed) fill every field the constructors do, and stay frozen."""
     import dataclasses
 
+    from pallet.builder.context import ContextEntry
     from pallet.builder.sources import SourceEntry
     context = _context(project)
     [selection] = context.select("src")
     base = str(project)
     for e in selection.entries:
+        again = ContextEntry(**{f.name: getattr(e, f.name) for f in dataclasses.fields(e)})
+        assert vars(e).keys() == vars(again).keys() and e == again
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            e.kind = "file"
         fast = SourceEntry.of_context(e, base, context.root)
         slow = SourceEntry(relpath=e.relpath, host_path=f"{base}/{e.origin}" if e.origin
                            else base, kind=e.kind, mode=e.mode, uid=0, gid=0,
