@@ -153,3 +153,85 @@ def test_foreign_or_damaged_entries_cost_rereads_not_a_crash(tmp_path):
             assert _hash(cache, context, name) == xxhash.xxh3_128_hexdigest(name.encode())
         assert cache.files_hashed == 3
 
+
+
+def _tree(context: Path, count: int) -> list[str]:
+    context.mkdir()
+    names = [f"f{index}" for index in range(count)]
+    for name in names:
+        (context / name).write_text(name)
+    return names
+
+
+def test_a_few_new_entries_are_appended_and_read_back(tmp_path):
+    """A build that learned one hash appends one line; the cache's first line (all the
+    entries) is not written again, and the next build trusts every entry."""
+    context = tmp_path / "ctx"
+    names = _tree(context, 100)
+    _settle()
+    cache_file = tmp_path / "stat.json"
+    first = StatCache(context_dir=context, cache_file=cache_file)
+    for name in names:
+        _hash(first, context, name)
+    first.save()
+    whole = cache_file.read_bytes()
+    assert whole.count(b"\n") == 1
+    (context / "f7").write_text("changed")
+    _settle()
+    second = StatCache(context_dir=context, cache_file=cache_file)
+    digests = {name: _hash(second, context, name) for name in names}
+    assert second.files_hashed == 1
+    second.save()
+    after = cache_file.read_bytes()
+    assert after.startswith(whole) and after.count(b"\n") == 2
+    third = StatCache(context_dir=context, cache_file=cache_file)
+    assert {name: _hash(third, context, name) for name in names} == digests
+    assert third.files_hashed == 0
+
+
+def test_a_torn_appended_line_costs_a_reread_not_a_wrong_hash(tmp_path):
+    import xxhash
+    context = tmp_path / "ctx"
+    names = _tree(context, 10)
+    _settle()
+    cache_file = tmp_path / "stat.json"
+    cache = StatCache(context_dir=context, cache_file=cache_file)
+    for name in names:
+        _hash(cache, context, name)
+    cache.save()
+    st = os.lstat(context / "f1")
+    with open(cache_file, "ab") as handle:      # a crash in the middle of an append
+        handle.write(b'["f1","%d %d' % (st.st_size, st.st_mtime_ns))
+    (context / "f2").write_text("new")
+    _settle()
+    again = StatCache(context_dir=context, cache_file=cache_file)
+    assert _hash(again, context, "f2") == xxhash.xxh3_128_hexdigest(b"new")
+    assert again.files_hashed == 1              # f2 alone: the torn line is skipped
+    again.save()                                # written whole, never behind a torn line
+    assert cache_file.read_bytes().count(b"\n") == 1
+    last = StatCache(context_dir=context, cache_file=cache_file)
+    for name in names:
+        expected = b"new" if name == "f2" else name.encode()
+        assert _hash(last, context, name) == xxhash.xxh3_128_hexdigest(expected)
+    assert last.files_hashed == 0
+
+
+def test_many_appended_lines_are_folded_into_a_whole_rewrite(tmp_path):
+    context = tmp_path / "ctx"
+    names = _tree(context, 200)
+    _settle()
+    cache_file = tmp_path / "stat.json"
+    cache = StatCache(context_dir=context, cache_file=cache_file)
+    _hash(cache, context, names[0])
+    cache.save()
+    lines = []
+    for name in names[1:]:                      # one build per new file
+        cache = StatCache(context_dir=context, cache_file=cache_file)
+        _hash(cache, context, name)
+        cache.save()
+        lines.append(cache_file.read_bytes().count(b"\n"))
+    assert max(lines) <= 65 and lines[-1] < max(lines)   # appended, then written whole
+    final = StatCache(context_dir=context, cache_file=cache_file)
+    for name in names:
+        _hash(final, context, name)
+    assert final.files_hashed == 0
