@@ -14,7 +14,6 @@ only what changed), so the table also gives the bytes each remote build uploads.
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import signal
 import subprocess

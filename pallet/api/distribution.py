@@ -93,7 +93,7 @@ def create_image(request) -> None:
     if tag:
         reference = f"{name}@{tag}" if tag.startswith("sha256:") else f"{name}:{tag}"
     try:
-        parsed = refs.parse_reference(reference).with_default_tag()
+        refs.parse_reference(reference).with_default_tag()   # a bad name is a 400 before any pull
     except PalletError as error:
         raise ApiError(400, error.message) from error
     credentials = registry_auth(request)

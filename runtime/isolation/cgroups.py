@@ -16,7 +16,7 @@ import errno
 import os
 import signal
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from pallet.runtime.isolation import linux

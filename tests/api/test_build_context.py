@@ -12,7 +12,6 @@ import os
 import socket
 import tarfile
 import threading
-import time
 
 import pytest
 
