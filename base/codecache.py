@@ -132,6 +132,7 @@ class _DataclassMethods:
 
 def install_dataclass_cache() -> None:
     """Route dataclasses' method compilation through the cache (idempotent)."""
+    _import_dataclasses()
     import dataclasses
 
     if isinstance(getattr(vars(dataclasses).get("exec"), "__self__", None), _DataclassMethods):
@@ -140,3 +141,32 @@ def install_dataclass_cache() -> None:
         return
     # A module global named exec shadows the builtin for dataclasses._create_fn only.
     dataclasses.exec = _DataclassMethods(cache_dir()).exec
+
+
+def _import_dataclasses() -> None:
+    """Import dataclasses without importing inspect, until a class needs it.
+
+    On 3.11 dataclasses imports inspect (with ast, dis, tokenize, linecache: ~6 ms of CPU,
+    a tenth of `pallet exec`) for one call: ``inspect.signature(cls)``, which makes the
+    ``__doc__`` of a dataclass written without a docstring. So dataclasses is given a stand-in
+    whose ``signature`` imports the real inspect on its first call and defers to it: a command
+    whose dataclasses all have docstrings never loads inspect, and every other one gets the
+    very same ``__doc__``. The stand-in is in sys.modules only while dataclasses is imported;
+    any other importer gets the real module. tests/base/test_codecache_inspect.py checks that
+    dataclasses still uses nothing of inspect but ``signature``.
+    """
+    if "dataclasses" in sys.modules or "inspect" in sys.modules or sys.version_info[:2] != (3, 11):
+        return
+    stand_in = types.ModuleType("inspect", "dataclasses' view of inspect (base/codecache.py)")
+
+    def signature(obj, *args, **kwargs):
+        import inspect
+        return inspect.signature(obj, *args, **kwargs)
+
+    stand_in.signature = signature
+    sys.modules["inspect"] = stand_in
+    try:
+        import dataclasses  # noqa: F401
+    finally:
+        if sys.modules.get("inspect") is stand_in:
+            del sys.modules["inspect"]

@@ -35,6 +35,8 @@ EXEC_STEPS = (process.resolve_user, process.allocate_console,
 
 @dataclass
 class RunningExec:
+    """A started exec process: its PID, its exit once waited for, its console (-t)."""
+
     pid: int
     status: ExitStatus | None = None
     console: int | None = None  # -t: pty master from the container's devpts (caller closes)

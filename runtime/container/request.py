@@ -35,6 +35,8 @@ class VolumeSpec:
 
 @dataclass(frozen=True)
 class CreateRequest:
+    """What a container is created from: the CLI's flags or the API's create body, typed."""
+
     image: str
     command: tuple[str, ...] = ()
     entrypoint: str | tuple[str, ...] | None = None   # the API gives a list; "" or () clears it

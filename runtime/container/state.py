@@ -116,6 +116,8 @@ def initial_state() -> dict:
 
 @dataclass(frozen=True)
 class ContainerRecord:
+    """One container as its files say: config.json (the inspect document) and state.json."""
+
     id: str
     directory: Path
     config: dict

@@ -87,6 +87,8 @@ def command_text(config: dict) -> str:
 
 @dataclass(frozen=True)
 class ContainerRow:
+    """One container as listings show it (`ps`, GET /containers/json)."""
+
     id: str
     name: str
     image: str            # the name it was created from while that still names its image, else the ID

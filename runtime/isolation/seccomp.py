@@ -71,6 +71,8 @@ class ProfileError(PalletError):
 
 @dataclass(frozen=True)
 class Condition:
+    """One comparison of a syscall argument (a profile's "args" entry)."""
+
     index: int
     op: str
     value: int
@@ -79,6 +81,8 @@ class Condition:
 
 @dataclass(frozen=True)
 class Rule:
+    """A profile's action for some syscalls, when all its conditions hold."""
+
     names: tuple[str, ...]
     action: str
     errno: int | None

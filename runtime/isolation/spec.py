@@ -80,6 +80,8 @@ class Mount:
 
 @dataclass(frozen=True)
 class Ulimit:
+    """One --ulimit: the soft and hard limit of a resource."""
+
     name: str  # resource name as Docker spells it: nofile, nproc, core, ...
     soft: int
     hard: int
