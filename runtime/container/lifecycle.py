@@ -282,8 +282,9 @@ def remove_container(store: cs.ContainerStore, container_id: str, *, force: bool
     release_network(store.root, record.id)
     remove_tree(trash, ignore_errors=True)
     container_event(store.root, record, "destroy")
-    if volumes:
-        _remove_anonymous_volumes(store.root, record.config.get("Mounts", []))
+    mounts = record.config.get("Mounts") or []
+    if volumes and any(mount["Type"] == "volume" and mount.get("Anonymous") for mount in mounts):
+        _remove_anonymous_volumes(store.root, mounts)
     _release_image_layers(store, record.config.get("Image"))
 
 

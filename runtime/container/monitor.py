@@ -124,8 +124,11 @@ def _should_restart(policy: dict, status: ExitStatus, restarts: int, stopped: bo
 
 def _run_once(store: cs.ContainerStore, record: cs.ContainerRecord, attach: Attach,
               on_started, hub: AttachHub, exits_after: bool = False) -> ExitStatus:
-    from pallet.runtime.volume.store import mount_container_volumes
-    mount_container_volumes(store.root, record.config.get("Mounts") or [])
+    mounts = record.config.get("Mounts") or []
+    if any(mount.get("Type") == "volume" for mount in mounts):
+        # only then: the volume modules bring uuid, platform and shutil (~5 ms of a start)
+        from pallet.runtime.volume.store import mount_container_volumes
+        mount_container_volumes(store.root, mounts)
     spec = spec_from_config(record.config, record.directory)
     if spec.tty and attach.stdin is not None and os.isatty(attach.stdin):
         import dataclasses

@@ -27,7 +27,6 @@ def resolve_volumes(options: CreateRequest, image_config: dict, root: Path,
     """Docker's Mounts list: -v/--mount/--tmpfs, then --volumes-from, then the image's VOLUMEs
     not already covered. Everything is checked before any volume is created, so a refused
     request leaves no volume behind; new volumes are filled from the image (copy-up)."""
-    from pallet.runtime.volume.store import check_name
     for target in image_config.get("Volumes") or {}:
         if not target.startswith("/"):   # an image's config is data: checked like a -v
             raise PalletError(f"invalid mount path in the image's Volumes: '{target}' mount "
@@ -40,6 +39,7 @@ def resolve_volumes(options: CreateRequest, image_config: dict, root: Path,
                               f'config for type "{volume.type}": invalid mount path: '
                               f"'{volume.target}' mount path must be absolute", exit_code=125)
         if volume.type == "volume" and volume.source:
+            from pallet.runtime.volume.store import check_name   # only then: it loads uuid
             try:
                 check_name(volume.source, short_ok=True)   # docker run -v x:/d is accepted
             except PalletError as error:

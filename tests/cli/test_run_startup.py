@@ -20,9 +20,12 @@ UNPACK_ONLY = ("tarfile", "zstandard", "gzip", "pallet.runtime.image.compression
                "pallet.runtime.image.unpack", "pallet.runtime.image.tarpack", "ctypes.util", "subprocess",
                "_hashlib")
 # Needed only by flags or paths a plain `run --rm IMAGE CMD` does not take: fractions (and the
-# decimal module it loads, 10-40 ms under load) for --cpus, garbage collection for a removed image.
+# decimal module it loads, 10-40 ms under load) for --cpus, garbage collection for a removed image,
+# the volume modules (uuid with platform, shutil with bz2 and lzma: ~5 ms) for a container with
+# volumes, click for anything the fast path leaves to it (pallet/fastpath.py).
 NOT_FOR_A_PLAIN_RUN = ("fractions", "decimal", "pallet.runtime.image.removal",
-                       "pallet.runtime.store.roots")
+                       "pallet.runtime.store.roots", "pallet.runtime.volume.store",
+                       "pallet.runtime.volume.mounting", "uuid", "platform", "shutil", "click")
 
 
 def imported_modules(stderr: bytes) -> set[str]:
