@@ -12,7 +12,11 @@ builder, private dockerd from tests/dockerd.py) in the same rounds.
 - no-op: bench_build's A project (two stages, four RUN, 200 files), built once, then rebuilt
   unchanged.
 - floors: what no implementation of the one-file rebuild avoids on this machine, timed in this
-  process: a bare os.scandir walk of the context, the same walk with an lstat per entry.
+  process: a bare os.scandir walk of the context, the same walk with an lstat per entry, the
+  RUN step's own work (`du -s /data` over a freshly mounted overlay of B's image layers, as
+  the step sees them, in a private mount namespace) and B's interpreter starting (`python -c
+  pass`, the venv's).
+The run is appended to --out as a section of its own (the file keeps earlier runs).
 Each revision runs from its own worktree and venv (bench.abtest.install), its own store and its
 own XDG_CACHE_HOME. Wall clock medians (IQR), CPU (user+sys of the process and its children)
 beside; dockerd's CPU is not counted for docker (its CLI alone is). The load average is taken
@@ -63,6 +67,47 @@ def floors(context: Path, repeat: int = 7) -> dict[str, float]:
             samples.append(time.perf_counter() - started)
         out[name] = statistics.median(samples)
     return out
+
+
+def du_floor(cli: Path, store: Path, context: Path, env: dict, repeat: int = 7) -> float:
+    """`du -s /data` over a fresh overlay of the layers of the image B built last (the layers
+    under its RUN layer, as the step mounts them), in a private mount namespace."""
+    import json
+    import subprocess
+    image = subprocess.run([str(cli), "--root", str(store), "build", "-q", str(context)],
+                           env=env, check=True, capture_output=True, text=True).stdout.split()[-1]
+    inspected = subprocess.run([str(cli), "--root", str(store), "image", "inspect", image],
+                               env=env, check=True, capture_output=True, text=True).stdout
+    layers = json.loads(inspected)[0]["RootFS"]["Layers"][:-1]
+    names = ":".join(layer.split(":", 1)[1] for layer in reversed(layers))   # topmost first
+    work = Path(tempfile.mkdtemp(prefix="du-floor-", dir=store / "tmp"))
+    script = (f"cd {store / 'layers'} && mount -t overlay overlay -o lowerdir={names},"
+              f"upperdir={work}/up,workdir={work}/work,volatile {work}/root && "
+              f"start=$(date +%s%N) && du -s {work}/root/data >/dev/null && "
+              f"echo $(( $(date +%s%N) - start ))")
+    samples = []
+    try:
+        for _ in range(repeat):
+            for name in ("up", "work", "root"):
+                shutil.rmtree(work / name, ignore_errors=True)
+                (work / name).mkdir()
+            out = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c",
+                                  script], check=True, capture_output=True, text=True).stdout
+            samples.append(int(out.split()[-1]) / 1e9)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return statistics.median(samples)
+
+
+def start_floor(cli: Path, repeat: int = 21) -> float:
+    import subprocess
+    python = cli.parent / "python"
+    samples = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        subprocess.run([str(python), "-c", "pass"], check=True)
+        samples.append(time.perf_counter() - started)
+    return statistics.median(samples)
 
 
 def main() -> None:
@@ -123,6 +168,9 @@ def main() -> None:
                     samples.setdefault((label, "no-op"), []).append(
                         cpu_timed(*command(label, small)))
         measured_floors = floors(big)
+        measured_floors["RUN du -s /data over a fresh overlay of B's layers"] = du_floor(
+            installed["B"][1], stores["B"], big, envs["B"])
+        measured_floors["B's interpreter start (python -c pass)"] = start_floor(installed["B"][1])
     finally:
         shutil.rmtree(work, ignore_errors=True)   # the contexts: ~10,000 files, once
     end_load = " ".join(Path("/proc/loadavg").read_text().split()[:3])
@@ -133,7 +181,8 @@ def main() -> None:
     def cpu(label: str, task: str) -> float:
         return statistics.median(c for _, c in samples[(label, task)]) * 1000
 
-    lines = ["# Rebuilds: one file changed in a 10,000-file context, and a no-op rebuild", "",
+    title = "# Rebuilds: one file changed in a 10,000-file context, and a no-op rebuild"
+    lines = [f"## Run of {time.strftime('%Y-%m-%d %H:%M', time.gmtime())} UTC", "",
              f"`bench/bench_rebuild.py --a {args.a} --b {args.b} --rounds {args.rounds} "
              f"--fast-rounds {args.fast_rounds}` (module docstring: what is measured). "
              "Interleaved rounds (A B docker, then docker B A, ...); medians (IQR) of wall "
@@ -160,7 +209,8 @@ def main() -> None:
     for key, values in sorted(samples.items()):
         lines.append(f"- {key[0]} {key[1]}: " + ", ".join(f"{w * 1000:.0f}" for w, _ in values))
     text = "\n".join(lines) + "\n"
-    args.out.write_text(text)
+    before = args.out.read_text().rstrip("\n") + "\n\n" if args.out.exists() else title + "\n\n"
+    args.out.write_text(before + text)
     print(text)
 
 

@@ -186,3 +186,29 @@ def test_no_chunk_holds_more_than_the_spacing_and_cuts_follow_paths():
     after = copychunks.plan_chunks([tree(changed="d00/f0")], base="b")
     assert [c.key for c in after][1:] == [c.key for c in before][1:]
     assert after[0].key != before[0].key
+
+
+def test_skopeo_and_umoci_read_a_rebuilt_chunked_image(chunked, busybox_root, tmp_path):
+    """After a one-file change (one chunk made again, the others kept), the image is still a
+    standard OCI image: skopeo lists its layers, umoci unpacks it to the context's tree."""
+    context = make_context(tmp_path / "ctx")
+    build_image(busybox_root, context, tags=("re:1",))
+    (context / "data" / "d4" / "f11").write_text("changed after the first build\n")
+    build_image(busybox_root, context, tags=("re:2",))
+    built = image(busybox_root, "re:2")
+    reference = f"{busybox_root}/oci:docker.io/library/re:2"
+    inspected = subprocess.run(["skopeo", "inspect", f"oci:{reference}"], capture_output=True,
+                               text=True, timeout=60)
+    assert inspected.returncode == 0, inspected.stderr
+    assert json.loads(inspected.stdout)["Layers"] == [layer.digest for layer in built.layers]
+    bundle = tmp_path / "bundle"
+    unpacked = subprocess.run(["umoci", "--log", "error", "unpack", "--image", reference,
+                               str(bundle)], capture_output=True, text=True, timeout=120)
+    assert unpacked.returncode == 0, unpacked.stderr
+    data = bundle / "rootfs" / "data"
+    assert (data / "d4" / "f11").read_text() == "changed after the first build\n"
+    want = {p.relative_to(context / "data"): p.read_bytes()
+            for p in (context / "data").rglob("*") if p.is_file()}
+    got = {p.relative_to(data): p.read_bytes() for p in data.rglob("*") if p.is_file()}
+    assert got == want
+    assert (data / "empty").is_dir() and oct((data / "d3").stat().st_mode & 0o777) == "0o700"
