@@ -10,8 +10,8 @@ For each layer (up to UPLOADS at once, as dockerd's max-concurrent-uploads):
    distribution metadata: diff ID -> digest, the registry and repository it went to). The
    repository already has that blob (HEAD): "Layer already exists"; another repository of the
    same registry has it: a cross-repository mount ("Mounted from ..."), no bytes sent.
-3. Otherwise it is read once: gzip (parallelgzip.ParallelGzip, level 6 as docker push) on both
-   cores, the compressed bytes hashed as they go out in one chunked PATCH; the digest is then
+3. Otherwise it is read once: gzip (parallelgzip.ParallelGzip: ISA-L's deflate, level 2) on
+   both cores, the compressed bytes hashed as they go out in one chunked PATCH; the digest is then
    known for the closing PUT, and recorded for the next push. The compression only depends on
    the bytes, so a recorded digest names the same blob for any registry.
 
@@ -33,8 +33,8 @@ from pallet.runtime.store.digests import Descriptor, sha256_hex
 MT_OCI_GZIP = "application/vnd.oci.image.layer.v1.tar+gzip"
 UNCOMPRESSED = ("application/vnd.oci.image.layer.v1.tar",
                 "application/vnd.docker.image.rootfs.diff.tar")
-GZIP_LEVEL = 6          # Go's gzip.DefaultCompression, as docker push
-COMPRESSOR = "pallet-pgzip-6-1m"   # names the output: the level and block size it depends on
+GZIP_LEVEL = 2          # ISA-L's default (parallelgzip.py says why not zlib's 6, docker's)
+COMPRESSOR = "pallet-isal-2-1m"   # names the output: the deflate, level and block size
 UPLOADS = 3
 CHUNK = 1 << 20
 RECORDS_KEPT = 32
