@@ -257,9 +257,11 @@ class BoundedWriter:
 
     def __init__(self, writer, limit: int | None, name: str) -> None:
         self.writer, self.limit, self.name = writer, limit, name
+        self.overflowed = False
 
     def write(self, data) -> int:
-        if self.limit is not None and self.writer.size + len(data) > self.limit:
+        if self.overflowed or self.limit is not None and self.writer.size + len(data) > self.limit:
+            self.overflowed = True
             raise PalletError(f"{self.name} is larger than its descriptor size {self.limit}",
                               hint="the source is corrupt")
         return self.writer.write(data)
@@ -272,10 +274,12 @@ def _blame_the_blob(source, tee, writer, expected: Descriptor, error: PalletErro
     """After a failed extraction: when the rest of the source can still be read and the whole
     is not the blob its descriptor names, that says more than the extraction's error."""
     try:
-        while chunk := source.read(CHUNK):
+        while not tee.overflowed and (chunk := source.read(CHUNK)):
             tee.write(chunk)
     except (PalletError, OSError):
         return   # the source itself failed: its own error stands
+    if tee.overflowed:
+        return   # longer than its descriptor: that error stands (the blob was cut short)
     writer.verify(expected_digest=expected.digest, expected_size=expected.size)
 
 

@@ -43,7 +43,7 @@ from pathlib import Path
 from tarsafe import TarSafe
 
 from pallet.base.errors import PalletError
-from pallet.base.fdio import write_all
+from pallet.runtime.image.membercopy import copy_in_kernel, copy_segments
 from pallet.runtime.image.tarheaders import (BoundedTarInfo, check_numbers, mtime_ns,
                                              unsafe as _bad)
 from pallet.runtime.isolation.confine import Root
@@ -51,7 +51,23 @@ from pallet.runtime.isolation.confine import Root
 WHITEOUT_PREFIX = ".wh."
 OPAQUE_MARKER = ".wh..wh..opq"
 OPAQUE_XATTR = "trusted.overlay.opaque"
-COPY_CHUNK = 1 << 20
+
+
+class _StrictTarInfo(BoundedTarInfo):
+    """tarfile ends an archive without a word at a header it cannot read after the first
+    member, so a corrupt layer would be kept cut short: here that is an error, as in Go's
+    archive/tar (and builder/tarscan.py). A stream that ends between members still ends."""
+
+    @classmethod
+    def fromtarfile(cls, tarfile_):
+        try:
+            return super().fromtarfile(tarfile_)
+        except (tarfile.InvalidHeaderError, tarfile.TruncatedHeaderError) as error:
+            if tarfile_.offset == 0:
+                raise       # tarfile's own "not a tar" for the first header
+            raise PalletError(f"archive is corrupt: invalid tar header at byte "
+                              f"{tarfile_.offset} ({error})",
+                              hint="the archive is damaged; nothing was stored") from error
 
 
 @dataclass(frozen=True)
@@ -158,6 +174,13 @@ class _Extractor:
                     continue  # an image must not smuggle overlay metadata into our lowerdirs
                 yield name, value.encode("utf-8", "surrogateescape")
 
+    def set_xattrs(self, setxattr, where, info: tarfile.TarInfo) -> None:
+        for name, value in self.xattrs(info):
+            try:
+                setxattr(where, name, value)
+            except OSError as error:
+                raise PalletError(f"cannot set xattr {name} on {info.name}: {error.strerror}") from error
+
     def apply_attrs(self, rel: str, info: tarfile.TarInfo) -> None:
         """Owner, mode (after chown, which clears set-id bits), xattrs, mtime of the entry at
         rel itself (a symlink is never followed)."""
@@ -165,22 +188,14 @@ class _Extractor:
         self.root.chown(where, *self.ids(info))
         if not info.issym():
             self.root.chmod(where, info.mode & 0o7777)
-        for name, value in self.xattrs(info):
-            try:
-                self.root.setxattr(where, name, value)
-            except OSError as error:
-                raise PalletError(f"cannot set xattr {name} on {info.name}: {error.strerror}") from error
+        self.set_xattrs(self.root.setxattr, where, info)
         mtime = mtime_ns(info)
         self.root.utime(where, ns=(mtime, mtime))
 
     def apply_attrs_fd(self, fd: int, info: tarfile.TarInfo) -> None:
         os.fchown(fd, *self.ids(info))
         os.fchmod(fd, info.mode & 0o7777)
-        for name, value in self.xattrs(info):
-            try:
-                os.setxattr(fd, name, value)
-            except OSError as error:
-                raise PalletError(f"cannot set xattr {name} on {info.name}: {error.strerror}") from error
+        self.set_xattrs(os.setxattr, fd, info)
         mtime = mtime_ns(info)
         os.utime(fd, ns=(mtime, mtime))
 
@@ -268,51 +283,15 @@ class _Extractor:
             fd = self.root.create(self.path(rel), 0o600)
         try:
             if source is None:
-                self.copy_in_kernel(fd, info)
+                copy_in_kernel(self.data_region, fd, info)
             else:
-                self.copy_segments(source, fd, info, segments)
+                copy_segments(source, fd, info, segments)
             if info.sparse is not None:
                 os.ftruncate(fd, info.size)
             self.apply_attrs_fd(fd, info)    # through the descriptor: no more path lookups
         finally:
             os.close(fd)
         self.content_bytes += stored
-
-    @staticmethod
-    def copy_segments(source, fd: int, info: tarfile.TarInfo, segments) -> None:
-        for offset, size in segments:   # through this process: a stream or a sparse member
-            if info.sparse is not None:
-                source.seek(offset)
-                os.lseek(fd, offset, os.SEEK_SET)
-            remaining = size
-            while remaining:
-                try:
-                    chunk = source.read(min(COPY_CHUNK, remaining))
-                except tarfile.ReadError:
-                    chunk = b""
-                if not chunk:
-                    raise PalletError(f"archive is truncated: member {info.name!r} ends early")
-                write_all(fd, chunk)
-                remaining -= len(chunk)
-
-    def copy_in_kernel(self, fd: int, info: tarfile.TarInfo) -> None:
-        """The member's bytes from the archive's file (data_region) to fd by copy_file_range:
-        no pass through this process's memory; tarfile then only reads the headers."""
-        source, base, size = self.data_region
-        done = 0
-        while done < info.size:
-            count = min(info.size - done, size - info.offset_data - done)
-            if count > 0:
-                at = base + info.offset_data + done
-                try:
-                    count = os.copy_file_range(source, fd, count, at)
-                except OSError as error:
-                    if error.errno not in (18, 22, 38, 95):    # EXDEV EINVAL ENOSYS EOPNOTSUPP
-                        raise
-                    count = os.sendfile(fd, source, at, count)
-            if count <= 0:
-                raise PalletError(f"archive is truncated: member {info.name!r} ends early")
-            done += count
 
     def finish(self) -> None:
         # Directory times last, deepest first, so writing children does not disturb them.
@@ -335,7 +314,7 @@ def extract_layer(stream, dest: Path | Root, *, into: str = "", merge: bool = Fa
         # "r:" (not the stream mode "r|"): the reader supports forward seeks, and tarfile then
         # reads member data straight from it instead of re-buffering every block.
         with tarfile.open(fileobj=stream, mode="r:", encoding="utf-8",
-                          errors="surrogateescape", tarinfo=BoundedTarInfo) as tar:
+                          errors="surrogateescape", tarinfo=_StrictTarInfo) as tar:
             # next(), not iteration: tarfile keeps every header it iterates in tar.members,
             # which a million-member archive would make a million objects.
             while (info := tar.next()) is not None:

@@ -161,3 +161,45 @@ def test_load_refuses_a_tar_bomb_of_members(pallet_root, tmp_path):
     result = run_pallet("load", "-i", str(path), root=pallet_root, timeout=300)
     assert result.returncode == 1
     assert f"the archive has more than {MAX_MEMBERS} members" in result.stderr.decode()
+
+
+def _garbage_after_first_member(tar_format) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tar_format) as tar:
+        for name in ("first", "second", "third"):
+            info = tarfile.TarInfo(name)
+            info.size, info.mode = 3, 0o644
+            tar.addfile(info, io.BytesIO(b"abc"))
+    data = bytearray(buffer.getvalue())
+    second = data.index(b"second") // 512 * 512   # its header (ustar) or its PAX record's
+    if tar_format == tarfile.PAX_FORMAT:
+        second = 1024      # first: one header, one data block; then the second's header
+    data[second:second + 512] = bytes(range(256)) * 2      # not a header: bad checksum
+    return bytes(data)
+
+
+@pytest.mark.parametrize("tar_format", [tarfile.USTAR_FORMAT, tarfile.GNU_FORMAT])
+def test_a_garbage_header_after_the_first_member_is_refused(tmp_path, tar_format):
+    # tarfile ends the archive there without a word (a corrupt layer would be stored cut
+    # short); Go's archive/tar, so Docker, refuses it: "archive/tar: invalid tar header"
+    data = _garbage_after_first_member(tar_format)
+    with pytest.raises(PalletError, match="invalid tar header at byte 1024"):
+        _extract(data, tmp_path / "dest")
+
+
+def test_a_header_cut_short_after_a_member_is_refused_and_a_clean_end_is_not(tmp_path):
+    whole = _tar(_file("first", b"abc"), _file("second", b"def"))
+    cut = whole[:1024 + 100]    # the second member's header is 100 bytes long
+    with pytest.raises(PalletError, match="invalid tar header at byte 1024"):
+        _extract(cut, tmp_path / "cut")
+    ends = whole[:1024]         # ends between members, no end blocks: still a tar (as in Go)
+    assert _extract(ends, tmp_path / "ends").entries == 1
+
+
+def test_a_corrupt_header_in_a_layer_is_refused_on_load(pallet_root, tmp_path):
+    from tests.runtime.image.test_archive_bad_input import assert_failed_cleanly, docker_archive
+
+    archive = tmp_path / "corrupt.tar"
+    archive.write_bytes(docker_archive(_garbage_after_first_member(tarfile.USTAR_FORMAT)))
+    result = run_pallet("load", "-i", str(archive), root=pallet_root)
+    assert_failed_cleanly(result, pallet_root, "invalid tar header")

@@ -1,0 +1,56 @@
+"""The bytes of one tar member into an open file, for the extractor (unpack.py).
+
+    copy_segments(source, fd, info, segments)   from tarfile's member reader: the whole
+                                                member, or a sparse member's data segments
+    copy_in_kernel(region, fd, info)             from the archive's own file by
+                                                copy_file_range (plainlayer.py's path)
+
+A member that ends before its declared size is an error ("archive is truncated").
+"""
+
+from __future__ import annotations
+
+import os
+import tarfile
+
+from pallet.base.errors import PalletError
+from pallet.base.fdio import write_all
+
+COPY_CHUNK = 1 << 20
+
+
+def copy_segments(source, fd: int, info: tarfile.TarInfo, segments) -> None:
+    for offset, size in segments:   # through this process: a stream or a sparse member
+        if info.sparse is not None:
+            source.seek(offset)
+            os.lseek(fd, offset, os.SEEK_SET)
+        remaining = size
+        while remaining:
+            try:
+                chunk = source.read(min(COPY_CHUNK, remaining))
+            except tarfile.ReadError:
+                chunk = b""
+            if not chunk:
+                raise PalletError(f"archive is truncated: member {info.name!r} ends early")
+            write_all(fd, chunk)
+            remaining -= len(chunk)
+
+
+def copy_in_kernel(region: tuple[int, int, int], fd: int, info: tarfile.TarInfo) -> None:
+    """The member's bytes from the archive's file (region: fd, offset, size) to fd by
+    copy_file_range: no pass through this process's memory; tarfile only reads the headers."""
+    source, base, size = region
+    done = 0
+    while done < info.size:
+        count = min(info.size - done, size - info.offset_data - done)
+        if count > 0:
+            at = base + info.offset_data + done
+            try:
+                count = os.copy_file_range(source, fd, count, at)
+            except OSError as error:
+                if error.errno not in (18, 22, 38, 95):    # EXDEV EINVAL ENOSYS EOPNOTSUPP
+                    raise
+                count = os.sendfile(fd, source, at, count)
+        if count <= 0:
+            raise PalletError(f"archive is truncated: member {info.name!r} ends early")
+        done += count
