@@ -79,12 +79,11 @@ def _create(store: cs.ContainerStore, root: Path, options: CreateRequest, image,
     directory = store.dir / container_id
     if options.name:
         # A dead --rm container holding the name goes first (outside the lock: removal takes it)
-        for listed in store.listing():
-            if listed.name == options.name.lstrip("/"):
-                try:
-                    refresh(store, store.load(listed.id))
-                except cs.ContainerNotFound:
-                    pass
+        for listed in store.with_name(options.name):
+            try:
+                refresh(store, store.load(listed.id))
+            except cs.ContainerNotFound:
+                pass
     with store.lock():
         name = options.name or cs.generate_name(store)
         store.check_name_free(name)

@@ -215,37 +215,13 @@ class ContainerStore:
         return records
 
     def resolve(self, reference: str) -> ContainerRecord:
-        """By full ID, unique ID prefix, or name (Docker's lookup order).
-
-        A name is looked for in the bytes of each config.json, and only a file holding it is
-        parsed: a name is [a-zA-Z0-9][a-zA-Z0-9_.-]+, which JSON writes as it is, so the
-        document with "Name": "/NAME" holds the bytes NAME". Parsing every record instead
-        cost `exec NAME` ~20 ms of its ~95 with 200 containers in the store."""
+        """By full ID, unique ID prefix, or name (Docker's lookup order)."""
         ref = reference.strip()
-        try:
-            entries = [e for e in os.listdir(self.dir) if len(e) == 64]
-        except (FileNotFoundError, NotADirectoryError):
-            entries = []
+        entries = self._entries()
         if ref in entries and os.path.exists(f"{self.dir}/{ref}/config.json"):
             return self.load(ref)
-        name = ref.lstrip("/")
-        needle = f'{name}"'.encode() if _PLAIN_NAME.fullmatch(name) else None
-        for container_id in entries:
-            directory = self.dir / container_id
-            try:
-                with open(directory / "config.json", "rb") as handle:
-                    data = handle.read()
-                if needle is not None and needle not in data:
-                    continue
-                config = json.loads(data)
-            except (OSError, ValueError):
-                continue  # removed while we listed, or unreadable: as all() skips it
-            if config["Name"].lstrip("/") == name:
-                try:
-                    state = read_json(directory / "state.json")
-                except (OSError, ValueError):
-                    state = initial_state()
-                return ContainerRecord(container_id, directory, config, state)
+        for record in self.with_name(ref, entries):
+            return record
         if ref and re.fullmatch(r"[0-9a-f]+", ref):
             matches = [i for i in entries
                        if i.startswith(ref) and os.path.exists(f"{self.dir}/{i}/config.json")]
@@ -255,6 +231,52 @@ class ContainerStore:
                 raise PalletError(f"multiple IDs found with provided prefix: {ref}")
         raise ContainerNotFound(f"No such container: {reference}")
 
+    def with_name(self, name: str, entries: list[str] | None = None) -> list[ContainerRecord]:
+        """The containers named name (a leading "/" ignored): at most one, unless the store
+        was edited by hand.
+
+        A name is looked for in the bytes of each config.json, and only a file holding it is
+        parsed: a name is [a-zA-Z0-9][a-zA-Z0-9_.-]+, which JSON writes as it is, so the
+        document with "Name": "/NAME" holds the bytes NAME". Parsing every record instead cost
+        `exec NAME` ~20 ms of its ~95 with 200 containers in the store, and `run` twice that."""
+        name = name.lstrip("/")
+        needle = f'{name}"'.encode() if _PLAIN_NAME.fullmatch(name) else None
+        found = []
+        for container_id, data in self._configs(entries):
+            if needle is not None and needle not in data:
+                continue
+            found += self._named(container_id, data, name)
+        return found
+
+    def _entries(self) -> list[str]:
+        try:
+            return [e for e in os.listdir(self.dir) if len(e) == 64]
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+
+    def _configs(self, entries: list[str] | None) -> Iterator[tuple[str, bytes]]:
+        """(ID, config.json's bytes) of every container whose config can be read."""
+        for container_id in self._entries() if entries is None else entries:
+            try:
+                with open(f"{self.dir}/{container_id}/config.json", "rb") as handle:
+                    yield container_id, handle.read()
+            except OSError:
+                continue  # removed while we listed: as all() skips it
+
+    def _named(self, container_id: str, data: bytes, name: str) -> list[ContainerRecord]:
+        try:
+            config = json.loads(data)
+        except ValueError:
+            return []    # unreadable: not a container (all() skips it too)
+        if config.get("Name", "").lstrip("/") != name:
+            return []
+        directory = self.dir / container_id
+        try:
+            state = read_json(directory / "state.json")
+        except (OSError, ValueError):
+            state = initial_state()
+        return [ContainerRecord(container_id, directory, config, state)]
+
     def new_id(self) -> str:
         return os.urandom(32).hex()
 
@@ -262,8 +284,8 @@ class ContainerStore:
         if not NAME_RE.match(name):
             raise PalletError(f'Invalid container name ({name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] '
                               "are allowed", exit_code=125)
-        for record in self.listing():
-            if record.name == name.lstrip("/") and record.id != ignore_id:
+        for record in self.with_name(name):
+            if record.id != ignore_id:
                 raise NameConflict(
                     f'Conflict. The container name "/{name.lstrip("/")}" is already in use by '
                     f'container "{record.id}". You have to remove (or rename) that container to '
@@ -311,11 +333,17 @@ def _pick(words: tuple[str, ...]) -> str:
 
 def generate_name(store: ContainerStore) -> str:
     """Docker's adjective_surname; a number is appended once the plain names run short."""
-    taken = {r.name for r in store.listing()}
+    configs = list(store._configs(None))     # one read of the store for every draw
+
+    def taken(name: str) -> bool:
+        needle = f'{name}"'.encode()
+        return any(needle in data and store._named(container_id, data, name)
+                   for container_id, data in configs)
+
     for attempt in range(200):
         name = f"{_pick(ADJECTIVES)}_{_pick(SURNAMES)}"
         if attempt >= 100:
             name += str(int.from_bytes(os.urandom(2), "big") % 1000)
-        if name not in taken:
+        if not taken(name):
             return name
     return f"{_pick(ADJECTIVES)}_{_pick(SURNAMES)}_{os.urandom(4).hex()}"

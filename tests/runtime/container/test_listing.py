@@ -92,3 +92,33 @@ def test_resolve_finds_by_id_name_and_prefix_and_never_by_a_value_that_holds_the
             pass
         else:
             raise AssertionError(f"{gone!r} resolved")
+
+
+def test_names_are_checked_and_drawn_against_every_record_but_not_against_other_fields(tmp_path):
+    """check_name_free and generate_name read only the records whose config holds a name's
+    bytes (with_name): a name in another field is no conflict, a taken name always is."""
+    store = cs.ContainerStore(tmp_path)
+    owner, decoy = "d" * 64, "e" * 64
+    _make(store, owner, "web")
+    _make(store, decoy, "other")
+    config = store.load(decoy).config
+    config["Config"] = {"Env": ['X=db"', "web"]}
+    store.save_config(decoy, config)
+    try:
+        store.check_name_free("/web")
+    except cs.NameConflict as error:
+        assert owner in error.message and error.exit_code == 125
+    else:
+        raise AssertionError("a taken name was free")
+    store.check_name_free("web", ignore_id=owner)          # a rename to its own name
+    store.check_name_free("db")                             # only in another record's env
+    assert [r.id for r in store.with_name("/web")] == [owner]
+    assert store.with_name("we") == [] and store.with_name("bad name") == []
+    # every plain adjective_surname taken: the drawn name is a numbered one, and free
+    for number, (adjective, surname) in enumerate(
+            (a, s) for a in cs.ADJECTIVES for s in cs.SURNAMES):
+        _make(store, f"{number:064x}", f"{adjective}_{surname}")
+    taken = {record.name for record in store.listing()}
+    for _ in range(5):
+        drawn = cs.generate_name(store)
+        assert drawn not in taken and drawn.rstrip("0123456789") in taken, drawn
