@@ -85,8 +85,11 @@ def _create(store: cs.ContainerStore, root: Path, options: CreateRequest, image,
             except cs.ContainerNotFound:
                 pass
     with store.lock():
-        name = options.name or cs.generate_name(store)
-        store.check_name_free(name)
+        if options.name:
+            name = options.name
+            store.check_name_free(name)
+        else:
+            name = cs.generate_name(store)   # free and valid: drawn under this same lock
         # Made in this process's scratch directory and renamed into place whole: a SIGKILL
         # half-way leaves it where the next command sweeps it, never a half container.
         stage = store.scratch() / f"create-{container_id}"
