@@ -220,8 +220,8 @@ class ContainerStore:
         entries = self._entries()
         if ref in entries and os.path.exists(f"{self.dir}/{ref}/config.json"):
             return self.load(ref)
-        for record in self.with_name(ref, entries):
-            return record
+        for record in self._named_records(ref, entries):
+            return record        # the first: reading the rest would cost as much again
         if ref and re.fullmatch(r"[0-9a-f]+", ref):
             matches = [i for i in entries
                        if i.startswith(ref) and os.path.exists(f"{self.dir}/{i}/config.json")]
@@ -231,7 +231,7 @@ class ContainerStore:
                 raise PalletError(f"multiple IDs found with provided prefix: {ref}")
         raise ContainerNotFound(f"No such container: {reference}")
 
-    def with_name(self, name: str, entries: list[str] | None = None) -> list[ContainerRecord]:
+    def with_name(self, name: str) -> list[ContainerRecord]:
         """The containers named name (a leading "/" ignored): at most one, unless the store
         was edited by hand.
 
@@ -239,14 +239,14 @@ class ContainerStore:
         parsed: a name is [a-zA-Z0-9][a-zA-Z0-9_.-]+, which JSON writes as it is, so the
         document with "Name": "/NAME" holds the bytes NAME". Parsing every record instead cost
         `exec NAME` ~20 ms of its ~95 with 200 containers in the store, and `run` twice that."""
+        return list(self._named_records(name, None))
+
+    def _named_records(self, name: str, entries: list[str] | None) -> Iterator[ContainerRecord]:
         name = name.lstrip("/")
         needle = f'{name}"'.encode() if _PLAIN_NAME.fullmatch(name) else None
-        found = []
         for container_id, data in self._configs(entries):
-            if needle is not None and needle not in data:
-                continue
-            found += self._named(container_id, data, name)
-        return found
+            if needle is None or needle in data:
+                yield from self._named(container_id, data, name)
 
     def _entries(self) -> list[str]:
         try:
