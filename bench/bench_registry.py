@@ -37,13 +37,18 @@ ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 TASKS = ("push", "push to a second repository", "pull")
 
 
-def timed(argv: list[str], env: dict | None = None) -> float:
+def timed(argv: list[str], env: dict | None = None) -> tuple[float, float]:
+    """(wall, CPU seconds of the process and its children): on a loaded machine the wall
+    swings with other work, the CPU much less (the docker CLI's CPU is not dockerd's work)."""
+    import resource
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     result = subprocess.run(argv, capture_output=True, env=env or ENV)
     elapsed = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if result.returncode != 0:
         raise SystemExit(f"{' '.join(argv)} failed:\n{result.stderr.decode()[-2000:]}")
-    return elapsed
+    return elapsed, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def main() -> None:
@@ -65,6 +70,7 @@ def main() -> None:
     engines = {"A": install(args.a), "B": install(args.b)}
     work = Path(tempfile.mkdtemp(prefix="bench-registry-", dir="/var/tmp"))
     samples: dict[tuple[str, str], list[float]] = {}
+    cpu: dict[tuple[str, str], list[float]] = {}
     start_machine = machine()
     try:
         base = work / "base"
@@ -93,8 +99,9 @@ def main() -> None:
                     def pallet(label: str, *argv: str) -> list[str]:
                         return [str(engines[label][1]), "--root", str(stores[label]), *argv]
 
-                    def record(task: str, tool: str, seconds: float) -> None:
-                        samples.setdefault((task, tool), []).append(seconds)
+                    def record(task: str, tool: str, seconds: tuple[float, float]) -> None:
+                        samples.setdefault((task, tool), []).append(seconds[0])
+                        cpu.setdefault((task, tool), []).append(seconds[1])
 
                     for repo in ("one", "two"):
                         task = "push" if repo == "one" else "push to a second repository"
@@ -144,9 +151,23 @@ def main() -> None:
                       for tool in ("A", "B", "docker", "skopeo"))
         lines.append(f"| {task} | {a:.2f} | {b:.2f} | {d:.2f} | {s:.2f} | {b / a:.2f} | "
                      f"{b / d:.2f} | {b / s:.2f} |")
+    lines += ["", "Per round (each ratio taken within one round, then the median: the load's drift "
+              "cancels out) and CPU seconds (user + system of the tool's processes; docker's "
+              "work is in dockerd, so it has none here):", "",
+              "| operation | B / A | B / docker | B / skopeo | A CPU (s) | B CPU (s) | "
+              "skopeo CPU (s) |", "|---|---:|---:|---:|---:|---:|---:|"]
+    for task in TASKS:
+        b = samples[(task, "B")]
+        ratios = [statistics.median(x / y for x, y in zip(b, samples[(task, tool)]))
+                  for tool in ("A", "docker", "skopeo")]
+        cpus = [statistics.median(cpu[(task, tool)]) for tool in ("A", "B", "skopeo")]
+        lines.append(f"| {task} | " + " | ".join(f"{r:.2f}" for r in ratios) + " | "
+                     + " | ".join(f"{c:.2f}" for c in cpus) + " |")
     lines.append("")
     for key, values in sorted(samples.items()):
-        lines.append(f"- {key[1]} {key[0]}: " + ", ".join(f"{v:.2f}" for v in values))
+        lines.append(f"- {key[1]} {key[0]}: " + ", ".join(f"{v:.2f}" for v in values)
+                     + ("" if key[1] == "docker" else " (CPU " + ", ".join(
+                         f"{v:.2f}" for v in cpu[key]) + ")"))
     text = "\n".join(lines) + "\n"
     if args.out.exists():   # the runs before stay below, each under its own heading
         earlier = args.out.read_text().split("\n", 1)[-1]

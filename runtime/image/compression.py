@@ -5,6 +5,7 @@
     (ParallelGzip, pigz's block layout for push, is in parallelgzip.py)
     DecompressingReader(raw, *, name, threaded=True, tee=None, raw_tee=None)
         .read(n), .tell(), forward .seek(pos): a sequential file for tarfile's "r:" mode
+        .read_view(n): the next bytes as a view of the chunk (no copy)
         .compression, .size, .diff_id(), .drain()
         tee / raw_tee: a store BlobWriter that receives every uncompressed chunk / every chunk
         of raw as read, and hashes it: where that is the uncompressed stream, diff_id() is its
@@ -279,6 +280,16 @@ class DecompressingReader:
             got += take
         self._position += got
         return b"".join(parts)
+
+    def read_view(self, n: int) -> memoryview:
+        """Up to n bytes as a view of the current chunk, no copy (empty at the end): the
+        extractor writes a member's data from it straight into its file."""
+        if self._offset >= len(self._chunk) and not self._advance():
+            return memoryview(b"")
+        view = self._chunk[self._offset:self._offset + n]
+        self._offset += len(view)
+        self._position += len(view)
+        return view
 
     def readinto(self, buffer) -> int:
         data = self.read(len(buffer))

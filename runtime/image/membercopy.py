@@ -4,6 +4,7 @@
                                                 member, or a sparse member's data segments
     copy_in_kernel(region, fd, info)             from the archive's own file by
                                                 copy_file_range (plainlayer.py's path)
+    copy_views(stream, fd, info)                 from views of a DecompressingReader's chunks
 
 A member that ends before its declared size is an error ("archive is truncated").
 """
@@ -54,3 +55,16 @@ def copy_in_kernel(region: tuple[int, int, int], fd: int, info: tarfile.TarInfo)
         if count <= 0:
             raise PalletError(f"archive is truncated: member {info.name!r} ends early")
         done += count
+
+
+def copy_views(stream, fd: int, info: tarfile.TarInfo) -> None:
+    """A plain member's bytes from the stream tarfile reads (at the member's data, as tarfile
+    leaves it after the header; tarfile seeks on to the next header itself)."""
+    stream.seek(info.offset_data)
+    remaining = info.size
+    while remaining:
+        view = stream.read_view(min(COPY_CHUNK, remaining))
+        if not view:
+            raise PalletError(f"archive is truncated: member {info.name!r} ends early")
+        write_all(fd, view)
+        remaining -= len(view)

@@ -43,7 +43,7 @@ from pathlib import Path
 from tarsafe import TarSafe
 
 from pallet.base.errors import PalletError
-from pallet.runtime.image.membercopy import copy_in_kernel, copy_segments
+from pallet.runtime.image.membercopy import copy_in_kernel, copy_segments, copy_views
 from pallet.runtime.image.tarheaders import (BoundedTarInfo, check_numbers, mtime_ns,
                                              unsafe as _bad)
 from pallet.runtime.isolation.confine import Root
@@ -274,15 +274,21 @@ class _Extractor:
         if self.max_member_bytes is not None and stored > self.max_member_bytes:
             raise _bad(info.name, f"declares {stored} bytes, more than the archive can hold "
                                   f"({self.max_member_bytes} bytes at most)")
-        source = tar.extractfile(info) if self.data_region is None or info.sparse is not None \
-            else None
+        # a plain member of our decompressing stream is written from views of its chunks
+        # (tarfile's reader would copy every byte three times on the way)
+        plain = info.sparse is None
+        direct = plain and self.data_region is None and hasattr(tar.fileobj, "read_view")
+        source = None if direct or (plain and self.data_region is not None) \
+            else tar.extractfile(info)
         try:
             fd = self.root.create(self.path(rel), 0o600)
         except FileExistsError:          # a later entry replaces an earlier one
             self.remove_existing(rel, keep_dir=False)
             fd = self.root.create(self.path(rel), 0o600)
         try:
-            if source is None:
+            if direct:
+                copy_views(tar.fileobj, fd, info)
+            elif source is None:
                 copy_in_kernel(self.data_region, fd, info)
             else:
                 copy_segments(source, fd, info, segments)

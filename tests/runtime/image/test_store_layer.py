@@ -166,3 +166,29 @@ def test_a_corrupt_gzip_stream_is_a_clear_error():
             reader.read()
     finally:
         reader.close()
+
+
+@pytest.mark.parametrize("sizes", [[(1 << 20) - 1536, 1, 1 << 20, 0, 5], [3 << 20, 7, 2 << 20]])
+def test_members_across_chunk_edges_are_written_whole(store, sizes):
+    # members are written from views of the inflated chunks (1 MiB): sizes put member ends
+    # just before, on and after the edges
+    files = {f"f{i}": os.urandom(size) for i, size in enumerate(sizes)}
+    tar = layer_tar(files)
+    blob = gzip.compress(tar, 1)
+    expected = Descriptor(digest(blob), len(blob), MT_OCI_GZIP)
+    with store.lease():
+        store_layer(store, Trickle(blob, 1 << 20), media_type=MT_OCI_GZIP, expected=expected,
+                    diff_id=digest(tar), name="layer test")
+    tree = store.layers / digest(tar)[7:]
+    assert {name: (tree / name).read_bytes() for name in files} == files
+
+
+def test_a_layer_cut_inside_a_member_is_truncated_and_nothing_kept(store):
+    tar = layer_tar(FILES)
+    cut = tar[:len(tar) // 2]          # inside "big"
+    blob = gzip.compress(cut, 1)       # a whole gzip stream of a cut tar
+    expected = Descriptor(digest(blob), len(blob), MT_OCI_GZIP)
+    with store.lease(), pytest.raises(PalletError, match="member 'big' ends early"):
+        store_layer(store, Trickle(blob, 1 << 20), media_type=MT_OCI_GZIP, expected=expected,
+                    diff_id=None, name="layer test")
+    assert leftovers(store) == []
