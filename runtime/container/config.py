@@ -7,7 +7,6 @@ request itself is request.py's, its mounts are resolved by volumes.py.
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 
 from pallet.base.errors import PalletError
@@ -102,6 +101,7 @@ def build_config(options: CreateRequest, image, container_id: str, name: str,
         raise PalletError("No command specified", hint="give a command after the image name",
                           exit_code=125)
     if options.network == "host":
+        import socket
         hostname = options.hostname or socket.gethostname()
     else:
         hostname = options.hostname or joined_hostname or container_id[:12]

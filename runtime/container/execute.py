@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 from dataclasses import dataclass
 
 from pallet.runtime.isolation import linux, process, seccomp
@@ -83,6 +82,7 @@ def exec_in_container(container_pid: int, spec: ContainerSpec, cgroup_name: str,
     null = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
     console_parent = console_child = None
     if spec.tty:
+        import socket
         console_parent, console_child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     pid = -1
     blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
@@ -109,6 +109,7 @@ def exec_in_container(container_pid: int, spec: ContainerSpec, cgroup_name: str,
     running = RunningExec(pid)
     if console_parent is not None:
         with console_parent:
+            import socket
             _, received, _, _ = socket.recv_fds(console_parent, 16, 1)
         running.console = received[0] if received else None
     if chunks:

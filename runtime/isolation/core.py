@@ -39,7 +39,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Union
@@ -191,6 +190,7 @@ def start_container(spec: ContainerSpec, *, stdin: int | None = None, stdout: in
         lifeline_read, lifeline_write = os.pipe2(os.O_CLOEXEC)
         console_parent = console_child = None
         if spec.tty:
+            import socket
             console_parent, console_child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
             ctx.console_fd = console_child.fileno()
         stdio = (_stdin_fd(stdin), stdout, stderr)
@@ -220,6 +220,7 @@ def start_container(spec: ContainerSpec, *, stdin: int | None = None, stdout: in
             running.copied_up = report.get("copied_up", [])
             if console_parent is not None:
                 with console_parent:
+                    import socket
                     _, fds, _, _ = socket.recv_fds(console_parent, 16, 1)
                 running.console = fds[0] if fds else None
         finally:
