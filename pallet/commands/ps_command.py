@@ -63,7 +63,6 @@ def default_table(rows: list[dict]) -> str:
 def ps_row(row, no_trunc: bool) -> dict:
     """A library row as docker's CLI prints it: truncated IDs and command, times for people."""
     from pallet.base.units import parse_rfc3339
-    from pallet.runtime.network.ports import displayable
     created = parse_rfc3339(row.created)
     command = row.command if no_trunc or len(row.command) <= 20 else row.command[:19] + "…"
     image = row.image_id[7:19] if row.image == row.image_id and not no_trunc else row.image
@@ -77,10 +76,17 @@ def ps_row(row, no_trunc: bool) -> dict:
         "Mounts": ",".join(mount[:15] for mount in row.mounts),
         "Names": row.name,
         "Networks": ",".join(sorted(row.networks)),
-        "Ports": displayable(row.ports),
+        "Ports": _ports(row.ports),
         "RunningFor": human_duration(time.time() - created.timestamp()) + " ago" if created else "",
         "Size": "0B",
         "State": row.state,
         "Status": row.status,
         "_labels": row.labels,
     }
+
+
+def _ports(ports: dict) -> str:
+    if not ports:
+        return ""       # without loading the ports module (socket and the network model)
+    from pallet.runtime.network.ports import displayable
+    return displayable(ports)

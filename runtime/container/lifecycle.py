@@ -26,11 +26,16 @@ from pallet.base.errors import PalletError
 from pallet.base.files import remove_tree
 from pallet.base.units import now_rfc3339
 from pallet.runtime.container import state as cs
-from pallet.runtime.isolation.cgroups import Cgroup
 from pallet.runtime.store.events import container_event
 
 if TYPE_CHECKING:
     from pallet.runtime.container.request import CreateRequest
+
+
+def _cgroup(record: cs.ContainerRecord):
+    """The container's cgroup; imported here, as cgroups loads ctypes and `ps` never needs it."""
+    from pallet.runtime.isolation.cgroups import Cgroup
+    return Cgroup.attach(f"pallet-{record.id[:16]}")
 
 
 def parse_signal(name: str | int) -> int:
@@ -131,7 +136,7 @@ def refresh(store: cs.ContainerStore, record: cs.ContainerRecord) -> cs.Containe
                                                    fresh.state.get("MonitorStart")):
         return fresh
     from pallet.runtime.container.networking import release as release_network
-    cgroup = Cgroup.attach(f"pallet-{record.id[:16]}")
+    cgroup = _cgroup(record)
     cgroup.destroy()
     release_network(store.root, record.id)
     state = store.update_state(record.id, Status="exited", Running=False, Paused=False, Pid=0,
@@ -172,7 +177,7 @@ def signal_container(root: Path, reference: str, sig: int) -> cs.ContainerRecord
     if not record.state.get("Running"):
         raise PalletError(f"Cannot kill container: {reference}: Container {record.id} is not running")
     if record.state.get("Paused") and sig == signal.SIGKILL:
-        Cgroup.attach(f"pallet-{record.id[:16]}").thaw()
+        _cgroup(record).thaw()
     try:
         os.kill(record.state["Pid"], sig)
     except ProcessLookupError:
@@ -223,7 +228,7 @@ def stop_container(root: Path, reference: str, timeout: int | None = None,
     if timeout is None:
         timeout = record.config["Config"].get("StopTimeout", 10)
     if record.state.get("Paused"):
-        Cgroup.attach(f"pallet-{record.id[:16]}").thaw()
+        _cgroup(record).thaw()
         store.update_state(record.id, Paused=False)
     if stop_signal is None:
         try:
@@ -265,7 +270,7 @@ def remove_container(store: cs.ContainerStore, container_id: str, *, force: bool
                 f"You cannot remove a running container {record.id}. Stop the container before "
                 "attempting removal or force remove")
         (record.directory / "stopping").touch()
-        Cgroup.attach(f"pallet-{record.id[:16]}").thaw()
+        _cgroup(record).thaw()
         try:
             os.kill(record.state["Pid"], signal.SIGKILL)
         except ProcessLookupError:
@@ -280,7 +285,7 @@ def remove_container(store: cs.ContainerStore, container_id: str, *, force: bool
         trash = store.scratch() / f"removing-{record.id}"
         os.replace(record.directory, trash)
     from pallet.runtime.container.networking import release as release_network
-    Cgroup.attach(f"pallet-{record.id[:16]}").destroy()
+    _cgroup(record).destroy()
     release_network(store.root, record.id)
     remove_tree(trash, ignore_errors=True)
     container_event(store.root, record, "destroy")
@@ -334,7 +339,7 @@ def set_paused(root: Path, reference: str, paused: bool) -> cs.ContainerRecord:
         raise PalletError(f"Container {record.id} is not running")
     if record.state.get("Paused") == paused:
         raise PalletError(f"Container {record.id} is {'already paused' if paused else 'not paused'}")
-    cgroup = Cgroup.attach(f"pallet-{record.id[:16]}")
+    cgroup = _cgroup(record)
     if paused:
         cgroup.freeze()
     else:

@@ -191,11 +191,11 @@ def _endpoints(record: cs.ContainerRecord) -> dict:
 def published_ports(record: cs.ContainerRecord) -> dict:
     """NetworkSettings.Ports: every exposed port of a running bridged container, with the host
     ports it got (null when unbound); {} otherwise, as Docker shows stopped containers."""
-    from pallet.runtime.network.ports import inspect_ports
     mode = record.config["HostConfig"]["NetworkMode"]
     if not record.state.get("Running") or mode in ("host", "none") or \
             mode.startswith("container:"):
         return {}
+    from pallet.runtime.network.ports import inspect_ports
     mappings = [p for e in _endpoints(record).values() for p in e.ports]
     return inspect_ports(list(record.config["Config"].get("ExposedPorts") or {}), mappings)
 

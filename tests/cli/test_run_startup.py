@@ -100,3 +100,26 @@ def test_exec_loads_no_run_flag_parsers_and_no_tempfile(pallet_root):
         assert sorted(loaded.intersection(NOT_FOR_AN_EXEC)) == []
     finally:
         pallet(pallet_root, "rm", "-f", container)
+
+
+# ps of containers without published ports lists them without the ports module (socket, the
+# network model) and without cgroups (ctypes), which only a container found dead needs.
+NOT_FOR_A_PS = ("pallet.runtime.network.ports", "pallet.runtime.isolation.cgroups", "ctypes",
+                "socket", "click", "pallet.format.gotemplate")
+
+
+def test_ps_of_containers_without_ports_loads_no_ports_cgroups_or_template_code(pallet_root):
+    make_busybox_image(pallet_root, "busybox:latest")
+    started = pallet(pallet_root, "run", "-d", "--network", "none", "busybox", "sleep", "600")
+    assert started.returncode == 0, started.stderr
+    container = out(started).strip()
+    try:
+        assert pallet(pallet_root, "create", "--network", "none", "busybox", "true").returncode == 0
+        result = run_pallet("ps", "-a", root=pallet_root, env={"PYTHONPROFILEIMPORTTIME": "1"})
+        assert result.returncode == 0 and container[:12] in out(result), result.stderr
+        loaded = imported_modules(result.stderr)
+        assert "pallet.runtime.container.views" in loaded         # the import log was captured
+        assert sorted(loaded.intersection(NOT_FOR_A_PS)) == []
+    finally:
+        pallet(pallet_root, "rm", "-f", container)
+
