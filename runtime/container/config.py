@@ -8,13 +8,15 @@ request itself is request.py's, its mounts are resolved by volumes.py.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pallet.base.errors import PalletError
 from pallet.base.units import now_rfc3339
-from pallet.runtime.container.request import CreateRequest, parse_restart
-from pallet.runtime.container.volumes import host_mount, resolve_volumes
 from pallet.runtime.isolation.spec import (DEFAULT_PATH, MASKED_PATHS, READONLY_PATHS, ContainerSpec,
                                  Mount, Ulimit)
+
+if TYPE_CHECKING:   # the create path's modules: `exec` reads a config without them
+    from pallet.runtime.container.request import CreateRequest
 
 
 def merge_env(base: list[str], overrides: list[str]) -> list[str]:
@@ -85,6 +87,8 @@ def seccomp_of(host_config: dict) -> str:
 def build_config(options: CreateRequest, image, container_id: str, name: str,
                  directory: Path, lower_dirs: list[Path], root: Path, *,
                  networks: dict | None = None, joined_hostname: str | None = None) -> dict:
+    from pallet.runtime.container.request import parse_restart
+    from pallet.runtime.container.volumes import host_mount, resolve_volumes
     image_config = image.config.get("config") or {}
     if options.entrypoint is not None:
         if isinstance(options.entrypoint, tuple):
@@ -236,3 +240,9 @@ def spec_from_config(config: dict, directory: Path) -> ContainerSpec:
 
 
 __all__ = ["build_config", "spec_from_config", "merge_env", "merge_user_env", "parse_restart"]
+
+
+def parse_restart(text: str):
+    """request.parse_restart, still importable from here (update.py does)."""
+    from pallet.runtime.container.request import parse_restart as parse
+    return parse(text)

@@ -136,7 +136,7 @@ class ContainerStore:
     """All containers under one store root."""
 
     def __init__(self, root: Path) -> None:
-        from pallet.runtime.store.content import adopt_temp_home
+        from pallet.runtime.store.scratch import adopt_temp_home
 
         self.root = Path(root)
         self.dir = self.root / "containers"

@@ -51,31 +51,14 @@ from typing import BinaryIO, Callable, Iterator
 
 from pallet.base.diskspace import writing
 from pallet.base.errors import PalletError
-from pallet.base.files import (atomic_write, make_temp_dir, private_dir, remove_tree,
-                               set_temp_home)
+from pallet.base.files import atomic_write, make_temp_dir, private_dir, remove_tree
 from pallet.runtime.store.blobs import CHUNK, BlobWriter, VerifyingReader
 from pallet.runtime.store.digests import Descriptor, sha256_hex
+from pallet.runtime.store.scratch import adopt_temp_home, scratch_dir
 
 OCI_LAYOUT_VERSION = {"imageLayoutVersion": "1.0.0"}
 INDEX_MEDIA_TYPE = "application/vnd.oci.image.index.v1+json"
 REF_NAME = "org.opencontainers.image.ref.name"
-
-
-def scratch_dir(root: Path) -> Path:
-    """This process's scratch directory under root's tmp/ (see scratch.py), made on first use."""
-    from pallet.runtime.store import scratch
-    base = Path(root) / "tmp"
-    existing = scratch.owned_dir(base)
-    if existing is not None:
-        return existing
-    private_dir(root)   # a root made here is private too, not left to the umask
-    return scratch.process_dir(private_dir(base))
-
-
-def adopt_temp_home(root: Path) -> None:
-    """Atomic writes anywhere below root keep their temporaries in this process's scratch
-    directory, so what a SIGKILL leaves between write and rename is swept with it."""
-    set_temp_home(root, lambda: scratch_dir(root))
 
 
 class Store:

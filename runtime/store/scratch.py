@@ -238,3 +238,23 @@ def detach_mounts_under(path: Path) -> None:
 
 
 _OCTAL = re.compile(r"\\([0-7]{3})")  # mountinfo writes space, tab, newline, \ as \ooo
+
+
+def scratch_dir(root: Path) -> Path:
+    """This process's scratch directory under root's tmp/, made on first use."""
+    from pallet.base.files import private_dir
+    base = Path(root) / "tmp"
+    existing = owned_dir(base)
+    if existing is not None:
+        return existing
+    private_dir(root)   # a root made here is private too, not left to the umask
+    return process_dir(private_dir(base))
+
+
+def adopt_temp_home(root: Path) -> None:
+    """Atomic writes anywhere below root keep their temporaries in this process's scratch
+    directory, so what a SIGKILL leaves between write and rename is swept with it. (Here,
+    not in content.py: a container store adopts it without loading the blob store.)"""
+    from pallet.base.files import set_temp_home
+    set_temp_home(root, lambda: scratch_dir(root))
+
