@@ -11,7 +11,7 @@ attach, exec, logs and dial-stdio, and the layer extractor, all need every byte.
 from __future__ import annotations
 
 import os
-from typing import Callable
+from collections.abc import Callable
 
 
 def write_all(fd: int, data: bytes, *, reader_gone: bool = False) -> None:

@@ -21,7 +21,7 @@ both fronts use them, and the grammar and the engine may import nothing else of 
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
+TYPE_CHECKING = False   # typing's flag without importing typing (~3 ms of every command)
 
 if TYPE_CHECKING:   # datetime is imported where a time is parsed (`exec` never does: ~1.5 ms)
     from datetime import datetime

@@ -8,7 +8,7 @@ request itself is request.py's, its mounts are resolved by volumes.py.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+TYPE_CHECKING = False   # typing's flag without importing typing (~3 ms of every command)
 
 from pallet.base.errors import PalletError
 from pallet.base.units import now_rfc3339

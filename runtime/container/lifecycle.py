@@ -20,7 +20,7 @@ import os
 import signal
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+TYPE_CHECKING = False   # typing's flag without importing typing (~3 ms of every command)
 
 from pallet.base.errors import PalletError
 from pallet.base.files import remove_tree

@@ -16,7 +16,7 @@ import os
 import select
 import signal
 import termios
-from typing import Callable
+from collections.abc import Callable
 
 from pallet.runtime.isolation import linux, process, rootfs
 from pallet.runtime.isolation.cgroups import Cgroup

@@ -41,7 +41,7 @@ import os
 import signal
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Union
+from collections.abc import Callable
 
 from pallet.base.errors import PalletError
 from pallet.base.fdio import pump_until_eof
@@ -59,7 +59,7 @@ RUN_DIR = Path(os.environ.get("PALLET_RUN_DIR", "/run/pallet"))
 BLOCKED_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT}
 CGROUP_PREFIX = "pallet-run-"
 
-Output = Union[int, Callable[[bytes], object], None]
+Output = int | Callable[[bytes], object] | None
 
 class StartError(PalletError):
     """The container's process could not be started (exit_code is Docker's 125/126/127)."""
