@@ -1,5 +1,5 @@
 """Container endpoints: list, inspect, start, stop, restart, kill, pause, unpause, rename,
-remove, prune, top. Creating is create.py; streams (attach, wait, logs) are streams.py."""
+remove, prune, top. Creating is create.py; streams (attach, logs) are streams.py, wait is waits.py."""
 
 from __future__ import annotations
 

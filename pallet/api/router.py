@@ -63,7 +63,7 @@ ROUTES: list[tuple[str, str, str]] = [
     ("POST", "/containers/{name}/pause", "containers:pause"),
     ("POST", "/containers/{name}/unpause", "containers:unpause"),
     ("POST", "/containers/{name}/attach", "streams:attach"),
-    ("POST", "/containers/{name}/wait", "streams:wait"),
+    ("POST", "/containers/{name}/wait", "waits:wait"),
     ("DELETE", "/containers/{name}", "containers:remove"),
     ("HEAD", "/containers/{name}/archive", "archive:stat"),
     ("GET", "/containers/{name}/archive", "archive:get"),

@@ -1,4 +1,4 @@
-"""A container's streams: attach (hijacked), wait, logs, resize.
+"""A container's streams: attach (hijacked), logs, resize, and the monitor link waits.py uses.
 
 Attach and wait go through the container's monitor (runtime/container/attach.py). Made
 before `start` (as `docker run` does: create, attach, wait, start), they are socket pairs kept
@@ -8,12 +8,10 @@ monitor serves them from its first byte; the 101 and the wait's headers go out a
 
 from __future__ import annotations
 
-import json
 import select
 import socket
 import struct
 import threading
-import time
 
 from pallet.api.protocol import ApiError, Reply
 
@@ -136,7 +134,7 @@ class MonitorLink:
             pass
 
 
-def _frames(link: MonitorLink, *, client=None, watch_eof: bool = False):
+def monitor_frames(link: MonitorLink, *, client=None, watch_eof: bool = False):
     """(kind, payload) frames from the monitor until its EXIT frame or its end. `client`: a
     socket whose hang-up ends the wait early (kind None when the peer left); watch_eof: the
     client sends nothing more, so its EOF too means it left (not so for an attach's stdin)."""
@@ -150,6 +148,9 @@ def _frames(link: MonitorLink, *, client=None, watch_eof: bool = False):
         events = poller.poll(500)
         if not events:
             if not link.check():
+                # the EXIT may have landed after the poll gave up and before the check found
+                # the container gone (a --rm container removes itself at once): read it
+                yield from _already_sent(link.sock, reader)
                 return
             if client is not None and watch_eof and client_gone(client):
                 yield None, b""
@@ -173,6 +174,18 @@ def _frames(link: MonitorLink, *, client=None, watch_eof: bool = False):
                 return
             for kind, payload in reader.feed(data):
                 yield kind, payload
+
+
+def _already_sent(sock, reader):
+    """The frames waiting in sock now, without blocking."""
+    while True:
+        try:
+            data = sock.recv(65536, socket.MSG_DONTWAIT)
+        except OSError:   # BlockingIOError included: nothing more is there
+            return
+        if not data:
+            return
+        yield from reader.feed(data)
 
 
 def attach(request):
@@ -230,7 +243,7 @@ def attach(request):
     if wants["stdin"]:
         threading.Thread(target=pump_stdin, daemon=True).start()
     try:
-        for kind, payload in _frames(link, client=connection):
+        for kind, payload in monitor_frames(link, client=connection):
             if kind is None or kind == EXIT:
                 break
             if kind in (1, 2):
@@ -243,69 +256,6 @@ def attach(request):
             connection.shutdown(socket.SHUT_RDWR)
         except OSError:
             pass
-
-
-def wait(request):
-    from pallet.base.errors import PalletError
-    from pallet.runtime.container.attach import EXIT, hello
-    from pallet.runtime.container.lifecycle import get
-    condition = request.arg("condition") or "not-running"
-    if condition not in ("not-running", "next-exit", "removed"):
-        raise ApiError(400, f"invalid condition: {condition!r}")
-    record = _record(request)
-    root = request.server.root
-    running = bool(record.state.get("Running"))
-    if condition == "not-running" and not running and record.state.get("Status") != "restarting":
-        return {"StatusCode": record.state.get("ExitCode", 0)}
-    # Registered first, then the headers at once: `docker run` waits for them before it
-    # starts the container, and the start must find this wait registered.
-    link = None
-    for attempt in range(250):
-        try:
-            link = MonitorLink(request.server, record, hello())
-            break
-        except (BrokenPipeError, ConnectionResetError):
-            # the monitor left between our look at the record and our greeting: the
-            # container is exiting, and its record says how once the monitor wrote it
-            if attempt == 249:
-                raise
-            time.sleep(0.02)
-            record = _record(request)
-            if condition != "removed" and not record.state.get("Running"):
-                return {"StatusCode": record.state.get("ExitCode", 0)}
-    try:
-        writer = request.stream("application/json")
-    except OSError:
-        link.close()
-        raise
-    code = record.state.get("ExitCode", 0)
-    error = None
-    try:
-        for kind, payload in _frames(link, client=request.handler.connection, watch_eof=True):
-            if kind is None:
-                return   # the client left: nobody to answer
-            if kind == EXIT:
-                code = json.loads(payload).get("code", 0)
-                break
-        else:
-            try:   # the monitor ended without telling (gone, or never started): its record
-                state = get(root, record.id).state
-                code = state.get("ExitCode", code)
-                error = state.get("Error") or None
-            except PalletError:
-                pass
-    finally:
-        link.close()
-    if condition == "removed":
-        while (record.directory).exists():
-            if client_gone(request.handler.connection):
-                return
-            time.sleep(0.02)
-    document = {"StatusCode": code}
-    if error:
-        document["Error"] = {"Message": error}
-    writer.json(document)
-    writer.close()
 
 
 def logs(request):

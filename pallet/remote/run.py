@@ -94,12 +94,23 @@ def _wait_request(client, container: str, condition: str):
     return response
 
 
-def _exit_status(response) -> int:
+def exit_status(response) -> int:
     import json
+
+    from requests.exceptions import RequestException
     try:
-        document = json.loads(response.content or b"{}")
+        content = response.content
+        # an answer without a status is a wait that failed, never an exit code 0 (the
+        # docker CLI: "Error waiting for container", 125)
+        if not content.strip():
+            raise PalletError("Error waiting for container: the host's answer ended without "
+                              "an exit status", exit_code=125)
+        document = json.loads(content)
     except ValueError as error:
-        raise PalletError("the host's wait answer is not JSON") from error
+        raise PalletError("Error waiting for container: the host's answer is not JSON",
+                          exit_code=125) from error
+    except RequestException as error:   # the connection dropped in the middle of the answer
+        raise PalletError(f"Error waiting for container: {error}", exit_code=125) from error
     finally:
         response.close()
     failure = (document.get("Error") or {}).get("Message")
@@ -130,7 +141,7 @@ def _session(client, container: str, *, tty: bool, stdin: bool, start: bool,
     finally:
         connection.close()
     with api_call(125):
-        return _exit_status(waited)
+        return exit_status(waited)
 
 
 def _keys(text: str | None) -> bytes:
