@@ -192,3 +192,18 @@ def test_a_layer_cut_inside_a_member_is_truncated_and_nothing_kept(store):
         store_layer(store, Trickle(blob, 1 << 20), media_type=MT_OCI_GZIP, expected=expected,
                     diff_id=None, name="layer test")
     assert leftovers(store) == []
+
+
+def test_a_gzip_member_whose_crc_is_wrong_is_a_clear_error():
+    # the trailer's CRC-32 is checked by the inflate (the diff ID would catch it later, but
+    # a layer without one, an ADD archive, an import, must not pass)
+    data = os.urandom(100_000)
+    blob = gzip.compress(data)
+    bad = blob[:-8] + ((int.from_bytes(blob[-8:-4], "little") ^ 1).to_bytes(4, "little")
+                       + blob[-4:])
+    reader = DecompressingReader(io.BytesIO(bad), name="layer crc")
+    try:
+        with pytest.raises(PalletError, match="layer crc: corrupt gzip stream"):
+            reader.read()
+    finally:
+        reader.close()
