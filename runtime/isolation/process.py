@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import os
 import resource
+import socket   # here, not in the functions: they run in the child, which must not import
 import struct
 import fcntl
 import termios
@@ -58,7 +59,6 @@ def bring_up_loopback(ctx: ChildContext) -> None:
     if ctx.spec.network != "none":
         return
     siocgifflags, siocsifflags, iff_up = 0x8913, 0x8914, 0x1
-    import socket
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         request = struct.pack("16sH14x", b"lo", 0)
         flags = struct.unpack("16sH14x", fcntl.ioctl(sock, siocgifflags, request))[1]
@@ -158,7 +158,6 @@ def allocate_console(ctx: ChildContext) -> None:
         fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
     if ctx.bind_console:
         linux.mount(slave_path, "/dev/console", None, linux.MS_BIND)
-    import socket
     with socket.socket(fileno=os.dup(ctx.console_fd)) as channel:
         socket.send_fds(channel, [b"console"], [master])
     os.close(master)
