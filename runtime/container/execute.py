@@ -134,6 +134,7 @@ def _child(spec, cgroup, fds, root_fd, report_fd, stdio, detach, console_fd,
         cgroup.join_self()
         for name, flag in NAMESPACES:
             linux.setns(fds[name], flag)
+        process.refuse_imports()   # the container's mounts: the search path is the image's
         os.fchdir(root_fd)
         os.chroot(".")
         os.umask(0o022)

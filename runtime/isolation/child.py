@@ -85,6 +85,8 @@ def child_main(ctx: rootfs.ChildContext, cgroup: Cgroup, report_fd: int,
         for step in CHILD_STEPS:
             step_name = step.__name__.replace("_", " ")
             step(ctx)
+            if step is rootfs.pivot_into_rootfs:
+                process.refuse_imports()   # the search path now names the image's files
         write_report(report_fd, {"created": ctx.created, "copied_up": ctx.copied_up})
         if ctx.spec.init:
             step_name = "init"

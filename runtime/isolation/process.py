@@ -12,12 +12,31 @@ import os
 import resource
 import socket   # here, not in the functions: they run in the child, which must not import
 import struct
+import sys
 import fcntl
 import termios
 
 from pallet.runtime.isolation import linux
 from pallet.runtime.isolation.rootfs import ChildContext
 from pallet.runtime.isolation.spec import CAPABILITIES, DEFAULT_PATH, bounding_set
+
+class _NoImports:
+    """sys.meta_path's first finder in a container's set-up once the image's files are its
+    root: an import that sys.modules cannot answer fails here instead of searching them."""
+
+    @staticmethod
+    def find_spec(name, path=None, target=None):
+        raise ImportError(f"the container's set-up may not import {name} once it runs in the "
+                          "image's files (the parent imports what the set-up uses)")
+
+
+def refuse_imports() -> None:
+    """From here on this process (a forked child) imports nothing. After pivot_root (or an
+    exec's setns into the container's mounts) the module search path names the image's files:
+    an image's socket.py would run here with every privilege the set-up still holds. What the
+    steps use is imported at the top of their modules, before the fork."""
+    sys.meta_path.insert(0, _NoImports)
+
 
 RLIMITS = {
     "core": resource.RLIMIT_CORE, "cpu": resource.RLIMIT_CPU, "data": resource.RLIMIT_DATA,
