@@ -136,6 +136,11 @@ def test_cp_owners_in_and_out_and_follow_link(root, tmp_path):
                   "mkdir /in /in-a && echo t > /real && ln -s /real /link && sleep 300"
                   ).returncode == 0
     try:
+        # run -d returns once the process runs, not once its script got as far as the link
+        deadline = time.time() + 20
+        while time.time() < deadline and \
+                pallet(root, "exec", "own", "test", "-L", "/link").returncode != 0:
+            time.sleep(0.05)
         assert pallet(root, "cp", str(tmp_path / "src"), "own:/in/").returncode == 0
         assert pallet(root, "cp", "-a", str(tmp_path / "src"), "own:/in-a/").returncode == 0
         # Docker: files copied in belong to the container's root unless -a keeps them

@@ -167,7 +167,17 @@ def test_oom_kill_matches(both):
     assert ours.returncode == theirs.returncode == 137
     our_state = json.loads(out(pallet(root, "inspect", "cmp-oom")))[0]["State"]
     their_state = json.loads(engine.docker("inspect", "cmp-oom").stdout)[0]["State"]
-    assert our_state["OOMKilled"] == their_state["OOMKilled"] is True
+    # dockerd sets OOMKilled from containerd's OOM event, which can come after the exit
+    # (moby#18510): on a loaded machine the reference itself says false now and then, so it
+    # gets two more tries to show the flag; pallet's is asserted on its one run
+    for _ in range(2):
+        if their_state["OOMKilled"]:
+            break
+        engine.docker("rm", "cmp-oom", check=False)
+        assert engine.docker(*args, check=False).returncode == 137
+        their_state = json.loads(engine.docker("inspect", "cmp-oom").stdout)[0]["State"]
+    assert our_state["OOMKilled"] is True
+    assert their_state["OOMKilled"] is True
     side_by_side(both, "rm", "cmp-oom")
 
 
