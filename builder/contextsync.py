@@ -299,21 +299,17 @@ def sync_tree(reader, tree: Path, cache) -> SyncStats:
     """Make tree (a directory only this caller writes, under its lock) hold exactly what the
     uncompressed tar read from reader holds; cache is tree's StatCache, told every hash."""
     from pallet.builder.tarscan import scan_members
+    from pallet.runtime.image.unpack import tar_errors
     root = Root(tree, symlinks=False)
     sync = _Sync(root, cache)
     try:
-        scan = scan_members(reader)
-        for info, tar in scan:
-            sync.member(scan.stream, tar, info)
-        sync.finish()
-    except tarfile.ReadError as error:
-        raise PalletError(f"not a valid tar archive: {error}",
-                          hint="the build context is truncated, corrupt or not a tar") from error
-    except (EOFError, tarfile.HeaderError) as error:
-        raise PalletError(f"archive is truncated or corrupt: {error}",
-                          hint="the build context is incomplete") from error
-    except OSError as error:
-        raise PalletError(f"cannot unpack the build context: {error}") from error
+        with tar_errors("unpack the build context", invalid_hint="the build context is "
+                        "truncated, corrupt or not a tar",
+                        truncated_hint="the build context is incomplete"):
+            scan = scan_members(reader)
+            for info, tar in scan:
+                sync.member(scan.stream, tar, info)
+            sync.finish()
     finally:
         root.close()
     return SyncStats(entries=sync.entries, kept=sync.kept, written=sync.written,

@@ -45,7 +45,10 @@ class RegularFiles:
         """Bring rel in step with the member (st: what is there, a directory already moved
         out of the way); True when the kept file stayed."""
         if info.sparse is not None:      # only tarfile reads sparse members (tarscan.py)
-            self.write(rel, info, st, _sparse_chunks(tar, info))
+            from pallet.runtime.image.membercopy import read_segments
+            self.write(rel, info, st, read_segments(
+                tar.extractfile(info), info, info.sparse, chunk=CHUNK,
+                hint="the archive is incomplete or corrupt; nothing was stored"))
             return False
         if stream.tell() != info.offset_data:
             stream.seek(info.offset_data)
@@ -185,21 +188,3 @@ def _chain(first, chunk: bytes, stream, remaining: int, name: str):
             raise _truncated(name)
         remaining -= len(data)
         yield data
-
-
-def _sparse_chunks(tar: tarfile.TarFile, info: tarfile.TarInfo):
-    """(offset, bytes) of each stored segment of a sparse member: the holes stay holes."""
-    source = tar.extractfile(info)
-    for offset, size in info.sparse:
-        source.seek(offset)
-        remaining = size
-        while remaining:
-            try:
-                data = source.read(min(CHUNK, remaining))
-            except tarfile.ReadError:
-                data = b""
-            if not data:
-                raise _truncated(info.name)
-            yield offset, data
-            offset += len(data)
-            remaining -= len(data)

@@ -2,6 +2,8 @@
 
     copy_segments(source, fd, info, segments)   from tarfile's member reader: the whole
                                                 member, or a sparse member's data segments
+    read_segments(source, info, segments)       the same as (offset, bytes), for a reader
+                                                that compares or hashes (builder/syncfiles.py)
     copy_in_kernel(region, fd, info)             from the archive's own file by
                                                 copy_file_range (plainlayer.py's path)
     copy_views(stream, fd, info)                 from views of a DecompressingReader's chunks
@@ -20,21 +22,35 @@ from pallet.base.fdio import write_all
 COPY_CHUNK = 1 << 20
 
 
-def copy_segments(source, fd: int, info: tarfile.TarInfo, segments) -> None:
-    for offset, size in segments:   # through this process: a stream or a sparse member
+def read_segments(source, info: tarfile.TarInfo, segments, *, chunk: int = COPY_CHUNK,
+                  hint: str | None = None):
+    """(offset, bytes) of a member's data segments as tarfile's member reader gives them (a
+    sparse member's holes stay holes); an early end is the member's truncation."""
+    for offset, size in segments:
         if info.sparse is not None:
             source.seek(offset)
-            os.lseek(fd, offset, os.SEEK_SET)
         remaining = size
         while remaining:
             try:
-                chunk = source.read(min(COPY_CHUNK, remaining))
+                data = source.read(min(chunk, remaining))
             except tarfile.ReadError:
-                chunk = b""
-            if not chunk:
-                raise PalletError(f"archive is truncated: member {info.name!r} ends early")
-            write_all(fd, chunk)
-            remaining -= len(chunk)
+                data = b""
+            if not data:
+                raise PalletError(f"archive is truncated: member {info.name!r} ends early",
+                                  hint=hint)
+            yield offset, data
+            offset += len(data)
+            remaining -= len(data)
+
+
+def copy_segments(source, fd: int, info: tarfile.TarInfo, segments) -> None:
+    """Through this process: a stream's member or a sparse member's segments."""
+    position = None
+    for offset, data in read_segments(source, info, segments):
+        if info.sparse is not None and offset != position:
+            os.lseek(fd, offset, os.SEEK_SET)
+        write_all(fd, data)
+        position = offset + len(data)
 
 
 def copy_in_kernel(region: tuple[int, int, int], fd: int, info: tarfile.TarInfo) -> None:

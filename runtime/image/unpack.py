@@ -34,6 +34,7 @@ which are normal inside a root filesystem (we never follow them out of it).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 import tarfile
@@ -305,6 +306,21 @@ class _Extractor:
             self.apply_attrs(rel, info)
 
 
+@contextlib.contextmanager
+def tar_errors(action: str, *, invalid_hint: str, truncated_hint: str):
+    """A tar that is not one, one cut short or corrupt, and the OS's refusals while reading it
+    or writing what it holds, as one-paragraph errors (the extractor's, the context sync's)."""
+    try:
+        yield
+    except tarfile.ReadError as error:
+        raise PalletError(f"not a valid tar archive: {error}", hint=invalid_hint) from error
+    except (EOFError, tarfile.HeaderError) as error:
+        raise PalletError(f"archive is truncated or corrupt: {error}",
+                          hint=truncated_hint) from error
+    except OSError as error:
+        raise PalletError(f"cannot {action}: {error}") from error
+
+
 def extract_layer(stream, dest: Path | Root, *, into: str = "", merge: bool = False,
                   allow_devices: bool = True, max_member_bytes: int | None = None,
                   whiteouts: str = "overlay", owner: tuple | None = None,
@@ -317,24 +333,18 @@ def extract_layer(stream, dest: Path | Root, *, into: str = "", merge: bool = Fa
                            max_member_bytes=max_member_bytes, whiteouts=whiteouts, owner=owner,
                            data_region=data_region)
     try:
-        # "r:" (not the stream mode "r|"): the reader supports forward seeks, and tarfile then
-        # reads member data straight from it instead of re-buffering every block.
-        with tarfile.open(fileobj=stream, mode="r:", encoding="utf-8",
-                          errors="surrogateescape", tarinfo=_StrictTarInfo) as tar:
-            # next(), not iteration: tarfile keeps every header it iterates in tar.members,
-            # which a million-member archive would make a million objects.
-            while (info := tar.next()) is not None:
-                extractor.member(tar, info)
-                tar.members.clear()
-        extractor.finish()
-    except tarfile.ReadError as error:
-        raise PalletError(f"not a valid tar archive: {error}",
-                          hint="the file is truncated, corrupt or not a tar; nothing was stored") from error
-    except (EOFError, tarfile.HeaderError) as error:
-        raise PalletError(f"archive is truncated or corrupt: {error}",
-                          hint="nothing was stored") from error
-    except OSError as error:
-        raise PalletError(f"cannot extract archive: {error}") from error
+        with tar_errors("extract archive", invalid_hint="the file is truncated, corrupt or not "
+                        "a tar; nothing was stored", truncated_hint="nothing was stored"):
+            # "r:" (not the stream mode "r|"): the reader supports forward seeks, and tarfile
+            # then reads member data straight from it instead of re-buffering every block.
+            with tarfile.open(fileobj=stream, mode="r:", encoding="utf-8",
+                              errors="surrogateescape", tarinfo=_StrictTarInfo) as tar:
+                # next(), not iteration: tarfile keeps every header it iterates in tar.members,
+                # which a million-member archive would make a million objects.
+                while (info := tar.next()) is not None:
+                    extractor.member(tar, info)
+                    tar.members.clear()
+            extractor.finish()
     finally:
         if root is not dest:
             root.close()

@@ -315,3 +315,33 @@ def test_a_large_context_is_never_held_in_memory(tmp_path, keep):
         finally:
             tracemalloc.stop()
         assert peak < 24 << 20, f"peak {peak / 2**20:.1f} MiB for a 64 MiB context"
+
+
+def _sparse_member(realsize: int, offset: int, data: bytes) -> tuple[tarfile.TarInfo, bytes]:
+    """A PAX 1.0 sparse member "sparse": a map block, then its one data segment."""
+    sparse_map = f"1\n{offset}\n{len(data)}\n".encode()
+    body = sparse_map + b"\0" * (512 - len(sparse_map)) + data
+    info = tarfile.TarInfo("GNUSparseFile.0/sparse")
+    info.size, info.mode, info.mtime = len(body), 0o644, MTIME
+    info.pax_headers = {"GNU.sparse.major": "1", "GNU.sparse.minor": "0",
+                        "GNU.sparse.name": "sparse", "GNU.sparse.realsize": str(realsize)}
+    return info, body
+
+
+def test_a_sparse_member_is_synced_with_its_holes_and_a_cut_one_is_refused(tmp_path):
+    realsize = 8 * 1024 * 1024
+    member = _sparse_member(realsize, realsize - 4096, b"y" * 4096)
+    found = sync(tmp_path, make_tar(BASE + [member]))
+    path = found.directory / "sparse"
+    assert path.stat().st_size == realsize
+    assert path.stat().st_blocks * 512 < realsize // 4      # the hole stayed a hole
+    with open(path, "rb") as handle:
+        assert handle.read(4096) == b"\0" * 4096
+        handle.seek(realsize - 4096)
+        assert handle.read() == b"y" * 4096
+    info, body = _sparse_member(realsize, realsize - 4096, b"z" * 4096)
+    whole = make_tar(BASE + [(info, body)])
+    cut = whole[:whole.index(b"z" * 4096) + 1000]
+    with pytest.raises(PalletError) as caught:
+        sync(tmp_path, cut)
+    assert "truncated" in caught.value.message
