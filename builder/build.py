@@ -22,6 +22,8 @@ from pallet.builder.request import BuildRequest, ContextSource
 
 @dataclass(frozen=True)
 class BuildResult:
+    """What a build made: the image, the names it got, and the step counts."""
+
     image_id: str
     tags: tuple[str, ...]
     stats: dict = field(default_factory=dict, compare=False)

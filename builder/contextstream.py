@@ -24,6 +24,8 @@ _HEAD = 512
 
 @dataclass(frozen=True)
 class StreamContext:
+    """A context that arrived as a tar stream, as the build reads it."""
+
     directory: Path | None          # the unpacked (or kept) context
     dockerfile: bytes | None        # a bare build file instead of a context
     entries: int                    # entries unpacked into scratch (not a kept tree's)

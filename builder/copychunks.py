@@ -51,6 +51,8 @@ FORMAT = "1"
 
 @dataclass(frozen=True)
 class Chunk:
+    """One layer of a chunked COPY: its key and the entries it holds."""
+
     key: str
     tree: SourceTree
     directories: bool    # the directory layer (real metadata) rather than a file chunk

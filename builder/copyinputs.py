@@ -21,6 +21,8 @@ from pallet.base.files import make_temp_dir, remove_tree
 
 @dataclass
 class PreparedCopy:
+    """A COPY's sources, owner and mode, resolved before anything is written."""
+
     trees: list[SourceTree]
     owner: Ownership
     chmod: int | None

@@ -29,6 +29,8 @@ from pallet.base.errors import PalletError
 
 @dataclass(frozen=True)
 class StageState:
+    """A stage after a step: its layers, history and cache key (see the module docstring)."""
+
     layers: tuple  # pallet.runtime.image.layers.Layer, bottom first
     history: History
     key: str
@@ -46,6 +48,8 @@ class StageState:
 
 @dataclass(frozen=True)
 class BuildOptions:
+    """The options of one build that every step sees."""
+
     no_cache: bool
     no_cache_stages: frozenset[int]
     source_date_epoch: int | None

@@ -16,6 +16,8 @@ from pallet.builder.cache import CacheRecords
 
 @dataclass(frozen=True)
 class PruneResult:
+    """What `builder prune` removed."""
+
     records: int
     reclaimed: int  # bytes
 

@@ -34,6 +34,8 @@ class ContextSource:
 
 @dataclass(frozen=True)
 class BuildRequest:
+    """Everything a build is asked for, from the CLI's flags or POST /build."""
+
     context: ContextSource
     dockerfile: str | None = None           # a path (in the context or not); "-": dockerfile_text
     # the dockerfile is a path inside the context, never the host's (the Engine API's clients

@@ -44,6 +44,8 @@ class InlineFile:
 
 @dataclass(frozen=True)
 class RunSpec:
+    """A RUN step as the isolation core will run it."""
+
     argv: tuple[str, ...]
     env: tuple[str, ...]          # the process environment (ENV, ARGs in scope, proxy args)
     cwd: str
@@ -56,6 +58,8 @@ class RunSpec:
 
 @dataclass(frozen=True)
 class CopySpec:
+    """A COPY or ADD step: its sources, destination and flags."""
+
     is_add: bool
     sources: tuple[str, ...]
     inline: tuple[InlineFile, ...]
@@ -98,6 +102,8 @@ class Step:
 
 @dataclass(frozen=True)
 class StagePlan:
+    """One stage of the plan: its steps in order."""
+
     index: int
     name: str | None
     steps: tuple[Step, ...]

@@ -25,6 +25,8 @@ DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 @dataclass(frozen=True)
 class HistoryLine:
+    """The history entry a metadata step adds."""
+
     created_by: str
     empty_layer: bool
 

@@ -63,6 +63,8 @@ def has_meta(pattern: str) -> bool:
 
 @dataclass(frozen=True)
 class _Class:
+    """A bracket expression: the ranges it matches, or does not when negated."""
+
     negated: bool
     ranges: tuple[tuple[str, str], ...]
 
