@@ -30,6 +30,8 @@ _ARCH_ALIASES = {"x86_64": ("amd64", ""), "x86-64": ("amd64", ""), "aarch64": ("
 
 @dataclass(frozen=True)
 class Platform:
+    """os/architecture[/variant], as image indexes and --platform name it."""
+
     os: str
     architecture: str
     variant: str = ""

@@ -28,6 +28,8 @@ class InvalidFilter(PalletError):
 
 @dataclass(frozen=True)
 class ImageFilter:
+    """`images --filter` and prune's filters, parsed."""
+
     dangling: bool | None = None
     labels: tuple[str, ...] = ()          # key or key=value, all must match
     not_labels: tuple[str, ...] = ()      # label!= (prune): none may match

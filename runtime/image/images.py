@@ -49,6 +49,8 @@ ANN_SIZE = "vnd.pallet.image.size"
 
 @dataclass(frozen=True)
 class Image:
+    """An image in the store: its ID (the config's digest), manifest, config and layers."""
+
     id: str
     manifest_digest: str
     manifest: dict = field(compare=False, hash=False)
@@ -80,6 +82,8 @@ class Image:
 
 @dataclass(frozen=True)
 class ImageSummary:
+    """What `images` lists of an image: its ID, references, creation time and size."""
+
     id: str
     manifest_digest: str
     references: tuple      # full references, e.g. docker.io/library/busybox:latest

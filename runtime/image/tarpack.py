@@ -43,6 +43,8 @@ SKIPPED_XATTRS = ("trusted.overlay.", "security.selinux")
 
 @dataclass(frozen=True)
 class PackStats:
+    """What packing a layer wrote: how many entries, how many content bytes."""
+
     entries: int
     content_bytes: int
 

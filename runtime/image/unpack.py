@@ -73,6 +73,8 @@ class _StrictTarInfo(BoundedTarInfo):
 
 @dataclass(frozen=True)
 class ExtractStats:
+    """What an extraction wrote: how many entries, how many content bytes."""
+
     entries: int
     content_bytes: int
 

@@ -70,6 +70,8 @@ def inspect_document(image) -> dict:
 
 @dataclass(frozen=True)
 class HistoryEntry:
+    """One line of `history`: a step of the image's config and its layer's size."""
+
     created: str          # RFC 3339 as the config records it ("" when unknown)
     created_by: str
     comment: str
@@ -99,6 +101,8 @@ def history_entries(store, image) -> list[HistoryEntry]:
 
 @dataclass(frozen=True)
 class ImageRow:
+    """One row of `images`: a reference (or <none>) of an image."""
+
     repository: str      # familiar, "<none>" for a dangling image
     tag: str
     id: str

@@ -16,6 +16,8 @@ PREDEFINED = ("bridge", "host", "none")
 
 @dataclass(frozen=True)
 class Network:
+    """A network as the store records it (inspect's document is drawn from it)."""
+
     id: str
     name: str
     driver: str                      # bridge | host | null
@@ -79,6 +81,8 @@ class PortMapping:
 
 @dataclass(frozen=True)
 class Endpoint:
+    """A container's attachment to a network: its names, address and interface."""
+
     network_id: str
     container_id: str
     endpoint_id: str

@@ -29,6 +29,8 @@ MTU_OPTION = "com.docker.network.driver.mtu"
 
 @dataclass(frozen=True)
 class CreateRequest:
+    """`network create`'s options, typed."""
+
     name: str
     driver: str = "bridge"
     subnet: str = ""

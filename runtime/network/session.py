@@ -32,6 +32,8 @@ from pallet.runtime.network.store import NetworkStore, new_id
 
 @dataclass(frozen=True)
 class NetworkRequest:
+    """How a container asks to be networked: its mode, networks, ports and DNS."""
+
     container_id: str
     name: str
     mode: str                                  # bridge | <network> | none | host | container:...
@@ -46,6 +48,8 @@ class NetworkRequest:
 
 @dataclass
 class Session:
+    """A container's networking while it is set up and runs; close() undoes it."""
+
     root: Path
     request: NetworkRequest
     config: NetworkConfig | None = None

@@ -41,6 +41,8 @@ class VolumeNotFound(PalletError):
 
 @dataclass(frozen=True)
 class Volume:
+    """A named volume: its directory under the store, creation time, labels, options."""
+
     name: str
     directory: Path
     created_at: str
