@@ -116,13 +116,8 @@ def _plain_root(text: str) -> bool:
 
 def _plain_stream(stream) -> bool:
     """A stream click.echo would use as it is: present, and not ASCII (click re-wraps those)."""
-    if stream is None:
-        return False
-    import codecs
-    try:
-        return codecs.lookup(stream.encoding or "ascii").name != "ascii"
-    except (AttributeError, LookupError):
-        return False
+    from pallet.commands.echo import plain_stream
+    return stream is not None and plain_stream(stream)
 
 
 class _PacifyFlush:
