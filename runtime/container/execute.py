@@ -18,9 +18,8 @@ from dataclasses import dataclass
 
 from pallet.runtime.isolation import linux, process, seccomp
 from pallet.runtime.isolation.cgroups import Cgroup
-from pallet.runtime.isolation.core import StartError
 from pallet.runtime.isolation.rootfs import ChildContext
-from pallet.runtime.isolation.spec import ContainerSpec, ExitStatus
+from pallet.runtime.isolation.spec import ContainerSpec, ExitStatus, StartError
 
 NAMESPACES = (("cgroup", linux.CLONE_NEWCGROUP), ("ipc", linux.CLONE_NEWIPC),
               ("uts", linux.CLONE_NEWUTS), ("net", linux.CLONE_NEWNET), ("mnt", linux.CLONE_NEWNS))

@@ -43,14 +43,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from collections.abc import Callable
 
-from pallet.base.errors import PalletError
 from pallet.base.fdio import pump_until_eof
 from pallet.base.files import make_temp_dir, private_dir, remove_tree
 from pallet.runtime.isolation import linux, rootfs, seccomp
 from pallet.runtime.isolation.child import child_main  # up front: the child cannot import after pivot_root
 from pallet.runtime.isolation.cgroups import Cgroup, Limits, sweep_stale
 from pallet.runtime.isolation.etcfiles import write_etc_files
-from pallet.runtime.isolation.spec import ContainerSpec, ExitStatus, Mount, NetworkConfig, Ulimit
+from pallet.runtime.isolation.spec import (ContainerSpec, ExitStatus, Mount, NetworkConfig,
+                                           StartError, Ulimit)
 
 __all__ = ["ContainerSpec", "Mount", "NetworkConfig", "Ulimit", "ExitStatus", "StartError",
            "RunningContainer", "run_container", "start_container"]
@@ -60,10 +60,6 @@ BLOCKED_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT}
 CGROUP_PREFIX = "pallet-run-"
 
 Output = int | Callable[[bytes], object] | None
-
-class StartError(PalletError):
-    """The container's process could not be started (exit_code is Docker's 125/126/127)."""
-
 
 @dataclass
 class RunningContainer:

@@ -8,6 +8,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pallet.base.errors import PalletError
+
+
+class StartError(PalletError):
+    """The container's process could not be started (exit_code is Docker's 125/126/127).
+    Here, not in core.py, so `exec` (execute.py) raises it without loading the start path."""
+
 # Capability numbers (linux/capability.h), in kernel order.
 CAPABILITIES = (
     "CHOWN", "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER", "FSETID", "KILL", "SETGID", "SETUID",
