@@ -129,6 +129,7 @@ def main() -> None:
     samples: dict[tuple[str, str], list[tuple[float, float]]] = {}
     loads: dict[str, list[float]] = {}
     start_machine = machine()
+    stores: dict = {}
     try:
         stores = busybox_stores(installed, work)
         big, small = work / "big", work / "small"
@@ -172,6 +173,9 @@ def main() -> None:
             installed["B"][1], stores["B"], big, envs["B"])
         measured_floors["B's interpreter start (python -c pass)"] = start_floor(installed["B"][1])
     finally:
+        from tests.netutil import remove_store_network
+        for store in stores.values():   # the RUN steps' bridges and nft tables go with them
+            remove_store_network(Path(store))
         shutil.rmtree(work, ignore_errors=True)   # the contexts: ~10,000 files, once
     end_load = " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
