@@ -51,10 +51,13 @@ def main() -> None:
     parser.add_argument("--a", required=True, help="the revision before (A)")
     parser.add_argument("--b", required=True, help="the revision after (B)")
     parser.add_argument("--rounds", type=int, default=30)
+    parser.add_argument("--installed", action="store_true",
+                        help="install each revision as a user does (a wheel), not editable")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "RESULTS-start.md")
     args = parser.parse_args()
     os.environ.pop("PYTHONDONTWRITEBYTECODE", None)  # users have bytecode caches
-    engines = {"A": install(args.a), "B": install(args.b)}
+    editable = not args.installed
+    engines = {"A": install(args.a, editable=editable), "B": install(args.b, editable=editable)}
     work = Path(tempfile.mkdtemp(prefix="pallet-bench-start-"))
     start_machine = machine()
     times: dict[tuple[str, str], list[tuple[float, float]]] = {}
@@ -117,6 +120,7 @@ def main() -> None:
              f"Machine: {start_machine}; load average at the end "
              f"{' '.join(open('/proc/loadavg').read().split()[:3])}", "",
              f"A = {args.a} ({engines['A'][0][:10]}), B = {args.b} ({engines['B'][0][:10]}); "
+             f"{'installed as a wheel (pip install), ' if args.installed else 'editable installs, '}"
              f"{args.rounds} interleaved rounds; wall-clock medians in milliseconds. 1-minute "
              f"load average over the rounds: {min(loads):.2f} .. {max(loads):.2f} (median "
              f"{statistics.median(loads):.2f}).", "",
@@ -139,7 +143,10 @@ def main() -> None:
             docker_median = statistics.median(w for w, _ in times[(task, "docker")])
             line += f"; A / docker {a / docker_median:.2f}x, B / docker {b / docker_median:.2f}x"
         lines.append(line)
-    args.out.write_text("\n".join(lines) + "\n")
+    # earlier runs stay below the new one (as bench_rebuild and bench_registry keep theirs)
+    earlier = args.out.read_text().split("\n", 1)[1] if args.out.exists() else ""
+    args.out.write_text("\n".join(lines) + "\n" + ("\n## Earlier runs\n" + earlier
+                                                   if earlier.strip() else ""))
     print("\n".join(lines))
 
 
