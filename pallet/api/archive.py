@@ -11,11 +11,6 @@ from pallet.api.protocol import ApiError, Reply
 STAT_HEADER = "X-Docker-Container-Path-Stat"
 
 
-def _record(request):
-    from pallet.runtime.container.lifecycle import get
-    return get(request.server.root, request.params["name"])
-
-
 def _path(request) -> str:
     path = request.arg("path")
     if not path:
@@ -29,13 +24,13 @@ def _stat_header(info: dict) -> str:
 
 def stat(request) -> Reply:
     from pallet.runtime.container.archive import stat_path
-    info = stat_path(_record(request), _path(request))
+    info = stat_path(request.container(), _path(request))
     return Reply(200, b"", None, {STAT_HEADER: _stat_header(info)})
 
 
 def get(request) -> None:
     from pallet.runtime.container.archive import archive_path
-    record = _record(request)
+    record = request.container()
     with tempfile.TemporaryFile() as spool:
         info = archive_path(record, _path(request), spool)
         spool.seek(0)
@@ -47,7 +42,7 @@ def get(request) -> None:
 
 def put(request) -> Reply:
     from pallet.runtime.container.archive import extract_into
-    record = _record(request)
+    record = request.container()
     extract_into(record, _path(request), request.body(),
                  no_overwrite_dir_non_dir=request.flag("noOverwriteDirNonDir"),
                  copy_uid_gid=request.flag("copyUIDGID"))
@@ -56,7 +51,7 @@ def put(request) -> Reply:
 
 def export(request) -> None:
     from pallet.runtime.container.access import export_rootfs
-    record = _record(request)
+    record = request.container()
     with tempfile.TemporaryFile() as spool:
         export_rootfs(record, spool)
         spool.seek(0)

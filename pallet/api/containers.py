@@ -12,11 +12,6 @@ def _root(request):
     return request.server.root
 
 
-def _record(request):
-    from pallet.runtime.container.lifecycle import get
-    return get(_root(request), request.params["name"])
-
-
 @functools.lru_cache(maxsize=4096)   # a container's Created never changes; lists repeat it
 def _unix(text: str) -> int:
     from pallet.base.units import parse_rfc3339
@@ -74,7 +69,7 @@ def list_containers(request) -> list:
 
 def inspect(request) -> dict:
     from pallet.runtime.container.views import inspect_document
-    record = _record(request)
+    record = request.container()
     document = inspect_document(record)
     state = document["State"]
     state.setdefault("Error", "")
@@ -101,7 +96,7 @@ def inspect(request) -> dict:
 def start(request) -> Reply:
     from pallet.runtime.container.monitor import start_detached
     from pallet.api.streams import pending_attaches
-    record = _record(request)
+    record = request.container()
     if record.state.get("Running"):
         return Reply(304)
     clients = pending_attaches(request.server).take(record.id)
@@ -125,7 +120,7 @@ def _timeout(request) -> int | None:
 
 def stop(request) -> Reply:
     from pallet.runtime.container.lifecycle import stop_container
-    record = _record(request)
+    record = request.container()
     if not record.state.get("Running") and record.state.get("Status") != "restarting":
         return Reply(304)
     stop_container(_root(request), record.id, _timeout(request))
@@ -135,7 +130,7 @@ def stop(request) -> Reply:
 def restart(request) -> Reply:
     from pallet.runtime.container.lifecycle import stop_container
     from pallet.runtime.container.monitor import start_detached
-    record = _record(request)
+    record = request.container()
     stop_container(_root(request), record.id, _timeout(request))
     start_detached(_root(request), record.id)
     return Reply(204)
@@ -144,7 +139,7 @@ def restart(request) -> Reply:
 def kill(request) -> Reply:
     from pallet.base.errors import PalletError
     from pallet.runtime.container.lifecycle import kill_container, parse_signal
-    record = _record(request)
+    record = request.container()
     signal_name = request.arg("signal") or "KILL"
     try:
         parse_signal(signal_name)
@@ -159,7 +154,7 @@ def kill(request) -> Reply:
 def _pause(request, paused: bool) -> Reply:
     from pallet.base.errors import PalletError
     from pallet.runtime.container.lifecycle import set_paused
-    record = _record(request)
+    record = request.container()
     try:
         set_paused(_root(request), record.id, paused)
     except PalletError as error:
@@ -181,7 +176,7 @@ def rename(request) -> Reply:
     from pallet.runtime.container.lifecycle import rename_container
     from pallet.runtime.container.state import NameConflict
     new_name = request.arg("name") or ""
-    record = _record(request)
+    record = request.container()
     if not new_name or "/" in new_name.lstrip("/"):
         raise ApiError(400, f"Invalid container name ({new_name}), only "
                             "[a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
@@ -199,7 +194,7 @@ def remove(request) -> Reply:
     from pallet.base.errors import PalletError
     from pallet.runtime.container.lifecycle import remove_container
     from pallet.runtime.container.state import ContainerStore
-    record = _record(request)
+    record = request.container()
     if request.flag("link"):
         raise ApiError(400, "pallet keeps no container links to remove")
     try:
@@ -226,7 +221,7 @@ def prune(request) -> dict:
 
 def top(request) -> dict:
     from pallet.runtime.container.views import top_processes
-    record = _record(request)
+    record = request.container()
     if not record.state.get("Running"):
         raise ApiError(500, f"Container {record.id} is not running")
     titles, processes = top_processes(record, (request.arg("ps_args") or "-ef").split())

@@ -238,6 +238,12 @@ class Request:
         self.handler.start_response(status, content_type, headers, chunked=True)
         return ChunkedWriter(self.handler)
 
+    def container(self, reference: str | None = None):
+        """The container the path's {name} (or reference) names: by ID, name or ID prefix; a
+        ContainerNotFound is the router's 404."""
+        from pallet.runtime.container.lifecycle import get
+        return get(self.server.root, reference or self.params["name"])
+
     def hijack(self, content_type: str):
         """Answer 101 UPGRADED (or 200 to a client that did not ask to upgrade) and hand the
         raw connection over: no chunking from here on; the connection closes afterwards."""

@@ -13,15 +13,10 @@ from pallet.api.protocol import ApiError, Reply
 KINDS = {"C": 0, "A": 1, "D": 2}   # the spec's ChangeType
 
 
-def _record(request, reference: str | None = None):
-    from pallet.runtime.container.lifecycle import get
-    return get(request.server.root, reference or request.params["name"])
-
-
 def changes(request) -> list:
     from pallet.runtime.container.changes import container_changes
     return [{"Path": change.path, "Kind": KINDS[change.kind]}
-            for change in container_changes(_record(request))]
+            for change in container_changes(request.container())]
 
 
 def commit(request) -> Reply:
@@ -30,7 +25,7 @@ def commit(request) -> Reply:
     reference = request.arg("container")
     if not reference:
         raise ApiError(400, "bad parameter: container is required")
-    record = _record(request, reference)
+    record = request.container(reference)
     repository, tag = request.arg("repo") or "", request.arg("tag") or ""
     target = (f"{repository}:{tag}" if tag else repository) if repository else None
     body = request.json()
@@ -120,7 +115,7 @@ def stats(request):
     from pallet.api.streams import client_gone
     from pallet.runtime.container.lifecycle import get
     from pallet.runtime.container.stats import Sample, Sampler
-    record = _record(request)
+    record = request.container()
     root = request.server.root
     sampler = Sampler()
     stream = request.flag("stream", True)

@@ -69,11 +69,6 @@ def pending_attaches(server) -> PendingAttaches:
     return server.registry("pending_attaches", PendingAttaches)
 
 
-def _record(request):
-    from pallet.runtime.container.lifecycle import get
-    return get(request.server.root, request.params["name"])
-
-
 class MonitorLink:
     """Our connection to a container's monitor, made now or handed over at its start."""
 
@@ -192,7 +187,7 @@ def attach(request):
     from pallet.runtime.container.attach import EXIT, STDIN, frame, hello
     from pallet.runtime.container.detachkeys import DEFAULT_DETACH_KEYS, DetachScanner, detach_keys
     from pallet.runtime.container.logs import read_logs
-    record = _record(request)
+    record = request.container()
     tty = bool(record.config["Config"].get("Tty"))
     wants = {name: request.flag(name) for name in ("stdin", "stdout", "stderr")}
     # moby's copyEscapable: with a TTY the detach keys end the attach, the container runs on
@@ -262,7 +257,7 @@ def logs(request):
     from pallet.base.errors import PalletError
     from pallet.runtime.container.lifecycle import get
     from pallet.runtime.container.logs import read_logs
-    record = _record(request)
+    record = request.container()
     stdout, stderr = request.flag("stdout"), request.flag("stderr")
     if not (stdout or stderr):
         raise ApiError(400, "Bad parameters: you must choose at least one stream")
@@ -313,7 +308,7 @@ def _time_arg(request, name: str) -> float | None:
 
 def resize(request) -> Reply:
     from pallet.runtime.container.attach import RESIZE, connect, frame, hello
-    record = _record(request)
+    record = request.container()
     height, width = request.int_arg("h", 0), request.int_arg("w", 0)
     if not record.state.get("Running"):
         # dockerd answers 409; the spec lists 200, 404 and 500 here

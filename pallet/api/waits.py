@@ -14,11 +14,6 @@ from pallet.api.protocol import ApiError
 from pallet.api.streams import MonitorLink, client_gone, monitor_frames
 
 
-def _record(request):
-    from pallet.runtime.container.lifecycle import get
-    return get(request.server.root, request.params["name"])
-
-
 def wait(request):
     from pallet.base.errors import PalletError
     from pallet.runtime.container.attach import EXIT, hello
@@ -26,7 +21,7 @@ def wait(request):
     condition = request.arg("condition") or "not-running"
     if condition not in ("not-running", "next-exit", "removed"):
         raise ApiError(400, f"invalid condition: {condition!r}")
-    record = _record(request)
+    record = request.container()
     root = request.server.root
     running = bool(record.state.get("Running"))
     if condition == "not-running" and not running and record.state.get("Status") != "restarting":
@@ -44,7 +39,7 @@ def wait(request):
             if attempt == 249:
                 raise
             time.sleep(0.02)
-            record = _record(request)
+            record = request.container()
             if condition != "removed" and not record.state.get("Running"):
                 return {"StatusCode": record.state.get("ExitCode", 0)}
     try:

@@ -220,7 +220,7 @@ class ContainerStore:
         entries = self._entries()
         if ref in entries and os.path.exists(f"{self.dir}/{ref}/config.json"):
             return self.load(ref)
-        for record in self._named_records(ref, entries):
+        for record in self._named_records(ref, self._configs(entries)):
             return record        # the first: reading the rest would cost as much again
         if ref and re.fullmatch(r"[0-9a-f]+", ref):
             matches = [i for i in entries
@@ -239,12 +239,13 @@ class ContainerStore:
         parsed: a name is [a-zA-Z0-9][a-zA-Z0-9_.-]+, which JSON writes as it is, so the
         document with "Name": "/NAME" holds the bytes NAME". Parsing every record instead cost
         `exec NAME` ~20 ms of its ~95 with 200 containers in the store, and `run` twice that."""
-        return list(self._named_records(name, None))
+        return list(self._named_records(name, self._configs(None)))
 
-    def _named_records(self, name: str, entries: list[str] | None) -> Iterator[ContainerRecord]:
+    def _named_records(self, name: str, configs) -> Iterator[ContainerRecord]:
+        """The records named name among configs ((ID, config.json's bytes) pairs)."""
         name = name.lstrip("/")
         needle = f'{name}"'.encode() if _PLAIN_NAME.fullmatch(name) else None
-        for container_id, data in self._configs(entries):
+        for container_id, data in configs:
             if needle is None or needle in data:
                 yield from self._named(container_id, data, name)
 
@@ -336,9 +337,7 @@ def generate_name(store: ContainerStore) -> str:
     configs = list(store._configs(None))     # one read of the store for every draw
 
     def taken(name: str) -> bool:
-        needle = f'{name}"'.encode()
-        return any(needle in data and store._named(container_id, data, name)
-                   for container_id, data in configs)
+        return next(store._named_records(name, configs), None) is not None
 
     for attempt in range(200):
         name = f"{_pick(ADJECTIVES)}_{_pick(SURNAMES)}"
